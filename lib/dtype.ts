@@ -1,0 +1,93 @@
+// Dtypes and devices: the names the API accepts, and checks that reject anything else with a
+// TypeError naming the argument (the native layer checks again, as a safety net).
+import { native } from './native';
+
+export const DTYPES = ['float32', 'float64', 'bfloat16', 'float16', 'int64', 'int32', 'uint8', 'bool'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+/** `cpu`, `cuda` (the current CUDA device) or `cuda:N`. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export const FLOAT_DTYPES: readonly Dtype[] = ['float32', 'float64', 'bfloat16', 'float16'];
+
+/** Bytes per element. */
+export const DTYPE_BYTES: Readonly<Record<Dtype, number>> = {
+  float32: 4,
+  float64: 8,
+  bfloat16: 2,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  uint8: 1,
+  bool: 1,
+};
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return `number ${value}`;
+  if (typeof value === 'string') return `string '${value}'`;
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+export function checkDtype(value: unknown, arg = 'dtype'): Dtype {
+  if (typeof value === 'string' && (DTYPES as readonly string[]).includes(value)) return value as Dtype;
+  throw new TypeError(`Expected one of ${DTYPES.join(', ')} for ${arg} but received ${describe(value)}`);
+}
+
+const DEVICE_RE = /^(cpu|cuda)(:(0|[1-9]\d*))?$/;
+
+let cudaCount: number | undefined;
+/** Number of CUDA devices libtorch sees (0 on a CPU build). */
+export function cudaDeviceCount(): number {
+  cudaCount ??= native.cudaDeviceCount();
+  return cudaCount;
+}
+
+export function cudaAvailable(): boolean {
+  return cudaDeviceCount() > 0;
+}
+
+/** Validates a device name; CUDA names are checked against the devices present. */
+export function checkDevice(value: unknown, arg = 'device'): Device {
+  const m = typeof value === 'string' ? DEVICE_RE.exec(value) : null;
+  if (!m || (m[1] === 'cpu' && m[2])) {
+    throw new TypeError(`Expected 'cpu', 'cuda' or 'cuda:N' for ${arg} but received ${describe(value)}`);
+  }
+  if (m[1] === 'cuda') {
+    const count = cudaDeviceCount();
+    if (count === 0) {
+      throw new Error(
+        `CUDA is not available (${arg} '${value as string}'): this build uses a libtorch without CUDA ` +
+          'or sees no GPU; see `staged-lm doctor`',
+      );
+    }
+    if (m[3] !== undefined && Number(m[3]) >= count) {
+      throw new Error(`Device ${value as string} does not exist: ${count} CUDA device(s) present`);
+    }
+  }
+  return value as Device;
+}
+
+/** A shape: an array of non-negative integers. */
+export function checkShape(value: unknown, arg = 'shape'): number[] {
+  if (!Array.isArray(value) || !value.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new TypeError(
+      `Expected an array of non-negative integers for ${arg} but received ${describe(value)}${Array.isArray(value) ? ` [${value.join(', ')}]` : ''}`,
+    );
+  }
+  return value as number[];
+}
+
+export function checkInt(value: unknown, arg: string): number {
+  if (!Number.isInteger(value)) throw new TypeError(`Expected an integer for ${arg} but received ${describe(value)}`);
+  return value as number;
+}
+
+export function checkNumber(value: unknown, arg: string): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Expected a number for ${arg} but received ${describe(value)}`);
+  }
+  return value;
+}

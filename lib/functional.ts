@@ -1,0 +1,142 @@
+// Ops over several tensors and the neural-network functions a GPT is built from.
+// Each is one libtorch kernel (fused where libtorch has one).
+import { checkInt, checkNumber, checkShape, describe } from './dtype';
+import { native, type NativeTensor } from './native';
+import { Tensor } from './tensor';
+
+function handle(x: unknown, op: string, arg: string): NativeTensor {
+  if (x instanceof Tensor) return x.native;
+  throw new TypeError(`${op}: expected a Tensor for ${arg} but received ${describe(x)}`);
+}
+
+function optionalHandle(x: unknown, op: string, arg: string): NativeTensor | null {
+  return x === undefined || x === null ? null : handle(x, op, arg);
+}
+
+function handles(xs: unknown, op: string): NativeTensor[] {
+  if (!Array.isArray(xs)) throw new TypeError(`${op}: expected an array of Tensors for tensors but received ${describe(xs)}`);
+  return xs.map((x, i) => handle(x, op, `tensors[${i}]`));
+}
+
+export function cat(tensors: Tensor[], dim = 0): Tensor {
+  return new Tensor(native.cat(handles(tensors, 'cat'), checkInt(dim, 'dim')));
+}
+
+export function stack(tensors: Tensor[], dim = 0): Tensor {
+  return new Tensor(native.stack(handles(tensors, 'stack'), checkInt(dim, 'dim')));
+}
+
+/** Elementwise choice: a where cond is true, else b (tensors or numbers, broadcast). */
+export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  const operand = (x: unknown, arg: string) => (typeof x === 'number' ? x : handle(x, 'where', arg));
+  return new Tensor(native.where(handle(cond, 'where', 'condition'), operand(a, 'input'), operand(b, 'other')));
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  return new Tensor(native.matmul(handle(a, 'matmul', 'a'), handle(b, 'matmul', 'b')));
+}
+
+export function outer(a: Tensor, b: Tensor): Tensor {
+  return new Tensor(native.outer(handle(a, 'outer', 'a'), handle(b, 'outer', 'b')));
+}
+
+/** beta·bias + alpha·(a @ b), one BLAS call. */
+export function addmm(bias: Tensor, a: Tensor, b: Tensor, beta = 1, alpha = 1): Tensor {
+  return new Tensor(
+    native.addmm(
+      handle(bias, 'addmm', 'bias'),
+      handle(a, 'addmm', 'mat1'),
+      handle(b, 'addmm', 'mat2'),
+      checkNumber(beta, 'beta'),
+      checkNumber(alpha, 'alpha'),
+    ),
+  );
+}
+
+/** x·Wᵀ + b with W stored (out, in), as torch.nn.functional.linear. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return new Tensor(
+    native.linear(handle(x, 'linear', 'input'), handle(weight, 'linear', 'weight'), optionalHandle(bias, 'linear', 'bias')),
+  );
+}
+
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return new Tensor(native.gelu(handle(x, 'gelu', 'input'), approximate));
+}
+
+export function softmax(x: Tensor, dim: number): Tensor {
+  return new Tensor(native.softmax(handle(x, 'softmax', 'input'), checkInt(dim, 'dim')));
+}
+
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return new Tensor(native.logSoftmax(handle(x, 'logSoftmax', 'input'), checkInt(dim, 'dim')));
+}
+
+/** LayerNorm over the trailing dims given by normalizedShape. */
+export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  return new Tensor(
+    native.layerNorm(
+      handle(x, 'layerNorm', 'input'),
+      checkShape(normalizedShape, 'normalizedShape'),
+      optionalHandle(weight, 'layerNorm', 'weight'),
+      optionalHandle(bias, 'layerNorm', 'bias'),
+      checkNumber(eps, 'eps'),
+    ),
+  );
+}
+
+/** Rows of weight (V×d) gathered by integer indices of any shape → (...indices.shape, d). */
+export function embedding(weight: Tensor, indices: Tensor): Tensor {
+  return new Tensor(native.embedding(handle(weight, 'embedding', 'weight'), handle(indices, 'embedding', 'indices')));
+}
+
+/** Zeroes elements with probability p and scales the rest by 1/(1−p) while training. */
+export function dropout(x: Tensor, p: number, train: boolean): Tensor {
+  if (!(typeof p === 'number' && p >= 0 && p <= 1))
+    throw new TypeError(`dropout: expected a probability in [0, 1] for p but received ${describe(p)}`);
+  return new Tensor(native.dropout(handle(x, 'dropout', 'input'), p, train));
+}
+
+export interface AttentionOptions {
+  /** Additive float mask or boolean mask (true = attend), broadcast to (B, heads, T, S). */
+  mask?: Tensor | null;
+  dropoutP?: number;
+  isCausal?: boolean;
+}
+
+/**
+ * softmax(q·kᵀ/√dh + mask)·v for q (B, heads, T, dh), k and v (B, heads, S, dh). libtorch ≥ 2.0
+ * picks flash / memory-efficient kernels on CUDA; 1.13 runs the math implementation.
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  return new Tensor(
+    native.scaledDotProductAttention(
+      handle(q, 'scaledDotProductAttention', 'query'),
+      handle(k, 'scaledDotProductAttention', 'key'),
+      handle(v, 'scaledDotProductAttention', 'value'),
+      optionalHandle(opts.mask, 'scaledDotProductAttention', 'mask'),
+      checkNumber(opts.dropoutP ?? 0, 'dropoutP'),
+      opts.isCausal ?? false,
+    ),
+  );
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this are skipped (default -100, as PyTorch). */
+  ignoreIndex?: number;
+  reduction?: 'mean' | 'sum' | 'none';
+  labelSmoothing?: number;
+}
+
+/** Cross-entropy of logits (N, C) against integer targets (N), fused log-softmax + NLL. */
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  return new Tensor(
+    native.crossEntropy(
+      handle(logits, 'crossEntropy', 'logits'),
+      handle(targets, 'crossEntropy', 'targets'),
+      checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
+      opts.reduction ?? 'mean',
+      checkNumber(opts.labelSmoothing ?? 0, 'labelSmoothing'),
+    ),
+  );
+}

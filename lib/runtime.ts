@@ -1,0 +1,73 @@
+// Process-wide runtime: seeds, threads, memory statistics, CUDA housekeeping, build facts.
+import { checkDevice, checkInt, type Device } from './dtype';
+import { native, type BuildInfo } from './native';
+import { Tensor } from './tensor';
+
+/** Seeds the CPU generator and every CUDA device's: random factories and dropout repeat. */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`Expected a non-negative integer for seed but received ${String(seed)}`);
+  native.manualSeed(seed);
+}
+
+/** The state of a device's default generator (a uint8 tensor), for exact resume. */
+export function getRngState(device: Device = 'cpu'): Tensor {
+  return new Tensor(native.getRngState(checkDevice(device)));
+}
+
+export function setRngState(state: Tensor, device: Device = 'cpu'): void {
+  if (!(state instanceof Tensor)) throw new TypeError('Expected a Tensor for state');
+  native.setRngState(checkDevice(device), state.native);
+}
+
+export function setNumThreads(n: number): void {
+  if (checkInt(n, 'threads') < 1) throw new TypeError('Expected a positive integer for threads');
+  native.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export interface MemoryStats {
+  /** Tensor handles not yet disposed or collected. */
+  liveTensors: number;
+  /** Bytes those handles show (a view counts as much as it shows). */
+  liveBytes: number;
+  /** Handles created since the process started. */
+  createdTotal: number;
+  /** Process resident set size, bytes. */
+  rss: number;
+  /** Per CUDA device: caching-allocator bytes allocated, its peak, reserved, and free/total. */
+  cuda: { device: number; allocated: number; peakAllocated: number; reserved: number; free?: number; total?: number }[];
+}
+
+export function memoryStats(): MemoryStats {
+  return { ...native.memoryStats(), rss: process.memoryUsage.rss() };
+}
+
+/** Resets the CUDA peak-allocation counters. */
+export function resetPeakMemory(): void {
+  native.resetPeakMemory();
+}
+
+/** Returns cached, unused CUDA blocks to the driver (no-op without CUDA). */
+export function emptyCache(): void {
+  native.emptyCache();
+}
+
+/** Waits for all queued CUDA work (no-op without CUDA). For timing; never needed for correctness. */
+export function synchronize(): void {
+  native.synchronize();
+}
+
+export function buildInfo(): BuildInfo {
+  return native.buildInfo();
+}
+
+/** Watches the storage behind t: alive() turns false once libtorch has freed it (tests, leak hunts). */
+export function watchStorage(t: Tensor): { alive(): boolean } {
+  const w = native.watchStorage(t.native);
+  return { alive: () => native.storageAlive(w) };
+}
+
+export { cudaAvailable, cudaDeviceCount } from './dtype';

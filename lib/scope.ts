@@ -1,0 +1,92 @@
+// Memory scopes. Native tensors are invisible to the JS garbage collector, so the everyday
+// discipline is tidy(): every tensor created inside the callback is freed when it returns, except
+// the tensors it returns (moved to the enclosing scope) and those passed to keep().
+
+export interface Scoped {
+  dispose(): void;
+}
+
+const scopes: Set<Scoped>[] = [];
+const kept = new WeakSet<Scoped>();
+
+/** Called by every Tensor constructor: the tensor belongs to the innermost open scope. */
+export function track(t: Scoped): void {
+  const top = scopes[scopes.length - 1];
+  if (top !== undefined) top.add(t);
+}
+
+/**
+ * Exempts tensors from every open scope: they live until dispose() (or, as a safety net, until
+ * the garbage collector finalizes them). Returns its argument.
+ */
+export function keep<T extends Scoped>(t: T): T {
+  kept.add(t);
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+/** Collects the tensors reachable from a result: a tensor, or arrays / plain objects of them. */
+function collect(value: unknown, out: Set<Scoped>, isTensor: (v: unknown) => v is Scoped, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (isTensor(value)) {
+    out.add(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collect(v, out, isTensor, depth + 1);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collect(v, out, isTensor, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out, isTensor, depth + 1);
+  }
+}
+
+let tensorCheck: (v: unknown) => v is Scoped = (_v): _v is Scoped => false;
+/** tensor.ts registers how to recognise a tensor (avoids an import cycle). */
+export function setTensorCheck(check: (v: unknown) => v is Scoped): void {
+  tensorCheck = check;
+}
+
+/**
+ * Runs fn in a new scope and frees every tensor created inside that is neither returned nor
+ * kept. Synchronous only: a Promise-returning fn is refused (its tensors would be freed under it).
+ */
+export function tidy<R>(fn: () => R): R {
+  if (typeof fn !== 'function') throw new TypeError(`Expected a function for fn but received ${typeof fn}`);
+  const scope = new Set<Scoped>();
+  scopes.push(scope);
+  let result: R;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of scope) t.dispose();
+    throw new TypeError('tidy() takes a synchronous function: await outside it, or keep() what must survive');
+  }
+  const returned = new Set<Scoped>();
+  collect(result, returned, tensorCheck);
+  const parent = scopes[scopes.length - 1];
+  for (const t of scope) {
+    if (returned.has(t)) {
+      if (parent !== undefined && !kept.has(t)) parent.add(t);
+    } else if (!kept.has(t)) {
+      t.dispose();
+    }
+  }
+  return result;
+}
+
+/** Frees one tensor, or every tensor in an array or plain object. */
+export function dispose(value: unknown): void {
+  const all = new Set<Scoped>();
+  collect(value, all, tensorCheck);
+  for (const t of all) t.dispose();
+}
+
+/** Number of open scopes (for tests and diagnostics). */
+export function scopeDepth(): number {
+  return scopes.length;
+}

@@ -1,0 +1,28 @@
+// Module init: registers the tensor handle class and every op group.
+#include <napi.h>
+
+#include "tensor.h"
+
+namespace slm {
+void initCreation(Napi::Env env, Napi::Object exports);
+void initData(Napi::Env env, Napi::Object exports);
+void initShapeOps(Napi::Env env, Napi::Object exports);
+void initMathOps(Napi::Env env, Napi::Object exports);
+void initNnOps(Napi::Env env, Napi::Object exports);
+void initAutograd(Napi::Env env, Napi::Object exports);
+void initRuntime(Napi::Env env, Napi::Object exports);
+}  // namespace slm
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  slm::TensorHandle::Init(env, exports);
+  slm::initCreation(env, exports);
+  slm::initData(env, exports);
+  slm::initShapeOps(env, exports);
+  slm::initMathOps(env, exports);
+  slm::initNnOps(env, exports);
+  slm::initAutograd(env, exports);
+  slm::initRuntime(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(staged_lm, Init)

@@ -1,0 +1,106 @@
+// Autograd: leaves that require grad, backward, gradients, grad mode.
+#include <c10/core/GradMode.h>
+
+#include "tensor.h"
+
+namespace slm {
+namespace {
+
+// setRequiresGrad(t, flag): in place on a leaf, like requires_grad_()
+Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
+  tensorArg(info, 0, "tensor").requires_grad_(boolArg(info, 1, "requiresGrad"));
+  return info.Env().Undefined();
+}
+
+Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), tensorArg(info, 0, "tensor").requires_grad());
+}
+
+Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), tensorArg(info, 0, "tensor").is_leaf());
+}
+
+// grad(t): the accumulated gradient (a new handle on it) or null
+Napi::Value Grad(const Napi::CallbackInfo& info) {
+  const at::Tensor& g = tensorArg(info, 0, "tensor").grad();
+  if (!g.defined()) return info.Env().Null();
+  return wrap(info.Env(), g);
+}
+
+// setGrad(t, g|null): replace or drop the gradient (null frees it, like zero_grad(set_to_none))
+Napi::Value SetGrad(const Napi::CallbackInfo& info) {
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  if (isMissing(info, 1)) {
+    t.mutable_grad() = at::Tensor();
+  } else {
+    t.mutable_grad() = tensorArg(info, 1, "grad");
+  }
+  return info.Env().Undefined();
+}
+
+// backward(t, gradient?, retainGraph)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  auto gradient = optionalTensorArg(info, 1, "gradient");
+  bool retain = !isMissing(info, 2) && boolArg(info, 2, "retainGraph");
+  if (!t.requires_grad()) {
+    throw Napi::Error::New(
+        info.Env(),
+        "backward: the tensor does not require grad and has no grad_fn "
+        "(was it computed inside noGrad(), or from tensors without requiresGrad?)");
+  }
+  if (!gradient && t.numel() != 1) {
+    throw Napi::Error::New(info.Env(),
+                           "backward: a gradient is needed for a non-scalar tensor of shape " +
+                               shapeString(t.sizes()));
+  }
+  t.backward(gradient.value_or(at::Tensor()), retain, false);
+  return info.Env().Undefined();
+}
+
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  return wrap(info.Env(), tensorArg(info, 0, "tensor").detach());
+}
+
+Napi::Value RetainGrad(const Napi::CallbackInfo& info) {
+  tensorArg(info, 0, "tensor").retain_grad();
+  return info.Env().Undefined();
+}
+
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled());
+}
+
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  c10::GradMode::set_enabled(boolArg(info, 0, "enabled"));
+  return info.Env().Undefined();
+}
+
+// setData(t, src): t now shows src's data (shape may change) while keeping its identity, like
+// `param.data = src` in PyTorch: every reference to t stays valid (growth in place).
+Napi::Value SetData(const Napi::CallbackInfo& info) {
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  at::Tensor& src = tensorArg(info, 1, "source");
+  t.set_data(src);
+  t.mutable_grad() = at::Tensor();
+  TensorHandle::Unwrap(info[0].As<Napi::Object>())->refreshBytes();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void initAutograd(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "setRequiresGrad", SetRequiresGrad);
+  define(env, exports, "requiresGrad", RequiresGrad);
+  define(env, exports, "isLeaf", IsLeaf);
+  define(env, exports, "grad", Grad);
+  define(env, exports, "setGrad", SetGrad);
+  define(env, exports, "backward", Backward);
+  define(env, exports, "detach", Detach);
+  define(env, exports, "retainGrad", RetainGrad);
+  define(env, exports, "isGradEnabled", IsGradEnabled);
+  define(env, exports, "setGradEnabled", SetGradEnabled);
+  define(env, exports, "setData", SetData);
+}
+
+}  // namespace slm

@@ -1,0 +1,162 @@
+// Data in and out of tensors: JS typed arrays <-> tensors, item(), and an asynchronous read that
+// runs the device-to-host copy on a libuv worker so a CUDA sync never blocks the event loop.
+#include <ATen/ops/empty.h>
+#include <c10/core/GradMode.h>
+
+#include <cstring>
+
+#include "tensor.h"
+
+namespace slm {
+namespace {
+
+// The dtype a typed array's bytes are read as. Uint16Array (token ids) is widened to int32,
+// since libtorch has no uint16 dtype.
+at::ScalarType sourceDtype(const Napi::CallbackInfo& info, napi_typedarray_type t) {
+  switch (t) {
+    case napi_float32_array: return at::kFloat;
+    case napi_float64_array: return at::kDouble;
+    case napi_int32_array: return at::kInt;
+    case napi_bigint64_array: return at::kLong;
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return at::kByte;
+    case napi_int8_array: return at::kChar;
+    case napi_int16_array: return at::kShort;
+    case napi_uint16_array: return at::kInt;
+    default:
+      throw Napi::TypeError::New(info.Env(),
+                                 "expected a Float32Array, Float64Array, Int32Array, "
+                                 "BigInt64Array, Uint8Array, Uint16Array, Int16Array or Int8Array "
+                                 "for argument 'data'");
+  }
+}
+
+// fromTypedArray(data, shape, dtype, device): copies the elements (the tensor owns its memory).
+Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    throw Napi::TypeError::New(info.Env(), "expected a typed array for argument 'data'");
+  }
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  std::vector<int64_t> shape = intListArg(info, 1, "shape");
+  at::ScalarType dtype = dtypeArg(info, 2, "dtype");
+  c10::Device device = deviceArg(info, 3, "device");
+  int64_t numel = 1;
+  for (int64_t s : shape) numel *= s;
+  if (numel != static_cast<int64_t>(arr.ElementLength())) {
+    throw Napi::Error::New(info.Env(), "fromTypedArray: shape " + shapeString(shape) + " holds " +
+                                           std::to_string(numel) + " elements but the data has " +
+                                           std::to_string(arr.ElementLength()));
+  }
+  napi_typedarray_type type = arr.TypedArrayType();
+  at::ScalarType src = sourceDtype(info, type);
+  at::Tensor host = at::empty(shape, at::TensorOptions().dtype(src));
+  const uint8_t* bytes = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+  if (type == napi_uint16_array) {
+    const uint16_t* in = reinterpret_cast<const uint16_t*>(bytes);
+    int32_t* out = host.data_ptr<int32_t>();
+    for (int64_t k = 0; k < numel; k++) out[k] = in[k];
+  } else if (numel > 0) {
+    std::memcpy(host.data_ptr(), bytes, arr.ByteLength());
+  }
+  if (src == dtype && device.is_cpu()) return wrap(info.Env(), host);
+  return wrap(info.Env(), host.to(device, dtype));
+}
+
+// A host copy in the dtype JS can hold: half types become float32, bool becomes uint8.
+at::Tensor hostReadable(const at::Tensor& t) {
+  at::NoGradGuard noGrad;
+  at::Tensor h = t.detach();
+  at::ScalarType st = h.scalar_type();
+  if (st == at::kBFloat16 || st == at::kHalf) h = h.to(at::kFloat);
+  if (st == at::kBool) h = h.to(at::kByte);
+  return h.to(at::kCPU).contiguous();
+}
+
+Napi::Value toTypedArray(Napi::Env env, const at::Tensor& host) {
+  size_t n = static_cast<size_t>(host.numel());
+  size_t nbytes = n * host.element_size();
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, nbytes);
+  if (nbytes) std::memcpy(buf.Data(), host.data_ptr(), nbytes);
+  switch (host.scalar_type()) {
+    case at::kFloat: return Napi::Float32Array::New(env, n, buf, 0);
+    case at::kDouble: return Napi::Float64Array::New(env, n, buf, 0);
+    case at::kLong: return Napi::BigInt64Array::New(env, n, buf, 0);
+    case at::kInt: return Napi::Int32Array::New(env, n, buf, 0);
+    case at::kByte: return Napi::Uint8Array::New(env, n, buf, 0);
+    case at::kChar: return Napi::Int8Array::New(env, n, buf, 0);
+    case at::kShort: return Napi::Int16Array::New(env, n, buf, 0);
+    default:
+      throw Napi::TypeError::New(env, std::string("cannot read dtype ") +
+                                          dtypeName(host.scalar_type()) + " into a typed array");
+  }
+}
+
+Napi::Value ToTypedArray(const Napi::CallbackInfo& info) {
+  return toTypedArray(info.Env(), hostReadable(tensorArg(info, 0, "tensor")));
+}
+
+// The read runs off the main thread; the worker holds its own reference to the tensor, so a
+// dispose() in the meantime cannot free the memory under it.
+class ReadWorker : public Napi::AsyncWorker {
+ public:
+  ReadWorker(Napi::Env env, at::Tensor t)
+      : Napi::AsyncWorker(env),
+        tensor_(std::move(t)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      host_ = hostReadable(tensor_);
+    } catch (const c10::Error& e) {
+      SetError(std::string("toTypedArrayAsync: ") + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      SetError(std::string("toTypedArrayAsync: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    try {
+      deferred_.Resolve(toTypedArray(Env(), host_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+    tensor_ = at::Tensor();
+    host_ = at::Tensor();
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  at::Tensor tensor_;
+  at::Tensor host_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value ToTypedArrayAsync(const Napi::CallbackInfo& info) {
+  auto* w = new ReadWorker(info.Env(), tensorArg(info, 0, "tensor"));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// item(t): the single element of a one-element tensor, as a JS number (or boolean).
+Napi::Value Item(const Napi::CallbackInfo& info) {
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  if (t.numel() != 1) {
+    throw Napi::Error::New(
+        info.Env(),
+        "item: expected a tensor with one element but its shape is " + shapeString(t.sizes()));
+  }
+  if (t.scalar_type() == at::kBool) return Napi::Boolean::New(info.Env(), t.item<bool>());
+  return Napi::Number::New(info.Env(), t.item<double>());
+}
+
+}  // namespace
+
+void initData(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "fromTypedArray", FromTypedArray);
+  define(env, exports, "toTypedArray", ToTypedArray);
+  define(env, exports, "toTypedArrayAsync", ToTypedArrayAsync);
+  define(env, exports, "item", Item);
+}
+
+}  // namespace slm

@@ -1,0 +1,214 @@
+// The runtime around tensors: build facts for `doctor`, CUDA devices and memory, seeds and RNG
+// state, CPU threads. CUDA-only parts compile only against a CUDA libtorch (STAGED_LM_CUDA).
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/util/intrusive_ptr.h>
+#include <torch/version.h>
+
+#include <mutex>
+
+#ifndef STAGED_LM_CUDA
+#define STAGED_LM_CUDA 0
+#endif
+
+#if STAGED_LM_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
+
+#include "tensor.h"
+
+namespace slm {
+namespace {
+
+int deviceCount() {
+  return at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("torchVersion", TORCH_VERSION);
+  o.Set("libtorchSource", STAGED_LM_LIBTORCH_SOURCE);
+  o.Set("libtorchPrefix", STAGED_LM_LIBTORCH_PREFIX);
+#ifdef STAGED_LM_BUILD_TYPE
+  o.Set("buildType", STAGED_LM_BUILD_TYPE);
+#else
+  o.Set("buildType", "Release");
+#endif
+  o.Set("cudaBuild", Napi::Boolean::New(env, STAGED_LM_CUDA == 1));
+  o.Set("cudaAvailable", Napi::Boolean::New(env, at::hasCUDA()));
+  o.Set("cxx11Abi", Napi::Boolean::New(env, _GLIBCXX_USE_CXX11_ABI == 1));
+  o.Set("numThreads", Napi::Number::New(env, at::get_num_threads()));
+  o.Set("parallelInfo", at::get_parallel_info());
+  Napi::Array devices = Napi::Array::New(env);
+#if STAGED_LM_CUDA
+  for (int i = 0; i < deviceCount(); i++) {
+    const cudaDeviceProp* p = at::cuda::getDeviceProperties(i);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", i);
+    d.Set("name", p->name);
+    d.Set("totalMemory", static_cast<double>(p->totalGlobalMem));
+    d.Set("computeCapability", std::to_string(p->major) + "." + std::to_string(p->minor));
+    d.Set("multiProcessors", p->multiProcessorCount);
+    devices.Set(i, d);
+  }
+#endif
+  o.Set("devices", devices);
+  return o;
+}
+
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::hasCUDA());
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), deviceCount());
+}
+
+// Live handles and their bytes, plus per-device CUDA caching-allocator figures.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HandleStats s = handleStats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("liveTensors", static_cast<double>(s.liveHandles));
+  o.Set("liveBytes", static_cast<double>(s.liveBytes));
+  o.Set("createdTotal", static_cast<double>(s.createdTotal));
+  Napi::Array cuda = Napi::Array::New(env);
+#if STAGED_LM_CUDA
+  for (int i = 0; i < deviceCount(); i++) {
+    auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(i);
+    // index 0 of each stat array is the aggregate over pool types
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("device", i);
+    d.Set("allocated", static_cast<double>(st.allocated_bytes[0].current));
+    d.Set("peakAllocated", static_cast<double>(st.allocated_bytes[0].peak));
+    d.Set("reserved", static_cast<double>(st.reserved_bytes[0].current));
+    size_t freeB = 0, totalB = 0;
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(i));
+    if (cudaMemGetInfo(&freeB, &totalB) == cudaSuccess) {
+      d.Set("free", static_cast<double>(freeB));
+      d.Set("total", static_cast<double>(totalB));
+    }
+    cuda.Set(i, d);
+  }
+#endif
+  o.Set("cuda", cuda);
+  return o;
+}
+
+Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
+#if STAGED_LM_CUDA
+  for (int i = 0; i < deviceCount(); i++) c10::cuda::CUDACachingAllocator::resetPeakStats(i);
+#endif
+  return info.Env().Undefined();
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+#if STAGED_LM_CUDA
+  if (deviceCount() > 0) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  return info.Env().Undefined();
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+#if STAGED_LM_CUDA
+  if (deviceCount() > 0) c10::cuda::device_synchronize();
+#endif
+  return info.Env().Undefined();
+}
+
+// manualSeed(seed): seeds the CPU generator and every CUDA device's.
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  uint64_t seed = static_cast<uint64_t>(intArg(info, 0, "seed"));
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  for (int i = 0; i < deviceCount(); i++) {
+    auto gen = at::globalContext().defaultGenerator(
+        c10::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+  return info.Env().Undefined();
+}
+
+const at::Generator& generatorFor(const Napi::CallbackInfo& info, size_t i) {
+  c10::Device d = deviceArg(info, i, "device");
+  if (d.is_cuda() && !d.has_index()) d = c10::Device(at::kCUDA, 0);
+  return d.is_cpu() ? at::detail::getDefaultCPUGenerator()
+                    : at::globalContext().defaultGenerator(d);
+}
+
+// getRngState(device) → uint8 tensor; setRngState(device, state): exact resume of random streams.
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  at::Generator gen = generatorFor(info, 0);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return wrap(info.Env(), gen.get_state());
+}
+
+Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  at::Generator gen = generatorFor(info, 0);
+  at::Tensor& state = tensorArg(info, 1, "state");
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = intArg(info, 0, "threads");
+  if (n < 1)
+    throw Napi::TypeError::New(info.Env(), "expected a positive integer for argument 'threads'");
+  at::set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+// watchStorage(t) → an opaque watcher; storageAlive(watcher) tells whether the storage behind t
+// still exists. Tests use it to prove dispose() and scopes really free memory.
+using WeakStorage = c10::weak_intrusive_ptr<c10::StorageImpl>;
+
+Napi::Value WatchStorage(const Napi::CallbackInfo& info) {
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  auto* weak = new WeakStorage(t.storage().getWeakStorageImpl());
+  return Napi::External<WeakStorage>::New(info.Env(), weak,
+                                          [](Napi::Env, WeakStorage* w) { delete w; });
+}
+
+Napi::Value StorageAlive(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(),
+                               "expected a watcher from watchStorage() for argument 'watcher'");
+  }
+  WeakStorage* w = info[0].As<Napi::External<WeakStorage>>().Data();
+  return Napi::Boolean::New(info.Env(), !w->expired());
+}
+
+}  // namespace
+
+void initRuntime(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "buildInfo", BuildInfo);
+  define(env, exports, "cudaAvailable", CudaAvailable);
+  define(env, exports, "cudaDeviceCount", CudaDeviceCount);
+  define(env, exports, "memoryStats", MemoryStats);
+  define(env, exports, "resetPeakMemory", ResetPeakMemory);
+  define(env, exports, "emptyCache", EmptyCache);
+  define(env, exports, "synchronize", Synchronize);
+  define(env, exports, "manualSeed", ManualSeed);
+  define(env, exports, "getRngState", GetRngState);
+  define(env, exports, "setRngState", SetRngState);
+  define(env, exports, "setNumThreads", SetNumThreads);
+  define(env, exports, "getNumThreads", GetNumThreads);
+  define(env, exports, "watchStorage", WatchStorage);
+  define(env, exports, "storageAlive", StorageAlive);
+}
+
+}  // namespace slm

@@ -1,0 +1,409 @@
+// TensorHandle lifetime and byte accounting, argument readers, and the error guard.
+#include "tensor.h"
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <sstream>
+
+namespace slm {
+
+namespace {
+
+std::atomic<int64_t> gLiveHandles{0};
+std::atomic<int64_t> gLiveBytes{0};
+std::atomic<int64_t> gCreatedTotal{0};
+
+// Create() hands the tensor to the JS constructor through this slot instead of an External, which
+// would cost one more allocation per op. The constructor runs synchronously inside Create().
+thread_local at::Tensor* tPending = nullptr;
+
+int64_t bytesOf(const at::Tensor& t) {
+  if (!t.defined()) return 0;
+  return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+}
+
+struct AddonData {
+  Napi::FunctionReference tensorCtor;
+};
+
+AddonData& data(Napi::Env env) {
+  return *env.GetInstanceData<AddonData>();
+}
+
+const char* kDisposed =
+    "Tensor was disposed: it cannot be used after dispose() or outside its tidy() scope";
+
+}  // namespace
+
+HandleStats handleStats() {
+  return {gLiveHandles.load(), gLiveBytes.load(), gCreatedTotal.load()};
+}
+
+void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "NativeTensor",
+                                    {
+                                        InstanceMethod("dispose", &TensorHandle::Dispose),
+                                        InstanceMethod("isDisposed", &TensorHandle::IsDisposed),
+                                        InstanceMethod("shape", &TensorHandle::Shape),
+                                        InstanceMethod("dtype", &TensorHandle::Dtype),
+                                        InstanceMethod("device", &TensorHandle::Device),
+                                        InstanceMethod("meta", &TensorHandle::Meta),
+                                    });
+  auto* d = new AddonData();
+  d->tensorCtor = Napi::Persistent(ctor);
+  env.SetInstanceData(d);
+  exports.Set("NativeTensor", ctor);
+}
+
+Napi::Value TensorHandle::Create(Napi::Env env, at::Tensor t) {
+  tPending = &t;
+  Napi::Object obj = data(env).tensorCtor.New({});
+  tPending = nullptr;
+  return obj;
+}
+
+bool TensorHandle::IsHandle(Napi::Env env, const Napi::Value& v) {
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(data(env).tensorCtor.Value());
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
+  if (tPending == nullptr) {
+    throw Napi::TypeError::New(info.Env(),
+                               "NativeTensor cannot be constructed from JS: use the tensor API");
+  }
+  tensor_ = std::move(*tPending);
+  tPending = nullptr;
+  reportedBytes_ = bytesOf(tensor_);
+  gLiveHandles++;
+  gCreatedTotal++;
+  gLiveBytes += reportedBytes_;
+  if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reportedBytes_);
+}
+
+TensorHandle::~TensorHandle() {
+  if (!disposed()) {
+    gLiveHandles--;
+    gLiveBytes -= reportedBytes_;
+    // The finalizer may run while the environment is shutting down; adjusting V8's external
+    // memory counter is still allowed there.
+    if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+  }
+}
+
+void TensorHandle::release() {
+  if (disposed()) return;
+  tensor_ = at::Tensor();
+  gLiveHandles--;
+  gLiveBytes -= reportedBytes_;
+  if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+  reportedBytes_ = 0;
+}
+
+void TensorHandle::refreshBytes() {
+  if (disposed()) return;
+  int64_t bytes = bytesOf(tensor_);
+  gLiveBytes += bytes - reportedBytes_;
+  Napi::MemoryManagement::AdjustExternalMemory(Env(), bytes - reportedBytes_);
+  reportedBytes_ = bytes;
+}
+
+Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
+  release();
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorHandle::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed());
+}
+
+Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
+  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
+  auto sizes = tensor_.sizes();
+  Napi::Array out = Napi::Array::New(info.Env(), sizes.size());
+  for (size_t i = 0; i < sizes.size(); i++) out.Set(i, Napi::Number::New(info.Env(), sizes[i]));
+  return out;
+}
+
+Napi::Value TensorHandle::Dtype(const Napi::CallbackInfo& info) {
+  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
+  return Napi::String::New(info.Env(), dtypeName(tensor_.scalar_type()));
+}
+
+Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) {
+  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
+  return Napi::String::New(info.Env(), tensor_.device().str());
+}
+
+// Everything a wrapper caches in one crossing: [shape, dtype, device, requiresGrad].
+Napi::Value TensorHandle::Meta(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed()) throw Napi::Error::New(env, kDisposed);
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(0u, Shape(info));
+  out.Set(1u, Napi::String::New(env, dtypeName(tensor_.scalar_type())));
+  out.Set(2u, Napi::String::New(env, tensor_.device().str()));
+  out.Set(3u, Napi::Boolean::New(env, tensor_.requires_grad()));
+  return out;
+}
+
+// ---- dtypes ------------------------------------------------------------------------------
+
+at::ScalarType parseDtype(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "float64") return at::kDouble;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  if (name == "int64") return at::kLong;
+  if (name == "int32") return at::kInt;
+  if (name == "uint8") return at::kByte;
+  if (name == "bool") return at::kBool;
+  return at::ScalarType::Undefined;
+}
+
+const char* dtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
+std::string shapeString(at::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < sizes.size(); i++) s << (i ? ", " : "") << sizes[i];
+  s << "]";
+  return s.str();
+}
+
+// ---- argument readers --------------------------------------------------------------------
+
+namespace {
+std::string typeOf(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_bigint: return "bigint";
+    case napi_function: return "function";
+    default: return v.IsArray() ? "array" : "object";
+  }
+}
+
+[[noreturn]] void badArg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                         const char* expected) {
+  throw Napi::TypeError::New(info.Env(), std::string("expected ") + expected + " for argument '" +
+                                             name + "' but received " + typeOf(info[i]));
+}
+}  // namespace
+
+bool isMissing(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() <= i || info[i].IsUndefined() || info[i].IsNull();
+}
+
+at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !TensorHandle::IsHandle(info.Env(), info[i])) {
+    badArg(info, i, name, "a Tensor");
+  }
+  TensorHandle* h = TensorHandle::Unwrap(info[i].As<Napi::Object>());
+  if (h->disposed()) {
+    throw Napi::Error::New(info.Env(), std::string(kDisposed) + " (argument '" + name + "')");
+  }
+  return h->tensor();
+}
+
+c10::optional<at::Tensor> optionalTensorArg(const Napi::CallbackInfo& info, size_t i,
+                                            const char* name) {
+  if (isMissing(info, i)) return c10::nullopt;
+  return tensorArg(info, i, name);
+}
+
+bool isTensorArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && TensorHandle::IsHandle(info.Env(), info[i]);
+}
+
+std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsArray()) badArg(info, i, name, "an array of Tensors");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!TensorHandle::IsHandle(info.Env(), v)) {
+      throw Napi::TypeError::New(info.Env(), std::string("expected a Tensor at ") + name + "[" +
+                                                 std::to_string(k) + "] but received " + typeOf(v));
+    }
+    TensorHandle* h = TensorHandle::Unwrap(v.As<Napi::Object>());
+    if (h->disposed()) {
+      throw Napi::Error::New(info.Env(),
+                             std::string(kDisposed) + " (" + name + "[" + std::to_string(k) + "])");
+    }
+    out.push_back(h->tensor());
+  }
+  return out;
+}
+
+double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsNumber()) badArg(info, i, name, "a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  double d = numberArg(info, i, name);
+  if (d != static_cast<double>(static_cast<int64_t>(d))) badArg(info, i, name, "an integer");
+  return static_cast<int64_t>(d);
+}
+
+bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsBoolean()) badArg(info, i, name, "a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsString()) badArg(info, i, name, "a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsArray()) badArg(info, i, name, "an array of integers");
+  Napi::Array arr = info[i].As<Napi::Array>();
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
+    if (d != static_cast<double>(static_cast<int64_t>(d))) {
+      throw Napi::TypeError::New(info.Env(), std::string("expected an integer at ") + name + "[" +
+                                                 std::to_string(k) + "] but received " +
+                                                 (v.IsNumber() ? std::to_string(d) : typeOf(v)));
+    }
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+c10::optional<std::vector<int64_t>> optionalIntListArg(const Napi::CallbackInfo& info, size_t i,
+                                                       const char* name) {
+  if (isMissing(info, i)) return c10::nullopt;
+  return intListArg(info, i, name);
+}
+
+at::ScalarType dtypeArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  std::string s = stringArg(info, i, name);
+  at::ScalarType t = parseDtype(s);
+  if (t == at::ScalarType::Undefined) {
+    throw Napi::TypeError::New(info.Env(), std::string("unknown dtype '") + s + "' for argument '" +
+                                               name +
+                                               "' (expected float32, float64, bfloat16, "
+                                               "float16, int64, int32, uint8 or bool)");
+  }
+  return t;
+}
+
+c10::Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  std::string s = stringArg(info, i, name);
+  c10::Device d(at::kCPU);
+  try {
+    d = c10::Device(s);
+  } catch (const c10::Error&) {
+    throw Napi::TypeError::New(info.Env(), std::string("unknown device '") + s +
+                                               "' for argument '" + name +
+                                               "' (expected cpu, cuda or cuda:N)");
+  }
+  if (d.is_cuda()) {
+    auto& hooks = at::detail::getCUDAHooks();
+    if (!hooks.hasCUDA()) {
+      throw Napi::Error::New(info.Env(),
+                             "CUDA is not available: this build of staged-lm uses a "
+                             "libtorch without CUDA or sees no GPU (device '" +
+                                 s + "')");
+    }
+    if (d.has_index() && d.index() >= hooks.getNumGPUs()) {
+      throw Napi::Error::New(
+          info.Env(), "device '" + s + "' does not exist: " + std::to_string(hooks.getNumGPUs()) +
+                          " CUDA device(s)");
+    }
+  } else if (!d.is_cpu()) {
+    throw Napi::TypeError::New(info.Env(), std::string("unsupported device '") + s +
+                                               "' for argument '" + name +
+                                               "' (expected cpu, cuda or cuda:N)");
+  }
+  return d;
+}
+
+Napi::Value wrap(Napi::Env env, at::Tensor t) {
+  return TensorHandle::Create(env, std::move(t));
+}
+
+Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
+  Napi::Array out = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); i++) out.Set(i, TensorHandle::Create(env, ts[i]));
+  return out;
+}
+
+// ---- the guard ---------------------------------------------------------------------------
+
+namespace {
+// Shapes of the live tensor arguments, e.g. " (input shapes: [2, 3], [4, 5])".
+std::string argumentShapes(const Napi::CallbackInfo& info) {
+  std::string out;
+  int n = 0;
+  auto add = [&](const Napi::Value& v) {
+    if (!TensorHandle::IsHandle(info.Env(), v)) return;
+    TensorHandle* h = TensorHandle::Unwrap(v.As<Napi::Object>());
+    if (h->disposed()) return;
+    out += (n++ ? ", " : "") + shapeString(h->tensor().sizes());
+  };
+  for (size_t i = 0; i < info.Length(); i++) {
+    if (info[i].IsArray()) {
+      Napi::Array arr = info[i].As<Napi::Array>();
+      for (uint32_t k = 0; k < arr.Length(); k++) add(arr.Get(k));
+    } else {
+      add(info[i]);
+    }
+  }
+  return n ? " (input shapes: " + out + ")" : "";
+}
+
+std::string firstLines(const std::string& msg) {
+  // libtorch sometimes appends a long dispatcher listing after the first line; keep the message.
+  auto cut = msg.find("\n\nCPU:");
+  std::string s = cut == std::string::npos ? msg : msg.substr(0, cut);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+void define(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn) {
+  std::string op(name);
+  exports.Set(name, Napi::Function::New(
+                        env,
+                        [fn, op](const Napi::CallbackInfo& info) -> Napi::Value {
+                          try {
+                            return fn(info);
+                          } catch (const Napi::TypeError& e) {
+                            throw Napi::TypeError::New(info.Env(), op + ": " + e.Message());
+                          } catch (const Napi::Error& e) {
+                            if (e.Message().rfind(op + ":", 0) == 0) throw;
+                            throw Napi::Error::New(info.Env(), op + ": " + e.Message());
+                          } catch (const c10::Error& e) {
+                            throw Napi::Error::New(
+                                info.Env(), op + ": " + firstLines(e.what_without_backtrace()) +
+                                                argumentShapes(info));
+                          } catch (const std::exception& e) {
+                            throw Napi::Error::New(info.Env(), op + ": " + e.what());
+                          }
+                        },
+                        name));
+}
+
+}  // namespace slm

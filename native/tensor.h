@@ -1,0 +1,85 @@
+// The JS handle of one at::Tensor, and the helpers every op file uses to read its arguments and
+// to turn libtorch's exceptions into JS errors.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+namespace slm {
+
+// A JS object owning one at::Tensor. dispose() frees it at once; the finalizer frees it when the
+// JS object is collected (a safety net: scopes are the everyday discipline). The bytes it holds are
+// reported to V8 so that the GC feels the pressure of native memory.
+class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  // A new JS handle owning `t`.
+  static Napi::Value Create(Napi::Env env, at::Tensor t);
+  static bool IsHandle(Napi::Env env, const Napi::Value& v);
+
+  explicit TensorHandle(const Napi::CallbackInfo& info);
+  ~TensorHandle() override;
+
+  bool disposed() const { return !tensor_.defined(); }
+  at::Tensor& tensor() { return tensor_; }
+  // Re-count the bytes after the tensor changed size in place (setData).
+  void refreshBytes();
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value Dtype(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value Meta(const Napi::CallbackInfo& info);
+
+  void release();
+
+  at::Tensor tensor_;
+  int64_t reportedBytes_ = 0;
+};
+
+// Process-wide counters behind memoryStats(): live handles and the bytes they reference
+// (a view counts as much as the elements it shows).
+struct HandleStats {
+  int64_t liveHandles;
+  int64_t liveBytes;
+  int64_t createdTotal;
+};
+HandleStats handleStats();
+
+// ---- argument readers: each throws a TypeError naming the op and the argument ----------------
+at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+c10::optional<at::Tensor> optionalTensorArg(const Napi::CallbackInfo& info, size_t i,
+                                            const char* name);
+std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+double numberArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+c10::optional<std::vector<int64_t>> optionalIntListArg(const Napi::CallbackInfo& info, size_t i,
+                                                       const char* name);
+bool isMissing(const Napi::CallbackInfo& info, size_t i);
+at::ScalarType dtypeArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+c10::Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+// A JS number or a Tensor: the second operand of a binary op.
+bool isTensorArg(const Napi::CallbackInfo& info, size_t i);
+
+at::ScalarType parseDtype(const std::string& name);
+const char* dtypeName(at::ScalarType t);
+std::string shapeString(at::IntArrayRef sizes);
+
+Napi::Value wrap(Napi::Env env, at::Tensor t);
+Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& ts);
+
+// ---- registration: every exported function runs inside a guard ----------------------------
+// The guard turns c10::Error into a JS Error carrying libtorch's message (without its C++
+// backtrace) prefixed with the op name and followed by the shapes of the tensor arguments, so a
+// shape mismatch always names both shapes.
+using NativeFn = Napi::Value (*)(const Napi::CallbackInfo&);
+void define(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn);
+
+}  // namespace slm
