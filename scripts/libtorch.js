@@ -62,6 +62,12 @@ function find() {
   return null;
 }
 
+// gyp splits `<!@(...)` output the way sh does (shlex), so each word is quoted: the string defines keep their
+// double quotes (STAGED_LM_LIBTORCH_SOURCE="system" stays a C string) and a path with spaces stays one word.
+function shellWord(word) {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 function gypFlags(lt) {
   const has = (lib) => fs.existsSync(path.join(lt.libDir, `lib${lib}.so`));
   const includes = [lt.incDir, path.join(lt.incDir, 'torch', 'csrc', 'api', 'include')];
@@ -105,13 +111,13 @@ switch (arg) {
     process.stdout.write(lt.prefix);
     break;
   case '--gyp-includes':
-    process.stdout.write(gypFlags(lt).includes.join(' '));
+    process.stdout.write(gypFlags(lt).includes.map(shellWord).join(' '));
     break;
   case '--gyp-libs':
-    process.stdout.write(gypFlags(lt).libs.join(' '));
+    process.stdout.write(gypFlags(lt).libs.map(shellWord).join(' '));
     break;
   case '--gyp-defines':
-    process.stdout.write(gypFlags(lt).defines.join(' '));
+    process.stdout.write(gypFlags(lt).defines.map(shellWord).join(' '));
     break;
   case '--json':
     process.stdout.write(JSON.stringify(lt) + '\n');

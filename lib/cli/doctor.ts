@@ -1,0 +1,68 @@
+// `staged-lm doctor`: what this installation runs on — libtorch, build, CUDA devices.
+import { buildInfo, getNumThreads, memoryStats } from '../runtime';
+import { native } from '../native';
+import { packageVersion } from './version';
+
+export interface DoctorReport {
+  stagedLm: string;
+  node: string;
+  libtorch: { version: string; source: string; prefix: string; cudaBuild: boolean; cxx11Abi: boolean };
+  buildType: string;
+  cpuThreads: number;
+  flashAttention: boolean;
+  cuda: {
+    available: boolean;
+    devices: { index: number; name: string; totalMemoryGiB: number; computeCapability: string; freeGiB?: number }[];
+  };
+}
+
+const GiB = 2 ** 30;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+export function doctorReport(): DoctorReport {
+  const info = buildInfo();
+  const mem = memoryStats().cuda;
+  return {
+    stagedLm: packageVersion(),
+    node: process.version,
+    libtorch: {
+      version: info.torchVersion,
+      source: info.libtorchSource,
+      prefix: info.libtorchPrefix,
+      cudaBuild: info.cudaBuild,
+      cxx11Abi: info.cxx11Abi,
+    },
+    buildType: info.buildType,
+    cpuThreads: getNumThreads(),
+    flashAttention: native.hasFlashAttention,
+    cuda: {
+      available: info.cudaAvailable,
+      devices: info.devices.map((d) => {
+        const free = mem.find((m) => m.device === d.index)?.free;
+        return {
+          index: d.index,
+          name: d.name,
+          totalMemoryGiB: round2(d.totalMemory / GiB),
+          computeCapability: d.computeCapability,
+          ...(free === undefined ? {} : { freeGiB: round2(free / GiB) }),
+        };
+      }),
+    },
+  };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines = [
+    `staged-lm ${r.stagedLm} on Node ${r.node}`,
+    `libtorch  ${r.libtorch.version} (${r.libtorch.source}: ${r.libtorch.prefix}), ${r.libtorch.cudaBuild ? 'CUDA build' : 'CPU build'}, ${r.buildType}`,
+    `cpu       ${r.cpuThreads} thread(s)`,
+    `attention ${r.flashAttention ? 'scaled_dot_product_attention (flash / memory-efficient kernels on CUDA)' : 'math SDPA (libtorch < 2.0: no flash kernels)'}`,
+    `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}`,
+  ];
+  for (const d of r.cuda.devices) {
+    lines.push(
+      `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// The `staged-lm` command line. Each command takes --json for one machine-readable object on stdout;
+// human-readable output and progress go to stderr/stdout as each command documents.
+import { Command, CommanderError } from 'commander';
+import { doctorReport, formatDoctor } from './doctor';
+import { packageVersion } from './version';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('staged-lm').description('Staged training of GPT-style language models over libtorch').version(packageVersion());
+  program
+    .command('doctor')
+    .description('libtorch version and source, build type, CUDA availability, device names and memory')
+    .option('--json', 'print one JSON object')
+    .action((opts: { json?: boolean }) => {
+      const report = doctorReport();
+      process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatDoctor(report) + '\n');
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

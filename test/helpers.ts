@@ -1,0 +1,104 @@
+// Shared test helpers: reading tensors into plain numbers, close comparisons with explicit
+// precision, a deterministic JS random source, and a central finite-difference gradient check.
+import { fromTypedArray, noGrad, tidy, type Tensor } from '../lib';
+
+/** The elements of t as plain JS numbers (row-major); int64 comes back through Number(). */
+export function flat(t: Tensor): number[] {
+  return Array.from(t.toArray() as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+/** Asserts every element of actual is close to expected (same length), to `digits` decimals. */
+export function expectAllClose(actual: ArrayLike<number> | Tensor, expected: ArrayLike<number>, digits = 5): void {
+  const a = isTensor(actual) ? flat(actual) : Array.from(actual);
+  expect(a.length).toBe(expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (Math.abs(a[i] - expected[i]) >= 10 ** -digits / 2) {
+      // a message naming the index makes failures readable
+      throw new Error(`element ${i}: expected ${expected[i]} but received ${a[i]} (to ${digits} digits)\nall: ${a.join(', ')}`);
+    }
+  }
+}
+
+function isTensor(x: unknown): x is Tensor {
+  return typeof x === 'object' && x !== null && 'native' in x && typeof (x as Tensor).toArray === 'function';
+}
+
+/** mulberry32: a tiny deterministic PRNG, independent of libtorch's generator. */
+export function jsRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n values uniform in [lo, hi) from a seeded JS generator. */
+export function jsUniform(n: number, seed: number, lo = -1, hi = 1): number[] {
+  const r = jsRandom(seed);
+  return Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+export interface GradInput {
+  shape: number[];
+  data: number[];
+}
+
+export interface GradCheckResult {
+  analytic: number[][];
+  numeric: number[][];
+  /** ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖), over all inputs together */
+  relError: number;
+}
+
+/**
+ * Compares the autograd gradient of a scalar function of float64 inputs with central finite
+ * differences (step h). fn receives one float64 tensor per input and returns a one-element tensor.
+ */
+export function gradCheck(inputs: GradInput[], fn: (xs: Tensor[]) => Tensor, h = 1e-6): GradCheckResult {
+  const analytic = tidy(() => {
+    const xs = inputs.map((i) => fromTypedArray(Float64Array.from(i.data), i.shape, { requiresGrad: true }));
+    const out = fn(xs);
+    expect(out.numel).toBe(1);
+    expect(out.dtype).toBe('float64');
+    out.backward();
+    return xs.map((x, k) => {
+      const g = x.grad;
+      if (g === null) throw new Error(`input ${k} received no gradient`);
+      return Array.from(g.toArray() as Float64Array);
+    });
+  });
+  const evalAt = (vals: Float64Array[]): number =>
+    tidy(() => noGrad(() => fn(vals.map((v, k) => fromTypedArray(v, inputs[k].shape))).item()));
+  const base = inputs.map((i) => Float64Array.from(i.data));
+  const numeric = inputs.map((inp, k) =>
+    inp.data.map((x0, j) => {
+      base[k][j] = x0 + h;
+      const up = evalAt(base);
+      base[k][j] = x0 - h;
+      const down = evalAt(base);
+      base[k][j] = x0;
+      return (up - down) / (2 * h);
+    }),
+  );
+  let diff = 0;
+  let na = 0;
+  let nn = 0;
+  analytic.forEach((ga, k) =>
+    ga.forEach((a, j) => {
+      const n = numeric[k][j];
+      diff += (a - n) ** 2;
+      na += a * a;
+      nn += n * n;
+    }),
+  );
+  const relError = Math.sqrt(diff) / Math.max(Math.sqrt(na), Math.sqrt(nn), 1e-12);
+  return { analytic, numeric, relError };
+}
+
+/** Row-major strides helper for hand-written reference loops. */
+export function at2(data: number[], cols: number, i: number, j: number): number {
+  return data[i * cols + j];
+}
