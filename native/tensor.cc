@@ -400,7 +400,8 @@ void define(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn) 
                                 info.Env(), op + ": " + firstLines(e.what_without_backtrace()) +
                                                 argumentShapes(info));
                           } catch (const std::exception& e) {
-                            throw Napi::Error::New(info.Env(), op + ": " + e.what());
+                            throw Napi::Error::New(info.Env(), op + ": " + firstLines(e.what()) +
+                                                                   argumentShapes(info));
                           }
                         },
                         name));

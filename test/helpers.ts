@@ -98,7 +98,15 @@ export function gradCheck(inputs: GradInput[], fn: (xs: Tensor[]) => Tensor, h =
   return { analytic, numeric, relError };
 }
 
-/** Row-major strides helper for hand-written reference loops. */
-export function at2(data: number[], cols: number, i: number, j: number): number {
-  return data[i * cols + j];
+export type TypedKind = 'Float32Array' | 'Float64Array' | 'BigInt64Array' | 'Int32Array' | 'Uint8Array';
+
+/**
+ * Asserts a typed array's kind and exact elements. The addon creates typed arrays in Node's main
+ * realm while Jest runs tests in a vm context, so instanceof and toEqual against `new
+ * Float32Array(...)` from the test would compare constructors of different realms; the
+ * toStringTag and the elements are realm-independent.
+ */
+export function expectTyped(actual: unknown, kind: TypedKind, values: (number | bigint)[]): void {
+  expect(Object.prototype.toString.call(actual)).toBe(`[object ${kind}]`);
+  expect(Array.from(actual as ArrayLike<number | bigint>)).toEqual(values);
 }
