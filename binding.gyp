@@ -15,6 +15,8 @@
         'native/nn_ops.cc',
         'native/autograd.cc',
         'native/runtime.cc',
+        'native/optim.cc',
+        'native/io.cc',
       ],
       'include_dirs': [
         # `.include` is the path in double quotes: `<!@` splits it like sh, which drops them

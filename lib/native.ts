@@ -177,6 +177,30 @@ export interface NativeModule {
   getNumThreads(): number;
   watchStorage(t: T): unknown;
   storageAlive(watcher: unknown): boolean;
+  setAutocast(enabled: boolean, dtype: string): void;
+  isAutocastEnabled(): boolean;
+  clearAutocastCache(): void;
+  // optimizer
+  hasFusedAdamW: boolean;
+  adamwStep(params: T[], expAvgs: T[], expAvgSqs: T[], stepTensor: T | null, hyper: AdamWHyper): number;
+  clipGradNorm(params: T[], maxNorm: number): T;
+  zeroGrad(params: T[]): void;
+  // io
+  writeTensorFile(path: string, prefix: Uint8Array, tensors: T[]): void;
+  readTensorFile(path: string, entries: [offset: number, dtype: string, shape: number[]][], device: string): T[];
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** The step this update makes (1 on the first). */
+  step: number;
+  biasCorrection: boolean;
+  /** Use the fused CUDA kernel where available. */
+  fused: boolean;
 }
 
 function load(): NativeModule {

@@ -11,6 +11,8 @@ void initMathOps(Napi::Env env, Napi::Object exports);
 void initNnOps(Napi::Env env, Napi::Object exports);
 void initAutograd(Napi::Env env, Napi::Object exports);
 void initRuntime(Napi::Env env, Napi::Object exports);
+void initOptim(Napi::Env env, Napi::Object exports);
+void initIo(Napi::Env env, Napi::Object exports);
 }  // namespace slm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -22,6 +24,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slm::initNnOps(env, exports);
   slm::initAutograd(env, exports);
   slm::initRuntime(env, exports);
+  slm::initOptim(env, exports);
+  slm::initIo(env, exports);
   return exports;
 }
 

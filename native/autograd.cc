@@ -1,5 +1,6 @@
 // Autograd: leaves that require grad, backward, gradients, grad mode.
 #include <c10/core/GradMode.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include "tensor.h"
 
@@ -81,8 +82,17 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
 Napi::Value SetData(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
   at::Tensor& src = tensorArg(info, 1, "source");
+  bool resized = t.sizes() != src.sizes();
   t.set_data(src);
   t.mutable_grad() = at::Tensor();
+  // libtorch keeps the leaf's gradient accumulator (which records the old shape) while any older
+  // graph still refers to it; a later backward would then check gradients against the old shape.
+  if (resized) {
+    if (auto* meta = torch::autograd::impl::get_autograd_meta(t)) {
+      std::lock_guard<std::mutex> lock(meta->mutex_);
+      meta->grad_accumulator_.reset();
+    }
+  }
   TensorHandle::Unwrap(info[0].As<Napi::Object>())->refreshBytes();
   return info.Env().Undefined();
 }

@@ -8,6 +8,8 @@
   (TORCH_VERSION_MAJOR > (major) ||            \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+#include <ATen/autocast_mode.h>
+
 #if STAGED_LM_TORCH_AT_LEAST(2, 0)
 #include <ATen/ops/scaled_dot_product_attention.h>
 #else
@@ -27,6 +29,25 @@ inline at::Tensor scaledDotProductAttention(const at::Tensor& q, const at::Tenso
 #else
   return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, dropoutP,
                                                        /*need_attn_weights=*/false, isCausal));
+#endif
+}
+
+// bf16/fp16 autocast on CUDA (thread-local): the API became per-device-type in 2.4.
+inline void setCudaAutocast(bool enabled, at::ScalarType dtype) {
+#if STAGED_LM_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+  at::autocast::set_enabled(enabled);
+  at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+}
+
+inline bool isCudaAutocastEnabled() {
+#if STAGED_LM_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+  return at::autocast::is_enabled();
 #endif
 }
 

@@ -34,8 +34,12 @@ at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i, const char* name)
 at::Tensor operandArg(const Napi::CallbackInfo& info, size_t i, const char* name,
                       const at::Tensor& like) {
   if (isTensorArg(info, i)) return tensorArg(info, i, name);
-  at::Tensor s =
-      at::scalar_tensor(scalarArg(info, i, name), at::TensorOptions().device(like.device()));
+  // int64 for integral numbers, float64 otherwise, on the CPU: as a wrapped number it neither
+  // widens the result (float32 + 0.1 stays float32) nor costs a host-to-device copy, yet keeps
+  // full precision for float64 tensors.
+  at::Scalar value = scalarArg(info, i, name);
+  at::Tensor s = at::scalar_tensor(
+      value, at::TensorOptions().dtype(value.isIntegral(false) ? at::kLong : at::kDouble));
   s.unsafeGetTensorImpl()->set_wrapped_number(true);
   return s;
 }

@@ -19,6 +19,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #endif
 
+#include "compat.h"
 #include "tensor.h"
 
 namespace slm {
@@ -192,6 +193,28 @@ Napi::Value StorageAlive(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !w->expired());
 }
 
+// setAutocast(enabled, dtype): ops on CUDA run in dtype (bfloat16/float16) where autocast's
+// policy allows (matmuls, attention), in float32 where precision needs it (softmax, norms, loss).
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  bool enabled = boolArg(info, 0, "enabled");
+  at::ScalarType dtype = dtypeArg(info, 1, "dtype");
+  if (dtype != at::kBFloat16 && dtype != at::kHalf) {
+    throw Napi::TypeError::New(info.Env(), "autocast dtype must be bfloat16 or float16");
+  }
+  compat::setCudaAutocast(enabled, dtype);
+  return info.Env().Undefined();
+}
+
+Napi::Value IsAutocastEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), compat::isCudaAutocastEnabled());
+}
+
+// Autocast caches casted weights within a forward; clear after each step so memory is returned.
+Napi::Value ClearAutocastCache(const Napi::CallbackInfo& info) {
+  at::autocast::clear_cache();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void initRuntime(Napi::Env env, Napi::Object exports) {
@@ -208,6 +231,9 @@ void initRuntime(Napi::Env env, Napi::Object exports) {
   define(env, exports, "setNumThreads", SetNumThreads);
   define(env, exports, "getNumThreads", GetNumThreads);
   define(env, exports, "watchStorage", WatchStorage);
+  define(env, exports, "setAutocast", SetAutocast);
+  define(env, exports, "isAutocastEnabled", IsAutocastEnabled);
+  define(env, exports, "clearAutocastCache", ClearAutocastCache);
   define(env, exports, "storageAlive", StorageAlive);
 }
 

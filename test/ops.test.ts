@@ -7,6 +7,7 @@ import {
   crossEntropy,
   dropout,
   embedding,
+  empty,
   eye,
   fromTypedArray,
   full,
@@ -17,6 +18,7 @@ import {
   manualSeed,
   matmul,
   ones,
+  onesLike,
   outer,
   rand,
   randint,
@@ -29,6 +31,7 @@ import {
   tidy,
   where,
   zeros,
+  zerosLike,
   type Tensor,
 } from '../lib';
 import { expectAllClose, expectTyped, flat } from './helpers';
@@ -63,6 +66,18 @@ describe('creation', () => {
     ]);
     const fi = full([3], -4, { dtype: 'int64' });
     expectTyped(fi.toArray(), 'BigInt64Array', [-4n, -4n, -4n]);
+
+    const zl = zerosLike(fi);
+    expect(zl.dtype).toBe('int64');
+    expect(flat(zl)).toEqual([0, 0, 0]);
+    const ol = onesLike(f, { dtype: 'float64' });
+    expect(ol.dtype).toBe('float64');
+    expect(ol.shape).toEqual([2, 2]);
+    expect(flat(ol)).toEqual([1, 1, 1, 1]);
+    const em = empty([3, 0, 2], { dtype: 'uint8' });
+    expect(em.shape).toEqual([3, 0, 2]);
+    expect(em.numel).toBe(0);
+    expect(() => zeros([2, -1])).toThrow(TypeError);
 
     const s = zeros([]);
     expect(s.shape).toEqual([]);
@@ -219,7 +234,7 @@ describe('shape ops', () => {
       [4, 5],
     ]);
     expect(x.view(3, -1).shape).toEqual([3, 2]);
-    expect(x.view([6]).shape).toEqual([6]);
+    expect(x.view(6).shape).toEqual([6]);
     expect(x.view(-1).shape).toEqual([6]);
     expect(() => x.T.view(6)).toThrow(/view/);
     expect(() => x.view(4, -1)).toThrow();

@@ -1,0 +1,209 @@
+// AdamW with explicit, addressable state: every parameter's moments are Tensors that callers can
+// read and replace by name (the growth operators transform them). One native call per parameter
+// group runs the update: the fused multi-tensor kernel on CUDA (libtorch >= 2.1), foreach ops
+// elsewhere. Math as torch.optim.AdamW; bias correction can be turned off (the paper runs without).
+import { z } from 'zod';
+import { keep } from '../scope';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { zeros } from '../factories';
+import { noGrad } from '../autograd';
+
+/** What a parameter is, for weight-decay grouping. */
+export type ParamKind = 'weight' | 'bias' | 'layernorm' | 'embedding';
+
+export interface NamedParameter {
+  name: string;
+  tensor: Tensor;
+  kind: ParamKind;
+}
+
+export const AdamWOptionsSchema = z
+  .object({
+    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
+    eps: z.number().positive().default(1e-8),
+    weightDecay: z.number().nonnegative().default(0.1),
+    /** Parameter kinds exempt from weight decay. */
+    noDecay: z.array(z.enum(['weight', 'bias', 'layernorm', 'embedding'])).default(['bias', 'layernorm']),
+    biasCorrection: z.boolean().default(true),
+    /** Use the fused CUDA kernel when the parameters live on CUDA and libtorch has it. */
+    fused: z.boolean().default(true),
+  })
+  .strict();
+export type AdamWOptions = z.infer<typeof AdamWOptionsSchema>;
+export type AdamWOptionsInput = z.input<typeof AdamWOptionsSchema>;
+
+export interface Moments {
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+}
+
+interface Entry extends NamedParameter, Moments {}
+
+export class AdamW {
+  readonly options: AdamWOptions;
+  /** Updates made so far; the next step() makes update `step + 1`. */
+  step = 0;
+  private entries: Entry[];
+  private stepTensor: Tensor | null = null;
+
+  constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
+    this.options = AdamWOptionsSchema.parse(options);
+    const seen = new Set<string>();
+    for (const p of params) {
+      if (seen.has(p.name)) throw new Error(`AdamW: parameter name '${p.name}' appears twice`);
+      seen.add(p.name);
+    }
+    this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor) }));
+  }
+
+  private freshMoments(t: Tensor): Moments {
+    // moments in float32 whatever the parameter dtype (master precision)
+    return {
+      expAvg: keep(zeros(t.shape, { device: t.device, dtype: 'float32' })),
+      expAvgSq: keep(zeros(t.shape, { device: t.device, dtype: 'float32' })),
+    };
+  }
+
+  /** Parameter names in order. */
+  get names(): string[] {
+    return this.entries.map((e) => e.name);
+  }
+
+  parameters(): NamedParameter[] {
+    return this.entries.map(({ name, tensor, kind }) => ({ name, tensor, kind }));
+  }
+
+  private entry(name: string): Entry {
+    const e = this.entries.find((x) => x.name === name);
+    if (e === undefined) throw new Error(`AdamW: no parameter named '${name}'`);
+    return e;
+  }
+
+  /** The moments of one parameter (the live tensors, not copies). */
+  getMoments(name: string): Moments {
+    const e = this.entry(name);
+    return { expAvg: e.expAvg, expAvgSq: e.expAvgSq };
+  }
+
+  /** Replaces the moments of one parameter; the old tensors are disposed. Shapes must match the parameter. */
+  setMoments(name: string, m: Moments): void {
+    const e = this.entry(name);
+    for (const [label, t] of [
+      ['expAvg', m.expAvg],
+      ['expAvgSq', m.expAvgSq],
+    ] as const) {
+      if (t.shape.join() !== e.tensor.shape.join()) {
+        throw new Error(`AdamW: ${label} of '${name}' has shape [${t.shape}] but the parameter has [${e.tensor.shape}]`);
+      }
+    }
+    if (e.expAvg !== m.expAvg) e.expAvg.dispose();
+    if (e.expAvgSq !== m.expAvgSq) e.expAvgSq.dispose();
+    e.expAvg = keep(m.expAvg);
+    e.expAvgSq = keep(m.expAvgSq);
+  }
+
+  /**
+   * Replaces the parameter set (after growth): parameters whose names are known keep their
+   * moments unless `moments` gives new ones; new names start at zero moments.
+   */
+  resetParameters(params: NamedParameter[], moments: Record<string, Moments> = {}): void {
+    const old = new Map(this.entries.map((e) => [e.name, e]));
+    const next: Entry[] = [];
+    for (const p of params) {
+      const given = moments[p.name];
+      const prev = old.get(p.name);
+      let m: Moments;
+      if (given !== undefined) m = { expAvg: keep(given.expAvg), expAvgSq: keep(given.expAvgSq) };
+      else if (prev !== undefined && prev.expAvg.shape.join() === p.tensor.shape.join())
+        m = { expAvg: prev.expAvg, expAvgSq: prev.expAvgSq };
+      else m = this.freshMoments(p.tensor);
+      next.push({ ...p, ...m });
+    }
+    const live = new Set(next.flatMap((e) => [e.expAvg, e.expAvgSq]));
+    for (const e of this.entries) for (const t of [e.expAvg, e.expAvgSq]) if (!live.has(t)) t.dispose();
+    this.entries = next;
+  }
+
+  /** Drops every gradient (no memory kept, no kernel launched). */
+  zeroGrad(): void {
+    native.zeroGrad(this.entries.map((e) => e.tensor.native));
+  }
+
+  /** Scales gradients so their global L2 norm is at most maxNorm; returns the norm before (a tensor, no sync). */
+  clipGradNorm(maxNorm: number): Tensor {
+    return new Tensor(
+      native.clipGradNorm(
+        this.entries.map((e) => e.tensor.native),
+        maxNorm,
+      ),
+    );
+  }
+
+  /** One AdamW update at learning rate lr (parameters without a gradient are skipped). */
+  update(lr: number): void {
+    if (!(lr >= 0)) throw new RangeError(`AdamW: learning rate must be a non-negative number, got ${lr}`);
+    this.step += 1;
+    const { betas, eps, weightDecay, noDecay, biasCorrection, fused } = this.options;
+    const useFused = fused && native.hasFusedAdamW && this.entries.length > 0 && this.entries[0].tensor.device.startsWith('cuda');
+    if (useFused) {
+      this.stepTensor ??= keep(zeros([], { device: this.entries[0].tensor.device }));
+      this.stepTensor.fill_(this.step);
+    }
+    noGrad(() => {
+      for (const decay of [true, false]) {
+        const group = this.entries.filter((e) => noDecay.includes(e.kind) !== decay);
+        if (group.length === 0) continue;
+        native.adamwStep(
+          group.map((e) => e.tensor.native),
+          group.map((e) => e.expAvg.native),
+          group.map((e) => e.expAvgSq.native),
+          useFused ? this.stepTensor!.native : null,
+          {
+            lr,
+            beta1: betas[0],
+            beta2: betas[1],
+            eps,
+            weightDecay: decay ? weightDecay : 0,
+            step: this.step,
+            biasCorrection,
+            fused: useFused,
+          },
+        );
+      }
+    });
+  }
+
+  /** Every moment tensor, keyed `<name>.exp_avg` / `<name>.exp_avg_sq` (the checkpoint layout). */
+  momentTensors(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const e of this.entries) {
+      out[`${e.name}.exp_avg`] = e.expAvg;
+      out[`${e.name}.exp_avg_sq`] = e.expAvgSq;
+    }
+    return out;
+  }
+
+  /** Loads moments saved by momentTensors(); every parameter must be present. */
+  loadMomentTensors(tensors: Record<string, Tensor>, step: number): void {
+    for (const e of this.entries) {
+      const m = tensors[`${e.name}.exp_avg`];
+      const v = tensors[`${e.name}.exp_avg_sq`];
+      if (m === undefined || v === undefined) throw new Error(`optimizer state has no moments for parameter '${e.name}'`);
+      this.setMoments(e.name, {
+        expAvg: m.to({ device: e.tensor.device, dtype: 'float32' }),
+        expAvgSq: v.to({ device: e.tensor.device, dtype: 'float32' }),
+      });
+    }
+    this.step = step;
+  }
+
+  /** Frees every moment tensor. */
+  dispose(): void {
+    for (const e of this.entries) {
+      e.expAvg.dispose();
+      e.expAvgSq.dispose();
+    }
+    this.stepTensor?.dispose();
+  }
+}

@@ -1,0 +1,61 @@
+// Learning-rate schedules as pure functions of the step, plus the Kaplan peak-LR formula and the
+// restart-with-rewarmup form that places a grown model inside the target model's schedule
+// (../shared/spec/growth.md, "Learning-rate schedule after growth").
+import { z } from 'zod';
+
+export const ScheduleSchema = z
+  .object({
+    kind: z.enum(['linear', 'cosine', 'constant']).default('linear'),
+    /** Peak learning rate, reached at the end of warmup. */
+    peak: z.number().positive(),
+    /** Linear warmup from 0 over this many steps. */
+    warmup: z.number().int().nonnegative().default(0),
+    /** Decay horizon: the LR reaches `final` at this step (linear / cosine). */
+    total: z.number().int().positive(),
+    /** LR at and after `total`. */
+    final: z.number().nonnegative().default(0),
+    /** Restart inside this schedule (after growth): start at step `at` with a re-warmup of `rewarmup` steps. */
+    restart: z.object({ at: z.number().int().nonnegative(), rewarmup: z.number().int().nonnegative() }).optional(),
+  })
+  .strict()
+  .refine((s) => s.kind === 'constant' || s.total >= s.warmup, { message: 'total must be at least warmup', path: ['total'] });
+
+export type Schedule = z.infer<typeof ScheduleSchema>;
+export type ScheduleInput = z.input<typeof ScheduleSchema>;
+
+/** The base schedule f(t), without restart. */
+function base(s: Schedule, t: number): number {
+  if (s.warmup > 0 && t < s.warmup) return (s.peak * t) / s.warmup;
+  if (s.kind === 'constant') return s.peak;
+  if (t >= s.total) return s.final;
+  const span = s.total - s.warmup;
+  const progress = span === 0 ? 1 : (t - s.warmup) / span;
+  if (s.kind === 'linear') return s.final + (s.peak - s.final) * (1 - progress);
+  return s.final + 0.5 * (s.peak - s.final) * (1 + Math.cos(Math.PI * progress));
+}
+
+/**
+ * The learning rate at step t. With a restart at R and re-warmup Wr:
+ *   lr(t) = (t − R)/Wr · f(R + Wr) for R ≤ t < R + Wr, then f(t).
+ */
+export function learningRate(s: Schedule, t: number): number {
+  if (s.restart !== undefined) {
+    const { at: R, rewarmup: Wr } = s.restart;
+    if (t < R) throw new RangeError(`step ${t} lies before the restart point ${R} of this schedule`);
+    if (Wr > 0 && t < R + Wr) return ((t - R) / Wr) * base(s, R + Wr);
+  }
+  return base(s, t);
+}
+
+export function parseSchedule(input: ScheduleInput): Schedule {
+  return ScheduleSchema.parse(input);
+}
+
+/**
+ * Kaplan et al. (2020), App. D.6: the peak LR of a model with N non-embedding parameters,
+ * lr(N) = 0.003239 − 0.0001395·log10(N).
+ */
+export function kaplanPeakLr(nonEmbeddingParams: number): number {
+  if (!(nonEmbeddingParams > 0)) throw new RangeError(`parameter count must be positive, got ${nonEmbeddingParams}`);
+  return 0.003239 - 0.0001395 * Math.log10(nonEmbeddingParams);
+}

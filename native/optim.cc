@@ -1,0 +1,172 @@
+// AdamW over explicit state: the moments are ordinary tensors owned by the TypeScript optimizer
+// (so growth operators can read and replace them); one native call updates a whole parameter
+// group. CUDA on libtorch >= 2.1 uses the fused multi-tensor kernel; elsewhere the foreach
+// (multi-tensor) ops. Also gradient clipping by global norm and zeroing gradients.
+#include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_addcdiv.h>
+#include <ATen/ops/_foreach_addcmul.h>
+#include <ATen/ops/_foreach_div.h>
+#include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_sqrt.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+
+#include "compat.h"
+#include "tensor.h"
+
+#if STAGED_LM_TORCH_AT_LEAST(2, 1)
+#include <ATen/ops/_fused_adamw.h>
+#define STAGED_LM_HAS_FUSED_ADAMW 1
+#else
+#define STAGED_LM_HAS_FUSED_ADAMW 0
+#endif
+
+namespace slm {
+namespace {
+
+struct AdamWHyper {
+  double lr, beta1, beta2, eps, weightDecay;
+  int64_t step;  // already counts this update (1 on the first)
+  bool biasCorrection;
+};
+
+// The foreach path: PyTorch's AdamW written with multi-tensor ops.
+//   p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+//   p ← p − lr/bc1 · m / (√v/√bc2 + ε)      (bc = 1 without bias correction)
+void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
+                  std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const AdamWHyper& h) {
+  double bc1 = h.biasCorrection ? 1.0 - std::pow(h.beta1, static_cast<double>(h.step)) : 1.0;
+  double bc2 = h.biasCorrection ? 1.0 - std::pow(h.beta2, static_cast<double>(h.step)) : 1.0;
+  if (h.weightDecay != 0.0) at::_foreach_mul_(params, 1.0 - h.lr * h.weightDecay);
+  at::_foreach_mul_(m, h.beta1);
+  at::_foreach_add_(m, grads, 1.0 - h.beta1);
+  at::_foreach_mul_(v, h.beta2);
+  at::_foreach_addcmul_(v, grads, grads, 1.0 - h.beta2);
+  std::vector<at::Tensor> denom = at::_foreach_sqrt(v);
+  if (bc2 != 1.0) at::_foreach_div_(denom, std::sqrt(bc2));
+  at::_foreach_add_(denom, h.eps);
+  at::_foreach_addcdiv_(params, m, denom, -h.lr / bc1);
+}
+
+#if STAGED_LM_HAS_FUSED_ADAMW
+// The fused kernel always applies bias correction from the step it reads; without correction we
+// rescale lr, ε and weight decay so that it computes the uncorrected update exactly:
+//   lr' = lr·bc1/√bc2,  ε' = ε/√bc2,  wd' = wd·lr/lr'.
+void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
+                std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const at::Tensor& stepT,
+                const AdamWHyper& h) {
+  double lr = h.lr, eps = h.eps, wd = h.weightDecay;
+  if (!h.biasCorrection) {
+    double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
+    double bc2 = 1.0 - std::pow(h.beta2, static_cast<double>(h.step));
+    lr = h.lr * bc1 / std::sqrt(bc2);
+    eps = h.eps / std::sqrt(bc2);
+    wd = lr == 0.0 ? 0.0 : h.weightDecay * h.lr / lr;
+  }
+  std::vector<at::Tensor> steps(params.size(), stepT);
+  at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, h.beta1, h.beta2, wd,
+                    eps, /*amsgrad=*/false, /*maximize=*/false);
+}
+#endif
+
+// adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
+//           step, biasCorrection, fused}) → number of parameters updated
+// Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
+// on the parameters' device holding `step`, needed by the fused kernel.
+Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
+  std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
+  std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
+  std::vector<at::Tensor> expAvgSqs = tensorListArg(info, 2, "expAvgSqs");
+  auto stepT = optionalTensorArg(info, 3, "stepTensor");
+  if (info.Length() < 5 || !info[4].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), "expected an object for argument 'hyper'");
+  }
+  Napi::Object o = info[4].As<Napi::Object>();
+  auto num = [&](const char* key) {
+    Napi::Value x = o.Get(key);
+    if (!x.IsNumber())
+      throw Napi::TypeError::New(info.Env(), std::string("expected a number for hyper.") + key);
+    return x.As<Napi::Number>().DoubleValue();
+  };
+  AdamWHyper h{num("lr"),
+               num("beta1"),
+               num("beta2"),
+               num("eps"),
+               num("weightDecay"),
+               static_cast<int64_t>(num("step")),
+               o.Get("biasCorrection").ToBoolean().Value()};
+  bool wantFused = o.Get("fused").ToBoolean().Value();
+  if (expAvgs.size() != params.size() || expAvgSqs.size() != params.size()) {
+    throw Napi::Error::New(info.Env(), "adamwStep: params, expAvgs and expAvgSqs differ in length");
+  }
+  std::vector<at::Tensor> p, g, m, v;
+  for (size_t i = 0; i < params.size(); i++) {
+    const at::Tensor& grad = params[i].grad();
+    if (!grad.defined()) continue;
+    if (expAvgs[i].sizes() != params[i].sizes() || expAvgSqs[i].sizes() != params[i].sizes()) {
+      throw Napi::Error::New(info.Env(), "adamwStep: state of parameter " + std::to_string(i) +
+                                             " has shape " + shapeString(expAvgs[i].sizes()) +
+                                             " / " + shapeString(expAvgSqs[i].sizes()) +
+                                             " but the parameter " +
+                                             shapeString(params[i].sizes()));
+    }
+    p.push_back(params[i]);
+    g.push_back(grad);
+    m.push_back(expAvgs[i]);
+    v.push_back(expAvgSqs[i]);
+  }
+  if (p.empty()) return Napi::Number::New(info.Env(), 0);
+  at::NoGradGuard noGrad;
+#if STAGED_LM_HAS_FUSED_ADAMW
+  if (wantFused && p[0].is_cuda() && stepT) {
+    adamwFused(p, g, m, v, *stepT, h);
+    return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
+  }
+#endif
+  (void)wantFused;
+  adamwForeach(p, g, m, v, h);
+  return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
+}
+
+// clipGradNorm(params, maxNorm) → the total L2 norm of all gradients before clipping, as a
+// tensor (no host sync). Gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
+Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
+  std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
+  double maxNorm = numberArg(info, 1, "maxNorm");
+  at::NoGradGuard noGrad;
+  std::vector<at::Tensor> norms;
+  std::vector<at::Tensor> grads;
+  for (auto& p : params) {
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    grads.push_back(g);
+    norms.push_back(g.norm(2).to(at::kFloat));
+  }
+  if (grads.empty()) return wrap(info.Env(), at::zeros({}, at::TensorOptions().dtype(at::kFloat)));
+  at::Tensor total = at::stack(norms).norm(2);
+  if (std::isfinite(maxNorm) && maxNorm > 0) {
+    at::Tensor coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+    for (auto& g : grads) g.mul_(coef.to(g.scalar_type()));
+  }
+  return wrap(info.Env(), total);
+}
+
+// zeroGrad(params): drops every gradient (set to none: no memory, no kernel).
+Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
+  for (auto& p : tensorListArg(info, 0, "params")) p.mutable_grad() = at::Tensor();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void initOptim(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "adamwStep", AdamWStep);
+  define(env, exports, "clipGradNorm", ClipGradNorm);
+  define(env, exports, "zeroGrad", ZeroGrad);
+  exports.Set("hasFusedAdamW", Napi::Boolean::New(env, STAGED_LM_HAS_FUSED_ADAMW == 1));
+}
+
+}  // namespace slm
