@@ -40,6 +40,11 @@ export interface Moments {
 
 interface Entry extends NamedParameter, Moments {}
 
+/** Moments are float32 (master precision) unless the parameter is float64. */
+function momentDtype(t: Tensor): 'float32' | 'float64' {
+  return t.dtype === 'float64' ? 'float64' : 'float32';
+}
+
 export class AdamW {
   readonly options: AdamWOptions;
   /** Updates made so far; the next step() makes update `step + 1`. */
@@ -58,10 +63,10 @@ export class AdamW {
   }
 
   private freshMoments(t: Tensor): Moments {
-    // moments in float32 whatever the parameter dtype (master precision)
+    const dtype = momentDtype(t);
     return {
-      expAvg: keep(zeros(t.shape, { device: t.device, dtype: 'float32' })),
-      expAvgSq: keep(zeros(t.shape, { device: t.device, dtype: 'float32' })),
+      expAvg: keep(zeros(t.shape, { device: t.device, dtype })),
+      expAvgSq: keep(zeros(t.shape, { device: t.device, dtype })),
     };
   }
 

@@ -1,0 +1,38 @@
+// Causal multi-head self-attention with a fused QKV projection (HF: attn.c_attn, attn.c_proj).
+import { dropout, scaledDotProductAttention } from '../functional';
+import type { TensorOptions } from '../factories';
+import type { Tensor } from '../tensor';
+import { headSize, type GPTConfig } from './config';
+import { Conv1D } from './layers';
+import { Module } from './module';
+
+export class CausalSelfAttention extends Module {
+  readonly cAttn: Conv1D;
+  readonly cProj: Conv1D;
+
+  constructor(
+    readonly config: GPTConfig,
+    opts: TensorOptions,
+  ) {
+    super();
+    const { nEmbd: d, bias, initStd } = config;
+    this.cAttn = this.registerModule('c_attn', new Conv1D(d, 3 * d, { bias, std: initStd, ...opts }));
+    // GPT-2: residual projections scaled by 1/√(2L) so the residual stream's variance stays put
+    this.cProj = this.registerModule('c_proj', new Conv1D(d, d, { bias, std: initStd / Math.sqrt(2 * config.nLayer), ...opts }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const [B, T, C] = x.shape;
+    const nh = this.config.nHead;
+    const hs = headSize(this.config);
+    // (B, T, 3C) → q, k, v each (B, nh, T, hs); the fused weight is [Wq | Wk | Wv] along its columns
+    const [q, k, v] = this.cAttn
+      .forward(x)
+      .split(C, 2)
+      .map((t) => t.view(B, T, nh, hs).transpose(1, 2));
+    const p = this.training ? this.config.dropout.attention : 0;
+    const y = scaledDotProductAttention(q, k, v, { isCausal: true, dropoutP: p }); // (B, nh, T, hs)
+    const merged = y.transpose(1, 2).contiguous().view(B, T, C);
+    return dropout(this.cProj.forward(merged), this.config.dropout.residual, this.training);
+  }
+}

@@ -1,0 +1,96 @@
+// GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
+// embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
+import { arange, randn, type TensorOptions } from '../factories';
+import { crossEntropy, dropout, linear } from '../functional';
+import { Tensor } from '../tensor';
+import { Block } from './block';
+import { paddedVocab, type GPTConfig } from './config';
+import { Embedding, LayerNorm } from './layers';
+import { Module } from './module';
+
+/** transformer.{wte, wpe, h.N, ln_f} */
+class Transformer extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly h: Module & { blocks: Block[] };
+  readonly lnF: LayerNorm;
+
+  constructor(config: GPTConfig, opts: TensorOptions) {
+    super();
+    const std = config.initStd;
+    this.wte = this.registerModule('wte', new Embedding(paddedVocab(config), config.nEmbd, { std, ...opts }));
+    this.wpe = this.registerModule('wpe', new Embedding(config.contextLength, config.nEmbd, { std, ...opts }));
+    this.h = this.registerModule('h', new BlockList(config, opts));
+    this.lnF = this.registerModule('ln_f', new LayerNorm(config.nEmbd, config.layerNormEps, { bias: config.bias, ...opts }));
+  }
+}
+
+/** h.0 … h.{L−1} */
+class BlockList extends Module {
+  readonly blocks: Block[];
+  constructor(config: GPTConfig, opts: TensorOptions) {
+    super();
+    this.blocks = Array.from({ length: config.nLayer }, (_, i) => this.registerModule(String(i), new Block(config, opts)));
+  }
+}
+
+/** lm_head (only when not tied) */
+class LMHead extends Module {
+  readonly weight: Tensor;
+  constructor(config: GPTConfig, opts: TensorOptions) {
+    super();
+    this.weight = this.registerParameter('weight', randn([paddedVocab(config), config.nEmbd], opts).mul_(config.initStd), 'weight');
+  }
+}
+
+export interface GPTOptions {
+  dtype?: TensorOptions['dtype'];
+  device?: TensorOptions['device'];
+}
+
+export class GPT extends Module {
+  readonly transformer: Transformer;
+  readonly lmHead: LMHead | null;
+
+  /** Parameters are initialised from the global generator (seed it with manualSeed). */
+  constructor(
+    readonly config: GPTConfig,
+    opts: GPTOptions = {},
+  ) {
+    super();
+    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' };
+    this.transformer = this.registerModule('transformer', new Transformer(config, o));
+    this.lmHead = config.tiedEmbeddings ? null : this.registerModule('lm_head', new LMHead(config, o));
+  }
+
+  get blocks(): Block[] {
+    return this.transformer.h.blocks;
+  }
+
+  /** The residual stream after the last block (before LNf): idx (B, T) → (B, T, d). */
+  hidden(idx: Tensor): Tensor {
+    const T = idx.shape[1];
+    if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
+    const tr = this.transformer;
+    const pos = arange(0, T, 1, { device: idx.device }); // (T)
+    let h = dropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training);
+    for (const b of this.blocks) h = b.forward(h);
+    return h;
+  }
+
+  /** Logits over the padded vocabulary: idx (B, T) → (B, T, Vpad). */
+  logits(idx: Tensor): Tensor {
+    const x = this.transformer.lnF.forward(this.hidden(idx));
+    const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
+    return linear(x, head);
+  }
+
+  /** Mean next-token cross-entropy of idx (B, T) against targets (B, T), in at least float32. */
+  loss(idx: Tensor, targets: Tensor): Tensor {
+    const logits = this.logits(idx);
+    const V = logits.shape[2];
+    // half-precision logits (bf16 weights, or autocast) are scored in float32
+    const flat = logits.dtype === 'bfloat16' || logits.dtype === 'float16' ? logits.view(-1, V).float() : logits.view(-1, V);
+    return crossEntropy(flat, targets.view(-1));
+  }
+}

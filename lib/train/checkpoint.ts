@@ -1,0 +1,137 @@
+// Checkpoint directories (../shared/design.md, "Checkpoint directory"):
+//   config.json            the model config as Hugging Face GPT2Config (+ ours under `staged_lm`)
+//   model.safetensors      parameters under HF GPT-2 names, HF Conv1D layout (tied head omitted, as HF)
+//   optimizer.safetensors  AdamW moments keyed `<param name>.exp_avg` / `.exp_avg_sq`
+//   state.json             step, tokens, FLOPs, schedule, stage, RNG and data-loader state, versions
+// The directory is written under a temporary name and renamed into place, so a crash never leaves
+// a half checkpoint where a complete one is expected.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { noGrad } from '../autograd';
+import type { Device } from '../dtype';
+import { fromTypedArray } from '../factories';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { fromHfConfig, toHfConfig, type GPTConfig } from '../nn/config';
+import type { GPT } from '../nn/gpt';
+import type { AdamW } from '../optim/adamw';
+import { getRngState, setRngState } from '../runtime';
+import { tidy } from '../scope';
+import type { Tensor } from '../tensor';
+
+export const CHECKPOINT_FORMAT = 'staged-lm-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+/** What state.json holds besides tensors. `extra` carries the trainer's own records. */
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  library: string;
+  step: number;
+  tokens: number;
+  flops: number;
+  stage: number;
+  optimizerStep: number;
+  /** Base64 of the CPU generator's state (and CUDA device 0's when trained there). */
+  rng: { cpu: string; cuda?: string };
+  extra: Record<string, unknown>;
+}
+
+function rngToBase64(device: Device): string {
+  return tidy(() => Buffer.from(getRngState(device).toArray() as Uint8Array).toString('base64'));
+}
+
+function rngFromBase64(b64: string, device: Device): void {
+  tidy(() => setRngState(fromTypedArray(new Uint8Array(Buffer.from(b64, 'base64')), [Buffer.from(b64, 'base64').length]), device));
+}
+
+/** The RNG part of a checkpoint: CPU always, CUDA device 0 when the run used CUDA. */
+export function captureRng(device: Device): CheckpointState['rng'] {
+  return { cpu: rngToBase64('cpu'), ...(device.startsWith('cuda') ? { cuda: rngToBase64('cuda:0') } : {}) };
+}
+
+export function restoreRng(rng: CheckpointState['rng']): void {
+  rngFromBase64(rng.cpu, 'cpu');
+  if (rng.cuda !== undefined) rngFromBase64(rng.cuda, 'cuda:0');
+}
+
+/** Model parameters under their HF names; a tied LM head is not stored twice (HF re-ties it on load). */
+export function modelTensors(model: GPT): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const p of model.namedParameters()) out[p.name] = p.tensor;
+  return out;
+}
+
+export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state: Omit<CheckpointState, 'format' | 'version'>): void {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(tmp);
+  try {
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(toHfConfig(model.config), null, 2) + '\n');
+    saveSafetensors(join(tmp, 'model.safetensors'), modelTensors(model), { format: 'pt' });
+    saveSafetensors(join(tmp, 'optimizer.safetensors'), optimizer.momentTensors(), { step: String(optimizer.step) });
+    const full: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...state };
+    writeFileSync(join(tmp, 'state.json'), JSON.stringify(full, null, 2) + '\n');
+    if (existsSync(dir)) {
+      const old = `${tmp}.old`;
+      renameSync(dir, old);
+      renameSync(tmp, dir);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, dir);
+    }
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export interface LoadedCheckpoint {
+  config: GPTConfig;
+  state: CheckpointState;
+  params: Record<string, Tensor>;
+  moments: Record<string, Tensor> | null;
+}
+
+/** Reads a checkpoint directory; every problem is reported with the path at fault. */
+export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
+  const need = (f: string) => {
+    const p = join(dir, f);
+    if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
+    return p;
+  };
+  const readJson = (f: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(readFileSync(need(f), 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${join(dir, f)}: ${(e as Error).message}`);
+    }
+  };
+  const config = fromHfConfig(readJson('config.json'));
+  const state = readJson('state.json') as unknown as CheckpointState;
+  if (state.format !== CHECKPOINT_FORMAT)
+    throw new Error(`${join(dir, 'state.json')}: not a staged-lm checkpoint state (format ${String(state.format)})`);
+  if (state.version > CHECKPOINT_VERSION)
+    throw new Error(
+      `${join(dir, 'state.json')}: checkpoint version ${state.version} is newer than this library reads (${CHECKPOINT_VERSION})`,
+    );
+  const params = loadSafetensors(need('model.safetensors'), device);
+  const moments = opts.optimizer === false ? null : loadSafetensors(need('optimizer.safetensors'), device);
+  return { config, state, params, moments };
+}
+
+/** Copies loaded parameters into a model of the same config; names and shapes must match exactly. */
+export function loadParameters(model: GPT, params: Record<string, Tensor>, source: string): void {
+  const expected = model.namedParameters();
+  const names = new Set(expected.map((p) => p.name));
+  for (const n of Object.keys(params)) if (!names.has(n)) throw new Error(`${source}: unexpected tensor '${n}' for this model config`);
+  noGrad(() => {
+    for (const p of expected) {
+      const t = params[p.name];
+      if (t === undefined) throw new Error(`${source}: missing tensor '${p.name}'`);
+      if (t.shape.join() !== p.tensor.shape.join())
+        throw new Error(`${source}: tensor '${p.name}' has shape [${t.shape}] but the config needs [${p.tensor.shape}]`);
+      p.tensor.copy_(t);
+    }
+  });
+}

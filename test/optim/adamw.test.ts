@@ -1,0 +1,111 @@
+// AdamW against the formula, written out in plain float64 JS (torch.optim.AdamW's math).
+import { AdamW, type NamedParameter, type ParamKind } from '../../lib/optim/adamw';
+import { fromTypedArray, manualSeed, randn, tidy, type Tensor } from '../../lib';
+
+interface RefParam {
+  p: number[];
+  m: number[];
+  v: number[];
+  decay: boolean;
+}
+
+function refStep(
+  ps: RefParam[],
+  grads: number[][],
+  t: number,
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number; bc: boolean },
+) {
+  const bc1 = o.bc ? 1 - o.b1 ** t : 1;
+  const bc2 = o.bc ? 1 - o.b2 ** t : 1;
+  ps.forEach((rp, k) => {
+    for (let i = 0; i < rp.p.length; i++) {
+      const g = grads[k][i];
+      if (rp.decay) rp.p[i] *= 1 - o.lr * o.wd;
+      rp.m[i] = o.b1 * rp.m[i] + (1 - o.b1) * g;
+      rp.v[i] = o.b2 * rp.v[i] + (1 - o.b2) * g * g;
+      rp.p[i] -= (o.lr / bc1) * (rp.m[i] / (Math.sqrt(rp.v[i]) / Math.sqrt(bc2) + o.eps));
+    }
+  });
+}
+
+function run(biasCorrection: boolean) {
+  manualSeed(3);
+  const kinds: ParamKind[] = ['weight', 'bias', 'layernorm', 'embedding'];
+  const shapes = [[3, 4], [4], [4], [5, 4]];
+  const params: NamedParameter[] = shapes.map((s, i) => ({
+    name: `p${i}`,
+    kind: kinds[i],
+    tensor: randn(s, { dtype: 'float64' }).requiresGrad_(),
+  }));
+  const o = { lr: 0.01, b1: 0.9, b2: 0.98, eps: 1e-6, wd: 0.1, bc: biasCorrection };
+  const opt = new AdamW(params, { betas: [o.b1, o.b2], eps: o.eps, weightDecay: o.wd, noDecay: ['bias', 'layernorm'], biasCorrection });
+  const ref: RefParam[] = params.map((p) => ({
+    p: Array.from(p.tensor.toArray() as Float64Array),
+    m: new Array(p.tensor.numel).fill(0),
+    v: new Array(p.tensor.numel).fill(0),
+    decay: p.kind === 'weight' || p.kind === 'embedding',
+  }));
+  for (let t = 1; t <= 10; t++) {
+    const grads = params.map((p) => tidy(() => Array.from(randn(p.tensor.shape, { dtype: 'float64' }).toArray() as Float64Array)));
+    params.forEach((p, k) => (p.tensor.grad = fromTypedArray(new Float64Array(grads[k]), p.tensor.shape)));
+    opt.update(o.lr);
+    refStep(ref, grads, t, o);
+  }
+  return { params, ref, opt };
+}
+
+function maxRelErr(t: Tensor, expected: number[]): number {
+  const got = t.toArray() as Float64Array;
+  let worst = 0;
+  expected.forEach((e, i) => (worst = Math.max(worst, Math.abs(got[i] - e) / Math.max(Math.abs(e), 1e-12))));
+  return worst;
+}
+
+describe('AdamW matches the fp64 formula for 10 steps', () => {
+  it.each([true, false])('bias correction %s, with weight-decay groups', (bc) => {
+    const { params, ref, opt } = run(bc);
+    expect(opt.step).toBe(10);
+    params.forEach((p, k) => {
+      expect(maxRelErr(p.tensor, ref[k].p)).toBeLessThan(1e-6);
+      const { expAvg, expAvgSq } = opt.getMoments(p.name);
+      expect(maxRelErr(expAvg, ref[k].m)).toBeLessThan(1e-6);
+      expect(maxRelErr(expAvgSq, ref[k].v)).toBeLessThan(1e-6);
+    });
+  });
+
+  it('bias correction changes the result (the flag is honoured)', () => {
+    const a = run(true).params[0].tensor.toArray();
+    const b = run(false).params[0].tensor.toArray();
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
+});
+
+describe('AdamW state', () => {
+  it('moments are addressable and replaceable by name; shape mismatches are refused', () => {
+    const p = randn([2, 3]).requiresGrad_();
+    const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
+    expect(opt.getMoments('w').expAvg.shape).toEqual([2, 3]);
+    expect(() => opt.setMoments('w', { expAvg: randn([3]), expAvgSq: randn([3]) })).toThrow(
+      /expAvg of 'w' has shape \[3\] but the parameter has \[2,3\]/,
+    );
+    expect(() => opt.getMoments('nope')).toThrow(/no parameter named 'nope'/);
+  });
+
+  it('skips parameters without a gradient and clips by global norm', () => {
+    const a = randn([4]).requiresGrad_();
+    const b = randn([4]).requiresGrad_();
+    const before = Array.from(b.toArray());
+    const opt = new AdamW([
+      { name: 'a', tensor: a, kind: 'weight' },
+      { name: 'b', tensor: b, kind: 'weight' },
+    ]);
+    a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+    const norm = opt.clipGradNorm(1);
+    expect(norm.item()).toBeCloseTo(5, 5);
+    expect(a.grad!.norm().item()).toBeCloseTo(1, 4);
+    opt.update(0.1);
+    expect(Array.from(b.toArray())).toEqual(before);
+    opt.zeroGrad();
+    expect(a.grad).toBeNull();
+  });
+});

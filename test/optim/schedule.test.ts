@@ -1,0 +1,62 @@
+// Schedules against the spec's exact values (../shared/spec/growth.md).
+import { kaplanPeakLr, learningRate, parseSchedule } from '../../lib/optim/schedule';
+
+describe('Kaplan peak LR', () => {
+  it('gives the spec values for 12×768 and 24×1536', () => {
+    expect(kaplanPeakLr(12 * 12 * 768 ** 2)).toBeCloseTo(0.0021329, 7);
+    expect(kaplanPeakLr(12 * 24 * 1536 ** 2)).toBeCloseTo(0.0020069, 7);
+  });
+  it('rejects a non-positive count', () => {
+    expect(() => kaplanPeakLr(0)).toThrow(RangeError);
+  });
+});
+
+describe('warmup + linear decay', () => {
+  const s = parseSchedule({ kind: 'linear', peak: 1, warmup: 10, total: 110 });
+  it('warms up linearly from 0, peaks, decays to 0 at total and stays there', () => {
+    expect(learningRate(s, 0)).toBe(0);
+    expect(learningRate(s, 5)).toBeCloseTo(0.5, 12);
+    expect(learningRate(s, 10)).toBeCloseTo(1, 12);
+    expect(learningRate(s, 60)).toBeCloseTo(0.5, 12);
+    expect(learningRate(s, 110)).toBe(0);
+    expect(learningRate(s, 500)).toBe(0);
+  });
+});
+
+describe('warmup + cosine', () => {
+  const s = parseSchedule({ kind: 'cosine', peak: 2, warmup: 4, total: 104, final: 0.2 });
+  it('follows final + ½(peak − final)(1 + cos πp)', () => {
+    expect(learningRate(s, 2)).toBeCloseTo(1, 12);
+    expect(learningRate(s, 4)).toBeCloseTo(2, 12);
+    expect(learningRate(s, 54)).toBeCloseTo(1.1, 12);
+    expect(learningRate(s, 104)).toBeCloseTo(0.2, 12);
+  });
+});
+
+describe('constant', () => {
+  it('is the peak after warmup', () => {
+    const s = parseSchedule({ kind: 'constant', peak: 3e-4, warmup: 2, total: 1 });
+    expect(learningRate(s, 1)).toBeCloseTo(1.5e-4, 15);
+    expect(learningRate(s, 1000)).toBe(3e-4);
+  });
+});
+
+describe('restart with re-warmup (the spec example)', () => {
+  const s = parseSchedule({ kind: 'linear', peak: 0.0020069116, warmup: 3000, total: 250000, restart: { at: 3319, rewarmup: 150 } });
+  it('matches lr(3319), lr(3394), lr(3469), lr(5000)', () => {
+    expect(learningRate(s, 3319)).toBe(0);
+    expect(learningRate(s, 3394)).toBeCloseTo(1.00155e-3, 8);
+    expect(learningRate(s, 3469)).toBeCloseTo(2.0031e-3, 7);
+    expect(learningRate(s, 5000)).toBeCloseTo(1.99066e-3, 8);
+  });
+  it('refuses steps before the restart point', () => {
+    expect(() => learningRate(s, 100)).toThrow(/before the restart point 3319/);
+  });
+});
+
+describe('validation', () => {
+  it('names the field at fault', () => {
+    expect(() => parseSchedule({ peak: -1, total: 10 })).toThrow(/peak/);
+    expect(() => parseSchedule({ peak: 1, warmup: 20, total: 10 })).toThrow(/total must be at least warmup/);
+  });
+});
