@@ -93,6 +93,10 @@ export class Tensor {
   item(): number {
     return Number(native.item(this.native));
   }
+  /** The elements as a flat array of JS numbers (int64 converted; exact below 2^53). */
+  toNumberArray(): number[] {
+    return Array.from(this.toArray() as ArrayLike<number | bigint>, Number);
+  }
   /** The elements as nested JS arrays (numbers; booleans for bool tensors). */
   toList(): NestedArray {
     const flat = Array.from(this.toArray() as ArrayLike<number | bigint>, (v) => (this.dtype === 'bool' ? v !== 0 : Number(v)));
