@@ -203,6 +203,11 @@ export interface AdamWHyper {
   fused: boolean;
 }
 
+// OpenMP threads that spin while waiting fight OpenBLAS's own threads (and anything else on the
+// machine) for the cores: passive waiting is much faster on small machines. libgomp reads this
+// when the addon loads it, so it must be set before.
+process.env.OMP_WAIT_POLICY ??= 'passive';
+
 function load(): NativeModule {
   try {
     return bindings('staged_lm') as NativeModule;

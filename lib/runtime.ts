@@ -71,3 +71,18 @@ export function watchStorage(t: Tensor): { alive(): boolean } {
 }
 
 export { cudaAvailable, cudaDeviceCount } from './dtype';
+
+/**
+ * Runs fn with CUDA autocast in dtype (matmuls and attention in bf16/fp16, precision-sensitive ops
+ * in float32; parameters stay float32), then clears autocast's cast cache.
+ */
+export function withAutocast<R>(dtype: 'bfloat16' | 'float16', fn: () => R): R {
+  const prev = native.isAutocastEnabled();
+  native.setAutocast(true, dtype);
+  try {
+    return fn();
+  } finally {
+    native.setAutocast(prev, dtype);
+    if (!prev) native.clearAutocastCache();
+  }
+}

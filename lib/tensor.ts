@@ -413,8 +413,10 @@ export class Tensor {
     native.zero_(this.native);
     return this;
   }
+  /** Sets every element to value (NaN and ±Infinity included). */
   fill_(value: number): this {
-    native.fill_(this.native, checkNumber(value, 'value'));
+    if (typeof value !== 'number') throw new TypeError(`fill_: expected a number for value but received ${describe(value)}`);
+    native.fill_(this.native, value);
     return this;
   }
   /** this += value·a·b */

@@ -2,12 +2,22 @@
 // The `staged-lm` command line. Each command takes --json for one machine-readable object on stdout;
 // human-readable output and progress go to stderr/stdout as each command documents.
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './bench';
 import { doctorReport, formatDoctor } from './doctor';
+import { registerEval } from './eval';
+import { registerPrepare } from './prepare';
+import { registerSample } from './sample';
+import { registerTrain } from './train';
 import { packageVersion } from './version';
 
 export function buildProgram(): Command {
   const program = new Command();
   program.name('staged-lm').description('Staged training of GPT-style language models over libtorch').version(packageVersion());
+  registerTrain(program);
+  registerEval(program);
+  registerSample(program);
+  registerPrepare(program);
+  registerBench(program);
   program
     .command('doctor')
     .description('libtorch version and source, build type, CUDA availability, device names and memory')

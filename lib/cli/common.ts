@@ -1,0 +1,46 @@
+// Helpers shared by the commands: option parsing with clear errors, JSON vs human output.
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer (got '${v}')`);
+    return n;
+  };
+}
+
+export function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer (got '${v}')`);
+    return n;
+  };
+}
+
+export function nonNegativeNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number (got '${v}')`);
+    return n;
+  };
+}
+
+export function device(v: string): string {
+  if (!/^(cpu|cuda(:\d+)?)$/.test(v)) throw new InvalidArgumentError(`device must be cpu, cuda or cuda:N (got '${v}')`);
+  return v;
+}
+
+/** Prints one JSON object (for --json) or human-readable lines, on stdout. */
+export function output(json: boolean | undefined, obj: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(obj) + '\n' : human() + '\n');
+}
+
+export function fmtFlops(f: number): string {
+  const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
+  let i = 0;
+  while (f >= 1000 && i < units.length - 1) {
+    f /= 1000;
+    i++;
+  }
+  return `${f.toFixed(2)} ${units[i]}FLOP`;
+}

@@ -1,0 +1,85 @@
+// `staged-lm prepare --text FILE… --out DIR`: text files → llm.c token shards (first shard
+// validation). A progress bar goes to stderr when it is a terminal; the summary goes to stdout,
+// human-readable or, with --json, one JSON object.
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_SHARD_TOKENS, prepare, type PrepareSummary } from '../data/prepare';
+
+interface PrepareFlags {
+  text: string[];
+  out: string;
+  shardTokens: number;
+  valTokens?: number;
+  workers?: number;
+  json?: boolean;
+}
+
+export function registerPrepare(program: Command): Command {
+  return program
+    .command('prepare')
+    .description('tokenize text files (UTF-8, or Brotli .br; documents separated by "\\n\\f\\n") into llm.c token shards')
+    .requiredOption('--text <files...>', 'input text files')
+    .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')
+    .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
+    .option('--val-tokens <n>', 'tokens in the validation shard (default: 10% of all tokens)', positiveInt('--val-tokens'))
+    .option('--workers <n>', 'tokenizer threads (default: available cores; small inputs use the main thread)', positiveInt('--workers'))
+    .option('--json', 'print one JSON object')
+    .action(async (flags: PrepareFlags) => {
+      const bar = process.stderr.isTTY ? progressBar() : undefined;
+      let summary: PrepareSummary;
+      try {
+        summary = await prepare({
+          inputs: flags.text,
+          outDir: flags.out,
+          shardTokens: flags.shardTokens,
+          valTokens: flags.valTokens,
+          workers: flags.workers,
+          onProgress: bar?.onProgress,
+        });
+      } finally {
+        bar?.stop();
+      }
+      process.stdout.write((flags.json ? JSON.stringify(summary) : formatPrepare(summary)) + '\n');
+    });
+}
+
+export function formatPrepare(s: PrepareSummary): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const width = Math.max(...s.files.map((f) => n(f.tokens).length));
+  return [
+    `prepared ${s.inputs.length} file(s), ${n(s.documents)} document(s), ${n(s.characters)} characters → ` +
+      `${n(s.tokens.train + s.tokens.val)} tokens in ${s.seconds.toFixed(1)} s (${s.workers} thread(s))`,
+    ...s.files.map((f) => `  ${f.split.padEnd(5)} ${n(f.tokens).padStart(width)} tokens  ${f.path}`),
+  ].join('\n');
+}
+
+function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const v = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(v) || v < 1) {
+      throw new InvalidArgumentError(`expected a positive integer for ${flag} but received '${value}'`);
+    }
+    return v;
+  };
+}
+
+function progressBar(): { onProgress: (done: number, total: number) => void; stop: () => void } {
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: 'tokenizing |{bar}| {percentage}% | {doneMB}/{totalMB} MB of text | ETA {eta_formatted}',
+    hideCursor: true,
+    clearOnComplete: true,
+  });
+  const mb = (chars: number): string => (chars / 1e6).toFixed(1);
+  let started = false;
+  return {
+    onProgress: (done, total) => {
+      if (!started) bar.start(total, 0, { doneMB: mb(0), totalMB: mb(total) });
+      started = true;
+      bar.update(done, { doneMB: mb(done), totalMB: mb(total) });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// `staged-lm train`: a run from a config file or a preset, or a resumed run.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
+import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
+
+interface TrainFlags {
+  config?: string;
+  preset?: string;
+  steps?: number;
+  seed?: number;
+  out?: string;
+  device?: string;
+  resume?: string;
+  batchSize?: number;
+  seqLen?: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+function readConfig(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`config ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model (a run config, a preset, or --resume a checkpoint); progress on stderr')
+    .option('--config <file>', 'run config (JSON)')
+    .option('--preset <name>', 'model preset, e.g. tiny, gpt2-124m, paper-base')
+    .option('--steps <n>', 'optimizer steps in total', positiveInt('--steps'))
+    .option('--seed <n>', 'seed of init, data order and dropout', nonNegativeInt('--seed'))
+    .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
+    .option('--seq-len <n>', 'tokens per sequence', positiveInt('--seq-len'))
+    .option('--device <device>', 'cpu, cuda or cuda:N', device)
+    .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
+    .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
+    .option('--no-progress', 'no progress output on stderr')
+    .option('--json', 'print the result as one JSON object')
+    .action(async (f: TrainFlags) => {
+      let trainer: Trainer;
+      let out: string;
+      if (f.resume !== undefined) {
+        const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
+        trainer = Trainer.resume(dir, { steps: f.steps });
+        out = f.out ?? join(dir, '..');
+      } else {
+        if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
+        const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};
+        if (f.preset !== undefined) cfg.model = f.preset;
+        if (f.steps !== undefined) cfg.steps = f.steps;
+        if (f.seed !== undefined) cfg.seed = f.seed;
+        if (f.device !== undefined) cfg.device = f.device;
+        if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
+        if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
+        if (cfg.steps === undefined) cfg.steps = 1000;
+        trainer = Trainer.create(cfg);
+        out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+      }
+      if (f.progress)
+        process.stderr.write(
+          `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${trainer.data.name}, run ${out}\n`,
+        );
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        process.stderr.write('\nstaged-lm: interrupted — saving a checkpoint (Ctrl-C again to quit at once)\n');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        const r = await trainer.train({ out, progress: f.progress, signal: controller.signal });
+        output(f.json, { ...r, out }, () =>
+          [
+            `${r.interrupted ? 'interrupted' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
+              (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
+            `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
+            `checkpoint: ${r.checkpoint}`,
+            `metrics: ${join(out, 'metrics.jsonl')}`,
+          ].join('\n'),
+        );
+        if (r.interrupted) process.exitCode = 130;
+      } catch (e) {
+        if (e instanceof TrainingDivergedError) process.exitCode = 3;
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        trainer.dispose();
+      }
+    });
+}

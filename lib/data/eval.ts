@@ -1,0 +1,60 @@
+// Deterministic evaluation batches: consecutive, non-overlapping windows of T tokens from the start
+// of the data (each with its T next-token targets), so every evaluation scores the same tokens.
+import type { Device } from '../dtype';
+import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
+
+export interface EvalOptions {
+  batchSize: number;
+  seqLen: number;
+  /** Stop after this many batches (default: all windows). */
+  maxBatches?: number;
+  device?: Device;
+}
+
+export interface EvalBatch extends Batch {
+  /** 0-based index of this batch. */
+  index: number;
+  /** Targets scored in this batch: rows × T (the last batch may have fewer rows than B). */
+  tokens: number;
+}
+
+/** Windows of T tokens that fit: window w covers tokens [wT, wT + T] (T inputs and the next-token target of each). */
+export function evalWindowCount(dataLength: number, seqLen: number): number {
+  return dataLength < seqLen + 1 ? 0 : Math.floor((dataLength - 1) / seqLen);
+}
+
+/** Batches evalBatches yields for these options. */
+export function evalBatchCount(dataLength: number, opts: Omit<EvalOptions, 'device'>): number {
+  const all = Math.ceil(evalWindowCount(dataLength, opts.seqLen) / opts.batchSize);
+  return opts.maxBatches === undefined ? all : Math.min(all, opts.maxBatches);
+}
+
+/**
+ * The evaluation batches in order. Arguments are checked now; each batch's tensors are made when
+ * the iteration reaches it, so stopping early allocates nothing more.
+ */
+export function evalBatches(tokens: Uint16Array, opts: EvalOptions): Generator<EvalBatch, void, undefined> {
+  checkWindow(tokens, opts.batchSize, opts.seqLen, 'evalBatches');
+  if (opts.maxBatches !== undefined && (!Number.isInteger(opts.maxBatches) || opts.maxBatches < 0)) {
+    throw new TypeError(`evalBatches: expected a non-negative integer for maxBatches but received ${opts.maxBatches}`);
+  }
+  return generate(tokens, opts, resolveDevice(opts.device, 'evalBatches'));
+}
+
+function* generate(tokens: Uint16Array, opts: EvalOptions, device: Device): Generator<EvalBatch, void, undefined> {
+  const { batchSize: B, seqLen: T } = opts;
+  const windows = evalWindowCount(tokens.length, T);
+  const batches = evalBatchCount(tokens.length, opts);
+  for (let index = 0; index < batches; index++) {
+    const first = index * B;
+    const rows = Math.min(B, windows - first);
+    const x = new Int32Array(rows * T);
+    const y = new Int32Array(rows * T);
+    for (let r = 0; r < rows; r++) {
+      const start = (first + r) * T;
+      x.set(tokens.subarray(start, start + T), r * T);
+      y.set(tokens.subarray(start + 1, start + T + 1), r * T);
+    }
+    yield { ...toBatch(x, y, rows, T, device), index, tokens: rows * T };
+  }
+}

@@ -1,0 +1,23 @@
+// The data pipeline: tokenizer, token files, corpora, preparation and batch loaders.
+export { EOT, GPT2_VOCAB, encode, decode, encodeDocuments, concatTokens } from './tokenizer';
+export {
+  SHARD_MAGIC,
+  SHARD_VERSION,
+  SHARD_HEADER_BYTES,
+  TokenFileError,
+  readShard,
+  readTokens,
+  writeShard,
+  type ReadTokensOptions,
+  type TokenFileFormat,
+} from './shards';
+export { DOCUMENT_SEPARATOR, readDocuments, readText, splitDocuments } from './documents';
+export { tokenizeDocuments, type TokenizeOptions, type TokenizeResult } from './parallel';
+export { EMBEDDED_CORPUS_NAME, embeddedDocuments, loadEmbeddedCorpus, type EmbeddedCorpus, type EmbeddedCorpusOptions } from './corpus';
+export type { CachedSplits, SplitCounts, Splits } from './cache';
+export { loadTokenData, type LoadTokenDataOptions, type TokenData } from './source';
+export { DEFAULT_SHARD_TOKENS, prepare, type PrepareOptions, type PrepareSummary, type ShardInfo } from './prepare';
+export type { Batch } from './batch';
+export { BatchLoader, type BatchLoaderOptions, type LoaderState } from './loader';
+export { evalBatchCount, evalBatches, evalWindowCount, type EvalBatch, type EvalOptions } from './eval';
+export { Xoshiro128, type RngState } from './rng';

@@ -1,0 +1,107 @@
+// Random training batches: B windows of T+1 consecutive tokens at uniformly random offsets
+// (nanoGPT's get_batch), drawn from a seeded generator whose state is saved in checkpoints, so a
+// resumed run sees exactly the batches the uninterrupted run would have seen.
+import { z } from 'zod';
+import type { Device } from '../dtype';
+import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
+import { Xoshiro128 } from './rng';
+
+export interface BatchLoaderOptions {
+  /** B, windows per batch. */
+  batchSize: number;
+  /** T, tokens per window. */
+  seqLen: number;
+  /** Seed of the window offsets (default 0). */
+  seed?: number;
+  /** Where x and y are placed (default 'cpu'); CUDA batches are staged in pinned memory. */
+  device?: Device;
+}
+
+const LoaderStateSchema = z
+  .object({
+    version: z.literal(1),
+    batchSize: z.number().int().positive(),
+    seqLen: z.number().int().positive(),
+    /** Length of the data the state belongs to: offsets drawn for other data would differ. */
+    dataLength: z.number().int().nonnegative(),
+    /** Batches drawn so far. */
+    batches: z.number().int().nonnegative(),
+    rng: z.object({
+      algorithm: z.literal('xoshiro128**'),
+      s: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+    }),
+  })
+  .strict();
+
+/** Everything a BatchLoader needs to continue where it stopped; plain JSON. */
+export type LoaderState = z.infer<typeof LoaderStateSchema>;
+
+export class BatchLoader {
+  readonly batchSize: number;
+  readonly seqLen: number;
+  readonly device: Device;
+  private readonly tokens: Uint16Array;
+  private rng: Xoshiro128;
+  private drawn = 0;
+
+  constructor(tokens: Uint16Array, opts: BatchLoaderOptions) {
+    checkWindow(tokens, opts.batchSize, opts.seqLen, 'BatchLoader');
+    this.tokens = tokens;
+    this.batchSize = opts.batchSize;
+    this.seqLen = opts.seqLen;
+    this.device = resolveDevice(opts.device, 'BatchLoader');
+    this.rng = Xoshiro128.fromSeed(opts.seed ?? 0);
+  }
+
+  /** Batches drawn so far (since the seed, across restore()). */
+  get batches(): number {
+    return this.drawn;
+  }
+
+  /** The next batch: x int64 [B, T] and y = x shifted left by one token. */
+  next(): Batch {
+    const { batchSize: B, seqLen: T, tokens } = this;
+    const x = new Int32Array(B * T);
+    const y = new Int32Array(B * T);
+    const offsets = tokens.length - T; // window starts 0 … N−T−1 keep the last target inside the data
+    for (let b = 0; b < B; b++) {
+      const start = this.rng.nextInt(offsets);
+      x.set(tokens.subarray(start, start + T), b * T);
+      y.set(tokens.subarray(start + 1, start + T + 1), b * T);
+    }
+    this.drawn++;
+    return toBatch(x, y, B, T, this.device);
+  }
+
+  state(): LoaderState {
+    return {
+      version: 1,
+      batchSize: this.batchSize,
+      seqLen: this.seqLen,
+      dataLength: this.tokens.length,
+      batches: this.drawn,
+      rng: this.rng.state(),
+    };
+  }
+
+  /** Continues from a saved state(); throws if the state is malformed or belongs to other data or sizes. */
+  restore(state: unknown): void {
+    const parsed = LoaderStateSchema.safeParse(state);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new TypeError(`BatchLoader.restore: invalid loader state at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+    const s = parsed.data;
+    const mismatch = (['batchSize', 'seqLen'] as const).find((k) => s[k] !== this[k]);
+    if (mismatch !== undefined) {
+      throw new RangeError(`BatchLoader.restore: the state has ${mismatch} ${s[mismatch]} but this loader has ${this[mismatch]}`);
+    }
+    if (s.dataLength !== this.tokens.length) {
+      throw new RangeError(
+        `BatchLoader.restore: the state was saved for data of ${s.dataLength} tokens but this loader has ${this.tokens.length}; the batches would differ`,
+      );
+    }
+    this.rng = Xoshiro128.fromState(s.rng);
+    this.drawn = s.batches;
+  }
+}

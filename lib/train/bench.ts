@@ -1,0 +1,107 @@
+// Training throughput on random tokens, shaped like ../shared/bench/torch_reference.py so the two
+// print comparable JSON: same models, AdamW (fused on CUDA), clipping at 1.0, bf16 autocast on CUDA.
+import { checkDevice, type Device } from '../dtype';
+import { randint } from '../factories';
+import { GPT } from '../nn/gpt';
+import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
+import { AdamW } from '../optim/adamw';
+import { manualSeed, memoryStats, resetPeakMemory, synchronize, withAutocast } from '../runtime';
+import { tidy } from '../scope';
+import type { Tensor } from '../tensor';
+
+/** The reference script's model names, plus any preset. */
+export const BENCH_MODELS: Record<string, () => GPTConfig> = {
+  tiny: () => parseGPTConfig({ nLayer: 4, nHead: 4, nEmbd: 256, contextLength: 1024, vocabSize: 50304 }),
+  '124M': () => presetConfig('gpt2-124m', { vocabSize: 50304 }),
+  '350M': () => presetConfig('gpt2-350m', { vocabSize: 50304 }),
+};
+
+export interface BenchOptions {
+  model: string;
+  device: string;
+  batch: number;
+  seq: number;
+  steps: number;
+  warmup: number;
+  /** Dense bf16 peak of the card, TFLOP/s, for MFU (default 989: H100/H200 SXM). */
+  peakTflops?: number;
+}
+
+export interface BenchResult {
+  impl: 'staged-lm';
+  device: string;
+  model: string;
+  params: number;
+  batch: number;
+  seq: number;
+  ms_per_step: number;
+  tokens_per_s: number;
+  mfu: number | null;
+  peak_mem_gib: number | null;
+  final_loss: number;
+  host_ms_per_step: number;
+}
+
+export function benchConfig(name: string): GPTConfig {
+  return (BENCH_MODELS[name] ?? (() => presetConfig(name, { vocabSize: 50304 })))();
+}
+
+export function runBench(o: BenchOptions): BenchResult {
+  const device: Device = checkDevice(o.device);
+  const cuda = device.startsWith('cuda');
+  const cfg = { ...benchConfig(o.model), contextLength: Math.max(o.seq, benchConfig(o.model).contextLength) };
+  manualSeed(0);
+  const model = new GPT(cfg, { device });
+  const opt = new AdamW(model.namedParameters(), { betas: [0.9, 0.95], weightDecay: 0.1, noDecay: [] });
+  const x = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
+  const y = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
+  let hostMs = 0;
+  const step = (): Tensor =>
+    tidy(() => {
+      const h0 = performance.now();
+      const loss = cuda ? withAutocast('bfloat16', () => model.loss(x, y)) : model.loss(x, y);
+      loss.backward();
+      opt.clipGradNorm(1.0);
+      opt.update(6e-4);
+      opt.zeroGrad();
+      hostMs += performance.now() - h0;
+      return loss.detach();
+    });
+  try {
+    for (let i = 0; i < o.warmup; i++) step().dispose();
+    synchronize();
+    resetPeakMemory();
+    hostMs = 0;
+    const t0 = performance.now();
+    let last: Tensor | null = null;
+    for (let i = 0; i < o.steps; i++) {
+      last?.dispose();
+      last = step();
+    }
+    const finalLoss = last!.item();
+    synchronize();
+    const dt = (performance.now() - t0) / o.steps / 1000;
+    last!.dispose();
+    const tokensPerS = (o.batch * o.seq) / dt;
+    const mem = memoryStats().cuda.find((m) => m.device === (device === 'cuda' ? 0 : Number(device.split(':')[1] ?? 0)));
+    return {
+      impl: 'staged-lm',
+      device,
+      model: o.model,
+      params: totalParams(cfg),
+      batch: o.batch,
+      seq: o.seq,
+      ms_per_step: Math.round(dt * 1e6) / 1e3,
+      tokens_per_s: Math.round(tokensPerS),
+      mfu: cuda ? Math.round(((tokensPerS * trainingFlopsPerToken(cfg, o.seq)) / ((o.peakTflops ?? 989) * 1e12)) * 1e4) / 1e4 : null,
+      peak_mem_gib: cuda && mem ? Math.round((mem.peakAllocated / 2 ** 30) * 100) / 100 : null,
+      final_loss: Math.round(finalLoss * 1e4) / 1e4,
+      host_ms_per_step: Math.round((hostMs / o.steps) * 1e3) / 1e3,
+    };
+  } finally {
+    x.dispose();
+    y.dispose();
+    model.dispose();
+    opt.dispose();
+  }
+}

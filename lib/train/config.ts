@@ -1,0 +1,87 @@
+// The run configuration of `staged-lm train`, validated by zod: errors name the field.
+import { z } from 'zod';
+import { AdamWOptionsSchema } from '../optim/adamw';
+import { GPTConfigSchema, parseGPTConfig, presetConfig, PRESET_NAMES, type GPTConfig, type GPTConfigInput } from '../nn/config';
+
+const ModelSpec = z.union([
+  z.string(),
+  z.object({ preset: z.string() }).passthrough(),
+  // a full config object (GPTConfigSchema fields)
+  z.record(z.string(), z.unknown()),
+]);
+
+export const RunConfigSchema = z
+  .object({
+    /** A preset name, {preset, ...overrides}, or a full model config. */
+    model: ModelSpec.default('tiny'),
+    /** 'embedded' (the corpus that ships with the package), a directory of shards, or a token file. */
+    data: z.string().default('embedded'),
+    /** Sequences per micro-batch. */
+    batchSize: z.number().int().positive().default(8),
+    /** Tokens per sequence (default: the model's context length). */
+    seqLen: z.number().int().positive().optional(),
+    /** Micro-batches per optimizer step (gradient accumulation). */
+    gradAccum: z.number().int().positive().default(1),
+    /** Optimizer steps to train (in total, counting steps before a resume). */
+    steps: z.number().int().positive(),
+    seed: z.number().int().nonnegative().default(1337),
+    device: z
+      .string()
+      .regex(/^(cpu|cuda(:\d+)?)$/, "expected 'cpu', 'cuda' or 'cuda:N'")
+      .default('cpu'),
+    /** 'auto': bf16 autocast on CUDA with fp32 master weights, fp32 on CPU. */
+    precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+    optimizer: AdamWOptionsSchema.prefault({}),
+    lr: z
+      .object({
+        /** Peak LR, or 'kaplan' for lr(N) = 0.003239 − 0.0001395·log10(N). */
+        peak: z.union([z.number().positive(), z.literal('kaplan')]).default('kaplan'),
+        kind: z.enum(['linear', 'cosine', 'constant']).default('cosine'),
+        /** Warmup steps (default: 10% of the steps, at most 500). */
+        warmup: z.number().int().nonnegative().optional(),
+        /** Decay horizon (default: steps). */
+        total: z.number().int().positive().optional(),
+        /** Final LR as a fraction of the peak. */
+        finalFraction: z.number().min(0).max(1).default(0.1),
+      })
+      .strict()
+      .prefault({}),
+    /** Clip gradients to this global L2 norm (null: no clipping). */
+    clipGradNorm: z.number().positive().nullable().default(1),
+    eval: z
+      .object({ interval: z.number().int().nonnegative().default(50), batches: z.number().int().positive().default(8) })
+      .strict()
+      .prefault({}),
+    /** Save a checkpoint every N steps (0: only at the end and on interrupt). */
+    checkpointInterval: z.number().int().nonnegative().default(0),
+    /** Read losses back from the device (a host sync) every N steps. */
+    logInterval: z.number().int().positive().default(10),
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+
+export function parseRunConfig(input: unknown, source = 'run config'): RunConfig {
+  const r = RunConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid ${source}: ${issues}`);
+  }
+  return r.data;
+}
+
+/** The model config a run config names. */
+export function resolveModel(spec: RunConfig['model']): GPTConfig {
+  if (typeof spec === 'string') return presetConfig(spec);
+  if ('preset' in spec && typeof spec.preset === 'string') {
+    const { preset, ...overrides } = spec;
+    return presetConfig(preset, overrides as Partial<GPTConfigInput>);
+  }
+  const full = GPTConfigSchema.safeParse(spec);
+  if (!full.success)
+    throw new Error(
+      `model: not a preset (${PRESET_NAMES.join(', ')}) nor a valid config: ${full.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return parseGPTConfig(full.data);
+}

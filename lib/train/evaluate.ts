@@ -1,0 +1,47 @@
+// Held-out loss over consecutive windows (the same tokens every time), in eval mode without autograd.
+import { noGrad } from '../autograd';
+import { evalBatches } from '../data/eval';
+import type { Device } from '../dtype';
+import type { GPT } from '../nn/gpt';
+import { withAutocast } from '../runtime';
+import { tidy } from '../scope';
+
+export interface EvalResult {
+  /** Mean next-token cross-entropy, nats. */
+  loss: number;
+  /** Targets scored. */
+  tokens: number;
+}
+
+export function evaluate(
+  model: GPT,
+  tokens: Uint16Array,
+  opts: { batchSize: number; seqLen: number; maxBatches?: number; device: Device; autocast?: 'bfloat16' | null },
+): EvalResult {
+  const wasTraining = model.training;
+  model.eval();
+  let nats = 0;
+  let count = 0;
+  try {
+    for (const b of evalBatches(tokens, {
+      batchSize: opts.batchSize,
+      seqLen: opts.seqLen,
+      maxBatches: opts.maxBatches,
+      device: opts.device,
+    })) {
+      nats += tidy(() =>
+        noGrad(() => {
+          const forward = () => model.loss(b.x, b.y).item();
+          return (opts.autocast ? withAutocast(opts.autocast, forward) : forward()) * b.tokens;
+        }),
+      );
+      count += b.tokens;
+      b.x.dispose();
+      b.y.dispose();
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  if (count === 0) throw new Error('evaluate: the validation data holds no complete window');
+  return { loss: nats / count, tokens: count };
+}

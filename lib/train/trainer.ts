@@ -1,0 +1,336 @@
+// The training loop: micro-batches with gradient accumulation, clipping, AdamW on a schedule,
+// periodic evaluation, metrics, checkpoints and exact resume. One step, from config to kernel:
+//   loader.next() → model.loss() (bf16 autocast on CUDA) → backward → clip → AdamW.update(lr(t))
+// Losses stay on the device until a log interval reads them all at once (one host sync).
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { loadEmbeddedCorpus } from '../data/corpus';
+import { BatchLoader, type LoaderState } from '../data/loader';
+import { loadTokenData } from '../data/source';
+import { checkDevice, type Device } from '../dtype';
+import { stack } from '../functional';
+import { GPT } from '../nn/gpt';
+import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
+import { AdamW } from '../optim/adamw';
+import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
+import { manualSeed, withAutocast } from '../runtime';
+import { keep, tidy } from '../scope';
+import type { Tensor } from '../tensor';
+import { packageVersion } from '../cli/version';
+import { captureRng, loadCheckpoint, loadParameters, restoreRng, saveCheckpoint, type CheckpointState } from './checkpoint';
+import { parseRunConfig, resolveModel, type RunConfig } from './config';
+import { evaluate } from './evaluate';
+import { MetricsLog, type StepRecord } from './metrics';
+import { Progress } from './progress';
+
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly value: number,
+  ) {
+    super(`training diverged: the loss is ${value} at step ${step} (the last checkpoint is intact)`);
+  }
+}
+
+export interface TrainData {
+  name: string;
+  train: Uint16Array;
+  val: Uint16Array;
+}
+
+/** Token data a run config names: the embedded corpus or files from `prepare`. */
+export function loadRunData(spec: string, vocabSize: number): TrainData {
+  if (spec === 'embedded') {
+    const c = loadEmbeddedCorpus();
+    return { name: c.name, train: c.train, val: c.val };
+  }
+  const d = loadTokenData(spec, { vocabSize });
+  return { name: d.name, train: d.train, val: d.val };
+}
+
+/** Counters that travel with the training state (and through growth). */
+export interface Progression {
+  step: number;
+  tokens: number;
+  flops: number;
+  stage: number;
+  /** Position in the LR schedule (differs from step after growth). */
+  schedulePos: number;
+}
+
+export interface TrainOptions {
+  /** Run directory: metrics.jsonl and checkpoint/ go here. */
+  out: string;
+  /** Progress on stderr (default true). */
+  progress?: boolean;
+  /** Stops the loop after the current step; a checkpoint is saved. */
+  signal?: AbortSignal;
+  /** Called with each step's record when it is read back (at log intervals). */
+  onRecord?: (r: StepRecord) => void;
+  /** Train until this step instead of the config's `steps`. */
+  steps?: number;
+}
+
+export interface TrainResult {
+  step: number;
+  tokens: number;
+  flops: number;
+  finalLoss: number;
+  valLoss: number | null;
+  interrupted: boolean;
+  checkpoint: string;
+  seconds: number;
+}
+
+export class Trainer {
+  readonly model: GPT;
+  readonly optimizer: AdamW;
+  readonly loader: BatchLoader;
+  readonly seqLen: number;
+  readonly device: Device;
+  readonly autocast: 'bfloat16' | null;
+  readonly flopsPerToken: number;
+  schedule: Schedule;
+  progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
+  lastValLoss: number | null = null;
+
+  private constructor(
+    readonly config: RunConfig,
+    readonly modelConfig: GPTConfig,
+    readonly data: TrainData,
+    init: { loaderState?: LoaderState; schedule?: Schedule } = {},
+  ) {
+    this.device = checkDevice(config.device);
+    this.autocast = config.precision === 'bf16' || (config.precision === 'auto' && this.device.startsWith('cuda')) ? 'bfloat16' : null;
+    if (this.autocast !== null && !this.device.startsWith('cuda'))
+      throw new Error('precision bf16 needs a CUDA device (autocast is CUDA-only here)');
+    this.seqLen = config.seqLen ?? modelConfig.contextLength;
+    if (this.seqLen > modelConfig.contextLength)
+      throw new Error(`seqLen ${this.seqLen} exceeds the model's context length ${modelConfig.contextLength}`);
+    if (modelConfig.vocabSize > 65536) throw new Error('token data is uint16: the vocabulary must have at most 65536 entries');
+    manualSeed(config.seed);
+    this.model = new GPT(modelConfig, { device: this.device });
+    this.optimizer = new AdamW(this.model.namedParameters(), config.optimizer);
+    this.loader = new BatchLoader(data.train, { batchSize: config.batchSize, seqLen: this.seqLen, seed: config.seed, device: this.device });
+    if (init.loaderState) this.loader.restore(init.loaderState);
+    this.schedule = init.schedule ?? defaultSchedule(config, modelConfig);
+    this.flopsPerToken = trainingFlopsPerToken(modelConfig, this.seqLen);
+  }
+
+  /** A fresh run. */
+  static create(input: unknown, data?: TrainData): Trainer {
+    const config = parseRunConfig(input);
+    const modelConfig = resolveModel(config.model);
+    return new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
+  }
+
+  /** Continues the run saved in a checkpoint directory; `steps` may extend it. */
+  static resume(dir: string, overrides: { steps?: number } = {}, data?: TrainData): Trainer {
+    const state = loadCheckpoint(dir, 'cpu', { optimizer: false }).state;
+    const extra = state.extra as {
+      run: unknown;
+      loader: LoaderState;
+      schedule: Schedule;
+      progression: Progression;
+      lastValLoss: number | null;
+    };
+    const config = parseRunConfig(
+      { ...(extra.run as object), ...(overrides.steps ? { steps: overrides.steps } : {}) },
+      `${dir}/state.json run`,
+    );
+    const ck = loadCheckpoint(dir, checkDevice(config.device));
+    const t = new Trainer(config, ck.config, data ?? loadRunData(config.data, ck.config.vocabSize), {
+      loaderState: extra.loader,
+      schedule: parseSchedule(extra.schedule),
+    });
+    loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
+    t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
+    for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
+    t.progression = { ...extra.progression };
+    t.lastValLoss = extra.lastValLoss;
+    restoreRng(state.rng);
+    return t;
+  }
+
+  /** The learning rate of the next update. */
+  currentLr(): number {
+    return learningRate(this.schedule, this.progression.schedulePos + 1);
+  }
+
+  /**
+   * One optimizer step (gradAccum micro-batches). Returns the mean loss and the gradient norm as
+   * device tensors the caller owns: nothing here waits for the device.
+   */
+  step(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+    const { gradAccum, clipGradNorm } = this.config;
+    const lr = this.currentLr();
+    const out = tidy(() => {
+      let lossSum: Tensor | null = null;
+      for (let micro = 0; micro < gradAccum; micro++) {
+        const { x, y } = this.loader.next();
+        const forward = () => this.model.loss(x, y);
+        const loss = this.autocast ? withAutocast(this.autocast, forward) : forward();
+        (gradAccum > 1 ? loss.div(gradAccum) : loss).backward();
+        const l = loss.detach();
+        lossSum = lossSum === null ? l : lossSum.add(l);
+      }
+      const gradNorm = clipGradNorm === null ? null : this.optimizer.clipGradNorm(clipGradNorm);
+      this.optimizer.update(lr);
+      this.optimizer.zeroGrad();
+      return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm };
+    });
+    const tokens = this.config.batchSize * this.seqLen * gradAccum;
+    const p = this.progression;
+    p.step += 1;
+    p.schedulePos += 1;
+    p.tokens += tokens;
+    p.flops += tokens * this.flopsPerToken;
+    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+  }
+
+  evaluate(): number {
+    const r = evaluate(this.model, this.data.val, {
+      batchSize: this.config.batchSize,
+      seqLen: this.seqLen,
+      maxBatches: this.config.eval.batches,
+      device: this.device,
+      autocast: this.autocast,
+    });
+    this.lastValLoss = r.loss;
+    return r.loss;
+  }
+
+  checkpointState(): Omit<CheckpointState, 'format' | 'version'> {
+    const p = this.progression;
+    return {
+      library: packageVersion(),
+      step: p.step,
+      tokens: p.tokens,
+      flops: p.flops,
+      stage: p.stage,
+      optimizerStep: this.optimizer.step,
+      rng: captureRng(this.device),
+      extra: {
+        run: this.config,
+        loader: this.loader.state(),
+        schedule: this.schedule,
+        progression: { ...p },
+        lastValLoss: this.lastValLoss,
+      },
+    };
+  }
+
+  save(dir: string): void {
+    saveCheckpoint(dir, this.model, this.optimizer, this.checkpointState());
+  }
+
+  /** Trains until config.steps, evaluating, logging and checkpointing as configured. */
+  async train(opts: TrainOptions): Promise<TrainResult> {
+    const { logInterval, eval: ev, checkpointInterval } = this.config;
+    const steps = opts.steps ?? this.config.steps;
+    const metrics = new MetricsLog(join(opts.out, 'metrics.jsonl'));
+    const checkpointDir = join(opts.out, 'checkpoint');
+    const progress = new Progress(steps, this.progression.step, opts.progress ?? true);
+    const t0 = performance.now();
+    let windowStart = performance.now();
+    let windowTokens = 0;
+    let pending: { step: number; tokens: number; flops: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
+    let lastLoss = NaN;
+    let interrupted = false;
+
+    const flush = (valLoss?: number) => {
+      if (pending.length === 0) return;
+      // one read-back for the whole interval
+      const losses = tidy(() => stack(pending.map((p) => p.loss)).toNumberArray());
+      const norms = pending[0].gradNorm === null ? null : tidy(() => stack(pending.map((p) => p.gradNorm!)).toNumberArray());
+      const seconds = (performance.now() - windowStart) / 1000;
+      const tps = windowTokens / seconds;
+      const records: StepRecord[] = pending.map((p, i) => ({
+        step: p.step,
+        tokens: p.tokens,
+        flops: p.flops,
+        loss: losses[i],
+        lr: p.lr,
+        gradNorm: norms === null ? null : norms[i],
+      }));
+      const last = records[records.length - 1];
+      last.tokensPerSec = tps;
+      last.elapsedSec = (performance.now() - t0) / 1000;
+      if (valLoss !== undefined) last.valLoss = valLoss;
+      for (const p of pending) {
+        p.loss.dispose();
+        p.gradNorm?.dispose();
+      }
+      pending = [];
+      windowStart = performance.now();
+      windowTokens = 0;
+      metrics.append(records);
+      for (const r of records) opts.onRecord?.(r);
+      const bad = records.find((r) => !Number.isFinite(r.loss));
+      if (bad !== undefined) throw new TrainingDivergedError(bad.step, bad.loss);
+      lastLoss = last.loss;
+      progress.update(last.step, { loss: last.loss, lr: last.lr, tokensPerSec: tps });
+    };
+
+    try {
+      while (this.progression.step < steps) {
+        const r = this.step();
+        const p = this.progression;
+        pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
+        windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum;
+        const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
+        if (evalNow) {
+          flush(this.evaluate());
+          progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
+        } else if (p.step % logInterval === 0 || p.step === steps) {
+          flush();
+        }
+        if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) this.save(checkpointDir);
+        // let signal handlers (Ctrl-C) run between steps
+        await nextTurn();
+        if (opts.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+      }
+      flush();
+      if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
+      this.save(checkpointDir);
+    } finally {
+      for (const p of pending) {
+        p.loss.dispose();
+        p.gradNorm?.dispose();
+      }
+      progress.stop();
+    }
+    const p = this.progression;
+    return {
+      step: p.step,
+      tokens: p.tokens,
+      flops: p.flops,
+      finalLoss: lastLoss,
+      valLoss: this.lastValLoss,
+      interrupted,
+      checkpoint: checkpointDir,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** The schedule a run config implies for its model. */
+export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
+  const peak = config.lr.peak === 'kaplan' ? kaplanPeakLr(nonEmbeddingParams(model)) : config.lr.peak;
+  const total = config.lr.total ?? config.steps;
+  const warmup = Math.min(config.lr.warmup ?? Math.min(500, Math.floor(config.steps / 10)), total);
+  return parseSchedule({ kind: config.lr.kind, peak, warmup, total, final: peak * config.lr.finalFraction });
+}
+
+/** Sizes worth printing next to a run. */
+export function describeModel(c: GPTConfig): string {
+  return `${c.nLayer} layers × ${c.nEmbd} (${c.nHead} heads), context ${c.contextLength}, vocab ${paddedVocab(c)}, ${(nonEmbeddingParams(c) / 1e6).toFixed(2)}M non-embedding params`;
+}
