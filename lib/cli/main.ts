@@ -3,6 +3,7 @@
 // human-readable output and progress go to stderr/stdout as each command documents.
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench';
+import { registerDemo } from './demo';
 import { doctorReport, formatDoctor } from './doctor';
 import { registerEval } from './eval';
 import { registerPrepare } from './prepare';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerPrepare(program);
   registerBench(program);
+  registerDemo(program);
   program
     .command('doctor')
     .description('libtorch version and source, build type, CUDA availability, device names and memory')
