@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# On a GPU host: build the addon against the host's PyTorch libtorch, then run our trainer's bench
+# and PyTorch's reference (../shared/bench/torch_reference.py, packed as .gpu/torch_reference.py)
+# on the same shapes in the same run. Prints one JSON line per run, then one line per shape with
+# the ratios ours/PyTorch for tokens/s and peak memory.
+#   bash bench/gpu-vs-torch.sh [REFERENCE.py]      (after `source .gpu/env.sh` on a host without Node)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ref=${1:-}
+for c in "$ref" .gpu/torch_reference.py ../shared/bench/torch_reference.py; do [ -n "$c" ] && [ -f "$c" ] && ref=$c && break; done
+[ -f "$ref" ] || { echo "torch_reference.py not found" >&2; exit 2; }
+export LIBTORCH_USE_PYTORCH=${LIBTORCH_USE_PYTORCH:-1}
+bash scripts/setup.sh all >&2 || exit 1
+results=$(mktemp)
+run() { # model batch seq
+  node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 | tee -a "$results"
+  python3 "$ref" --model "$1" --batch "$2" --seq "$3" --steps 30 --warmup 5 | tee -a "$results"
+}
+run 124M 16 1024
+run 350M 8 1024
+run tiny 16 256
+node -e '
+  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const key = (r) => `${r.model} b${r.batch}x${r.seq}`;
+  for (const ours of rows.filter((r) => r.impl === "staged-lm")) {
+    const ref = rows.find((r) => r.impl === "pytorch-eager" && key(r) === key(ours));
+    if (!ref) continue;
+    console.log(JSON.stringify({ shape: key(ours), tokens_per_s_ratio: +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3),
+      ms_per_step: { ours: ours.ms_per_step, pytorch: ref.ms_per_step },
+      peak_mem_ratio: ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null, device: ref.device }));
+  }' "$results"
+rm -f "$results"

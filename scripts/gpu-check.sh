@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
+# build against the host's PyTorch libtorch, doctor, a bf16 matmul through the API, throughput
+# against PyTorch eager (bench/gpu-vs-torch.sh), then the whole test suite with CUDA.
+# Logs go to $OUT (or /tmp/staged-lm-gpu); a short summary goes to stdout.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/staged-lm-gpu}
+mkdir -p "$out"
+# shellcheck disable=SC1091
+source .gpu/env.sh
+# node_modules comes from the packed kit: mark it current so set-up does not try `npm ci` offline
+touch node_modules/.package-lock.json
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+start=$(date +%s)
+if ! bash scripts/setup.sh all >"$out/setup.log" 2>&1; then
+  tail -60 "$out/setup.log"
+  exit 1
+fi
+echo "build: $(($(date +%s) - start)) s"
+node dist/lib/cli/main.js doctor | tee "$out/doctor.txt"
+node dist/bench/matmul.js 8192 | tee "$out/matmul.json"
+bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
+cat "$out/bench.jsonl"
+npx jest --ci >"$out/jest.log" 2>&1
+echo "jest exit $?"
+grep -E "✕|Tests:|Time:" "$out/jest.log" | tail -30

@@ -1,0 +1,69 @@
+// CUDA-only behaviour: runs where libtorch sees a GPU, reported as skipped elsewhere.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cudaAvailable, emptyCache, manualSeed, memoryStats, randn, tidy, withAutocast, zeros } from '../lib';
+import { AdamW } from '../lib/optim/adamw';
+import { native } from '../lib/native';
+import { Trainer } from '../lib/train/trainer';
+
+const itCuda = cudaAvailable() ? it : it.skip;
+
+describe('CUDA', () => {
+  itCuda('fused AdamW (CUDA) matches the foreach path on the CPU, with and without bias correction', () => {
+    for (const biasCorrection of [true, false]) {
+      manualSeed(5);
+      const cpu = randn([64, 32]).requiresGrad_();
+      const gpu = cpu.detach().to('cuda').requiresGrad_();
+      const o = { betas: [0.9, 0.98] as [number, number], eps: 1e-6, weightDecay: 0.1, biasCorrection };
+      const a = new AdamW([{ name: 'w', tensor: cpu, kind: 'weight' }], { ...o, fused: false });
+      const b = new AdamW([{ name: 'w', tensor: gpu, kind: 'weight' }], { ...o, fused: true });
+      for (let i = 0; i < 5; i++) {
+        const g = randn([64, 32]);
+        cpu.grad = g;
+        gpu.grad = g.to('cuda');
+        a.update(1e-2);
+        b.update(1e-2);
+      }
+      const diff = tidy(() => cpu.sub(gpu.cpu()).abs().max().item());
+      expect(diff).toBeLessThan(1e-5);
+      expect(native.hasFusedAdamW).toBe(true);
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  itCuda('autocast runs matmuls in bfloat16 and keeps float32 parameters', () => {
+    const w = randn([16, 16], { device: 'cuda' });
+    const y = withAutocast('bfloat16', () => w.mm(w));
+    expect(y.dtype).toBe('bfloat16');
+    expect(w.dtype).toBe('float32');
+  });
+
+  itCuda('reads back asynchronously, reports allocator memory and empties the cache', async () => {
+    const t = zeros([1024, 1024], { device: 'cuda' }).add_(2);
+    expect(Array.from((await t.toArrayAsync()) as Float32Array).slice(0, 3)).toEqual([2, 2, 2]);
+    const m = memoryStats().cuda[0];
+    expect(m.allocated).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    t.dispose();
+    emptyCache();
+    expect(memoryStats().cuda[0].reserved).toBeLessThan(m.reserved + 1);
+  });
+
+  itCuda('trains the tiny preset in bf16 autocast on CUDA and lowers the loss', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slm-cuda-'));
+    try {
+      const t = Trainer.create({ model: 'tiny', device: 'cuda', steps: 60, batchSize: 8, seqLen: 128, eval: { interval: 60, batches: 4 }, lr: { peak: 3e-3, warmup: 5 } });
+      expect(t.autocast).toBe('bfloat16');
+      const before = t.evaluate();
+      const r = await t.train({ out: dir, progress: false });
+      expect(before - r.valLoss!).toBeGreaterThan(0.5);
+      const resumed = Trainer.resume(join(dir, 'checkpoint'), { steps: 62 });
+      await resumed.train({ out: dir, progress: false });
+      t.dispose();
+      resumed.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
