@@ -80,7 +80,7 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   o.Set("createdTotal", static_cast<double>(s.createdTotal));
   Napi::Array cuda = Napi::Array::New(env);
 #if STAGED_LM_CUDA
-  for (int i = 0; i < deviceCount(); i++) {
+  for (int i = 0; i < deviceCount() && cudaAllocatorReady(); i++) {
     auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(i);
     // index 0 of each stat array is the aggregate over pool types
     Napi::Object d = Napi::Object::New(env);
@@ -103,14 +103,16 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
 
 Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
 #if STAGED_LM_CUDA
-  for (int i = 0; i < deviceCount(); i++) c10::cuda::CUDACachingAllocator::resetPeakStats(i);
+  for (int i = 0; i < deviceCount() && cudaAllocatorReady(); i++) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(i);
+  }
 #endif
   return info.Env().Undefined();
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
 #if STAGED_LM_CUDA
-  if (deviceCount() > 0) c10::cuda::CUDACachingAllocator::emptyCache();
+  if (deviceCount() > 0 && cudaAllocatorReady()) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
   return info.Env().Undefined();
 }

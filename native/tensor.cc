@@ -24,6 +24,12 @@ int64_t bytesOf(const at::Tensor& t) {
   return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
 }
 
+// Only host memory is reported to V8: its GC heuristics are about host RAM, and reporting GPU
+// activations (gigabytes per step) makes it run full collections back to back.
+int64_t v8BytesOf(const at::Tensor& t) {
+  return t.defined() && t.is_cpu() ? bytesOf(t) : 0;
+}
+
 struct AddonData {
   Napi::FunctionReference tensorCtor;
 };
@@ -75,17 +81,18 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
   }
   tensor_ = std::move(*tPending);
   tPending = nullptr;
-  reportedBytes_ = bytesOf(tensor_);
+  bytes_ = bytesOf(tensor_);
+  reportedBytes_ = v8BytesOf(tensor_);
   gLiveHandles++;
   gCreatedTotal++;
-  gLiveBytes += reportedBytes_;
+  gLiveBytes += bytes_;
   if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reportedBytes_);
 }
 
 TensorHandle::~TensorHandle() {
   if (!disposed()) {
     gLiveHandles--;
-    gLiveBytes -= reportedBytes_;
+    gLiveBytes -= bytes_;
     // The finalizer may run while the environment is shutting down; adjusting V8's external
     // memory counter is still allowed there.
     if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
@@ -96,17 +103,21 @@ void TensorHandle::release() {
   if (disposed()) return;
   tensor_ = at::Tensor();
   gLiveHandles--;
-  gLiveBytes -= reportedBytes_;
+  gLiveBytes -= bytes_;
   if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
   reportedBytes_ = 0;
+  bytes_ = 0;
 }
 
 void TensorHandle::refreshBytes() {
   if (disposed()) return;
   int64_t bytes = bytesOf(tensor_);
-  gLiveBytes += bytes - reportedBytes_;
-  Napi::MemoryManagement::AdjustExternalMemory(Env(), bytes - reportedBytes_);
-  reportedBytes_ = bytes;
+  int64_t v8Bytes = v8BytesOf(tensor_);
+  gLiveBytes += bytes - bytes_;
+  bytes_ = bytes;
+  if (v8Bytes != reportedBytes_)
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), v8Bytes - reportedBytes_);
+  reportedBytes_ = v8Bytes;
 }
 
 Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {

@@ -38,7 +38,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   void release();
 
   at::Tensor tensor_;
-  int64_t reportedBytes_ = 0;
+  int64_t bytes_ = 0;          // counted in memoryStats().liveBytes
+  int64_t reportedBytes_ = 0;  // reported to V8 (host tensors only)
 };
 
 // Process-wide counters behind memoryStats(): live handles and the bytes they reference

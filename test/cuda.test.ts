@@ -53,7 +53,15 @@ describe('CUDA', () => {
   itCuda('trains the tiny preset in bf16 autocast on CUDA and lowers the loss', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slm-cuda-'));
     try {
-      const t = Trainer.create({ model: 'tiny', device: 'cuda', steps: 60, batchSize: 8, seqLen: 128, eval: { interval: 60, batches: 4 }, lr: { peak: 3e-3, warmup: 5 } });
+      const t = Trainer.create({
+        model: 'tiny',
+        device: 'cuda',
+        steps: 60,
+        batchSize: 8,
+        seqLen: 128,
+        eval: { interval: 60, batches: 4 },
+        lr: { peak: 3e-3, warmup: 5 },
+      });
       expect(t.autocast).toBe('bfloat16');
       const before = t.evaluate();
       const r = await t.train({ out: dir, progress: false });

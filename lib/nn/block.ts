@@ -1,5 +1,6 @@
 // A pre-LN transformer block: h ← h + Attn(LN1(h)); h ← h + MLP(LN2(h)).
 import type { TensorOptions } from '../factories';
+import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { CausalSelfAttention } from './attention';
 import type { GPTConfig } from './config';
@@ -22,8 +23,11 @@ export class Block extends Module {
     this.mlp = this.registerModule('mlp', new MLP(config, opts));
   }
 
+  /** Intermediates are released as soon as the block is done (autograd keeps what it saved). */
   forward(h: Tensor): Tensor {
-    const a = h.add(this.attn.forward(this.ln1.forward(h)));
-    return a.add(this.mlp.forward(this.ln2.forward(a)));
+    return tidy(() => {
+      const a = h.add(this.attn.forward(this.ln1.forward(h)));
+      return a.add(this.mlp.forward(this.ln2.forward(a)));
+    });
   }
 }

@@ -2,6 +2,7 @@
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
 import { arange, randn, type TensorOptions } from '../factories';
 import { crossEntropy, dropout, linear } from '../functional';
+import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
 import { paddedVocab, type GPTConfig } from './config';
@@ -73,24 +74,37 @@ export class GPT extends Module {
     if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
     const tr = this.transformer;
     const pos = arange(0, T, 1, { device: idx.device }); // (T)
-    let h = dropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training);
-    for (const b of this.blocks) h = b.forward(h);
+    let h = tidy(() => dropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training));
+    pos.dispose();
+    for (const b of this.blocks) {
+      // release each block's input handle once the next residual stream exists: the memory
+      // stays only as long as autograd needs it, as in PyTorch
+      const next = b.forward(h);
+      h.dispose();
+      h = next;
+    }
     return h;
   }
 
   /** Logits over the padded vocabulary: idx (B, T) → (B, T, Vpad). */
   logits(idx: Tensor): Tensor {
-    const x = this.transformer.lnF.forward(this.hidden(idx));
-    const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
-    return linear(x, head);
+    return tidy(() => {
+      const x = this.transformer.lnF.forward(this.hidden(idx));
+      const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
+      return linear(x, head);
+    });
   }
 
   /** Mean next-token cross-entropy of idx (B, T) against targets (B, T), in at least float32. */
   loss(idx: Tensor, targets: Tensor): Tensor {
-    const logits = this.logits(idx);
-    const V = logits.shape[2];
-    // half-precision logits (bf16 weights, or autocast) are scored in float32
-    const flat = logits.dtype === 'bfloat16' || logits.dtype === 'float16' ? logits.view(-1, V).float() : logits.view(-1, V);
-    return crossEntropy(flat, targets.view(-1));
+    return tidy(() => {
+      const logits = this.logits(idx);
+      const V = logits.shape[2];
+      // half-precision logits (bf16 weights, or autocast) are scored in float32
+      const half = logits.dtype === 'bfloat16' || logits.dtype === 'float16';
+      const flat = half ? logits.view(-1, V).float() : logits.view(-1, V);
+      if (half) logits.dispose(); // the bf16 copy is not needed by backward
+      return crossEntropy(flat, targets.view(-1));
+    });
   }
 }
