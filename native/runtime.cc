@@ -29,6 +29,15 @@ int deviceCount() {
   return at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
 }
 
+#if STAGED_LM_CUDA
+// The caching allocator is set up lazily by the first CUDA allocation; before that its statistics
+// calls throw "Invalid device argument" (and there is nothing to report or free).
+bool cudaAllocatorReady() {
+  auto* a = c10::cuda::CUDACachingAllocator::get();
+  return a != nullptr && a->initialized();
+}
+#endif
+
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
