@@ -2,7 +2,7 @@
 import { dropout, scaledDotProductAttention } from '../functional';
 import type { TensorOptions } from '../factories';
 import type { Tensor } from '../tensor';
-import { headSize, type GPTConfig } from './config';
+import { attentionWidth, headSize, type GPTConfig } from './config';
 import { Conv1D } from './layers';
 import { Module } from './module';
 
@@ -16,23 +16,25 @@ export class CausalSelfAttention extends Module {
   ) {
     super();
     const { nEmbd: d, bias, initStd } = config;
-    this.cAttn = this.registerModule('c_attn', new Conv1D(d, 3 * d, { bias, std: initStd, ...opts }));
+    const a = attentionWidth(config);
+    this.cAttn = this.registerModule('c_attn', new Conv1D(d, 3 * a, { bias, std: initStd, ...opts }));
     // GPT-2: residual projections scaled by 1/√(2L) so the residual stream's variance stays put
-    this.cProj = this.registerModule('c_proj', new Conv1D(d, d, { bias, std: initStd / Math.sqrt(2 * config.nLayer), ...opts }));
+    this.cProj = this.registerModule('c_proj', new Conv1D(a, d, { bias, std: initStd / Math.sqrt(2 * config.nLayer), ...opts }));
   }
 
   forward(x: Tensor): Tensor {
-    const [B, T, C] = x.shape;
+    const [B, T] = x.shape;
     const nh = this.config.nHead;
     const hs = headSize(this.config);
-    // (B, T, 3C) → q, k, v each (B, nh, T, hs); the fused weight is [Wq | Wk | Wv] along its columns
+    const A = nh * hs;
+    // (B, T, 3A) → q, k, v each (B, nh, T, hs); the fused weight is [Wq | Wk | Wv] along its columns
     const [q, k, v] = this.cAttn
       .forward(x)
-      .split(C, 2)
+      .split(A, 2)
       .map((t) => t.view(B, T, nh, hs).transpose(1, 2));
     const p = this.training ? this.config.dropout.attention : 0;
     const y = scaledDotProductAttention(q, k, v, { isCausal: true, dropoutP: p }); // (B, nh, T, hs)
-    const merged = y.transpose(1, 2).contiguous().view(B, T, C);
+    const merged = y.transpose(1, 2).contiguous().view(B, T, A);
     return dropout(this.cProj.forward(merged), this.config.dropout.residual, this.training);
   }
 }

@@ -17,6 +17,8 @@ export const GPTConfigSchema = z
     nEmbd: z.number().int().positive(),
     /** MLP inner width (default 4·d). */
     mlpWidth: z.number().int().positive().optional(),
+    /** Size of each attention head (default d / nHead); attention is nHead·headSize wide. */
+    headSize: z.number().int().positive().optional(),
     dropout: z
       .object({ embedding: probability.default(0), attention: probability.default(0), residual: probability.default(0) })
       .strict()
@@ -30,10 +32,10 @@ export const GPTConfigSchema = z
     layerNormEps: z.number().positive().default(1e-5),
   })
   .strict()
-  .refine((c) => c.nEmbd % c.nHead === 0, { message: 'nEmbd must be divisible by nHead', path: ['nHead'] });
+  .refine((c) => c.headSize !== undefined || c.nEmbd % c.nHead === 0, { message: 'nEmbd must be divisible by nHead', path: ['nHead'] });
 
 export type GPTConfigInput = z.input<typeof GPTConfigSchema>;
-export type GPTConfig = z.infer<typeof GPTConfigSchema> & { mlpWidth: number };
+export type GPTConfig = z.infer<typeof GPTConfigSchema> & { mlpWidth: number; headSize: number };
 
 /** Validates a config and fills in defaults; errors name the field. */
 export function parseGPTConfig(input: GPTConfigInput): GPTConfig {
@@ -42,7 +44,7 @@ export function parseGPTConfig(input: GPTConfigInput): GPTConfig {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ');
     throw new Error(`invalid model config: ${issues}`);
   }
-  return { ...r.data, mlpWidth: r.data.mlpWidth ?? 4 * r.data.nEmbd };
+  return { ...r.data, mlpWidth: r.data.mlpWidth ?? 4 * r.data.nEmbd, headSize: r.data.headSize ?? r.data.nEmbd / r.data.nHead };
 }
 
 export const PRESETS = {
@@ -73,14 +75,20 @@ export function paddedVocab(c: GPTConfig): number {
 }
 
 export function headSize(c: GPTConfig): number {
-  return c.nEmbd / c.nHead;
+  return c.headSize;
+}
+
+/** Width of the attention: nHead·headSize (= d for GPT-2 shapes). */
+export function attentionWidth(c: GPTConfig): number {
+  return c.nHead * c.headSize;
 }
 
 /** Parameters outside the embeddings (Kaplan's N): attention, MLP and LayerNorms of every block, and LNf. */
 export function nonEmbeddingParams(c: GPTConfig): number {
   const d = c.nEmbd;
   const b = c.bias ? 1 : 0;
-  const attn = d * 3 * d + 3 * d * b + d * d + d * b;
+  const a = attentionWidth(c);
+  const attn = d * 3 * a + 3 * a * b + a * d + d * b;
   const mlp = d * c.mlpWidth + c.mlpWidth * b + c.mlpWidth * d + d * b;
   const ln = 2 * (d + d * b);
   return c.nLayer * (attn + mlp + ln) + (d + d * b);
@@ -98,7 +106,7 @@ export function totalParams(c: GPTConfig): number {
  * attention's 12·L·d·T (PaLM, App. B) — the accounting of ../shared/bench/torch_reference.py.
  */
 export function trainingFlopsPerToken(c: GPTConfig, seqLen = c.contextLength): number {
-  return 6 * totalParams(c) + 12 * c.nLayer * c.nEmbd * seqLen;
+  return 6 * totalParams(c) + 12 * c.nLayer * attentionWidth(c) * seqLen;
 }
 
 /** Hugging Face GPT2Config fields, plus our full config under `staged_lm`. */

@@ -1,0 +1,41 @@
+// Tensor building blocks of the width maps, all on the tensors' own device (no JS arrays):
+//   dup_k(x)   k copies along an axis:         [x ∣ x ∣ … ]
+//   bd_k(W)    block-diagonal with k copies:   [[W, 0], [0, W]]  (k = 2)
+import { cat } from '../functional';
+import { zeros } from '../factories';
+import { tidy } from '../scope';
+import type { Tensor } from '../tensor';
+
+export function dup(x: Tensor, k: number, dim: number): Tensor {
+  return cat(
+    Array.from({ length: k }, () => x),
+    dim,
+  );
+}
+
+/**
+ * k copies of W on the diagonal; the off-diagonal blocks hold `offDiagonal` (zeros by default),
+ * e.g. the moments option that gives them m/2, v/4 as well.
+ */
+export function blockDiagonal(w: Tensor, k: number, offDiagonal: Tensor | null = null): Tensor {
+  const [r, c] = w.shape;
+  return tidy(() => {
+    const out = zeros([k * r, k * c], { dtype: w.dtype, device: w.device });
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        const src = i === j ? w : offDiagonal;
+        if (src !== null)
+          out
+            .narrow(0, i * r, r)
+            .narrow(1, j * c, c)
+            .copy_(src);
+      }
+    }
+    return out;
+  });
+}
+
+/** Applies f to each of n equal column groups of x (the fused [q ∣ k ∣ v]) and joins the results. */
+export function perGroup(x: Tensor, n: number, dim: number, f: (part: Tensor) => Tensor): Tensor {
+  return tidy(() => cat(x.chunk(n, dim).map(f), dim));
+}

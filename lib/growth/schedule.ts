@@ -1,0 +1,53 @@
+// The learning-rate schedule after growth (../shared/spec/growth.md): the grown state follows the
+// TARGET model's schedule (its peak LR, warmup W, horizon T), placed at R = S_pre / c_op with a
+// re-warmup of Wr steps: lr(t) = (t − R)/Wr · f(R + Wr) for R ≤ t < R + Wr, then f(t).
+import { z } from 'zod';
+import { nonEmbeddingParams, type GPTConfig } from '../nn/config';
+import { kaplanPeakLr, parseSchedule, type Schedule } from '../optim/schedule';
+import type { TrainState } from './state';
+
+export type GrowthOp = 'width' | 'depth' | 'both';
+
+/** Reference step-ratio constants c_op (Shen et al. 2022). */
+export const REFERENCE_C_OP: Readonly<Record<GrowthOp, number>> = { depth: 1.412, width: 1.776, both: 2.455 };
+/** Reference re-warmup length. */
+export const REFERENCE_REWARMUP = 150;
+
+export const GrowthScheduleSchema = z
+  .object({
+    /** Peak LR of the grown model: a number, or 'kaplan' for lr(N) of its non-embedding size. */
+    peak: z.union([z.number().positive(), z.literal('kaplan')]).default('kaplan'),
+    /** Step-ratio constant: the grown model continues at R = S_pre / cOp of its schedule. */
+    cOp: z.number().positive().optional(),
+    /** Re-warmup steps after growth. */
+    rewarmup: z.number().int().nonnegative().default(REFERENCE_REWARMUP),
+    /** Warmup W and horizon T of the target schedule (default: the current schedule's). */
+    warmup: z.number().int().nonnegative().optional(),
+    total: z.number().int().positive().optional(),
+  })
+  .strict();
+export type GrowthScheduleOptions = z.input<typeof GrowthScheduleSchema>;
+
+/** The schedule and schedule position of a grown state. */
+export function rescheduled(
+  small: TrainState,
+  grown: GPTConfig,
+  op: GrowthOp | null,
+  input: GrowthScheduleOptions = {},
+): { schedule: Schedule; schedulePos: number } {
+  const o = GrowthScheduleSchema.parse(input);
+  const cOp = o.cOp ?? (op === null ? undefined : REFERENCE_C_OP[op]);
+  if (cOp === undefined) throw new Error('growth schedule: cOp is needed for this operator (no reference constant)');
+  const old = small.schedule;
+  const peak = o.peak === 'kaplan' ? kaplanPeakLr(nonEmbeddingParams(grown)) : o.peak;
+  const R = Math.round(small.progression.schedulePos / cOp);
+  const schedule = parseSchedule({
+    kind: old.kind,
+    peak,
+    warmup: o.warmup ?? old.warmup,
+    total: o.total ?? old.total,
+    final: (old.final / old.peak) * peak,
+    restart: { at: R, rewarmup: o.rewarmup },
+  });
+  return { schedule, schedulePos: R };
+}
