@@ -6,6 +6,7 @@ import { registerBench } from './bench';
 import { registerDemo } from './demo';
 import { doctorReport, formatDoctor } from './doctor';
 import { registerEval } from './eval';
+import { registerGrow } from './grow';
 import { registerPrepare } from './prepare';
 import { registerSample } from './sample';
 import { registerTrain } from './train';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerSample(program);
+  registerGrow(program);
   registerPrepare(program);
   registerBench(program);
   registerDemo(program);

@@ -13,7 +13,9 @@ import { GPT } from '../nn/gpt';
 import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
-import { manualSeed, withAutocast } from '../runtime';
+import { emptyCache, manualSeed, withAutocast } from '../runtime';
+import { disposeState, grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
+import { instantiate, stateOf } from '../growth/model-state';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { packageVersion } from '../cli/version';
@@ -48,16 +50,6 @@ export function loadRunData(spec: string, vocabSize: number): TrainData {
   return { name: d.name, train: d.train, val: d.val };
 }
 
-/** Counters that travel with the training state (and through growth). */
-export interface Progression {
-  step: number;
-  tokens: number;
-  flops: number;
-  stage: number;
-  /** Position in the LR schedule (differs from step after growth). */
-  schedulePos: number;
-}
-
 export interface TrainOptions {
   /** Run directory: metrics.jsonl and checkpoint/ go here. */
   out: string;
@@ -83,23 +75,25 @@ export interface TrainResult {
 }
 
 export class Trainer {
-  readonly model: GPT;
-  readonly optimizer: AdamW;
+  model: GPT;
+  optimizer: AdamW;
+  modelConfig: GPTConfig;
+  flopsPerToken: number;
   readonly loader: BatchLoader;
   readonly seqLen: number;
   readonly device: Device;
   readonly autocast: 'bfloat16' | null;
-  readonly flopsPerToken: number;
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
 
   private constructor(
     readonly config: RunConfig,
-    readonly modelConfig: GPTConfig,
+    modelConfig: GPTConfig,
     readonly data: TrainData,
     init: { loaderState?: LoaderState; schedule?: Schedule } = {},
   ) {
+    this.modelConfig = modelConfig;
     this.device = checkDevice(config.device);
     this.autocast = config.precision === 'bf16' || (config.precision === 'auto' && this.device.startsWith('cuda')) ? 'bfloat16' : null;
     if (this.autocast !== null && !this.device.startsWith('cuda'))
@@ -150,6 +144,63 @@ export class Trainer {
     t.lastValLoss = extra.lastValLoss;
     restoreRng(state.rng);
     return t;
+  }
+
+  /** The live training state (the model's and optimizer's own tensors, not copies). */
+  trainState(): TrainState {
+    return stateOf(this.model, this.optimizer, this.schedule, this.progression);
+  }
+
+  /** Continues from another state (e.g. a grown one): model, optimizer, schedule and counters are replaced; the data order goes on. */
+  applyState(s: TrainState): void {
+    const next = instantiate(s, { device: this.device, optimizer: this.config.optimizer });
+    this.model.dispose();
+    this.optimizer.dispose();
+    this.model = next.model;
+    this.optimizer = next.optimizer;
+    this.modelConfig = s.config;
+    this.flopsPerToken = trainingFlopsPerToken(s.config, this.seqLen);
+    this.schedule = s.schedule;
+    this.progression = { ...s.progression };
+  }
+
+  /**
+   * Grows the model in place with a growth operator, logging the event (step, op, sizes, validation
+   * loss before and after) to the metrics file when given. Returns the event.
+   */
+  grow(op: GrowthOperator, opts: Record<string, unknown> = {}, metrics?: MetricsLog): GrowthEvent {
+    const before = this.quickValLoss();
+    const fromConfig = this.modelConfig;
+    const grown = grow(this.trainState(), op, opts);
+    this.applyState(grown);
+    disposeState(grown);
+    emptyCache();
+    const after = this.quickValLoss();
+    const event: GrowthEvent = {
+      event: 'growth',
+      step: this.progression.step,
+      op,
+      stage: this.progression.stage,
+      lossBefore: before,
+      lossAfter: after,
+      from: sizeOf(fromConfig),
+      to: sizeOf(this.modelConfig),
+      schedulePos: this.progression.schedulePos,
+      peakLr: this.schedule.peak,
+    };
+    metrics?.append([event]);
+    return event;
+  }
+
+  /** Validation loss on the first two eval batches: a cheap, deterministic before/after probe. */
+  quickValLoss(): number {
+    return evaluate(this.model, this.data.val, {
+      batchSize: this.config.batchSize,
+      seqLen: this.seqLen,
+      maxBatches: 2,
+      device: this.device,
+      autocast: this.autocast,
+    }).loss;
   }
 
   /** The learning rate of the next update. */
@@ -328,6 +379,31 @@ export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
   const total = config.lr.total ?? config.steps;
   const warmup = Math.min(config.lr.warmup ?? Math.min(500, Math.floor(config.steps / 10)), total);
   return parseSchedule({ kind: config.lr.kind, peak, warmup, total, final: peak * config.lr.finalFraction });
+}
+
+export type GrowthEvent = {
+  event: 'growth';
+  step: number;
+  op: GrowthOperator;
+  stage: number;
+  lossBefore: number;
+  lossAfter: number;
+  from: ModelSize;
+  to: ModelSize;
+  schedulePos: number;
+  peakLr: number;
+};
+
+export type ModelSize = {
+  nLayer: number;
+  nEmbd: number;
+  nHead: number;
+  mlpWidth: number;
+  nonEmbeddingParams: number;
+};
+
+export function sizeOf(c: GPTConfig): ModelSize {
+  return { nLayer: c.nLayer, nEmbd: c.nEmbd, nHead: c.nHead, mlpWidth: c.mlpWidth, nonEmbeddingParams: nonEmbeddingParams(c) };
 }
 
 /** Sizes worth printing next to a run. */

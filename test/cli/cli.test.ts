@@ -1,0 +1,315 @@
+// The built command line (dist/lib/cli/main.js) as a user runs it, in child processes: --help of
+// every command, usage errors without stack traces, --json output of every command (one JSON line on
+// stdout), train → eval → sample → resume on a very small model, Ctrl-C during training, bad inputs.
+// Needs `npx tsc -p tsconfig.build.json` after changes to lib/ (npm test's set-up does it).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
+
+interface Run {
+  /** Exit status; null when killed by a signal or when the process did not start or timed out. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the CLI; `done` never rejects (a spawn error or a timeout reads as code null, in stderr). */
+function start(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<Run> } {
+  // one libtorch thread per process: jest runs two workers on two cores
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? dir,
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const done = new Promise<Run>((res) => {
+    const timer = setTimeout(() => {
+      stderr += `\n[test] timed out after ${opts.timeoutMs ?? 30000} ms: staged-lm ${args.join(' ')}`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 30000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      res({ code: null, signal: null, stdout, stderr: stderr + `\n[test] spawn failed: ${e.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+const cli = (args: string[], opts?: { cwd?: string; timeoutMs?: number }): Promise<Run> => start(args, opts).done;
+
+/** The one JSON object a --json command prints: exit 0 and exactly one line on stdout. */
+function jsonOf(r: Run): Record<string, unknown> {
+  if (r.code !== 0) throw new Error(`exit ${r.code ?? r.signal}; stderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
+  return jsonLine(r.stdout);
+}
+
+/** stdout that is exactly one JSON object and its newline. */
+function jsonLine(stdout: string): Record<string, unknown> {
+  const lines = stdout.split('\n');
+  expect(lines).toHaveLength(2); // one line and its newline
+  expect(lines[1]).toBe('');
+  const obj: unknown = JSON.parse(lines[0]);
+  expect(typeof obj === 'object' && obj !== null && !Array.isArray(obj)).toBe(true);
+  return obj as Record<string, unknown>;
+}
+
+/** A failure the user can act on: non-zero status, a message naming `mention`, no stack trace. */
+function expectCleanFailure(r: Run, mention: string | RegExp): void {
+  expect(r.signal).toBeNull();
+  expect(r.code).not.toBeNull();
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(typeof mention === 'string' ? new RegExp(mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : mention);
+  expect(r.stderr).not.toMatch(/^\s+at\s/m); // a stack frame
+  expect(r.stderr).not.toMatch(/\b(Type|Range|Reference|Syntax)?Error: /); // an uncaught error's header
+  expect(r.stdout).toBe('');
+}
+
+function metricsLines(runDir: string): Record<string, unknown>[] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function expectCheckpoint(ckDir: string): { step: number } {
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json']) {
+    expect(existsSync(join(ckDir, f))).toBe(true);
+    expect(statSync(join(ckDir, f)).size).toBeGreaterThan(0);
+  }
+  const state = JSON.parse(readFileSync(join(ckDir, 'state.json'), 'utf8')) as { step: number };
+  expect(Number.isInteger(state.step)).toBe(true);
+  return state;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let dir: string;
+const smallRun = {
+  model: { nLayer: 1, nHead: 2, nEmbd: 32, contextLength: 32 },
+  batchSize: 2,
+  seqLen: 32,
+  steps: 4,
+  eval: { interval: 0 },
+};
+const EVAL_TEXT =
+  'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, and nothing ' +
+  'particular to interest me on shore, I thought I would sail about a little and see the watery part of the world.\n';
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with npx tsc -p tsconfig.build.json`);
+  dir = mkdtempSync(join(tmpdir(), 'staged-lm-cli-'));
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(smallRun));
+  writeFileSync(join(dir, 'long.json'), JSON.stringify({ ...smallRun, steps: 2000 }));
+  writeFileSync(join(dir, 'bad.json'), '{"model": {"nLayer": 1,');
+  writeFileSync(join(dir, 'zero-batch.json'), JSON.stringify({ ...smallRun, batchSize: 0 }));
+  writeFileSync(join(dir, 'eval.txt'), EVAL_TEXT.repeat(3));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('--help and usage errors', () => {
+  const OPTIONS: Record<string, string[]> = {
+    train: [
+      '--config',
+      '--preset',
+      '--steps',
+      '--seed',
+      '--batch-size',
+      '--seq-len',
+      '--device',
+      '--out',
+      '--resume',
+      '--no-progress',
+      '--json',
+    ],
+    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--device', '--json'],
+    sample: ['--checkpoint', '--prompt', '--tokens', '--temperature', '--top-k', '--seed', '--device', '--json'],
+    prepare: ['--text', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
+    bench: ['--model', '--device', '--batch', '--seq', '--steps', '--warmup', '--peak-tflops', '--json'],
+    doctor: ['--json'],
+    demo: ['--steps', '--out', '--prompt'],
+  };
+  const BAD: [string, string[], string | RegExp][] = [
+    ['an unknown command', ['frobnicate'], "unknown command 'frobnicate'"],
+    ['an unknown option', ['train', '--bogus'], "unknown option '--bogus'"],
+    ['train --steps -3', ['train', '--steps', '-3'], /--steps.*-3/],
+    ['train --steps 1.5', ['train', '--steps', '1.5'], /--steps.*1\.5/],
+    ['bench --device tpu', ['bench', '--device', 'tpu'], /--device.*tpu/],
+    ['sample --temperature -1', ['sample', '--checkpoint', 'x', '--temperature', '-1'], /--temperature.*-1/],
+    ['prepare --workers 0', ['prepare', '--text', 'a.txt', '--out', 'o', '--workers', '0'], /--workers.*0/],
+    ['eval without --checkpoint', ['eval', '--data', 'x.txt'], '--checkpoint'],
+    // KNOWN BUG (lib/cli/bench.ts): --peak-tflops is parsed with Number, so 'abc' becomes NaN and the
+    // bench runs; the tiny sizes keep the run short while the bug is there
+    [
+      'bench --peak-tflops abc',
+      ['bench', '--model', 'tiny', '--batch', '1', '--seq', '8', '--steps', '1', '--warmup', '0', '--peak-tflops', 'abc'],
+      /--peak-tflops.*abc/,
+    ],
+  ];
+  // all of these start at once: each is a second of loading libtorch, not of work
+  const runs = new Map<string, Promise<Run>>();
+  beforeAll(() => {
+    runs.set('', cli(['--help']));
+    for (const cmd of Object.keys(OPTIONS)) runs.set(cmd, cli([cmd, '--help']));
+    for (const [name, args] of BAD) runs.set(name, cli(args));
+  });
+
+  it('the top-level --help lists every command', async () => {
+    const r = await runs.get('')!;
+    expect(r.code).toBe(0);
+    for (const cmd of Object.keys(OPTIONS)) expect(r.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
+  });
+
+  it.each(Object.keys(OPTIONS))('%s --help exits 0 and lists its options', async (cmd) => {
+    const r = await runs.get(cmd)!;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Usage: staged-lm ${cmd} [options]`);
+    for (const opt of OPTIONS[cmd]) expect(r.stdout).toMatch(new RegExp(`^\\s+${opt}\\b`, 'm'));
+  });
+
+  it.each(BAD.map(([name, , mention]) => [name, mention] as const))('%s: non-zero exit, a message naming it', async (name, mention) => {
+    expectCleanFailure(await runs.get(name)!, mention);
+  });
+});
+
+describe('--json output and a small run: train → eval, sample → resume', () => {
+  it('doctor --json: libtorch and CUDA facts', async () => {
+    const r = jsonOf(await cli(['doctor', '--json']));
+    expect(r.stagedLm).toMatch(/^\d+\.\d+\.\d+/);
+    expect((r.libtorch as { version: string }).version).toMatch(/^\d+\.\d+/);
+    expect(typeof (r.cuda as { available: boolean }).available).toBe('boolean');
+    expect(r.cpuThreads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('bench --json on the CPU: tokens_per_s and ms_per_step', async () => {
+    const r = jsonOf(await cli(['bench', '--model', 'tiny', '--batch', '1', '--seq', '16', '--steps', '2', '--warmup', '1', '--json']));
+    expect(r).toMatchObject({ impl: 'staged-lm', device: 'cpu', model: 'tiny', batch: 1, seq: 16 });
+    for (const k of ['tokens_per_s', 'ms_per_step', 'final_loss']) {
+      expect(typeof r[k]).toBe('number');
+      expect(Number.isFinite(r[k])).toBe(true);
+      expect(r[k] as number).toBeGreaterThan(0);
+    }
+  });
+
+  it('train --config --out --json --no-progress: 4 steps, a checkpoint, 4 metrics lines', async () => {
+    const r = await cli(['train', '--config', 'run.json', '--out', 'run', '--json', '--no-progress']);
+    const out = jsonOf(r);
+    expect(r.stderr).toBe(''); // --no-progress
+    expect(out).toMatchObject({ step: 4, tokens: 4 * 2 * 32, interrupted: false, valLoss: null });
+    expect(Number.isFinite(out.finalLoss)).toBe(true);
+    expect(resolve(dir, out.checkpoint as string)).toBe(join(dir, 'run', 'checkpoint'));
+    expect(expectCheckpoint(join(dir, 'run', 'checkpoint')).step).toBe(4);
+    expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('eval --json: loss, tokens, bits per byte, perplexity = exp(loss); sample --json: text (seeded)', async () => {
+    const [ev, s1, s2] = await Promise.all([
+      cli(['eval', '--checkpoint', join(dir, 'run', 'checkpoint'), '--data', join(dir, 'eval.txt'), '--json']),
+      cli(['sample', '--checkpoint', 'run/checkpoint', '--prompt', 'The whale', '--tokens', '8', '--seed', '3', '--json']),
+      cli(['sample', '--checkpoint', 'run/checkpoint', '--prompt', 'The whale', '--tokens', '8', '--seed', '3', '--json']),
+    ]);
+    const e = jsonOf(ev);
+    for (const k of ['loss', 'tokens', 'bitsPerByte', 'perplexity']) {
+      expect(typeof e[k]).toBe('number');
+      expect(Number.isFinite(e[k])).toBe(true);
+      expect(e[k] as number).toBeGreaterThan(0);
+    }
+    expect(e.perplexity as number).toBeCloseTo(Math.exp(e.loss as number), 6);
+    expect(e.perplexity as number).toBeLessThan(2 * 50304); // an untrained model is near uniform over the vocabulary
+    expect(e.seqLen).toBe(32); // the checkpoint's context length
+    expect(Number.isInteger(e.tokens)).toBe(true);
+
+    const a = jsonOf(s1);
+    expect(typeof a.text).toBe('string');
+    expect(a.prompt).toBe('The whale');
+    expect(a.tokens).toBeGreaterThanOrEqual(1);
+    expect(a.tokens).toBeLessThanOrEqual(8);
+    expect(jsonOf(s2).text).toBe(a.text);
+  });
+
+  it('train --resume DIR --steps 6 --json continues to step 6', async () => {
+    const r = await cli(['train', '--resume', 'run', '--steps', '6', '--json', '--no-progress']);
+    expect(jsonOf(r)).toMatchObject({ step: 6, tokens: 6 * 2 * 32, interrupted: false });
+    expect(expectCheckpoint(join(dir, 'run', 'checkpoint')).step).toBe(6);
+    expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('SIGINT during training: exit 130, a complete checkpoint at the last logged step, an interrupt event', async () => {
+    const runDir = join(dir, 'interrupted');
+    const { child, done } = start(['train', '--config', 'long.json', '--out', 'interrupted', '--json', '--no-progress'], {
+      timeoutMs: 60000,
+    });
+    let exited = false;
+    void done.then(() => (exited = true));
+    const metrics = join(runDir, 'metrics.jsonl');
+    const t0 = Date.now();
+    while (!exited && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('\n'))) {
+      if (Date.now() - t0 > 30000) break;
+      await sleep(50);
+    }
+    expect(exited).toBe(false);
+    expect(existsSync(metrics)).toBe(true);
+    const sent = Date.now();
+    child.kill('SIGINT');
+    const r = await done;
+    const seconds = (Date.now() - sent) / 1000;
+    if (r.signal !== null || r.code === null) throw new Error(`the process did not exit by itself: ${r.signal}\n${r.stderr}`);
+    expect(seconds).toBeLessThan(5);
+
+    const state = expectCheckpoint(join(runDir, 'checkpoint'));
+    expect(state.step).toBeGreaterThanOrEqual(1);
+    expect(state.step).toBeLessThan(2000);
+    const lines = metricsLines(runDir);
+    const steps = lines.filter((m) => m.event === undefined).map((m) => m.step);
+    expect(steps[steps.length - 1]).toBe(state.step);
+    expect(lines[lines.length - 1]).toEqual({ event: 'interrupt', step: state.step });
+    // the checkpoint was written under a temporary name and renamed: nothing else is left behind
+    expect(readdirSync(runDir).sort()).toEqual(['checkpoint', 'metrics.jsonl']);
+    expect(r.stderr).toMatch(/interrupted/);
+    expect(jsonLine(r.stdout)).toMatchObject({ step: state.step, interrupted: true });
+    // KNOWN BUG (lib/cli/main.ts): the action sets process.exitCode = 130, then main() resolves 0 and
+    // the entry point overwrites process.exitCode with it, so an interrupted run exits 0
+    expect(r.code).toBe(130);
+  });
+});
+
+describe('bad inputs fail cleanly', () => {
+  it('train --config FILE with invalid JSON names the file', async () => {
+    const r = await cli(['train', '--config', 'bad.json', '--out', 'bad', '--no-progress']);
+    expectCleanFailure(r, /bad\.json.*not valid JSON/);
+    expect(existsSync(join(dir, 'bad'))).toBe(false);
+  });
+
+  it('train --config with batchSize 0 names the field', async () => {
+    const r = await cli(['train', '--config', 'zero-batch.json', '--out', 'zero', '--no-progress', '--json']);
+    expectCleanFailure(r, /batchSize/);
+    expect(existsSync(join(dir, 'zero'))).toBe(false);
+  });
+
+  it('train --config of a missing file, --resume of a directory without a checkpoint', async () => {
+    const [missing, resume] = await Promise.all([
+      cli(['train', '--config', 'nope.json', '--no-progress']),
+      cli(['train', '--resume', '/nonexistent', '--no-progress']),
+    ]);
+    expectCleanFailure(missing, /nope\.json/);
+    expectCleanFailure(resume, /not a staged-lm checkpoint/);
+  });
+
+  it('eval --checkpoint /nonexistent says it is not a checkpoint', async () => {
+    const r = await cli(['eval', '--checkpoint', '/nonexistent', '--data', 'eval.txt', '--json']);
+    expectCleanFailure(r, /\/nonexistent.*not a staged-lm checkpoint/);
+  });
+});
