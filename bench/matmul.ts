@@ -14,5 +14,8 @@ if (!cudaAvailable()) {
   for (let i = 0; i < reps; i++) tidy(() => a.mm(b));
   synchronize();
   const s = (performance.now() - t0) / 1000 / reps;
-  process.stdout.write(JSON.stringify({ bench: 'matmul-bf16', n, ms: Math.round(s * 1e6) / 1e3, tflops: Math.round(((2 * n ** 3) / s / 1e12) * 10) / 10 }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ bench: 'matmul-bf16', n, ms: Math.round(s * 1e6) / 1e3, tflops: Math.round(((2 * n ** 3) / s / 1e12) * 10) / 10 }) +
+      '\n',
+  );
 }

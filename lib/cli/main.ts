@@ -8,6 +8,7 @@ import { doctorReport, formatDoctor } from './doctor';
 import { registerEval } from './eval';
 import { registerGrow } from './grow';
 import { registerPrepare } from './prepare';
+import { registerReport } from './report';
 import { registerSample } from './sample';
 import { registerTrain } from './train';
 import { packageVersion } from './version';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerSample(program);
   registerGrow(program);
+  registerReport(program);
   registerPrepare(program);
   registerBench(program);
   registerDemo(program);

@@ -93,6 +93,28 @@ export interface LoadedCheckpoint {
   moments: Record<string, Tensor> | null;
 }
 
+function readJsonFile(dir: string, f: string): Record<string, unknown> {
+  const p = join(dir, f);
+  if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${p}: ${(e as Error).message}`);
+  }
+}
+
+/** state.json alone (no tensors read), checked for format and version. */
+export function readCheckpointState(dir: string): CheckpointState {
+  const state = readJsonFile(dir, 'state.json') as unknown as CheckpointState;
+  if (state.format !== CHECKPOINT_FORMAT)
+    throw new Error(`${join(dir, 'state.json')}: not a staged-lm checkpoint state (format ${String(state.format)})`);
+  if (state.version > CHECKPOINT_VERSION)
+    throw new Error(
+      `${join(dir, 'state.json')}: checkpoint version ${state.version} is newer than this library reads (${CHECKPOINT_VERSION})`,
+    );
+  return state;
+}
+
 /** Reads a checkpoint directory; every problem is reported with the path at fault. */
 export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
   const need = (f: string) => {
@@ -100,21 +122,8 @@ export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { opti
     if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
     return p;
   };
-  const readJson = (f: string): Record<string, unknown> => {
-    try {
-      return JSON.parse(readFileSync(need(f), 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${join(dir, f)}: ${(e as Error).message}`);
-    }
-  };
-  const config = fromHfConfig(readJson('config.json'));
-  const state = readJson('state.json') as unknown as CheckpointState;
-  if (state.format !== CHECKPOINT_FORMAT)
-    throw new Error(`${join(dir, 'state.json')}: not a staged-lm checkpoint state (format ${String(state.format)})`);
-  if (state.version > CHECKPOINT_VERSION)
-    throw new Error(
-      `${join(dir, 'state.json')}: checkpoint version ${state.version} is newer than this library reads (${CHECKPOINT_VERSION})`,
-    );
+  const config = fromHfConfig(readJsonFile(dir, 'config.json'));
+  const state = readCheckpointState(dir);
   const params = loadSafetensors(need('model.safetensors'), device);
   const moments = opts.optimizer === false ? null : loadSafetensors(need('optimizer.safetensors'), device);
   return { config, state, params, moments };

@@ -10,6 +10,75 @@ const ModelSpec = z.union([
   z.record(z.string(), z.unknown()),
 ]);
 
+const GROWTH_OPS = ['width', 'depth', 'both', 'mlp', 'heads'] as const;
+
+/** When a stage ends (counters are cumulative over all stages), and how it grows into the next. */
+export const StageSchema = z
+  .object({
+    until: z
+      .object({
+        steps: z.number().int().positive().optional(),
+        tokens: z.number().positive().optional(),
+        flops: z.number().positive().optional(),
+        /** The slope trigger of spec/schedule.md on the validation curve (needs eval.interval > 0). */
+        slope: z.object({ threshold: z.number().negative().optional() }).strict().optional(),
+      })
+      .strict()
+      .refine((u) => Object.values(u).filter((v) => v !== undefined).length === 1, {
+        message: 'give exactly one of steps, tokens, flops, slope',
+      }),
+    grow: z
+      .object({
+        op: z.enum(GROWTH_OPS),
+        factor: z.number().int().min(2).optional(),
+        /** Dropout of the grown stage (attention and residual), to break the symmetry of width copies. */
+        dropout: z.number().min(0).lt(1).optional(),
+        noiseStd: z.number().nonnegative().optional(),
+        /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
+        peakLr: z.union([z.number().positive(), z.literal('kaplan')]).optional(),
+        cOp: z.number().positive().optional(),
+        rewarmup: z.number().int().nonnegative().optional(),
+      })
+      .strict(),
+  })
+  .strict()
+  .refine(
+    (st) => st.until.slope === undefined || st.until.slope.threshold !== undefined || ['width', 'depth', 'both'].includes(st.grow.op),
+    {
+      message: 'the slope trigger has reference thresholds for width, depth and both only: give until.slope.threshold',
+      path: ['until', 'slope', 'threshold'],
+    },
+  );
+export type StageConfig = z.infer<typeof StageSchema>;
+
+/** The growth-operator options a stage's `grow` entry stands for. */
+export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
+  const schedule = g.op === 'mlp' || g.op === 'heads' ? (g.cOp === undefined ? false : { cOp: g.cOp, ...sched(g) }) : sched(g);
+  const width = {
+    ...(g.factor !== undefined ? { factor: g.factor } : {}),
+    ...(g.dropout !== undefined ? { dropout: { attention: g.dropout, residual: g.dropout } } : {}),
+    ...(g.noiseStd !== undefined ? { noiseStd: g.noiseStd } : {}),
+  };
+  switch (g.op) {
+    case 'width':
+      return { ...width, schedule };
+    case 'depth':
+      return { ...(g.factor !== undefined ? { factor: g.factor } : {}), schedule };
+    case 'both':
+      return { width, schedule };
+    default:
+      return { factor: g.factor ?? 2, schedule };
+  }
+}
+
+function sched(g: StageConfig['grow']): Record<string, unknown> {
+  return {
+    ...(g.peakLr !== undefined ? { peak: g.peakLr } : {}),
+    ...(g.cOp !== undefined ? { cOp: g.cOp } : {}),
+    ...(g.rewarmup !== undefined ? { rewarmup: g.rewarmup } : {}),
+  };
+}
+
 export const RunConfigSchema = z
   .object({
     /** A preset name, {preset, ...overrides}, or a full model config. */
@@ -56,6 +125,11 @@ export const RunConfigSchema = z
     checkpointInterval: z.number().int().nonnegative().default(0),
     /** Read losses back from the device (a host sync) every N steps. */
     logInterval: z.number().int().positive().default(10),
+    /**
+     * Staged training: each entry ends one stage and grows into the next; the last stage runs to
+     * `steps`. The model above is the first stage's.
+     */
+    stages: z.array(StageSchema).default([]),
   })
   .strict();
 

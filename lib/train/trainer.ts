@@ -19,11 +19,21 @@ import { instantiate, stateOf } from '../growth/model-state';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { packageVersion } from '../cli/version';
-import { captureRng, loadCheckpoint, loadParameters, restoreRng, saveCheckpoint, type CheckpointState } from './checkpoint';
-import { parseRunConfig, resolveModel, type RunConfig } from './config';
+import {
+  captureRng,
+  loadCheckpoint,
+  readCheckpointState,
+  loadParameters,
+  restoreRng,
+  saveCheckpoint,
+  type CheckpointState,
+} from './checkpoint';
+import { growthOptions, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
 import { evaluate } from './evaluate';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
+import { findGrowthPoint } from '../scaling/trigger';
+import { writeReport } from './report';
 
 export class TrainingDivergedError extends Error {
   constructor(
@@ -61,6 +71,8 @@ export interface TrainOptions {
   onRecord?: (r: StepRecord) => void;
   /** Train until this step instead of the config's `steps`. */
   steps?: number;
+  /** Called after each growth of a staged run. */
+  onGrowth?: (g: GrowthEvent) => void;
 }
 
 export interface TrainResult {
@@ -72,6 +84,8 @@ export interface TrainResult {
   interrupted: boolean;
   checkpoint: string;
   seconds: number;
+  /** report.svg and the stage table, written next to metrics.jsonl. */
+  report: { svg: string; table: string } | null;
 }
 
 export class Trainer {
@@ -86,6 +100,8 @@ export class Trainer {
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
+  /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
+  valHistory: { step: number; flops: number; loss: number }[] = [];
 
   private constructor(
     readonly config: RunConfig,
@@ -120,13 +136,14 @@ export class Trainer {
 
   /** Continues the run saved in a checkpoint directory; `steps` may extend it. */
   static resume(dir: string, overrides: { steps?: number } = {}, data?: TrainData): Trainer {
-    const state = loadCheckpoint(dir, 'cpu', { optimizer: false }).state;
+    const state = readCheckpointState(dir);
     const extra = state.extra as {
       run: unknown;
       loader: LoaderState;
       schedule: Schedule;
       progression: Progression;
       lastValLoss: number | null;
+      valHistory?: Trainer['valHistory'];
     };
     const config = parseRunConfig(
       { ...(extra.run as object), ...(overrides.steps ? { steps: overrides.steps } : {}) },
@@ -142,6 +159,7 @@ export class Trainer {
     for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
     t.progression = { ...extra.progression };
     t.lastValLoss = extra.lastValLoss;
+    t.valHistory = extra.valHistory ?? [];
     restoreRng(state.rng);
     return t;
   }
@@ -174,6 +192,7 @@ export class Trainer {
     const grown = grow(this.trainState(), op, opts);
     this.applyState(grown);
     disposeState(grown);
+    this.valHistory = [];
     emptyCache();
     const after = this.quickValLoss();
     const event: GrowthEvent = {
@@ -190,6 +209,30 @@ export class Trainer {
     };
     metrics?.append([event]);
     return event;
+  }
+
+  /** Whether the current stage's end condition holds (counters are cumulative over stages). */
+  stageEnded(stage: StageConfig): boolean {
+    const u = stage.until;
+    const p = this.progression;
+    if (u.steps !== undefined) return p.step >= u.steps;
+    if (u.tokens !== undefined) return p.tokens >= u.tokens;
+    if (u.flops !== undefined) return p.flops >= u.flops;
+    return this.slopeTriggered(stage);
+  }
+
+  /**
+   * The slope trigger of spec/schedule.md on this stage's validation curve (cumulative FLOPs of all
+   * stages on x): true once σ has risen past the threshold after its most negative value.
+   */
+  private slopeTriggered(stage: StageConfig): boolean {
+    if (this.config.eval.interval === 0) throw new Error('a stage that ends on the slope trigger needs eval.interval > 0');
+    const op = stage.grow.op === 'mlp' || stage.grow.op === 'heads' ? 'depth' : stage.grow.op;
+    const r = findGrowthPoint(
+      this.valHistory.map((v) => ({ compute: v.flops, loss: v.loss, step: v.step })),
+      { op, ...(stage.until.slope?.threshold !== undefined ? { threshold: stage.until.slope.threshold } : {}) },
+    );
+    return r.reached;
   }
 
   /** Validation loss on the first two eval batches: a cheap, deterministic before/after probe. */
@@ -325,13 +368,26 @@ export class Trainer {
 
     try {
       while (this.progression.step < steps) {
+        // a stage that has ended grows into the next before the step (also right after a resume)
+        const stage = this.config.stages[this.progression.stage];
+        if (stage !== undefined && this.stageEnded(stage)) {
+          flush();
+          const g = this.grow(stage.grow.op, growthOptions(stage.grow), metrics);
+          progress.log(
+            `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
+          );
+          this.save(checkpointDir);
+          opts.onGrowth?.(g);
+        }
         const r = this.step();
         const p = this.progression;
         pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
         windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum;
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
         if (evalNow) {
-          flush(this.evaluate());
+          const v = this.evaluate();
+          this.valHistory.push({ step: p.step, flops: p.flops, loss: v });
+          flush(v);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (p.step % logInterval === 0 || p.step === steps) {
           flush();
@@ -355,7 +411,14 @@ export class Trainer {
       progress.stop();
     }
     const p = this.progression;
+    let report: TrainResult['report'] = null;
+    try {
+      report = writeReport(opts.out);
+    } catch (e) {
+      progress.log(`staged-lm: no report: ${(e as Error).message}`);
+    }
     return {
+      report,
       step: p.step,
       tokens: p.tokens,
       flops: p.flops,

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
+/** Per process: generous, for a loaded machine (a run here takes one to three seconds). */
+const TIMEOUT_MS = 60000;
 
 interface Run {
   /** Exit status; null when killed by a signal or when the process did not start or timed out. */
@@ -31,9 +33,9 @@ function start(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}):
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const done = new Promise<Run>((res) => {
     const timer = setTimeout(() => {
-      stderr += `\n[test] timed out after ${opts.timeoutMs ?? 30000} ms: staged-lm ${args.join(' ')}`;
+      stderr += `\n[test] timed out after ${opts.timeoutMs ?? TIMEOUT_MS} ms: staged-lm ${args.join(' ')}`;
       child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 30000);
+    }, opts.timeoutMs ?? TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
       res({ code: null, signal: null, stdout, stderr: stderr + `\n[test] spawn failed: ${e.message}` });
@@ -46,7 +48,24 @@ function start(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}):
   return { child, done };
 }
 
-const cli = (args: string[], opts?: { cwd?: string; timeoutMs?: number }): Promise<Run> => start(args, opts).done;
+// At most this many CLI processes at once (each loads libtorch, about a second of CPU): on two
+// busy cores, more only stretch every process's wall time towards its timeout.
+const MAX_CONCURRENT = 4;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs the CLI to completion, queued behind MAX_CONCURRENT others. */
+async function cli(args: string[], opts?: { cwd?: string; timeoutMs?: number }): Promise<Run> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((r) => waiting.push(r));
+  else running++;
+  try {
+    return await start(args, opts).done;
+  } finally {
+    const next = waiting.shift(); // hand the slot over
+    if (next) next();
+    else running--;
+  }
+}
 
 /** The one JSON object a --json command prints: exit 0 and exactly one line on stdout. */
 function jsonOf(r: Run): Record<string, unknown> {
@@ -250,24 +269,29 @@ describe('Ctrl-C', () => {
   it('SIGINT during training: exit 130, a complete checkpoint at the last logged step, an interrupt event', async () => {
     const runDir = join(dir, 'interrupted');
     const { child, done } = start(['train', '--config', 'long.json', '--out', 'interrupted', '--json', '--no-progress'], {
-      timeoutMs: 60000,
+      timeoutMs: 100000,
     });
     let exited = false;
     void done.then(() => (exited = true));
-    const metrics = join(runDir, 'metrics.jsonl');
-    const t0 = Date.now();
-    while (!exited && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('\n'))) {
-      if (Date.now() - t0 > 30000) break;
-      await sleep(50);
+    let r: Run;
+    try {
+      const metrics = join(runDir, 'metrics.jsonl');
+      const t0 = Date.now();
+      while (!exited && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('\n'))) {
+        if (Date.now() - t0 > 60000) break;
+        await sleep(50);
+      }
+      expect(exited).toBe(false);
+      expect(existsSync(metrics)).toBe(true);
+      const sent = Date.now();
+      child.kill('SIGINT');
+      r = await done;
+      const seconds = (Date.now() - sent) / 1000;
+      if (r.signal !== null || r.code === null) throw new Error(`the process did not exit by itself: ${r.signal}\n${r.stderr}`);
+      expect(seconds).toBeLessThan(5);
+    } finally {
+      if (!exited) child.kill('SIGKILL'); // a failed expectation must not leave a 2000-step run behind
     }
-    expect(exited).toBe(false);
-    expect(existsSync(metrics)).toBe(true);
-    const sent = Date.now();
-    child.kill('SIGINT');
-    const r = await done;
-    const seconds = (Date.now() - sent) / 1000;
-    if (r.signal !== null || r.code === null) throw new Error(`the process did not exit by itself: ${r.signal}\n${r.stderr}`);
-    expect(seconds).toBeLessThan(5);
 
     const state = expectCheckpoint(join(runDir, 'checkpoint'));
     expect(state.step).toBeGreaterThanOrEqual(1);

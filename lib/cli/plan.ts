@@ -1,0 +1,222 @@
+// `staged-lm plan`: the multi-stage plan for a target loss under a scaling law (Kaplan's or fitted
+// constants), per ../shared/spec/schedule.md "The planner"; and `staged-lm fit`: fitting the law's
+// constants to the validation curves of a few small runs, written as a law file for `plan --law FILE`.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { fitScalingLaw, type FitPoint } from '../scaling/fit';
+import { KAPLAN, lawFromJson, type ScalingLaw } from '../scaling/kaplan';
+import { fitPointsFromMetrics, parseFitPoints } from '../scaling/logs';
+import { planStages, type Plan, type PlanOptionsInput } from '../scaling/planner';
+import { fmtFlops, output, positiveInt } from './common';
+
+/** 'kaplan' or a JSON file with the constants (or a fit result holding them under `law`). */
+export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: string } {
+  if (spec === undefined || spec === 'kaplan') return { law: { ...KAPLAN }, source: 'kaplan' };
+  let text: string;
+  try {
+    text = readFileSync(spec, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read law file '${spec}': ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`law file '${spec}' is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { law: lawFromJson(value), source: spec };
+}
+
+function positiveNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number (got '${v}')`);
+    return n;
+  };
+}
+
+function factorList(v: string): number[] {
+  const xs = v.split(',').map((s) => Number(s.trim()));
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 1))
+    throw new InvalidArgumentError(`--factors must be a comma-separated list of numbers > 1 (got '${v}')`);
+  return xs;
+}
+
+function factorRange(v: string): { min: number; max: number } {
+  const m = /^\s*([0-9.eE+]+)\s*:\s*([0-9.eE+]+)\s*$/.exec(v);
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2]) : NaN;
+  if (!(min >= 1) || !(max > min) || !Number.isFinite(max))
+    throw new InvalidArgumentError(`--factor-range must be MIN:MAX with 1 ≤ MIN < MAX (got '${v}')`);
+  return { min, max };
+}
+
+function finalSize(v: string): 'optimal' | 'free' | number {
+  if (v === 'optimal' || v === 'free') return v;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`--final-size must be 'optimal', 'free' or a parameter count (got '${v}')`);
+  return n;
+}
+
+function stagesArg(v: string): number {
+  const n = positiveInt('--stages')(v);
+  if (n > 8) throw new InvalidArgumentError(`--stages must be at most 8 (got '${v}')`);
+  return n;
+}
+
+function batchMode(v: string): 'target' | 'per-stage' {
+  if (v !== 'target' && v !== 'per-stage') throw new InvalidArgumentError(`--batch must be 'target' or 'per-stage' (got '${v}')`);
+  return v;
+}
+
+/** 23.2k, 1.50M, 26.1B: three significant digits. */
+export function fmtCount(x: number): string {
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
+  for (const [v, u] of units) if (Math.abs(x) >= v) return `${(x / v).toPrecision(3)}${u}`;
+  return x.toPrecision(3);
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+export function formatPlan(plan: Plan, lawSource: string): string {
+  const rows = [
+    ['stage', 'params', 'growth', 'loss start → end', 'steps', 'tokens', 'FLOPs', 'PF-days'],
+    ...plan.stages.map((s) => [
+      String(s.index),
+      s.params.toExponential(3),
+      s.factor === null ? '—' : `×${Number(s.factor.toPrecision(4))}`,
+      `${s.startLoss === null ? 'scratch' : s.startLoss.toFixed(4)} → ${s.endLoss.toFixed(4)}`,
+      fmtCount(s.steps),
+      fmtCount(s.tokens),
+      fmtFlops(s.flops),
+      s.pfDays.toPrecision(4),
+    ]),
+    [
+      'total',
+      '',
+      '',
+      '',
+      fmtCount(plan.totalSteps),
+      fmtCount(plan.totalTokens),
+      fmtFlops(plan.totalFlops),
+      plan.totalPfDays.toPrecision(4),
+    ],
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const one = plan.singleStage;
+  const batch =
+    plan.batch === 'target'
+      ? `B = Bcrit(L_target) = ${fmtCount(plan.stages[plan.stages.length - 1].batchTokens)} tokens`
+      : 'B = Bcrit(end loss) per stage';
+  const lines = [
+    `target loss ${plan.targetLoss} (law: ${lawSource}), ${plan.stages.length} stage${plan.stages.length === 1 ? '' : 's'}, ${batch}; steps are critical-batch steps`,
+    ...rows.map((r) => r.map((c, i) => pad(c, widths[i])).join('  ')),
+    `single stage: N = ${one.params.toExponential(3)}, ${fmtCount(one.steps)} steps, ${fmtCount(one.tokens)} tokens, ${fmtFlops(one.flops)}, ${one.pfDays.toPrecision(4)} PF-days`,
+    `staged / single stage = ${plan.computeRatio.toFixed(4)}: saving ${(100 * plan.saving).toFixed(1)}%`,
+  ];
+  if (Math.abs(plan.sameSizeSingleStage.params - one.params) > 1e-9 * one.params)
+    lines.push(
+      `(versus one stage of the final size ${plan.sameSizeSingleStage.params.toExponential(3)}: ${(plan.totalFlops / plan.sameSizeSingleStage.flops).toFixed(4)})`,
+    );
+  return lines.join('\n');
+}
+
+interface PlanFlags {
+  targetLoss: number;
+  stages: number;
+  law?: string;
+  factors?: number[];
+  factorRange?: { min: number; max: number };
+  freeFactors?: boolean;
+  finalSize: 'optimal' | 'free' | number;
+  batch: 'target' | 'per-stage';
+  json?: boolean;
+}
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('plan the stages (sizes, steps, tokens, FLOPs) that reach a target loss with the least compute, under a scaling law')
+    .requiredOption('--target-loss <L>', 'target validation loss (nats/token)', positiveNumber('--target-loss'))
+    .option('--stages <K>', 'number of stages (K − 1 growths), 1 to 8', stagesArg, 2)
+    .option(
+      '--law <kaplan|FILE>',
+      "law constants: 'kaplan' or a JSON file ({Nc, alphaN, Sc, alphaS[, Bstar, alphaB]}, or a `staged-lm fit` result)",
+      'kaplan',
+    )
+    .option('--factors <list>', 'growth factors in parameters the operators provide (depth 2, width 4, both 8)', factorList)
+    .option('--factor-range <min:max>', 'any growth factor in [min, max] instead of a set', factorRange)
+    .option('--free-factors', 'any growth factor (the range 1:1000)')
+    .option(
+      '--final-size <N|optimal|free>',
+      "size of the last stage: 'optimal' (the single-stage optimum), 'free', or a parameter count",
+      finalSize,
+      'optimal',
+    )
+    .option('--batch <target|per-stage>', 'batch of every stage: Bcrit(L_target), or Bcrit of each stage’s end loss', batchMode, 'target')
+    .option('--json', 'print one JSON object')
+    .action((f: PlanFlags) => {
+      const chosen = [f.factors !== undefined, f.factorRange !== undefined, f.freeFactors === true].filter(Boolean).length;
+      if (chosen > 1) throw new Error('give only one of --factors, --factor-range, --free-factors');
+      const { law, source } = loadLaw(f.law);
+      const factors: PlanOptionsInput['factors'] = f.freeFactors
+        ? { kind: 'range', min: 1, max: 1000 }
+        : f.factorRange
+          ? { kind: 'range', ...f.factorRange }
+          : { kind: 'set', values: f.factors ?? [2, 4, 8] };
+      const plan = planStages({ targetLoss: f.targetLoss, stages: f.stages, factors, finalSize: f.finalSize, batch: f.batch, law });
+      output(f.json, { ...plan, lawSource: source }, () => formatPlan(plan, source));
+    });
+}
+
+interface FitFlags {
+  points?: string;
+  run: string[];
+  batchTokens?: number;
+  out?: string;
+  json?: boolean;
+}
+
+function collectRun(v: string, prev: string[]): string[] {
+  if (!/^.+:[0-9.eE+]+$/.test(v))
+    throw new InvalidArgumentError(`--run must be FILE:N (metrics.jsonl and its non-embedding parameter count; got '${v}')`);
+  return [...prev, v];
+}
+
+export function registerFit(program: Command): void {
+  program
+    .command('fit')
+    .description('fit L(N, S) = (Nc/N)^αN + (2·Sc/S)^αS to validation curves of small runs; --out writes a law file for `plan --law`')
+    .option('--points <file>', 'JSON array or JSON lines of {N, S | tokens, L}')
+    .option('--run <file:N>', "a run's metrics.jsonl and its non-embedding parameter count (repeatable); S = step", collectRun, [])
+    .option('--batch-tokens <B>', 'tokens per step, for points given in tokens', positiveNumber('--batch-tokens'))
+    .option('--out <file>', 'write the fit (constants under `law`, errors) as JSON')
+    .option('--json', 'print one JSON object')
+    .action((f: FitFlags) => {
+      const points: FitPoint[] = [];
+      if (f.points !== undefined) points.push(...parseFitPoints(readFileSync(f.points, 'utf8')));
+      for (const r of f.run) {
+        const i = r.lastIndexOf(':');
+        points.push(...fitPointsFromMetrics(readFileSync(r.slice(0, i), 'utf8'), Number(r.slice(i + 1))));
+      }
+      if (points.length === 0) throw new Error('fit: give --points FILE and/or --run FILE:N');
+      const result = fitScalingLaw(points, f.batchTokens === undefined ? {} : { batchTokens: f.batchTokens });
+      if (f.out !== undefined) writeFileSync(f.out, JSON.stringify(result, null, 2) + '\n');
+      const l = result.law;
+      output(f.json, result, () =>
+        [
+          `fitted on ${result.points} points: Nc = ${l.Nc.toExponential(4)}, αN = ${l.alphaN.toFixed(4)}, Sc = ${l.Sc.toExponential(4)}, αS = ${l.alphaS.toFixed(4)} (B* = ${l.Bstar.toExponential(3)}, αB = ${l.alphaB} kept)`,
+          `error: RMS ${(100 * result.rmsRelativeError).toFixed(2)}%, max ${(100 * result.maxRelativeError).toFixed(2)}% (relative loss)${result.converged ? '' : '; did not converge'}`,
+          ...(f.out !== undefined ? [`written to ${f.out} (use: staged-lm plan --law ${f.out} --target-loss L)`] : []),
+        ].join('\n'),
+      );
+    });
+}

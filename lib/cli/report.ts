@@ -1,0 +1,17 @@
+// `staged-lm report`: loss against cumulative FLOPs with growth points (SVG) and the stage table.
+import type { Command } from 'commander';
+import { readRun, writeReport } from '../train/report';
+import { output } from './common';
+
+export function registerReport(program: Command): void {
+  program
+    .command('report')
+    .description('plot loss against cumulative FLOPs with the growth points marked (report.svg) and print the stage table')
+    .requiredOption('--run <dir>', 'run directory (with metrics.jsonl)')
+    .option('--baseline <dir>', 'a from-scratch run to overlay')
+    .option('--json', 'print one JSON object')
+    .action((f: { run: string; baseline?: string; json?: boolean }) => {
+      const r = writeReport(f.run, f.baseline);
+      output(f.json, { svg: r.svg, stages: readRun(f.run).stages }, () => `${r.table}\nplot: ${r.svg}`);
+    });
+}

@@ -1,0 +1,126 @@
+// Validation logs for the trigger and the fit. Trigger: our metrics.jsonl (lib/train/metrics.ts: records with `valLoss`;
+// cumulative compute = their `flops`) or a TensorBoard scalar CSV export (`Wall time,Step,Value`), whose
+// compute is 6·N·T·step for N non-embedding parameters and T tokens per step. Fit: one run's
+// metrics.jsonl with its size, or a points file.
+import { z } from 'zod';
+import type { FitPoint } from './fit';
+import type { ValPoint } from './trigger';
+
+export interface ValidationLogOptions {
+  /** 'auto': a first line starting with '{' is metrics.jsonl, anything else a CSV. */
+  format?: 'auto' | 'metrics' | 'csv';
+  /** Non-embedding parameters N (CSV; metrics records without `flops`). */
+  params?: number;
+  /** Tokens per step T (CSV). */
+  tokensPerStep?: number;
+}
+
+function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
+  const out: ValPoint[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`metrics line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (typeof rec !== 'object' || rec === null || 'event' in rec) return;
+    const r = rec as Record<string, unknown>;
+    if (typeof r.valLoss !== 'number') return;
+    const step = typeof r.step === 'number' ? r.step : undefined;
+    let compute: number;
+    if (typeof r.flops === 'number') compute = r.flops;
+    else if (typeof r.tokens === 'number' && o.params !== undefined) compute = 6 * o.params * r.tokens;
+    else throw new Error(`metrics line ${i + 1}: a valLoss record without 'flops' (give --params to use 6·N·tokens)`);
+    out.push(step === undefined ? { compute, loss: r.valLoss } : { compute, loss: r.valLoss, step });
+  });
+  return out;
+}
+
+function parseCsv(text: string, o: ValidationLogOptions): ValPoint[] {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  if (lines.length === 0) return [];
+  const header = lines[0].split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase());
+  const stepCol = header.indexOf('step');
+  const valueCol = header.indexOf('value');
+  if (stepCol < 0 || valueCol < 0)
+    throw new Error(`CSV header must name 'Step' and 'Value' columns (TensorBoard export: Wall time,Step,Value); got '${lines[0]}'`);
+  if (o.params === undefined || o.tokensPerStep === undefined)
+    throw new Error('a TensorBoard CSV has steps but no compute: give --params N (non-embedding parameters) and --tokens-per-step T');
+  const { params, tokensPerStep } = o;
+  return lines.slice(1).map((line, i) => {
+    const cells = line.split(',');
+    const step = Number(cells[stepCol]);
+    const loss = Number(cells[valueCol]);
+    if (!Number.isFinite(step) || !Number.isFinite(loss))
+      throw new Error(`CSV line ${i + 2}: Step and Value must be numbers (got '${line}')`);
+    return { compute: 6 * params * tokensPerStep * step, loss, step };
+  });
+}
+
+/** Parses a validation log into trigger points (in file order). */
+export function parseValidationLog(text: string, opts: ValidationLogOptions = {}): ValPoint[] {
+  const format = opts.format ?? 'auto';
+  const first = text.trimStart();
+  const metrics = format === 'metrics' || (format === 'auto' && first.startsWith('{'));
+  return metrics ? parseMetrics(text, opts) : parseCsv(text, opts);
+}
+
+/** Fit points from one run's metrics.jsonl: {N, S = step, L = valLoss} for every record with valLoss and step > 0. */
+export function fitPointsFromMetrics(text: string, params: number): FitPoint[] {
+  const out: FitPoint[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`metrics line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (typeof rec !== 'object' || rec === null || 'event' in rec) return;
+    const r = rec as Record<string, unknown>;
+    if (typeof r.valLoss === 'number' && typeof r.step === 'number' && r.step > 0) out.push({ N: params, S: r.step, L: r.valLoss });
+  });
+  return out;
+}
+
+const FitPointSchema = z
+  .object({
+    N: z.number().positive(),
+    S: z.number().positive().optional(),
+    tokens: z.number().positive().optional(),
+    L: z.number().positive(),
+  })
+  .strict()
+  .refine((p) => p.S !== undefined || p.tokens !== undefined, { message: 'give S or tokens' });
+
+/** Fit points from JSON (an array, or {points: [...]}) or JSON lines, each {N, S | tokens, L}. */
+export function parseFitPoints(text: string): FitPoint[] {
+  const t = text.trim();
+  let raw: unknown[];
+  if (t.startsWith('[') || (t.startsWith('{') && !t.includes('\n'))) {
+    const v: unknown = JSON.parse(t);
+    raw = Array.isArray(v)
+      ? v
+      : typeof v === 'object' && v !== null && Array.isArray((v as { points?: unknown }).points)
+        ? (v as { points: unknown[] }).points
+        : [v];
+  } else
+    raw = t
+      .split(/\r?\n/)
+      .filter((l) => l.trim() !== '')
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as unknown;
+        } catch (e) {
+          throw new Error(`points line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+        }
+      });
+  return raw.map((p, i) => {
+    const r = FitPointSchema.safeParse(p);
+    if (!r.success)
+      throw new Error(`point ${i + 1}: ${r.error.issues.map((x) => `${x.path.join('.') || '(point)'}: ${x.message}`).join('; ')}`);
+    return r.data;
+  });
+}

@@ -1,0 +1,365 @@
+// The multi-stage planner of ../shared/spec/schedule.md ("The planner"): given a target loss, choose the
+// sizes N_1 ≤ … ≤ N_K and the steps ΔS_k of each stage that minimise Σ 6·N_k·B·ΔS_k, the final loss
+// being the target. Perfect dynamics preservation is assumed: a stage of size N_k that starts at loss ℓ
+// starts at the step where size N_k would reach ℓ from scratch, S_eff = 2·Sc/(ℓ − (Nc/N_k)^αN)^(1/αS),
+// and ends at L(N_k, S_eff + ΔS_k).
+//
+// Decision variables: given the sizes, the plan is fixed by the losses ℓ_1 > … > ℓ_{K−1} at which the
+// model grows (ℓ_K = L_target), since ΔS_k = S(N_k, ℓ_k) − S(N_k, ℓ_{k−1}). They are optimised by
+// coordinate descent, each coordinate by a grid scan plus golden-section search on log(ℓ_k − floor_k)
+// inside its feasible interval [ℓ_{k+1}, ℓ_{k−1}], to a tolerance of 1e-12. With B = Bcrit(L_target) the
+// objective is separable in the ℓ_k (each term N_k·S(N_k, ℓ) − N_{k+1}·S(N_{k+1}, ℓ) is unimodal), so this
+// converges in two sweeps; with per-stage batches it still converges, in a few more. Sizes come from
+// enumerating every sequence of the operators' growth factors ({2, 4, 8} by default), or, for factor
+// ranges, from an outer coordinate descent over the log factors (same 1-D search). The final size is the
+// single-stage optimum by default, a given size, or free (one more outer variable).
+import { z } from 'zod';
+import {
+  KAPLAN,
+  ScalingLawSchema,
+  criticalBatch,
+  lossFloor,
+  singleStageAt,
+  singleStageOptimum,
+  smallestSizeFor,
+  stepsToLoss,
+  toPfDays,
+  type ScalingLaw,
+  type SingleStageOptimum,
+} from './kaplan';
+import { minimize1d } from './optimize';
+
+const FactorsSchema = z.discriminatedUnion('kind', [
+  /** Growth factors (in parameters) that the operators provide: depth 2, width 4, both 8. */
+  z.object({ kind: z.literal('set'), values: z.array(z.number().gt(1).finite()).min(1) }).strict(),
+  /** Any factor in [min, max] (min = 1 allows a stage to be skipped). */
+  z
+    .object({ kind: z.literal('range'), min: z.number().min(1).finite().default(1), max: z.number().gt(1).finite().default(1000) })
+    .strict()
+    .refine((r) => r.max > r.min, { message: 'max must exceed min', path: ['max'] }),
+]);
+
+export const PlanOptionsSchema = z
+  .object({
+    targetLoss: z.number().positive().finite(),
+    /** Number of stages K (K − 1 growths). */
+    stages: z.number().int().min(1).max(8).default(2),
+    factors: FactorsSchema.default({ kind: 'set', values: [2, 4, 8] }),
+    /** Size of the last stage: the single-stage optimum for the target loss, a given size, or optimised. */
+    finalSize: z.union([z.literal('optimal'), z.literal('free'), z.number().positive().finite()]).default('optimal'),
+    /**
+     * Batch of each stage: 'target' charges every stage at B = Bcrit(L_target) (the spec's reference
+     * accounting); 'per-stage' at B_k = Bcrit(end loss of stage k) (the largest critical batch the stage
+     * sees, so savings are not overstated).
+     */
+    batch: z.enum(['target', 'per-stage']).default('target'),
+    law: ScalingLawSchema.default({ ...KAPLAN }),
+  })
+  .strict();
+export type PlanOptionsInput = z.input<typeof PlanOptionsSchema>;
+export type PlanOptions = z.infer<typeof PlanOptionsSchema>;
+
+export interface PlanStage {
+  /** 1-based. */
+  index: number;
+  /** Non-embedding parameters. */
+  params: number;
+  /** params / previous stage's params; null for the first stage. */
+  factor: number | null;
+  /** Loss at the start of the stage; null for the first (from scratch). */
+  startLoss: number | null;
+  endLoss: number;
+  /** The stage's position on its own from-scratch curve (critical-batch steps): S_eff and S_eff + ΔS. */
+  startStep: number;
+  endStep: number;
+  /** ΔS_k. */
+  steps: number;
+  batchTokens: number;
+  tokens: number;
+  flops: number;
+  pfDays: number;
+}
+
+export interface Plan {
+  targetLoss: number;
+  law: ScalingLaw;
+  batch: PlanOptions['batch'];
+  /** Stages with steps > 0 (a zero-length stage is folded into the next growth). */
+  stages: PlanStage[];
+  totalSteps: number;
+  totalTokens: number;
+  totalFlops: number;
+  totalPfDays: number;
+  /** The compute-optimal single run for the target loss. */
+  singleStage: SingleStageOptimum;
+  /** totalFlops / singleStage.flops, and 1 minus it. */
+  computeRatio: number;
+  saving: number;
+  /** One stage of the final size (equals singleStage when the final size is the optimum). */
+  sameSizeSingleStage: SingleStageOptimum;
+}
+
+/** The compute of a plan (sizes, growth losses): ∞ when infeasible (a stage ending at or below its floor, losses out of order). */
+export function planFlops(
+  sizes: readonly number[],
+  growthLosses: readonly number[],
+  targetLoss: number,
+  law: ScalingLaw,
+  batch: PlanOptions['batch'],
+): number {
+  const K = sizes.length;
+  const bTarget = criticalBatch(targetLoss, law);
+  let prev = Infinity;
+  let total = 0;
+  for (let k = 0; k < K; k++) {
+    const end = k < K - 1 ? growthLosses[k] : targetLoss;
+    if (!(end <= prev) || (k > 0 && sizes[k] < sizes[k - 1])) return Infinity;
+    const sEnd = stepsToLoss(sizes[k], end, law);
+    if (!Number.isFinite(sEnd)) return Infinity;
+    const sStart = prev === Infinity ? 0 : stepsToLoss(sizes[k], prev, law);
+    const B = batch === 'target' ? bTarget : criticalBatch(end, law);
+    total += 6 * sizes[k] * B * (sEnd - sStart);
+    prev = end;
+  }
+  return total;
+}
+
+interface Inner {
+  flops: number;
+  losses: number[];
+}
+
+/**
+ * With one batch for every stage the objective is Σ_k g_k(ℓ_k) + const with
+ * g_k(ℓ) = N_k·S(N_k, ℓ) − N_{k+1}·S(N_{k+1}, ℓ), and g_k' = 0 where
+ * (ℓ − u_k)/(ℓ − u_{k+1}) = ρ_k = (N_k/N_{k+1})^(αS/(1+αS)), i.e. ℓ_k = (u_k − ρ_k·u_{k+1})/(1 − ρ_k)
+ * (u = the size's floor). g_k decreases before that point and increases after it, so clamping the last one
+ * at L_target gives the optimum whenever the resulting losses are in order (otherwise null: the ordering
+ * constraints couple the stages and the search decides).
+ */
+function separableOptimum(sizes: readonly number[], targetLoss: number, law: ScalingLaw): number[] | null {
+  const K = sizes.length;
+  const losses = new Array<number>(K - 1);
+  const e = law.alphaS / (1 + law.alphaS);
+  for (let k = K - 2; k >= 0; k--) {
+    const lower = k === K - 2 ? targetLoss : losses[k + 1];
+    const rho = Math.pow(sizes[k] / sizes[k + 1], e);
+    if (rho >= 1 - 1e-14)
+      losses[k] = lower; // equal sizes: g_k ≡ 0, a zero-length stage
+    else {
+      const u = lossFloor(sizes[k], law);
+      const l = (u - rho * lossFloor(sizes[k + 1], law)) / (1 - rho);
+      losses[k] = k === K - 2 ? Math.max(targetLoss, l) : l;
+      if (losses[k] < lower) return null;
+    }
+  }
+  return losses;
+}
+
+export interface GrowthLossOptions {
+  /** Use the closed form when it applies (B = Bcrit(L_target) and losses in order); default true. */
+  closedForm?: boolean;
+}
+
+/** The best growth losses for given sizes (closed form or coordinate descent; see the file comment). */
+export function optimiseGrowthLosses(
+  sizes: readonly number[],
+  targetLoss: number,
+  law: ScalingLaw,
+  batch: PlanOptions['batch'],
+  opts: GrowthLossOptions = {},
+): Inner {
+  const K = sizes.length;
+  if (lossFloor(sizes[K - 1], law) >= targetLoss) return { flops: Infinity, losses: [] };
+  if (K === 1) return { flops: planFlops(sizes, [], targetLoss, law, batch), losses: [] };
+  if (batch === 'target' && (opts.closedForm ?? true)) {
+    const closed = separableOptimum(sizes, targetLoss, law);
+    if (closed !== null) return { flops: planFlops(sizes, closed, targetLoss, law, batch), losses: closed };
+  }
+  const floors = sizes.map((N) => lossFloor(N, law));
+  const losses = floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
+  for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
+  const lMax = 100 * Math.max(targetLoss, floors[0]);
+  let flops = planFlops(sizes, losses, targetLoss, law, batch);
+  for (let sweep = 0; sweep < 200; sweep++) {
+    let change = 0;
+    for (let k = 0; k < K - 1; k++) {
+      const u = floors[k];
+      const lower = k === K - 2 ? targetLoss : losses[k + 1];
+      const upper = k === 0 ? lMax : losses[k - 1];
+      const tLo = lower > u ? Math.log(lower - u) : Math.log(u * 1e-12);
+      const tHi = Math.log(upper - u);
+      const trial = losses.slice();
+      const f = (t: number) => {
+        trial[k] = Math.min(upper, Math.max(lower, u + Math.exp(t)));
+        return planFlops(sizes, trial, targetLoss, law, batch);
+      };
+      const m = minimize1d(f, tLo, Math.max(tLo, tHi), { grid: 20, tol: 1e-12 });
+      if (m.fx <= flops) {
+        const next = Math.min(upper, Math.max(lower, u + Math.exp(m.x)));
+        change = Math.max(change, Math.abs(next - losses[k]) / targetLoss);
+        losses[k] = next;
+        flops = m.fx;
+      }
+    }
+    if (sweep > 0 && change < 1e-12) break;
+  }
+  return { flops, losses };
+}
+
+function sizesFrom(finalSize: number, logFactors: readonly number[]): number[] {
+  const sizes = [finalSize];
+  for (let j = logFactors.length - 1; j >= 0; j--) sizes.unshift(sizes[0] / Math.exp(logFactors[j]));
+  return sizes;
+}
+
+interface Best extends Inner {
+  sizes: number[];
+}
+
+/** Every sequence of K − 1 factors from the set, for a fixed final size. */
+function bestOverSet(values: readonly number[], K: number, finalSize: number, o: PlanOptions): Best {
+  let best: Best = { flops: Infinity, losses: [], sizes: [finalSize] };
+  const seq: number[] = [];
+  const visit = (depth: number) => {
+    if (depth === K - 1) {
+      const sizes = sizesFrom(finalSize, seq.map(Math.log));
+      const r = optimiseGrowthLosses(sizes, o.targetLoss, o.law, o.batch);
+      if (r.flops < best.flops) best = { ...r, sizes };
+      return;
+    }
+    for (const v of values) {
+      seq.push(v);
+      visit(depth + 1);
+      seq.pop();
+    }
+  };
+  visit(0);
+  return best;
+}
+
+/** Coordinate descent over the log factors in [log min, log max], for a fixed final size. */
+function bestOverRange(min: number, max: number, K: number, finalSize: number, o: PlanOptions): Best {
+  const lo = Math.log(min);
+  const hi = Math.log(max);
+  const z = new Array<number>(K - 1).fill(Math.min(hi, Math.max(lo, Math.log(4))));
+  const solve = (zz: readonly number[]) => optimiseGrowthLosses(sizesFrom(finalSize, zz), o.targetLoss, o.law, o.batch);
+  let cur = solve(z);
+  for (let sweep = 0; sweep < 100 && K > 1; sweep++) {
+    let change = 0;
+    for (let j = 0; j < K - 1; j++) {
+      const trial = z.slice();
+      const m = minimize1d(
+        (t) => {
+          trial[j] = t;
+          return solve(trial).flops;
+        },
+        lo,
+        hi,
+        { grid: 16, tol: 1e-10 },
+      );
+      if (m.fx <= cur.flops) {
+        change = Math.max(change, Math.abs(m.x - z[j]));
+        z[j] = m.x;
+        cur = solve(z);
+      }
+    }
+    if (change < 1e-9) break;
+  }
+  return { ...cur, sizes: sizesFrom(finalSize, z) };
+}
+
+function bestForFinalSize(finalSize: number, o: PlanOptions): Best {
+  return o.factors.kind === 'set'
+    ? bestOverSet(o.factors.values, o.stages, finalSize, o)
+    : bestOverRange(o.factors.min, o.factors.max, o.stages, finalSize, o);
+}
+
+/** The stage table of a plan. */
+function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOptions): PlanStage[] {
+  const bTarget = criticalBatch(o.targetLoss, o.law);
+  const raw: PlanStage[] = [];
+  let prev: number | null = null;
+  for (let k = 0; k < sizes.length; k++) {
+    const N = sizes[k];
+    const end = k < sizes.length - 1 ? losses[k] : o.targetLoss;
+    const startStep = prev === null ? 0 : stepsToLoss(N, prev, o.law);
+    const endStep = stepsToLoss(N, end, o.law);
+    const batchTokens = o.batch === 'target' ? bTarget : criticalBatch(end, o.law);
+    const steps = endStep - startStep;
+    const flops = 6 * N * batchTokens * steps;
+    raw.push({
+      index: 0,
+      params: N,
+      factor: null,
+      startLoss: prev,
+      endLoss: end,
+      startStep,
+      endStep,
+      steps,
+      batchTokens,
+      tokens: batchTokens * steps,
+      flops,
+      pfDays: toPfDays(flops),
+    });
+    prev = end;
+  }
+  const totalSteps = raw.reduce((s, r) => s + r.steps, 0);
+  const kept = raw.filter((r, i) => i === raw.length - 1 || r.steps > 1e-9 * totalSteps);
+  return kept.map((r, i) => ({ ...r, index: i + 1, factor: i === 0 ? null : r.params / kept[i - 1].params }));
+}
+
+/**
+ * Plans the stages for a target loss (../shared/spec/schedule.md, "The planner"). One stage recovers the
+ * single-stage optimum. Throws if no plan can reach the target (e.g. a given final size whose floor is at
+ * or above it).
+ */
+export function planStages(input: PlanOptionsInput): Plan {
+  const r = PlanOptionsSchema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid plan options: ${issues}`);
+  }
+  const o = r.data;
+  const single = singleStageOptimum(o.targetLoss, o.law);
+  let best: Best;
+  if (o.finalSize === 'free') {
+    const lo = Math.log(smallestSizeFor(o.targetLoss, o.law)) + 1e-9;
+    let found: Best = { flops: Infinity, losses: [], sizes: [] };
+    minimize1d(
+      (logN) => {
+        const b = bestForFinalSize(Math.exp(logN), o);
+        if (b.flops < found.flops) found = b;
+        return b.flops;
+      },
+      lo,
+      Math.log(single.params) + Math.log(1e3),
+      { grid: 24, tol: 1e-10 },
+    );
+    best = found;
+  } else {
+    const finalSize = o.finalSize === 'optimal' ? single.params : o.finalSize;
+    if (lossFloor(finalSize, o.law) >= o.targetLoss)
+      throw new Error(
+        `final size ${finalSize.toExponential(3)} cannot reach loss ${o.targetLoss} (its floor is ${lossFloor(finalSize, o.law).toFixed(4)})`,
+      );
+    best = bestForFinalSize(finalSize, o);
+  }
+  if (!Number.isFinite(best.flops)) throw new Error(`no feasible ${o.stages}-stage plan reaches loss ${o.targetLoss}`);
+  const stages = stagesOf(best.sizes, best.losses, o);
+  const totalFlops = stages.reduce((s, st) => s + st.flops, 0);
+  return {
+    targetLoss: o.targetLoss,
+    law: o.law,
+    batch: o.batch,
+    stages,
+    totalSteps: stages.reduce((s, st) => s + st.steps, 0),
+    totalTokens: stages.reduce((s, st) => s + st.tokens, 0),
+    totalFlops,
+    totalPfDays: toPfDays(totalFlops),
+    singleStage: single,
+    computeRatio: totalFlops / single.flops,
+    saving: 1 - totalFlops / single.flops,
+    sameSizeSingleStage: singleStageAt(best.sizes[best.sizes.length - 1], o.targetLoss, o.law),
+  };
+}

@@ -1,0 +1,232 @@
+// The online growth trigger of ../shared/spec/schedule.md ("Measuring σ online"): from a validation-loss
+// log, drop spikes (a point more than 1% above the last kept point); x = log10 of cumulative compute,
+// y = running mean (trailing window of 5 kept points) of log10(val loss); σ_i = Δy/Δx between consecutive
+// smoothed points. Find the most negative σ, then the first later point whose σ reaches the operator's
+// threshold (σ ≥ threshold): grow there. The grown model resumes the target schedule at
+// S_target = S_pre / c_op.
+//
+// Implied saving ("Savings accounting"): saving = (S_target − r·S_pre)/S_opt, r = N_small/N_large, S_opt =
+// the large model's from-scratch steps to the final loss of the run (the staged run ends at the same
+// step of the target schedule, hence at the same loss). S_opt is either given (`finalSteps`: the length of
+// the target model's schedule) or derived from the law's exponents, assuming:
+//  - the large model is trained to its compute-optimal point — the loss for which N_large is the
+//    single-stage optimum, where its σ is the optimality slope (−0.052 for Kaplan's exponents);
+//  - the trigger point lies on the small model's law curve where the law's σ (compute counted at the
+//    critical batch of the current loss, the definition behind the spec's thresholds and its −0.052)
+//    equals the σ measured there (or the threshold when the measured value is outside the law's range).
+// Then S_opt/S_pre = ((x − 1)/((1 + αN/αS − 1)·r^αN))^(1/αS) with x = L_pre/floor_small, independent of
+// N, Nc, Sc and of the step units, so it needs no model size.
+import { z } from 'zod';
+import { OP_PARAM_FACTOR } from './growth-point';
+import { KAPLAN, ScalingLawSchema, type ScalingLaw } from './kaplan';
+
+export type TriggerOp = 'depth' | 'width' | 'both';
+
+/** Default σ thresholds of the pre-growth point (the reference's; 'both' hand-tuned there). */
+export const TRIGGER_THRESHOLDS: Readonly<Record<TriggerOp, number>> = Object.freeze({ depth: -0.0575, width: -0.0475, both: -0.03 });
+/** Reference step-ratio constants c_op (equal to lib/growth's REFERENCE_C_OP). */
+export const STEP_RATIO_C_OP: Readonly<Record<TriggerOp, number>> = Object.freeze({ depth: 1.412, width: 1.776, both: 2.455 });
+
+/** One validation measurement: cumulative compute (FLOPs, all stages), val loss, and the step if known. */
+export interface ValPoint {
+  compute: number;
+  loss: number;
+  step?: number;
+}
+
+export const TriggerOptionsSchema = z
+  .object({
+    op: z.enum(['depth', 'width', 'both']).default('depth'),
+    /** σ threshold (default: the op's reference value). */
+    threshold: z.number().negative().optional(),
+    /** Running-mean window of log10(loss), in kept points. */
+    window: z.number().int().min(1).default(5),
+    /** A point more than this fraction above the last kept point is a spike and dropped. */
+    spikeTolerance: z.number().nonnegative().default(0.01),
+    /** Step-ratio constant (default: the op's reference value). */
+    cOp: z.number().positive().optional(),
+    /** N_large/N_small (default: 2 depth, 4 width, 8 both). */
+    growthFactor: z.number().gt(1).optional(),
+    /** S_opt: the large model's from-scratch steps to the final loss (e.g. its schedule's length). */
+    finalSteps: z.number().positive().optional(),
+    /** Exponents for the law-derived S_opt (only αN, αS, αB matter). */
+    law: ScalingLawSchema.default({ ...KAPLAN }),
+  })
+  .strict();
+export type TriggerOptionsInput = z.input<typeof TriggerOptionsSchema>;
+
+/** A kept point with its smoothed value and slope (σ is null for the first `window` kept points). */
+export interface SlopePoint {
+  /** Index into the input array. */
+  index: number;
+  step: number | null;
+  compute: number;
+  loss: number;
+  x: number;
+  y: number | null;
+  sigma: number | null;
+}
+
+interface TriggerCommon {
+  op: TriggerOp;
+  threshold: number;
+  /** Input indices of dropped points, with the reason. */
+  dropped: { index: number; reason: 'spike' | 'not-increasing-compute' | 'non-positive' }[];
+  slopes: SlopePoint[];
+  minSigma: number | null;
+  /** Input index of the most negative σ. */
+  minSigmaIndex: number | null;
+}
+
+export interface TriggerReached extends TriggerCommon {
+  reached: true;
+  /** Input index, step (null when the log has none), compute and loss of the point where to grow. */
+  index: number;
+  step: number | null;
+  compute: number;
+  loss: number;
+  sigma: number;
+  cOp: number;
+  growthFactor: number;
+  sPre: number | null;
+  /** S_pre / c_op. */
+  sTarget: number | null;
+  /**
+   * (S_target − r·S_pre)/S_opt, and where S_opt came from ('final-steps' when given and the log has steps;
+   * else 'law'); null when neither the measured σ nor the threshold lies in the law's σ range.
+   */
+  saving: number | null;
+  savingBasis: 'final-steps' | 'law' | null;
+  sOpt: number | null;
+  /** S_opt / S_pre. */
+  sOptOverSPre: number | null;
+}
+
+export interface TriggerNotReached extends TriggerCommon {
+  reached: false;
+  reason: string;
+  lastSigma: number | null;
+}
+
+export type TriggerResult = TriggerReached | TriggerNotReached;
+
+/** The law's σ range: σ = −1/(1/αB + x/(αS(x − 1))) for x = L/floor ∈ (1, ∞) covers (−1/(1/αB + 1/αS), 0). */
+function lawPositionFromSigma(sigma: number, law: ScalingLaw): number | null {
+  const q = (-1 / sigma - 1 / law.alphaB) * law.alphaS; // = x/(x − 1)
+  return sigma < 0 && q > 1 ? q / (q - 1) : null;
+}
+
+/** S_opt / S_pre under the law (see the file comment); null when σ cannot be placed on the law's curve. */
+export function lawFinalStepRatio(sigmaPre: number, growthFactor: number, law: ScalingLaw = KAPLAN): number | null {
+  const x = lawPositionFromSigma(sigmaPre, law);
+  if (x === null) return null;
+  const yMinus1 = law.alphaN / law.alphaS;
+  return Math.pow((x - 1) / (yMinus1 * Math.pow(growthFactor, law.alphaN)), 1 / law.alphaS);
+}
+
+/** Drops spikes and non-increasing compute, smooths log10(loss) and takes slopes. */
+export function measureSlopes(
+  points: readonly ValPoint[],
+  window = 5,
+  spikeTolerance = 0.01,
+): { slopes: SlopePoint[]; dropped: TriggerCommon['dropped'] } {
+  const dropped: TriggerCommon['dropped'] = [];
+  const kept: SlopePoint[] = [];
+  points.forEach((p, index) => {
+    if (!(p.compute > 0) || !(p.loss > 0) || !Number.isFinite(p.compute) || !Number.isFinite(p.loss)) {
+      dropped.push({ index, reason: 'non-positive' });
+      return;
+    }
+    const last = kept[kept.length - 1];
+    if (last && p.compute <= last.compute) {
+      dropped.push({ index, reason: 'not-increasing-compute' });
+      return;
+    }
+    if (last && p.loss > last.loss * (1 + spikeTolerance)) {
+      dropped.push({ index, reason: 'spike' });
+      return;
+    }
+    kept.push({ index, step: p.step ?? null, compute: p.compute, loss: p.loss, x: Math.log10(p.compute), y: null, sigma: null });
+  });
+  let sum = 0;
+  for (let j = 0; j < kept.length; j++) {
+    sum += Math.log10(kept[j].loss);
+    if (j >= window) sum -= Math.log10(kept[j - window].loss);
+    if (j >= window - 1) kept[j].y = sum / window;
+    if (j >= window) kept[j].sigma = ((kept[j].y as number) - (kept[j - 1].y as number)) / (kept[j].x - kept[j - 1].x);
+  }
+  return { slopes: kept, dropped };
+}
+
+/** Where to grow, from a validation log (see the file comment). */
+export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptionsInput = {}): TriggerResult {
+  const r = TriggerOptionsSchema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid trigger options: ${issues}`);
+  }
+  const o = r.data;
+  const threshold = o.threshold ?? TRIGGER_THRESHOLDS[o.op];
+  const { slopes, dropped } = measureSlopes(points, o.window, o.spikeTolerance);
+  let m = -1;
+  slopes.forEach((s, j) => {
+    if (s.sigma !== null && (m < 0 || s.sigma < (slopes[m].sigma as number))) m = j;
+  });
+  const common: TriggerCommon = {
+    op: o.op,
+    threshold,
+    dropped,
+    slopes,
+    minSigma: m < 0 ? null : slopes[m].sigma,
+    minSigmaIndex: m < 0 ? null : slopes[m].index,
+  };
+  const lastSigma = slopes.length > 0 ? slopes[slopes.length - 1].sigma : null;
+  if (m < 0)
+    return {
+      ...common,
+      reached: false,
+      lastSigma,
+      reason: `too few points for a slope: ${slopes.length} kept, need at least ${o.window + 1}`,
+    };
+  if ((slopes[m].sigma as number) >= threshold)
+    return {
+      ...common,
+      reached: false,
+      lastSigma,
+      reason: `σ never fell below the threshold ${threshold} (steepest ${(slopes[m].sigma as number).toFixed(4)})`,
+    };
+  const j = slopes.findIndex((s, i) => i > m && s.sigma !== null && s.sigma >= threshold);
+  if (j < 0)
+    return {
+      ...common,
+      reached: false,
+      lastSigma,
+      reason: `not reached: σ = ${(lastSigma as number).toFixed(4)} at the last point, threshold ${threshold}`,
+    };
+  const p = slopes[j];
+  const sigma = p.sigma as number;
+  const cOp = o.cOp ?? STEP_RATIO_C_OP[o.op];
+  const growthFactor = o.growthFactor ?? OP_PARAM_FACTOR[o.op];
+  const sPre = p.step;
+  const sTarget = sPre === null ? null : sPre / cOp;
+  const lawRatio = lawFinalStepRatio(sigma, growthFactor, o.law) ?? lawFinalStepRatio(threshold, growthFactor, o.law);
+  const explicit = o.finalSteps !== undefined && sPre !== null && sPre > 0;
+  const sOptOverSPre = explicit ? (o.finalSteps as number) / (sPre as number) : lawRatio;
+  return {
+    ...common,
+    reached: true,
+    index: p.index,
+    step: sPre,
+    compute: p.compute,
+    loss: p.loss,
+    sigma,
+    cOp,
+    growthFactor,
+    sPre,
+    sTarget,
+    saving: sOptOverSPre === null ? null : (1 / cOp - 1 / growthFactor) / sOptOverSPre,
+    savingBasis: explicit ? 'final-steps' : sOptOverSPre === null ? null : 'law',
+    sOpt: explicit ? (o.finalSteps as number) : sPre === null || sOptOverSPre === null ? null : sPre * sOptOverSPre,
+    sOptOverSPre,
+  };
+}

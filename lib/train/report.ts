@@ -1,0 +1,186 @@
+// A run report: loss against cumulative FLOPs with the growth points marked, as an SVG next to
+// metrics.jsonl, and a small per-stage table. With a baseline run (e.g. the final size from
+// scratch) its curve is overlaid. The SVG is written directly: the plotting libraries on npm that
+// render without a browser are ESM-only (vega) or need a native canvas.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Point {
+  flops: number;
+  loss: number;
+}
+
+export interface StageRow {
+  stage: number;
+  fromStep: number;
+  toStep: number;
+  size: string;
+  tokens: number;
+  flops: number;
+  finalLoss: number | null;
+  finalValLoss: number | null;
+}
+
+export interface RunCurves {
+  train: Point[];
+  val: Point[];
+  growths: { step: number; flops: number; op: string; to: string }[];
+  stages: StageRow[];
+}
+
+/** Reads metrics.jsonl into curves, growth points and per-stage rows. */
+export function readRun(dir: string): RunCurves {
+  const path = join(dir, 'metrics.jsonl');
+  if (!existsSync(path)) throw new Error(`${dir}: no metrics.jsonl`);
+  const train: Point[] = [];
+  const val: Point[] = [];
+  const growths: RunCurves['growths'] = [];
+  const stages: StageRow[] = [];
+  let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  for (const [i, line] of lines.entries()) {
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${path}:${i + 1}: not JSON`);
+    }
+    if (r.event === 'growth') {
+      const to = r.to as { nLayer: number; nEmbd: number };
+      const from = r.from as { nLayer: number; nEmbd: number };
+      if (current.size === '') current.size = `${from.nLayer}×${from.nEmbd}`;
+      stages.push(current);
+      const flops = train.length ? train[train.length - 1].flops : 0;
+      growths.push({ step: r.step as number, flops, op: r.op as string, to: `${to.nLayer}×${to.nEmbd}` });
+      current = {
+        stage: r.stage as number,
+        fromStep: r.step as number,
+        toStep: r.step as number,
+        size: `${to.nLayer}×${to.nEmbd}`,
+        tokens: current.tokens,
+        flops: current.flops,
+        finalLoss: null,
+        finalValLoss: null,
+      };
+      continue;
+    }
+    if (typeof r.step !== 'number' || r.event !== undefined) continue;
+    const flops = r.flops as number;
+    if (typeof r.loss === 'number') train.push({ flops, loss: r.loss });
+    if (typeof r.valLoss === 'number') {
+      val.push({ flops, loss: r.valLoss });
+      current.finalValLoss = r.valLoss;
+    }
+    current.toStep = r.step;
+    current.tokens = r.tokens as number;
+    current.flops = flops;
+    current.finalLoss = typeof r.loss === 'number' ? r.loss : null;
+  }
+  stages.push(current);
+  return { train, val, growths, stages };
+}
+
+/** Tokens and FLOPs per stage (the counters are cumulative in the log). */
+export function stageTable(run: RunCurves): string {
+  const rows = ['stage  steps          size        tokens       FLOPs      loss  val loss'];
+  let prevTokens = 0;
+  let prevFlops = 0;
+  for (const s of run.stages) {
+    rows.push(
+      `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens - prevTokens).padStart(10)}  ${(s.flops - prevFlops).toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,
+    );
+    prevTokens = s.tokens;
+    prevFlops = s.flops;
+  }
+  return rows.join('\n');
+}
+
+/** Smooths a noisy training curve for plotting (running mean). */
+function smooth(points: Point[], window: number): Point[] {
+  return points.map((p, i) => {
+    const from = Math.max(0, i - window + 1);
+    const slice = points.slice(from, i + 1);
+    return { flops: p.flops, loss: slice.reduce((a, q) => a + q.loss, 0) / slice.length };
+  });
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** The SVG: log10 FLOPs on x, loss on y; train (smoothed) and validation; growth markers; optional baseline. */
+export function renderSvg(run: RunCurves, baseline: RunCurves | null, title: string): string {
+  const W = 720;
+  const H = 420;
+  const m = { l: 60, r: 20, t: 40, b: 50 };
+  const series: { name: string; points: Point[]; color: string; dash?: string; width: number }[] = [
+    { name: 'train (smoothed)', points: smooth(run.train, 20), color: '#9ecae1', width: 1.5 },
+    { name: 'validation', points: run.val, color: '#08519c', width: 2.5 },
+  ];
+  if (baseline) {
+    series.push({ name: 'baseline train (smoothed)', points: smooth(baseline.train, 20), color: '#fdae6b', width: 1.5 });
+    series.push({ name: 'baseline validation', points: baseline.val, color: '#d94801', width: 2.5, dash: '6 3' });
+  }
+  const all = series.flatMap((s) => s.points).filter((p) => p.flops > 0 && Number.isFinite(p.loss));
+  if (all.length === 0)
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><text x="20" y="40">no data</text></svg>`;
+  const x0 = Math.log10(Math.min(...all.map((p) => p.flops)));
+  const x1 = Math.log10(Math.max(...all.map((p) => p.flops)));
+  const y0 = Math.min(...all.map((p) => p.loss));
+  const y1 = Math.max(...all.map((p) => p.loss));
+  const X = (f: number) => m.l + ((Math.log10(f) - x0) / Math.max(x1 - x0, 1e-9)) * (W - m.l - m.r);
+  const Y = (l: number) => m.t + ((y1 - l) / Math.max(y1 - y0, 1e-9)) * (H - m.t - m.b);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
+    `<text x="${W / 2}" y="${H - 12}" text-anchor="middle">cumulative training FLOPs (log scale)</text>`,
+    `<text x="16" y="${H / 2}" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">loss (nats/token)</text>`,
+  ];
+  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) {
+    const x = X(10 ** e);
+    out.push(
+      `<line x1="${x}" y1="${H - m.b}" x2="${x}" y2="${H - m.b + 5}" stroke="black"/><text x="${x}" y="${H - m.b + 18}" text-anchor="middle">1e${e}</text>`,
+    );
+  }
+  for (let k = 0; k <= 5; k++) {
+    const l = y0 + ((y1 - y0) * k) / 5;
+    out.push(
+      `<line x1="${m.l - 5}" y1="${Y(l)}" x2="${m.l}" y2="${Y(l)}" stroke="black"/><text x="${m.l - 8}" y="${Y(l) + 4}" text-anchor="end">${l.toFixed(2)}</text>`,
+    );
+  }
+  run.growths.forEach((g, i) => {
+    if (g.flops <= 0) return;
+    const x = X(g.flops);
+    // labels stacked so that close growth points stay readable
+    out.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#31a354" stroke-dasharray="4 3"/>`);
+    out.push(`<text x="${x - 4}" y="${m.t + 12 + 14 * i}" text-anchor="end" fill="#31a354">${esc(`${g.op} → ${g.to} @${g.step}`)}</text>`);
+  });
+  for (const s of series) {
+    const pts = s.points.filter((p) => p.flops > 0 && Number.isFinite(p.loss));
+    if (pts.length === 0) continue;
+    const d = pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.flops).toFixed(1)},${Y(p.loss).toFixed(1)}`).join('');
+    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+  }
+  // legend in the lower left, where loss curves of training runs rarely go
+  series.forEach((s, i) => {
+    const y = H - m.b - 12 - 16 * (series.length - 1 - i);
+    const x = m.l + 12;
+    out.push(
+      `<line x1="${x}" y1="${y}" x2="${x + 20}" y2="${y}" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/><text x="${x + 26}" y="${y + 4}">${esc(s.name)}</text>`,
+    );
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Writes DIR/report.svg and returns its path and the stage table. */
+export function writeReport(dir: string, baselineDir?: string): { svg: string; table: string } {
+  const run = readRun(dir);
+  const baseline = baselineDir === undefined ? null : readRun(baselineDir);
+  const svg = join(dir, 'report.svg');
+  writeFileSync(svg, renderSvg(run, baseline, baseline ? 'staged run vs baseline' : 'loss vs compute'));
+  return { svg, table: stageTable(run) };
+}

@@ -1,0 +1,99 @@
+// Staged runs: a config with two growths runs end to end, logs each growth with equal loss before
+// and after, writes the report; resuming right after a growth gives the same losses as no interruption.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Trainer } from '../../lib/train/trainer';
+
+const staged = {
+  model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 32 },
+  batchSize: 2,
+  seqLen: 32,
+  steps: 30,
+  eval: { interval: 10, batches: 2 },
+  logInterval: 5,
+  lr: { peak: 3e-3, total: 30, warmup: 3 },
+  stages: [
+    { until: { steps: 10 }, grow: { op: 'depth', rewarmup: 2 } },
+    { until: { tokens: 20 * 64 }, grow: { op: 'width', dropout: 0.1, rewarmup: 2 } },
+  ],
+};
+
+let dir: string;
+beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-staged-'))));
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('staged runs', () => {
+  it('grow twice in place, log each growth, and write the report', async () => {
+    const t = Trainer.create(staged);
+    const r = await t.train({ out: dir, progress: false });
+    expect(r.step).toBe(30);
+    expect(t.modelConfig).toMatchObject({ nLayer: 2, nEmbd: 32, nHead: 4 });
+    const events = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.event === 'growth');
+    expect(events.map((e) => [e.step, e.op, e.stage])).toEqual([
+      [10, 'depth', 1],
+      [20, 'width', 2],
+    ]);
+    for (const e of events) expect(Math.abs((e.lossAfter as number) - (e.lossBefore as number))).toBeLessThan(1e-4);
+    expect(r.report).not.toBeNull();
+    expect(existsSync(join(dir, 'report.svg'))).toBe(true);
+    expect(readFileSync(join(dir, 'report.svg'), 'utf8')).toContain('depth → 2×16 @10');
+    expect(r.report!.table.split('\n')).toHaveLength(4);
+    t.dispose();
+  });
+
+  it('resuming right after a growth gives the same losses as no interruption', async () => {
+    const full: number[] = [];
+    const a = Trainer.create(staged);
+    await a.train({ out: join(dir, 'a'), progress: false, onRecord: (r) => full.push(r.loss) });
+    a.dispose();
+
+    const parts: number[] = [];
+    const b = Trainer.create(staged);
+    await b.train({ out: join(dir, 'b'), progress: false, steps: 10, onRecord: (r) => parts.push(r.loss) }); // stops right at the first growth
+    b.dispose();
+    const c = Trainer.resume(join(dir, 'b', 'checkpoint'));
+    expect(c.modelConfig.nLayer).toBe(1); // the growth happens on the resumed side, at the same step
+    await c.train({ out: join(dir, 'b'), progress: false, onRecord: (r) => parts.push(r.loss) });
+    c.dispose();
+    expect(parts).toEqual(full);
+
+    // and resuming from a checkpoint written just after a growth
+    const d = Trainer.create(staged);
+    await d.train({ out: join(dir, 'd'), progress: false, steps: 11 });
+    d.dispose();
+    const e = Trainer.resume(join(dir, 'd', 'checkpoint'));
+    expect(e.modelConfig.nLayer).toBe(2);
+    const rest: number[] = [];
+    await e.train({ out: join(dir, 'd'), progress: false, onRecord: (r) => rest.push(r.loss) });
+    e.dispose();
+    expect(rest).toEqual(full.slice(11));
+  });
+
+  it('a slope-triggered stage ends once σ of its validation curve rises past the threshold', () => {
+    const t = Trainer.create({ ...staged, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] });
+    const stage = t.config.stages[0];
+    // a curve from the Kaplan law for N = 1e6: σ climbs from steep towards 0
+    const law = (S: number) => (8.8e13 / 1e6) ** 0.076 + ((2 * 2.1e3) / S) ** 0.76;
+    const points = Array.from({ length: 60 }, (_, i) => 10 ** (2 + (4 * i) / 59)).map((S, i) => ({
+      step: i + 1,
+      flops: 6e6 * 1e5 * S,
+      loss: law(S),
+    }));
+    t.valHistory = points.slice(0, 8);
+    expect(t.stageEnded(stage)).toBe(false);
+    t.valHistory = points;
+    expect(t.stageEnded(stage)).toBe(true);
+    t.dispose();
+  });
+
+  it('rejects a stage with two end conditions, naming the field', () => {
+    expect(() => Trainer.create({ ...staged, stages: [{ until: { steps: 5, tokens: 10 }, grow: { op: 'depth' } }] })).toThrow(
+      /stages\.0\.until: give exactly one of steps, tokens, flops, slope/,
+    );
+  });
+});
