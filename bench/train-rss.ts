@@ -7,6 +7,10 @@
 //
 // stdout: one JSON line {steps, rssStartMiB, rssEndMiB, growthPct, samples, pass, …}, then `PASS: …` or
 // `FAIL: …`; the exit status is 1 on FAIL. Progress goes to stderr. Not part of `npm test` (minutes).
+// Reading the numbers: with the addon's glibc tuning (no trimming, a 256 MiB top pad) freed heap stays
+// resident, so RSS also rises in one-off steps of a logits buffer (batch·seq·vocab·4 bytes) while the
+// allocator's free lists settle, then stays flat; a leak keeps rising, and shows in secondHalfGrowthPct
+// and in liveTensors (STAGED_LM_DEFAULT_MALLOC=1 runs with glibc's defaults instead).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,9 +135,13 @@ async function main(): Promise<number> {
   const growthPct = pct(s0, s1);
   const afterWarmup = samples.filter((s) => s.step >= o.warmup);
   const peakMiB = Math.max(...afterWarmup.map((s) => s.rssMiB));
-  // informational: a steady leak grows in the second half too, a one-off step of the allocator does not
+  // The verdict is on the second half of the run: a leak grows there as it did before, while the
+  // allocator's one-off steps (glibc keeps freed blocks resident under the addon's malloc tuning,
+  // and a 49 MiB logits buffer can land in a fresh heap region once or twice early on) do not.
+  // Live tensors must not grow at all.
   const mid = afterWarmup.find((s) => s.step >= (o.warmup + o.steps) / 2) ?? s1;
-  const pass = growthPct <= o.threshold;
+  const secondHalfGrowthPct = pct(mid, s1);
+  const pass = secondHalfGrowthPct <= o.threshold && s1.liveTensors <= s0.liveTensors;
   const report = {
     bench: 'train-rss',
     steps: o.steps,
@@ -144,7 +152,7 @@ async function main(): Promise<number> {
     rssEndMiB: s1.rssMiB,
     rssPeakAfterWarmupMiB: peakMiB,
     growthPct,
-    secondHalfGrowthPct: pct(mid, s1),
+    secondHalfGrowthPct,
     thresholdPct: o.threshold,
     liveTensorsStart: s0.liveTensors,
     liveTensorsEnd: s1.liveTensors,
@@ -154,7 +162,9 @@ async function main(): Promise<number> {
     pass,
   };
   process.stdout.write(JSON.stringify(report) + '\n');
-  const summary = `RSS ${s0.rssMiB} MiB at step ${s0.step} → ${s1.rssMiB} MiB at step ${s1.step} (${growthPct >= 0 ? '+' : ''}${growthPct}%, limit ${o.threshold}%)`;
+  const summary =
+    `RSS ${mid.rssMiB} MiB at step ${mid.step} → ${s1.rssMiB} MiB at step ${s1.step} (${secondHalfGrowthPct >= 0 ? '+' : ''}${secondHalfGrowthPct}%, limit ${o.threshold}%); ` +
+    `since warm-up (step ${s0.step}, ${s0.rssMiB} MiB) ${growthPct >= 0 ? '+' : ''}${growthPct}%; live tensors ${s0.liveTensors} → ${s1.liveTensors}`;
   process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${summary}\n`);
   return pass ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 // `staged-lm bench`: training throughput (tokens/s, ms/step, MFU, peak memory) as one JSON line.
 import type { Command } from 'commander';
 import { runBench } from '../train/bench';
-import { device, nonNegativeInt, positiveInt } from './common';
+import { device, nonNegativeInt, positiveInt, positiveNumber } from './common';
 
 export function registerBench(program: Command): void {
   program
@@ -13,7 +13,7 @@ export function registerBench(program: Command): void {
     .option('--seq <n>', 'tokens per sequence', positiveInt('--seq'), 1024)
     .option('--steps <n>', 'timed steps', positiveInt('--steps'), 30)
     .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 5)
-    .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', Number, 989)
+    .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', positiveNumber('--peak-tflops'), 989)
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: { model: string; device: string; batch: number; seq: number; steps: number; warmup: number; peakTflops: number }) => {
       process.stdout.write(JSON.stringify(runBench(f)) + '\n');

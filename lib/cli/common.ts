@@ -44,3 +44,11 @@ export function fmtFlops(f: number): string {
   }
   return `${f.toFixed(2)} ${units[i]}FLOP`;
 }
+
+export function positiveNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number (got '${v}')`);
+    return n;
+  };
+}

@@ -39,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // an action may have set an exit code (130 after Ctrl-C, 3 after divergence)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -1,10 +1,18 @@
 // Loading a checkpoint's model for inference commands (eval, sample).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkDevice, type Device } from '../dtype';
 import { GPT } from '../nn/gpt';
 import { manualSeed } from '../runtime';
 import { loadCheckpoint, loadParameters } from '../train/checkpoint';
 
-export function loadModel(dir: string, device: string = 'cpu'): GPT {
+/** A checkpoint directory, or a run directory holding checkpoint/. */
+export function checkpointDir(dir: string): string {
+  return !existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'checkpoint', 'config.json')) ? join(dir, 'checkpoint') : dir;
+}
+
+export function loadModel(path: string, device: string = 'cpu'): GPT {
+  const dir = checkpointDir(path);
   const dev: Device = checkDevice(device);
   const ck = loadCheckpoint(dir, dev, { optimizer: false });
   manualSeed(0);

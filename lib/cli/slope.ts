@@ -16,6 +16,7 @@ interface SlopeFlags {
   threshold?: number;
   finalSteps?: number;
   window: number;
+  xSmoothing: 'mean' | 'none';
   law?: string;
   json?: boolean;
 }
@@ -39,6 +40,11 @@ function negativeNumber(name: string) {
     if (!Number.isFinite(n) || n >= 0) throw new InvalidArgumentError(`${name} must be a negative number (got '${v}')`);
     return n;
   };
+}
+
+function xSmoothing(v: string): 'mean' | 'none' {
+  if (v !== 'mean' && v !== 'none') throw new InvalidArgumentError(`--x-smoothing must be mean or none (got '${v}')`);
+  return v;
 }
 
 const where = (step: number | null, index: number) => (step === null ? `point ${index}` : `step ${step}`);
@@ -89,6 +95,12 @@ export function registerSlope(program: Command): void {
       positiveNumber('--final-steps'),
     )
     .option('--window <n>', 'running-mean window of log10(val loss)', positiveInt('--window'), 5)
+    .option(
+      '--x-smoothing <mean|none>',
+      'Δx of σ: log10 compute averaged over the window like the loss (default), or raw',
+      xSmoothing,
+      'mean',
+    )
     .option('--law <kaplan|FILE>', 'law exponents for the implied saving', 'kaplan')
     .option('--json', 'print one JSON object')
     .action((f: SlopeFlags) => {
@@ -104,6 +116,7 @@ export function registerSlope(program: Command): void {
       const result = findGrowthPoint(points, {
         op: f.op,
         window: f.window,
+        xSmoothing: f.xSmoothing,
         law,
         ...(f.threshold !== undefined ? { threshold: f.threshold } : {}),
         ...(f.finalSteps !== undefined ? { finalSteps: f.finalSteps } : {}),

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { parseRunConfig } from '../train/config';
 import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
 
@@ -65,7 +66,7 @@ export function registerTrain(program: Command): void {
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
         if (cfg.steps === undefined) cfg.steps = 1000;
-        trainer = Trainer.create(cfg);
+        trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
       }
       if (f.progress)

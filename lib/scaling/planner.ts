@@ -177,24 +177,38 @@ export function optimiseGrowthLosses(
     if (closed !== null) return { flops: planFlops(sizes, closed, targetLoss, law, batch), losses: closed };
   }
   const floors = sizes.map((N) => lossFloor(N, law));
-  const losses = floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
-  for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
   const lMax = 100 * Math.max(targetLoss, floors[0]);
+  // start from the fixed-batch optimum when it exists (a good start for per-stage batches), else just
+  // above each floor
+  let losses = separableOptimum(sizes, targetLoss, law) ?? floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
+  for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
   let flops = planFlops(sizes, losses, targetLoss, law, batch);
-  for (let sweep = 0; sweep < 200; sweep++) {
+  if (!Number.isFinite(flops)) {
+    losses = floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
+    for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
+    flops = planFlops(sizes, losses, targetLoss, law, batch);
+  }
+  // first sweep: a grid scan of each coordinate's whole feasible interval; later sweeps: golden section in
+  // a bracket of ±0.5 in log(ℓ − floor) around the current value
+  for (let sweep = 0; sweep < 500; sweep++) {
     let change = 0;
     for (let k = 0; k < K - 1; k++) {
       const u = floors[k];
       const lower = k === K - 2 ? targetLoss : losses[k + 1];
       const upper = k === 0 ? lMax : losses[k - 1];
-      const tLo = lower > u ? Math.log(lower - u) : Math.log(u * 1e-12);
-      const tHi = Math.log(upper - u);
+      let tLo = lower > u ? Math.log(lower - u) : Math.log(u * 1e-12);
+      let tHi = Math.max(tLo, Math.log(upper - u));
+      if (sweep > 0 && losses[k] > u) {
+        const t = Math.log(losses[k] - u);
+        tLo = Math.max(tLo, t - 0.5);
+        tHi = Math.max(tLo, Math.min(tHi, t + 0.5));
+      }
       const trial = losses.slice();
       const f = (t: number) => {
         trial[k] = Math.min(upper, Math.max(lower, u + Math.exp(t)));
         return planFlops(sizes, trial, targetLoss, law, batch);
       };
-      const m = minimize1d(f, tLo, Math.max(tLo, tHi), { grid: 20, tol: 1e-12 });
+      const m = minimize1d(f, tLo, tHi, { grid: sweep === 0 ? 20 : 2, tol: 1e-12 });
       if (m.fx <= flops) {
         const next = Math.min(upper, Math.max(lower, u + Math.exp(m.x)));
         change = Math.max(change, Math.abs(next - losses[k]) / targetLoss);
@@ -202,7 +216,7 @@ export function optimiseGrowthLosses(
         flops = m.fx;
       }
     }
-    if (sweep > 0 && change < 1e-12) break;
+    if (sweep > 0 && change < 1e-11) break;
   }
   return { flops, losses };
 }

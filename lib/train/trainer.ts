@@ -40,7 +40,7 @@ export class TrainingDivergedError extends Error {
     readonly step: number,
     readonly value: number,
   ) {
-    super(`training diverged: the loss is ${value} at step ${step} (the last checkpoint is intact)`);
+    super(`training diverged: the loss is ${value} at step ${step} (the last checkpoint written, if any, is intact)`);
   }
 }
 

@@ -94,8 +94,15 @@ describe('Kaplan law', () => {
   test('law constants are validated; fit results are accepted', () => {
     expect(() => parseScalingLaw({ Nc: 1e13, alphaN: -1, Sc: 1, alphaS: 1 })).toThrow(/alphaN/);
     expect(() => parseScalingLaw({ Nc: 1e13, alphaN: 0.1, Sc: 1, alphaS: 1, extra: 1 })).toThrow(/invalid scaling-law/);
-    expect(parseScalingLaw({ Nc: 1e13, alphaN: 0.1, Sc: 1e3, alphaS: 0.7 })).toEqual({ Nc: 1e13, alphaN: 0.1, Sc: 1e3, alphaS: 0.7, Bstar: 2.1e8, alphaB: 0.21 });
+    expect(parseScalingLaw({ Nc: 1e13, alphaN: 0.1, Sc: 1e3, alphaS: 0.7 })).toEqual({
+      Nc: 1e13,
+      alphaN: 0.1,
+      Sc: 1e3,
+      alphaS: 0.7,
+      Bstar: 2.1e8,
+      alphaB: 0.21,
+    });
     expect(lawFromJson({ law: { ...KAPLAN }, rmsRelativeError: 0.01 })).toEqual(KAPLAN);
-    expect(() => lossFloor(0)).toThrow(/N must be positive/);
+    expect(() => lossFloor(0)).toThrow(/N must be a positive/);
   });
 });
