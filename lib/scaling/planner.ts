@@ -4,15 +4,17 @@
 // starts at the step where size N_k would reach ℓ from scratch, S_eff = 2·Sc/(ℓ − (Nc/N_k)^αN)^(1/αS),
 // and ends at L(N_k, S_eff + ΔS_k).
 //
-// Decision variables: given the sizes, the plan is fixed by the losses ℓ_1 > … > ℓ_{K−1} at which the
-// model grows (ℓ_K = L_target), since ΔS_k = S(N_k, ℓ_k) − S(N_k, ℓ_{k−1}). They are optimised by
-// coordinate descent, each coordinate by a grid scan plus golden-section search on log(ℓ_k − floor_k)
-// inside its feasible interval [ℓ_{k+1}, ℓ_{k−1}], to a tolerance of 1e-12. With B = Bcrit(L_target) the
-// objective is separable in the ℓ_k (each term N_k·S(N_k, ℓ) − N_{k+1}·S(N_{k+1}, ℓ) is unimodal), so this
-// converges in two sweeps; with per-stage batches it still converges, in a few more. Sizes come from
-// enumerating every sequence of the operators' growth factors ({2, 4, 8} by default), or, for factor
-// ranges, from an outer coordinate descent over the log factors (same 1-D search). The final size is the
-// single-stage optimum by default, a given size, or free (one more outer variable).
+// Decision variables: given the sizes, the plan is fixed by the losses ℓ_1 ≥ … ≥ ℓ_{K−1} at which the
+// model grows (ℓ_K = L_target), since ΔS_k = S(N_k, ℓ_k) − S(N_k, ℓ_{k−1}). With B = Bcrit(L_target)
+// the objective is separable in the ℓ_k, each term unimodal with a closed-form minimiser, and the ordering
+// is enforced by pooling adjacent violators (see separableOptimum): exact, no search. With per-stage
+// batches the growth losses are optimised by coordinate descent started from that solution — each
+// coordinate by a grid scan plus golden-section search on log(ℓ_k − floor_k) inside its feasible interval
+// [ℓ_{k+1}, ℓ_{k−1}] (tolerance 1e-12), then block moves of ℓ_1..ℓ_k together (ties), and a pattern
+// move after each sweep. Sizes come from enumerating
+// every sequence of the operators' growth factors ({2, 4, 8} by default), or, for factor ranges, from an
+// outer coordinate descent over the log factors (the same 1-D search). The final size is the single-stage
+// optimum by default, a given size, or free (one more outer variable, searched the same way).
 import { z } from 'zod';
 import {
   KAPLAN,
@@ -50,7 +52,8 @@ export const PlanOptionsSchema = z
     /**
      * Batch of each stage: 'target' charges every stage at B = Bcrit(L_target) (the spec's reference
      * accounting); 'per-stage' at B_k = Bcrit(end loss of stage k) (the largest critical batch the stage
-     * sees, so savings are not overstated).
+     * sees). Per-stage batches reward raising the batch as the loss falls, so with a factor range that
+     * includes 1 a plan may hold two consecutive stages of one size (a batch increase without growth).
      */
     batch: z.enum(['target', 'per-stage']).default('target'),
     law: ScalingLawSchema.default({ ...KAPLAN }),
@@ -133,31 +136,42 @@ interface Inner {
  * With one batch for every stage the objective is Σ_k g_k(ℓ_k) + const with
  * g_k(ℓ) = N_k·S(N_k, ℓ) − N_{k+1}·S(N_{k+1}, ℓ), and g_k' = 0 where
  * (ℓ − u_k)/(ℓ − u_{k+1}) = ρ_k = (N_k/N_{k+1})^(αS/(1+αS)), i.e. ℓ_k = (u_k − ρ_k·u_{k+1})/(1 − ρ_k)
- * (u = the size's floor). g_k decreases before that point and increases after it, so clamping the last one
- * at L_target gives the optimum whenever the resulting losses are in order (otherwise null: the ordering
- * constraints couple the stages and the search decides).
+ * (u = the size's floor); g_k decreases before that point and increases after it. The losses must not
+ * increase with k and the last is at least L_target; where two neighbouring minimisers are out of order the
+ * optimum gives them one common loss (the stage between them has zero length), and the pooled term
+ * telescopes to N_a·S(N_a, ℓ) − N_{b+1}·S(N_{b+1}, ℓ), of the same form: so pool-adjacent-violators with
+ * this closed form solves the problem exactly (checked against the search in the tests).
  */
-function separableOptimum(sizes: readonly number[], targetLoss: number, law: ScalingLaw): number[] | null {
+function separableOptimum(sizes: readonly number[], targetLoss: number, law: ScalingLaw): number[] {
   const K = sizes.length;
-  const losses = new Array<number>(K - 1);
   const e = law.alphaS / (1 + law.alphaS);
+  /** The minimiser for growths a..b sharing one loss; `right` is the loss of the block after them. */
+  const value = (a: number, b: number, right: number): number => {
+    const rho = Math.pow(sizes[a] / sizes[b + 1], e);
+    if (rho >= 1 - 1e-14) return right; // no growth across the block: any loss does, keep the order
+    const l = (lossFloor(sizes[a], law) - rho * lossFloor(sizes[b + 1], law)) / (1 - rho);
+    return b === K - 2 ? Math.max(targetLoss, l) : l;
+  };
+  const blocks: { a: number; b: number; v: number }[] = []; // the last element is the leftmost block
   for (let k = K - 2; k >= 0; k--) {
-    const lower = k === K - 2 ? targetLoss : losses[k + 1];
-    const rho = Math.pow(sizes[k] / sizes[k + 1], e);
-    if (rho >= 1 - 1e-14)
-      losses[k] = lower; // equal sizes: g_k ≡ 0, a zero-length stage
-    else {
-      const u = lossFloor(sizes[k], law);
-      const l = (u - rho * lossFloor(sizes[k + 1], law)) / (1 - rho);
-      losses[k] = k === K - 2 ? Math.max(targetLoss, l) : l;
-      if (losses[k] < lower) return null;
+    let block = { a: k, b: k, v: value(k, k, blocks.length > 0 ? blocks[blocks.length - 1].v : targetLoss) };
+    while (blocks.length > 0 && block.v < blocks[blocks.length - 1].v) {
+      const right = blocks.pop() as { a: number; b: number; v: number };
+      const b = right.b;
+      block = { a: k, b, v: value(k, b, blocks.length > 0 ? blocks[blocks.length - 1].v : targetLoss) };
     }
+    blocks.push(block);
   }
+  const losses = new Array<number>(K - 1);
+  for (const blk of blocks) for (let k = blk.a; k <= blk.b; k++) losses[k] = blk.v;
   return losses;
 }
 
 export interface GrowthLossOptions {
-  /** Use the closed form when it applies (B = Bcrit(L_target) and losses in order); default true. */
+  /**
+   * Use the closed form: as the answer for B = Bcrit(L_target), as the start of the search for per-stage
+   * batches (default true; false searches from just above the floors, to check the closed form).
+   */
   closedForm?: boolean;
 }
 
@@ -174,24 +188,24 @@ export function optimiseGrowthLosses(
   if (K === 1) return { flops: planFlops(sizes, [], targetLoss, law, batch), losses: [] };
   if (batch === 'target' && (opts.closedForm ?? true)) {
     const closed = separableOptimum(sizes, targetLoss, law);
-    if (closed !== null) return { flops: planFlops(sizes, closed, targetLoss, law, batch), losses: closed };
+    return { flops: planFlops(sizes, closed, targetLoss, law, batch), losses: closed };
   }
   const floors = sizes.map((N) => lossFloor(N, law));
   const lMax = 100 * Math.max(targetLoss, floors[0]);
-  // start from the fixed-batch optimum when it exists (a good start for per-stage batches), else just
-  // above each floor
-  let losses = separableOptimum(sizes, targetLoss, law) ?? floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
+  // start from the fixed-batch optimum (a good start for per-stage batches), or, without the closed
+  // form, just above each floor
+  let losses =
+    (opts.closedForm ?? true)
+      ? separableOptimum(sizes, targetLoss, law)
+      : floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
   for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
   let flops = planFlops(sizes, losses, targetLoss, law, batch);
-  if (!Number.isFinite(flops)) {
-    losses = floors.slice(0, K - 1).map((u) => Math.max(targetLoss, 1.05 * u));
-    for (let k = K - 3; k >= 0; k--) losses[k] = Math.max(losses[k], losses[k + 1]);
-    flops = planFlops(sizes, losses, targetLoss, law, batch);
-  }
   // first sweep: a grid scan of each coordinate's whole feasible interval; later sweeps: golden section in
-  // a bracket of ±0.5 in log(ℓ − floor) around the current value
+  // a bracket of ±0.5 in log(ℓ − floor) around the current value, then a line search along the sweep's
+  // total move (a pattern move, against the zig-zag of coordinate descent along a valley)
   for (let sweep = 0; sweep < 500; sweep++) {
-    let change = 0;
+    const before = losses.slice();
+    const flopsBefore = flops;
     for (let k = 0; k < K - 1; k++) {
       const u = floors[k];
       const lower = k === K - 2 ? targetLoss : losses[k + 1];
@@ -209,14 +223,42 @@ export function optimiseGrowthLosses(
         return planFlops(sizes, trial, targetLoss, law, batch);
       };
       const m = minimize1d(f, tLo, tHi, { grid: sweep === 0 ? 20 : 2, tol: 1e-12 });
-      if (m.fx <= flops) {
-        const next = Math.min(upper, Math.max(lower, u + Math.exp(m.x)));
-        change = Math.max(change, Math.abs(next - losses[k]) / targetLoss);
-        losses[k] = next;
+      if (m.fx < flops) {
+        losses[k] = Math.min(upper, Math.max(lower, u + Math.exp(m.x)));
         flops = m.fx;
       }
     }
-    if (sweep > 0 && change < 1e-11) break;
+    // block moves: shift ℓ_0..ℓ_k together, so that growth losses tied by the order (a zero-length stage
+    // between them) can move as one — single coordinates are stuck there
+    for (let k = 0; k < K - 1; k++) {
+      const lower = k === K - 2 ? targetLoss : losses[k + 1];
+      let lo = lower - losses[k];
+      for (let j = 0; j <= k; j++) lo = Math.max(lo, (floors[j] - losses[j]) * (1 - 1e-12));
+      const hi = Math.max(lo, Math.min(lMax - losses[0], targetLoss));
+      const trial = losses.slice();
+      const f = (delta: number) => {
+        for (let j = 0; j <= k; j++) trial[j] = losses[j] + delta;
+        if (k < K - 2) trial[k] = Math.max(trial[k], losses[k + 1]);
+        return planFlops(sizes, trial, targetLoss, law, batch);
+      };
+      const m = minimize1d(f, lo, hi, { grid: 20, tol: 1e-13 });
+      if (m.fx < flops) {
+        f(m.x);
+        losses = trial.slice();
+        flops = m.fx;
+      }
+    }
+    // stop when a sweep gains less than 1e-14 relative: the minimum is flat at the level of rounding
+    if (sweep > 0 && flopsBefore - flops <= 1e-14 * flopsBefore) break;
+    const d = losses.map((l, k) => l - before[k]);
+    if (sweep > 0 && d.some((v) => v !== 0)) {
+      const at = (alpha: number) => before.map((l, k) => l + alpha * d[k]);
+      const m = minimize1d((alpha) => planFlops(sizes, at(alpha), targetLoss, law, batch), 1, 16, { grid: 15, tol: 1e-9 });
+      if (m.fx < flops) {
+        losses = at(m.x);
+        flops = m.fx;
+      }
+    }
   }
   return { flops, losses };
 }
@@ -259,26 +301,38 @@ function bestOverRange(min: number, max: number, K: number, finalSize: number, o
   const z = new Array<number>(K - 1).fill(Math.min(hi, Math.max(lo, Math.log(4))));
   const solve = (zz: readonly number[]) => optimiseGrowthLosses(sizesFrom(finalSize, zz), o.targetLoss, o.law, o.batch);
   let cur = solve(z);
-  for (let sweep = 0; sweep < 100 && K > 1; sweep++) {
-    let change = 0;
+  // as in optimiseGrowthLosses: a full scan first, then local brackets and a pattern move per sweep
+  for (let sweep = 0; sweep < 200 && K > 1; sweep++) {
+    const before = z.slice();
+    const flopsBefore = cur.flops;
     for (let j = 0; j < K - 1; j++) {
       const trial = z.slice();
+      const a = sweep === 0 ? lo : Math.max(lo, z[j] - 0.5);
+      const b = sweep === 0 ? hi : Math.min(hi, z[j] + 0.5);
       const m = minimize1d(
         (t) => {
           trial[j] = t;
           return solve(trial).flops;
         },
-        lo,
-        hi,
-        { grid: 16, tol: 1e-10 },
+        a,
+        Math.max(a, b),
+        { grid: sweep === 0 ? 16 : 2, tol: 1e-10 },
       );
-      if (m.fx <= cur.flops) {
-        change = Math.max(change, Math.abs(m.x - z[j]));
+      if (m.fx < cur.flops) {
         z[j] = m.x;
         cur = solve(z);
       }
     }
-    if (change < 1e-9) break;
+    if (sweep > 0 && flopsBefore - cur.flops <= 1e-13 * flopsBefore) break;
+    const d = z.map((v, j) => v - before[j]);
+    if (sweep > 0 && d.some((v) => v !== 0)) {
+      const at = (alpha: number) => before.map((v, j) => Math.min(hi, Math.max(lo, v + alpha * d[j])));
+      const m = minimize1d((alpha) => solve(at(alpha)).flops, 1, 16, { grid: 15, tol: 1e-9 });
+      if (m.fx < cur.flops) {
+        z.splice(0, z.length, ...at(m.x));
+        cur = solve(z);
+      }
+    }
   }
   return { ...cur, sizes: sizesFrom(finalSize, z) };
 }

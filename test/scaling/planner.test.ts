@@ -113,17 +113,21 @@ describe('planner mechanics', () => {
       [N / 8, N / 2, N],
       [N / 64, N / 16, N / 4, N],
       [N / 3.3, N / 1.7, N],
+      // out-of-order pairwise optima: the pooled (zero-length middle stage) solution
+      [N / 8, N / 8, N],
+      [N / 64, N / 1.01, N],
+      [N / 4, N / 2, N / 2, N],
+      [N / 1000, N / 900, N / 3, N],
     ]) {
       const closed = optimiseGrowthLosses(sizes, 3.0, KAPLAN, 'target');
       const search = optimiseGrowthLosses(sizes, 3.0, KAPLAN, 'target', { closedForm: false });
-      expect(search.flops / closed.flops).toBeCloseTo(1, 10);
-      search.losses.forEach((l, i) => expect(l).toBeCloseTo(closed.losses[i], 5));
-      // and it is a minimum: moving any growth loss costs more
+      expect(search.flops / closed.flops).toBeCloseTo(1, 9);
+      // and it is a minimum: moving any growth loss (where the order allows) costs more
       closed.losses.forEach((_, i) => {
         for (const d of [-1e-3, 1e-3]) {
           const moved = closed.losses.slice();
           moved[i] += d;
-          expect(planFlops(sizes, moved, 3.0, KAPLAN, 'target')).toBeGreaterThan(closed.flops);
+          expect(planFlops(sizes, moved, 3.0, KAPLAN, 'target')).toBeGreaterThanOrEqual(closed.flops);
         }
       });
     }
@@ -142,6 +146,19 @@ describe('planner mechanics', () => {
     per.stages.forEach((s) => expect(s.batchTokens / criticalBatch(s.endLoss)).toBeCloseTo(1, 12));
     expect(per.stages[per.stages.length - 1].batchTokens / criticalBatch(3.0)).toBeCloseTo(1, 12);
     expect(per.computeRatio).toBeLessThan(target.computeRatio);
+    // the searched growth losses are a minimum of the per-stage objective
+    const sizes = per.stages.map((st) => st.params);
+    const best = optimiseGrowthLosses(sizes, 3.0, KAPLAN, 'per-stage');
+    expect(best.flops / per.totalFlops).toBeCloseTo(1, 9);
+    best.losses.forEach((_, i) => {
+      for (const d of [-1e-4, 1e-4]) {
+        const moved = best.losses.slice();
+        moved[i] += d;
+        expect(planFlops(sizes, moved, 3.0, KAPLAN, 'per-stage')).toBeGreaterThanOrEqual(best.flops);
+      }
+    });
+    // from a poor start the search ends at the same plan
+    expect(optimiseGrowthLosses(sizes, 3.0, KAPLAN, 'per-stage', { closedForm: false }).flops / best.flops).toBeCloseTo(1, 9);
   });
 
   test('a given final size and a free final size', () => {
