@@ -122,8 +122,8 @@ describe('no leak over many cycles', () => {
       const cycle = () => { const t = zeros([64]); t.add_(1); t.dispose(); };
       const w = randn([32, 32]);
       const step = () => tidy(() => w.matmul(w).tanh().add(1).mean().item());
-      for (let i = 0; i < 20000; i++) cycle();
-      for (let i = 0; i < 2000; i++) step();
+      for (let i = 0; i < 300000; i++) cycle(); // RSS settles after ~300k cycles (malloc and V8 reach steady sizes)
+      for (let i = 0; i < 15000; i++) step(); // and after ~10k tidy steps
       const r0 = process.memoryUsage.rss();
       for (let i = 0; i < 100000; i++) cycle();
       const r1 = process.memoryUsage.rss();
