@@ -23,13 +23,7 @@ import {
   zeros,
   type Tensor,
 } from '../lib';
-import { flat, gradCheck, jsUniform, type GradInput } from './helpers';
-
-function itT(name: string, fn: () => void): void {
-  it(name, () => {
-    tidy(fn);
-  });
-}
+import { flat, gradCheck, itT, jsUniform, type GradInput } from './helpers';
 
 const f64 = (data: number[], shape: number[]): Tensor => tensor(data, { dtype: 'float64' }).view(...shape);
 const i64 = (data: number[] | number[][]): Tensor => tensor(data, { dtype: 'int64' });

@@ -110,3 +110,10 @@ export function expectTyped(actual: unknown, kind: TypedKind, values: (number | 
   expect(Object.prototype.toString.call(actual)).toBe(`[object ${kind}]`);
   expect(Array.from(actual as ArrayLike<number | bigint>)).toEqual(values);
 }
+
+/** A test whose tensors are all freed when it returns. */
+export function itT(name: string, fn: () => void): void {
+  it(name, () => {
+    tidy(fn);
+  });
+}

@@ -28,20 +28,12 @@ import {
   softmax,
   stack,
   tensor,
-  tidy,
   where,
   zeros,
   zerosLike,
   type Tensor,
 } from '../lib';
-import { expectAllClose, expectTyped, flat } from './helpers';
-
-/** A test whose tensors are all freed when it returns. */
-function itT(name: string, fn: () => void): void {
-  it(name, () => {
-    tidy(fn);
-  });
-}
+import { expectAllClose, expectTyped, flat, itT } from './helpers';
 
 const i64 = (data: number[] | number[][]): Tensor => tensor(data, { dtype: 'int64' });
 

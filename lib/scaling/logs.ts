@@ -15,8 +15,8 @@ export interface ValidationLogOptions {
   tokensPerStep?: number;
 }
 
-function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
-  const out: ValPoint[] = [];
+/** Calls fn with every training record of a metrics.jsonl text (events skipped), and its line index. */
+function eachStepRecord(text: string, fn: (r: Record<string, unknown>, i: number) => void): void {
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '') return;
     let rec: unknown;
@@ -26,7 +26,13 @@ function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
       throw new Error(`metrics line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
     }
     if (typeof rec !== 'object' || rec === null || 'event' in rec) return;
-    const r = rec as Record<string, unknown>;
+    fn(rec as Record<string, unknown>, i);
+  });
+}
+
+function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
+  const out: ValPoint[] = [];
+  eachStepRecord(text, (r, i) => {
     if (typeof r.valLoss !== 'number') return;
     const step = typeof r.step === 'number' ? r.step : undefined;
     let compute: number;
@@ -70,16 +76,7 @@ export function parseValidationLog(text: string, opts: ValidationLogOptions = {}
 /** Fit points from one run's metrics.jsonl: {N, S = step, L = valLoss} for every record with valLoss and step > 0. */
 export function fitPointsFromMetrics(text: string, params: number): FitPoint[] {
   const out: FitPoint[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`metrics line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
-    }
-    if (typeof rec !== 'object' || rec === null || 'event' in rec) return;
-    const r = rec as Record<string, unknown>;
+  eachStepRecord(text, (r) => {
     if (typeof r.valLoss === 'number' && typeof r.step === 'number' && r.step > 0) out.push({ N: params, S: r.step, L: r.valLoss });
   });
   return out;
