@@ -19,10 +19,15 @@ export function stateOf(model: GPT, optimizer: AdamW, schedule: Schedule, progre
   return { config: model.config, params, moments, optimizerStep: optimizer.step, schedule, progression: { ...progression } };
 }
 
-/** A model and optimizer holding (copies of) a state's tensors, on the state's device unless told. */
+/**
+ * A model and optimizer holding a state's tensors, on the state's device unless told: copies by
+ * default; with `adopt` the model and optimizer take the state's tensors over where they already
+ * sit on the right device and dtype (no second copy of a freshly grown state), and the state must
+ * not be used or disposed afterwards.
+ */
 export function instantiate(
   s: TrainState,
-  opts: { device?: Device; optimizer?: AdamWOptionsInput } = {},
+  opts: { device?: Device; optimizer?: AdamWOptionsInput; adopt?: boolean } = {},
 ): { model: GPT; optimizer: AdamW } {
   const first = Object.values(s.params)[0];
   const device = opts.device ?? first.device;
@@ -34,7 +39,13 @@ export function instantiate(
       if (src === undefined) throw new Error(`state has no parameter '${p.name}' for this config`);
       if (src.shape.join() !== p.tensor.shape.join())
         throw new Error(`state parameter '${p.name}' has shape [${src.shape}] but the config needs [${p.tensor.shape}]`);
-      p.tensor.copy_(src);
+      if (opts.adopt && src.device === p.tensor.device && src.dtype === p.tensor.dtype) {
+        p.tensor.setData(src); // shares src's storage; the handle itself is no longer needed
+        src.dispose();
+      } else {
+        p.tensor.copy_(src);
+        if (opts.adopt) src.dispose();
+      }
       names.delete(p.name);
     }
   });
@@ -44,8 +55,15 @@ export function instantiate(
     for (const p of model.namedParameters()) {
       const m = s.moments[p.name];
       if (m === undefined) throw new Error(`state has no optimizer moments for '${p.name}'`);
-      // setMoments keep()s the copies; the intermediate handles go with the scope
-      optimizer.setMoments(p.name, { expAvg: m.expAvg.to({ device }).clone(), expAvgSq: m.expAvgSq.to({ device }).clone() });
+      // setMoments keep()s what it is given; intermediate handles go with the scope
+      const take = (t: Tensor): Tensor => {
+        if (!opts.adopt) return t.to({ device }).clone();
+        if (t.device === device) return t;
+        const moved = t.to({ device });
+        t.dispose();
+        return moved;
+      };
+      optimizer.setMoments(p.name, { expAvg: take(m.expAvg), expAvgSq: take(m.expAvgSq) });
     }
   });
   optimizer.step = s.optimizerStep;

@@ -14,7 +14,7 @@ import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig 
 import { AdamW } from '../optim/adamw';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
 import { emptyCache, manualSeed, withAutocast } from '../runtime';
-import { disposeState, grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
+import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
@@ -169,9 +169,12 @@ export class Trainer {
     return stateOf(this.model, this.optimizer, this.schedule, this.progression);
   }
 
-  /** Continues from another state (e.g. a grown one): model, optimizer, schedule and counters are replaced; the data order goes on. */
-  applyState(s: TrainState): void {
-    const next = instantiate(s, { device: this.device, optimizer: this.config.optimizer });
+  /**
+   * Continues from another state (e.g. a grown one): model, optimizer, schedule and counters are
+   * replaced; the data order goes on. With `adopt` the state's tensors are taken over (see instantiate).
+   */
+  applyState(s: TrainState, opts: { adopt?: boolean } = {}): void {
+    const next = instantiate(s, { device: this.device, optimizer: this.config.optimizer, adopt: opts.adopt });
     this.model.dispose();
     this.optimizer.dispose();
     this.model = next.model;
@@ -190,8 +193,7 @@ export class Trainer {
     const before = this.quickValLoss();
     const fromConfig = this.modelConfig;
     const grown = grow(this.trainState(), op, opts);
-    this.applyState(grown);
-    disposeState(grown);
+    this.applyState(grown, { adopt: true }); // the grown tensors become the model's: no second copy
     this.valHistory = [];
     emptyCache();
     const after = this.quickValLoss();

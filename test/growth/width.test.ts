@@ -3,7 +3,7 @@
 import { growWidth, widthParams, type TrainState } from '../../lib/growth';
 import { instantiate } from '../../lib/growth/model-state';
 import { cat } from '../../lib/functional';
-import { dispose, noGrad, tidy, type Tensor } from '../../lib';
+import { dispose, noGrad, tidy, watchStorage, type Tensor } from '../../lib';
 import { GPT } from '../../lib/nn';
 import { batch, gradients, maxAbsDiff, tinyState } from './fixture';
 
@@ -205,5 +205,22 @@ describe('width: states it cannot take', () => {
 
   it('refuses a factor below 2', () => {
     expect(() => growWidth(small, { factor: 1 })).toThrow(/factor/);
+  });
+});
+
+describe('instantiate with adopt', () => {
+  it('takes the grown tensors over without a copy and computes the same function', () => {
+    const g = growWidth(small);
+    const w = g.params['transformer.h.0.mlp.c_fc.weight'];
+    const watch = watchStorage(w);
+    const m = g.moments['transformer.h.0.mlp.c_fc.weight'].expAvg;
+    const { model: adopted, optimizer } = instantiate(g, { adopt: true });
+    expect(w.isDisposed).toBe(true); // the handle is consumed…
+    expect(watch.alive()).toBe(true); // …but its storage is now the model's parameter
+    expect(optimizer.getMoments('transformer.h.0.mlp.c_fc.weight').expAvg).toBe(m);
+    expect(maxAbsDiff(logitsOf(model), logitsOf(adopted))).toBeLessThan(1e-10);
+    adopted.dispose();
+    optimizer.dispose();
+    expect(watch.alive()).toBe(false);
   });
 });
