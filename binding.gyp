@@ -17,6 +17,7 @@
         'native/runtime.cc',
         'native/optim.cc',
         'native/io.cc',
+        'native/distributed.cc',
       ],
       'include_dirs': [
         # `.include` is the path in double quotes: `<!@` splits it like sh, which drops them
@@ -31,7 +32,8 @@
         'NODE_ADDON_API_CPP_EXCEPTIONS_ALL',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         'STAGED_LM_BUILD_TYPE="Release"',
-        # _GLIBCXX_USE_CXX11_ABI, STAGED_LM_LIBTORCH_SOURCE/PREFIX, STAGED_LM_CUDA=1 on a CUDA libtorch
+        # _GLIBCXX_USE_CXX11_ABI, STAGED_LM_LIBTORCH_SOURCE/PREFIX, STAGED_LM_CUDA=1 on a CUDA libtorch,
+        # STAGED_LM_GLOO / STAGED_LM_NCCL for the c10d backends whose headers are there
         '<!@(node scripts/libtorch.js --gyp-defines)',
       ],
       # Node's common.gypi compiles C++ as gnu++17 without exceptions or RTTI (libtorch and

@@ -188,6 +188,22 @@ export interface NativeModule {
   // io
   writeTensorFile(path: string, prefix: Uint8Array, tensors: T[]): void;
   readTensorFile(path: string, entries: [offset: number, dtype: string, shape: number[]][], device: string): T[];
+  // distributed (c10d): present only when the build has a backend (distBackends() says which)
+  distBackends(): { gloo: boolean; nccl: boolean };
+  distInit?(backend: string, rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number): void;
+  distDestroy?(): void;
+  distAllReduce?(tensors: T[], op: 'sum' | 'mean' | 'min' | 'max'): void;
+  distBroadcast?(tensors: T[], root: number): void;
+  distBarrier?(): void;
+  GradientReducer?: new (params: T[], bucketBytes: number) => NativeGradientReducer;
+}
+
+/** native/distributed.cc: bucketed gradient all-reduce started from autograd hooks. */
+export interface NativeGradientReducer {
+  prepare(): void;
+  finish(): void;
+  buckets(): number[][];
+  dispose(): void;
 }
 
 export interface AdamWHyper {

@@ -62,6 +62,43 @@ function find() {
   return null;
 }
 
+// Which c10d backends the build can compile against: the backend's headers must ship with the
+// libtorch (PyTorch's wheels and Debian's libtorch-dev have c10d's) and its library's headers must be
+// found — Gloo's (Debian: libgloo-dev), NCCL's (CUDA builds: the nvidia-nccl wheel next to torch, or
+// the system's). Returns the defines and include directories that turn them on.
+function distributed(lt) {
+  const c10d = path.join(lt.incDir, 'torch', 'csrc', 'distributed', 'c10d');
+  const findInclude = (file, dirs) => dirs.find((d) => fs.existsSync(path.join(d, file))) ?? null;
+  const glooInc = fs.existsSync(path.join(c10d, 'ProcessGroupGloo.hpp'))
+    ? findInclude(path.join('gloo', 'config.h'), [lt.incDir, '/usr/include', '/usr/local/include'])
+    : null;
+  const cuda = fs.existsSync(path.join(lt.libDir, 'libtorch_cuda.so'));
+  const ncclInc =
+    cuda && fs.existsSync(path.join(c10d, 'ProcessGroupNCCL.hpp'))
+      ? findInclude('nccl.h', [
+          lt.incDir,
+          path.join(lt.prefix, '..', 'nvidia', 'nccl', 'include'),
+          '/usr/include',
+          '/usr/local/include',
+          '/usr/local/cuda/include',
+        ])
+      : null;
+  const defines = [];
+  const includes = [];
+  if (glooInc) {
+    defines.push('STAGED_LM_GLOO=1');
+    includes.push(glooInc);
+  }
+  if (ncclInc) {
+    defines.push('STAGED_LM_NCCL=1', 'USE_C10D_NCCL');
+    includes.push(ncclInc);
+  }
+  // the compiler's own directories stay out of -I (a -I/usr/include breaks libstdc++'s #include_next)
+  const system = new Set(['/usr/include', '/usr/local/include', path.resolve(lt.incDir)]);
+  const extra = [...new Set(includes.map((d) => path.resolve(d)))].filter((d) => !system.has(d));
+  return { gloo: glooInc !== null, nccl: ncclInc !== null, defines, includes: extra };
+}
+
 // gyp splits `<!@(...)` output the way sh does (shlex), so each word is quoted: the string defines keep their
 // double quotes (STAGED_LM_LIBTORCH_SOURCE="system" stays a C string) and a path with spaces stays one word.
 function shellWord(word) {
@@ -70,7 +107,8 @@ function shellWord(word) {
 
 function gypFlags(lt) {
   const has = (lib) => fs.existsSync(path.join(lt.libDir, `lib${lib}.so`));
-  const includes = [lt.incDir, path.join(lt.incDir, 'torch', 'csrc', 'api', 'include')];
+  const dist = distributed(lt);
+  const includes = [lt.incDir, path.join(lt.incDir, 'torch', 'csrc', 'api', 'include'), ...dist.includes];
   // libtorch_cuda registers CUDA kernels from static initialisers only: nothing references it by symbol,
   // so --as-needed would drop it and CUDA would silently report unavailable.
   const cuda = has('torch_cuda') ? ['-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed'] : [];
@@ -86,6 +124,7 @@ function gypFlags(lt) {
   ];
   const defines = ['_GLIBCXX_USE_CXX11_ABI=1', `STAGED_LM_LIBTORCH_SOURCE="${lt.source}"`, `STAGED_LM_LIBTORCH_PREFIX="${lt.prefix}"`];
   if (cuda.length) defines.push('STAGED_LM_CUDA=1');
+  defines.push(...dist.defines);
   return { includes, libs, defines };
 }
 
@@ -119,8 +158,14 @@ switch (arg) {
   case '--gyp-defines':
     process.stdout.write(gypFlags(lt).defines.map(shellWord).join(' '));
     break;
+  case '--cmake-dist-defines':
+    process.stdout.write(distributed(lt).defines.join(';'));
+    break;
+  case '--cmake-dist-includes':
+    process.stdout.write(distributed(lt).includes.join(';'));
+    break;
   case '--json':
-    process.stdout.write(JSON.stringify(lt) + '\n');
+    process.stdout.write(JSON.stringify({ ...lt, distributed: distributed(lt) }) + '\n');
     break;
   default:
     fail(`unknown option ${arg}`);

@@ -33,6 +33,8 @@ ensure_system() {
   dpkg -s libopenblas0-pthread >/dev/null 2>&1 || want+=(libopenblas0-pthread)
   command -v ccache >/dev/null || want+=(ccache)
   command -v clang-format >/dev/null || want+=(clang-format)
+  # Gloo's headers: data-parallel training on CPU (c10d's Gloo backend is in Debian's libtorch)
+  dpkg -s libgloo-dev >/dev/null 2>&1 || want+=(libgloo-dev)
   if [ ${#want[@]} -gt 0 ]; then
     say "installing with apt: ${want[*]} (libtorch-dev is ~700 MB and takes about a minute)"
     apt_install "${want[@]}"

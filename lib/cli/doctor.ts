@@ -2,6 +2,7 @@
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
 import { packageVersion } from './version';
+import { distributedSupport, distributedUnavailableReason } from '../distributed/process-group';
 
 export interface DoctorReport {
   stagedLm: string;
@@ -10,6 +11,8 @@ export interface DoctorReport {
   buildType: string;
   cpuThreads: number;
   flashAttention: boolean;
+  /** c10d backends for data-parallel jobs (staged-lm launch); `reason` when there is none. */
+  distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
     available: boolean;
     devices: { index: number; name: string; totalMemoryGiB: number; computeCapability: string; freeGiB?: number }[];
@@ -35,6 +38,7 @@ export function doctorReport(): DoctorReport {
     buildType: info.buildType,
     cpuThreads: getNumThreads(),
     flashAttention: native.hasFlashAttention,
+    distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,
       devices: info.devices.map((d) => {
@@ -57,6 +61,11 @@ export function formatDoctor(r: DoctorReport): string {
     `libtorch  ${r.libtorch.version} (${r.libtorch.source}: ${r.libtorch.prefix}), ${r.libtorch.cudaBuild ? 'CUDA build' : 'CPU build'}, ${r.buildType}`,
     `cpu       ${r.cpuThreads} thread(s)`,
     `attention ${r.flashAttention ? 'scaled_dot_product_attention (flash / memory-efficient kernels on CUDA)' : 'math SDPA (libtorch < 2.0: no flash kernels)'}`,
+    `parallel  ${
+      r.distributed.reason === null
+        ? `data parallel over c10d: ${[r.distributed.gloo ? 'gloo (CPU)' : '', r.distributed.nccl ? 'nccl (CUDA)' : ''].filter(Boolean).join(', ')}`
+        : `no data parallelism: ${r.distributed.reason}`
+    }`,
     `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}`,
   ];
   for (const d of r.cuda.devices) {

@@ -7,6 +7,7 @@ import { registerDemo } from './demo';
 import { doctorReport, formatDoctor } from './doctor';
 import { registerEval } from './eval';
 import { registerGrow } from './grow';
+import { registerLaunch } from './launch';
 import { registerPrepare } from './prepare';
 import { registerFit, registerPlan } from './plan';
 import { registerReport } from './report';
@@ -18,6 +19,8 @@ import { packageVersion } from './version';
 export function buildProgram(): Command {
   const program = new Command();
   program.name('staged-lm').description('Staged training of GPT-style language models over libtorch').version(packageVersion());
+  // `launch` passes everything after its own options to the ranks' command
+  program.enablePositionalOptions();
   registerTrain(program);
   registerEval(program);
   registerSample(program);
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
   registerPrepare(program);
   registerBench(program);
   registerDemo(program);
+  registerLaunch(program);
   program
     .command('doctor')
     .description('libtorch version and source, build type, CUDA availability, device names and memory')

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
+import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
 import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
@@ -34,6 +36,13 @@ function readConfig(path: string): Record<string, unknown> {
   }
 }
 
+/** The device a checkpoint's run trained on (to pick the collective backend before loading it). */
+function resumedDevice(resume: string): string | undefined {
+  const dir = resume.endsWith('checkpoint') ? resume : join(resume, 'checkpoint');
+  const run = (readCheckpointState(dir).extra as { run?: { device?: string } }).run;
+  return run?.device;
+}
+
 export function registerTrain(program: Command): void {
   program
     .command('train')
@@ -52,6 +61,13 @@ export function registerTrain(program: Command): void {
     .action(async (f: TrainFlags) => {
       let trainer: Trainer;
       let out: string;
+      // launched as one rank of a data-parallel job (staged-lm launch, torchrun): join it first
+      if (distributedEnv() !== null) {
+        let dev = f.device;
+        if (dev === undefined && f.resume !== undefined) dev = resumedDevice(f.resume);
+        if (dev === undefined && f.config !== undefined) dev = readConfig(f.config).device as string | undefined;
+        initDistributed({ device: dev ?? 'cpu' });
+      }
       if (f.resume !== undefined) {
         const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
         trainer = Trainer.resume(dir, { steps: f.steps });
@@ -69,7 +85,7 @@ export function registerTrain(program: Command): void {
         trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
       }
-      if (f.progress)
+      if (f.progress && isMainRank())
         process.stderr.write(
           `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${trainer.data.name}, run ${out}\n`,
         );
@@ -82,15 +98,16 @@ export function registerTrain(program: Command): void {
       process.on('SIGINT', onSigint);
       try {
         const r = await trainer.train({ out, progress: f.progress, signal: controller.signal });
-        output(f.json, { ...r, out }, () =>
-          [
-            `${r.interrupted ? 'interrupted' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
-              (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
-            `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
-            `checkpoint: ${r.checkpoint}`,
-            `metrics: ${join(out, 'metrics.jsonl')}`,
-          ].join('\n'),
-        );
+        if (isMainRank())
+          output(f.json, { ...r, out }, () =>
+            [
+              `${r.interrupted ? 'interrupted' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
+                (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
+              `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
+              `checkpoint: ${r.checkpoint}`,
+              `metrics: ${join(out, 'metrics.jsonl')}`,
+            ].join('\n'),
+          );
         if (r.interrupted) process.exitCode = 130;
       } catch (e) {
         if (e instanceof TrainingDivergedError) process.exitCode = 3;
@@ -98,6 +115,7 @@ export function registerTrain(program: Command): void {
       } finally {
         process.off('SIGINT', onSigint);
         trainer.dispose();
+        destroyDistributed();
       }
     });
 }

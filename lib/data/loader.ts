@@ -1,6 +1,8 @@
 // Random training batches: B windows of T+1 consecutive tokens at uniformly random offsets
 // (nanoGPT's get_batch), drawn from a seeded generator whose state is saved in checkpoints, so a
-// resumed run sees exactly the batches the uninterrupted run would have seen.
+// resumed run sees exactly the batches the uninterrupted run would have seen. Sharded over the W
+// ranks of a data-parallel job, every rank draws the same W·B windows and keeps its B: together
+// the ranks see exactly the batches one process with batch W·B would see.
 import { z } from 'zod';
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
@@ -15,6 +17,8 @@ export interface BatchLoaderOptions {
   seed?: number;
   /** Where x and y are placed (default 'cpu'); CUDA batches are staged in pinned memory. */
   device?: Device;
+  /** This rank's share of a data-parallel batch of worldSize·batchSize windows. */
+  shard?: { rank: number; worldSize: number };
 }
 
 const LoaderStateSchema = z
@@ -22,6 +26,8 @@ const LoaderStateSchema = z
     version: z.literal(1),
     batchSize: z.number().int().positive(),
     seqLen: z.number().int().positive(),
+    /** Ranks sharing each batch (1 without data parallelism). */
+    worldSize: z.number().int().positive().optional(),
     /** Length of the data the state belongs to: offsets drawn for other data would differ. */
     dataLength: z.number().int().nonnegative(),
     /** Batches drawn so far. */
@@ -40,6 +46,7 @@ export class BatchLoader {
   readonly batchSize: number;
   readonly seqLen: number;
   readonly device: Device;
+  readonly shard: { rank: number; worldSize: number };
   private readonly tokens: Uint16Array;
   private rng: Xoshiro128;
   private drawn = 0;
@@ -51,6 +58,11 @@ export class BatchLoader {
     this.seqLen = opts.seqLen;
     this.device = resolveDevice(opts.device, 'BatchLoader');
     this.rng = Xoshiro128.fromSeed(opts.seed ?? 0);
+    this.shard = opts.shard ?? { rank: 0, worldSize: 1 };
+    const { rank, worldSize } = this.shard;
+    if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+      throw new RangeError(`BatchLoader: shard rank ${rank} is outside a world of size ${worldSize}`);
+    }
   }
 
   /** Batches drawn so far (since the seed, across restore()). */
@@ -64,8 +76,11 @@ export class BatchLoader {
     const x = new Int32Array(B * T);
     const y = new Int32Array(B * T);
     const offsets = tokens.length - T; // window starts 0 … N−T−1 keep the last target inside the data
-    for (let b = 0; b < B; b++) {
+    const { rank, worldSize } = this.shard;
+    for (let w = 0; w < worldSize * B; w++) {
       const start = this.rng.nextInt(offsets);
+      const b = w - rank * B;
+      if (b < 0 || b >= B) continue; // another rank's window
       x.set(tokens.subarray(start, start + T), b * T);
       y.set(tokens.subarray(start + 1, start + T + 1), b * T);
     }
@@ -78,6 +93,7 @@ export class BatchLoader {
       version: 1,
       batchSize: this.batchSize,
       seqLen: this.seqLen,
+      ...(this.shard.worldSize > 1 ? { worldSize: this.shard.worldSize } : {}),
       dataLength: this.tokens.length,
       batches: this.drawn,
       rng: this.rng.state(),
@@ -95,6 +111,11 @@ export class BatchLoader {
     const mismatch = (['batchSize', 'seqLen'] as const).find((k) => s[k] !== this[k]);
     if (mismatch !== undefined) {
       throw new RangeError(`BatchLoader.restore: the state has ${mismatch} ${s[mismatch]} but this loader has ${this[mismatch]}`);
+    }
+    if ((s.worldSize ?? 1) !== this.shard.worldSize) {
+      throw new RangeError(
+        `BatchLoader.restore: the state was saved by a run of ${s.worldSize ?? 1} rank(s) but this one has ${this.shard.worldSize}; the batches would differ`,
+      );
     }
     if (s.dataLength !== this.tokens.length) {
       throw new RangeError(

@@ -2,6 +2,8 @@
 // periodic evaluation, metrics, checkpoints and exact resume. One step, from config to kernel:
 //   loader.next() → model.loss() (bf16 autocast on CUDA) → backward → clip → AdamW.update(lr(t))
 // Losses stay on the device until a log interval reads them all at once (one host sync).
+// Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
+// gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -34,6 +36,8 @@ import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { findGrowthPoint } from '../scaling/trigger';
 import { writeReport } from './report';
+import { DataParallel } from './data-parallel';
+import { processGroup } from '../distributed/process-group';
 
 export class TrainingDivergedError extends Error {
   constructor(
@@ -102,6 +106,8 @@ export class Trainer {
   lastValLoss: number | null = null;
   /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
   valHistory: { step: number; flops: number; loss: number }[] = [];
+  /** This process's part in a data-parallel job (null in a single-process run). */
+  readonly dp: DataParallel | null;
 
   private constructor(
     readonly config: RunConfig,
@@ -110,7 +116,10 @@ export class Trainer {
     init: { loaderState?: LoaderState; schedule?: Schedule } = {},
   ) {
     this.modelConfig = modelConfig;
-    this.device = checkDevice(config.device);
+    const group = processGroup();
+    // one GPU per rank: a bare 'cuda' means this rank's local GPU
+    this.device = checkDevice(group !== null && config.device === 'cuda' ? `cuda:${group.localRank}` : config.device);
+    this.dp = group === null ? null : new DataParallel(group, this.device);
     this.autocast = config.precision === 'bf16' || (config.precision === 'auto' && this.device.startsWith('cuda')) ? 'bfloat16' : null;
     if (this.autocast !== null && !this.device.startsWith('cuda'))
       throw new Error('precision bf16 needs a CUDA device (autocast is CUDA-only here)');
@@ -121,7 +130,13 @@ export class Trainer {
     manualSeed(config.seed);
     this.model = new GPT(modelConfig, { device: this.device });
     this.optimizer = new AdamW(this.model.namedParameters(), config.optimizer);
-    this.loader = new BatchLoader(data.train, { batchSize: config.batchSize, seqLen: this.seqLen, seed: config.seed, device: this.device });
+    this.loader = new BatchLoader(data.train, {
+      batchSize: config.batchSize,
+      seqLen: this.seqLen,
+      seed: config.seed,
+      device: this.device,
+      ...(group === null ? {} : { shard: { rank: group.rank, worldSize: group.worldSize } }),
+    });
     if (init.loaderState) this.loader.restore(init.loaderState);
     this.schedule = init.schedule ?? defaultSchedule(config, modelConfig);
     this.flopsPerToken = trainingFlopsPerToken(modelConfig, this.seqLen);
@@ -131,7 +146,21 @@ export class Trainer {
   static create(input: unknown, data?: TrainData): Trainer {
     const config = parseRunConfig(input);
     const modelConfig = resolveModel(config.model);
-    return new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
+    const t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
+    t.joinDataParallel();
+    return t;
+  }
+
+  /** Data parallel: rank 0's state everywhere, gradient buckets, a dropout stream per rank. */
+  private joinDataParallel(): void {
+    if (this.dp === null) return;
+    this.dp.adopt(this.trainState());
+    this.seedRank();
+  }
+
+  /** Rank r > 0 draws dropout masks from its own stream (rank 0 keeps the run's). */
+  private seedRank(): void {
+    if (this.dp !== null && this.dp.rank > 0) manualSeed(this.config.seed + 1_000_003 * this.dp.rank + this.progression.step);
   }
 
   /** Continues the run saved in a checkpoint directory; `steps` may extend it. */
@@ -161,6 +190,7 @@ export class Trainer {
     t.lastValLoss = extra.lastValLoss;
     t.valHistory = extra.valHistory ?? [];
     restoreRng(state.rng);
+    t.joinDataParallel();
     return t;
   }
 
@@ -183,17 +213,24 @@ export class Trainer {
     this.flopsPerToken = trainingFlopsPerToken(s.config, this.seqLen);
     this.schedule = s.schedule;
     this.progression = { ...s.progression };
+    this.dp?.attach(this.model.namedParameters().map((p) => p.tensor)); // buckets for the new parameter set
   }
 
   /**
    * Grows the model in place with a growth operator, logging the event (step, op, sizes, validation
    * loss before and after) to the metrics file when given. Returns the event.
    */
-  grow(op: GrowthOperator, opts: Record<string, unknown> = {}, metrics?: MetricsLog): GrowthEvent {
+  grow(op: GrowthOperator, opts: Record<string, unknown> = {}, metrics?: Pick<MetricsLog, 'append'>): GrowthEvent {
     const before = this.quickValLoss();
     const fromConfig = this.modelConfig;
+    // every rank draws the same random numbers in the operator (symmetry-breaking noise)
+    if (this.dp !== null) manualSeed(this.config.seed + 7919 * this.progression.step);
     const grown = grow(this.trainState(), op, opts);
     this.applyState(grown, { adopt: true }); // the grown tensors become the model's: no second copy
+    if (this.dp !== null) {
+      this.dp.checkIdentical(this.trainState(), `after the ${op} growth at step ${this.progression.step}`);
+      this.seedRank();
+    }
     this.valHistory = [];
     emptyCache();
     const after = this.quickValLoss();
@@ -220,7 +257,9 @@ export class Trainer {
     if (u.steps !== undefined) return p.step >= u.steps;
     if (u.tokens !== undefined) return p.tokens >= u.tokens;
     if (u.flops !== undefined) return p.flops >= u.flops;
-    return this.slopeTriggered(stage);
+    // the trigger reads a noisy curve: rank 0 decides for everyone
+    const fired = this.slopeTriggered(stage);
+    return this.dp === null ? fired : this.dp.agree(fired);
   }
 
   /**
@@ -266,16 +305,18 @@ export class Trainer {
         const { x, y } = this.loader.next();
         const forward = () => this.model.loss(x, y);
         const loss = this.autocast ? withAutocast(this.autocast, forward) : forward();
+        if (this.dp !== null && micro === gradAccum - 1) this.dp.prepareBackward();
         (gradAccum > 1 ? loss.div(gradAccum) : loss).backward();
         const l = loss.detach();
         lossSum = lossSum === null ? l : lossSum.add(l);
       }
+      this.dp?.finishBackward();
       const gradNorm = clipGradNorm === null ? null : this.optimizer.clipGradNorm(clipGradNorm);
       this.optimizer.update(lr);
       this.optimizer.zeroGrad();
       return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm };
     });
-    const tokens = this.config.batchSize * this.seqLen * gradAccum;
+    const tokens = this.config.batchSize * this.seqLen * gradAccum * (this.dp?.worldSize ?? 1);
     const p = this.progression;
     p.step += 1;
     p.schedulePos += 1;
@@ -316,7 +357,9 @@ export class Trainer {
     };
   }
 
+  /** Writes a checkpoint (rank 0 only in a data-parallel job: every rank holds the same state). */
   save(dir: string): void {
+    if (this.dp !== null && this.dp.rank !== 0) return;
     saveCheckpoint(dir, this.model, this.optimizer, this.checkpointState());
   }
 
@@ -324,9 +367,11 @@ export class Trainer {
   async train(opts: TrainOptions): Promise<TrainResult> {
     const { logInterval, eval: ev, checkpointInterval } = this.config;
     const steps = opts.steps ?? this.config.steps;
-    const metrics = new MetricsLog(join(opts.out, 'metrics.jsonl'));
+    const main = this.dp === null || this.dp.rank === 0;
+    // ranks other than 0 write nothing: every rank holds the same state and the same (mean) losses
+    const metrics: Pick<MetricsLog, 'append'> = main ? new MetricsLog(join(opts.out, 'metrics.jsonl')) : { append: () => {} };
     const checkpointDir = join(opts.out, 'checkpoint');
-    const progress = new Progress(steps, this.progression.step, opts.progress ?? true);
+    const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
     const t0 = performance.now();
     let windowStart = performance.now();
     let windowTokens = 0;
@@ -337,7 +382,11 @@ export class Trainer {
     const flush = (valLoss?: number) => {
       if (pending.length === 0) return;
       // one read-back for the whole interval
-      const losses = tidy(() => stack(pending.map((p) => p.loss)).toNumberArray());
+      // the mean over ranks (one collective per log interval)
+      const losses = tidy(() => {
+        const l = stack(pending.map((p) => p.loss));
+        return (this.dp === null ? l : this.dp.mean(l)).toNumberArray();
+      });
       const norms = pending[0].gradNorm === null ? null : tidy(() => stack(pending.map((p) => p.gradNorm!)).toNumberArray());
       const seconds = (performance.now() - windowStart) / 1000;
       const tps = windowTokens / seconds;
@@ -384,7 +433,7 @@ export class Trainer {
         const r = this.step();
         const p = this.progression;
         pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
-        windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum;
+        windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
         if (evalNow) {
           const v = this.evaluate();
@@ -397,7 +446,9 @@ export class Trainer {
         if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) this.save(checkpointDir);
         // let signal handlers (Ctrl-C) run between steps
         await nextTurn();
-        if (opts.signal?.aborted) {
+        const stop = opts.signal?.aborted ?? false;
+        // a stop request (Ctrl-C reaches every rank, but not at the same step) ends every rank at one step
+        if (this.dp === null ? stop : this.dp.any(stop)) {
           interrupted = true;
           break;
         }
@@ -405,6 +456,7 @@ export class Trainer {
       flush();
       if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
       this.save(checkpointDir);
+      this.dp?.barrier(); // no rank reports done before rank 0's checkpoint is written
     } finally {
       for (const p of pending) {
         p.loss.dispose();
@@ -415,7 +467,7 @@ export class Trainer {
     const p = this.progression;
     let report: TrainResult['report'] = null;
     try {
-      report = writeReport(opts.out);
+      if (main) report = writeReport(opts.out);
     } catch (e) {
       progress.log(`staged-lm: no report: ${(e as Error).message}`);
     }
@@ -433,6 +485,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.dp?.dispose();
     this.model.dispose();
     this.optimizer.dispose();
   }

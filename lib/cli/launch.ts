@@ -1,0 +1,46 @@
+// `staged-lm launch -n N -- <command…>`: N data-parallel ranks on this machine (torchrun's
+// environment); see lib/distributed/launch.ts.
+import type { Command } from 'commander';
+import { distributedUnavailableReason } from '../distributed/process-group';
+import { launch } from '../distributed/launch';
+import { nonNegativeInt, positiveInt } from './common';
+
+interface LaunchFlags {
+  nproc: number;
+  masterPort?: number;
+  grace: number;
+  tag: boolean;
+}
+
+export function registerLaunch(program: Command): void {
+  program
+    .command('launch')
+    .description(
+      "run N data-parallel ranks of a command on this machine with torchrun's environment, e.g. staged-lm launch -n 2 -- staged-lm train --config run.json",
+    )
+    .requiredOption('-n, --nproc <n>', 'ranks (processes) to start', positiveInt('--nproc'))
+    .option('--master-port <port>', 'rendezvous port on 127.0.0.1 (default: a free one)', positiveInt('--master-port'))
+    .option(
+      '--grace <seconds>',
+      'after a rank fails, seconds the others get to exit before they are terminated',
+      nonNegativeInt('--grace'),
+      30,
+    )
+    .option('--no-tag', 'do not prefix output lines with [rank r]')
+    .argument('<command...>', 'the command each rank runs (after --)')
+    .passThroughOptions()
+    .action(async (command: string[], f: LaunchFlags) => {
+      const reason = distributedUnavailableReason();
+      if (reason !== null) throw new Error(`launch: ${reason}`);
+      const r = await launch({ nproc: f.nproc, command, masterPort: f.masterPort, graceSeconds: f.grace, tagOutput: f.tag && f.nproc > 1 });
+      if (r.firstFailure !== null) {
+        const first = r.ranks[r.firstFailure];
+        process.stderr.write(
+          `staged-lm launch: rank ${r.firstFailure} failed first (${first.signal ?? `exit code ${first.code}`}); ` +
+            r.ranks.map((x) => `rank ${x.rank}: ${x.signal ?? x.code}`).join(', ') +
+            '\n',
+        );
+      }
+      process.exitCode = r.code;
+    });
+}

@@ -1,0 +1,130 @@
+// `staged-lm launch -n N -- <command…>`: N ranks of a data-parallel job on this machine, with
+// torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+// Like torchrun: when a rank fails the others get a grace period to fail on their own (their
+// collectives report the dead peer), then are terminated; the launcher exits with the first
+// failure's code. Ctrl-C reaches the ranks (same process group) and the launcher waits for their
+// checkpoints.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface LaunchOptions {
+  /** Ranks to start. */
+  nproc: number;
+  /** The command each rank runs; `staged-lm` as its first word runs this package's CLI. */
+  command: string[];
+  /** Rendezvous port on 127.0.0.1 (default: a free one). */
+  masterPort?: number;
+  /** Seconds the other ranks get to exit on their own after one failed (default 30). */
+  graceSeconds?: number;
+  /** Prefix each output line with [rank r] (default true when nproc > 1). */
+  tagOutput?: boolean;
+  /** Extra environment for every rank. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LaunchResult {
+  /** 0 when every rank succeeded, else the first failing rank's exit code (128+signal if killed). */
+  code: number;
+  ranks: { rank: number; code: number | null; signal: NodeJS.Signals | null }[];
+  /** The rank that failed first, or null. */
+  firstFailure: number | null;
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+const CLI = resolve(__dirname, '..', 'cli', 'main.js');
+
+/** The argv of one rank: `staged-lm …` runs this package's CLI with this Node. */
+export function rankArgv(command: string[]): [string, string[]] {
+  if (command.length === 0) throw new Error('launch: no command to run (staged-lm launch -n N -- staged-lm train …)');
+  if (command[0] === 'staged-lm') return [process.execPath, [CLI, ...command.slice(1)]];
+  return [command[0], command.slice(1)];
+}
+
+function pipeTagged(stream: NodeJS.ReadableStream | null, out: NodeJS.WritableStream, tag: string): void {
+  if (stream === null) return;
+  // progress bars redraw with \r: keep them per line so tags stay readable
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${tag}${line}\n`));
+}
+
+export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
+  const { nproc } = opts;
+  if (!Number.isInteger(nproc) || nproc < 1) throw new Error(`launch: -n must be a positive integer (got ${nproc})`);
+  const port = opts.masterPort ?? (await freePort());
+  const [file, args] = rankArgv(opts.command);
+  const tag = opts.tagOutput ?? nproc > 1;
+  // torchrun's default: split the cores between the ranks unless the user chose
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / nproc)));
+  const children: ChildProcess[] = [];
+  const ranks: LaunchResult['ranks'] = [];
+  let firstFailure: number | null = null;
+  let firstCode = 0;
+  let killTimer: NodeJS.Timeout | null = null;
+
+  const exited = Array.from({ length: nproc }, (_, rank) => {
+    const child = spawn(file, args, {
+      stdio: ['inherit', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      env: {
+        ...process.env,
+        OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? threads,
+        ...opts.env,
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        WORLD_SIZE: String(nproc),
+        LOCAL_WORLD_SIZE: String(nproc),
+        GROUP_RANK: '0',
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+      },
+    });
+    children.push(child);
+    if (tag) {
+      pipeTagged(child.stdout, process.stdout, `[rank ${rank}] `);
+      pipeTagged(child.stderr, process.stderr, `[rank ${rank}] `);
+    }
+    return new Promise<void>((res) => {
+      const done = (code: number | null, signal: NodeJS.Signals | null) => {
+        ranks[rank] = { rank, code, signal };
+        if ((code !== 0 || signal !== null) && firstFailure === null) {
+          firstFailure = rank;
+          firstCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1);
+          const grace = (opts.graceSeconds ?? 30) * 1000;
+          killTimer = setTimeout(() => {
+            for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+          }, grace);
+        }
+        res();
+      };
+      child.on('error', (e) => {
+        process.stderr.write(`launch: rank ${rank} could not start ${file}: ${e.message}\n`);
+        done(127, null);
+      });
+      child.on('exit', done);
+    });
+  });
+  // Ctrl-C reaches the children directly (same process group): wait for their checkpoints
+  const onSigint = () => process.stderr.write('launch: interrupted — waiting for the ranks to save and exit\n');
+  process.on('SIGINT', onSigint);
+  try {
+    await Promise.all(exited);
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (killTimer !== null) clearTimeout(killTimer);
+  }
+  return { code: firstFailure === null ? 0 : firstCode, ranks, firstFailure };
+}
