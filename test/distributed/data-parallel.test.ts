@@ -1,0 +1,297 @@
+// Data parallelism over c10d/Gloo on this machine: 2 ranks over loopback train exactly like one
+// process with the doubled batch (20 steps, a width growth in the middle), both ranks end with
+// identical states, they resume from rank 0's checkpoint, and a killed rank makes the other fail
+// with a clear error instead of hanging. Skipped when the build has no Gloo backend.
+// Child processes run the built library (dist/; npm test's set-up builds it).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  distributedEnv,
+  distributedSupport,
+  destroyDistributed,
+  GradientReducer,
+  initDistributed,
+} from '../../lib/distributed/process-group';
+import { freePort, rankArgv } from '../../lib/distributed/launch';
+import { BatchLoader } from '../../lib/data/loader';
+import { GPT } from '../../lib/nn/gpt';
+import { presetConfig } from '../../lib/nn/config';
+import { fromTypedArray } from '../../lib/factories';
+import { manualSeed } from '../../lib/runtime';
+import { tidy } from '../../lib/scope';
+
+const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
+const RANK = resolve(__dirname, '../fixtures/dp-rank.js');
+const hasGloo = distributedSupport().gloo;
+const itGloo = hasGloo ? it : it.skip;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 90000, onStdout?: (s: string) => void) {
+  const child = spawn(file, args, { env: { ...process.env, OMP_NUM_THREADS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+    onStdout?.(stdout);
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const done = new Promise<Run>((res) => {
+    const timer = setTimeout(() => {
+      stderr += `\n[test] timed out after ${timeoutMs} ms`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+const node = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) => run(process.execPath, args, env, timeoutMs).done;
+
+/** Training losses of a metrics.jsonl, by step. */
+function losses(dir: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const line of readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const r = JSON.parse(line) as { step: number; loss?: number; event?: string };
+    if (r.event === undefined && typeof r.loss === 'number') m.set(r.step, r.loss);
+  }
+  return m;
+}
+
+function expectSameLosses(a: Map<number, number>, b: Map<number, number>, steps: number): void {
+  expect([...a.keys()]).toEqual([...b.keys()]);
+  expect(a.size).toBe(steps);
+  for (const [step, l] of a) {
+    const d = Math.abs(l - b.get(step)!) / Math.abs(l);
+    if (d > 2e-5) throw new Error(`step ${step}: loss ${l} (one process, batch 2b) vs ${b.get(step)} (2 ranks, batch b)`);
+  }
+}
+
+// a 2×64 model grown to 2×128 at step 10; no dropout, so that the ranks' masks cannot differ from
+// the single process's
+const config = (batchSize: number, steps = 20) => ({
+  model: { preset: 'tiny', nLayer: 2, nEmbd: 64, nHead: 2, dropout: { attention: 0, residual: 0 } },
+  data: 'embedded',
+  steps,
+  batchSize,
+  seqLen: 32,
+  seed: 7,
+  eval: { interval: 10, batches: 2 },
+  logInterval: 5,
+  stages: [{ until: { steps: 10 }, grow: { op: 'width' } }],
+});
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'slm-dp-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('launcher environment and sharding (no processes)', () => {
+  it('reads torchrun variables and names a bad one', () => {
+    expect(distributedEnv({})).toBeNull();
+    expect(distributedEnv({ RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500' })).toEqual({
+      rank: 1,
+      worldSize: 2,
+      localRank: 1,
+      localWorldSize: 2,
+      masterAddr: '127.0.0.1',
+      masterPort: 29500,
+    });
+    expect(() => distributedEnv({ WORLD_SIZE: '2', MASTER_ADDR: 'x', MASTER_PORT: '1' })).toThrow(/RANK is not set/);
+    expect(() => distributedEnv({ RANK: 'a', WORLD_SIZE: '2', MASTER_ADDR: 'x', MASTER_PORT: '1' })).toThrow(
+      /RANK must be a non-negative integer/,
+    );
+    expect(() => distributedEnv({ RANK: '2', WORLD_SIZE: '2', MASTER_ADDR: 'x', MASTER_PORT: '1' })).toThrow(/outside WORLD_SIZE 2/);
+  });
+
+  it('rank shards of a batch, concatenated, are the one-process batch of the doubled size', () => {
+    const tokens = Uint16Array.from({ length: 5000 }, (_, i) => (i * 7919) % 50257);
+    const whole = new BatchLoader(tokens, { batchSize: 6, seqLen: 16, seed: 3 });
+    const shards = [0, 1].map((rank) => new BatchLoader(tokens, { batchSize: 3, seqLen: 16, seed: 3, shard: { rank, worldSize: 2 } }));
+    for (let i = 0; i < 3; i++) {
+      tidy(() => {
+        const w = whole.next();
+        const parts = shards.map((s) => s.next());
+        expect([...parts[0].x.toNumberArray(), ...parts[1].x.toNumberArray()]).toEqual(w.x.toNumberArray());
+        expect([...parts[0].y.toNumberArray(), ...parts[1].y.toNumberArray()]).toEqual(w.y.toNumberArray());
+      });
+    }
+    // a state saved by 2 ranks does not resume a single process (the batches would differ)
+    const single = new BatchLoader(tokens, { batchSize: 3, seqLen: 16, seed: 3 });
+    expect(() => single.restore(shards[0].state())).toThrow(/saved by a run of 2 rank\(s\) but this one has 1/);
+    expect(() => new BatchLoader(tokens, { batchSize: 3, seqLen: 16, shard: { rank: 2, worldSize: 2 } })).toThrow(
+      /outside a world of size 2/,
+    );
+  });
+
+  it('the launcher runs `staged-lm` as this package CLI', () => {
+    const [file, args] = rankArgv(['staged-lm', 'train', '--x']);
+    expect(file).toBe(process.execPath);
+    expect(args[0]).toMatch(/cli[/\\]main\.js$/);
+    expect(args.slice(1)).toEqual(['train', '--x']);
+    expect(rankArgv(['python3', '-c', 'x'])).toEqual(['python3', ['-c', 'x']]);
+    expect(() => rankArgv([])).toThrow(/no command/);
+  });
+});
+
+describe('one rank in this process', () => {
+  itGloo('the reducer averages over a world of 1 exactly, in several buckets, and refuses misuse', async () => {
+    expect(() => new GradientReducer([])).toThrow(/no process group/);
+    initDistributed({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort(), timeoutMs: 10000 });
+    try {
+      manualSeed(1);
+      const model = new GPT(presetConfig('tiny', { nLayer: 1, nEmbd: 32, nHead: 2, contextLength: 16 }));
+      const params = model.namedParameters().map((p) => p.tensor);
+      const reducer = new GradientReducer(params, 16 * 1024);
+      expect(reducer.buckets().length).toBeGreaterThan(2);
+      expect(
+        reducer
+          .buckets()
+          .flat()
+          .sort((a, b) => a - b),
+      ).toEqual(params.map((_, i) => i));
+      expect(reducer.buckets()[0][0]).toBe(params.length - 1); // the last parameter's gradient comes first
+      const x = fromTypedArray(
+        Int32Array.from({ length: 32 }, (_, i) => (i * 31) % 50257),
+        [2, 16],
+        { dtype: 'int64' },
+      );
+      const y = fromTypedArray(
+        Int32Array.from({ length: 32 }, (_, i) => (i * 17) % 50257),
+        [2, 16],
+        { dtype: 'int64' },
+      );
+      model.loss(x, y).backward();
+      const plain = params.map((p) => p.grad!.toNumberArray());
+      for (const p of params) p.grad = null;
+      reducer.prepare();
+      model.loss(x, y).backward();
+      reducer.finish();
+      params.forEach((p, i) => expect(p.grad!.toNumberArray()).toEqual(plain[i]));
+      expect(() => reducer.finish()).toThrow(/prepare\(\) was not called/);
+      reducer.dispose();
+      expect(() => reducer.prepare()).toThrow(/disposed/);
+      model.dispose();
+    } finally {
+      destroyDistributed();
+    }
+  });
+});
+
+describe('2 ranks over loopback (Gloo)', () => {
+  itGloo('train like one process with the doubled batch through a growth, end identical, and resume', async () => {
+    const single = join(dir, 'single');
+    const dp = join(dir, 'dp');
+    writeFileSync(join(dir, 'single.json'), JSON.stringify(config(8)));
+    const [one, two] = await Promise.all([
+      node([CLI, 'train', '--config', join(dir, 'single.json'), '--out', single, '--no-progress']),
+      node([CLI, 'launch', '-n', '2', '--', 'node', RANK], { DP_CONFIG: JSON.stringify(config(4)), DP_OUT: dp }),
+    ]);
+    expect(one.stderr).toBe('');
+    expect(one.code).toBe(0);
+    expect(two.code).toBe(0);
+    expectSameLosses(losses(single), losses(dp), 20);
+
+    // each rank's own account of its final state: grown, and identical to the last bit
+    const finals = two.stdout
+      .split('\n')
+      .map((l) => /^\[rank (\d)\] (\{.*\})$/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => JSON.parse(m![2]) as { rank: number; step: number; nEmbd: number; checksums: Record<string, number[]> });
+    expect(finals.map((f) => f.rank).sort()).toEqual([0, 1]);
+    for (const f of finals) {
+      expect(f.step).toBe(20);
+      expect(f.nEmbd).toBe(128);
+    }
+    expect(Object.keys(finals[0].checksums).length).toBeGreaterThan(20);
+    expect(finals[0].checksums).toEqual(finals[1].checksums);
+    const growth = readFileSync(join(dp, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"growth"'))
+      .map((l) => JSON.parse(l) as { step: number; to: { nEmbd: number } });
+    expect(growth).toEqual([expect.objectContaining({ step: 10, to: expect.objectContaining({ nEmbd: 128 }) })]);
+
+    // both ranks resume from rank 0's checkpoint and go on like the single process does
+    const [r1, r2] = await Promise.all([
+      node([CLI, 'train', '--resume', single, '--steps', '25', '--no-progress']),
+      node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', '--resume', dp, '--steps', '25', '--no-progress']),
+    ]);
+    expect(r1.code).toBe(0);
+    expect(r2.stderr).toBe('');
+    expect(r2.code).toBe(0);
+    expectSameLosses(losses(single), losses(dp), 25);
+    // only rank 0 prints
+    expect(r2.stdout).toMatch(/^\[rank 0\] done at step 25/);
+    expect(r2.stdout).not.toMatch(/\[rank 1\]/);
+  });
+
+  itGloo('a killed rank makes the other fail with a clear error, not hang', async () => {
+    const port = String(await freePort());
+    const env = (rank: number) => ({
+      RANK: String(rank),
+      WORLD_SIZE: '2',
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: port,
+      DP_CONFIG: JSON.stringify({ ...config(4, 100000), logInterval: 1, stages: [] }),
+      DP_OUT: join(dir, 'killed'),
+      DP_TIMEOUT_MS: '20000',
+    });
+    let killed = false;
+    const victim = run(process.execPath, [RANK], env(1));
+    const survivor = run(process.execPath, [RANK], env(0), 90000, (out) => {
+      if (!killed && /^step 3$/m.test(out)) {
+        killed = true;
+        victim.child.kill('SIGKILL');
+      }
+    });
+    const [s, v] = await Promise.all([survivor.done, victim.done]);
+    expect(killed).toBe(true);
+    expect(v.signal).toBe('SIGKILL');
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/rank 0: .*failed on rank 0 of 2 \(gloo\): another rank died or stopped answering/);
+    expect(s.stderr).not.toMatch(/timed out after/); // it failed by itself, well before the test's limit
+  });
+
+  itGloo('launch reports the first failing rank and exits with its code', async () => {
+    const r = await node([
+      CLI,
+      'launch',
+      '-n',
+      '2',
+      '--grace',
+      '5',
+      '--',
+      'node',
+      '-e',
+      'process.exit(Number(process.env.RANK) === 1 ? 3 : 0)',
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/rank 1 failed first \(exit code 3\)/);
+  });
+});
+
+describe('without a backend', () => {
+  it('doctor reports distributed support', async () => {
+    const r = await node([CLI, 'doctor', '--json']);
+    const report = JSON.parse(r.stdout) as { distributed: { gloo: boolean; nccl: boolean; reason: string | null } };
+    expect(report.distributed.gloo).toBe(hasGloo);
+    expect(report.distributed.reason === null).toBe(hasGloo || report.distributed.nccl);
+  });
+
+  it('initDistributed names what is missing', () => {
+    // (no WORLD_SIZE in the test environment: nothing comes from the launcher)
+    expect(() => initDistributed({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1' })).toThrow(/masterPort is not given/);
+  });
+});
