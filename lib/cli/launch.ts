@@ -10,6 +10,7 @@ interface LaunchFlags {
   masterPort?: number;
   grace: number;
   tag: boolean;
+  json?: boolean;
 }
 
 export function registerLaunch(program: Command): void {
@@ -27,12 +28,21 @@ export function registerLaunch(program: Command): void {
       30,
     )
     .option('--no-tag', 'do not prefix output lines with [rank r]')
+    .option('--json', "print one JSON object (every rank's exit) on stdout; the ranks' output goes to stderr")
     .argument('<command...>', 'the command each rank runs (after --)')
     .passThroughOptions()
     .action(async (command: string[], f: LaunchFlags) => {
       const reason = distributedUnavailableReason();
       if (reason !== null) throw new Error(`launch: ${reason}`);
-      const r = await launch({ nproc: f.nproc, command, masterPort: f.masterPort, graceSeconds: f.grace, tagOutput: f.tag && f.nproc > 1 });
+      const r = await launch({
+        nproc: f.nproc,
+        command,
+        masterPort: f.masterPort,
+        graceSeconds: f.grace,
+        tagOutput: f.tag && f.nproc > 1,
+        stdout: f.json ? process.stderr : process.stdout,
+      });
+      if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
       if (r.firstFailure !== null) {
         const first = r.ranks[r.firstFailure];
         process.stderr.write(

@@ -23,6 +23,8 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** Extra environment for every rank. */
   env?: NodeJS.ProcessEnv;
+  /** Where the ranks' stdout goes (default process.stdout). */
+  stdout?: NodeJS.WritableStream;
 }
 
 export interface LaunchResult {
@@ -31,6 +33,7 @@ export interface LaunchResult {
   ranks: { rank: number; code: number | null; signal: NodeJS.Signals | null }[];
   /** The rank that failed first, or null. */
   firstFailure: number | null;
+  masterPort: number;
 }
 
 /** A TCP port nobody listens on right now. */
@@ -78,7 +81,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
 
   const exited = Array.from({ length: nproc }, (_, rank) => {
     const child = spawn(file, args, {
-      stdio: ['inherit', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      stdio: ['inherit', tag || opts.stdout !== undefined ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       env: {
         ...process.env,
         OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? threads,
@@ -93,10 +96,9 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       },
     });
     children.push(child);
-    if (tag) {
-      pipeTagged(child.stdout, process.stdout, `[rank ${rank}] `);
-      pipeTagged(child.stderr, process.stderr, `[rank ${rank}] `);
-    }
+    const prefix = tag ? `[rank ${rank}] ` : '';
+    if (tag || opts.stdout !== undefined) pipeTagged(child.stdout, opts.stdout ?? process.stdout, prefix);
+    if (tag) pipeTagged(child.stderr, process.stderr, prefix);
     return new Promise<void>((res) => {
       const done = (code: number | null, signal: NodeJS.Signals | null) => {
         ranks[rank] = { rank, code, signal };
@@ -126,5 +128,5 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     process.off('SIGINT', onSigint);
     if (killTimer !== null) clearTimeout(killTimer);
   }
-  return { code: firstFailure === null ? 0 : firstCode, ranks, firstFailure };
+  return { code: firstFailure === null ? 0 : firstCode, ranks, firstFailure, masterPort: port };
 }

@@ -157,6 +157,7 @@ describe('--help and usage errors', () => {
     bench: ['--model', '--device', '--batch', '--seq', '--steps', '--warmup', '--peak-tflops', '--json'],
     doctor: ['--json'],
     demo: ['--steps', '--out', '--prompt'],
+    launch: ['-n, --nproc', '--master-port', '--grace', '--no-tag', '--json'],
   };
   const BAD: [string, string[], string | RegExp][] = [
     ['an unknown command', ['frobnicate'], "unknown command 'frobnicate'"],
@@ -167,6 +168,8 @@ describe('--help and usage errors', () => {
     ['sample --temperature -1', ['sample', '--checkpoint', 'x', '--temperature', '-1'], /--temperature.*-1/],
     ['prepare --workers 0', ['prepare', '--text', 'a.txt', '--out', 'o', '--workers', '0'], /--workers.*0/],
     ['eval without --checkpoint', ['eval', '--data', 'x.txt'], '--checkpoint'],
+    ['launch -n 0', ['launch', '-n', '0', '--', 'staged-lm', 'doctor'], /--nproc.*0/],
+    ['launch without a command', ['launch', '-n', '2'], /missing required argument 'command'/],
     // the tiny sizes keep the run short should the check ever regress
     [
       'bench --peak-tflops abc',
