@@ -66,6 +66,15 @@ export class DataParallel {
     });
   }
 
+  /** The sums over ranks of plain numbers (fp64). */
+  sum(values: number[]): number[] {
+    return tidy(() => {
+      const t = tensor(values, { device: this.device, dtype: 'float64' });
+      allReduce([t], 'sum');
+      return t.toNumberArray();
+    });
+  }
+
   /** Rank 0's answer, on every rank (the growth trigger, the end of a stage). */
   agree(flag: boolean): boolean {
     return tidy(() => {

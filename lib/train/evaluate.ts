@@ -1,4 +1,5 @@
 // Held-out loss over consecutive windows (the same tokens every time), in eval mode without autograd.
+// Sharded (data parallel), a rank scores every W-th batch and returns its partial sums.
 import { noGrad } from '../autograd';
 import { evalBatches } from '../data/eval';
 import type { Device } from '../dtype';
@@ -16,12 +17,21 @@ export interface EvalResult {
 export function evaluate(
   model: GPT,
   tokens: Uint16Array,
-  opts: { batchSize: number; seqLen: number; maxBatches?: number; device: Device; autocast?: 'bfloat16' | null },
+  opts: {
+    batchSize: number;
+    seqLen: number;
+    maxBatches?: number;
+    device: Device;
+    autocast?: 'bfloat16' | null;
+    /** Score only batches i with i mod worldSize = rank; the result may then cover 0 tokens (loss NaN). */
+    shard?: { rank: number; worldSize: number };
+  },
 ): EvalResult {
   const wasTraining = model.training;
   model.eval();
   let nats = 0;
   let count = 0;
+  let index = 0;
   try {
     for (const b of evalBatches(tokens, {
       batchSize: opts.batchSize,
@@ -29,6 +39,11 @@ export function evaluate(
       maxBatches: opts.maxBatches,
       device: opts.device,
     })) {
+      if (opts.shard !== undefined && index++ % opts.shard.worldSize !== opts.shard.rank) {
+        b.x.dispose();
+        b.y.dispose();
+        continue;
+      }
       nats += tidy(() =>
         noGrad(() => {
           const forward = () => model.loss(b.x, b.y).item();
@@ -42,6 +57,9 @@ export function evaluate(
   } finally {
     model.train(wasTraining);
   }
-  if (count === 0) throw new Error('evaluate: the validation data holds no complete window');
+  if (count === 0) {
+    if (opts.shard !== undefined) return { loss: NaN, tokens: 0 };
+    throw new Error('evaluate: the validation data holds no complete window');
+  }
   return { loss: nats / count, tokens: count };
 }

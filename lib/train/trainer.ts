@@ -279,7 +279,7 @@ export class Trainer {
   /** Validation loss on the first two eval batches: a cheap, deterministic before/after probe. */
   quickValLoss(): number {
     return evaluate(this.model, this.data.val, {
-      batchSize: this.config.batchSize,
+      batchSize: this.config.batchSize * (this.dp?.worldSize ?? 1),
       seqLen: this.seqLen,
       maxBatches: 2,
       device: this.device,
@@ -325,16 +325,29 @@ export class Trainer {
     return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
   }
 
+  /** Validation loss over eval.batches batches (split between the ranks of a data-parallel job). */
   evaluate(): number {
-    const r = evaluate(this.model, this.data.val, {
+    const opts = {
       batchSize: this.config.batchSize,
       seqLen: this.seqLen,
       maxBatches: this.config.eval.batches,
       device: this.device,
       autocast: this.autocast,
-    });
-    this.lastValLoss = r.loss;
-    return r.loss;
+    };
+    let loss: number;
+    if (this.dp === null) {
+      loss = evaluate(this.model, this.data.val, opts).loss;
+    } else {
+      // eval.batches batches of the global batch W·b: W·eval.batches of b, every W-th on this rank
+      // (the same windows one process with batch W·b scores)
+      const { rank, worldSize } = this.dp;
+      const r = evaluate(this.model, this.data.val, { ...opts, maxBatches: opts.maxBatches * worldSize, shard: { rank, worldSize } });
+      const [nats, tokens] = this.dp.sum([r.tokens === 0 ? 0 : r.loss * r.tokens, r.tokens]);
+      if (tokens === 0) throw new Error('evaluate: the validation data holds no complete window');
+      loss = nats / tokens;
+    }
+    this.lastValLoss = loss;
+    return loss;
   }
 
   checkpointState(): Omit<CheckpointState, 'format' | 'version'> {

@@ -58,20 +58,21 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutM
 
 const node = (args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number) => run(process.execPath, args, env, timeoutMs).done;
 
-/** Training losses of a metrics.jsonl, by step. */
-function losses(dir: string): Map<number, number> {
+/** Training (or validation) losses of a metrics.jsonl, by step. */
+function losses(dir: string, key: 'loss' | 'valLoss' = 'loss'): Map<number, number> {
   const m = new Map<number, number>();
   for (const line of readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')) {
     if (line.trim() === '') continue;
-    const r = JSON.parse(line) as { step: number; loss?: number; event?: string };
-    if (r.event === undefined && typeof r.loss === 'number') m.set(r.step, r.loss);
+    const r = JSON.parse(line) as { step: number; loss?: number; valLoss?: number; event?: string };
+    const v = r[key];
+    if (r.event === undefined && typeof v === 'number') m.set(r.step, v);
   }
   return m;
 }
 
-function expectSameLosses(a: Map<number, number>, b: Map<number, number>, steps: number): void {
+function expectSameLosses(a: Map<number, number>, b: Map<number, number>, count: number): void {
   expect([...a.keys()]).toEqual([...b.keys()]);
-  expect(a.size).toBe(steps);
+  expect(a.size).toBe(count);
   for (const [step, l] of a) {
     const d = Math.abs(l - b.get(step)!) / Math.abs(l);
     if (d > 2e-5) throw new Error(`step ${step}: loss ${l} (one process, batch 2b) vs ${b.get(step)} (2 ranks, batch b)`);
@@ -203,6 +204,8 @@ describe('2 ranks over loopback (Gloo)', () => {
     expect(one.code).toBe(0);
     expect(two.code).toBe(0);
     expectSameLosses(losses(single), losses(dp), 20);
+    // evaluation is split between the ranks and scores the same windows
+    expectSameLosses(losses(single, 'valLoss'), losses(dp, 'valLoss'), 2);
 
     // each rank's own account of its final state: grown, and identical to the last bit
     const finals = two.stdout
@@ -235,6 +238,22 @@ describe('2 ranks over loopback (Gloo)', () => {
     // only rank 0 prints
     expect(r2.stdout).toMatch(/^\[rank 0\] done at step 25/);
     expect(r2.stdout).not.toMatch(/\[rank 1\]/);
+  });
+
+  itGloo('the state check after growth names a tensor that differs between ranks', async () => {
+    const r = await node([CLI, 'launch', '-n', '2', '--', 'node', RANK], {
+      DP_CONFIG: JSON.stringify(config(4)),
+      DP_OUT: join(dir, 'perturb'),
+      DP_PERTURB: '1',
+    });
+    expect(r.code).toBe(0);
+    for (const rank of [0, 1]) {
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `\\[rank ${rank}\\] data parallel: the ranks' states differ in the test \\(1 tensors, e\\.g\\. transformer\\.h\\.0\\.mlp\\.c_fc\\.bias\\)`,
+        ),
+      );
+    }
   });
 
   itGloo('a killed rank makes the other fail with a clear error, not hang', async () => {
