@@ -85,11 +85,10 @@ void waitFor(const c10::intrusive_ptr<c10d::Work>& work, const Group& g, const s
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
-    throw std::runtime_error(
-        "distributed " + what + " failed on rank " + std::to_string(g.rank) + " of " +
-        std::to_string(g.size) + " (" + g.backend +
-        "): another rank died or stopped answering within " +
-        std::to_string(g.timeout.count() / 1000) + " s: " + msg);
+    throw std::runtime_error("distributed " + what + " failed on rank " + std::to_string(g.rank) +
+                             " of " + std::to_string(g.size) + " (" + g.backend +
+                             "): another rank died or stopped answering within " +
+                             std::to_string(g.timeout.count() / 1000) + " s: " + msg);
   }
 }
 
@@ -123,8 +122,8 @@ void unflatten(const at::Tensor& flat, std::vector<at::Tensor>& ts) {
 void checkSameKind(const Napi::Env& env, const std::vector<at::Tensor>& ts, const char* op) {
   for (const auto& t : ts) {
     if (t.scalar_type() != ts[0].scalar_type() || t.device() != ts[0].device()) {
-      throw Napi::TypeError::New(env, std::string(op) +
-                                          ": all tensors must share one dtype and device");
+      throw Napi::TypeError::New(env,
+                                 std::string(op) + ": all tensors must share one dtype and device");
     }
   }
 }
@@ -154,7 +153,8 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "initDistributed: rank " + std::to_string(rank) +
                                          " is outside a world of size " + std::to_string(size));
   }
-  if (port < 1 || port > 65535) throw Napi::RangeError::New(env, "initDistributed: bad master port");
+  if (port < 1 || port > 65535)
+    throw Napi::RangeError::New(env, "initDistributed: bad master port");
   auto g = std::make_shared<Group>();
   g->backend = backend;
   g->rank = rank;
@@ -201,8 +201,8 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "initDistributed: this build has no NCCL backend");
 #endif
   } else {
-    throw Napi::TypeError::New(env, "initDistributed: unknown backend '" + backend +
-                                        "' (expected gloo or nccl)");
+    throw Napi::TypeError::New(
+        env, "initDistributed: unknown backend '" + backend + "' (expected gloo or nccl)");
   }
   g_group = g;
   return env.Undefined();
@@ -396,10 +396,12 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
     requireAttached(info.Env());
     auto& s = *state_;
     std::lock_guard<std::mutex> lock(s.mu);
-    if (!s.armed) throw Napi::Error::New(info.Env(), "GradientReducer.finish: prepare() was not called");
+    if (!s.armed)
+      throw Napi::Error::New(info.Env(), "GradientReducer.finish: prepare() was not called");
     s.armed = false;
     if (!s.error.empty()) {
-      throw Napi::Error::New(info.Env(), "distributed gradient all-reduce failed to start: " + s.error);
+      throw Napi::Error::New(info.Env(),
+                             "distributed gradient all-reduce failed to start: " + s.error);
     }
     c10::NoGradGuard noGrad;
     for (auto& b : s.buckets)
