@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
 # build against the host's PyTorch libtorch, doctor, a bf16 matmul through the API, throughput
-# against PyTorch eager (bench/gpu-vs-torch.sh), then the whole test suite with CUDA.
+# against PyTorch eager (bench/gpu-vs-torch.sh), a 1-rank NCCL data-parallel run, then the whole
+# test suite with CUDA.
 # Logs go to $OUT (or /tmp/staged-lm-gpu); a short summary goes to stdout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ node dist/lib/cli/main.js doctor | tee "$out/doctor.txt"
 node dist/bench/matmul.js 8192 | tee "$out/matmul.json"
 bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
 cat "$out/bench.jsonl"
+# data parallel over NCCL with one rank (the multi-GPU path is the same code with -n N)
+node dist/lib/cli/main.js launch -n 1 -- staged-lm train --preset tiny --device cuda --steps 30 \
+  --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
+echo "nccl 1-rank run exit $?: $(tail -4 "$out/nccl.log" | tr '\n' ' ')"
 npx jest --ci >"$out/jest.log" 2>&1
 echo "jest exit $?"
 grep -E "✕|Tests:|Time:" "$out/jest.log" | tail -30
