@@ -160,6 +160,18 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   g->rank = rank;
   g->size = size;
   g->timeout = timeout;
+  // A rank that cannot reach the others (not started, another port) fails here after `timeout`.
+  auto rendezvousError = [&](const std::exception& e) {
+    std::string msg = e.what();
+    if (auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+    return Napi::Error::New(
+        env, "initDistributed: rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                 " could not reach the other ranks through " + addr + ":" + std::to_string(port) +
+                 " within " + std::to_string(timeout.count() / 1000) +
+                 " s (are all WORLD_SIZE ranks started, with the same MASTER_ADDR and "
+                 "MASTER_PORT?): " +
+                 msg);
+  };
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
@@ -168,41 +180,39 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     so.waitWorkers = true;
     so.timeout = timeout;
     g->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
-    throw Napi::Error::New(env, "initDistributed: rendezvous at " + addr + ":" +
-                                    std::to_string(port) + " failed on rank " +
-                                    std::to_string(rank) + ": " + msg);
-  }
-  if (backend == "gloo") {
+    if (backend == "gloo") {
 #if STAGED_LM_GLOO
-    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    const char* ifname = getenv("GLOO_SOCKET_IFNAME");
-    bool loopback = addr == "localhost" || addr.rfind("127.", 0) == 0;
-    if (ifname != nullptr && *ifname != '\0') {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    } else if (loopback) {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    } else {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    }
-    opts->threads = 2;
-    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, rank, size, opts);
+      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+      const char* ifname = getenv("GLOO_SOCKET_IFNAME");
+      bool loopback = addr == "localhost" || addr.rfind("127.", 0) == 0;
+      if (ifname != nullptr && *ifname != '\0') {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      } else if (loopback) {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      } else {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      }
+      opts->threads = 2;
+      g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, rank, size, opts);
 #else
-    throw Napi::Error::New(env, "initDistributed: this build has no Gloo backend");
+      throw Napi::Error::New(env, "initDistributed: this build has no Gloo backend");
 #endif
-  } else if (backend == "nccl") {
+    } else if (backend == "nccl") {
 #if STAGED_LM_NCCL
-    auto opts = c10d::ProcessGroupNCCL::Options::create();
-    opts->timeout = timeout;
-    g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, rank, size, opts);
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, rank, size, opts);
 #else
-    throw Napi::Error::New(env, "initDistributed: this build has no NCCL backend");
+      throw Napi::Error::New(env, "initDistributed: this build has no NCCL backend");
 #endif
-  } else {
-    throw Napi::TypeError::New(
-        env, "initDistributed: unknown backend '" + backend + "' (expected gloo or nccl)");
+    } else {
+      throw Napi::TypeError::New(
+          env, "initDistributed: unknown backend '" + backend + "' (expected gloo or nccl)");
+    }
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw rendezvousError(e);
   }
   g_group = g;
   return env.Undefined();

@@ -116,7 +116,11 @@ export function initDistributed(
   }
   const envTimeout = Number(process.env.STAGED_LM_DIST_TIMEOUT);
   const timeoutMs = opts.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout * 1000 : 300_000);
-  native.distInit!(backend, e.rank!, e.worldSize!, e.masterAddr!, e.masterPort!, timeoutMs);
+  try {
+    native.distInit!(backend, e.rank!, e.worldSize!, e.masterAddr!, e.masterPort!, timeoutMs);
+  } catch (err) {
+    throw new Error((err as Error).message.replace(/^distInit: (initDistributed: )?/, 'initDistributed: '));
+  }
   current = {
     rank: e.rank!,
     worldSize: e.worldSize!,

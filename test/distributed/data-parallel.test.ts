@@ -191,6 +191,17 @@ describe('one rank in this process', () => {
   });
 });
 
+describe('rendezvous', () => {
+  itGloo('a rank whose peers never come fails after the timeout, saying what to check', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    expect(() => initDistributed({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 1500 })).toThrow(
+      /^initDistributed: rank 0 of 2 could not reach the other ranks through 127\.0\.0\.1:\d+ within 1 s \(are all WORLD_SIZE ranks started/,
+    );
+    expect(Date.now() - t0).toBeLessThan(20000);
+  });
+});
+
 describe('2 ranks over loopback (Gloo)', () => {
   itGloo('train like one process with the doubled batch through a growth, end identical, and resume', async () => {
     const single = join(dir, 'single');
