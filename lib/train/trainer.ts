@@ -108,6 +108,8 @@ export class Trainer {
   valHistory: { step: number; flops: number; loss: number }[] = [];
   /** This process's part in a data-parallel job (null in a single-process run). */
   readonly dp: DataParallel | null;
+  /** Rank 0's slope-trigger decision for the current validation history (data parallel). */
+  private agreedTrigger: { points: number; fired: boolean } | null = null;
 
   private constructor(
     readonly config: RunConfig,
@@ -232,6 +234,7 @@ export class Trainer {
       this.seedRank();
     }
     this.valHistory = [];
+    this.agreedTrigger = null;
     emptyCache();
     const after = this.quickValLoss();
     const event: GrowthEvent = {
@@ -257,9 +260,12 @@ export class Trainer {
     if (u.steps !== undefined) return p.step >= u.steps;
     if (u.tokens !== undefined) return p.tokens >= u.tokens;
     if (u.flops !== undefined) return p.flops >= u.flops;
-    // the trigger reads a noisy curve: rank 0 decides for everyone
-    const fired = this.slopeTriggered(stage);
-    return this.dp === null ? fired : this.dp.agree(fired);
+    if (this.dp === null) return this.slopeTriggered(stage);
+    // the trigger reads a noisy curve: rank 0 decides for everyone, once per new validation point
+    // (every rank evaluates at the same steps), so steps in between need no collective
+    const points = this.valHistory.length;
+    if (this.agreedTrigger?.points !== points) this.agreedTrigger = { points, fired: this.dp.agree(this.slopeTriggered(stage)) };
+    return this.agreedTrigger.fired;
   }
 
   /**
@@ -448,20 +454,22 @@ export class Trainer {
         pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
         windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
+        const logNow = p.step % logInterval === 0 || p.step === steps;
         if (evalNow) {
           const v = this.evaluate();
           this.valHistory.push({ step: p.step, flops: p.flops, loss: v });
           flush(v);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
-        } else if (p.step % logInterval === 0 || p.step === steps) {
+        } else if (logNow) {
           flush();
         }
         if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) this.save(checkpointDir);
         // let signal handlers (Ctrl-C) run between steps
         await nextTurn();
         const stop = opts.signal?.aborted ?? false;
-        // a stop request (Ctrl-C reaches every rank, but not at the same step) ends every rank at one step
-        if (this.dp === null ? stop : this.dp.any(stop)) {
+        // a stop request (Ctrl-C reaches every rank, but not at the same step) ends every rank at the
+        // same step: agreed at log and eval steps, which read back from the device anyway
+        if (this.dp === null ? stop : (evalNow || logNow) && this.dp.any(stop)) {
           interrupted = true;
           break;
         }

@@ -251,7 +251,7 @@ describe('2 ranks over loopback (Gloo)', () => {
     expect(r2.stdout).not.toMatch(/\[rank 1\]/);
   });
 
-  itGloo('the state check after growth names a tensor that differs between ranks', async () => {
+  itGloo('rank 0 decides, any rank can stop, and the state check names a tensor that differs between ranks', async () => {
     const r = await node([CLI, 'launch', '-n', '2', '--', 'node', RANK], {
       DP_CONFIG: JSON.stringify(config(4)),
       DP_OUT: join(dir, 'perturb'),
@@ -259,6 +259,8 @@ describe('2 ranks over loopback (Gloo)', () => {
     });
     expect(r.code).toBe(0);
     for (const rank of [0, 1]) {
+      expect(r.stdout).toContain(`[rank ${rank}] agree true false any true false`);
+      expect(r.stdout).toContain(`[rank ${rank}] sum 1 2`);
       expect(r.stdout).toMatch(
         new RegExp(
           `\\[rank ${rank}\\] data parallel: the ranks' states differ in the test \\(1 tensors, e\\.g\\. transformer\\.h\\.0\\.mlp\\.c_fc\\.bias\\)`,
@@ -292,6 +294,47 @@ describe('2 ranks over loopback (Gloo)', () => {
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/rank 0: .*failed on rank 0 of 2 \(gloo\): another rank died or stopped answering/);
     expect(s.stderr).not.toMatch(/timed out after/); // it failed by itself, well before the test's limit
+  });
+
+  itGloo('Ctrl-C stops every rank at the same step with a checkpoint', async () => {
+    const out = join(dir, 'ctrl-c');
+    writeFileSync(join(dir, 'long.json'), JSON.stringify({ ...config(4, 100000), logInterval: 2, stages: [] }));
+    // a terminal's Ctrl-C reaches the whole foreground process group: the launcher and its ranks
+    const child = spawn(
+      process.execPath,
+      [CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', '--config', join(dir, 'long.json'), '--out', out],
+      {
+        env: { ...process.env, OMP_NUM_THREADS: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
+    let stderr = '';
+    let sent = false;
+    child.stdout.resume();
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (!sent && /step 6\//.test(stderr)) {
+        sent = true;
+        process.kill(-child.pid!, 'SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((res) => {
+      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 90000);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        res(c);
+      });
+    });
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    const events = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"interrupt"'));
+    expect(events).toHaveLength(1); // rank 0 alone writes
+    const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
+    expect(state.step).toBe((JSON.parse(events[0]) as { step: number }).step);
+    expect(stderr).toMatch(/\[rank 1\] .*interrupted/);
   });
 
   itGloo('launch reports the first failing rank and exits with its code', async () => {
