@@ -85,14 +85,17 @@ function distributed(lt) {
       : null;
   const defines = [];
   const includes = [];
+  // c10d's headers declare each backend only under its USE_C10D_* macro (Torch's CMake targets set
+  // them; node-gyp has no such targets)
   if (glooInc) {
-    defines.push('STAGED_LM_GLOO=1');
+    defines.push('STAGED_LM_GLOO=1', 'USE_C10D_GLOO');
     includes.push(glooInc);
   }
   if (ncclInc) {
     defines.push('STAGED_LM_NCCL=1', 'USE_C10D_NCCL');
     includes.push(ncclInc);
   }
+  if (defines.length > 0) defines.push('USE_DISTRIBUTED');
   // the compiler's own directories stay out of -I (a -I/usr/include breaks libstdc++'s #include_next)
   const system = new Set(['/usr/include', '/usr/local/include', path.resolve(lt.incDir)]);
   const extra = [...new Set(includes.map((d) => path.resolve(d)))].filter((d) => !system.has(d));
