@@ -15,7 +15,8 @@
 // two measures differ a lot.
 //
 // DIR is a directory of token shards (staged-lm prepare); with --gutenberg the shared Gutenberg
-// corpus (../shared/data/gutenberg, ~26.7M tokens) is prepared into runs/data/gutenberg first.
+// corpus (../shared/data/gutenberg, or --gutenberg-dir; ~26.7M tokens) is prepared into
+// runs/data/gutenberg first.
 // Prints one JSON object and a table; both runs' metrics and report.svg (overlaid) stay in --out.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -29,6 +30,7 @@ const { values: a } = parseArgs({
   options: {
     data: { type: 'string', default: 'embedded' },
     gutenberg: { type: 'boolean', default: false },
+    'gutenberg-dir': { type: 'string' },
     target: { type: 'string', default: 'tiny' },
     layers: { type: 'string' },
     embd: { type: 'string' },
@@ -70,7 +72,7 @@ function valSteps(dir: string): { step: number; loss: number }[] {
 async function main(): Promise<void> {
   let data = a.data!;
   if (a.gutenberg) {
-    const src = resolve(__dirname, '..', '..', '..', 'shared', 'data', 'gutenberg');
+    const src = a['gutenberg-dir'] ?? resolve(__dirname, '..', '..', '..', 'shared', 'data', 'gutenberg');
     data = join('runs', 'data', 'gutenberg');
     if (!existsSync(join(data, 'val_000000.bin'))) {
       const inputs = readdirSync(src)
