@@ -37,9 +37,19 @@ export const StageSchema = z
         /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
         peakLr: z.union([z.number().positive(), z.literal('kaplan')]).optional(),
         cOp: z.number().positive().optional(),
+        /**
+         * A from-scratch run of the grown size (its metrics.jsonl or run directory): the grown state
+         * resumes the schedule at the step where that run's validation loss first reached this run's
+         * last one — the spec's S_target read off a measured curve instead of S_pre / c_op.
+         */
+        alignTo: z.string().min(1).optional(),
         rewarmup: z.number().int().nonnegative().optional(),
       })
-      .strict(),
+      .strict()
+      .refine((g) => g.alignTo === undefined || g.cOp === undefined, {
+        message: 'give cOp or alignTo, not both (both place the grown state on its schedule)',
+        path: ['alignTo'],
+      }),
   })
   .strict()
   .refine(

@@ -4,6 +4,7 @@
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -35,6 +36,7 @@ import { evaluate } from './evaluate';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { findGrowthPoint } from '../scaling/trigger';
+import { parseValidationLog } from '../scaling/logs';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
 import { processGroup } from '../distributed/process-group';
@@ -253,6 +255,40 @@ export class Trainer {
     return event;
   }
 
+  /** The growth options of a stage's end, with c_op measured on the `alignTo` curve when given. */
+  stageGrowthOptions(stage: StageConfig): Record<string, unknown> {
+    const o = growthOptions(stage.grow);
+    if (stage.grow.alignTo === undefined) return o;
+    const cOp = this.progression.schedulePos / this.alignedStep(stage.grow.alignTo);
+    return { ...o, schedule: { ...(typeof o.schedule === 'object' ? o.schedule : {}), cOp } };
+  }
+
+  /**
+   * The step at which a from-scratch run (metrics.jsonl or its directory) first reached this run's
+   * last validation loss, interpolated linearly between its evaluations.
+   */
+  alignedStep(path: string): number {
+    const file = path.endsWith('.jsonl') ? path : join(path, 'metrics.jsonl');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new Error(`grow.alignTo: cannot read ${file}: ${(e as Error).message}`);
+    }
+    const curve = parseValidationLog(text, { format: 'metrics' }).filter((v) => v.step !== undefined);
+    const loss = this.lastValLoss;
+    if (loss === null) throw new Error('grow.alignTo needs a validation loss before the growth (eval.interval > 0)');
+    const i = curve.findIndex((v) => v.loss <= loss);
+    if (i < 0) {
+      const best = Math.min(...curve.map((v) => v.loss));
+      throw new Error(`grow.alignTo: ${file} never reached validation loss ${loss.toFixed(4)} (its best is ${best.toFixed(4)})`);
+    }
+    if (i === 0) return Math.max(1, curve[0].step!);
+    const p = curve[i - 1];
+    const q = curve[i];
+    return Math.max(1, p.step! + ((p.loss - loss) / (p.loss - q.loss)) * (q.step! - p.step!));
+  }
+
   /** Whether the current stage's end condition holds (counters are cumulative over stages). */
   stageEnded(stage: StageConfig): boolean {
     const u = stage.until;
@@ -442,7 +478,7 @@ export class Trainer {
         const stage = this.config.stages[this.progression.stage];
         if (stage !== undefined && this.stageEnded(stage)) {
           flush();
-          const g = this.grow(stage.grow.op, growthOptions(stage.grow), metrics);
+          const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
           progress.log(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );

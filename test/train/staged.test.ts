@@ -1,6 +1,6 @@
 // Staged runs: a config with two growths runs end to end, logs each growth with equal loss before
 // and after, writes the report; resuming right after a growth gives the same losses as no interruption.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
@@ -44,6 +44,47 @@ describe('staged runs', () => {
     expect(readFileSync(join(dir, 'report.svg'), 'utf8')).toContain('depth → 2×16 @10');
     expect(r.report!.table.split('\n')).toHaveLength(4);
     t.dispose();
+  });
+
+  it('alignTo places the grown state where a from-scratch curve reached the same loss', async () => {
+    // a made-up curve of the grown size: 11.5 at step 10 … 5.5 at step 70 (0.1 per step)
+    const curve = [10, 20, 40, 70].map((step) =>
+      JSON.stringify({ step, tokens: 0, flops: step, loss: 0, lr: 0, gradNorm: null, valLoss: 12.5 - step / 10 }),
+    );
+    writeFileSync(join(dir, 'baseline.jsonl'), curve.join('\n') + '\n');
+    const t = Trainer.create({
+      ...staged,
+      steps: 12,
+      stages: [{ until: { steps: 10 }, grow: { op: 'width', rewarmup: 2, alignTo: join(dir, 'baseline.jsonl') } }],
+    });
+    await t.train({ out: join(dir, 'run'), progress: false });
+    const growth = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>)
+      .find((e) => (e.event as unknown) === 'growth')!;
+    const lossAtGrowth = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>)
+      .find((r) => r.step === 10 && r.valLoss !== undefined)!.valLoss;
+    expect(lossAtGrowth).toBeGreaterThan(10.5); // inside the curve's first interval
+    expect(growth.schedulePos).toBe(Math.round(10 * (12.5 - lossAtGrowth)));
+    t.dispose();
+    // a curve that never gets there, and both knobs at once, are errors naming the field
+    writeFileSync(join(dir, 'high.jsonl'), curve.slice(0, 1).join('\n') + '\n');
+    const never = Trainer.create({
+      ...staged,
+      steps: 12,
+      stages: [{ until: { steps: 10 }, grow: { op: 'width', alignTo: join(dir, 'high.jsonl') } }],
+    });
+    await expect(never.train({ out: join(dir, 'never'), progress: false })).rejects.toThrow(
+      /never reached validation loss .* \(its best is 11\.5000\)/,
+    );
+    never.dispose();
+    expect(() => Trainer.create({ ...staged, stages: [{ until: { steps: 10 }, grow: { op: 'width', cOp: 2, alignTo: 'x' } }] })).toThrow(
+      /cOp or alignTo, not both/,
+    );
   });
 
   it('resuming right after a growth gives the same losses as no interruption', async () => {
