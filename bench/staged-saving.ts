@@ -5,8 +5,8 @@
 // or at a fixed step with --grow-at.
 //
 //   node dist/bench/staged-saving.js --data DIR|embedded|--gutenberg --target PRESET
-//        [--layers L] [--embd D] [--heads H] [--device cuda] [--steps N] [--batch B] [--seq T]
-//        [--eval-interval E] [--eval-batches K] [--grow-at S] [--out DIR]
+//        [--layers L] [--embd D] [--heads H] [--ctx C] [--device cuda] [--steps N] [--batch B] [--seq T]
+//        [--eval-interval E] [--eval-batches K] [--grow-at S] [--c-op align|X] [--reuse-baseline] [--out DIR]
 //
 // Compute is reported two ways: the trainer's FLOPs (6·all parameters incl. the tied embedding/head
 // + attention, i.e. what the hardware does) and the spec's Kaplan compute 6·N·tokens with N the
@@ -18,7 +18,7 @@
 // corpus (../shared/data/gutenberg, or --gutenberg-dir; ~26.7M tokens) is prepared into
 // runs/data/gutenberg first.
 // Prints one JSON object and a table; both runs' metrics and report.svg (overlaid) stay in --out.
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepare } from '../lib/data/prepare';
@@ -35,6 +35,7 @@ const { values: a } = parseArgs({
     layers: { type: 'string' },
     embd: { type: 'string' },
     heads: { type: 'string' },
+    ctx: { type: 'string' },
     device: { type: 'string', default: 'cpu' },
     steps: { type: 'string', default: '600' },
     batch: { type: 'string', default: '8' },
@@ -42,6 +43,8 @@ const { values: a } = parseArgs({
     'eval-interval': { type: 'string', default: '25' },
     'eval-batches': { type: 'string', default: '8' },
     'grow-at': { type: 'string' },
+    'c-op': { type: 'string', default: 'align' },
+    'reuse-baseline': { type: 'boolean', default: false },
     out: { type: 'string', default: join('runs', 'staged-saving') },
   },
 });
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
     ...(a.layers === undefined ? {} : { nLayer: Number(a.layers) }),
     ...(a.embd === undefined ? {} : { nEmbd: Number(a.embd) }),
     ...(a.heads === undefined ? {} : { nHead: Number(a.heads) }),
+    ...(a.ctx === undefined ? {} : { contextLength: Number(a.ctx) }),
   };
   const target = presetConfig(a.target!, overrides);
   if (target.nEmbd % 2 !== 0 || target.nHead % 2 !== 0)
@@ -114,10 +118,17 @@ async function main(): Promise<void> {
   const out = a.out!;
   mkdirSync(out, { recursive: true });
 
-  process.stderr.write(`baseline: ${a.target} from scratch, ${steps} steps\n`);
-  const base = Trainer.create({ ...common, model: big });
-  const baseResult = await base.train({ out: join(out, 'baseline'), progress: true });
-  base.dispose();
+  const baseDir = join(out, 'baseline');
+  let baseSeconds: number | null = null;
+  if (a['reuse-baseline'] && existsSync(join(baseDir, 'checkpoint', 'state.json')) && readRun(baseDir).val.length > 0) {
+    process.stderr.write(`baseline: reusing ${baseDir}\n`);
+  } else {
+    process.stderr.write(`baseline: ${a.target} from scratch, ${steps} steps\n`);
+    rmSync(baseDir, { recursive: true, force: true });
+    const base = Trainer.create({ ...common, model: big });
+    baseSeconds = (await base.train({ out: baseDir, progress: true })).seconds;
+    base.dispose();
+  }
 
   const b = readRun(join(out, 'baseline'));
   const targetLoss0 = b.val[b.val.length - 1].loss;
@@ -126,9 +137,14 @@ async function main(): Promise<void> {
   // as soon as an evaluation reaches it
   // the re-warmup after growth as long as the initial warmup (the reference's 150 steps assume runs
   // of hundreds of thousands of steps)
-  const grow = { op: 'width' as const, rewarmup: common.lr.warmup };
+  // where the grown state resumes the target schedule: 'align' reads S_target off the baseline's
+  // own curve (the spec's definition: the step where the from-scratch target reached the same loss);
+  // a number uses S_pre / c_op (the reference's width constant is 1.776)
+  const placement = a['c-op'] === 'align' ? { alignTo: join(baseDir, 'metrics.jsonl') } : { cOp: Number(a['c-op']) };
+  const grow = { op: 'width' as const, rewarmup: common.lr.warmup, ...placement };
   const staged = Trainer.create({ ...common, steps: 2 * steps, model: small, stages: [{ until, grow }] });
   const stop = new AbortController();
+  rmSync(join(out, 'staged'), { recursive: true, force: true });
   const stagedResult = await staged.train({
     out: join(out, 'staged'),
     progress: true,
@@ -180,12 +196,19 @@ async function main(): Promise<void> {
     target: { nLayer: target.nLayer, nEmbd: target.nEmbd, nHead: target.nHead, nonEmbeddingParams: nBig },
     start: { nEmbd: smallConfig.nEmbd, nHead: smallConfig.nHead, nonEmbeddingParams: nSmall },
     growth: s.growths[0] ?? null,
+    // S_target: where the grown state resumed the target schedule
+    growthSchedulePos:
+      readFileSync(join(out, 'staged', 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"event":"growth"'))
+        .map((l) => (JSON.parse(l) as { schedulePos: number }).schedulePos)[0] ?? null,
     smallReachedBaselineLoss: smallReached,
     saving: stagedFlops === null ? null : 1 - stagedFlops / baselineFlops,
     baselineKaplanCompute: baselineKaplan,
     stagedKaplanComputeToBaselineLoss: stagedKaplan,
     kaplanSaving: stagedKaplan === null ? null : 1 - stagedKaplan / baselineKaplan,
-    baselineSeconds: baseResult.seconds,
+    placement: a['c-op'] === 'align' ? 'aligned to the baseline curve' : `c_op ${a['c-op']}`,
+    baselineSeconds: baseSeconds,
     stagedSeconds: stagedResult.seconds,
     stagedSteps: stagedResult.step,
   };
