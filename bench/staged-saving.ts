@@ -6,7 +6,8 @@
 //
 //   node dist/bench/staged-saving.js --data DIR|embedded|--gutenberg --target PRESET
 //        [--layers L] [--embd D] [--heads H] [--ctx C] [--device cuda] [--steps N] [--batch B] [--seq T]
-//        [--eval-interval E] [--eval-batches K] [--grow-at S] [--c-op align|X] [--reuse-baseline] [--out DIR]
+//        [--eval-interval E] [--eval-batches K] [--grow-at S] [--c-op align|X] [--noise STD]
+//        [--reuse-baseline] [--out DIR]
 //
 // Compute is reported two ways: the trainer's FLOPs (6·all parameters incl. the tied embedding/head
 // + attention, i.e. what the hardware does) and the spec's Kaplan compute 6·N·tokens with N the
@@ -45,6 +46,7 @@ const { values: a } = parseArgs({
     'grow-at': { type: 'string' },
     'c-op': { type: 'string', default: 'align' },
     'reuse-baseline': { type: 'boolean', default: false },
+    noise: { type: 'string', default: '0' },
     out: { type: 'string', default: join('runs', 'staged-saving') },
   },
 });
@@ -141,7 +143,10 @@ async function main(): Promise<void> {
   // own curve (the spec's definition: the step where the from-scratch target reached the same loss);
   // a number uses S_pre / c_op (the reference's width constant is 1.776)
   const placement = a['c-op'] === 'align' ? { alignTo: join(baseDir, 'metrics.jsonl') } : { cOp: Number(a['c-op']) };
-  const grow = { op: 'width' as const, rewarmup: common.lr.warmup, ...placement };
+  // --noise: std of noise on the new weights (breaks the copies' symmetry faster than dropout alone,
+  // at the price of exactness: the growth event's loss before/after shows the cost)
+  const noiseStd = Number(a.noise);
+  const grow = { op: 'width' as const, rewarmup: common.lr.warmup, ...placement, ...(noiseStd > 0 ? { noiseStd } : {}) };
   const staged = Trainer.create({ ...common, steps: 2 * steps, model: small, stages: [{ until, grow }] });
   const stop = new AbortController();
   rmSync(join(out, 'staged'), { recursive: true, force: true });
@@ -208,6 +213,7 @@ async function main(): Promise<void> {
     stagedKaplanComputeToBaselineLoss: stagedKaplan,
     kaplanSaving: stagedKaplan === null ? null : 1 - stagedKaplan / baselineKaplan,
     placement: a['c-op'] === 'align' ? 'aligned to the baseline curve' : `c_op ${a['c-op']}`,
+    noiseStd,
     baselineSeconds: baseSeconds,
     stagedSeconds: stagedResult.seconds,
     stagedSteps: stagedResult.step,
