@@ -13,6 +13,7 @@ import { GPT } from '../lib/nn/gpt';
 import { AdamW } from '../lib/optim/adamw';
 import { manualSeed } from '../lib/runtime';
 import { tidy } from '../lib/scope';
+import { Tensor } from '../lib/tensor';
 
 const { values: a } = parseArgs({ options: { steps: { type: 'string', default: '300' }, top: { type: 'string', default: '12' } } });
 const steps = Number(a.steps);
@@ -27,6 +28,22 @@ for (const [name, fn] of Object.entries(table)) {
     return (fn as (...a: unknown[]) => unknown).apply(this, args);
   };
 }
+
+// …and the handle methods Tensor calls (the addon's own are read-only: count at the Tensor side)
+for (const name of ['shape', 'dtype', 'device', 'isDisposed']) {
+  const d = Object.getOwnPropertyDescriptor(Tensor.prototype, name)!;
+  Object.defineProperty(Tensor.prototype, name, {
+    get(this: Tensor) {
+      counts.set(`Tensor.${name}`, (counts.get(`Tensor.${name}`) ?? 0) + 1);
+      return d.get!.call(this);
+    },
+  });
+}
+const dispose = Tensor.prototype.dispose;
+Tensor.prototype.dispose = function (this: Tensor) {
+  counts.set('Tensor.dispose', (counts.get('Tensor.dispose') ?? 0) + 1);
+  dispose.call(this);
+};
 
 manualSeed(0);
 const cfg = presetConfig('tiny', { nEmbd: 32, vocabSize: 64, contextLength: 8 });

@@ -108,6 +108,24 @@ export interface AttentionOptions {
  * softmax(q·kᵀ/√dh + mask)·v for q (B, heads, T, dh), k and v (B, heads, S, dh). libtorch ≥ 2.0
  * picks flash / memory-efficient kernels on CUDA; 1.13 runs the math implementation.
  */
+/** Hugging Face's Conv1D: x (..., in) · weight (in, out) + bias, one GEMM and one native call. */
+export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  return new Tensor(
+    native.conv1d(handle(x, 'conv1d', 'input'), handle(weight, 'conv1d', 'weight'), optionalHandle(bias, 'conv1d', 'bias')),
+  );
+}
+
+/** A fused QKV projection (B, T, 3·H·D) → [q, k, v], each (B, H, T, D) (views, no copy). */
+export function splitHeads(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
+  const [q, k, v] = native.splitHeads(handle(qkv, 'splitHeads', 'qkv'), checkInt(heads, 'heads')).map((h) => new Tensor(h));
+  return [q, k, v];
+}
+
+/** (B, H, T, D) → (B, T, H·D), contiguous: the heads side by side again. */
+export function mergeHeads(y: Tensor): Tensor {
+  return new Tensor(native.mergeHeads(handle(y, 'mergeHeads', 'input')));
+}
+
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   return new Tensor(
     native.scaledDotProductAttention(

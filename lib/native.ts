@@ -149,6 +149,9 @@ export interface NativeModule {
   embedding(weight: T, indices: T): T;
   dropout(t: T, p: number, train: boolean): T;
   scaledDotProductAttention(q: T, k: T, v: T, mask: T | null, dropoutP: number, isCausal: boolean): T;
+  conv1d(x: T, weight: T, bias: T | null): T;
+  splitHeads(qkv: T, heads: number): T[];
+  mergeHeads(y: T): T;
   crossEntropy(logits: T, targets: T, ignoreIndex: number, reduction: string, labelSmoothing: number): T;
   // autograd
   setRequiresGrad(t: T, flag: boolean): void;

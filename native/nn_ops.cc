@@ -1,11 +1,13 @@
 // The neural-network ops a GPT needs, each one libtorch's fused kernel where it has one.
 #include <ATen/core/Reduction.h>
+#include <ATen/ops/addmm.h>
 #include <ATen/ops/cross_entropy_loss.h>
 #include <ATen/ops/dropout.h>
 #include <ATen/ops/embedding.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/log_softmax.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/softmax.h>
 
 #include "compat.h"
@@ -13,6 +15,50 @@
 
 namespace slm {
 namespace {
+
+// conv1d(x, weight[in, out], bias|null): Hugging Face's Conv1D, x (..., in) → (..., out) as one
+// GEMM with the bias fused; one call instead of reshape + addmm + view from JS (host overhead).
+Napi::Value Conv1d(const Napi::CallbackInfo& info) {
+  at::Tensor& x = tensorArg(info, 0, "input");
+  at::Tensor& w = tensorArg(info, 1, "weight");
+  auto b = optionalTensorArg(info, 2, "bias");
+  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(0)) {
+    throw Napi::Error::New(info.Env(), "the input's last dimension must equal the weight's rows (" +
+                                           shapeString(x.sizes()) + " · " + shapeString(w.sizes()) +
+                                           ")");
+  }
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = w.size(1);
+  at::Tensor x2 = x.reshape({-1, w.size(0)});
+  at::Tensor y = b ? at::addmm(*b, x2, w) : at::mm(x2, w);
+  return wrap(info.Env(), y.view(sizes));
+}
+
+// splitHeads(qkv (B, T, 3·H·D), H) → [q, k, v], each (B, H, T, D): views, no copy
+Napi::Value SplitHeads(const Napi::CallbackInfo& info) {
+  at::Tensor& qkv = tensorArg(info, 0, "qkv");
+  int64_t h = intArg(info, 1, "heads");
+  if (qkv.dim() != 3 || h < 1 || qkv.size(2) % (3 * h) != 0) {
+    throw Napi::Error::New(info.Env(), "expected qkv of shape (B, T, 3·heads·headSize), got " +
+                                           shapeString(qkv.sizes()) + " with " + std::to_string(h) +
+                                           " heads");
+  }
+  int64_t bsz = qkv.size(0), t = qkv.size(1), a = qkv.size(2) / 3;
+  std::vector<at::Tensor> out;
+  for (auto& part : qkv.split(a, 2)) out.push_back(part.view({bsz, t, h, a / h}).transpose(1, 2));
+  return wrapList(info.Env(), out);
+}
+
+// mergeHeads(y (B, H, T, D)) → (B, T, H·D), contiguous
+Napi::Value MergeHeads(const Napi::CallbackInfo& info) {
+  at::Tensor& y = tensorArg(info, 0, "input");
+  if (y.dim() != 4) {
+    throw Napi::Error::New(info.Env(),
+                           "expected (B, heads, T, headSize), got " + shapeString(y.sizes()));
+  }
+  return wrap(info.Env(),
+              y.transpose(1, 2).contiguous().view({y.size(0), y.size(2), y.size(1) * y.size(3)}));
+}
 
 // gelu(t, approximate): "none" (erf) or "tanh" (GPT-2's)
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
@@ -89,6 +135,9 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void initNnOps(Napi::Env env, Napi::Object exports) {
+  define(env, exports, "conv1d", Conv1d);
+  define(env, exports, "splitHeads", SplitHeads);
+  define(env, exports, "mergeHeads", MergeHeads);
   define(env, exports, "gelu", Gelu);
   define(env, exports, "softmax", Softmax);
   define(env, exports, "logSoftmax", LogSoftmax);

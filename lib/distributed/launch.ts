@@ -6,7 +6,7 @@
 // checkpoints.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -104,7 +104,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
         ranks[rank] = { rank, code, signal };
         if ((code !== 0 || signal !== null) && firstFailure === null) {
           firstFailure = rank;
-          firstCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1);
+          firstCode = code ?? 128 + (signal === null ? 1 : (constants.signals[signal] ?? 1));
           const grace = (opts.graceSeconds ?? 30) * 1000;
           killTimer = setTimeout(() => {
             for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');

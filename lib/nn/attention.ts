@@ -1,8 +1,8 @@
 // Causal multi-head self-attention with a fused QKV projection (HF: attn.c_attn, attn.c_proj).
-import { dropout, scaledDotProductAttention } from '../functional';
+import { dropout, mergeHeads, scaledDotProductAttention, splitHeads } from '../functional';
 import type { TensorOptions } from '../factories';
 import type { Tensor } from '../tensor';
-import { attentionWidth, headSize, type GPTConfig } from './config';
+import { attentionWidth, type GPTConfig } from './config';
 import { Conv1D } from './layers';
 import { Module } from './module';
 
@@ -23,18 +23,12 @@ export class CausalSelfAttention extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const [B, T] = x.shape;
-    const nh = this.config.nHead;
-    const hs = headSize(this.config);
-    const A = nh * hs;
-    // (B, T, 3A) → q, k, v each (B, nh, T, hs); the fused weight is [Wq | Wk | Wv] along its columns
-    const [q, k, v] = this.cAttn
-      .forward(x)
-      .split(A, 2)
-      .map((t) => t.view(B, T, nh, hs).transpose(1, 2));
+    // (B, T, 3A) → q, k, v each (B, nh, T, hs); the fused weight is [Wq | Wk | Wv] along its columns.
+    // splitHeads / mergeHeads are one native call each (host overhead: this runs every layer)
+    const [q, k, v] = splitHeads(this.cAttn.forward(x), this.config.nHead);
     const p = this.training ? this.config.dropout.attention : 0;
     const y = scaledDotProductAttention(q, k, v, { isCausal: true, dropoutP: p }); // (B, nh, T, hs)
-    const merged = y.transpose(1, 2).contiguous().view(B, T, A);
+    const merged = mergeHeads(y); // (B, T, A)
     return dropout(this.cProj.forward(merged), this.config.dropout.residual, this.training);
   }
 }

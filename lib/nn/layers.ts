@@ -1,7 +1,7 @@
 // The leaf layers of a GPT, in Hugging Face GPT-2's parameter layout.
 import { embedding as embeddingOp, layerNorm } from '../functional';
 import { ones, randn, zeros, type TensorOptions } from '../factories';
-import { addmm } from '../functional';
+import { conv1d } from '../functional';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
 
@@ -24,12 +24,9 @@ export class Conv1D extends Module {
     this.bias = opts.bias ? this.registerParameter('bias', zeros([nOut], o), 'bias') : null;
   }
 
-  /** x (..., in) → (..., out), one GEMM (bias fused by addmm). */
+  /** x (..., in) → (..., out), one GEMM (bias fused by addmm) in one native call. */
   forward(x: Tensor): Tensor {
-    const lead = x.shape.slice(0, -1);
-    const x2 = x.reshape(-1, this.nIn); // (B·T, in)
-    const y = this.bias !== null ? addmm(this.bias, x2, this.weight) : x2.mm(this.weight);
-    return y.view(...lead, this.nOut);
+    return conv1d(x, this.weight, this.bias);
   }
 }
 
