@@ -206,6 +206,7 @@ export interface NativeGradientReducer {
   prepare(): void;
   finish(): void;
   buckets(): number[][];
+  launchedDuringBackward(): number;
   dispose(): void;
 }
 

@@ -283,7 +283,8 @@ struct ReducerState {
   std::vector<size_t> bucketOf;
   std::vector<Bucket> buckets;
   bool armed = false;
-  std::string error;  // a failure inside a hook, reported by finish()
+  size_t launchedByHooks = 0;  // buckets started during the last armed backward (overlap)
+  std::string error;           // a failure inside a hook, reported by finish()
 
   // Flattens the bucket's gradients (zeros for a parameter that got none) and starts the
   // all-reduce. Called with `mu` held.
@@ -321,6 +322,7 @@ class GradReadyHook : public torch::autograd::FunctionPostHook {
       try {
         c10::NoGradGuard noGrad;
         s->launch(b);
+        s->launchedByHooks++;
       } catch (const std::exception& e) {
         s->error = e.what();
       }
@@ -336,11 +338,13 @@ class GradReadyHook : public torch::autograd::FunctionPostHook {
 class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "GradientReducer",
-                       {InstanceMethod("prepare", &GradientReducer::Prepare),
-                        InstanceMethod("finish", &GradientReducer::Finish),
-                        InstanceMethod("buckets", &GradientReducer::Buckets),
-                        InstanceMethod("dispose", &GradientReducer::Dispose)});
+    return DefineClass(
+        env, "GradientReducer",
+        {InstanceMethod("prepare", &GradientReducer::Prepare),
+         InstanceMethod("finish", &GradientReducer::Finish),
+         InstanceMethod("buckets", &GradientReducer::Buckets),
+         InstanceMethod("launchedDuringBackward", &GradientReducer::LaunchedDuringBackward),
+         InstanceMethod("dispose", &GradientReducer::Dispose)});
   }
 
   // new GradientReducer(params, bucketBytes): buckets in reverse parameter order (backward
@@ -396,6 +400,7 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
       b.flat.clear();
     }
     state_->error.clear();
+    state_->launchedByHooks = 0;
     state_->armed = true;
     return info.Env().Undefined();
   }
@@ -439,6 +444,13 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
       out.Set(b, a);
     }
     return out;
+  }
+
+  // launchedDuringBackward(): buckets whose all-reduce the hooks started before finish()
+  Napi::Value LaunchedDuringBackward(const Napi::CallbackInfo& info) {
+    requireAttached(info.Env());
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->launchedByHooks));
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {

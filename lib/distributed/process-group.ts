@@ -207,6 +207,11 @@ export class GradientReducer {
     return this.h().buckets();
   }
 
+  /** Buckets whose all-reduce started from the hooks, during the last armed backward (the overlap). */
+  launchedDuringBackward(): number {
+    return this.h().launchedDuringBackward();
+  }
+
   /** Removes the hooks. */
   dispose(): void {
     this.handle?.dispose();

@@ -179,8 +179,24 @@ describe('one rank in this process', () => {
       for (const p of params) p.grad = null;
       reducer.prepare();
       model.loss(x, y).backward();
+      // every bucket started from the hooks while backward ran, none waited for finish()
+      expect(reducer.launchedDuringBackward()).toBe(reducer.buckets().length);
       reducer.finish();
       params.forEach((p, i) => expect(p.grad!.toNumberArray()).toEqual(plain[i]));
+      // gradient accumulation: only the last micro-batch's backward is armed, the sum is reduced
+      for (const p of params) p.grad = null;
+      model.loss(x, y).backward();
+      model.loss(y, x).backward();
+      const accumulated = params.map((p) => p.grad!.toNumberArray());
+      for (const p of params) p.grad = null;
+      model.loss(x, y).backward(); // not armed: no communication
+      expect(reducer.launchedDuringBackward()).toBe(reducer.buckets().length); // (still the last count)
+      reducer.prepare();
+      expect(reducer.launchedDuringBackward()).toBe(0);
+      model.loss(y, x).backward();
+      expect(reducer.launchedDuringBackward()).toBe(reducer.buckets().length);
+      reducer.finish();
+      params.forEach((p, i) => expect(p.grad!.toNumberArray()).toEqual(accumulated[i]));
       expect(() => reducer.finish()).toThrow(/prepare\(\) was not called/);
       reducer.dispose();
       expect(() => reducer.prepare()).toThrow(/disposed/);
