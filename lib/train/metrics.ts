@@ -1,7 +1,7 @@
 // metrics.jsonl: one JSON object per line. Training records carry
 //   {step, tokens, flops, loss, lr, gradNorm, tokensPerSec, elapsedSec}
 // and, at evaluation steps, valLoss; other events (growth, interrupt) carry `event`.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface StepRecord {
@@ -21,6 +21,29 @@ export type MetricsRecord = StepRecord | ({ event: string; step: number } & Reco
 export class MetricsLog {
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
+  }
+
+  /**
+   * Drops the records after `step` (0: all of them): a fresh run into a used directory starts a new
+   * log, and a resumed run drops what the interrupted one logged after its checkpoint, which it is
+   * about to redo. Rewrites the file atomically (temporary file + rename).
+   */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const lines = readFileSync(this.path, 'utf8').split('\n');
+    const kept = lines.filter((l) => {
+      if (l.trim() === '') return false;
+      try {
+        const r = JSON.parse(l) as { step?: unknown };
+        return typeof r.step === 'number' && r.step <= step;
+      } catch {
+        return false; // a torn last line from a crash
+      }
+    });
+    if (kept.length === lines.filter((l) => l.trim() !== '').length) return;
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, kept.length ? kept.join('\n') + '\n' : '');
+    renameSync(tmp, this.path);
   }
 
   append(records: MetricsRecord[]): void {

@@ -424,7 +424,12 @@ export class Trainer {
     const steps = opts.steps ?? this.config.steps;
     const main = this.dp === null || this.dp.rank === 0;
     // ranks other than 0 write nothing: every rank holds the same state and the same (mean) losses
-    const metrics: Pick<MetricsLog, 'append'> = main ? new MetricsLog(join(opts.out, 'metrics.jsonl')) : { append: () => {} };
+    let metrics: Pick<MetricsLog, 'append'> = { append: () => {} };
+    if (main) {
+      const log = new MetricsLog(join(opts.out, 'metrics.jsonl'));
+      log.truncateAfter(this.progression.step); // no duplicate records from an earlier run here
+      metrics = log;
+    }
     const checkpointDir = join(opts.out, 'checkpoint');
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
     const t0 = performance.now();
