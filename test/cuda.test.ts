@@ -6,8 +6,9 @@ import { cudaAvailable, emptyCache, manualSeed, memoryStats, randn, tidy, withAu
 import { AdamW } from '../lib/optim/adamw';
 import { native } from '../lib/native';
 import { Trainer } from '../lib/train/trainer';
+import { itWhen } from './helpers';
 
-const itCuda = cudaAvailable() ? it : it.skip;
+const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
 
 describe('CUDA', () => {
   itCuda('fused AdamW (CUDA) matches the foreach path on the CPU, with and without bias correction', () => {

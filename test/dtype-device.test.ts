@@ -27,7 +27,7 @@ import {
   type Dtype,
   type Tensor,
 } from '../lib';
-import { expectAllClose, expectTyped, flat, jsUniform, type TypedKind } from './helpers';
+import { itWhen, expectAllClose, expectTyped, flat, jsUniform, type TypedKind } from './helpers';
 
 function itT(name: string, fn: () => void): void {
   it(name, () => {
@@ -37,8 +37,8 @@ function itT(name: string, fn: () => void): void {
 
 const HAS_CUDA = cudaAvailable();
 // CUDA cases run only where a CUDA device is present; elsewhere they are reported as skipped.
-const itCuda = HAS_CUDA ? it : it.skip;
-const itNoCuda = HAS_CUDA ? it.skip : it;
+const itCuda = itWhen(HAS_CUDA, 'no CUDA device');
+const itNoCuda = itWhen(!HAS_CUDA, 'checks the no-CUDA error, and CUDA is present');
 
 /** Values each dtype represents exactly (bool as 0/1). */
 const EXACT: Record<Dtype, number[]> = {

@@ -117,3 +117,13 @@ export function itT(name: string, fn: () => void): void {
     tidy(fn);
   });
 }
+
+/**
+ * `it` when the condition holds; otherwise the test is reported as skipped with the reason in its
+ * title (e.g. no CUDA device here). The only way tests here are skipped: always on a stated condition.
+ */
+export function itWhen(condition: boolean, reason: string): (name: string, fn: jest.ProvidesCallback, timeout?: number) => void {
+  return condition
+    ? (name, fn, timeout) => it(name, fn, timeout)
+    : (name, fn, timeout) => it.skip(`${name} [skipped: ${reason}]`, fn, timeout);
+}

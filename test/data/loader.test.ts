@@ -1,6 +1,6 @@
 import { cudaAvailable, tidy } from '../../lib';
 import { BatchLoader, evalBatchCount, evalBatches, type Batch } from '../../lib/data';
-import { flat } from '../helpers';
+import { itWhen, flat } from '../helpers';
 
 // token i is i % 50000: every window of < 50000 tokens is identified by its first token
 const data = Uint16Array.from({ length: 5000 }, (_, i) => i % 50000);
@@ -89,7 +89,7 @@ describe('BatchLoader', () => {
     expect(() => new BatchLoader(data, { batchSize: 1, seqLen: 8, seed: -2 })).toThrow(/seed but received -2/);
   });
 
-  const onCuda = cudaAvailable() ? test : test.skip;
+  const onCuda = itWhen(cudaAvailable(), 'no CUDA device');
   onCuda('CUDA: batches staged in pinned memory equal the CPU batches', () => {
     const opts = { batchSize: 4, seqLen: 32, seed: 5 };
     const cpu = new BatchLoader(data, opts);

@@ -16,6 +16,7 @@ import {
 } from '../../lib/data';
 import { safeCuts } from '../../lib/data/parallel';
 import { tempDirs } from './tmp';
+import { itWhen } from '../helpers';
 
 const tmp = tempDirs('prepare');
 
@@ -163,7 +164,7 @@ describe('staged-lm prepare (CLI)', () => {
 // The shared corpora are optional (absent in a bare checkout); these checks run only where present.
 const shared = resolve(__dirname, '../../../shared/data');
 const shakespeare = join(shared, 'tinyshakespeare/input.txt');
-const withShared = existsSync(shakespeare) ? test : test.skip;
+const withShared = itWhen(existsSync(shakespeare), `no shared corpus at ${shakespeare}`);
 
 withShared("shared data: Tiny Shakespeare matches nanoGPT's token counts (tiktoken GPT-2)", async () => {
   // nanoGPT's data/shakespeare/prepare.py: the first 90% of characters encode to 301,966 tokens, the

@@ -21,11 +21,12 @@ import { presetConfig } from '../../lib/nn/config';
 import { fromTypedArray } from '../../lib/factories';
 import { manualSeed } from '../../lib/runtime';
 import { tidy } from '../../lib/scope';
+import { itWhen } from '../helpers';
 
 const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
 const RANK = resolve(__dirname, '../fixtures/dp-rank.js');
 const hasGloo = distributedSupport().gloo;
-const itGloo = hasGloo ? it : it.skip;
+const itGloo = itWhen(hasGloo, 'this build has no Gloo backend');
 
 interface Run {
   code: number | null;
