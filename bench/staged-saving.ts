@@ -26,6 +26,7 @@ import { prepare } from '../lib/data/prepare';
 import { nonEmbeddingParams, presetConfig } from '../lib/nn/config';
 import { Trainer } from '../lib/train/trainer';
 import { readRun, writeReport } from '../lib/train/report';
+import { firstReach, parseValidationLog } from '../lib/scaling/logs';
 
 const { values: a } = parseArgs({
   options: {
@@ -51,28 +52,16 @@ const { values: a } = parseArgs({
   },
 });
 
-/** FLOPs at which a validation curve first reaches `loss` (linear interpolation between evaluations). */
-function flopsToReach(points: { flops: number; loss: number }[], loss: number): number | null {
-  for (let i = 0; i < points.length; i++) {
-    if (points[i].loss <= loss) {
-      if (i === 0) return points[0].flops;
-      const p = points[i - 1];
-      const q = points[i];
-      return p.flops + ((p.loss - loss) / (p.loss - q.loss)) * (q.flops - p.flops);
-    }
-  }
-  return null;
-}
-
 /** (step, validation loss) of every evaluation in a run's metrics.jsonl. */
 function valSteps(dir: string): { step: number; loss: number }[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { step?: number; valLoss?: number })
-    .filter((r) => typeof r.valLoss === 'number' && typeof r.step === 'number')
-    .map((r) => ({ step: r.step!, loss: r.valLoss! }));
+  return parseValidationLog(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), { format: 'metrics' }).map((v) => ({
+    step: v.step!,
+    loss: v.loss,
+  }));
 }
+
+/** FLOPs at which a validation curve first reaches `loss`. */
+const flopsToReach = (points: { flops: number; loss: number }[], loss: number): number | null => firstReach(points, loss, (p) => p.flops);
 
 async function main(): Promise<void> {
   let data = a.data!;

@@ -13,6 +13,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -223,37 +224,48 @@ Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// distAllReduce(tensors, op): in place; 'mean' divides the sum by the world size
-Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
-  auto g = requireGroup(info.Env(), "allReduce");
+// One in-place collective over a list of tensors (one dtype and device): flattened into one buffer,
+// `start` issues the collective on it, `finish` (optional) adjusts the result, which is then copied
+// back into the tensors.
+template <typename Start>
+void inPlaceCollective(const Napi::CallbackInfo& info, const char* what, Start start,
+                       const std::function<void(at::Tensor&, const Group&)>& finish = nullptr) {
+  auto g = requireGroup(info.Env(), what);
   std::vector<at::Tensor> ts = tensorListArg(info, 0, "tensors");
-  if (ts.empty()) return info.Env().Undefined();
-  checkSameKind(info.Env(), ts, "allReduce");
-  std::string opName = stringArg(info, 1, "op");
-  c10d::AllreduceOptions opts;
-  opts.reduceOp = reduceOpArg(info, 1);
-  opts.timeout = g->timeout;
+  if (ts.empty()) return;
+  checkSameKind(info.Env(), ts, what);
   c10::NoGradGuard noGrad;
   std::vector<at::Tensor> buf{flatten(ts)};
-  waitFor(g->pg->allreduce(buf, opts), *g, "allReduce");
-  if (opName == "mean") buf[0].div_(g->size);
+  waitFor(start(*g, buf), *g, what);
+  if (finish) finish(buf[0], *g);
   unflatten(buf[0], ts);
+}
+
+// distAllReduce(tensors, op): in place; 'mean' divides the sum by the world size
+Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = reduceOpArg(info, 1);
+  bool mean = stringArg(info, 1, "op") == "mean";
+  inPlaceCollective(
+      info, "allReduce",
+      [&](const Group& g, std::vector<at::Tensor>& buf) {
+        opts.timeout = g.timeout;
+        return g.pg->allreduce(buf, opts);
+      },
+      [&](at::Tensor& sum, const Group& g) {
+        if (mean) sum.div_(g.size);
+      });
   return info.Env().Undefined();
 }
 
 // distBroadcast(tensors, root): every rank ends with root's values, in place
 Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
-  auto g = requireGroup(info.Env(), "broadcast");
-  std::vector<at::Tensor> ts = tensorListArg(info, 0, "tensors");
-  if (ts.empty()) return info.Env().Undefined();
-  checkSameKind(info.Env(), ts, "broadcast");
   c10d::BroadcastOptions opts;
   opts.rootRank = intArg(info, 1, "root");
-  opts.timeout = g->timeout;
-  c10::NoGradGuard noGrad;
-  std::vector<at::Tensor> buf{flatten(ts)};
-  waitFor(g->pg->broadcast(buf, opts), *g, "broadcast");
-  unflatten(buf[0], ts);
+  inPlaceCollective(info, "broadcast", [&](const Group& g, std::vector<at::Tensor>& buf) {
+    opts.timeout = g.timeout;
+    return g.pg->broadcast(buf, opts);
+  });
   return info.Env().Undefined();
 }
 

@@ -9,6 +9,8 @@ export interface EvalOptions {
   /** Stop after this many batches (default: all windows). */
   maxBatches?: number;
   device?: Device;
+  /** Only batches i with i mod worldSize = rank (data parallel: the ranks split the same batches). */
+  shard?: { rank: number; worldSize: number };
 }
 
 export interface EvalBatch extends Batch {
@@ -38,6 +40,13 @@ export function evalBatches(tokens: Uint16Array, opts: EvalOptions): Generator<E
   if (opts.maxBatches !== undefined && (!Number.isInteger(opts.maxBatches) || opts.maxBatches < 0)) {
     throw new TypeError(`evalBatches: expected a non-negative integer for maxBatches but received ${opts.maxBatches}`);
   }
+  const sh = opts.shard;
+  if (
+    sh !== undefined &&
+    !(Number.isInteger(sh.worldSize) && sh.worldSize >= 1 && Number.isInteger(sh.rank) && sh.rank >= 0 && sh.rank < sh.worldSize)
+  ) {
+    throw new RangeError(`evalBatches: shard rank ${sh.rank} is outside a world of size ${sh.worldSize}`);
+  }
   return generate(tokens, opts, resolveDevice(opts.device, 'evalBatches'));
 }
 
@@ -45,7 +54,8 @@ function* generate(tokens: Uint16Array, opts: EvalOptions, device: Device): Gene
   const { batchSize: B, seqLen: T } = opts;
   const windows = evalWindowCount(tokens.length, T);
   const batches = evalBatchCount(tokens.length, opts);
-  for (let index = 0; index < batches; index++) {
+  const { rank, worldSize } = opts.shard ?? { rank: 0, worldSize: 1 };
+  for (let index = rank; index < batches; index += worldSize) {
     const first = index * B;
     const rows = Math.min(B, windows - first);
     const x = new Int32Array(rows * T);

@@ -121,3 +121,16 @@ export function parseFitPoints(text: string): FitPoint[] {
     return r.data;
   });
 }
+
+/**
+ * Where a validation curve first reaches `loss`, on the axis `at` reads off each point (step,
+ * compute, …), interpolated linearly between evaluations; null when it never gets there.
+ */
+export function firstReach<P extends { loss: number }>(curve: P[], loss: number, at: (p: P) => number): number | null {
+  const i = curve.findIndex((v) => v.loss <= loss);
+  if (i < 0) return null;
+  if (i === 0) return at(curve[0]);
+  const p = curve[i - 1];
+  const q = curve[i];
+  return at(p) + ((p.loss - loss) / (p.loss - q.loss)) * (at(q) - at(p));
+}

@@ -31,19 +31,14 @@ export function evaluate(
   model.eval();
   let nats = 0;
   let count = 0;
-  let index = 0;
   try {
     for (const b of evalBatches(tokens, {
       batchSize: opts.batchSize,
       seqLen: opts.seqLen,
       maxBatches: opts.maxBatches,
       device: opts.device,
+      shard: opts.shard,
     })) {
-      if (opts.shard !== undefined && index++ % opts.shard.worldSize !== opts.shard.rank) {
-        b.x.dispose();
-        b.y.dispose();
-        continue;
-      }
       nats += tidy(() =>
         noGrad(() => {
           const forward = () => model.loss(b.x, b.y).item();

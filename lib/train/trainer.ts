@@ -36,7 +36,7 @@ import { evaluate } from './evaluate';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { findGrowthPoint } from '../scaling/trigger';
-import { parseValidationLog } from '../scaling/logs';
+import { firstReach, parseValidationLog } from '../scaling/logs';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
 import { processGroup } from '../distributed/process-group';
@@ -278,15 +278,12 @@ export class Trainer {
     const curve = parseValidationLog(text, { format: 'metrics' }).filter((v) => v.step !== undefined);
     const loss = this.lastValLoss;
     if (loss === null) throw new Error('grow.alignTo needs a validation loss before the growth (eval.interval > 0)');
-    const i = curve.findIndex((v) => v.loss <= loss);
-    if (i < 0) {
+    const step = firstReach(curve, loss, (v) => v.step!);
+    if (step === null) {
       const best = Math.min(...curve.map((v) => v.loss));
       throw new Error(`grow.alignTo: ${file} never reached validation loss ${loss.toFixed(4)} (its best is ${best.toFixed(4)})`);
     }
-    if (i === 0) return Math.max(1, curve[0].step!);
-    const p = curve[i - 1];
-    const q = curve[i];
-    return Math.max(1, p.step! + ((p.loss - loss) / (p.loss - q.loss)) * (q.step! - p.step!));
+    return Math.max(1, step);
   }
 
   /** Whether the current stage's end condition holds (counters are cumulative over stages). */
