@@ -1,13 +1,14 @@
 // The compute-saving experiment of issue 5: train a target model from scratch, and the same target
-// reached by staged training from a ¼-size start (width ×½: a quarter of the non-embedding
-// parameters), with the same data order and recipe; report the FLOPs each needs to reach the
-// baseline's final validation loss. The staged run grows (width ×2) where the slope trigger says,
-// or at a fixed step with --grow-at.
+// reached by staged training from a smaller start, with the same data order and recipe; report the
+// FLOPs each needs to reach the baseline's final validation loss. --op width (default) starts half as
+// wide (¼ of the non-embedding parameters) and grows width ×2; --op depth starts half as deep (½ of
+// them) and grows depth ×2. The staged run grows where the slope trigger says, or at a fixed step
+// with --grow-at.
 //
 //   node dist/bench/staged-saving.js --data DIR|embedded|--gutenberg --target PRESET
 //        [--layers L] [--embd D] [--heads H] [--ctx C] [--device cuda] [--steps N] [--batch B] [--seq T]
-//        [--eval-interval E] [--eval-batches K] [--grow-at S] [--c-op align|X] [--noise STD]
-//        [--reuse-baseline] [--out DIR]
+//        [--eval-interval E] [--eval-batches K] [--op width|depth] [--grow-at S] [--c-op align|X] [--noise STD]
+//        [--hidden-width-base W] [--off-diagonal-moments zero|scaled] [--reuse-baseline] [--out DIR]
 //
 // Compute is reported two ways: the trainer's FLOPs (6·all parameters incl. the tied embedding/head
 // + attention, i.e. what the hardware does) and the spec's Kaplan compute 6·N·tokens with N the
@@ -44,10 +45,13 @@ const { values: a } = parseArgs({
     seq: { type: 'string', default: '64' },
     'eval-interval': { type: 'string', default: '25' },
     'eval-batches': { type: 'string', default: '8' },
+    op: { type: 'string', default: 'width' },
     'grow-at': { type: 'string' },
     'c-op': { type: 'string', default: 'align' },
     'reuse-baseline': { type: 'boolean', default: false },
     noise: { type: 'string', default: '0' },
+    'hidden-width-base': { type: 'string' },
+    'off-diagonal-moments': { type: 'string', default: 'zero' },
     out: { type: 'string', default: join('runs', 'staged-saving') },
   },
 });
@@ -85,14 +89,18 @@ async function main(): Promise<void> {
     ...(a.ctx === undefined ? {} : { contextLength: Number(a.ctx) }),
   };
   const target = presetConfig(a.target!, overrides);
-  if (target.nEmbd % 2 !== 0 || target.nHead % 2 !== 0)
+  const op = a.op!;
+  if (op !== 'width' && op !== 'depth') throw new Error(`--op must be width or depth, not ${op}`);
+  if (op === 'width' && (target.nEmbd % 2 !== 0 || target.nHead % 2 !== 0))
     throw new Error('the target needs an even width and head count (the start is half as wide)');
+  if (op === 'depth' && target.nLayer % 2 !== 0) throw new Error('the target needs an even layer count (the start is half as deep)');
   // dropout 0.1 in both runs (the reference recipe); in the staged run it also breaks the symmetry
   // of the width copies
   const dropout = { attention: 0.1, residual: 0.1 };
   const big = { preset: a.target!, ...overrides, dropout };
-  const small = { ...big, nEmbd: target.nEmbd / 2, nHead: target.nHead / 2 };
-  const smallConfig = presetConfig(a.target!, { ...overrides, nEmbd: small.nEmbd, nHead: small.nHead });
+  const shrink = op === 'width' ? { nEmbd: target.nEmbd / 2, nHead: target.nHead / 2 } : { nLayer: target.nLayer / 2 };
+  const small = { ...big, ...shrink };
+  const smallConfig = presetConfig(a.target!, { ...overrides, ...shrink });
   const common = {
     data,
     device: a.device!,
@@ -101,7 +109,15 @@ async function main(): Promise<void> {
     seqLen: Number(a.seq),
     seed: 1234,
     // the same recipe for both runs: the schedule's horizon is the baseline's length
-    lr: { peak: 'kaplan' as const, kind: 'cosine' as const, warmup: Math.max(1, Math.round(steps / 20)), total: steps, finalFraction: 0.1 },
+    // --hidden-width-base W: the width-scaled recipe (hidden matrices at peak·W/width) for both runs
+    lr: {
+      peak: 'kaplan' as const,
+      kind: 'cosine' as const,
+      warmup: Math.max(1, Math.round(steps / 20)),
+      total: steps,
+      finalFraction: 0.1,
+      ...(a['hidden-width-base'] === undefined ? {} : { hiddenWidthBase: Number(a['hidden-width-base']) }),
+    },
     eval: { interval: Number(a['eval-interval']), batches: Number(a['eval-batches']) },
     logInterval: Number(a['eval-interval']),
   };
@@ -123,19 +139,29 @@ async function main(): Promise<void> {
 
   const b = readRun(join(out, 'baseline'));
   const targetLoss0 = b.val[b.val.length - 1].loss;
-  process.stderr.write(`staged: ${small.nEmbd}-wide start, width ×2 at the ${a['grow-at'] ? `step ${a['grow-at']}` : 'slope trigger'}\n`);
+  const startShape = `${smallConfig.nLayer}×${smallConfig.nEmbd}`;
+  process.stderr.write(`staged: ${startShape} start, ${op} ×2 at the ${a['grow-at'] ? `step ${a['grow-at']}` : 'slope trigger'}\n`);
   // the staged run may need more steps than the baseline to reach its loss: allow 2×, and stop
   // as soon as an evaluation reaches it
   // the re-warmup after growth as long as the initial warmup (the reference's 150 steps assume runs
   // of hundreds of thousands of steps)
   // where the grown state resumes the target schedule: 'align' reads S_target off the baseline's
   // own curve (the spec's definition: the step where the from-scratch target reached the same loss);
-  // a number uses S_pre / c_op (the reference's width constant is 1.776)
+  // a number uses S_pre / c_op (the reference's constants: width 1.776, depth 1.412)
   const placement = a['c-op'] === 'align' ? { alignTo: join(baseDir, 'metrics.jsonl') } : { cOp: Number(a['c-op']) };
   // --noise: std of noise on the new weights (breaks the copies' symmetry faster than dropout alone,
   // at the price of exactness: the growth event's loss before/after shows the cost)
   const noiseStd = Number(a.noise);
-  const grow = { op: 'width' as const, rewarmup: common.lr.warmup, ...placement, ...(noiseStd > 0 ? { noiseStd } : {}) };
+  const offDiagonal = a['off-diagonal-moments']!;
+  if (offDiagonal !== 'zero' && offDiagonal !== 'scaled')
+    throw new Error(`--off-diagonal-moments must be zero or scaled, not ${offDiagonal}`);
+  const grow = {
+    op,
+    rewarmup: common.lr.warmup,
+    ...placement,
+    ...(noiseStd > 0 ? { noiseStd } : {}),
+    ...(op === 'width' ? { offDiagonalMoments: offDiagonal } : {}),
+  };
   const staged = Trainer.create({ ...common, steps: 2 * steps, model: small, stages: [{ until, grow }] });
   const stop = new AbortController();
   rmSync(join(out, 'staged'), { recursive: true, force: true });
@@ -188,7 +214,8 @@ async function main(): Promise<void> {
     baselineFlops,
     stagedFlopsToBaselineLoss: stagedFlops,
     target: { nLayer: target.nLayer, nEmbd: target.nEmbd, nHead: target.nHead, nonEmbeddingParams: nBig },
-    start: { nEmbd: smallConfig.nEmbd, nHead: smallConfig.nHead, nonEmbeddingParams: nSmall },
+    op,
+    start: { nLayer: smallConfig.nLayer, nEmbd: smallConfig.nEmbd, nHead: smallConfig.nHead, nonEmbeddingParams: nSmall },
     growth: s.growths[0] ?? null,
     // S_target: where the grown state resumed the target schedule
     growthSchedulePos:
@@ -203,6 +230,8 @@ async function main(): Promise<void> {
     kaplanSaving: stagedKaplan === null ? null : 1 - stagedKaplan / baselineKaplan,
     placement: a['c-op'] === 'align' ? 'aligned to the baseline curve' : `c_op ${a['c-op']}`,
     noiseStd,
+    hiddenWidthBase: common.lr.hiddenWidthBase ?? null,
+    offDiagonalMoments: op === 'width' ? offDiagonal : null,
     baselineSeconds: baseSeconds,
     stagedSeconds: stagedResult.seconds,
     stagedSteps: stagedResult.step,

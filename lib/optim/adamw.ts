@@ -38,7 +38,10 @@ export interface Moments {
   expAvgSq: Tensor;
 }
 
-interface Entry extends NamedParameter, Moments {}
+interface Entry extends NamedParameter, Moments {
+  /** This parameter's learning rate is update(lr)'s lr times this (see setLrScales). */
+  lrScale: number;
+}
 
 /** Moments are float32 (master precision) unless the parameter is float64. */
 function momentDtype(t: Tensor): 'float32' | 'float64' {
@@ -59,7 +62,26 @@ export class AdamW {
       if (seen.has(p.name)) throw new Error(`AdamW: parameter name '${p.name}' appears twice`);
       seen.add(p.name);
     }
-    this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor) }));
+    this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor), lrScale: 1 }));
+  }
+
+  /**
+   * Per-parameter learning-rate multipliers (e.g. width-scaled hidden matrices): update(lr) takes
+   * the Adam step of parameter p at lr · scale(p); decoupled weight decay stays lr · weightDecay.
+   * Parameters are grouped by multiplier, one native call a group.
+   */
+  setLrScales(scale: (p: NamedParameter) => number): void {
+    for (const e of this.entries) {
+      const s = scale({ name: e.name, tensor: e.tensor, kind: e.kind });
+      if (!(s >= 0) || !Number.isFinite(s))
+        throw new RangeError(`AdamW: learning-rate scale of '${e.name}' must be a finite non-negative number, got ${s}`);
+      e.lrScale = s;
+    }
+  }
+
+  /** The learning-rate multiplier of one parameter (1 unless setLrScales changed it). */
+  lrScale(name: string): number {
+    return this.entry(name).lrScale;
   }
 
   private freshMoments(t: Tensor): Moments {
@@ -123,7 +145,7 @@ export class AdamW {
       else if (prev !== undefined && prev.expAvg.shape.join() === p.tensor.shape.join())
         m = { expAvg: prev.expAvg, expAvgSq: prev.expAvgSq };
       else m = this.freshMoments(p.tensor);
-      next.push({ ...p, ...m });
+      next.push({ ...p, ...m, lrScale: prev?.lrScale ?? 1 });
     }
     const live = new Set(next.flatMap((e) => [e.expAvg, e.expAvgSq]));
     for (const e of this.entries) for (const t of [e.expAvg, e.expAvgSq]) if (!live.has(t)) t.dispose();
@@ -156,20 +178,28 @@ export class AdamW {
       this.stepTensor.fill_(this.step);
     }
     noGrad(() => {
-      for (const decay of [true, false]) {
-        const group = this.entries.filter((e) => noDecay.includes(e.kind) !== decay);
-        if (group.length === 0) continue;
+      const groups = new Map<string, { decay: boolean; scale: number; entries: Entry[] }>();
+      for (const e of this.entries) {
+        const decay = !noDecay.includes(e.kind);
+        const key = `${decay}:${e.lrScale}`;
+        const g = groups.get(key) ?? { decay, scale: e.lrScale, entries: [] };
+        g.entries.push(e);
+        groups.set(key, g);
+      }
+      for (const { decay, scale, entries: group } of groups.values()) {
         native.adamwStep(
           group.map((e) => e.tensor.native),
           group.map((e) => e.expAvg.native),
           group.map((e) => e.expAvgSq.native),
           useFused ? this.stepTensor!.native : null,
           {
-            lr,
+            lr: lr * scale,
             beta1: betas[0],
             beta2: betas[1],
             eps,
-            weightDecay: decay ? weightDecay : 0,
+            // the multiplier scales the Adam step, not the decay: lr·weightDecay stays the run's
+            // (a width-scaled matrix decays on the same time constant as at any other width)
+            weightDecay: decay && scale > 0 ? weightDecay / scale : 0,
             step: this.step,
             biasCorrection,
             fused: useFused,

@@ -34,6 +34,8 @@ export const StageSchema = z
         /** Dropout of the grown stage (attention and residual), to break the symmetry of width copies. */
         dropout: z.number().min(0).lt(1).optional(),
         noiseStd: z.number().nonnegative().optional(),
+        /** Width growth: AdamW moments of the off-diagonal blocks, zero (reference) or m/k, v/k² like the copies. */
+        offDiagonalMoments: z.enum(['zero', 'scaled']).optional(),
         /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
         peakLr: z.union([z.number().positive(), z.literal('kaplan')]).optional(),
         cOp: z.number().positive().optional(),
@@ -68,6 +70,7 @@ export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
     ...(g.factor !== undefined ? { factor: g.factor } : {}),
     ...(g.dropout !== undefined ? { dropout: { attention: g.dropout, residual: g.dropout } } : {}),
     ...(g.noiseStd !== undefined ? { noiseStd: g.noiseStd } : {}),
+    ...(g.offDiagonalMoments !== undefined ? { offDiagonalMoments: g.offDiagonalMoments } : {}),
   };
   switch (g.op) {
     case 'width':
@@ -122,6 +125,13 @@ export const RunConfigSchema = z
         total: z.number().int().positive().optional(),
         /** Final LR as a fraction of the peak. */
         finalFraction: z.number().min(0).max(1).default(0.1),
+        /**
+         * Width-scaled learning rates (μP's Adam rule): the blocks' weight matrices and the final
+         * LayerNorm train at peak · hiddenWidthBase / nEmbd, everything else at the peak. Under it a
+         * width-grown model's copies move the function as the small model's weights did (without
+         * it, both copies take a full Adam step and the function moves twice as far). See lr-scales.ts.
+         */
+        hiddenWidthBase: z.number().int().positive().optional(),
       })
       .strict()
       .prefault({}),

@@ -33,6 +33,7 @@ import {
 } from './checkpoint';
 import { growthOptions, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
 import { evaluate } from './evaluate';
+import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { findGrowthPoint } from '../scaling/trigger';
@@ -134,6 +135,7 @@ export class Trainer {
     manualSeed(config.seed);
     this.model = new GPT(modelConfig, { device: this.device });
     this.optimizer = new AdamW(this.model.namedParameters(), config.optimizer);
+    this.applyLrScales();
     this.loader = new BatchLoader(data.train, {
       batchSize: config.batchSize,
       seqLen: this.seqLen,
@@ -198,6 +200,12 @@ export class Trainer {
     return t;
   }
 
+  /** The run's per-parameter learning-rate multipliers for the current model (width-scaled recipe). */
+  private applyLrScales(): void {
+    const scale = lrScales(this.config.lr.hiddenWidthBase, this.modelConfig);
+    if (scale !== null) this.optimizer.setLrScales(scale);
+  }
+
   /** The live training state (the model's and optimizer's own tensors, not copies). */
   trainState(): TrainState {
     return stateOf(this.model, this.optimizer, this.schedule, this.progression);
@@ -214,6 +222,7 @@ export class Trainer {
     this.model = next.model;
     this.optimizer = next.optimizer;
     this.modelConfig = s.config;
+    this.applyLrScales();
     this.flopsPerToken = trainingFlopsPerToken(s.config, this.seqLen);
     this.schedule = s.schedule;
     this.progression = { ...s.progression };
