@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
+import { growthOptions, parseRunConfig } from '../../lib/train/config';
 
 const staged = {
   model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 32 },
@@ -130,6 +131,14 @@ describe('staged runs', () => {
     t.valHistory = points;
     expect(t.stageEnded(stage)).toBe(true);
     t.dispose();
+  });
+
+  it('a width stage passes offDiagonalMoments to the operator; a bad value is refused naming the field', () => {
+    const stage = (o: unknown) => ({ until: { steps: 5 }, grow: { op: 'width', offDiagonalMoments: o } });
+    expect(growthOptions(parseRunConfig({ ...staged, stages: [stage('scaled')] }).stages[0].grow)).toMatchObject({
+      offDiagonalMoments: 'scaled',
+    });
+    expect(() => parseRunConfig({ ...staged, stages: [stage('half')] })).toThrow(/stages\.0\.grow\.offDiagonalMoments/);
   });
 
   it('rejects a stage with two end conditions, naming the field', () => {
