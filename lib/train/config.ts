@@ -151,7 +151,13 @@ export const RunConfigSchema = z
      */
     stages: z.array(StageSchema).default([]),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.lr.hiddenWidthBase === undefined || c.stages.every((st) => st.grow.op !== 'mlp' && st.grow.op !== 'heads'), {
+    // the rule follows nEmbd; those operators widen the MLP or the heads alone, whose copies it
+    // would not scale
+    message: 'lr.hiddenWidthBase scales by nEmbd: it does not cover the mlp and heads operators (use width, depth or both)',
+    path: ['lr', 'hiddenWidthBase'],
+  });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type RunConfigInput = z.input<typeof RunConfigSchema>;

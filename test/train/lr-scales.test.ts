@@ -9,6 +9,7 @@ import { growWidth } from '../../lib/growth';
 import { instantiate } from '../../lib/growth/model-state';
 import { AdamW } from '../../lib/optim/adamw';
 import { lrScales } from '../../lib/train/lr-scales';
+import { parseRunConfig } from '../../lib/train/config';
 import { Trainer } from '../../lib/train/trainer';
 import { noGrad, tensor, tidy, type Tensor } from '../../lib';
 import type { GPT } from '../../lib/nn';
@@ -115,6 +116,16 @@ describe('width growth under width-scaled rates trains exactly like the small mo
     const untouched = instantiate(small).model;
     expect(maxAbsDiff(logits(untouched), l0) / size).toBeGreaterThan(1e-2);
     for (const m of [ref, scaled, plain, untouched]) m.dispose();
+  });
+});
+
+describe('the run config', () => {
+  it('refuses hiddenWidthBase with the mlp or heads operators, naming the field', () => {
+    for (const op of ['mlp', 'heads'])
+      expect(() => parseRunConfig({ steps: 4, lr: { hiddenWidthBase: 16 }, stages: [{ until: { steps: 2 }, grow: { op } }] })).toThrow(
+        /lr\.hiddenWidthBase: lr\.hiddenWidthBase scales by nEmbd/,
+      );
+    expect(() => parseRunConfig({ steps: 4, lr: { hiddenWidthBase: 0 } })).toThrow(/lr\.hiddenWidthBase/);
   });
 });
 
