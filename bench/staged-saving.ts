@@ -8,7 +8,8 @@
 //   node dist/bench/staged-saving.js --data DIR|embedded|--gutenberg --target PRESET
 //        [--layers L] [--embd D] [--heads H] [--ctx C] [--device cuda] [--steps N] [--batch B] [--seq T]
 //        [--eval-interval E] [--eval-batches K] [--op width|depth] [--grow-at S] [--c-op align|X] [--noise STD]
-//        [--hidden-width-base W] [--off-diagonal-moments zero|scaled] [--reuse-baseline] [--out DIR]
+//        [--hidden-width-base W] [--off-diagonal-moments zero|scaled] [--split-noise STD]
+//        [--reuse-baseline] [--out DIR]
 //
 // Compute is reported two ways: the trainer's FLOPs (6·all parameters incl. the tied embedding/head
 // + attention, i.e. what the hardware does) and the spec's Kaplan compute 6·N·tokens with N the
@@ -52,6 +53,7 @@ const { values: a } = parseArgs({
     noise: { type: 'string', default: '0' },
     'hidden-width-base': { type: 'string' },
     'off-diagonal-moments': { type: 'string', default: 'zero' },
+    'split-noise': { type: 'string', default: '0' },
     out: { type: 'string', default: join('runs', 'staged-saving') },
   },
 });
@@ -153,6 +155,8 @@ async function main(): Promise<void> {
   // at the price of exactness: the growth event's loss before/after shows the cost)
   const noiseStd = Number(a.noise);
   const offDiagonal = a['off-diagonal-moments']!;
+  // --split-noise: zero-sum noise on the embedding copies (second-order change, symmetry broken at once)
+  const splitNoise = Number(a['split-noise']);
   if (offDiagonal !== 'zero' && offDiagonal !== 'scaled')
     throw new Error(`--off-diagonal-moments must be zero or scaled, not ${offDiagonal}`);
   const grow = {
@@ -161,6 +165,7 @@ async function main(): Promise<void> {
     ...placement,
     ...(noiseStd > 0 ? { noiseStd } : {}),
     ...(op === 'width' ? { offDiagonalMoments: offDiagonal } : {}),
+    ...(op === 'width' && splitNoise > 0 ? { splitNoiseStd: splitNoise } : {}),
   };
   const staged = Trainer.create({ ...common, steps: 2 * steps, model: small, stages: [{ until, grow }] });
   const stop = new AbortController();
@@ -232,6 +237,7 @@ async function main(): Promise<void> {
     noiseStd,
     hiddenWidthBase: common.lr.hiddenWidthBase ?? null,
     offDiagonalMoments: op === 'width' ? offDiagonal : null,
+    splitNoiseStd: splitNoise,
     baselineSeconds: baseSeconds,
     stagedSeconds: stagedResult.seconds,
     stagedSteps: stagedResult.step,

@@ -44,6 +44,13 @@ export const WidthOptionsSchema = z
     dropout: z.object({ embedding: z.number(), attention: z.number(), residual: z.number() }).partial().strict().optional(),
     /** Std of noise added to the new (off-diagonal) weights: breaks symmetry, trades away exactness. */
     noiseStd: z.number().nonnegative().default(0),
+    /**
+     * Std of zero-sum noise across the k copies of the token and position embeddings ([E+N ∣ E−N]
+     * for k = 2): the residual stream's copies start apart, so symmetry is broken from the first
+     * step, while the function changes only at second order in N (the copies' mean is E, and
+     * LayerNorm and the halved LNf average them; off-diagonal noise changes it at first order).
+     */
+    splitNoiseStd: z.number().nonnegative().default(0),
   })
   .strict();
 export type WidthOptions = z.input<typeof WidthOptionsSchema>;
@@ -89,6 +96,15 @@ function mapMoments(m: Moments, role: Role, k: number, offDiagonal: 'zero' | 'sc
   });
 }
 
+/** Adds noise that sums to zero over the k column copies of a duplicated (rows, k·d) embedding. */
+function splitNoise(grown: Tensor, k: number, std: number): Tensor {
+  return tidy(() => {
+    const [rows, cols] = grown.shape;
+    const n = randn([rows, k, cols / k], { dtype: grown.dtype, device: grown.device }).mul_(std);
+    return grown.add(n.sub(n.mean(1, true)).reshape(rows, cols));
+  });
+}
+
 /** Parameters and moments of the width-grown model; schedule and counters are the caller's. */
 export function widthParams(s: TrainState, input: WidthOptions = {}): Pick<TrainState, 'config' | 'params' | 'moments'> {
   const o = WidthOptionsSchema.parse(input);
@@ -105,7 +121,10 @@ export function widthParams(s: TrainState, input: WidthOptions = {}): Pick<Train
       o.noiseStd > 0 && role.kind === 'matrix'
         ? () => randn(role.groups ? [p.shape[0], p.shape[1] / role.groups] : p.shape, { dtype: p.dtype, device: p.device }).mul_(o.noiseStd)
         : null;
-    params[name] = keep(mapValue(p, role, k, noise));
+    const grown = mapValue(p, role, k, noise);
+    params[name] = keep(
+      o.splitNoiseStd > 0 && /^transformer\.(wte|wpe)\.weight$/.test(name) ? splitNoise(grown, k, o.splitNoiseStd) : grown,
+    );
     const m = s.moments[name];
     if (m === undefined) throw new Error(`width growth: no optimizer moments for '${name}'`);
     const g = mapMoments(m, role, k, o.offDiagonalMoments);

@@ -34,6 +34,8 @@ export const StageSchema = z
         /** Dropout of the grown stage (attention and residual), to break the symmetry of width copies. */
         dropout: z.number().min(0).lt(1).optional(),
         noiseStd: z.number().nonnegative().optional(),
+        /** Width growth: zero-sum noise on the embedding copies (symmetry broken, function changed at second order). */
+        splitNoiseStd: z.number().nonnegative().optional(),
         /** Width growth: AdamW moments of the off-diagonal blocks, zero (reference) or m/k, v/k² like the copies. */
         offDiagonalMoments: z.enum(['zero', 'scaled']).optional(),
         /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
@@ -70,6 +72,7 @@ export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
     ...(g.factor !== undefined ? { factor: g.factor } : {}),
     ...(g.dropout !== undefined ? { dropout: { attention: g.dropout, residual: g.dropout } } : {}),
     ...(g.noiseStd !== undefined ? { noiseStd: g.noiseStd } : {}),
+    ...(g.splitNoiseStd !== undefined ? { splitNoiseStd: g.splitNoiseStd } : {}),
     ...(g.offDiagonalMoments !== undefined ? { offDiagonalMoments: g.offDiagonalMoments } : {}),
   };
   switch (g.op) {

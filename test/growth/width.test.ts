@@ -184,6 +184,44 @@ describe('width ×2: symmetry', () => {
     expect(halvesDiffer(g, 1)).toBeGreaterThan(1e-6);
   });
 
+  it('split noise: the embedding copies start apart and the halves diverge without dropout; the function moves at second order', () => {
+    const logitChange = (o: { splitNoiseStd?: number; noiseStd?: number }) => {
+      const g = growWidth(small, o);
+      const m = instantiate(g).model;
+      const delta = maxAbsDiff(logitsOf(model), logitsOf(m));
+      m.dispose();
+      dispose([Object.values(g.params), Object.values(g.moments).flatMap((mm) => [mm.expAvg, mm.expAvgSq])]);
+      return delta;
+    };
+    const g = growWidth(small, { splitNoiseStd: 1e-2 });
+    tidy(() => {
+      const e = g.params['transformer.wte.weight'];
+      const e0 = small.params['transformer.wte.weight'];
+      // zero-sum: the copies' mean is the small embedding; they differ by ~2·std
+      expect(
+        maxAbsDiff(
+          e
+            .narrow(1, 0, 8)
+            .add(e.narrow(1, 8, 8))
+            .div(2),
+          e0,
+        ),
+      ).toBeLessThan(1e-12);
+      expect(maxAbsDiff(e.narrow(1, 0, 8), e.narrow(1, 8, 8))).toBeGreaterThan(1e-2);
+      // the other copied parameters are untouched
+      expect(maxAbsDiff(g.params['transformer.h.0.ln_1.bias'].narrow(0, 0, 8), small.params['transformer.h.0.ln_1.bias'])).toBe(0);
+    });
+    expect(halvesDiffer(g, 3)).toBeGreaterThan(1e-6);
+    // second order: doubling the std about quadruples the change, and it is far below what
+    // off-diagonal noise of the same std does (first order)
+    const d1 = logitChange({ splitNoiseStd: 1e-3 });
+    const d2 = logitChange({ splitNoiseStd: 2e-3 });
+    expect(d1).toBeGreaterThan(0);
+    expect(d2 / d1).toBeGreaterThan(3);
+    expect(d2 / d1).toBeLessThan(5);
+    expect(logitChange({ noiseStd: 1e-3 })).toBeGreaterThan(20 * d1);
+  });
+
   it('noise on the new weights breaks exactness by a small, reported amount', () => {
     const g = growWidth(small, { noiseStd: 1e-3 });
     const m = instantiate(g).model;
