@@ -1,7 +1,9 @@
 // Host-side cost of one training step, without the arithmetic: the `tiny` preset's structure
 // (4 layers, 4 heads, the same ops per step) at a micro size (width 32, vocabulary 64, batch 1 × 8)
 // on CPU, where the kernels take microseconds, so ms/step is what a GPU step costs the host to
-// launch (the launch-bound case of issue 6). Also counts the native calls per step, by name.
+// launch (the launch-bound case of issue 6). Also counts the native calls per step, by name, and
+// compares freeing a scope's tensors in one native call (the library's way) with one call each,
+// alternating the two in the same run.
 //
 //   node dist/bench/host-overhead.js [--steps N] [--top K]
 // Prints one JSON object.
@@ -12,8 +14,8 @@ import { presetConfig } from '../lib/nn/config';
 import { GPT } from '../lib/nn/gpt';
 import { AdamW } from '../lib/optim/adamw';
 import { manualSeed } from '../lib/runtime';
-import { tidy } from '../lib/scope';
-import { Tensor } from '../lib/tensor';
+import { setDisposeAll, tidy } from '../lib/scope';
+import { Tensor, disposeTogether } from '../lib/tensor';
 
 const { values: a } = parseArgs({ options: { steps: { type: 'string', default: '300' }, top: { type: 'string', default: '12' } } });
 const steps = Number(a.steps);
@@ -75,6 +77,25 @@ const step = () => {
   lap('scopeExit');
 };
 for (let i = 0; i < 20; i++) step();
+// the comparison: one native dispose per tensor, alternated with the library's batched disposal
+const oneByOne = (items: { dispose(): void }[]) => {
+  for (const t of items) t.dispose();
+};
+const eachMs: number[] = [];
+const batchedMs: number[] = [];
+for (let pair = 0; pair < 3; pair++) {
+  for (const [fn, out] of [
+    [oneByOne, eachMs],
+    [disposeTogether, batchedMs],
+  ] as const) {
+    setDisposeAll(fn);
+    const t = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    out.push((performance.now() - t) / steps);
+  }
+}
+setDisposeAll(disposeTogether);
+const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
 counts.clear();
 for (const k of Object.keys(phases)) phases[k as keyof typeof phases] = 0;
 const t0 = performance.now();
@@ -88,6 +109,9 @@ console.log(
     ms_per_step: Math.round(ms * 1000) / 1000,
     native_calls_per_step: calls,
     us_per_call: Math.round(((ms * 1000) / calls) * 100) / 100,
+    ms_per_step_dispose_one_by_one: Math.round(median(eachMs) * 1000) / 1000,
+    ms_per_step_dispose_batched: Math.round(median(batchedMs) * 1000) / 1000,
+    batched_over_one_by_one: Math.round((median(batchedMs) / median(eachMs)) * 1000) / 1000,
     ms_per_phase: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round((v / steps) * 1000) / 1000])),
     top_calls: [...counts.entries()]
       .sort((p, q) => q[1] - p[1])

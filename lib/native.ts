@@ -170,6 +170,8 @@ export interface NativeModule {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   memoryStats(): NativeMemoryStats;
+  /** Frees many tensors in one call (skips disposed ones). */
+  disposeMany(tensors: T[]): void;
   resetPeakMemory(): void;
   emptyCache(): void;
   synchronize(): void;

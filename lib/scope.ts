@@ -40,9 +40,18 @@ function collect(value: unknown, out: Set<Scoped>, isTensor: (v: unknown) => v i
 }
 
 let tensorCheck: (v: unknown) => v is Scoped = (_v): _v is Scoped => false;
+/** Frees a batch of scoped objects; tensor.ts installs one native call for all tensors in it. */
+let disposeAll: (items: Scoped[]) => void = (items) => {
+  for (const t of items) t.dispose();
+};
 /** tensor.ts registers how to recognise a tensor (avoids an import cycle). */
 export function setTensorCheck(check: (v: unknown) => v is Scoped): void {
   tensorCheck = check;
+}
+
+/** tensor.ts registers how to free many at once. */
+export function setDisposeAll(fn: (items: Scoped[]) => void): void {
+  disposeAll = fn;
 }
 
 /**
@@ -58,24 +67,26 @@ export function tidy<R>(fn: () => R): R {
     result = fn();
   } catch (e) {
     scopes.pop();
-    for (const t of scope) t.dispose();
+    disposeAll([...scope]);
     throw e;
   }
   scopes.pop();
   if (result instanceof Promise) {
-    for (const t of scope) t.dispose();
+    disposeAll([...scope]);
     throw new TypeError('tidy() takes a synchronous function: await outside it, or keep() what must survive');
   }
   const returned = new Set<Scoped>();
   collect(result, returned, tensorCheck);
   const parent = scopes[scopes.length - 1];
+  const dead: Scoped[] = [];
   for (const t of scope) {
     if (returned.has(t)) {
       if (parent !== undefined && !kept.has(t)) parent.add(t);
     } else if (!kept.has(t)) {
-      t.dispose();
+      dead.push(t);
     }
   }
+  disposeAll(dead);
   return result;
 }
 
@@ -83,7 +94,7 @@ export function tidy<R>(fn: () => R): R {
 export function dispose(value: unknown): void {
   const all = new Set<Scoped>();
   collect(value, all, tensorCheck);
-  for (const t of all) t.dispose();
+  disposeAll([...all]);
 }
 
 /** Number of open scopes (for tests and diagnostics). */

@@ -2,7 +2,7 @@
 // checked here first so mistakes come back as TypeErrors that name the argument.
 import { checkDevice, checkDtype, checkInt, checkNumber, checkShape, describe, type Device, type Dtype } from './dtype';
 import { native, type NativeTensor } from './native';
-import { setTensorCheck, track } from './scope';
+import { setDisposeAll, setTensorCheck, track, type Scoped } from './scope';
 
 export type TypedArrayOut = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 /** Nested arrays of numbers, as toList() returns them. */
@@ -481,6 +481,17 @@ export class Tensor {
 }
 
 setTensorCheck((v: unknown): v is Tensor => v instanceof Tensor);
+// a scope's tensors are freed in one native call (one JS→native crossing instead of one each)
+export function disposeTogether(items: Scoped[]): void {
+  const tensors: Tensor[] = [];
+  for (const t of items) {
+    if (t instanceof Tensor) tensors.push(t);
+    else t.dispose();
+  }
+  if (tensors.length === 1) tensors[0].dispose();
+  else if (tensors.length > 1) native.disposeMany(tensors.map((t) => t.native));
+}
+setDisposeAll(disposeTogether);
 
 /** A shape in which one entry may be -1 (inferred), as view and reshape take. */
 function checkShapeWithInfer(shape: unknown[], op: string): number[] {

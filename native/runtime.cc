@@ -79,6 +79,24 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), deviceCount());
 }
 
+// disposeMany(handles): frees many tensors in one call (a tidy() scope's intermediates: one
+// JS→native crossing instead of one per tensor). Already-disposed handles are skipped.
+Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray())
+    throw Napi::TypeError::New(env, "disposeMany: expected an array of tensors");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  const uint32_t n = arr.Length();
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!TensorHandle::IsHandle(env, v))
+      throw Napi::TypeError::New(env,
+                                 "disposeMany: element " + std::to_string(i) + " is not a tensor");
+  }
+  for (uint32_t i = 0; i < n; i++) TensorHandle::Unwrap(arr.Get(i).As<Napi::Object>())->release();
+  return env.Undefined();
+}
+
 // Live handles and their bytes, plus per-device CUDA caching-allocator figures.
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -233,6 +251,7 @@ void initRuntime(Napi::Env env, Napi::Object exports) {
   define(env, exports, "cudaAvailable", CudaAvailable);
   define(env, exports, "cudaDeviceCount", CudaDeviceCount);
   define(env, exports, "memoryStats", MemoryStats);
+  define(env, exports, "disposeMany", DisposeMany);
   define(env, exports, "resetPeakMemory", ResetPeakMemory);
   define(env, exports, "emptyCache", EmptyCache);
   define(env, exports, "synchronize", Synchronize);

@@ -26,6 +26,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   at::Tensor& tensor() { return tensor_; }
   // Re-count the bytes after the tensor changed size in place (setData).
   void refreshBytes();
+  // Frees the tensor now (dispose(), disposeMany()); idempotent.
+  void release();
 
  private:
   Napi::Value Dispose(const Napi::CallbackInfo& info);
@@ -34,8 +36,6 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Meta(const Napi::CallbackInfo& info);
-
-  void release();
 
   at::Tensor tensor_;
   int64_t bytes_ = 0;          // counted in memoryStats().liveBytes

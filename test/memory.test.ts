@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { keep, memoryStats, ones, randn, tidy, watchStorage, zeros, Tensor, dispose } from '../lib';
+import { native } from '../lib/native';
 
 const RSS_TOLERANCE = 0.05;
 
@@ -37,6 +38,49 @@ describe('dispose', () => {
     const b = zeros([2]);
     dispose({ a, list: [b] });
     expect(a.isDisposed && b.isDisposed).toBe(true);
+  });
+});
+
+describe('freeing many tensors in one native call (what tidy and dispose use)', () => {
+  it('frees every tensor, skips disposed ones, and the counters return to where they were', () => {
+    const before = memoryStats();
+    const ts = [zeros([100]), ones([3, 3]), randn([7])];
+    const watches = ts.map((t) => watchStorage(t));
+    ts[1].dispose();
+    native.disposeMany(ts.map((t) => t.native));
+    expect(ts.every((t) => t.isDisposed)).toBe(true);
+    expect(watches.some((w) => w.alive())).toBe(false);
+    expect(memoryStats().liveTensors).toBe(before.liveTensors);
+    expect(memoryStats().liveBytes).toBe(before.liveBytes);
+  });
+
+  it('refuses an element that is not a tensor, naming its index, before freeing any', () => {
+    const t = zeros([2]);
+    expect(() => native.disposeMany([t.native, {} as never])).toThrow(/disposeMany: element 1 is not a tensor/);
+    expect(t.isDisposed).toBe(false);
+    expect(() => native.disposeMany('x' as never)).toThrow(/expected an array of tensors/);
+    t.dispose();
+  });
+
+  it('a scope of many intermediates is freed by one call', () => {
+    const calls: number[] = [];
+    const original = native.disposeMany;
+    native.disposeMany = (handles) => {
+      calls.push(handles.length);
+      original(handles);
+    };
+    try {
+      const start = memoryStats().liveTensors;
+      tidy(() => {
+        let x = ones([4]);
+        for (let i = 0; i < 10; i++) x = x.add(1);
+        return null;
+      });
+      expect(calls).toEqual([11]);
+      expect(memoryStats().liveTensors).toBe(start);
+    } finally {
+      native.disposeMany = original;
+    }
   });
 });
 
