@@ -6,15 +6,18 @@
 // would have taken and the function moves k times as far. The 1/width rate undoes exactly that:
 // with the off-diagonal moments scaled like the copies' and no dropout, the grown model then trains
 // as the small model did (test/train/lr-scales.test.ts). Embeddings, biases and the blocks'
-// LayerNorms are copied, not summed, and keep the peak rate.
+// LayerNorms are copied, not summed, and keep the peak rate. Which is which is the width operator's
+// own classification (widthRole: block-diagonal matrices and LNf), so the two cannot disagree.
+import { widthRole } from '../growth/width';
 import type { GPTConfig } from '../nn/config';
 import type { NamedParameter } from '../optim/adamw';
-
-const SUMMED_COPIES = [/^transformer\.h\.\d+\.(attn|mlp)\.[a-z_]+\.weight$/, /^transformer\.ln_f\.(weight|bias)$/];
 
 /** The multiplier of each parameter, or null when the run uses one learning rate for all. */
 export function lrScales(base: number | undefined, model: Pick<GPTConfig, 'nEmbd'>): ((p: NamedParameter) => number) | null {
   if (base === undefined) return null;
   const scaled = base / model.nEmbd;
-  return (p) => (SUMMED_COPIES.some((r) => r.test(p.name)) ? scaled : 1);
+  return (p) => {
+    const role = widthRole(p.name).kind;
+    return role === 'matrix' || role === 'lnf' ? scaled : 1;
+  };
 }
