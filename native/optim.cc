@@ -7,11 +7,13 @@
 #include <ATen/ops/_foreach_addcmul.h>
 #include <ATen/ops/_foreach_div.h>
 #include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_norm.h>
 #include <ATen/ops/_foreach_sqrt.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "compat.h"
@@ -133,22 +135,33 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 
 // clipGradNorm(params, maxNorm) → the total L2 norm of all gradients before clipping, as a
 // tensor (no host sync). Gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
+// Multi-tensor kernels as torch.nn.utils.clip_grad_norm_ does: one per-tensor launch each for
+// the norm and the scaling was ~2 kernels per parameter, which on a GPU costs more than the math.
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   double maxNorm = numberArg(info, 1, "maxNorm");
   at::NoGradGuard noGrad;
-  std::vector<at::Tensor> norms;
   std::vector<at::Tensor> grads;
   for (auto& p : params) {
     const at::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    grads.push_back(g);
-    norms.push_back(g.norm(2).to(at::kFloat));
+    if (g.defined()) grads.push_back(g);
   }
   if (grads.empty()) return wrap(info.Env(), at::zeros({}, at::TensorOptions().dtype(at::kFloat)));
+  std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
+  for (auto& n : norms) n = n.to(at::kFloat);
   at::Tensor total = at::stack(norms).norm(2);
   if (std::isfinite(maxNorm) && maxNorm > 0) {
     at::Tensor coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
+    bool sameDtype = std::all_of(grads.begin(), grads.end(), [&](const at::Tensor& g) {
+      return g.scalar_type() == grads[0].scalar_type() && g.device() == grads[0].device();
+    });
+#if STAGED_LM_TORCH_AT_LEAST(2, 1)
+    if (sameDtype) {
+      at::_foreach_mul_(grads, coef.to(grads[0].scalar_type()));
+      return wrap(info.Env(), total);
+    }
+#endif
+    (void)sameDtype;
     for (auto& g : grads) g.mul_(coef.to(g.scalar_type()));
   }
   return wrap(info.Env(), total);

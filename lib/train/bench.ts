@@ -40,6 +40,8 @@ export interface BenchResult {
   peak_mem_gib: number | null;
   final_loss: number;
   host_ms_per_step: number;
+  /** Host time per step by phase: where a launch-bound step spends its time (kernels run async). */
+  host_phase_ms: { forward: number; backward: number; optimizer: number };
 }
 
 export function benchConfig(name: string): GPTConfig {
@@ -56,15 +58,22 @@ export function runBench(o: BenchOptions): BenchResult {
   const x = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   const y = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   let hostMs = 0;
+  const phases = { forward: 0, backward: 0, optimizer: 0 };
   const step = (): Tensor =>
     tidy(() => {
       const h0 = performance.now();
       const loss = cuda ? withAutocast('bfloat16', () => model.loss(x, y)) : model.loss(x, y);
+      const h1 = performance.now();
       loss.backward();
+      const h2 = performance.now();
       opt.clipGradNorm(1.0);
       opt.update(6e-4);
       opt.zeroGrad();
-      hostMs += performance.now() - h0;
+      const h3 = performance.now();
+      phases.forward += h1 - h0;
+      phases.backward += h2 - h1;
+      phases.optimizer += h3 - h2;
+      hostMs += h3 - h0;
       return loss.detach();
     });
   try {
@@ -72,6 +81,7 @@ export function runBench(o: BenchOptions): BenchResult {
     synchronize();
     resetPeakMemory();
     hostMs = 0;
+    phases.forward = phases.backward = phases.optimizer = 0;
     const t0 = performance.now();
     let last: Tensor | null = null;
     for (let i = 0; i < o.steps; i++) {
@@ -83,6 +93,7 @@ export function runBench(o: BenchOptions): BenchResult {
     const dt = (performance.now() - t0) / o.steps / 1000;
     last!.dispose();
     const tokensPerS = (o.batch * o.seq) / dt;
+    const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === (device === 'cuda' ? 0 : Number(device.split(':')[1] ?? 0)));
     return {
       impl: 'staged-lm',
@@ -96,7 +107,8 @@ export function runBench(o: BenchOptions): BenchResult {
       mfu: cuda ? Math.round(((tokensPerS * trainingFlopsPerToken(cfg, o.seq)) / ((o.peakTflops ?? 989) * 1e12)) * 1e4) / 1e4 : null,
       peak_mem_gib: cuda && mem ? Math.round((mem.peakAllocated / 2 ** 30) * 100) / 100 : null,
       final_loss: Math.round(finalLoss * 1e4) / 1e4,
-      host_ms_per_step: Math.round((hostMs / o.steps) * 1e3) / 1e3,
+      host_ms_per_step: perStep(hostMs),
+      host_phase_ms: { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) },
     };
   } finally {
     x.dispose();

@@ -108,4 +108,19 @@ describe('AdamW state', () => {
     opt.zeroGrad();
     expect(a.grad).toBeNull();
   });
+
+  it('clips several gradients by their joint norm (fp64 reference) and leaves small ones alone', () => {
+    const shapes = [[3, 5], [7], [2, 2, 2]];
+    const ps = shapes.map((s) => randn(s).requiresGrad_());
+    const opt = new AdamW(ps.map((tensor, i) => ({ name: `p${i}`, tensor, kind: 'weight' as const })));
+    const gs = shapes.map((s) => randn(s).mul_(2));
+    ps.forEach((p, i) => (p.grad = gs[i].clone()));
+    const values = gs.map((g) => g.toNumberArray());
+    const total = Math.sqrt(values.flat().reduce((acc, v) => acc + v * v, 0));
+    expect(opt.clipGradNorm(0.5).item()).toBeCloseTo(total, 4);
+    const coef = 0.5 / (total + 1e-6);
+    ps.forEach((p, i) => p.grad!.toNumberArray().forEach((v, j) => expect(v).toBeCloseTo(values[i][j] * coef, 5)));
+    expect(opt.clipGradNorm(1e9).item()).toBeCloseTo(0.5, 4); // below the bound: unchanged
+    ps.forEach((p, i) => p.grad!.toNumberArray().forEach((v, j) => expect(v).toBeCloseTo(values[i][j] * coef, 5)));
+  });
 });
