@@ -11,6 +11,8 @@ export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';
 export { learningRate, kaplanPeakLr, parseSchedule, type Schedule, type ScheduleInput } from './optim/schedule';
 export * from './growth';
+export { CudaGraph, cudaGraphsAvailable } from './cuda-graph';
+export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-step';
 export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent } from './train/trainer';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';

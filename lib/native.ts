@@ -187,9 +187,14 @@ export interface NativeModule {
   clearAutocastCache(): void;
   // optimizer
   hasFusedAdamW: boolean;
-  adamwStep(params: T[], expAvgs: T[], expAvgSqs: T[], stepTensor: T | null, hyper: AdamWHyper): number;
+  adamwStep(params: T[], expAvgs: T[], expAvgSqs: T[], stepTensor: T | null, hyper: AdamWHyper, lrTensor?: T): number;
   clipGradNorm(params: T[], maxNorm: number): T;
   zeroGrad(params: T[]): void;
+  // CUDA graphs (native/cuda_graph.cc): the functions throw where hasCudaGraphs is false
+  hasCudaGraphs: boolean;
+  cudaGraphCapture(device: number, fn: () => void): unknown;
+  cudaGraphReplay(graph: unknown): void;
+  cudaGraphReset(graph: unknown): void;
   // io
   writeTensorFile(path: string, prefix: Uint8Array, tensors: T[]): void;
   readTensorFile(path: string, entries: [offset: number, dtype: string, shape: number[]][], device: string): T[];

@@ -18,6 +18,7 @@ void initRuntime(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
 void initIo(Napi::Env env, Napi::Object exports);
 void initDistributed(Napi::Env env, Napi::Object exports);
+void initCudaGraph(Napi::Env env, Napi::Object exports);
 }  // namespace slm
 
 // libtorch's CPU tensors come straight from malloc. glibc serves blocks above its mmap threshold
@@ -48,6 +49,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slm::initRuntime(env, exports);
   slm::initOptim(env, exports);
   slm::initIo(env, exports);
+  slm::initCudaGraph(env, exports);
   slm::initDistributed(env, exports);
   return exports;
 }

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "compat.h"
+#include "cuda_graph.h"
 #include "tensor.h"
 
 #if STAGED_LM_TORCH_AT_LEAST(2, 1)
@@ -75,9 +76,11 @@ void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
 #endif
 
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
-//           step, biasCorrection, fused}) → number of parameters updated
+//           step, biasCorrection, fused}, lrTensor?) → number of parameters updated
 // Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
-// on the parameters' device holding `step`, needed by the fused kernel.
+// on the parameters' device holding `step`, needed by the fused kernel. lrTensor: a float32
+// scalar there holding lr, read by the kernel when it runs (a CUDA graph replays the update with
+// the rate of the step, not of the capture); it needs the fused kernel and bias correction.
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
@@ -120,8 +123,20 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
     m.push_back(expAvgs[i]);
     v.push_back(expAvgSqs[i]);
   }
+  auto lrT = optionalTensorArg(info, 5, "lrTensor");
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
   at::NoGradGuard noGrad;
+  if (lrT) {
+    if (!stepT || !h.biasCorrection || !p[0].is_cuda())
+      throw Napi::Error::New(info.Env(),
+                             "adamwStep: a device learning rate needs CUDA parameters, a step "
+                             "tensor and bias correction (the fused kernel)");
+    if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, h.beta1, h.beta2, h.weightDecay, h.eps))
+      throw Napi::Error::New(info.Env(),
+                             "adamwStep: this build has no fused AdamW with a device learning "
+                             "rate (CUDA libtorch >= 2.4 needed)");
+    return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
+  }
 #if STAGED_LM_HAS_FUSED_ADAMW
   if (wantFused && p[0].is_cuda() && stepT) {
     adamwFused(p, g, m, v, *stepT, h);

@@ -14,8 +14,20 @@ export function registerBench(program: Command): void {
     .option('--steps <n>', 'timed steps', positiveInt('--steps'), 30)
     .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 5)
     .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', positiveNumber('--peak-tflops'), 989)
+    .option('--cuda-graph', 'capture the whole step as a CUDA graph after the warm-up and replay it (CUDA, static shapes)')
     .option('--json', 'print one JSON object (the default output is JSON too)')
-    .action((f: { model: string; device: string; batch: number; seq: number; steps: number; warmup: number; peakTflops: number }) => {
-      process.stdout.write(JSON.stringify(runBench(f)) + '\n');
-    });
+    .action(
+      (f: {
+        model: string;
+        device: string;
+        batch: number;
+        seq: number;
+        steps: number;
+        warmup: number;
+        peakTflops: number;
+        cudaGraph?: boolean;
+      }) => {
+        process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');
+      },
+    );
 }

@@ -11,6 +11,8 @@ export interface DoctorReport {
   buildType: string;
   cpuThreads: number;
   flashAttention: boolean;
+  /** Whole-step CUDA-graph capture (bench --cuda-graph): a CUDA libtorch whose graph API compiled. */
+  cudaGraphs: boolean;
   /** c10d backends for data-parallel jobs (staged-lm launch); `reason` when there is none. */
   distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
@@ -38,6 +40,7 @@ export function doctorReport(): DoctorReport {
     buildType: info.buildType,
     cpuThreads: getNumThreads(),
     flashAttention: native.hasFlashAttention,
+    cudaGraphs: native.hasCudaGraphs,
     distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,
@@ -66,7 +69,7 @@ export function formatDoctor(r: DoctorReport): string {
         ? `data parallel over c10d: ${[r.distributed.gloo ? 'gloo (CPU)' : '', r.distributed.nccl ? 'nccl (CUDA)' : ''].filter(Boolean).join(', ')}`
         : `no data parallelism: ${r.distributed.reason}`
     }`,
-    `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}`,
+    `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}, CUDA graphs ${r.cudaGraphs ? 'available' : 'not in this build'}`,
   ];
   for (const d of r.cuda.devices) {
     lines.push(

@@ -54,6 +54,8 @@ export class AdamW {
   step = 0;
   private entries: Entry[];
   private stepTensor: Tensor | null = null;
+  /** Each group's rate in device memory, for stageUpdate (keyed like groups()). */
+  private lrTensors = new Map<string, Tensor>();
 
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
     this.options = AdamWOptionsSchema.parse(options);
@@ -169,44 +171,93 @@ export class AdamW {
 
   /** One AdamW update at learning rate lr (parameters without a gradient are skipped). */
   update(lr: number): void {
-    if (!(lr >= 0)) throw new RangeError(`AdamW: learning rate must be a non-negative number, got ${lr}`);
+    checkLr(lr);
     this.step += 1;
-    const { betas, eps, weightDecay, noDecay, biasCorrection, fused } = this.options;
-    const useFused = fused && native.hasFusedAdamW && this.entries.length > 0 && this.entries[0].tensor.device.startsWith('cuda');
+    const useFused = this.usesFusedKernel();
     if (useFused) {
       this.stepTensor ??= keep(zeros([], { device: this.entries[0].tensor.device }));
       this.stepTensor.fill_(this.step);
     }
     noGrad(() => {
-      const groups = new Map<string, { decay: boolean; scale: number; entries: Entry[] }>();
-      for (const e of this.entries) {
-        const decay = !noDecay.includes(e.kind);
-        const key = `${decay}:${e.lrScale}`;
-        const g = groups.get(key) ?? { decay, scale: e.lrScale, entries: [] };
-        g.entries.push(e);
-        groups.set(key, g);
-      }
-      for (const { decay, scale, entries: group } of groups.values()) {
-        native.adamwStep(
-          group.map((e) => e.tensor.native),
-          group.map((e) => e.expAvg.native),
-          group.map((e) => e.expAvgSq.native),
-          useFused ? this.stepTensor!.native : null,
-          {
-            lr: lr * scale,
-            beta1: betas[0],
-            beta2: betas[1],
-            eps,
-            // the multiplier scales the Adam step, not the decay: lr·weightDecay stays the run's
-            // (a width-scaled matrix decays on the same time constant as at any other width)
-            weightDecay: decay && scale > 0 ? weightDecay / scale : 0,
-            step: this.step,
-            biasCorrection,
-            fused: useFused,
-          },
-        );
+      for (const { decay, scale, entries: group } of this.groups().values()) this.launch(group, decay, scale, lr, useFused, null);
+    });
+  }
+
+  /**
+   * The update split for CUDA-graph capture, where a kernel keeps the arguments it was captured
+   * with: stageUpdate(lr) writes the step count and each group's rate into device memory (run it
+   * before every replay, outside the graph); applyStagedUpdate() launches the fused kernels that
+   * read them (the part that is captured). Needs CUDA parameters, the fused kernel and bias
+   * correction; the parameter set and the lr scales must not change while a graph uses them.
+   */
+  stageUpdate(lr: number): void {
+    checkLr(lr);
+    if (!this.usesFusedKernel() || !this.options.biasCorrection)
+      throw new Error('AdamW: a staged (device-rate) update needs CUDA parameters, the fused kernel and bias correction');
+    this.prepareStagedUpdate();
+    this.step += 1;
+    this.stepTensor!.fill_(this.step);
+    for (const [key, g] of this.groups()) this.lrTensors.get(key)!.fill_(lr * g.scale);
+  }
+
+  /** Allocates the device tensors stageUpdate writes (before a capture: they must outlive it). */
+  prepareStagedUpdate(): void {
+    const device = this.entries[0]?.tensor.device ?? 'cpu';
+    this.stepTensor ??= keep(zeros([], { device }));
+    for (const key of this.groups().keys()) if (!this.lrTensors.has(key)) this.lrTensors.set(key, keep(zeros([], { device })));
+  }
+
+  /** Launches the update staged by stageUpdate (see there). */
+  applyStagedUpdate(): void {
+    if (this.stepTensor === null) throw new Error('AdamW: applyStagedUpdate() before any stageUpdate(lr)');
+    noGrad(() => {
+      for (const [key, { decay, scale, entries: group }] of this.groups()) {
+        const lrT = this.lrTensors.get(key);
+        if (lrT === undefined) throw new Error('AdamW: the parameter groups changed since stageUpdate(lr)');
+        this.launch(group, decay, scale, 0, true, lrT);
       }
     });
+  }
+
+  private usesFusedKernel(): boolean {
+    return this.options.fused && native.hasFusedAdamW && this.entries.length > 0 && this.entries[0].tensor.device.startsWith('cuda');
+  }
+
+  /** Parameters grouped by (weight decay on/off, lr scale): one native call each. */
+  private groups(): Map<string, { decay: boolean; scale: number; entries: Entry[] }> {
+    const groups = new Map<string, { decay: boolean; scale: number; entries: Entry[] }>();
+    for (const e of this.entries) {
+      const decay = !this.options.noDecay.includes(e.kind);
+      const key = `${decay}:${e.lrScale}`;
+      const g = groups.get(key) ?? { decay, scale: e.lrScale, entries: [] };
+      g.entries.push(e);
+      groups.set(key, g);
+    }
+    return groups;
+  }
+
+  private launch(group: Entry[], decay: boolean, scale: number, lr: number, fused: boolean, lrTensor: Tensor | null): void {
+    const { betas, eps, weightDecay, biasCorrection } = this.options;
+    const args = [
+      group.map((e) => e.tensor.native),
+      group.map((e) => e.expAvg.native),
+      group.map((e) => e.expAvgSq.native),
+      fused ? this.stepTensor!.native : null,
+      {
+        lr: lr * scale,
+        beta1: betas[0],
+        beta2: betas[1],
+        eps,
+        // the multiplier scales the Adam step, not the decay: lr·weightDecay stays the run's
+        // (a width-scaled matrix decays on the same time constant as at any other width)
+        weightDecay: decay && scale > 0 ? weightDecay / scale : 0,
+        step: this.step,
+        biasCorrection,
+        fused,
+      },
+    ] as const;
+    if (lrTensor === null) native.adamwStep(...args);
+    else native.adamwStep(...args, lrTensor.native);
   }
 
   /** Every moment tensor, keyed `<name>.exp_avg` / `<name>.exp_avg_sq` (the checkpoint layout). */
@@ -240,5 +291,11 @@ export class AdamW {
       e.expAvgSq.dispose();
     }
     this.stepTensor?.dispose();
+    for (const t of this.lrTensors.values()) t.dispose();
+    this.lrTensors.clear();
   }
+}
+
+function checkLr(lr: number): void {
+  if (!(lr >= 0)) throw new RangeError(`AdamW: learning rate must be a non-negative number, got ${lr}`);
 }

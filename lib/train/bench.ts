@@ -7,6 +7,7 @@ import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type 
 import { AdamW } from '../optim/adamw';
 import { manualSeed, memoryStats, resetPeakMemory, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
+import { CapturedTrainStep } from './captured-step';
 import type { Tensor } from '../tensor';
 
 /** The reference script's model names, plus any preset. */
@@ -25,10 +26,12 @@ export interface BenchOptions {
   warmup: number;
   /** Dense bf16 peak of the card, TFLOP/s, for MFU (default 989: H100/H200 SXM). */
   peakTflops?: number;
+  /** Capture the step as a CUDA graph after the warm-up and time its replays. */
+  cudaGraph?: boolean;
 }
 
 export interface BenchResult {
-  impl: 'staged-lm';
+  impl: 'staged-lm' | 'staged-lm-cuda-graph';
   device: string;
   model: string;
   params: number;
@@ -58,6 +61,7 @@ export function runBench(o: BenchOptions): BenchResult {
   const x = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   const y = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   let hostMs = 0;
+  let captured: CapturedTrainStep | null = null;
   const phases = { forward: 0, backward: 0, optimizer: 0 };
   const step = (): Tensor =>
     tidy(() => {
@@ -78,25 +82,38 @@ export function runBench(o: BenchOptions): BenchResult {
     });
   try {
     for (let i = 0; i < o.warmup; i++) step().dispose();
+    if (o.cudaGraph) {
+      if (!cuda) throw new Error('--cuda-graph needs a CUDA device');
+      captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: true });
+    }
     synchronize();
     resetPeakMemory();
     hostMs = 0;
     phases.forward = phases.backward = phases.optimizer = 0;
     const t0 = performance.now();
     let last: Tensor | null = null;
-    for (let i = 0; i < o.steps; i++) {
-      last?.dispose();
-      last = step();
+    if (captured !== null) {
+      for (let i = 0; i < o.steps; i++) {
+        const h0 = performance.now();
+        captured.run(6e-4);
+        hostMs += performance.now() - h0;
+      }
+      last = captured.loss;
+    } else {
+      for (let i = 0; i < o.steps; i++) {
+        last?.dispose();
+        last = step();
+      }
     }
     const finalLoss = last!.item();
     synchronize();
     const dt = (performance.now() - t0) / o.steps / 1000;
-    last!.dispose();
+    if (captured === null) last!.dispose();
     const tokensPerS = (o.batch * o.seq) / dt;
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === (device === 'cuda' ? 0 : Number(device.split(':')[1] ?? 0)));
     return {
-      impl: 'staged-lm',
+      impl: captured === null ? 'staged-lm' : 'staged-lm-cuda-graph',
       device,
       model: o.model,
       params: totalParams(cfg),
@@ -111,6 +128,7 @@ export function runBench(o: BenchOptions): BenchResult {
       host_phase_ms: { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) },
     };
   } finally {
+    captured?.dispose();
     x.dispose();
     y.dispose();
     model.dispose();

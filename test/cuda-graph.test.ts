@@ -1,0 +1,118 @@
+// CUDA graphs: the staged (device-rate) AdamW update against the ordinary one, and a captured
+// training step against the same steps run eagerly. The GPU parts run where libtorch sees a GPU
+// and the build has graphs; the refusals are checked everywhere.
+import { cudaAvailable, manualSeed, randint, randn, tidy } from '../lib';
+import { CudaGraph, cudaGraphsAvailable } from '../lib/cuda-graph';
+import { GPT } from '../lib/nn/gpt';
+import { parseGPTConfig } from '../lib/nn/config';
+import { AdamW } from '../lib/optim/adamw';
+import { CapturedTrainStep } from '../lib/train/captured-step';
+import { itWhen } from './helpers';
+
+const itGraphs = itWhen(cudaAvailable() && cudaGraphsAvailable(), 'no CUDA device, or no CUDA graphs in this build');
+
+describe('CUDA graphs', () => {
+  it('refuse what they cannot do with errors that say why', () => {
+    expect(() => CudaGraph.capture('cpu', () => undefined)).toThrow(/'cpu' is not a CUDA device/);
+    if (!cudaGraphsAvailable()) expect(() => CudaGraph.capture('cuda', () => undefined)).toThrow(/CUDA graphs need a CUDA build/);
+    const w = randn([3]).requiresGrad_();
+    const opt = new AdamW([{ name: 'w', tensor: w, kind: 'weight' }]);
+    expect(() => opt.stageUpdate(1e-3)).toThrow(/needs CUDA parameters, the fused kernel and bias correction/);
+    expect(() => opt.applyStagedUpdate()).toThrow(/before any stageUpdate/);
+    opt.dispose();
+  });
+
+  itGraphs('a staged update (rates in device memory) equals update(lr), lr scales included', () => {
+    manualSeed(3);
+    const a = randn([32, 16], { device: 'cuda' }).requiresGrad_();
+    const b = a.detach().clone().requiresGrad_();
+    const c = randn([16], { device: 'cuda' }).requiresGrad_();
+    const d = c.detach().clone().requiresGrad_();
+    const o = { betas: [0.9, 0.95] as [number, number], weightDecay: 0.1 };
+    const eager = new AdamW(
+      [
+        { name: 'w', tensor: a, kind: 'weight' },
+        { name: 'b', tensor: c, kind: 'bias' },
+      ],
+      o,
+    );
+    const staged = new AdamW(
+      [
+        { name: 'w', tensor: b, kind: 'weight' },
+        { name: 'b', tensor: d, kind: 'bias' },
+      ],
+      o,
+    );
+    for (const opt of [eager, staged]) opt.setLrScales((p) => (p.kind === 'weight' ? 0.5 : 1));
+    for (let i = 0; i < 4; i++) {
+      const g1 = randn([32, 16], { device: 'cuda' });
+      const g2 = randn([16], { device: 'cuda' });
+      a.grad = g1;
+      b.grad = g1.clone();
+      c.grad = g2;
+      d.grad = g2.clone();
+      const lr = 1e-2 * (i + 1);
+      eager.update(lr);
+      staged.stageUpdate(lr);
+      staged.applyStagedUpdate();
+    }
+    expect(tidy(() => a.sub(b).abs().max().item())).toBeLessThan(1e-6);
+    expect(tidy(() => c.sub(d).abs().max().item())).toBeLessThan(1e-6);
+    expect(staged.step).toBe(eager.step);
+    eager.dispose();
+    staged.dispose();
+  });
+
+  itGraphs('a captured training step replays the eager steps: same losses, same parameters', () => {
+    const config = parseGPTConfig({ nLayer: 2, nHead: 2, nEmbd: 32, contextLength: 16, vocabSize: 96 });
+    const make = (): { model: GPT; opt: AdamW } => {
+      manualSeed(11);
+      const model = new GPT(config, { device: 'cuda' });
+      return { model, opt: new AdamW(model.namedParameters(), { weightDecay: 0.1 }) };
+    };
+    manualSeed(12);
+    const batches = Array.from({ length: 6 }, () => [
+      randint(0, 96, [4, 16], { device: 'cuda' }),
+      randint(0, 96, [4, 16], { device: 'cuda' }),
+    ]);
+    const lrs = [1e-3, 2e-3, 3e-3, 3e-3, 2e-3, 1e-3];
+    // eager: two warm-up steps, then four more
+    const e = make();
+    const eagerLosses = lrs.map((lr, i) =>
+      tidy(() => {
+        const loss = e.model.loss(batches[i][0], batches[i][1]);
+        loss.backward();
+        e.opt.clipGradNorm(1.0);
+        e.opt.update(lr);
+        e.opt.zeroGrad();
+        return loss.item();
+      }),
+    );
+    // graph: the same two warm-up steps eagerly, then capture and replay the rest
+    const g = make();
+    const graphLosses: number[] = [];
+    for (let i = 0; i < 2; i++)
+      graphLosses.push(
+        tidy(() => {
+          const loss = g.model.loss(batches[i][0], batches[i][1]);
+          loss.backward();
+          g.opt.clipGradNorm(1.0);
+          g.opt.update(lrs[i]);
+          g.opt.zeroGrad();
+          return loss.item();
+        }),
+      );
+    const step = CapturedTrainStep.capture(g.model, g.opt, batches[2][0], batches[2][1], { clip: 1.0, autocast: false });
+    for (let i = 2; i < lrs.length; i++) graphLosses.push(step.run(lrs[i], batches[i][0], batches[i][1]).item());
+    for (let i = 0; i < lrs.length; i++) expect(Math.abs(graphLosses[i] - eagerLosses[i])).toBeLessThan(1e-4 * Math.abs(eagerLosses[i]));
+    expect(g.opt.step).toBe(e.opt.step);
+    const ep = e.model.namedParameters();
+    const gp = g.model.namedParameters();
+    for (let i = 0; i < ep.length; i++) expect(tidy(() => ep[i].tensor.sub(gp[i].tensor).abs().max().item())).toBeLessThan(1e-4);
+    step.dispose();
+    for (const r of [e, g]) {
+      r.model.dispose();
+      r.opt.dispose();
+    }
+  });
+});
