@@ -2,7 +2,8 @@
 # On a GPU host: build the addon against the host's PyTorch libtorch, then run our trainer's bench
 # and PyTorch's reference (../shared/bench/torch_reference.py, packed as .gpu/torch_reference.py)
 # on the same shapes in the same run. Prints one JSON line per run, then one line per shape with
-# the ratios ours/PyTorch for tokens/s and peak memory.
+# the ratios ours/PyTorch for tokens/s and peak memory; ours runs twice, eager and as a
+# replayed CUDA graph (--cuda-graph).
 #   bash bench/gpu-vs-torch.sh [REFERENCE.py]      (after `source .gpu/env.sh` on a host without Node)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,10 @@ results=$(mktemp)
 run() { # model batch seq
   node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 | tee -a "$results"
   python3 "$ref" --model "$1" --batch "$2" --seq "$3" --steps 30 --warmup 5 | tee -a "$results"
+  # the same step captured once as a CUDA graph and replayed (static shapes); a capture that
+  # fails prints its reason instead of a result
+  node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 --cuda-graph | tee -a "$results" ||
+    echo "{\"impl\":\"staged-lm-cuda-graph\",\"model\":\"$1\",\"failed\":true}"
 }
 run 124M 16 1024
 run 350M 8 1024
@@ -22,10 +27,10 @@ run tiny 16 256
 node -e '
   const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const key = (r) => `${r.model} b${r.batch}x${r.seq}`;
-  for (const ours of rows.filter((r) => r.impl === "staged-lm")) {
+  for (const ours of rows.filter((r) => r.impl.startsWith("staged-lm"))) {
     const ref = rows.find((r) => r.impl === "pytorch-eager" && key(r) === key(ours));
     if (!ref) continue;
-    console.log(JSON.stringify({ shape: key(ours), tokens_per_s_ratio: +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3),
+    console.log(JSON.stringify({ shape: key(ours), impl: ours.impl, tokens_per_s_ratio: +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3),
       ms_per_step: { ours: ours.ms_per_step, pytorch: ref.ms_per_step },
       peak_mem_ratio: ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null, device: ref.device }));
   }' "$results"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
-# build against the host's PyTorch libtorch, doctor, a bf16 matmul through the API, throughput
-# against PyTorch eager (bench/gpu-vs-torch.sh), a 1-rank NCCL data-parallel run, then the whole
-# test suite with CUDA.
-# Logs go to $OUT (or /tmp/staged-lm-gpu); a short summary goes to stdout.
+# build against the host's PyTorch libtorch, doctor, throughput against PyTorch eager (eager and
+# CUDA-graph steps, bench/gpu-vs-torch.sh), growth time of a 124M state, a 1-rank NCCL
+# data-parallel run, then the CUDA test files (or the whole suite with FULL=1).
+# Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/staged-lm-gpu}
@@ -12,21 +12,27 @@ mkdir -p "$out"
 source .gpu/env.sh
 # node_modules comes from the packed kit: mark it current so set-up does not try `npm ci` offline
 touch node_modules/.package-lock.json
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-start=$(date +%s)
-if ! bash scripts/setup.sh all >"$out/setup.log" 2>&1; then
-  tail -60 "$out/setup.log"
-  exit 1
-fi
-echo "build: $(($(date +%s) - start)) s"
-node dist/lib/cli/main.js doctor | tee "$out/doctor.txt"
-node dist/bench/matmul.js 8192 | tee "$out/matmul.json"
-bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
-cat "$out/bench.jsonl"
-# data parallel over NCCL with one rank (the multi-GPU path is the same code with -n N)
-node dist/lib/cli/main.js launch -n 1 -- staged-lm train --preset tiny --device cuda --steps 30 \
-  --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
-echo "nccl 1-rank run exit $?: $(tail -4 "$out/nccl.log" | tr '\n' ' ')"
-npx jest --ci >"$out/jest.log" 2>&1
-echo "jest exit $?"
-grep -E "✕|Tests:|Time:" "$out/jest.log" | tail -30
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  start=$(date +%s)
+  if ! bash scripts/setup.sh all >"$out/setup.log" 2>&1; then
+    tail -60 "$out/setup.log"
+    exit 1
+  fi
+  echo "build: $(($(date +%s) - start)) s"
+  grep -E "staged-lm: (CUDA|distributed|cuda_graph|dist)" "$out/setup.log"
+  node dist/lib/cli/main.js doctor
+  node dist/bench/matmul.js 8192
+  bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
+  grep -E "error|Error" "$out/bench.err" | head -5
+  grep '"shape"' "$out/bench.jsonl"
+  node dist/bench/growth-time.js cuda
+  # data parallel over NCCL with one rank (the multi-GPU path is the same code with -n N)
+  node dist/lib/cli/main.js launch -n 1 -- staged-lm train --preset tiny --device cuda --steps 30 \
+    --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
+  echo "nccl 1-rank run exit $?: $(tail -4 "$out/nccl.log" | tr '\n' ' ')"
+  rm -rf "$out/nccl-1rank"
+  if [ "${FULL:-0}" = 1 ]; then npx jest --ci >"$out/jest.log" 2>&1; else npx jest --ci test/cuda.test.ts test/cuda-graph.test.ts >"$out/jest.log" 2>&1; fi
+  echo "jest exit $?"
+  grep -E "✕|✓|○|Tests:|Time:" "$out/jest.log" | tail -30
+} 2>&1 | tee "$out/summary.txt"
