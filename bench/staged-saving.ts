@@ -9,7 +9,7 @@
 //        [--layers L] [--embd D] [--heads H] [--ctx C] [--device cuda] [--steps N] [--batch B] [--seq T]
 //        [--eval-interval E] [--eval-batches K] [--op width|depth] [--grow-at S] [--c-op align|X] [--noise STD]
 //        [--hidden-width-base W] [--off-diagonal-moments zero|scaled] [--split-noise STD]
-//        [--reuse-baseline] [--out DIR]
+//        [--cuda-graph] [--reuse-baseline] [--out DIR]
 //
 // Compute is reported two ways: the trainer's FLOPs (6·all parameters incl. the tied embedding/head
 // + attention, i.e. what the hardware does) and the spec's Kaplan compute 6·N·tokens with N the
@@ -54,6 +54,7 @@ const { values: a } = parseArgs({
     'hidden-width-base': { type: 'string' },
     'off-diagonal-moments': { type: 'string', default: 'zero' },
     'split-noise': { type: 'string', default: '0' },
+    'cuda-graph': { type: 'boolean', default: false },
     out: { type: 'string', default: join('runs', 'staged-saving') },
   },
 });
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
     },
     eval: { interval: Number(a['eval-interval']), batches: Number(a['eval-batches']) },
     logInterval: Number(a['eval-interval']),
+    // --cuda-graph: replayed CUDA-graph steps (wall-clock only: the same math)
+    cudaGraph: a['cuda-graph'] === true,
   };
   const until = a['grow-at'] === undefined ? { slope: {} } : { steps: Number(a['grow-at']) };
   const out = a.out!;

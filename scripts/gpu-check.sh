@@ -32,6 +32,12 @@ touch node_modules/.package-lock.json
     --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
   echo "nccl 1-rank run exit $?: $(tail -4 "$out/nccl.log" | tr '\n' ' ')"
   rm -rf "$out/nccl-1rank"
+  # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
+  for g in "" --cuda-graph; do
+    node dist/lib/cli/main.js train --preset tiny --device cuda --steps 300 --batch-size 16 --seq-len 256 \
+      --out /tmp/slm-train-graph --no-progress --json $g | node -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(JSON.stringify({train: process.argv[1] || "eager", steps: r.step, seconds: r.seconds}))' "$g"
+    rm -rf /tmp/slm-train-graph
+  done
   if [ "${FULL:-0}" = 1 ]; then npx jest --ci >"$out/jest.log" 2>&1; else npx jest --ci test/cuda.test.ts test/cuda-graph.test.ts >"$out/jest.log" 2>&1; fi
   echo "jest exit $?"
   grep -E "✕|✓|○|Tests:|Time:" "$out/jest.log" | tail -30

@@ -7,6 +7,11 @@ import { GPT } from '../lib/nn/gpt';
 import { parseGPTConfig } from '../lib/nn/config';
 import { AdamW } from '../lib/optim/adamw';
 import { CapturedTrainStep } from '../lib/train/captured-step';
+import { parseRunConfig } from '../lib/train/config';
+import { Trainer } from '../lib/train/trainer';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { itWhen } from './helpers';
 
 const itGraphs = itWhen(cudaAvailable() && cudaGraphsAvailable(), 'no CUDA device, or no CUDA graphs in this build');
@@ -20,6 +25,13 @@ describe('CUDA graphs', () => {
     expect(() => opt.stageUpdate(1e-3)).toThrow(/needs CUDA parameters, the fused kernel and bias correction/);
     expect(() => opt.applyStagedUpdate()).toThrow(/before any stageUpdate/);
     opt.dispose();
+    const cfg = { steps: 4, cudaGraph: true };
+    expect(() => parseRunConfig(cfg)).toThrow(/cudaGraph: cudaGraph needs a CUDA device/);
+    expect(() => parseRunConfig({ ...cfg, device: 'cuda', gradAccum: 2 })).toThrow(/needs gradAccum 1/);
+    expect(() => parseRunConfig({ ...cfg, device: 'cuda', optimizer: { biasCorrection: false } })).toThrow(
+      /fused AdamW with bias correction/,
+    );
+    expect(parseRunConfig({ ...cfg, device: 'cuda' }).cudaGraph).toBe(true);
   });
 
   itGraphs('a staged update (rates in device memory) equals update(lr), lr scales included', () => {
@@ -114,5 +126,40 @@ describe('CUDA graphs', () => {
       r.model.dispose();
       r.opt.dispose();
     }
+  });
+
+  itGraphs('a staged run with cudaGraph trains like the eager run, through a growth (captured again after it)', async () => {
+    const losses = async (cudaGraph: boolean): Promise<number[]> => {
+      const dir = mkdtempSync(join(tmpdir(), 'slm-graph-'));
+      try {
+        const t = Trainer.create({
+          model: { nLayer: 1, nHead: 2, nEmbd: 32, contextLength: 32 },
+          device: 'cuda',
+          precision: 'fp32',
+          batchSize: 4,
+          seqLen: 32,
+          steps: 14,
+          cudaGraph,
+          logInterval: 1,
+          eval: { interval: 0, batches: 1 },
+          lr: { peak: 3e-3, total: 14, warmup: 2 },
+          stages: [{ until: { steps: 6 }, grow: { op: 'depth', rewarmup: 2 } }],
+        });
+        await t.train({ out: dir, progress: false });
+        t.dispose();
+        return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { loss?: number; event?: string })
+          .filter((r) => r.event === undefined && r.loss !== undefined)
+          .map((r) => r.loss!);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const eager = await losses(false);
+    const graph = await losses(true);
+    expect(graph.length).toBe(14);
+    for (let i = 0; i < eager.length; i++) expect(Math.abs(graph[i] - eager[i])).toBeLessThan(1e-4 * eager[i]);
   });
 });

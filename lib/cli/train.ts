@@ -18,6 +18,7 @@ interface TrainFlags {
   resume?: string;
   batchSize?: number;
   seqLen?: number;
+  cudaGraph?: boolean;
   json?: boolean;
   progress: boolean;
 }
@@ -56,6 +57,7 @@ export function registerTrain(program: Command): void {
     .option('--device <device>', 'cpu, cuda or cuda:N', device)
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
     .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
+    .option('--cuda-graph', 'replay the training step as a CUDA graph (CUDA, static shapes: small models gain most)')
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
@@ -81,6 +83,7 @@ export function registerTrain(program: Command): void {
         if (f.device !== undefined) cfg.device = f.device;
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
+        if (f.cudaGraph === true) cfg.cudaGraph = true;
         if (cfg.steps === undefined) cfg.steps = 1000;
         trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));

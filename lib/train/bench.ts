@@ -5,7 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { manualSeed, memoryStats, resetPeakMemory, synchronize, withAutocast } from '../runtime';
+import { emptyCache, manualSeed, memoryStats, resetPeakMemory, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';
 import type { Tensor } from '../tensor';
@@ -41,6 +41,8 @@ export interface BenchResult {
   tokens_per_s: number;
   mfu: number | null;
   peak_mem_gib: number | null;
+  /** What peak_mem_gib counts: peak allocated bytes (eager) or all reserved bytes (CUDA graph). */
+  peak_mem_kind: 'allocated' | 'reserved';
   final_loss: number;
   host_ms_per_step: number;
   /** Host time per step by phase: where a launch-bound step spends its time (kernels run async). */
@@ -84,6 +86,9 @@ export function runBench(o: BenchOptions): BenchResult {
     for (let i = 0; i < o.warmup; i++) step().dispose();
     if (o.cudaGraph) {
       if (!cuda) throw new Error('--cuda-graph needs a CUDA device');
+      // the warm-up's cached blocks go back first, so that what is reserved afterwards is the
+      // state plus the graph's private pool (which the allocator counts as free, not allocated)
+      emptyCache();
       captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: true });
     }
     synchronize();
@@ -122,7 +127,10 @@ export function runBench(o: BenchOptions): BenchResult {
       ms_per_step: Math.round(dt * 1e6) / 1e3,
       tokens_per_s: Math.round(tokensPerS),
       mfu: cuda ? Math.round(((tokensPerS * trainingFlopsPerToken(cfg, o.seq)) / ((o.peakTflops ?? 989) * 1e12)) * 1e4) / 1e4 : null,
-      peak_mem_gib: cuda && mem ? Math.round((mem.peakAllocated / 2 ** 30) * 100) / 100 : null,
+      // eager: the allocator's peak of allocated bytes (as torch.cuda.max_memory_allocated);
+      // graph: all reserved bytes, an upper bound (a replay allocates nothing the counters see)
+      peak_mem_gib: cuda && mem ? Math.round(((captured === null ? mem.peakAllocated : mem.reserved) / 2 ** 30) * 100) / 100 : null,
+      peak_mem_kind: captured === null ? 'allocated' : 'reserved',
       final_loss: Math.round(finalLoss * 1e4) / 1e4,
       host_ms_per_step: perStep(hostMs),
       host_phase_ms: { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) },

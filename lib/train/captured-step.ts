@@ -24,6 +24,8 @@ export class CapturedTrainStep {
     private readonly y: Tensor,
     /** The loss of the last replayed step (overwritten by each replay). */
     readonly loss: Tensor,
+    /** The gradient norm before clipping of the last replayed step (null without clipping). */
+    readonly gradNorm: Tensor | null,
   ) {}
 
   /**
@@ -38,24 +40,25 @@ export class CapturedTrainStep {
     const staticY = keep(y.clone());
     opt.zeroGrad();
     opt.prepareStagedUpdate(); // rate and step tensors must exist before capture
-    let loss: Tensor | null = null;
+    let out: { loss: Tensor; norm: Tensor | null } | null = null;
     try {
       const graph = CudaGraph.capture(x.device, () => {
-        loss = keep(
-          tidy(() => {
-            const l = o.autocast ? withAutocast('bfloat16', () => model.loss(staticX, staticY)) : model.loss(staticX, staticY);
-            l.backward();
-            if (Number.isFinite(o.clip) && o.clip > 0) opt.clipGradNorm(o.clip);
-            opt.applyStagedUpdate();
-            return l.detach();
-          }),
-        );
+        out = tidy(() => {
+          const l = o.autocast ? withAutocast('bfloat16', () => model.loss(staticX, staticY)) : model.loss(staticX, staticY);
+          l.backward();
+          const norm = Number.isFinite(o.clip) && o.clip > 0 ? opt.clipGradNorm(o.clip) : null;
+          opt.applyStagedUpdate();
+          return { loss: keep(l.detach()), norm: norm === null ? null : keep(norm) };
+        });
       });
-      return new CapturedTrainStep(graph, opt, staticX, staticY, loss!);
+      const { loss, norm } = out!;
+      return new CapturedTrainStep(graph, opt, staticX, staticY, loss, norm);
     } catch (e) {
       staticX.dispose();
       staticY.dispose();
-      (loss as Tensor | null)?.dispose();
+      const partial = out as { loss: Tensor; norm: Tensor | null } | null;
+      partial?.loss.dispose();
+      partial?.norm?.dispose();
       opt.zeroGrad(); // gradients from a failed capture hold no values
       throw e;
     }
@@ -76,6 +79,7 @@ export class CapturedTrainStep {
     this.x.dispose();
     this.y.dispose();
     this.loss.dispose();
+    this.gradNorm?.dispose();
     this.opt.zeroGrad();
   }
 }

@@ -140,6 +140,12 @@ export const RunConfigSchema = z
       .prefault({}),
     /** Clip gradients to this global L2 norm (null: no clipping). */
     clipGradNorm: z.number().positive().nullable().default(1),
+    /**
+     * Capture the training step as a CUDA graph (after a few eager steps, again after each growth)
+     * and replay it: one launch per step instead of hundreds, for launch-bound (small) models.
+     * CUDA, one process, gradAccum 1, fused AdamW with bias correction.
+     */
+    cudaGraph: z.boolean().default(false),
     eval: z
       .object({ interval: z.number().int().nonnegative().default(50), batches: z.number().int().positive().default(8) })
       .strict()
@@ -155,6 +161,15 @@ export const RunConfigSchema = z
     stages: z.array(StageSchema).default([]),
   })
   .strict()
+  .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
+  .refine((c) => !c.cudaGraph || c.gradAccum === 1, {
+    message: 'cudaGraph captures one forward and backward per step: it needs gradAccum 1',
+    path: ['cudaGraph'],
+  })
+  .refine((c) => !c.cudaGraph || (c.optimizer.fused && c.optimizer.biasCorrection), {
+    message: 'cudaGraph needs the fused AdamW with bias correction (optimizer.fused and optimizer.biasCorrection true)',
+    path: ['cudaGraph'],
+  })
   .refine((c) => c.lr.hiddenWidthBase === undefined || c.stages.every((st) => st.grow.op !== 'mlp' && st.grow.op !== 'heads'), {
     // the rule follows nEmbd; those operators widen the MLP or the heads alone, whose copies it
     // would not scale

@@ -40,6 +40,7 @@ import { findGrowthPoint } from '../scaling/trigger';
 import { firstReach, parseValidationLog } from '../scaling/logs';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
+import { CapturedTrainStep } from './captured-step';
 import { processGroup } from '../distributed/process-group';
 
 export class TrainingDivergedError extends Error {
@@ -113,6 +114,10 @@ export class Trainer {
   readonly dp: DataParallel | null;
   /** Rank 0's slope-trigger decision for the current validation history (data parallel). */
   private agreedTrigger: { points: number; fired: boolean } | null = null;
+  /** The captured step (config.cudaGraph), once captured; dropped when the model changes. */
+  private captured: CapturedTrainStep | null = null;
+  /** Eager steps since the model last changed: capture waits for GRAPH_WARMUP_STEPS of them. */
+  private eagerSteps = 0;
 
   private constructor(
     readonly config: RunConfig,
@@ -125,6 +130,8 @@ export class Trainer {
     // one GPU per rank: a bare 'cuda' means this rank's local GPU
     this.device = checkDevice(group !== null && config.device === 'cuda' ? `cuda:${group.localRank}` : config.device);
     this.dp = group === null ? null : new DataParallel(group, this.device);
+    if (config.cudaGraph && this.dp !== null)
+      throw new Error('cudaGraph: a data-parallel step all-reduces from autograd hooks and is not captured; run without cudaGraph');
     this.autocast = config.precision === 'bf16' || (config.precision === 'auto' && this.device.startsWith('cuda')) ? 'bfloat16' : null;
     if (this.autocast !== null && !this.device.startsWith('cuda'))
       throw new Error('precision bf16 needs a CUDA device (autocast is CUDA-only here)');
@@ -216,6 +223,7 @@ export class Trainer {
    * replaced; the data order goes on. With `adopt` the state's tensors are taken over (see instantiate).
    */
   applyState(s: TrainState, opts: { adopt?: boolean } = {}): void {
+    this.releaseCapturedStep(); // it replays the old parameters' kernels
     const next = instantiate(s, { device: this.device, optimizer: this.config.optimizer, adopt: opts.adopt });
     this.model.dispose();
     this.optimizer.dispose();
@@ -345,6 +353,7 @@ export class Trainer {
    * device tensors the caller owns: nothing here waits for the device.
    */
   step(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+    if (this.config.cudaGraph && this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
     const { gradAccum, clipGradNorm } = this.config;
     const lr = this.currentLr();
     const out = tidy(() => {
@@ -364,13 +373,46 @@ export class Trainer {
       this.optimizer.zeroGrad();
       return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm };
     });
-    const tokens = this.config.batchSize * this.seqLen * gradAccum * (this.dp?.worldSize ?? 1);
+    this.eagerSteps += 1;
+    this.advance();
+    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+  }
+
+  /**
+   * The step as a replayed CUDA graph (config.cudaGraph), captured on first use after the model
+   * last changed; the batch is copied into the graph's inputs, loss and norm out of its outputs.
+   */
+  private replayStep(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+    const lr = this.currentLr();
+    const out = tidy(() => {
+      const { x, y } = this.loader.next();
+      this.captured ??= CapturedTrainStep.capture(this.model, this.optimizer, x, y, {
+        clip: this.config.clipGradNorm ?? Infinity,
+        autocast: this.autocast !== null,
+      });
+      this.captured.run(lr, x, y);
+      // copies: the graph's own outputs are overwritten by the next replay
+      return { loss: this.captured.loss.clone(), gradNorm: this.captured.gradNorm?.clone() ?? null };
+    });
+    this.advance();
+    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+  }
+
+  /** Counters after one optimizer step. */
+  private advance(): void {
+    const tokens = this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
     const p = this.progression;
     p.step += 1;
     p.schedulePos += 1;
     p.tokens += tokens;
     p.flops += tokens * this.flopsPerToken;
-    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+  }
+
+  /** Frees the captured step (its graph, memory pool and gradients); the next steps run eagerly. */
+  private releaseCapturedStep(): void {
+    this.captured?.dispose();
+    this.captured = null;
+    this.eagerSteps = 0;
   }
 
   /** Validation loss over eval.batches batches (split between the ranks of a data-parallel job). */
@@ -553,11 +595,18 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.releaseCapturedStep();
     this.dp?.dispose();
     this.model.dispose();
     this.optimizer.dispose();
   }
 }
+
+/**
+ * Eager steps before a step is captured (config.cudaGraph): libtorch sets up cuBLAS handles,
+ * workspaces and autocast state lazily, which must not happen during a capture.
+ */
+const GRAPH_WARMUP_STEPS = 3;
 
 /** The schedule a run config implies for its model. */
 export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
