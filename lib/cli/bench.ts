@@ -1,6 +1,6 @@
 // `staged-lm bench`: training throughput (tokens/s, ms/step, MFU, peak memory) as one JSON line.
 import type { Command } from 'commander';
-import { runBench } from '../train/bench';
+import { runBench, type BenchOptions } from '../train/bench';
 import { device, nonNegativeInt, positiveInt, positiveNumber } from './common';
 
 export function registerBench(program: Command): void {
@@ -16,18 +16,7 @@ export function registerBench(program: Command): void {
     .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', positiveNumber('--peak-tflops'), 989)
     .option('--cuda-graph', 'capture the whole step as a CUDA graph after the warm-up and replay it (CUDA, static shapes)')
     .option('--json', 'print one JSON object (the default output is JSON too)')
-    .action(
-      (f: {
-        model: string;
-        device: string;
-        batch: number;
-        seq: number;
-        steps: number;
-        warmup: number;
-        peakTflops: number;
-        cudaGraph?: boolean;
-      }) => {
-        process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');
-      },
-    );
+    .action((f: BenchOptions) => {
+      process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');
+    });
 }
