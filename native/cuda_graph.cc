@@ -33,7 +33,9 @@
 
 namespace slm {
 
-bool cudaGraphsAvailable() { return STAGED_LM_CUDA_GRAPHS == 1; }
+bool cudaGraphsAvailable() {
+  return STAGED_LM_CUDA_GRAPHS == 1;
+}
 
 #if STAGED_LM_CUDA_GRAPHS
 
