@@ -18,6 +18,7 @@
         'native/optim.cc',
         'native/io.cc',
         'native/distributed.cc',
+        'native/cuda_graph.cc',
       ],
       'include_dirs': [
         # `.include` is the path in double quotes: `<!@` splits it like sh, which drops them
