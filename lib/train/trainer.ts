@@ -118,6 +118,8 @@ export class Trainer {
   private captured: CapturedTrainStep | null = null;
   /** Eager steps since the model last changed: capture waits for GRAPH_WARMUP_STEPS of them. */
   private eagerSteps = 0;
+  /** A capture failed (reported once): the rest of the run steps eagerly. */
+  private graphFailed = false;
 
   private constructor(
     readonly config: RunConfig,
@@ -353,13 +355,18 @@ export class Trainer {
    * device tensors the caller owns: nothing here waits for the device.
    */
   step(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
-    if (this.config.cudaGraph && this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
+    if (this.config.cudaGraph && !this.graphFailed && this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
+    return this.eagerStep(() => this.loader.next());
+  }
+
+  /** One step run op by op, on gradAccum micro-batches drawn from `batch`. */
+  private eagerStep(batch: () => { x: Tensor; y: Tensor }): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
     const { gradAccum, clipGradNorm } = this.config;
     const lr = this.currentLr();
     const out = tidy(() => {
       let lossSum: Tensor | null = null;
       for (let micro = 0; micro < gradAccum; micro++) {
-        const { x, y } = this.loader.next();
+        const { x, y } = batch();
         const forward = () => this.model.loss(x, y);
         const loss = this.autocast ? withAutocast(this.autocast, forward) : forward();
         if (this.dp !== null && micro === gradAccum - 1) this.dp.prepareBackward();
@@ -381,21 +388,36 @@ export class Trainer {
   /**
    * The step as a replayed CUDA graph (config.cudaGraph), captured on first use after the model
    * last changed; the batch is copied into the graph's inputs, loss and norm out of its outputs.
+   * A capture that fails is reported once and the run goes on eagerly with the same batch.
    */
   private replayStep(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
-    const lr = this.currentLr();
-    const out = tidy(() => {
-      const { x, y } = this.loader.next();
-      this.captured ??= CapturedTrainStep.capture(this.model, this.optimizer, x, y, {
-        clip: this.config.clipGradNorm ?? Infinity,
-        autocast: this.autocast !== null,
+    const batch = this.loader.next();
+    try {
+      if (this.captured === null) {
+        try {
+          this.captured = CapturedTrainStep.capture(this.model, this.optimizer, batch.x, batch.y, {
+            clip: this.config.clipGradNorm ?? Infinity,
+            autocast: this.autocast !== null,
+          });
+        } catch (e) {
+          this.graphFailed = true;
+          process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}; continuing with eager steps\n`);
+          return this.eagerStep(() => batch);
+        }
+      }
+      const lr = this.currentLr();
+      const captured = this.captured;
+      const out = tidy(() => {
+        captured.run(lr, batch.x, batch.y);
+        // copies: the graph's own outputs are overwritten by the next replay
+        return { loss: captured.loss.clone(), gradNorm: captured.gradNorm?.clone() ?? null };
       });
-      this.captured.run(lr, x, y);
-      // copies: the graph's own outputs are overwritten by the next replay
-      return { loss: this.captured.loss.clone(), gradNorm: this.captured.gradNorm?.clone() ?? null };
-    });
-    this.advance();
-    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+      this.advance();
+      return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+    } finally {
+      batch.x.dispose();
+      batch.y.dispose();
+    }
   }
 
   /** Counters after one optimizer step. */
