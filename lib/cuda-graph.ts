@@ -17,14 +17,30 @@ export class CudaGraph {
 
   /**
    * Runs fn once with every CUDA launch on `device` recorded instead of executed (nothing is
-   * computed: the first replay is the first real run). fn must not synchronize with the host
-   * (no item(), no copies to the CPU); if it does, or throws, the capture fails with that error.
+   * computed: the first replay is the first real run), on the process's capture stream. fn must
+   * not synchronize with the host (no item(), no copies to the CPU), and no other thread may make
+   * unsafe CUDA calls meanwhile (e.g. a pending toArrayAsync()). If fn throws, the capture is
+   * dropped and its error rethrown; if CUDA invalidated the capture, the error says "capture
+   * broke" and the process should not go on using CUDA (libtorch's allocator keeps the pool open).
+   * Warm up first: run one real step inside CudaGraph.warmup(device, …).
    */
   static capture(device: string, fn: () => void): CudaGraph {
-    const m = /^cuda(?::(\d+))?$/.exec(device);
-    if (m === null) throw new Error(`CUDA graphs capture CUDA work: '${device}' is not a CUDA device`);
+    const index = deviceIndex(device);
     if (!native.hasCudaGraphs) native.cudaGraphCapture(0, fn); // throws: says why this build has none
-    return new CudaGraph(native.cudaGraphCapture(Number(m[1] ?? 0), fn));
+    return new CudaGraph(native.cudaGraphCapture(index, fn));
+  }
+
+  /**
+   * Runs fn for real on the capture stream (libtorch sets up per-stream state, such as cuBLAS
+   * workspaces, lazily: that must happen before a capture, not inside it).
+   */
+  static warmup<R>(device: string, fn: () => R): R {
+    const index = deviceIndex(device);
+    let result: R | undefined;
+    native.cudaGraphWarmup(index, () => {
+      result = fn();
+    });
+    return result as R;
   }
 
   /** Launches the captured kernels on the current stream (asynchronous, like any launch). */
@@ -39,4 +55,10 @@ export class CudaGraph {
     native.cudaGraphReset(this.handle);
     this.handle = null;
   }
+}
+
+function deviceIndex(device: string): number {
+  const m = /^cuda(?::(\d+))?$/.exec(device);
+  if (m === null) throw new Error(`CUDA graphs capture CUDA work: '${device}' is not a CUDA device`);
+  return Number(m[1] ?? 0);
 }

@@ -192,6 +192,7 @@ export interface NativeModule {
   zeroGrad(params: T[]): void;
   // CUDA graphs (native/cuda_graph.cc): the functions throw where hasCudaGraphs is false
   hasCudaGraphs: boolean;
+  cudaGraphWarmup(device: number, fn: () => void): void;
   cudaGraphCapture(device: number, fn: () => void): unknown;
   cudaGraphReplay(graph: unknown): void;
   cudaGraphReset(graph: unknown): void;

@@ -12,6 +12,8 @@
 // against the libtorch at hand; elsewhere the functions say why they are unavailable.
 #include "cuda_graph.h"
 
+#include <exception>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -63,9 +65,61 @@ CapturedGraph* graphArg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::External<CapturedGraph>>().Data();
 }
 
+// One capture stream per device for the whole process, as torch.cuda.graph keeps one: cuBLAS
+// keeps a workspace per (handle, stream), so warming up on this stream (cudaGraphWarmup) sets it
+// up before any capture, and recaptures (after a growth) reuse it instead of leaking a new one.
+c10::cuda::CUDAStream captureStream(int device) {
+  static std::map<int, c10::cuda::CUDAStream> streams;
+  auto it = streams.find(device);
+  if (it == streams.end())
+    it = streams
+             .emplace(device,
+                      c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device)))
+             .first;
+  return it->second;
+}
+
+// Runs `body` with the capture stream current: it first waits for what the current stream has
+// queued, and the current stream waits for it afterwards (the rest of the program sees its work).
+template <typename Body>
+void onCaptureStream(int device, Body body) {
+  c10::cuda::CUDAGuard deviceGuard(static_cast<c10::DeviceIndex>(device));
+  c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
+  c10::cuda::CUDAStream side = captureStream(device);
+  at::cuda::CUDAEvent before;
+  before.record(current);
+  before.block(side);
+  std::exception_ptr error;
+  {
+    c10::cuda::CUDAStreamGuard streamGuard(side);
+    try {
+      body();
+    } catch (...) {
+      error = std::current_exception();  // the streams are joined first, then it goes on
+    }
+  }
+  at::cuda::CUDAEvent after;
+  after.record(side);
+  after.block(current);
+  if (error) std::rethrow_exception(error);
+}
+
+// cudaGraphWarmup(device, fn): runs fn() normally (not captured) on the capture stream, so that
+// libtorch's lazy per-stream set-up (cuBLAS workspaces) happens before the capture.
+Napi::Value CudaGraphWarmup(const Napi::CallbackInfo& info) {
+  int device = static_cast<int>(intArg(info, 0, "device"));
+  if (info.Length() < 2 || !info[1].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "expected a function for argument 'fn'");
+  Napi::Function fn = info[1].As<Napi::Function>();
+  onCaptureStream(device, [&]() { fn.Call({}); });
+  return info.Env().Undefined();
+}
+
 // cudaGraphCapture(device, fn) → handle. Calls fn() once with every CUDA launch on `device`
-// recorded instead of run. An error inside fn (a host sync, a CPU round trip) ends the capture and
-// is rethrown naming the capture; the handle is then never created.
+// recorded instead of run. An error thrown by fn ends the capture and is rethrown naming the
+// capture; the handle is then never created. A capture that CUDA invalidated (a host sync inside
+// fn, an unsafe call from another thread) cannot be undone cleanly: libtorch's allocator keeps the
+// capture's pool open, so the error says "capture broke" and callers must not go on with CUDA.
 Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
   int device = static_cast<int>(intArg(info, 0, "device"));
   if (info.Length() < 2 || !info[1].IsFunction())
@@ -73,15 +127,9 @@ Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
   Napi::Function fn = info[1].As<Napi::Function>();
   auto captured = std::make_unique<CapturedGraph>();
   captured->device = device;
-  c10::cuda::CUDAGuard deviceGuard(static_cast<c10::DeviceIndex>(device));
-  c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
-  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-  at::cuda::CUDAEvent before;
-  before.record(current);
-  before.block(side);  // the captured work reads what the current stream wrote
   std::string failure;
-  {
-    c10::cuda::CUDAStreamGuard streamGuard(side);
+  bool broke = false;
+  onCaptureStream(device, [&]() {
     captured->graph.capture_begin();
     try {
       fn.Call({});
@@ -93,17 +141,23 @@ Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
     try {
       captured->graph.capture_end();
     } catch (const c10::Error& e) {
+      broke = true;
       if (failure.empty()) failure = e.what_without_backtrace();
     }
-  }
-  at::cuda::CUDAEvent after;
-  after.record(side);
-  after.block(current);
+  });
   if (!failure.empty()) {
-    captured.reset();
-    (void)cudaGetLastError();  // a failed capture leaves no error for the next launch to report
-    throw Napi::Error::New(info.Env(), "the step could not be captured as a CUDA graph: " +
-                                           failure.substr(0, failure.find('\n')));
+    if (!broke)
+      captured.reset();  // a complete capture: reset() returns its pool
+    else
+      (void)captured.release();  // its pool cannot be released: keep it, do not touch it
+    (void)cudaGetLastError();    // a failed capture leaves no error for the next launch
+    std::string reason = failure.substr(0, failure.find('\n'));
+    throw Napi::Error::New(
+        info.Env(),
+        broke ? "cudaGraphCapture: the CUDA graph capture broke (" + reason +
+                    "); the CUDA allocator cannot be trusted in this process any "
+                    "more: restart it without CUDA graphs"
+              : "cudaGraphCapture: the step could not be captured as a CUDA graph: " + reason);
   }
   captured->ready = true;
   return Napi::External<CapturedGraph>::New(info.Env(), captured.release(),
@@ -152,10 +206,12 @@ Napi::Value Unavailable(const Napi::CallbackInfo& info) {
 
 void initCudaGraph(Napi::Env env, Napi::Object exports) {
 #if STAGED_LM_CUDA_GRAPHS
+  define(env, exports, "cudaGraphWarmup", CudaGraphWarmup);
   define(env, exports, "cudaGraphCapture", CudaGraphCapture);
   define(env, exports, "cudaGraphReplay", CudaGraphReplay);
   define(env, exports, "cudaGraphReset", CudaGraphReset);
 #else
+  define(env, exports, "cudaGraphWarmup", Unavailable);
   define(env, exports, "cudaGraphCapture", Unavailable);
   define(env, exports, "cudaGraphReplay", Unavailable);
   define(env, exports, "cudaGraphReset", Unavailable);

@@ -131,6 +131,15 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
       throw Napi::Error::New(info.Env(),
                              "adamwStep: a device learning rate needs CUDA parameters, a step "
                              "tensor and bias correction (the fused kernel)");
+    // the kernel reads both as float32 scalars on the parameters' device (anything else would be
+    // misread, or read back to the host: a sync that breaks a graph capture)
+    for (const at::Tensor* t : {&*stepT, &*lrT}) {
+      if (t->scalar_type() != at::kFloat || t->numel() != 1 || t->device() != p[0].device())
+        throw Napi::Error::New(info.Env(),
+                               "adamwStep: the step and learning-rate tensors must be float32 "
+                               "scalars on " +
+                                   p[0].device().str());
+    }
     if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, h.beta1, h.beta2, h.weightDecay, h.eps))
       throw Napi::Error::New(info.Env(),
                              "adamwStep: this build has no fused AdamW with a device learning "
@@ -161,7 +170,10 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
     const at::Tensor& g = p.grad();
     if (g.defined()) grads.push_back(g);
   }
-  if (grads.empty()) return wrap(info.Env(), at::zeros({}, at::TensorOptions().dtype(at::kFloat)));
+  if (grads.empty()) {
+    auto device = params.empty() ? at::Device(at::kCPU) : params[0].device();
+    return wrap(info.Env(), at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device)));
+  }
   std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
   for (auto& n : norms) n = n.to(at::kFloat);
   at::Tensor total = at::stack(norms).norm(2);
@@ -177,7 +189,7 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
     }
 #endif
     (void)sameDtype;
-    for (auto& g : grads) g.mul_(coef.to(g.scalar_type()));
+    for (auto& g : grads) g.mul_(coef.to(g.device(), g.scalar_type()));
   }
   return wrap(info.Env(), total);
 }

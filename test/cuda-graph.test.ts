@@ -34,6 +34,23 @@ describe('CUDA graphs', () => {
     expect(parseRunConfig({ ...cfg, device: 'cuda' }).cudaGraph).toBe(true);
   });
 
+  it('hold the optimizer while a graph replays it: its tensors and rates cannot change', () => {
+    const w = randn([2, 3]).requiresGrad_();
+    const opt = new AdamW([{ name: 'w', tensor: w, kind: 'weight' }]);
+    const release = opt.holdForGraph();
+    const m = { expAvg: randn([2, 3]), expAvgSq: randn([2, 3]) };
+    expect(() => opt.setMoments('w', m)).toThrow(/setMoments\(\) while a captured CUDA graph replays this optimizer/);
+    expect(() => opt.setLrScales(() => 2)).toThrow(/setLrScales\(\) while a captured CUDA graph/);
+    expect(() => opt.resetParameters(opt.parameters())).toThrow(/resetParameters\(\) while/);
+    expect(() => opt.loadMomentTensors({ 'w.exp_avg': m.expAvg, 'w.exp_avg_sq': m.expAvgSq }, 3)).toThrow(/loadMomentTensors\(\) while/);
+    release();
+    release(); // idempotent
+    opt.setLrScales(() => 2);
+    expect(opt.lrScale('w')).toBe(2);
+    opt.setMoments('w', m);
+    opt.dispose();
+  });
+
   itGraphs('a staged update (rates in device memory) equals update(lr), lr scales included', () => {
     manualSeed(3);
     const a = randn([32, 16], { device: 'cuda' }).requiresGrad_();
@@ -90,11 +107,12 @@ describe('CUDA graphs', () => {
     const lrs = [1e-3, 2e-3, 3e-3, 3e-3, 2e-3, 1e-3];
     // eager: two warm-up steps, then four more
     const e = make();
+    const eagerNorms: number[] = [];
     const eagerLosses = lrs.map((lr, i) =>
       tidy(() => {
         const loss = e.model.loss(batches[i][0], batches[i][1]);
         loss.backward();
-        e.opt.clipGradNorm(1.0);
+        eagerNorms.push(e.opt.clipGradNorm(1.0).item());
         e.opt.update(lr);
         e.opt.zeroGrad();
         return loss.item();
@@ -103,20 +121,30 @@ describe('CUDA graphs', () => {
     // graph: the same two warm-up steps eagerly, then capture and replay the rest
     const g = make();
     const graphLosses: number[] = [];
-    for (let i = 0; i < 2; i++)
-      graphLosses.push(
-        tidy(() => {
-          const loss = g.model.loss(batches[i][0], batches[i][1]);
-          loss.backward();
-          g.opt.clipGradNorm(1.0);
-          g.opt.update(lrs[i]);
-          g.opt.zeroGrad();
-          return loss.item();
-        }),
-      );
+    const eagerStep = (i: number) => () =>
+      tidy(() => {
+        const loss = g.model.loss(batches[i][0], batches[i][1]);
+        loss.backward();
+        g.opt.clipGradNorm(1.0);
+        g.opt.update(lrs[i]);
+        g.opt.zeroGrad();
+        return loss.item();
+      });
+    graphLosses.push(eagerStep(0)());
+    graphLosses.push(CudaGraph.warmup('cuda', eagerStep(1))); // the last warm-up on the capture stream
     const step = CapturedTrainStep.capture(g.model, g.opt, batches[2][0], batches[2][1], { clip: 1.0, autocast: false });
-    for (let i = 2; i < lrs.length; i++) graphLosses.push(step.run(lrs[i], batches[i][0], batches[i][1]).item());
+    const graphNorms: number[] = [];
+    for (let i = 2; i < lrs.length; i++) {
+      graphLosses.push(step.run(lrs[i], batches[i][0], batches[i][1]).item());
+      graphNorms.push(step.gradNorm!.item());
+    }
+    expect(step.replays).toBe(4);
     for (let i = 0; i < lrs.length; i++) expect(Math.abs(graphLosses[i] - eagerLosses[i])).toBeLessThan(1e-4 * Math.abs(eagerLosses[i]));
+    for (let i = 2; i < lrs.length; i++) expect(Math.abs(graphNorms[i - 2] - eagerNorms[i])).toBeLessThan(1e-4 * eagerNorms[i]);
+    // a batch of another shape would be broadcast by copy_: refused
+    expect(() => step.run(1e-3, batches[0][0].narrow(0, 0, 1))).toThrow(
+      /x is int64 \[1,16\] but the step was captured with int64 \[4,16\]/,
+    );
     expect(g.opt.step).toBe(e.opt.step);
     const ep = e.model.namedParameters();
     const gp = g.model.namedParameters();
@@ -129,13 +157,14 @@ describe('CUDA graphs', () => {
   });
 
   itGraphs('a staged run with cudaGraph trains like the eager run, through a growth (captured again after it)', async () => {
-    const losses = async (cudaGraph: boolean): Promise<number[]> => {
+    let stats: ReturnType<Trainer['cudaGraphStats']> | null = null;
+    const losses = async (cudaGraph: boolean, precision: 'fp32' | 'bf16'): Promise<number[]> => {
       const dir = mkdtempSync(join(tmpdir(), 'slm-graph-'));
       try {
         const t = Trainer.create({
           model: { nLayer: 1, nHead: 2, nEmbd: 32, contextLength: 32 },
           device: 'cuda',
-          precision: 'fp32',
+          precision,
           batchSize: 4,
           seqLen: 32,
           steps: 14,
@@ -146,6 +175,7 @@ describe('CUDA graphs', () => {
           stages: [{ until: { steps: 6 }, grow: { op: 'depth', rewarmup: 2 } }],
         });
         await t.train({ out: dir, progress: false });
+        stats = t.cudaGraphStats();
         t.dispose();
         return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
           .trim()
@@ -157,9 +187,16 @@ describe('CUDA graphs', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     };
-    const eager = await losses(false);
-    const graph = await losses(true);
-    expect(graph.length).toBe(14);
-    for (let i = 0; i < eager.length; i++) expect(Math.abs(graph[i] - eager[i])).toBeLessThan(1e-4 * eager[i]);
+    for (const [precision, tol] of [
+      ['fp32', 1e-4],
+      ['bf16', 2e-3],
+    ] as const) {
+      const eager = await losses(false, precision);
+      const graph = await losses(true, precision);
+      // steps 1–3 eager, 4–6 replayed; growth at 6; steps 7–9 eager again, 10–14 replayed
+      expect(stats).toEqual({ captures: 2, replays: 8, failed: false });
+      expect(graph.length).toBe(14);
+      for (let i = 0; i < eager.length; i++) expect(Math.abs(graph[i] - eager[i])).toBeLessThan(tol * eager[i]);
+    }
   });
 });

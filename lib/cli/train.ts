@@ -72,7 +72,7 @@ export function registerTrain(program: Command): void {
       }
       if (f.resume !== undefined) {
         const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
-        trainer = Trainer.resume(dir, { steps: f.steps });
+        trainer = Trainer.resume(dir, { steps: f.steps, ...(f.cudaGraph === true ? { cudaGraph: true } : {}) });
         out = f.out ?? join(dir, '..');
       } else {
         if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');

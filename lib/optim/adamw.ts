@@ -56,6 +56,8 @@ export class AdamW {
   private stepTensor: Tensor | null = null;
   /** Each group's rate in device memory, for stageUpdate (keyed like groups()). */
   private lrTensors = new Map<string, Tensor>();
+  /** Captured CUDA graphs that replay this optimizer's update (see holdForGraph). */
+  private graphHolds = 0;
 
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
     this.options = AdamWOptionsSchema.parse(options);
@@ -73,6 +75,7 @@ export class AdamW {
    * Parameters are grouped by multiplier, one native call a group.
    */
   setLrScales(scale: (p: NamedParameter) => number): void {
+    this.checkNotHeld('setLrScales');
     for (const e of this.entries) {
       const s = scale({ name: e.name, tensor: e.tensor, kind: e.kind });
       if (!(s >= 0) || !Number.isFinite(s))
@@ -117,6 +120,7 @@ export class AdamW {
 
   /** Replaces the moments of one parameter; the old tensors are disposed. Shapes must match the parameter. */
   setMoments(name: string, m: Moments): void {
+    this.checkNotHeld('setMoments');
     const e = this.entry(name);
     for (const [label, t] of [
       ['expAvg', m.expAvg],
@@ -137,6 +141,7 @@ export class AdamW {
    * moments unless `moments` gives new ones; new names start at zero moments.
    */
   resetParameters(params: NamedParameter[], moments: Record<string, Moments> = {}): void {
+    this.checkNotHeld('resetParameters');
     const old = new Map(this.entries.map((e) => [e.name, e]));
     const next: Entry[] = [];
     for (const p of params) {
@@ -219,6 +224,25 @@ export class AdamW {
     });
   }
 
+  /**
+   * Marks the optimizer as replayed by a captured CUDA graph, which reads its tensors by address:
+   * until the returned release() runs, changing the parameter set, the moments or the lr scales
+   * throws (it would leave the graph updating freed memory, or at the old rates).
+   */
+  holdForGraph(): () => void {
+    this.graphHolds += 1;
+    let released = false;
+    return () => {
+      if (!released) this.graphHolds -= 1;
+      released = true;
+    };
+  }
+
+  private checkNotHeld(what: string): void {
+    if (this.graphHolds > 0)
+      throw new Error(`AdamW: ${what}() while a captured CUDA graph replays this optimizer: dispose the captured step first`);
+  }
+
   private usesFusedKernel(): boolean {
     return this.options.fused && native.hasFusedAdamW && this.entries.length > 0 && this.entries[0].tensor.device.startsWith('cuda');
   }
@@ -272,6 +296,7 @@ export class AdamW {
 
   /** Loads moments saved by momentTensors(); every parameter must be present. */
   loadMomentTensors(tensors: Record<string, Tensor>, step: number): void {
+    this.checkNotHeld('loadMomentTensors');
     for (const e of this.entries) {
       const m = tensors[`${e.name}.exp_avg`];
       const v = tensors[`${e.name}.exp_avg_sq`];

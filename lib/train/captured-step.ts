@@ -26,14 +26,19 @@ export class CapturedTrainStep {
     readonly loss: Tensor,
     /** The gradient norm before clipping of the last replayed step (null without clipping). */
     readonly gradNorm: Tensor | null,
+    /** Lets the optimizer change again (see AdamW.holdForGraph). */
+    private readonly releaseOptimizer: () => void,
   ) {}
+
+  /** Replays done so far. */
+  replays = 0;
 
   /**
    * Captures one step of `model` on inputs shaped like x and y (copied: the caller keeps its
-   * tensors). Run a few eager steps first (lazy set-up inside libtorch must not happen during
-   * capture). Gradients are dropped first; afterwards they live in the graph's memory and each
-   * replay overwrites them. The optimizer's parameters and lr scales must stay as they are while
-   * the step is in use (growth needs a new capture).
+   * tensors). Run a few eager steps first, the last inside CudaGraph.warmup (lazy set-up inside
+   * libtorch must not happen during capture). Gradients are dropped first; afterwards they live in
+   * the graph's memory and each replay overwrites them. The optimizer is held (its parameters,
+   * moments and lr scales cannot change) until dispose(): growth needs a new capture.
    */
   static capture(model: GPT, opt: AdamW, x: Tensor, y: Tensor, o: CapturedStepOptions): CapturedTrainStep {
     const staticX = keep(x.clone());
@@ -52,7 +57,7 @@ export class CapturedTrainStep {
         });
       });
       const { loss, norm } = out!;
-      return new CapturedTrainStep(graph, opt, staticX, staticY, loss, norm);
+      return new CapturedTrainStep(graph, opt, staticX, staticY, loss, norm, opt.holdForGraph());
     } catch (e) {
       staticX.dispose();
       staticY.dispose();
@@ -66,15 +71,32 @@ export class CapturedTrainStep {
 
   /** One training step at learning rate lr, on x/y if given (same shapes), else the last inputs. */
   run(lr: number, x?: Tensor, y?: Tensor): Tensor {
-    if (x !== undefined) this.x.copy_(x);
-    if (y !== undefined) this.y.copy_(y);
+    for (const [label, given, own] of [
+      ['x', x, this.x],
+      ['y', y, this.y],
+    ] as const) {
+      if (given === undefined) continue;
+      // copy_ would broadcast a smaller batch silently: the graph's shapes are fixed
+      if (given.shape.join() !== own.shape.join() || given.dtype !== own.dtype)
+        throw new Error(
+          `CapturedTrainStep: ${label} is ${given.dtype} [${given.shape}] but the step was captured with ${own.dtype} [${own.shape}]`,
+        );
+      own.copy_(given);
+    }
     this.opt.stageUpdate(lr);
-    this.graph.replay();
+    try {
+      this.graph.replay();
+    } catch (e) {
+      this.opt.step -= 1; // the update staged above did not happen
+      throw e;
+    }
+    this.replays += 1;
     return this.loss;
   }
 
   /** Frees the graph, its memory and the gradients it owned. */
   dispose(): void {
+    this.releaseOptimizer();
     this.graph.dispose();
     this.x.dispose();
     this.y.dispose();

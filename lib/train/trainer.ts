@@ -41,6 +41,7 @@ import { firstReach, parseValidationLog } from '../scaling/logs';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
 import { CapturedTrainStep } from './captured-step';
+import { CudaGraph } from '../cuda-graph';
 import { processGroup } from '../distributed/process-group';
 
 export class TrainingDivergedError extends Error {
@@ -120,6 +121,8 @@ export class Trainer {
   private eagerSteps = 0;
   /** A capture failed (reported once): the rest of the run steps eagerly. */
   private graphFailed = false;
+  private graphCaptures = 0;
+  private graphReplays = 0;
 
   private constructor(
     readonly config: RunConfig,
@@ -178,8 +181,11 @@ export class Trainer {
     if (this.dp !== null && this.dp.rank > 0) manualSeed(this.config.seed + 1_000_003 * this.dp.rank + this.progression.step);
   }
 
-  /** Continues the run saved in a checkpoint directory; `steps` may extend it. */
-  static resume(dir: string, overrides: { steps?: number } = {}, data?: TrainData): Trainer {
+  /**
+   * Continues the run saved in a checkpoint directory; `steps` may extend it, `cudaGraph` switch
+   * CUDA-graph steps on or off (the math is the same either way).
+   */
+  static resume(dir: string, overrides: { steps?: number; cudaGraph?: boolean } = {}, data?: TrainData): Trainer {
     const state = readCheckpointState(dir);
     const extra = state.extra as {
       run: unknown;
@@ -190,7 +196,11 @@ export class Trainer {
       valHistory?: Trainer['valHistory'];
     };
     const config = parseRunConfig(
-      { ...(extra.run as object), ...(overrides.steps ? { steps: overrides.steps } : {}) },
+      {
+        ...(extra.run as object),
+        ...(overrides.steps ? { steps: overrides.steps } : {}),
+        ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
+      },
       `${dir}/state.json run`,
     );
     const ck = loadCheckpoint(dir, checkDevice(config.device));
@@ -355,7 +365,11 @@ export class Trainer {
    * device tensors the caller owns: nothing here waits for the device.
    */
   step(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
-    if (this.config.cudaGraph && !this.graphFailed && this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
+    if (this.config.cudaGraph && !this.graphFailed) {
+      if (this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
+      // the last warm-up step on the capture stream: its per-stream set-up happens outside the capture
+      if (this.eagerSteps === GRAPH_WARMUP_STEPS - 1) return CudaGraph.warmup(this.device, () => this.eagerStep(() => this.loader.next()));
+    }
     return this.eagerStep(() => this.loader.next());
   }
 
@@ -400,15 +414,19 @@ export class Trainer {
             autocast: this.autocast !== null,
           });
         } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          if (/capture broke/.test(message)) throw e; // CUDA's state is not trustworthy: stop the run
           this.graphFailed = true;
-          process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}; continuing with eager steps\n`);
+          process.stderr.write(`staged-lm: ${message}; continuing with eager steps\n`);
           return this.eagerStep(() => batch);
         }
+        this.graphCaptures += 1;
       }
       const lr = this.currentLr();
       const captured = this.captured;
       const out = tidy(() => {
         captured.run(lr, batch.x, batch.y);
+        this.graphReplays += 1;
         // copies: the graph's own outputs are overwritten by the next replay
         return { loss: captured.loss.clone(), gradNorm: captured.gradNorm?.clone() ?? null };
       });
@@ -418,6 +436,11 @@ export class Trainer {
       batch.x.dispose();
       batch.y.dispose();
     }
+  }
+
+  /** How config.cudaGraph went so far: captures made, steps replayed, whether a capture failed. */
+  cudaGraphStats(): { captures: number; replays: number; failed: boolean } {
+    return { captures: this.graphCaptures, replays: this.graphReplays, failed: this.graphFailed };
   }
 
   /** Counters after one optimizer step. */
@@ -595,6 +618,7 @@ export class Trainer {
         p.gradNorm?.dispose();
       }
       progress.stop();
+      this.releaseCapturedStep(); // its memory pool and gradients go back with the run
     }
     const p = this.progression;
     let report: TrainResult['report'] = null;
