@@ -2,6 +2,7 @@
 // time after. For static shapes only: a replay reads and writes exactly the memory the capture
 // used, so inputs are copied into tensors that live as long as the graph, and outputs are read
 // from the tensors the captured function returned.
+import { cudaIndex } from './dtype';
 import { native } from './native';
 
 export function cudaGraphsAvailable(): boolean {
@@ -25,9 +26,8 @@ export class CudaGraph {
    * Warm up first: run one real step inside CudaGraph.warmup(device, …).
    */
   static capture(device: string, fn: () => void): CudaGraph {
-    const index = deviceIndex(device);
-    if (!native.hasCudaGraphs) native.cudaGraphCapture(0, fn); // throws: says why this build has none
-    return new CudaGraph(native.cudaGraphCapture(index, fn));
+    // without CUDA graphs in the build the native function throws, saying why
+    return new CudaGraph(native.cudaGraphCapture(deviceIndex(device), fn));
   }
 
   /**
@@ -58,7 +58,7 @@ export class CudaGraph {
 }
 
 function deviceIndex(device: string): number {
-  const m = /^cuda(?::(\d+))?$/.exec(device);
-  if (m === null) throw new Error(`CUDA graphs capture CUDA work: '${device}' is not a CUDA device`);
-  return Number(m[1] ?? 0);
+  const index = cudaIndex(device);
+  if (index === null) throw new Error(`CUDA graphs capture CUDA work: '${device}' is not a CUDA device`);
+  return index;
 }

@@ -70,6 +70,12 @@ export function checkDevice(value: unknown, arg = 'device'): Device {
   return value as Device;
 }
 
+/** The index of a CUDA device ('cuda' is device 0); null for the CPU or a string that is no device. */
+export function cudaIndex(device: string): number | null {
+  const m = DEVICE_RE.exec(device);
+  return m === null || m[1] !== 'cuda' ? null : Number(m[3] ?? 0);
+}
+
 /** A shape: an array of non-negative integers. */
 export function checkShape(value: unknown, arg = 'shape'): number[] {
   if (!Array.isArray(value) || !value.every((d) => Number.isInteger(d) && d >= 0)) {

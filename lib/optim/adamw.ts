@@ -179,10 +179,7 @@ export class AdamW {
     checkLr(lr);
     this.step += 1;
     const useFused = this.usesFusedKernel();
-    if (useFused) {
-      this.stepTensor ??= keep(zeros([], { device: this.entries[0].tensor.device }));
-      this.stepTensor.fill_(this.step);
-    }
+    if (useFused) this.deviceScalar('step').fill_(this.step);
     noGrad(() => {
       for (const { decay, scale, entries: group } of this.groups().values()) this.launch(group, decay, scale, lr, useFused, null);
     });
@@ -199,17 +196,27 @@ export class AdamW {
     checkLr(lr);
     if (!this.usesFusedKernel() || !this.options.biasCorrection)
       throw new Error('AdamW: a staged (device-rate) update needs CUDA parameters, the fused kernel and bias correction');
-    this.prepareStagedUpdate();
     this.step += 1;
-    this.stepTensor!.fill_(this.step);
-    for (const [key, g] of this.groups()) this.lrTensors.get(key)!.fill_(lr * g.scale);
+    this.deviceScalar('step').fill_(this.step);
+    for (const [key, g] of this.groups()) this.deviceScalar(key).fill_(lr * g.scale);
   }
 
   /** Allocates the device tensors stageUpdate writes (before a capture: they must outlive it). */
   prepareStagedUpdate(): void {
+    this.deviceScalar('step');
+    for (const key of this.groups().keys()) this.deviceScalar(key);
+  }
+
+  /** The step tensor ('step') or a group's rate tensor (its key), allocated on first use. */
+  private deviceScalar(which: string): Tensor {
     const device = this.entries[0]?.tensor.device ?? 'cpu';
-    this.stepTensor ??= keep(zeros([], { device }));
-    for (const key of this.groups().keys()) if (!this.lrTensors.has(key)) this.lrTensors.set(key, keep(zeros([], { device })));
+    if (which === 'step') return (this.stepTensor ??= keep(zeros([], { device })));
+    let t = this.lrTensors.get(which);
+    if (t === undefined) {
+      t = keep(zeros([], { device }));
+      this.lrTensors.set(which, t);
+    }
+    return t;
   }
 
   /** Launches the update staged by stageUpdate (see there). */

@@ -1,6 +1,6 @@
 // Training throughput on random tokens, shaped like ../shared/bench/torch_reference.py so the two
 // print comparable JSON: same models, AdamW (fused on CUDA), clipping at 1.0, bf16 autocast on CUDA.
-import { checkDevice, type Device } from '../dtype';
+import { checkDevice, cudaIndex, type Device } from '../dtype';
 import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
@@ -124,7 +124,7 @@ export function runBench(o: BenchOptions): BenchResult {
     if (captured === null) last!.dispose();
     const tokensPerS = (o.batch * o.seq) / dt;
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
-    const mem = memoryStats().cuda.find((m) => m.device === (device === 'cuda' ? 0 : Number(device.split(':')[1] ?? 0)));
+    const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     return {
       impl: captured === null ? 'staged-lm' : 'staged-lm-cuda-graph',
       device,
