@@ -33,7 +33,7 @@ at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i, const char* name)
 // takes part in type promotion like a Python scalar).
 at::Tensor operandArg(const Napi::CallbackInfo& info, size_t i, const char* name,
                       const at::Tensor& like) {
-  if (isTensorArg(info, i)) return tensorArg(info, i, name);
+  if (at::Tensor* t = tensorArgIfAny(info, i, name)) return *t;
   // int64 for integral numbers, float64 otherwise, on the CPU: as a wrapped number it neither
   // widens the result (float32 + 0.1 stays float32) nor costs a host-to-device copy, yet keeps
   // full precision for float64 tensors.

@@ -87,13 +87,14 @@ Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "disposeMany: expected an array of tensors");
   Napi::Array arr = info[0].As<Napi::Array>();
   const uint32_t n = arr.Length();
+  std::vector<TensorHandle*> handles(n);
   for (uint32_t i = 0; i < n; i++) {
-    Napi::Value v = arr.Get(i);
-    if (!TensorHandle::IsHandle(env, v))
+    handles[i] = TensorHandle::FromValue(env, arr.Get(i));
+    if (handles[i] == nullptr)
       throw Napi::TypeError::New(env,
                                  "disposeMany: element " + std::to_string(i) + " is not a tensor");
   }
-  for (uint32_t i = 0; i < n; i++) TensorHandle::Unwrap(arr.Get(i).As<Napi::Object>())->release();
+  for (TensorHandle* h : handles) h->release();
   return env.Undefined();
 }
 

@@ -18,6 +18,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   // A new JS handle owning `t`.
   static Napi::Value Create(Napi::Env env, at::Tensor t);
   static bool IsHandle(Napi::Env env, const Napi::Value& v);
+  // The handle behind a JS value, or nullptr when it is not a NativeTensor.
+  static TensorHandle* FromValue(Napi::Env env, const Napi::Value& v);
 
   explicit TensorHandle(const Napi::CallbackInfo& info);
   ~TensorHandle() override;
@@ -66,8 +68,9 @@ c10::optional<std::vector<int64_t>> optionalIntListArg(const Napi::CallbackInfo&
 bool isMissing(const Napi::CallbackInfo& info, size_t i);
 at::ScalarType dtypeArg(const Napi::CallbackInfo& info, size_t i, const char* name);
 c10::Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name);
-// A JS number or a Tensor: the second operand of a binary op.
-bool isTensorArg(const Napi::CallbackInfo& info, size_t i);
+// The tensor of argument i, or nullptr when it is not a Tensor (throws when it is a disposed one):
+// one handle check for arguments that may be a Tensor or something else.
+at::Tensor* tensorArgIfAny(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 at::ScalarType parseDtype(const std::string& name);
 const char* dtypeName(at::ScalarType t);

@@ -63,6 +63,12 @@ const cases: Case[] = [
     /add: expected a Tensor for argument 'tensor' but received object/,
   ],
   [
+    'native: an object that borrowed the handle prototype',
+    () => native.add(Object.create((native.NativeTensor as { prototype: object }).prototype) as never, 1),
+    TypeError,
+    /add: expected a Tensor for argument 'tensor' but received object/,
+  ],
+  [
     'native: construct a handle from JS',
     () => new (native.NativeTensor as new () => unknown)(),
     TypeError,

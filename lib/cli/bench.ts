@@ -7,7 +7,9 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description('training throughput on random tokens: tokens/s, ms/step, MFU, peak memory (JSON)')
-    .option('--model <name>', 'tiny (4×256), 124M, 350M, or a preset', '124M')
+    .option('--model <name>', 'micro (4×32), tiny (4×256), 124M, 350M, or a preset', '124M')
+    .option('--vocab <n>', 'vocabulary size', positiveInt('--vocab'), 50304)
+    .option('--threads <n>', 'CPU threads for libtorch (0: leave as is)', nonNegativeInt('--threads'), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--batch <n>', 'sequences per step', positiveInt('--batch'), 16)
     .option('--seq <n>', 'tokens per sequence', positiveInt('--seq'), 1024)

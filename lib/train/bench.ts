@@ -5,7 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { emptyCache, manualSeed, memoryStats, resetPeakMemory, synchronize, withAutocast } from '../runtime';
+import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';
 import { CudaGraph } from '../cuda-graph';
@@ -13,6 +13,9 @@ import type { Tensor } from '../tensor';
 
 /** The reference script's model names, plus any preset. */
 export const BENCH_MODELS: Record<string, () => GPTConfig> = {
+  // tiny's structure at a width where the arithmetic is negligible on a CPU: its step time is
+  // what a step costs the host (the launch-bound case); use with --vocab 64 --batch 1 --seq 8
+  micro: () => parseGPTConfig({ nLayer: 4, nHead: 4, nEmbd: 32, contextLength: 1024, vocabSize: 50304 }),
   tiny: () => parseGPTConfig({ nLayer: 4, nHead: 4, nEmbd: 256, contextLength: 1024, vocabSize: 50304 }),
   '124M': () => presetConfig('gpt2-124m', { vocabSize: 50304 }),
   '350M': () => presetConfig('gpt2-350m', { vocabSize: 50304 }),
@@ -27,12 +30,18 @@ export interface BenchOptions {
   warmup: number;
   /** Dense bf16 peak of the card, TFLOP/s, for MFU (default 989: H100/H200 SXM). */
   peakTflops?: number;
+  /** Vocabulary size (default 50304, as the reference's --vocab). */
+  vocab?: number;
+  /** CPU threads for libtorch (0 or absent: leave as is, as the reference's --threads). */
+  threads?: number;
   /** Capture the step as a CUDA graph after the warm-up and time its replays. */
   cudaGraph?: boolean;
 }
 
 export interface BenchResult {
   impl: 'staged-lm' | 'staged-lm-cuda-graph';
+  /** The libtorch version the addon was built against (the reference prints its torch's). */
+  torch: string;
   device: string;
   model: string;
   params: number;
@@ -57,7 +66,10 @@ export function benchConfig(name: string): GPTConfig {
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
-  const cfg = { ...benchConfig(o.model), contextLength: Math.max(o.seq, benchConfig(o.model).contextLength) };
+  if (o.threads) setNumThreads(o.threads);
+  const base = benchConfig(o.model);
+  // positions table as the reference's (one row per position of the sequence)
+  const cfg = { ...base, contextLength: o.seq, vocabSize: o.vocab ?? base.vocabSize };
   manualSeed(0);
   const model = new GPT(cfg, { device });
   const opt = new AdamW(model.namedParameters(), { betas: [0.9, 0.95], weightDecay: 0.1, noDecay: [] });
@@ -127,6 +139,7 @@ export function runBench(o: BenchOptions): BenchResult {
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     return {
       impl: captured === null ? 'staged-lm' : 'staged-lm-cuda-graph',
+      torch: buildInfo().torchVersion,
       device,
       model: o.model,
       params: totalParams(cfg),

@@ -223,6 +223,32 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     }
   });
 
+  it('bench --model micro --vocab --threads: the shapes of the reference script (its parameter count), the libtorch version', async () => {
+    const r = jsonOf(
+      await cli([
+        'bench',
+        '--model',
+        'micro',
+        '--vocab',
+        '64',
+        '--threads',
+        '1',
+        '--batch',
+        '1',
+        '--seq',
+        '8',
+        '--steps',
+        '2',
+        '--warmup',
+        '1',
+      ]),
+    );
+    // torch_reference.py's GPT(L=4, d=32, vocab 64, positions = seq 8): V·d + T·d + L(12d² + 13d) + 2d
+    const [L, d, V, T] = [4, 32, 64, 8];
+    expect(r).toMatchObject({ impl: 'staged-lm', model: 'micro', params: V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d });
+    expect(r.torch).toMatch(/^\d+\.\d+/);
+  });
+
   it('train --config --out --json --no-progress: 4 steps, a checkpoint, 4 metrics lines', async () => {
     const r = await cli(['train', '--config', 'run.json', '--out', 'run', '--json', '--no-progress']);
     const out = jsonOf(r);
