@@ -3,14 +3,8 @@
 import bindings from 'bindings';
 import { availableParallelism } from 'node:os';
 
-/** An opaque handle owning one libtorch tensor (native/tensor.h). */
-export interface NativeTensor {
-  dispose(): void;
-  isDisposed(): boolean;
-  shape(): number[];
-  dtype(): string;
-  device(): string;
-}
+/** An opaque handle owning one libtorch tensor (native/tensor.h): read it with native.tensor*(). */
+export type NativeTensor = { readonly __brand: 'NativeTensor' };
 
 export interface BuildInfo {
   torchVersion: string;
@@ -36,7 +30,11 @@ type T = NativeTensor;
 type Operand = T | number;
 
 export interface NativeModule {
-  NativeTensor: unknown;
+  tensorDispose(t: T): void;
+  tensorIsDisposed(t: T): boolean;
+  tensorShape(t: T): number[];
+  tensorDtype(t: T): string;
+  tensorDevice(t: T): string;
   hasFlashAttention: boolean;
   // creation
   zeros(shape: number[], dtype: string, device: string): T;

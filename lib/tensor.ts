@@ -51,13 +51,13 @@ export class Tensor {
   // ---- metadata ----------------------------------------------------------------------------
 
   get shape(): number[] {
-    return this.native.shape();
+    return native.tensorShape(this.native);
   }
   get dtype(): Dtype {
-    return this.native.dtype() as Dtype;
+    return native.tensorDtype(this.native) as Dtype;
   }
   get device(): Device {
-    return this.native.device() as Device;
+    return native.tensorDevice(this.native) as Device;
   }
   get ndim(): number {
     return this.shape.length;
@@ -66,14 +66,14 @@ export class Tensor {
     return this.shape.reduce((a, b) => a * b, 1);
   }
   get isDisposed(): boolean {
-    return this.native.isDisposed();
+    return native.tensorIsDisposed(this.native);
   }
   /** Frees the native memory now. Using the tensor afterwards throws. Idempotent. */
   dispose(): void {
-    this.native.dispose();
+    native.tensorDispose(this.native);
   }
   [Symbol.dispose](): void {
-    this.native.dispose();
+    native.tensorDispose(this.native);
   }
   toString(): string {
     return this.isDisposed ? 'Tensor(disposed)' : `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;

@@ -93,7 +93,7 @@ Napi::Value SetData(const Napi::CallbackInfo& info) {
       meta->grad_accumulator_.reset();
     }
   }
-  TensorHandle::Unwrap(info[0].As<Napi::Object>())->refreshBytes();
+  TensorHandle::FromValue(info.Env(), info[0])->refreshBytes(info.Env());
   return info.Env().Undefined();
 }
 

@@ -94,7 +94,7 @@ Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env,
                                  "disposeMany: element " + std::to_string(i) + " is not a tensor");
   }
-  for (TensorHandle* h : handles) h->release();
+  for (TensorHandle* h : handles) h->release(env);
   return env.Undefined();
 }
 

@@ -5,7 +5,9 @@
 #include <c10/util/Exception.h>
 
 #include <atomic>
+#include <mutex>
 #include <sstream>
+#include <unordered_set>
 
 namespace slm {
 
@@ -15,9 +17,18 @@ std::atomic<int64_t> gLiveHandles{0};
 std::atomic<int64_t> gLiveBytes{0};
 std::atomic<int64_t> gCreatedTotal{0};
 
-// Create() hands the tensor to the JS constructor through this slot instead of an External, which
-// would cost one more allocation per op. The constructor runs synchronously inside Create().
-thread_local at::Tensor* tPending = nullptr;
+// Every live handle, so that FromValue can tell our externals from anyone else's (an external's
+// data pointer says nothing about who made it). Finalizers may run on any environment's thread
+// (worker threads), hence the lock; uncontended it costs a few dozen instructions. Never freed:
+// finalizers can still run while the process tears down.
+std::mutex& liveLock() {
+  static auto* m = new std::mutex();
+  return *m;
+}
+std::unordered_set<const void*>& liveSet() {
+  static auto* s = new std::unordered_set<const void*>();
+  return *s;
+}
 
 int64_t bytesOf(const at::Tensor& t) {
   if (!t.defined()) return 0;
@@ -30,15 +41,6 @@ int64_t v8BytesOf(const at::Tensor& t) {
   return t.defined() && t.is_cpu() ? bytesOf(t) : 0;
 }
 
-struct AddonData {
-  Napi::FunctionReference tensorCtor;
-  Napi::ObjectReference tensorProto;  // NativeTensor.prototype, for FromValue's check
-};
-
-AddonData& data(Napi::Env env) {
-  return *env.GetInstanceData<AddonData>();
-}
-
 const char* kDisposed =
     "Tensor was disposed: it cannot be used after dispose() or outside its tidy() scope";
 
@@ -48,133 +50,129 @@ HandleStats handleStats() {
   return {gLiveHandles.load(), gLiveBytes.load(), gCreatedTotal.load()};
 }
 
-void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "NativeTensor",
-                                    {
-                                        InstanceMethod("dispose", &TensorHandle::Dispose),
-                                        InstanceMethod("isDisposed", &TensorHandle::IsDisposed),
-                                        InstanceMethod("shape", &TensorHandle::Shape),
-                                        InstanceMethod("dtype", &TensorHandle::Dtype),
-                                        InstanceMethod("device", &TensorHandle::Device),
-                                        InstanceMethod("meta", &TensorHandle::Meta),
-                                    });
-  auto* d = new AddonData();
-  d->tensorCtor = Napi::Persistent(ctor);
-  d->tensorProto = Napi::Persistent(ctor.Get("prototype").As<Napi::Object>());
-  env.SetInstanceData(d);
-  exports.Set("NativeTensor", ctor);
+TensorHandle::TensorHandle(at::Tensor t) : tensor_(std::move(t)) {
+  bytes_ = bytesOf(tensor_);
+  reportedBytes_ = v8BytesOf(tensor_);
 }
 
 Napi::Value TensorHandle::Create(Napi::Env env, at::Tensor t) {
-  tPending = &t;
-  Napi::Object obj = data(env).tensorCtor.New({});
-  tPending = nullptr;
-  return obj;
-}
-
-// Every op reads its tensor arguments through here, so it is kept cheap: the prototype is
-// compared directly (instanceof also looked up Symbol.hasInstance and .prototype, ~4k
-// instructions, a quarter of a small op's host cost). An object that merely borrowed the
-// prototype is not wrapped and fails the unwrap, which reports without throwing.
-TensorHandle* TensorHandle::FromValue(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsObject()) return nullptr;
-  napi_value proto;
-  bool same = false;
-  if (napi_get_prototype(env, v, &proto) != napi_ok ||
-      napi_strict_equals(env, proto, data(env).tensorProto.Value(), &same) != napi_ok || !same)
-    return nullptr;
-  void* p = nullptr;
-  if (napi_unwrap(env, v, &p) != napi_ok || p == nullptr) return nullptr;
-  return static_cast<TensorHandle*>(p);
-}
-
-bool TensorHandle::IsHandle(Napi::Env env, const Napi::Value& v) {
-  return FromValue(env, v) != nullptr;
-}
-
-TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
-  if (tPending == nullptr) {
-    throw Napi::TypeError::New(info.Env(),
-                               "NativeTensor cannot be constructed from JS: use the tensor API");
+  auto* h = new TensorHandle(std::move(t));
+  napi_value out;
+  napi_status st = napi_create_external(env, h, &TensorHandle::Finalize, nullptr, &out);
+  if (st != napi_ok) {
+    delete h;
+    NAPI_THROW_IF_FAILED(env, st, Napi::Value());
   }
-  tensor_ = std::move(*tPending);
-  tPending = nullptr;
-  bytes_ = bytesOf(tensor_);
-  reportedBytes_ = v8BytesOf(tensor_);
+  {
+    std::lock_guard<std::mutex> lock(liveLock());
+    liveSet().insert(h);
+  }
   gLiveHandles++;
   gCreatedTotal++;
-  gLiveBytes += bytes_;
-  if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reportedBytes_);
+  gLiveBytes += h->bytes_;
+  if (h->reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, h->reportedBytes_);
+  return Napi::Value(env, out);
 }
 
-TensorHandle::~TensorHandle() {
-  if (!disposed()) {
-    gLiveHandles--;
-    gLiveBytes -= bytes_;
-    // The finalizer may run while the environment is shutting down; adjusting V8's external
-    // memory counter is still allowed there.
-    if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+// Every op reads its tensor arguments through here, so it is kept cheap: a type check, the
+// external's pointer, and a hash lookup that proves the pointer is one of ours.
+TensorHandle* TensorHandle::FromValue(Napi::Env env, const Napi::Value& v) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return nullptr;
+  std::lock_guard<std::mutex> lock(liveLock());
+  return liveSet().count(p) ? static_cast<TensorHandle*>(p) : nullptr;
+}
+
+// The external was collected: free what it still holds. This runs inside the GC (the addon is
+// built with NAPI_EXPERIMENTAL), where adjusting V8's external-memory counter is still allowed,
+// also while the environment shuts down.
+void TensorHandle::Finalize(napi_env env, void* data, void* /*hint*/) {
+  auto* h = static_cast<TensorHandle*>(data);
+  {
+    std::lock_guard<std::mutex> lock(liveLock());
+    liveSet().erase(h);
   }
+  if (!h->disposed()) {
+    gLiveHandles--;
+    gLiveBytes -= h->bytes_;
+    int64_t ignored;
+    if (h->reportedBytes_ > 0) napi_adjust_external_memory(env, -h->reportedBytes_, &ignored);
+  }
+  delete h;
 }
 
-void TensorHandle::release() {
+void TensorHandle::release(Napi::Env env) {
   if (disposed()) return;
   tensor_ = at::Tensor();
   gLiveHandles--;
   gLiveBytes -= bytes_;
-  if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+  if (reportedBytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reportedBytes_);
   reportedBytes_ = 0;
   bytes_ = 0;
 }
 
-void TensorHandle::refreshBytes() {
+void TensorHandle::refreshBytes(Napi::Env env) {
   if (disposed()) return;
   int64_t bytes = bytesOf(tensor_);
   int64_t v8Bytes = v8BytesOf(tensor_);
   gLiveBytes += bytes - bytes_;
   bytes_ = bytes;
   if (v8Bytes != reportedBytes_)
-    Napi::MemoryManagement::AdjustExternalMemory(Env(), v8Bytes - reportedBytes_);
+    Napi::MemoryManagement::AdjustExternalMemory(env, v8Bytes - reportedBytes_);
   reportedBytes_ = v8Bytes;
 }
 
-Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
-  release();
+namespace {
+// The handle of argument 0 of a handle method (dispose, shape, ...).
+TensorHandle& selfArg(const Napi::CallbackInfo& info) {
+  TensorHandle* h = info.Length() > 0 ? TensorHandle::FromValue(info.Env(), info[0]) : nullptr;
+  if (h == nullptr)
+    throw Napi::TypeError::New(info.Env(), "expected a tensor handle for argument 'tensor'");
+  return *h;
+}
+
+at::Tensor& liveSelfArg(const Napi::CallbackInfo& info) {
+  TensorHandle& h = selfArg(info);
+  if (h.disposed()) throw Napi::Error::New(info.Env(), kDisposed);
+  return h.tensor();
+}
+
+Napi::Value TensorDispose(const Napi::CallbackInfo& info) {
+  selfArg(info).release(info.Env());
   return info.Env().Undefined();
 }
 
-Napi::Value TensorHandle::IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), disposed());
+Napi::Value TensorIsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), selfArg(info).disposed());
 }
 
-Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
-  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
-  auto sizes = tensor_.sizes();
+Napi::Value TensorShape(const Napi::CallbackInfo& info) {
+  auto sizes = liveSelfArg(info).sizes();
   Napi::Array out = Napi::Array::New(info.Env(), sizes.size());
   for (size_t i = 0; i < sizes.size(); i++) out.Set(i, Napi::Number::New(info.Env(), sizes[i]));
   return out;
 }
 
-Napi::Value TensorHandle::Dtype(const Napi::CallbackInfo& info) {
-  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
-  return Napi::String::New(info.Env(), dtypeName(tensor_.scalar_type()));
+Napi::Value TensorDtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtypeName(liveSelfArg(info).scalar_type()));
 }
 
-Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) {
-  if (disposed()) throw Napi::Error::New(info.Env(), kDisposed);
-  return Napi::String::New(info.Env(), tensor_.device().str());
+Napi::Value TensorDevice(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), liveSelfArg(info).device().str());
 }
+}  // namespace
 
-// Everything a wrapper caches in one crossing: [shape, dtype, device, requiresGrad].
-Napi::Value TensorHandle::Meta(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (disposed()) throw Napi::Error::New(env, kDisposed);
-  Napi::Array out = Napi::Array::New(env, 4);
-  out.Set(0u, Shape(info));
-  out.Set(1u, Napi::String::New(env, dtypeName(tensor_.scalar_type())));
-  out.Set(2u, Napi::String::New(env, tensor_.device().str()));
-  out.Set(3u, Napi::Boolean::New(env, tensor_.requires_grad()));
-  return out;
+// Without define()'s guard: their one error ("Tensor was disposed…") reads best without an op
+// name, and they call nothing that throws c10::Error.
+void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
+  for (auto [name, fn] : {std::pair{"tensorDispose", TensorDispose},
+                          {"tensorIsDisposed", TensorIsDisposed},
+                          {"tensorShape", TensorShape},
+                          {"tensorDtype", TensorDtype},
+                          {"tensorDevice", TensorDevice}})
+    exports.Set(name, Napi::Function::New(env, fn, name));
 }
 
 // ---- dtypes ------------------------------------------------------------------------------
@@ -390,8 +388,8 @@ std::string argumentShapes(const Napi::CallbackInfo& info) {
   std::string out;
   int n = 0;
   auto add = [&](const Napi::Value& v) {
-    if (!TensorHandle::IsHandle(info.Env(), v)) return;
-    TensorHandle* h = TensorHandle::Unwrap(v.As<Napi::Object>());
+    TensorHandle* h = TensorHandle::FromValue(info.Env(), v);
+    if (h == nullptr) return;
     if (h->disposed()) return;
     out += (n++ ? ", " : "") + shapeString(h->tensor().sizes());
   };

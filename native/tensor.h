@@ -9,35 +9,34 @@
 
 namespace slm {
 
-// A JS object owning one at::Tensor. dispose() frees it at once; the finalizer frees it when the
-// JS object is collected (a safety net: scopes are the everyday discipline). The bytes it holds are
-// reported to V8 so that the GC feels the pressure of native memory.
-class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+// The JS handle of one at::Tensor: a napi_external pointing at a TensorHandle. dispose() frees the
+// tensor at once; the external's finalizer frees it when the JS value is collected (a safety net:
+// scopes are the everyday discipline). The bytes it holds are reported to V8 so that the GC feels
+// the pressure of native memory.
+// An external, not an ObjectWrap: creating a wrapped object ran a JS constructor and napi_wrap,
+// and every argument check unwrapped it again, ~9k of the ~20k instructions a small op cost the
+// host (callgrind, bench/host-vs-torch.sh). Handles are plain values; their methods are module
+// functions (tensorShape, tensorDispose, ...).
+class TensorHandle {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   // A new JS handle owning `t`.
   static Napi::Value Create(Napi::Env env, at::Tensor t);
-  static bool IsHandle(Napi::Env env, const Napi::Value& v);
-  // The handle behind a JS value, or nullptr when it is not a NativeTensor.
+  // The handle behind a JS value, or nullptr when it is not a tensor handle of this addon
+  // (an external from elsewhere, another environment's handle, any other value).
   static TensorHandle* FromValue(Napi::Env env, const Napi::Value& v);
-
-  explicit TensorHandle(const Napi::CallbackInfo& info);
-  ~TensorHandle() override;
+  static bool IsHandle(Napi::Env env, const Napi::Value& v) { return FromValue(env, v) != nullptr; }
 
   bool disposed() const { return !tensor_.defined(); }
   at::Tensor& tensor() { return tensor_; }
   // Re-count the bytes after the tensor changed size in place (setData).
-  void refreshBytes();
+  void refreshBytes(Napi::Env env);
   // Frees the tensor now (dispose(), disposeMany()); idempotent.
-  void release();
+  void release(Napi::Env env);
 
  private:
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
-  Napi::Value Shape(const Napi::CallbackInfo& info);
-  Napi::Value Dtype(const Napi::CallbackInfo& info);
-  Napi::Value Device(const Napi::CallbackInfo& info);
-  Napi::Value Meta(const Napi::CallbackInfo& info);
+  explicit TensorHandle(at::Tensor t);
+  static void Finalize(napi_env env, void* data, void* hint);
 
   at::Tensor tensor_;
   int64_t bytes_ = 0;          // counted in memoryStats().liveBytes
