@@ -6,13 +6,14 @@ export interface Scoped {
   dispose(): void;
 }
 
-const scopes: Set<Scoped>[] = [];
-const kept = new WeakSet<Scoped>();
+// Each open scope lists the tensors created in it, in order. Arrays, not Sets: every op creates a
+// tensor, and a Set (or a WeakSet of kept ones) hashes each new object, which cost a fifth of a
+// small op's host time (callgrind). A tensor is in at most one scope, once.
+const scopes: Scoped[][] = [];
 
 /** Called by every Tensor constructor: the tensor belongs to the innermost open scope. */
 export function track(t: Scoped): void {
-  const top = scopes[scopes.length - 1];
-  if (top !== undefined) top.add(t);
+  if (scopes.length > 0) scopes[scopes.length - 1].push(t);
 }
 
 /**
@@ -20,8 +21,11 @@ export function track(t: Scoped): void {
  * the garbage collector finalizes them). Returns its argument.
  */
 export function keep<T extends Scoped>(t: T): T {
-  kept.add(t);
-  for (const s of scopes) s.delete(t);
+  // searched from the end: keep() usually follows the tensor's creation
+  for (const s of scopes) {
+    const i = s.lastIndexOf(t);
+    if (i >= 0) s.splice(i, 1);
+  }
   return t;
 }
 
@@ -60,33 +64,42 @@ export function setDisposeAll(fn: (items: Scoped[]) => void): void {
  */
 export function tidy<R>(fn: () => R): R {
   if (typeof fn !== 'function') throw new TypeError(`Expected a function for fn but received ${typeof fn}`);
-  const scope = new Set<Scoped>();
+  const scope: Scoped[] = [];
   scopes.push(scope);
   let result: R;
   try {
     result = fn();
   } catch (e) {
     scopes.pop();
-    disposeAll([...scope]);
+    disposeAll(scope);
     throw e;
   }
   scopes.pop();
   if (result instanceof Promise) {
-    disposeAll([...scope]);
+    disposeAll(scope);
     throw new TypeError('tidy() takes a synchronous function: await outside it, or keep() what must survive');
   }
-  const returned = new Set<Scoped>();
-  collect(result, returned, tensorCheck);
   const parent = scopes[scopes.length - 1];
-  const dead: Scoped[] = [];
-  for (const t of scope) {
-    if (returned.has(t)) {
-      if (parent !== undefined && !kept.has(t)) parent.add(t);
-    } else if (!kept.has(t)) {
-      dead.push(t);
+  // the common results without a Set: nothing, or one tensor
+  if (result === undefined || result === null || typeof result !== 'object') {
+    disposeAll(scope);
+  } else if (tensorCheck(result)) {
+    const dead: Scoped[] = [];
+    for (const t of scope) {
+      if (t !== result) dead.push(t);
+      else if (parent !== undefined) parent.push(t);
     }
+    disposeAll(dead);
+  } else {
+    const returned = new Set<Scoped>();
+    collect(result, returned, tensorCheck);
+    const dead: Scoped[] = [];
+    for (const t of scope) {
+      if (!returned.has(t)) dead.push(t);
+      else if (parent !== undefined) parent.push(t);
+    }
+    disposeAll(dead);
   }
-  disposeAll(dead);
   return result;
 }
 

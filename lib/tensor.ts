@@ -483,13 +483,13 @@ export class Tensor {
 setTensorCheck((v: unknown): v is Tensor => v instanceof Tensor);
 // a scope's tensors are freed in one native call (one JS→native crossing instead of one each)
 export function disposeTogether(items: Scoped[]): void {
-  const tensors: Tensor[] = [];
+  const handles: NativeTensor[] = [];
   for (const t of items) {
-    if (t instanceof Tensor) tensors.push(t);
+    if (t instanceof Tensor) handles.push(t.native);
     else t.dispose();
   }
-  if (tensors.length === 1) tensors[0].dispose();
-  else if (tensors.length > 1) native.disposeMany(tensors.map((t) => t.native));
+  if (handles.length === 1) native.tensorDispose(handles[0]);
+  else if (handles.length > 1) native.disposeMany(handles);
 }
 setDisposeAll(disposeTogether);
 

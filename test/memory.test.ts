@@ -109,6 +109,33 @@ describe('tidy', () => {
     expect(memoryStats().liveTensors).toBe(start);
   });
 
+  it('a single returned tensor moves up one scope at a time; keep() reaches into outer scopes', () => {
+    const start = memoryStats().liveTensors;
+    const outside = zeros([2]);
+    let lifted: Tensor | undefined;
+    let fromOuter: Tensor | undefined;
+    const n = tidy(() => {
+      fromOuter = zeros([3]); // created in the outer scope, kept from the inner one
+      lifted = tidy(() => {
+        keep(fromOuter!);
+        const t = tidy(() => zeros([4]).add(1)); // the zeros is freed, the sum moves up
+        expect(t.isDisposed).toBe(false);
+        return t;
+      });
+      expect(lifted.isDisposed).toBe(false);
+      expect(tidy(() => outside)).toBe(outside); // a tensor from outside the scope is left alone
+      expect(tidy(() => undefined)).toBeUndefined();
+      return lifted.sum().item(); // a number: everything of this scope is freed, lifted too
+    });
+    expect(n).toBe(4);
+    expect(lifted!.isDisposed).toBe(true);
+    expect(fromOuter!.isDisposed).toBe(false);
+    expect(outside.isDisposed).toBe(false);
+    fromOuter!.dispose();
+    outside.dispose();
+    expect(memoryStats().liveTensors).toBe(start);
+  });
+
   it('frees everything when fn throws, and rethrows', () => {
     const start = memoryStats().liveTensors;
     expect(() =>
