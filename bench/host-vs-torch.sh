@@ -8,6 +8,9 @@
 # Both sides use fused AdamW where libtorch has it (the GPU setting); the reference is patched for
 # that on CPU, nothing else of it changes.
 #   PYTHON=/path/to/python-with-torch ROUNDS=5 STEPS=300 bash bench/host-vs-torch.sh
+# CALLGRIND=1 counts instructions per step instead (valgrind's callgrind: the same count on every
+# run, whatever else the machine does): each side runs twice, 20 and 120 timed steps, and the
+# difference over 100 steps is its cost per step. ~6 minutes (importing torch under valgrind is slow).
 # Compare like with like: build the addon against that same torch first
 # (`PATH=<its bin>:$PATH LIBTORCH_USE_PYTORCH=1 npm run setup`); the summary names both versions.
 set -euo pipefail
@@ -19,12 +22,11 @@ ref=${REFERENCE:-../shared/bench/torch_reference.py}
 [ -f "$ref" ] || { echo "torch_reference.py not found at $ref (set REFERENCE)" >&2; exit 2; }
 "$py" -c 'import torch' 2>/dev/null || { echo "$py has no torch (set PYTHON)" >&2; exit 2; }
 [ -f dist/lib/cli/main.js ] && [ -f build/Release/staged_lm.node ] || { echo "not built: run npm run setup first" >&2; exit 2; }
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
-args=(--batch 1 --seq 8 --vocab 64 --steps "$steps" --warmup 20 --threads 1)
-for ((r = 1; r <= rounds; r++)); do
-  node dist/lib/cli/main.js bench --model micro --device cpu "${args[@]}" | tee -a "$results"
-  "$py" - "$ref" --model micro "${args[@]}" <<'EOF' 2> >(grep -v -e NumPy -e _conversion_method_template >&2) | tee -a "$results"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+results=$tmp/results
+# the reference, patched for the micro shape and fused AdamW on CPU
+cat >"$tmp/reference.py" <<'EOF'
 import functools, importlib.util, sys
 import torch
 spec = importlib.util.spec_from_file_location("torch_reference", sys.argv[1])
@@ -36,6 +38,33 @@ if "fused" in torch.optim.AdamW.__init__.__code__.co_varnames:  # fused on CPU e
 sys.argv = [sys.argv[0]] + sys.argv[2:]
 R.main()
 EOF
+ours=(node dist/lib/cli/main.js bench --model micro --device cpu)
+pytorch=("$py" "$tmp/reference.py" "$ref" --model micro)
+common=(--batch 1 --seq 8 --vocab 64 --warmup 20 --threads 1)
+
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "CALLGRIND=1 needs valgrind (apt install valgrind)" >&2; exit 2; }
+  counts=()
+  for side in ours pytorch; do
+    if [ $side = ours ]; then cmd=("${ours[@]}"); else cmd=("${pytorch[@]}"); fi
+    for s in 20 120; do
+      valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" "${cmd[@]}" --steps $s "${common[@]}" >/dev/null 2>"$tmp/err" ||
+        { cat "$tmp/err" >&2; exit 1; }
+      counts+=("$(sed -n 's/^summary: //p' "$tmp/cg")")
+    done
+  done
+  node -e '
+    const [o1, o2, p1, p2] = process.argv.slice(1).map(Number);
+    const ours = (o2 - o1) / 100, pt = (p2 - p1) / 100;
+    console.log(JSON.stringify({ shape: "micro b1x8 cpu 1 thread", measure: "callgrind instructions per step",
+      ours: Math.round(ours), pytorch: Math.round(pt), ratio_ours_over_pytorch: +(ours / pt).toFixed(3) }));
+  ' "${counts[@]}"
+  exit 0
+fi
+
+for ((r = 1; r <= rounds; r++)); do
+  "${ours[@]}" --steps "$steps" "${common[@]}" | tee -a "$results"
+  "${pytorch[@]}" --steps "$steps" "${common[@]}" 2> >(grep -v -e NumPy -e _conversion_method_template >&2) | tee -a "$results"
 done
 node -e '
   const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));

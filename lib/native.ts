@@ -185,6 +185,7 @@ export interface NativeModule {
   clearAutocastCache(): void;
   // optimizer
   hasFusedAdamW: boolean;
+  hasFusedAdamWCpu: boolean;
   adamwStep(params: T[], expAvgs: T[], expAvgSqs: T[], stepTensor: T | null, hyper: AdamWHyper, lrTensor?: T): number;
   clipGradNorm(params: T[], maxNorm: number): T;
   zeroGrad(params: T[]): void;

@@ -26,7 +26,7 @@ export const AdamWOptionsSchema = z
     /** Parameter kinds exempt from weight decay. */
     noDecay: z.array(z.enum(['weight', 'bias', 'layernorm', 'embedding'])).default(['bias', 'layernorm']),
     biasCorrection: z.boolean().default(true),
-    /** Use the fused CUDA kernel when the parameters live on CUDA and libtorch has it. */
+    /** Use libtorch's fused kernel where it has one: CUDA (libtorch >= 2.1) and CPU (>= 2.4). */
     fused: z.boolean().default(true),
   })
   .strict();
@@ -194,7 +194,7 @@ export class AdamW {
    */
   stageUpdate(lr: number): void {
     checkLr(lr);
-    if (!this.usesFusedKernel() || !this.options.biasCorrection)
+    if (!this.usesFusedKernel() || !this.entries[0].tensor.device.startsWith('cuda') || !this.options.biasCorrection)
       throw new Error('AdamW: a staged (device-rate) update needs CUDA parameters, the fused kernel and bias correction');
     this.step += 1;
     this.deviceScalar('step').fill_(this.step);
@@ -251,7 +251,8 @@ export class AdamW {
   }
 
   private usesFusedKernel(): boolean {
-    return this.options.fused && native.hasFusedAdamW && this.entries.length > 0 && this.entries[0].tensor.device.startsWith('cuda');
+    if (!this.options.fused || this.entries.length === 0) return false;
+    return this.entries[0].tensor.device.startsWith('cuda') ? native.hasFusedAdamW : native.hasFusedAdamWCpu;
   }
 
   /** Parameters grouped by (weight decay on/off, lr scale): one native call each. */

@@ -28,7 +28,7 @@ function refStep(
   });
 }
 
-function run(biasCorrection: boolean) {
+function run(biasCorrection: boolean, fused = true) {
   manualSeed(3);
   const kinds: ParamKind[] = ['weight', 'bias', 'layernorm', 'embedding'];
   const shapes = [[3, 4], [4], [4], [5, 4]];
@@ -38,7 +38,14 @@ function run(biasCorrection: boolean) {
     tensor: randn(s, { dtype: 'float64' }).requiresGrad_(),
   }));
   const o = { lr: 0.01, b1: 0.9, b2: 0.98, eps: 1e-6, wd: 0.1, bc: biasCorrection };
-  const opt = new AdamW(params, { betas: [o.b1, o.b2], eps: o.eps, weightDecay: o.wd, noDecay: ['bias', 'layernorm'], biasCorrection });
+  const opt = new AdamW(params, {
+    betas: [o.b1, o.b2],
+    eps: o.eps,
+    weightDecay: o.wd,
+    noDecay: ['bias', 'layernorm'],
+    biasCorrection,
+    fused,
+  });
   const ref: RefParam[] = params.map((p) => ({
     p: Array.from(p.tensor.toArray() as Float64Array),
     m: new Array(p.tensor.numel).fill(0),
@@ -62,8 +69,14 @@ function maxRelErr(t: Tensor, expected: number[]): number {
 }
 
 describe('AdamW matches the fp64 formula for 10 steps', () => {
-  it.each([true, false])('bias correction %s, with weight-decay groups', (bc) => {
-    const { params, ref, opt } = run(bc);
+  // fused: libtorch's fused kernel where this build has it on CPU (>= 2.4), else the foreach ops
+  it.each([
+    [true, true],
+    [false, true],
+    [true, false],
+    [false, false],
+  ])('bias correction %s, fused %s, with weight-decay groups', (bc, fused) => {
+    const { params, ref, opt } = run(bc, fused);
     expect(opt.step).toBe(10);
     params.forEach((p, k) => {
       expect(maxRelErr(p.tensor, ref[k].p)).toBeLessThan(1e-6);
