@@ -1,9 +1,9 @@
 // Causal multi-head self-attention with a fused QKV projection (HF: attn.c_attn, attn.c_proj).
-import { dropout, mergeHeads, scaledDotProductAttention, splitHeads } from '../functional';
+import { mergeHeads, scaledDotProductAttention, splitHeads } from '../functional';
 import type { TensorOptions } from '../factories';
 import type { Tensor } from '../tensor';
 import { attentionWidth, type GPTConfig } from './config';
-import { Conv1D } from './layers';
+import { Conv1D, modelDropout } from './layers';
 import { Module } from './module';
 
 export class CausalSelfAttention extends Module {
@@ -29,6 +29,6 @@ export class CausalSelfAttention extends Module {
     const p = this.training ? this.config.dropout.attention : 0;
     const y = scaledDotProductAttention(q, k, v, { isCausal: true, dropoutP: p }); // (B, nh, T, hs)
     const merged = mergeHeads(y); // (B, T, A)
-    return dropout(this.cProj.forward(merged), this.config.dropout.residual, this.training);
+    return modelDropout(this.cProj.forward(merged), this.config.dropout.residual, this.training);
   }
 }

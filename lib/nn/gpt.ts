@@ -1,12 +1,12 @@
 // GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
 import { arange, randn, type TensorOptions } from '../factories';
-import { crossEntropy, dropout, linear } from '../functional';
+import { crossEntropy, linear } from '../functional';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
 import { paddedVocab, type GPTConfig } from './config';
-import { Embedding, LayerNorm } from './layers';
+import { Embedding, LayerNorm, modelDropout } from './layers';
 import { Module } from './module';
 
 /** transformer.{wte, wpe, h.N, ln_f} */
@@ -74,7 +74,7 @@ export class GPT extends Module {
     if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
     const tr = this.transformer;
     const pos = arange(0, T, 1, { device: idx.device }); // (T)
-    let h = tidy(() => dropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training));
+    let h = tidy(() => modelDropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training));
     pos.dispose();
     for (const b of this.blocks) {
       // release each block's input handle once the next residual stream exists: the memory

@@ -1,7 +1,6 @@
 // The leaf layers of a GPT, in Hugging Face GPT-2's parameter layout.
-import { embedding as embeddingOp, layerNorm } from '../functional';
+import { conv1d, dropout, embedding as embeddingOp, layerNorm } from '../functional';
 import { ones, randn, zeros, type TensorOptions } from '../factories';
-import { conv1d } from '../functional';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
 
@@ -65,4 +64,12 @@ export class LayerNorm extends Module {
   forward(x: Tensor): Tensor {
     return layerNorm(x, [this.dim], this.weight, this.bias, this.eps);
   }
+}
+
+/**
+ * Dropout as the model applies it: x itself (no native call, no new handle) when it would change
+ * nothing (p = 0, or evaluation), which is every step of the usual dropout-free pre-training.
+ */
+export function modelDropout(x: Tensor, p: number, training: boolean): Tensor {
+  return p > 0 && training ? dropout(x, p, true) : x;
 }

@@ -1,9 +1,8 @@
 // The MLP of a block: d → mlpWidth → d with GPT-2's tanh-approximated GELU (HF: mlp.c_fc, mlp.c_proj).
-import { dropout } from '../functional';
 import type { TensorOptions } from '../factories';
 import type { Tensor } from '../tensor';
 import type { GPTConfig } from './config';
-import { Conv1D } from './layers';
+import { Conv1D, modelDropout } from './layers';
 import { Module } from './module';
 
 export class MLP extends Module {
@@ -21,6 +20,6 @@ export class MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return dropout(this.cProj.forward(this.cFc.forward(x).gelu('tanh')), this.config.dropout.residual, this.training);
+    return modelDropout(this.cProj.forward(this.cFc.forward(x).gelu('tanh')), this.config.dropout.residual, this.training);
   }
 }
