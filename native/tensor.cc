@@ -88,7 +88,7 @@ TensorHandle* TensorHandle::FromValue(Napi::Env env, const Napi::Value& v) {
 // The external was collected: free what it still holds. This runs inside the GC (the addon is
 // built with NAPI_EXPERIMENTAL), where adjusting V8's external-memory counter is still allowed,
 // also while the environment shuts down.
-void TensorHandle::Finalize(napi_env env, void* data, void* /*hint*/) {
+void TensorHandle::Finalize(node_api_basic_env env, void* data, void* /*hint*/) {
   auto* h = static_cast<TensorHandle*>(data);
   {
     std::lock_guard<std::mutex> lock(liveLock());

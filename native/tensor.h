@@ -36,7 +36,7 @@ class TensorHandle {
 
  private:
   explicit TensorHandle(at::Tensor t);
-  static void Finalize(napi_env env, void* data, void* hint);
+  static void Finalize(node_api_basic_env env, void* data, void* hint);
 
   at::Tensor tensor_;
   int64_t bytes_ = 0;          // counted in memoryStats().liveBytes
