@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compat.h"
@@ -481,7 +482,11 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
   }
 
   std::shared_ptr<ReducerState> state_;
-  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;
+  // the accumulator's pointer type: std::shared_ptr<Node> up to 2.11, c10::intrusive_ptr<Node>
+  // later
+  using NodePtr =
+      decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()));
+  std::vector<std::pair<NodePtr, uintptr_t>> hooks_;
 };
 #endif
 
