@@ -47,8 +47,9 @@ struct AdamWHyper {
 // The foreach path: PyTorch's AdamW written with multi-tensor ops.
 //   p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − lr/bc1 · m / (√v/√bc2 + ε)      (bc = 1 without bias correction)
-void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
-                  std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const AdamWHyper& h) {
+void adamwForeachSameDtype(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
+                           std::vector<at::Tensor>& m, std::vector<at::Tensor>& v,
+                           const AdamWHyper& h) {
   double bc1 = h.biasCorrection ? 1.0 - std::pow(h.beta1, static_cast<double>(h.step)) : 1.0;
   double bc2 = h.biasCorrection ? 1.0 - std::pow(h.beta2, static_cast<double>(h.step)) : 1.0;
   if (h.weightDecay != 0.0) at::_foreach_mul_(params, 1.0 - h.lr * h.weightDecay);
@@ -60,6 +61,23 @@ void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grad
   if (bc2 != 1.0) at::_foreach_div_(denom, std::sqrt(bc2));
   at::_foreach_add_(denom, h.eps);
   at::_foreach_addcdiv_(params, m, denom, -h.lr / bc1);
+}
+
+// Half-precision parameters keep fp32 moments (momentDtype in adamw.ts): their update runs on fp32
+// copies of parameter and gradient and is rounded into the parameter once (libtorch 1.13's
+// in-place CPU kernels cannot mix dtypes at all).
+void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& rawGrads,
+                  std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const AdamWHyper& h) {
+  std::vector<at::Tensor> work = params, grads = rawGrads;
+  std::vector<size_t> widened;
+  for (size_t i = 0; i < params.size(); i++) {
+    if (params[i].scalar_type() == m[i].scalar_type()) continue;
+    work[i] = params[i].to(m[i].scalar_type());
+    grads[i] = rawGrads[i].to(m[i].scalar_type());
+    widened.push_back(i);
+  }
+  adamwForeachSameDtype(work, grads, m, v, h);
+  for (size_t i : widened) params[i].copy_(work[i]);
 }
 
 #if STAGED_LM_HAS_FUSED_ADAMW

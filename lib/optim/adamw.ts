@@ -58,6 +58,8 @@ export class AdamW {
   private lrTensors = new Map<string, Tensor>();
   /** Captured CUDA graphs that replay this optimizer's update (see holdForGraph). */
   private graphHolds = 0;
+  /** Whether every moment has its parameter's dtype (the fused kernel needs it); null: not known yet. */
+  private momentsMatchParams: boolean | null = null;
 
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
     this.options = AdamWOptionsSchema.parse(options);
@@ -134,6 +136,7 @@ export class AdamW {
     if (e.expAvgSq !== m.expAvgSq) e.expAvgSq.dispose();
     e.expAvg = keep(m.expAvg);
     e.expAvgSq = keep(m.expAvgSq);
+    this.momentsMatchParams = null;
   }
 
   /**
@@ -157,6 +160,7 @@ export class AdamW {
     const live = new Set(next.flatMap((e) => [e.expAvg, e.expAvgSq]));
     for (const e of this.entries) for (const t of [e.expAvg, e.expAvgSq]) if (!live.has(t)) t.dispose();
     this.entries = next;
+    this.momentsMatchParams = null;
   }
 
   /** Drops every gradient (no memory kept, no kernel launched). */
@@ -252,7 +256,11 @@ export class AdamW {
 
   private usesFusedKernel(): boolean {
     if (!this.options.fused || this.entries.length === 0) return false;
-    return this.entries[0].tensor.device.startsWith('cuda') ? native.hasFusedAdamW : native.hasFusedAdamWCpu;
+    if (!(this.entries[0].tensor.device.startsWith('cuda') ? native.hasFusedAdamW : native.hasFusedAdamWCpu)) return false;
+    // the kernel reads each moment as its parameter's dtype: bf16/fp16 weights (fp32 moments) take the foreach ops
+    return (this.momentsMatchParams ??= this.entries.every(
+      (e) => e.expAvg.dtype === e.tensor.dtype && e.expAvgSq.dtype === e.tensor.dtype,
+    ));
   }
 
   /** Parameters grouped by (weight decay on/off, lr scale): one native call each. */
@@ -310,8 +318,8 @@ export class AdamW {
       const v = tensors[`${e.name}.exp_avg_sq`];
       if (m === undefined || v === undefined) throw new Error(`optimizer state has no moments for parameter '${e.name}'`);
       this.setMoments(e.name, {
-        expAvg: m.to({ device: e.tensor.device, dtype: 'float32' }),
-        expAvgSq: v.to({ device: e.tensor.device, dtype: 'float32' }),
+        expAvg: m.to({ device: e.tensor.device, dtype: momentDtype(e.tensor) }),
+        expAvgSq: v.to({ device: e.tensor.device, dtype: momentDtype(e.tensor) }),
       });
     }
     this.step = step;

@@ -104,6 +104,34 @@ describe('AdamW state', () => {
     expect(() => opt.getMoments('nope')).toThrow(/no parameter named 'nope'/);
   });
 
+  it.each(['bfloat16', 'float16'] as const)('%s parameters (fp32 moments) update like fp32 ones, fused flag or not', (dtype) => {
+    // the fused kernel needs moments in the parameter's dtype: half weights take the foreach ops
+    manualSeed(5);
+    const w32 = randn([4, 3]);
+    const g32 = randn([4, 3]);
+    const step = (d: 'float32' | typeof dtype) => {
+      const p = w32.to({ dtype: d }).requiresGrad_();
+      const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }], { fused: true });
+      p.grad = g32.to({ dtype: d });
+      opt.update(1e-2);
+      expect(opt.getMoments('w').expAvg.dtype).toBe('float32');
+      return p.to({ dtype: 'float32' }).toNumberArray();
+    };
+    const want = step('float32');
+    step(dtype).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(2e-2 * Math.max(1, Math.abs(want[i]))));
+  });
+
+  it('loaded moments take the dtype fresh ones would have (float64 parameters keep float64 moments)', () => {
+    const p = randn([3], { dtype: 'float64' }).requiresGrad_();
+    const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
+    opt.loadMomentTensors({ 'w.exp_avg': randn([3]), 'w.exp_avg_sq': randn([3]).abs() }, 7);
+    expect(opt.getMoments('w').expAvg.dtype).toBe('float64');
+    expect(opt.getMoments('w').expAvgSq.dtype).toBe('float64');
+    p.grad = randn([3], { dtype: 'float64' });
+    opt.update(1e-3);
+    expect(opt.step).toBe(8);
+  });
+
   it('skips parameters without a gradient and clips by global norm', () => {
     const a = randn([4]).requiresGrad_();
     const b = randn([4]).requiresGrad_();
