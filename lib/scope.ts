@@ -21,10 +21,14 @@ export function track(t: Scoped): void {
  * the garbage collector finalizes them). Returns its argument.
  */
 export function keep<T extends Scoped>(t: T): T {
-  // searched from the end: keep() usually follows the tensor's creation
-  for (const s of scopes) {
-    const i = s.lastIndexOf(t);
-    if (i >= 0) s.splice(i, 1);
+  // a tensor sits in one scope at most: innermost first, from the end (keep() usually follows
+  // the tensor's creation)
+  for (let k = scopes.length - 1; k >= 0; k--) {
+    const i = scopes[k].lastIndexOf(t);
+    if (i >= 0) {
+      scopes[k].splice(i, 1);
+      break;
+    }
   }
   return t;
 }

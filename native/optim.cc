@@ -173,7 +173,12 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }
 #if STAGED_LM_HAS_FUSED_ADAMW
-  if (wantFused && stepT && (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
+  // The CPU kernel walks raw memory and CUDA's refuses other layouts: both need dense tensors.
+  bool dense = true;
+  for (const auto* list : {&p, &g, &m, &v})
+    for (const at::Tensor& t : *list) dense = dense && t.is_contiguous();
+  if (wantFused && stepT && dense &&
+      (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
     adamwFused(p, g, m, v, *stepT, h);
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }

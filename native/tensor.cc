@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <unordered_set>
@@ -56,17 +57,21 @@ TensorHandle::TensorHandle(at::Tensor t) : tensor_(std::move(t)) {
 }
 
 Napi::Value TensorHandle::Create(Napi::Env env, at::Tensor t) {
-  auto* h = new TensorHandle(std::move(t));
-  napi_value out;
-  napi_status st = napi_create_external(env, h, &TensorHandle::Finalize, nullptr, &out);
-  if (st != napi_ok) {
-    delete h;
-    NAPI_THROW_IF_FAILED(env, st, Napi::Value());
-  }
+  std::unique_ptr<TensorHandle> owned(new TensorHandle(std::move(t)));
+  TensorHandle* h = owned.get();
+  // registered before the external exists, so that its finalizer always finds what it undoes
   {
     std::lock_guard<std::mutex> lock(liveLock());
     liveSet().insert(h);
   }
+  napi_value out;
+  napi_status st = napi_create_external(env, h, &TensorHandle::Finalize, nullptr, &out);
+  if (st != napi_ok) {
+    std::lock_guard<std::mutex> lock(liveLock());
+    liveSet().erase(h);
+  }
+  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  owned.release();  // the external's finalizer owns it now
   gLiveHandles++;
   gCreatedTotal++;
   gLiveBytes += h->bytes_;

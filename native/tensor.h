@@ -22,10 +22,9 @@ class TensorHandle {
   static void Init(Napi::Env env, Napi::Object exports);
   // A new JS handle owning `t`.
   static Napi::Value Create(Napi::Env env, at::Tensor t);
-  // The handle behind a JS value, or nullptr when it is not a tensor handle of this addon
-  // (an external from elsewhere, another environment's handle, any other value).
+  // The handle behind a JS value, or nullptr when it is not a live tensor handle of this addon
+  // (an external from another addon, any other value).
   static TensorHandle* FromValue(Napi::Env env, const Napi::Value& v);
-  static bool IsHandle(Napi::Env env, const Napi::Value& v) { return FromValue(env, v) != nullptr; }
 
   bool disposed() const { return !tensor_.defined(); }
   at::Tensor& tensor() { return tensor_; }

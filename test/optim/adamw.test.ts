@@ -121,6 +121,24 @@ describe('AdamW state', () => {
     step(dtype).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(2e-2 * Math.max(1, Math.abs(want[i]))));
   });
 
+  it('a non-contiguous parameter updates like its contiguous copy (the fused CPU kernel would misread it)', () => {
+    manualSeed(9);
+    const base = randn([3, 5]);
+    const g = randn([5, 3]);
+    const run = (p: Tensor) => {
+      const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }], { fused: true });
+      for (let i = 0; i < 2; i++) {
+        p.grad = g.clone();
+        opt.update(0.1);
+      }
+      return p.contiguous().toNumberArray();
+    };
+    const strided = base.transpose(0, 1).requiresGrad_();
+    expect(strided.isContiguous).toBe(false);
+    const want = run(base.transpose(0, 1).contiguous().requiresGrad_());
+    run(strided).forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
+  });
+
   it('loaded moments take the dtype fresh ones would have (float64 parameters keep float64 moments)', () => {
     const p = randn([3], { dtype: 'float64' }).requiresGrad_();
     const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
