@@ -14,8 +14,8 @@ namespace slm {
 // scopes are the everyday discipline). The bytes it holds are reported to V8 so that the GC feels
 // the pressure of native memory.
 // An external, not an ObjectWrap: creating a wrapped object ran a JS constructor and napi_wrap,
-// and every argument check unwrapped it again, ~9k of the ~20k instructions a small op cost the
-// host (callgrind, bench/host-vs-torch.sh). Handles are plain values; their methods are module
+// and every argument check unwrapped it again: a third of the ~23k instructions a small op cost the
+// host (callgrind, one add plus its disposal). Handles are plain values; their methods are module
 // functions (tensorShape, tensorDispose, ...).
 class TensorHandle {
  public:
