@@ -152,11 +152,19 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   auto lrT = optionalTensorArg(info, 5, "lrTensor");
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
   at::NoGradGuard noGrad;
+  // What the fused kernel can take: the CPU one walks raw memory and reads every tensor as the
+  // parameter's dtype, CUDA's refuses other layouts. Half-precision parameters (fp32 moments) and
+  // strided ones take the foreach path.
+  bool fusable = true;
+  for (size_t i = 0; i < p.size(); i++)
+    for (const at::Tensor* t : {&p[i], &g[i], &m[i], &v[i]})
+      fusable = fusable && t->is_contiguous() && t->scalar_type() == p[i].scalar_type();
   if (lrT) {
-    if (!stepT || !h.biasCorrection || !p[0].is_cuda())
+    if (!stepT || !h.biasCorrection || !p[0].is_cuda() || !fusable)
       throw Napi::Error::New(info.Env(),
-                             "adamwStep: a device learning rate needs CUDA parameters, a step "
-                             "tensor and bias correction (the fused kernel)");
+                             "adamwStep: a device learning rate needs the fused kernel: CUDA "
+                             "parameters, a step tensor, bias correction, and dense tensors with "
+                             "moments in the parameters' dtype");
     // the kernel reads both as float32 scalars on the parameters' device (anything else would be
     // misread, or read back to the host: a sync that breaks a graph capture)
     for (const at::Tensor* t : {&*stepT, &*lrT}) {
@@ -173,11 +181,7 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }
 #if STAGED_LM_HAS_FUSED_ADAMW
-  // The CPU kernel walks raw memory and CUDA's refuses other layouts: both need dense tensors.
-  bool dense = true;
-  for (const auto* list : {&p, &g, &m, &v})
-    for (const at::Tensor& t : *list) dense = dense && t.is_contiguous();
-  if (wantFused && stepT && dense &&
+  if (wantFused && stepT && fusable &&
       (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
     adamwFused(p, g, m, v, *stepT, h);
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));

@@ -58,8 +58,6 @@ export class AdamW {
   private lrTensors = new Map<string, Tensor>();
   /** Captured CUDA graphs that replay this optimizer's update (see holdForGraph). */
   private graphHolds = 0;
-  /** Whether every moment has its parameter's dtype (the fused kernel needs it); null: not known yet. */
-  private momentsMatchParams: boolean | null = null;
 
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
     this.options = AdamWOptionsSchema.parse(options);
@@ -136,7 +134,6 @@ export class AdamW {
     if (e.expAvgSq !== m.expAvgSq) e.expAvgSq.dispose();
     e.expAvg = keep(m.expAvg);
     e.expAvgSq = keep(m.expAvgSq);
-    this.momentsMatchParams = null;
   }
 
   /**
@@ -160,7 +157,6 @@ export class AdamW {
     const live = new Set(next.flatMap((e) => [e.expAvg, e.expAvgSq]));
     for (const e of this.entries) for (const t of [e.expAvg, e.expAvgSq]) if (!live.has(t)) t.dispose();
     this.entries = next;
-    this.momentsMatchParams = null;
   }
 
   /** Drops every gradient (no memory kept, no kernel launched). */
@@ -254,13 +250,10 @@ export class AdamW {
       throw new Error(`AdamW: ${what}() while a captured CUDA graph replays this optimizer: dispose the captured step first`);
   }
 
+  /** Whether this build has a fused kernel for the parameters' device (native takes it only for tensors it can read). */
   private usesFusedKernel(): boolean {
     if (!this.options.fused || this.entries.length === 0) return false;
-    if (!(this.entries[0].tensor.device.startsWith('cuda') ? native.hasFusedAdamW : native.hasFusedAdamWCpu)) return false;
-    // the kernel reads each moment as its parameter's dtype: bf16/fp16 weights (fp32 moments) take the foreach ops
-    return (this.momentsMatchParams ??= this.entries.every(
-      (e) => e.expAvg.dtype === e.tensor.dtype && e.expAvgSq.dtype === e.tensor.dtype,
-    ));
+    return this.entries[0].tensor.device.startsWith('cuda') ? native.hasFusedAdamW : native.hasFusedAdamWCpu;
   }
 
   /** Parameters grouped by (weight decay on/off, lr scale): one native call each. */
