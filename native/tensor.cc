@@ -243,21 +243,6 @@ bool isMissing(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() <= i || info[i].IsUndefined() || info[i].IsNull();
 }
 
-at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  TensorHandle* h = info.Length() > i ? TensorHandle::FromValue(info.Env(), info[i]) : nullptr;
-  if (h == nullptr) badArg(info, i, name, "a Tensor");
-  if (h->disposed()) {
-    throw Napi::Error::New(info.Env(), std::string(kDisposed) + " (argument '" + name + "')");
-  }
-  return h->tensor();
-}
-
-c10::optional<at::Tensor> optionalTensorArg(const Napi::CallbackInfo& info, size_t i,
-                                            const char* name) {
-  if (isMissing(info, i)) return c10::nullopt;
-  return tensorArg(info, i, name);
-}
-
 at::Tensor* tensorArgIfAny(const Napi::CallbackInfo& info, size_t i, const char* name) {
   TensorHandle* h = info.Length() > i ? TensorHandle::FromValue(info.Env(), info[i]) : nullptr;
   if (h == nullptr) return nullptr;
@@ -265,6 +250,18 @@ at::Tensor* tensorArgIfAny(const Napi::CallbackInfo& info, size_t i, const char*
     throw Napi::Error::New(info.Env(), std::string(kDisposed) + " (argument '" + name + "')");
   }
   return &h->tensor();
+}
+
+at::Tensor& tensorArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  at::Tensor* t = tensorArgIfAny(info, i, name);
+  if (t == nullptr) badArg(info, i, name, "a Tensor");
+  return *t;
+}
+
+c10::optional<at::Tensor> optionalTensorArg(const Napi::CallbackInfo& info, size_t i,
+                                            const char* name) {
+  if (isMissing(info, i)) return c10::nullopt;
+  return tensorArg(info, i, name);
 }
 
 std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
