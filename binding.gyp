@@ -13,6 +13,7 @@
         'native/shape_ops.cc',
         'native/math_ops.cc',
         'native/nn_ops.cc',
+        'native/loss.cc',
         'native/autograd.cc',
         'native/runtime.cc',
         'native/optim.cc',

@@ -13,6 +13,7 @@ void initData(Napi::Env env, Napi::Object exports);
 void initShapeOps(Napi::Env env, Napi::Object exports);
 void initMathOps(Napi::Env env, Napi::Object exports);
 void initNnOps(Napi::Env env, Napi::Object exports);
+void initLoss(Napi::Env env, Napi::Object exports);
 void initAutograd(Napi::Env env, Napi::Object exports);
 void initRuntime(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
@@ -45,6 +46,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slm::initShapeOps(env, exports);
   slm::initMathOps(env, exports);
   slm::initNnOps(env, exports);
+  slm::initLoss(env, exports);
   slm::initAutograd(env, exports);
   slm::initRuntime(env, exports);
   slm::initOptim(env, exports);

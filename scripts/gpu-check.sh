@@ -23,6 +23,8 @@ touch node_modules/.package-lock.json
   grep -E "staged-lm: (CUDA|distributed|cuda_graph|dist)" "$out/setup.log"
   node dist/lib/cli/main.js doctor
   node dist/bench/matmul.js 8192
+  # the LM loss alone, usual vs float32CrossEntropy (124M's 16×1024 rows): time and peak memory
+  node dist/bench/cross-entropy.js --device cuda --rounds 3 | tail -1
   bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
   grep -E "error|Error" "$out/bench.err" | head -5
   grep '"shape"' "$out/bench.jsonl"

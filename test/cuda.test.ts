@@ -2,7 +2,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cudaAvailable, emptyCache, manualSeed, memoryStats, randn, tidy, withAutocast, zeros } from '../lib';
+import {
+  crossEntropy,
+  cudaAvailable,
+  emptyCache,
+  float32CrossEntropy,
+  manualSeed,
+  memoryStats,
+  randint,
+  randn,
+  resetPeakMemory,
+  tidy,
+  withAutocast,
+  zeros,
+  type Tensor,
+} from '../lib';
 import { AdamW } from '../lib/optim/adamw';
 import { native } from '../lib/native';
 import { Trainer } from '../lib/train/trainer';
@@ -32,6 +46,38 @@ describe('CUDA', () => {
       a.dispose();
       b.dispose();
     }
+  });
+
+  itCuda('float32CrossEntropy: bf16 logits under autocast as on the CPU, and a lower peak than the usual loss', () => {
+    tidy(() => {
+      manualSeed(6);
+      const x = randn([64, 1000], { dtype: 'bfloat16' }).mul(3);
+      const t = randint(0, 1000, [64]);
+      const onCpu = x.detach().requiresGrad_();
+      const lossCpu = float32CrossEntropy(onCpu, t);
+      lossCpu.backward();
+      const onGpu = x.to('cuda').requiresGrad_();
+      const lossGpu = withAutocast('bfloat16', () => float32CrossEntropy(onGpu, t.to('cuda')));
+      lossGpu.backward();
+      expect(Math.abs(lossGpu.item() - lossCpu.item())).toBeLessThan(1e-5);
+      expect(onGpu.grad!.dtype).toBe('bfloat16');
+      const scale = onCpu.grad!.float().abs().max().item();
+      expect(onGpu.grad!.cpu().float().sub(onCpu.grad!.float()).abs().max().item()).toBeLessThanOrEqual(scale * 2 ** -8);
+    });
+    // the point of it: the backward holds one float32 copy of the logits fewer
+    const peak = (loss: (x: Tensor, t: Tensor) => Tensor) =>
+      tidy(() => {
+        const x = randn([4096, 50304], { dtype: 'bfloat16', device: 'cuda' }).requiresGrad_();
+        const t = randint(0, 50304, [4096], { device: 'cuda' });
+        emptyCache();
+        resetPeakMemory();
+        const before = memoryStats().cuda[0].allocated;
+        loss(x, t).backward();
+        return memoryStats().cuda[0].peakAllocated - before;
+      });
+    const usual = peak((x, t) => crossEntropy(x.float(), t));
+    const ours = peak((x, t) => float32CrossEntropy(x, t));
+    expect(ours).toBeLessThan(usual);
   });
 
   itCuda('autocast runs matmuls in bfloat16 and keeps float32 parameters', () => {

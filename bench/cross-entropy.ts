@@ -1,0 +1,109 @@
+// The language-model loss alone, forward + backward, two ways side by side: the usual
+// crossEntropy(logits.float(), t) and float32CrossEntropy(logits, t) (native/loss.cc), on
+// half-precision logits of a GPT's shape (rows = batch × sequence, columns = padded vocabulary).
+// Rounds alternate the two (shared machines are noisy); prints one JSON line per round, then a
+// summary with the medians, the ratio new/usual of time, and on CUDA of peak memory.
+//   node dist/bench/cross-entropy.js [--device cuda] [--rows 16384] [--vocab 50304]
+//                                    [--dtype bfloat16] [--rounds 5] [--reps 10]
+import { parseArgs } from 'node:util';
+import {
+  crossEntropy,
+  cudaAvailable,
+  emptyCache,
+  float32CrossEntropy,
+  memoryStats,
+  randint,
+  randn,
+  resetPeakMemory,
+  synchronize,
+  tidy,
+  type Tensor,
+} from '../lib';
+
+const { values: a } = parseArgs({
+  options: {
+    device: { type: 'string', default: cudaAvailable() ? 'cuda' : 'cpu' },
+    rows: { type: 'string' },
+    vocab: { type: 'string', default: '50304' },
+    dtype: { type: 'string', default: 'bfloat16' },
+    rounds: { type: 'string', default: '5' },
+    reps: { type: 'string' },
+  },
+});
+const device = a.device === 'cuda' ? 'cuda' : 'cpu';
+if (device === 'cuda' && !cudaAvailable()) throw new Error('--device cuda: this build or machine has no CUDA');
+const dtype = a.dtype === 'float16' ? 'float16' : 'bfloat16';
+// CPU default: tiny's batch 16×256 a quarter as long (the CPU streams memory ~100× slower)
+const rows = Number(a.rows ?? (device === 'cuda' ? 16 * 1024 : 1024));
+const vocab = Number(a.vocab);
+const rounds = Number(a.rounds);
+const reps = Number(a.reps ?? (device === 'cuda' ? 10 : 3));
+
+const logits = randn([rows, vocab], { device, dtype }).mul_(2).requiresGrad_();
+const targets = randint(0, vocab, [rows], { device });
+
+const ways: Record<string, () => Tensor> = {
+  usual: () => crossEntropy(logits.float(), targets),
+  float32CrossEntropy: () => float32CrossEntropy(logits, targets),
+};
+
+/** ms per forward + backward, and on CUDA the peak bytes allocated above what was live before. */
+function time(way: () => Tensor): { ms: number; peakBytes: number | null } {
+  const step = () =>
+    tidy(() => {
+      way().backward();
+      logits.grad = null;
+    });
+  step(); // warm-up (allocator, kernels' first launch)
+  synchronize();
+  const base = device === 'cuda' ? memoryStats().cuda[0].allocated : 0;
+  if (device === 'cuda') {
+    emptyCache();
+    resetPeakMemory();
+  }
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) step();
+  synchronize();
+  const ms = (performance.now() - t0) / reps;
+  return { ms, peakBytes: device === 'cuda' ? memoryStats().cuda[0].peakAllocated - base : null };
+}
+
+const results: Record<string, { ms: number; peakBytes: number | null }[]> = { usual: [], float32CrossEntropy: [] };
+for (let r = 0; r < rounds; r++) {
+  for (const [name, way] of Object.entries(ways)) {
+    const res = time(way);
+    results[name].push(res);
+    process.stdout.write(
+      JSON.stringify({
+        bench: 'cross-entropy',
+        way: name,
+        device,
+        dtype,
+        rows,
+        vocab,
+        round: r,
+        ms: +res.ms.toFixed(3),
+        peak_bytes: res.peakBytes,
+      }) + '\n',
+    );
+  }
+}
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+const usualMs = median(results.usual.map((x) => x.ms));
+const oursMs = median(results.float32CrossEntropy.map((x) => x.ms));
+const usualPeak = results.usual[0].peakBytes;
+const oursPeak = results.float32CrossEntropy[0].peakBytes;
+process.stdout.write(
+  JSON.stringify({
+    bench: 'cross-entropy',
+    summary: true,
+    device,
+    dtype,
+    rows,
+    vocab,
+    usual_ms: +usualMs.toFixed(3),
+    float32CrossEntropy_ms: +oursMs.toFixed(3),
+    ratio_time: +(oursMs / usualMs).toFixed(3),
+    ratio_peak_mem: usualPeak && oursPeak !== null ? +(oursPeak / usualPeak).toFixed(3) : null,
+  }) + '\n',
+);

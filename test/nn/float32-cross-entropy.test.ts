@@ -1,0 +1,132 @@
+// float32CrossEntropy: the loss of half-precision logits with a backward that writes their dtype
+// directly (native/loss.cc). Checked against the textbook formulas in float64 computed here in JS
+// from the very values the tensors hold — loss = mean over counted rows of logsumexp(x) − x_t,
+// ∂loss/∂x = (softmax(x) − onehot(t)) · g / n, 0 for ignored rows — and against the usual
+// crossEntropy(logits.float(), targets).
+import { crossEntropy, float32CrossEntropy, tensor, tidy, type Tensor } from '../../lib';
+import { flat, jsUniform } from '../helpers';
+
+const N = 7;
+const C = 11;
+
+/** float64 reference: loss and gradient (times g) for logits x (N×C, row-major). */
+function reference(x: number[], targets: number[], ignoreIndex: number, g: number): { loss: number; grad: number[] } {
+  const grad = new Array<number>(N * C).fill(0);
+  const counted = targets.filter((t) => t !== ignoreIndex).length;
+  let sum = 0;
+  for (let i = 0; i < N; i++) {
+    if (targets[i] === ignoreIndex) continue;
+    const row = x.slice(i * C, (i + 1) * C);
+    const max = Math.max(...row);
+    const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
+    const lse = max + Math.log(z);
+    sum += lse - row[targets[i]];
+    for (let j = 0; j < C; j++) grad[i * C + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
+  }
+  return { loss: sum / counted, grad };
+}
+
+/** |a − b| within `rel` of |b| (plus an absolute floor for values that round to ~0). */
+function expectWithin(actual: number[], expected: number[], rel: number, abs = 1e-30): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    if (!(Math.abs(a - expected[i]) <= rel * Math.abs(expected[i]) + abs))
+      throw new Error(`element ${i}: ${a} vs reference ${expected[i]} (relative tolerance ${rel})`);
+  });
+}
+
+function logitsOf(dtype: 'bfloat16' | 'float16' | 'float32', seed: number): Tensor {
+  // spread like real logits (a few units), then rounded to dtype: the reference reads them back
+  return tensor(jsUniform(N * C, seed, -6, 6))
+    .reshape(N, C)
+    .to(dtype)
+    .requiresGrad_();
+}
+
+describe('float32CrossEntropy', () => {
+  const targets = [3, 0, 10, -100, 5, 5, 1];
+
+  for (const dtype of ['bfloat16', 'float16'] as const) {
+    it(`${dtype} logits: loss in float32, gradient in ${dtype}, both as the float64 formulas`, () => {
+      tidy(() => {
+        const x = logitsOf(dtype, 11);
+        const xs = flat(x.float());
+        const loss = float32CrossEntropy(x, tensor(targets, { dtype: 'int64' }));
+        expect(loss.dtype).toBe('float32');
+        expect(loss.shape).toEqual([]);
+        loss.mul(3).backward(); // an upstream gradient g = 3
+        const ref = reference(xs, targets, -100, 3);
+        expectWithin([loss.item()], [ref.loss], 1e-6);
+        expect(x.grad!.dtype).toBe(dtype);
+        // one rounding of the float32 result into the half type (8 or 11 significant bits)
+        expectWithin(flat(x.grad!), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 2 ** -10, 1e-7);
+        expect(
+          flat(x.grad!)
+            .slice(3 * C, 4 * C)
+            .map(Math.abs),
+        ).toEqual(new Array(C).fill(0)); // the ignored row
+      });
+    });
+  }
+
+  it('equals crossEntropy(logits.float()) in value and gradient, with another ignoreIndex', () => {
+    tidy(() => {
+      const t = [3, 0, 10, 2, 5, 2, 1];
+      const x = logitsOf('bfloat16', 12);
+      const loss = float32CrossEntropy(x, tensor(t, { dtype: 'int64' }), { ignoreIndex: 2 });
+      loss.backward();
+      const ours = flat(x.grad!);
+      x.grad = null;
+      const usual = crossEntropy(x.float(), tensor(t, { dtype: 'int64' }), { ignoreIndex: 2 });
+      usual.backward();
+      expect(loss.item()).toBeCloseTo(usual.item(), 6);
+      // both round a float32 gradient to bf16; they may differ in that one rounding only
+      expectWithin(ours, flat(x.grad!), 2 ** -7, 1e-9);
+    });
+  });
+
+  it('float32 logits: the same loss and gradient as crossEntropy', () => {
+    tidy(() => {
+      const x = logitsOf('float32', 13);
+      const loss = float32CrossEntropy(x, tensor(targets, { dtype: 'int64' }));
+      loss.backward();
+      const ours = flat(x.grad!);
+      x.grad = null;
+      const usual = crossEntropy(x, tensor(targets, { dtype: 'int64' }));
+      usual.backward();
+      expect(loss.item()).toBeCloseTo(usual.item(), 6);
+      expectWithin(ours, flat(x.grad!), 1e-6, 1e-9);
+      expect(x.grad!.dtype).toBe('float32');
+    });
+  });
+
+  it('every target ignored: NaN loss (as PyTorch) and a zero gradient, not NaN', () => {
+    tidy(() => {
+      const x = logitsOf('bfloat16', 14);
+      const loss = float32CrossEntropy(x, tensor(new Array(N).fill(-100), { dtype: 'int64' }));
+      expect(Number.isNaN(loss.item())).toBe(true);
+      loss.backward();
+      expect(flat(x.grad!).map(Math.abs)).toEqual(new Array(N * C).fill(0));
+    });
+  });
+
+  it('names bad arguments', () => {
+    tidy(() => {
+      const x = logitsOf('bfloat16', 15);
+      const t = tensor(targets, { dtype: 'int64' });
+      expect(() => float32CrossEntropy(x.view(1, N, C), t)).toThrow(
+        'float32CrossEntropy: expected floating-point logits of shape (N, C), got bfloat16 [1, 7, 11]',
+      );
+      expect(() => float32CrossEntropy(tensor([[1, 2]], { dtype: 'int64' }), t)).toThrow(
+        'float32CrossEntropy: expected floating-point logits of shape (N, C), got int64 [1, 2]',
+      );
+      expect(() => float32CrossEntropy(x, t.narrow(0, 0, 3))).toThrow(
+        'float32CrossEntropy: expected int64 targets of shape (7), got int64 [3]',
+      );
+      expect(() => float32CrossEntropy(x, t.float())).toThrow('float32CrossEntropy: expected int64 targets of shape (7), got float32 [7]');
+      expect(() => float32CrossEntropy(x, tensor([3, 0, 11, 1, 1, 1, 1], { dtype: 'int64' }))).toThrow(
+        /float32CrossEntropy: .*(out of bounds|Target 11)/,
+      );
+    });
+  });
+});
