@@ -163,15 +163,17 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * Mean cross-entropy of logits (N, C) of any floating dtype against int64 targets (N), computed in
  * float32 (the loss is a float32 scalar) with the gradient returned in the logits' dtype. For
  * bfloat16/float16 logits it is crossEntropy(logits.float(), targets) with a backward that makes
- * two fewer passes over the logits and holds one float32 copy fewer (native/loss.cc): the loss a
- * language model trained in mixed precision wants.
+ * two fewer passes over the logits, and float32 temporaries that only ever hold `chunkElements`
+ * values (default 2^26) besides the saved log-probabilities (native/loss.cc): the loss a language
+ * model trained in mixed precision wants.
  */
-export function float32CrossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreIndex?: number } = {}): Tensor {
+export function float32CrossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreIndex?: number; chunkElements?: number } = {}): Tensor {
   return new Tensor(
     native.float32CrossEntropy(
       handle(logits, 'float32CrossEntropy', 'logits'),
       handle(targets, 'float32CrossEntropy', 'targets'),
       checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
+      checkInt(opts.chunkElements ?? 0, 'chunkElements'),
     ),
   );
 }

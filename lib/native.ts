@@ -151,7 +151,7 @@ export interface NativeModule {
   splitHeads(qkv: T, heads: number): T[];
   mergeHeads(y: T): T;
   crossEntropy(logits: T, targets: T, ignoreIndex: number, reduction: string, labelSmoothing: number): T;
-  float32CrossEntropy(logits: T, targets: T, ignoreIndex: number): T;
+  float32CrossEntropy(logits: T, targets: T, ignoreIndex: number, chunkElements: number): T;
   // autograd
   setRequiresGrad(t: T, flag: boolean): void;
   requiresGrad(t: T): boolean;

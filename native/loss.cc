@@ -2,13 +2,16 @@
 // backward that writes the gradient straight into the logits' dtype.
 //
 // Why: a GPT's logits are (tokens × vocabulary), the largest activation of the step (124M at
-// 16×1024 tokens: 824M elements). The usual `cross_entropy(logits.float(), t)` leaves autograd
-// four passes over that size in backward: NLL's dense gradient (zero-filled, float32), the
-// log-softmax backward reading it and the saved log-probabilities and writing a float32 gradient,
-// then the cast back to the logits' dtype. Here backward is exp(log p) and one multiply that writes
-// the half-precision result: 11.6 GB of memory traffic instead of 18.2 GB at 124M (the forward is
-// the same two passes either way: the cast, and log-softmax in float32), and 1.65 GB less held at
-// the start of backward, where the step's memory peaks.
+// 16×1024 tokens: 824M elements, 3.3 GB in float32). The usual `cross_entropy(logits.float(), t)`
+// leaves autograd four passes over that size in backward: NLL's dense gradient (zero-filled,
+// float32), the log-softmax backward reading it and the saved log-probabilities and writing a
+// float32 gradient, then the cast back to the logits' dtype. Here backward is exp(log p) and one
+// multiply that writes the half-precision result: 11.6 GB of memory traffic instead of 18.2 GB at
+// 124M (forward is the same two passes either way: the cast, and log-softmax in float32).
+// Memory: the usual loss holds three float32 copies at once at the start of backward (log p, the
+// dense gradient, the float32 gradient: 9.9 GB at 124M, on top of every activation: the step's
+// peak) and two in forward (the cast and log p); here only log p is full-size, the rest is
+// processed in row chunks.
 // The arithmetic is PyTorch's: ∂loss/∂x = (softmax(x) − onehot(t)) · g / n in float32 for every
 // row whose target is not ignored (n of them), 0 for the others, rounded once to the logits' dtype.
 #include <ATen/core/Reduction.h>
@@ -21,6 +24,8 @@
 #include <ATen/ops/where.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
+
 #include "tensor.h"
 
 namespace slm {
@@ -29,15 +34,37 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Rows are processed in chunks of at most kChunkElements float32 values: each kernel still streams
+// a quarter of a gigabyte (its launch is noise), but the float32 temporaries — the cast in forward,
+// exp(log p) in backward — never exist at the logits' full size.
+constexpr int64_t kChunkElements = int64_t{1} << 26;
+
+template <typename Fn>
+void forEachRowChunk(int64_t rows, int64_t cols, int64_t chunkElements, Fn fn) {
+  int64_t step = std::max<int64_t>(1, chunkElements / std::max<int64_t>(1, cols));
+  for (int64_t r = 0; r < rows; r += step) fn(r, std::min(step, rows - r));
+}
+
 struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntropy> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits,
-                            const at::Tensor& targets, int64_t ignoreIndex) {
-    at::Tensor logp = at::_log_softmax(logits.to(at::kFloat), 1, /*half_to_float=*/false);
+                            const at::Tensor& targets, int64_t ignoreIndex, int64_t chunkElements) {
+    int64_t rows = logits.size(0), cols = logits.size(1);
+    at::Tensor logp;
+    if (rows * cols <= chunkElements) {
+      logp = at::_log_softmax(logits.to(at::kFloat), 1, /*half_to_float=*/false);
+    } else {
+      logp = at::empty({rows, cols}, logits.options().dtype(at::kFloat));
+      forEachRowChunk(rows, cols, chunkElements, [&](int64_t r, int64_t n) {
+        at::Tensor part = logp.narrow(0, r, n);
+        at::_log_softmax_out(part, logits.narrow(0, r, n).to(at::kFloat), 1, false);
+      });
+    }
     // total: how many targets count (float32, on the device: no host sync)
     auto [loss, total] =
         at::nll_loss_forward(logp, targets, c10::nullopt, at::Reduction::Mean, ignoreIndex);
     ctx->save_for_backward({logp, targets, total});
     ctx->saved_data["ignoreIndex"] = ignoreIndex;
+    ctx->saved_data["chunkElements"] = chunkElements;
     ctx->saved_data["dtype"] = static_cast<int64_t>(logits.scalar_type());
     return loss;
   }
@@ -46,26 +73,37 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
     variable_list saved = ctx->get_saved_variables();
     const at::Tensor &logp = saved[0], &targets = saved[1], &total = saved[2];
     int64_t ignoreIndex = ctx->saved_data["ignoreIndex"].toInt();
+    int64_t chunkElements = ctx->saved_data["chunkElements"].toInt();
     auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
     at::Tensor counted = targets.ne(ignoreIndex);
     // each row's factor g/n, 0 for ignored rows (and no 0·∞ when every target is ignored)
-    at::Tensor rowScale = at::where(counted, at::div(gradOutputs[0].to(at::kFloat), total), 0.0);
-    at::Tensor grad = logp.exp();  // softmax, float32
+    at::Tensor rowScale =
+        at::where(counted, at::div(gradOutputs[0].to(at::kFloat), total), 0.0).unsqueeze(1);
     // − onehot(t): ignored rows point at column 0, their factor is 0
-    grad.scatter_add_(1, at::where(counted, targets, 0).unsqueeze(1),
-                      at::full({targets.size(0), 1}, -1.0, grad.options()));
-    at::Tensor out = at::empty(grad.sizes(), grad.options().dtype(dtype));
-    at::mul_out(out, grad, rowScale.unsqueeze(1));  // one rounding, into the logits' dtype
-    return {out, at::Tensor(), at::Tensor()};
+    at::Tensor column = at::where(counted, targets, 0).unsqueeze(1);
+    at::Tensor minusOne = at::full({targets.size(0), 1}, -1.0, logp.options());
+    at::Tensor out = at::empty(logp.sizes(), logp.options().dtype(dtype));
+    forEachRowChunk(logp.size(0), logp.size(1), chunkElements, [&](int64_t r, int64_t n) {
+      at::Tensor grad = logp.narrow(0, r, n).exp();  // softmax, float32
+      grad.scatter_add_(1, column.narrow(0, r, n), minusOne.narrow(0, r, n));
+      at::Tensor part = out.narrow(0, r, n);
+      at::mul_out(part, grad, rowScale.narrow(0, r, n));  // one rounding, into the logits' dtype
+    });
+    return {out, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
-// float32CrossEntropy(logits (N, C) of any floating dtype, targets (N) int64, ignoreIndex) →
-// the mean over counted targets as a float32 scalar; its gradient has the logits' dtype.
+// float32CrossEntropy(logits (N, C) of any floating dtype, targets (N) int64, ignoreIndex,
+// chunkElements (0: the default)) → the mean over counted targets as a float32 scalar; its
+// gradient has the logits' dtype.
 Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   at::Tensor& logits = tensorArg(info, 0, "logits");
   at::Tensor& targets = tensorArg(info, 1, "targets");
   int64_t ignoreIndex = intArg(info, 2, "ignoreIndex");
+  int64_t chunkElements = intArg(info, 3, "chunkElements");
+  if (chunkElements < 0) {
+    throw Napi::RangeError::New(info.Env(), "chunkElements must be 0 (the default) or positive");
+  }
   if (logits.dim() != 2 || !at::isFloatingType(logits.scalar_type())) {
     throw Napi::TypeError::New(info.Env(), "expected floating-point logits of shape (N, C), got " +
                                                std::string(dtypeName(logits.scalar_type())) + " " +
@@ -78,7 +116,9 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
                                                std::string(dtypeName(targets.scalar_type())) + " " +
                                                shapeString(targets.sizes()));
   }
-  return wrap(info.Env(), Float32CrossEntropy::apply(logits, targets, ignoreIndex));
+  return wrap(info.Env(),
+              Float32CrossEntropy::apply(logits, targets, ignoreIndex,
+                                         chunkElements == 0 ? kChunkElements : chunkElements));
 }
 
 }  // namespace

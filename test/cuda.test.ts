@@ -48,7 +48,7 @@ describe('CUDA', () => {
     }
   });
 
-  itCuda('float32CrossEntropy: bf16 logits under autocast as on the CPU, and a lower peak than the usual loss', () => {
+  itCuda('float32CrossEntropy: bf16 logits under autocast as on the CPU, and a peak well below the usual loss', () => {
     tidy(() => {
       manualSeed(6);
       const x = randn([64, 1000], { dtype: 'bfloat16' }).mul(3);
@@ -64,7 +64,8 @@ describe('CUDA', () => {
       const scale = onCpu.grad!.float().abs().max().item();
       expect(onGpu.grad!.cpu().float().sub(onCpu.grad!.float()).abs().max().item()).toBeLessThanOrEqual(scale * 2 ** -8);
     });
-    // the point of it: the backward holds one float32 copy of the logits fewer
+    // the point of it: the usual loss holds three float32 copies of the logits at once at the start
+    // of backward (log p, NLL's dense gradient, log-softmax's gradient), this one log p and chunks
     const peak = (loss: (x: Tensor, t: Tensor) => Tensor) =>
       tidy(() => {
         const x = randn([4096, 50304], { dtype: 'bfloat16', device: 'cuda' }).requiresGrad_();
@@ -77,7 +78,7 @@ describe('CUDA', () => {
       });
     const usual = peak((x, t) => crossEntropy(x.float(), t));
     const ours = peak((x, t) => float32CrossEntropy(x, t));
-    expect(ours).toBeLessThan(usual);
+    expect(ours).toBeLessThan(0.75 * usual);
   });
 
   itCuda('autocast runs matmuls in bfloat16 and keeps float32 parameters', () => {

@@ -100,6 +100,26 @@ describe('float32CrossEntropy', () => {
     });
   });
 
+  it('row chunks (down to one row each) give the very same loss and gradient as one piece', () => {
+    tidy(() => {
+      const x = logitsOf('bfloat16', 16);
+      const t = tensor(targets, { dtype: 'int64' });
+      const run = (chunkElements: number) => {
+        x.grad = null;
+        const loss = float32CrossEntropy(x, t, { chunkElements });
+        loss.mul(0.5).backward();
+        return [loss.item(), ...flat(x.grad!)];
+      };
+      const whole = run(N * C);
+      const ref = reference(flat(x.float()), targets, -100, 0.5);
+      expectWithin(whole.slice(1), ref.grad, 2 ** -8, 1e-7);
+      for (const chunk of [1, 2 * C, 3 * C + 1, N * C - 1]) expect(run(chunk)).toEqual(whole);
+      expect(() => float32CrossEntropy(x, t, { chunkElements: -1 })).toThrow(
+        'float32CrossEntropy: chunkElements must be 0 (the default) or positive',
+      );
+    });
+  });
+
   it('every target ignored: NaN loss (as PyTorch) and a zero gradient, not NaN', () => {
     tidy(() => {
       const x = logitsOf('bfloat16', 14);
