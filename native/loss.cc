@@ -49,14 +49,18 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits,
                             const at::Tensor& targets, int64_t ignoreIndex, int64_t chunkElements) {
     int64_t rows = logits.size(0), cols = logits.size(1);
+    // CUDA's log-softmax can read float16 and write float32 in one pass, skipping the cast (not
+    // bfloat16: its kernel refuses the conversion; not on the CPU)
+    bool direct = logits.is_cuda() && logits.scalar_type() == at::kHalf;
+    auto input = [&](const at::Tensor& x) { return direct ? x : x.to(at::kFloat); };
     at::Tensor logp;
     if (rows * cols <= chunkElements) {
-      logp = at::_log_softmax(logits.to(at::kFloat), 1, /*half_to_float=*/false);
+      logp = at::_log_softmax(input(logits), 1, /*half_to_float=*/direct);
     } else {
       logp = at::empty({rows, cols}, logits.options().dtype(at::kFloat));
       forEachRowChunk(rows, cols, chunkElements, [&](int64_t r, int64_t n) {
         at::Tensor part = logp.narrow(0, r, n);
-        at::_log_softmax_out(part, logits.narrow(0, r, n).to(at::kFloat), 1, false);
+        at::_log_softmax_out(part, input(logits.narrow(0, r, n)), 1, direct);
       });
     }
     // total: how many targets count (float32, on the device: no host sync)

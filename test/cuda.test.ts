@@ -49,21 +49,26 @@ describe('CUDA', () => {
   });
 
   itCuda('float32CrossEntropy: bf16 logits under autocast as on the CPU, and a peak well below the usual loss', () => {
-    tidy(() => {
-      manualSeed(6);
-      const x = randn([64, 1000], { dtype: 'bfloat16' }).mul(3);
-      const t = randint(0, 1000, [64]);
-      const onCpu = x.detach().requiresGrad_();
-      const lossCpu = float32CrossEntropy(onCpu, t);
-      lossCpu.backward();
-      const onGpu = x.to('cuda').requiresGrad_();
-      const lossGpu = withAutocast('bfloat16', () => float32CrossEntropy(onGpu, t.to('cuda')));
-      lossGpu.backward();
-      expect(Math.abs(lossGpu.item() - lossCpu.item())).toBeLessThan(1e-5);
-      expect(onGpu.grad!.dtype).toBe('bfloat16');
-      const scale = onCpu.grad!.float().abs().max().item();
-      expect(onGpu.grad!.cpu().float().sub(onCpu.grad!.float()).abs().max().item()).toBeLessThanOrEqual(scale * 2 ** -8);
-    });
+    // float16 takes CUDA's one-pass float16 → float32 log-softmax (the CPU casts first)
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      tidy(() => {
+        manualSeed(6);
+        const x = randn([64, 1000], { dtype }).mul(3);
+        const t = randint(0, 1000, [64]);
+        for (const chunkElements of [0, 5000]) {
+          const onCpu = x.detach().requiresGrad_();
+          const lossCpu = float32CrossEntropy(onCpu, t, { chunkElements });
+          lossCpu.backward();
+          const onGpu = x.to('cuda').requiresGrad_();
+          const lossGpu = withAutocast(dtype, () => float32CrossEntropy(onGpu, t.to('cuda'), { chunkElements }));
+          lossGpu.backward();
+          expect(Math.abs(lossGpu.item() - lossCpu.item())).toBeLessThan(1e-5);
+          expect(onGpu.grad!.dtype).toBe(dtype);
+          const scale = onCpu.grad!.float().abs().max().item();
+          expect(onGpu.grad!.cpu().float().sub(onCpu.grad!.float()).abs().max().item()).toBeLessThanOrEqual(scale * 2 ** -8);
+        }
+      });
+    }
     // the point of it: the usual loss holds three float32 copies of the logits at once at the start
     // of backward (log p, NLL's dense gradient, log-softmax's gradient), this one log p and chunks
     const peak = (loss: (x: Tensor, t: Tensor) => Tensor) =>
