@@ -1,10 +1,10 @@
 // The language-model loss alone, forward + backward, two ways side by side: the usual
 // crossEntropy(logits.float(), t) and float32CrossEntropy(logits, t) (native/loss.cc), on
-// half-precision logits of a GPT's shape (rows = batch × sequence, columns = padded vocabulary).
+// logits of a GPT's shape (half precision by default; with float32 the usual way has no cast) (rows = batch × sequence, columns = padded vocabulary).
 // Rounds alternate the two (shared machines are noisy); prints one JSON line per round, then a
 // summary with the medians, the ratio new/usual of time, and on CUDA of peak memory.
 //   node dist/bench/cross-entropy.js [--device cuda] [--rows 16384] [--vocab 50304]
-//                                    [--dtype bfloat16] [--rounds 5] [--reps 10]
+//                                    [--dtype bfloat16|float16|float32] [--rounds 5] [--reps 10]
 import { parseArgs } from 'node:util';
 import {
   crossEntropy,
@@ -32,7 +32,9 @@ const { values: a } = parseArgs({
 });
 const device = a.device === 'cuda' ? 'cuda' : 'cpu';
 if (device === 'cuda' && !cudaAvailable()) throw new Error('--device cuda: this build or machine has no CUDA');
-const dtype = a.dtype === 'float16' ? 'float16' : 'bfloat16';
+const dtypes = ['bfloat16', 'float16', 'float32'] as const;
+const dtype = dtypes.find((d) => d === a.dtype);
+if (dtype === undefined) throw new Error(`--dtype must be one of ${dtypes.join(', ')}`);
 // CPU default: tiny's batch 16×256 a quarter as long (the CPU streams memory ~100× slower)
 const rows = Number(a.rows ?? (device === 'cuda' ? 16 * 1024 : 1024));
 const vocab = Number(a.vocab);

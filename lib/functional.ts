@@ -161,11 +161,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
 
 /**
  * Mean cross-entropy of logits (N, C) of any floating dtype against int64 targets (N), computed in
- * float32 (the loss is a float32 scalar) with the gradient returned in the logits' dtype. For
- * bfloat16/float16 logits it is crossEntropy(logits.float(), targets) with a backward that makes
- * two fewer passes over the logits, and float32 temporaries that only ever hold `chunkElements`
- * values (default 2^26) besides the saved log-probabilities (native/loss.cc): the loss a language
- * model trained in mixed precision wants.
+ * float32 (float64 for float64 logits; the loss has that dtype) with the gradient returned in the
+ * logits' dtype: the loss a language model wants. Against crossEntropy(logits.float(), targets)
+ * for bfloat16/float16 logits its backward makes two fewer passes over the logits; for any dtype
+ * its temporaries besides the saved log-probabilities hold at most `chunkElements` values
+ * (default 2^26), where the usual loss holds up to three full float32 copies (native/loss.cc).
  */
 export function float32CrossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreIndex?: number; chunkElements?: number } = {}): Tensor {
   return new Tensor(

@@ -1,17 +1,21 @@
-// The training loss of half-precision logits: mean cross-entropy computed in float32, with a
-// backward that writes the gradient straight into the logits' dtype.
+// A language model's loss: mean cross-entropy computed in float32 (float64 for float64 logits)
+// whatever the logits' dtype, with a backward that writes the gradient straight into that dtype.
 //
 // Why: a GPT's logits are (tokens × vocabulary), the largest activation of the step (124M at
-// 16×1024 tokens: 824M elements, 3.3 GB in float32). The usual `cross_entropy(logits.float(), t)`
-// leaves autograd four passes over that size in backward: NLL's dense gradient (zero-filled,
-// float32), the log-softmax backward reading it and the saved log-probabilities and writing a
-// float32 gradient, then the cast back to the logits' dtype. Here backward is exp(log p) and one
-// multiply that writes the half-precision result: 11.6 GB of memory traffic instead of 18.2 GB at
-// 124M (forward is the same two passes either way: the cast, and log-softmax in float32).
+// 16×1024 tokens: 824M elements, 3.3 GB in float32). For half-precision logits the usual
+// `cross_entropy(logits.float(), t)` leaves autograd four passes over that size in backward:
+// NLL's dense gradient (zero-filled, float32), the log-softmax backward reading it and the saved
+// log-probabilities and writing a float32 gradient, then the cast back to the logits' dtype. Here
+// backward is exp(log p) and one multiply that writes the result in the logits' dtype: 11.6 GB of
+// memory traffic instead of 18.2 GB at 124M (forward is the same two passes either way: the cast,
+// and log-softmax in float32).
 // Memory: the usual loss holds three float32 copies at once at the start of backward (log p, the
 // dense gradient, the float32 gradient: 9.9 GB at 124M, on top of every activation: the step's
 // peak) and two in forward (the cast and log p); here only log p is full-size, the rest is
-// processed in row chunks.
+// processed in row chunks. For float32 logits the traffic is the same as the usual loss's, the
+// memory is not; on the CPU (whose allocator hands large blocks back to the system, so every
+// full-size temporary is fresh pages to fault in) loss forward + backward took 0.57× the usual
+// time at 512 × 50304 and 0.25× at 2048 × 50304 (bench/cross-entropy.ts, 2-core CPU).
 // The arithmetic is PyTorch's: ∂loss/∂x = (softmax(x) − onehot(t)) · g / n in float32 for every
 // row whose target is not ignored (n of them), 0 for the others, rounded once to the logits' dtype.
 #include <ATen/core/Reduction.h>
@@ -52,12 +56,14 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
     // CUDA's log-softmax can read float16 and write float32 in one pass, skipping the cast (not
     // bfloat16: its kernel refuses the conversion; not on the CPU)
     bool direct = logits.is_cuda() && logits.scalar_type() == at::kHalf;
-    auto input = [&](const at::Tensor& x) { return direct ? x : x.to(at::kFloat); };
+    // float32, or float64 for float64 logits (never narrower than the logits)
+    at::ScalarType work = logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    auto input = [&](const at::Tensor& x) { return direct ? x : x.to(work); };
     at::Tensor logp;
     if (rows * cols <= chunkElements) {
       logp = at::_log_softmax(input(logits), 1, /*half_to_float=*/direct);
     } else {
-      logp = at::empty({rows, cols}, logits.options().dtype(at::kFloat));
+      logp = at::empty({rows, cols}, logits.options().dtype(work));
       forEachRowChunk(rows, cols, chunkElements, [&](int64_t r, int64_t n) {
         at::Tensor part = logp.narrow(0, r, n);
         at::_log_softmax_out(part, input(logits.narrow(0, r, n)), 1, direct);
@@ -82,7 +88,7 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
     at::Tensor counted = targets.ne(ignoreIndex);
     // each row's factor g/n, 0 for ignored rows (and no 0·∞ when every target is ignored)
     at::Tensor rowScale =
-        at::where(counted, at::div(gradOutputs[0].to(at::kFloat), total), 0.0).unsqueeze(1);
+        at::where(counted, at::div(gradOutputs[0].to(logp.scalar_type()), total), 0.0).unsqueeze(1);
     // − onehot(t): ignored rows point at column 0, their factor is 0
     at::Tensor column = at::where(counted, targets, 0).unsqueeze(1);
     at::Tensor minusOne = at::full({targets.size(0), 1}, -1.0, logp.options());
@@ -98,8 +104,8 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
 };
 
 // float32CrossEntropy(logits (N, C) of any floating dtype, targets (N) int64, ignoreIndex,
-// chunkElements (0: the default)) → the mean over counted targets as a float32 scalar; its
-// gradient has the logits' dtype.
+// chunkElements (0: the default)) → the mean over counted targets as a float32 scalar (float64
+// for float64 logits); its gradient has the logits' dtype.
 Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   at::Tensor& logits = tensorArg(info, 0, "logits");
   at::Tensor& targets = tensorArg(info, 1, "targets");

@@ -1,7 +1,7 @@
 // GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
 import { arange, randn, type TensorOptions } from '../factories';
-import { crossEntropy, float32CrossEntropy, linear } from '../functional';
+import { float32CrossEntropy, linear } from '../functional';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
@@ -100,11 +100,10 @@ export class GPT extends Module {
     return tidy(() => {
       const logits = this.logits(idx);
       const V = logits.shape[2];
-      // half-precision logits (bf16 weights, or autocast) are scored in float32, their gradient
-      // written back in their dtype without a float32 round trip (the step's largest tensors)
-      const half = logits.dtype === 'bfloat16' || logits.dtype === 'float16';
-      const flat = logits.view(-1, V);
-      return half ? float32CrossEntropy(flat, targets.view(-1)) : crossEntropy(flat, targets.view(-1));
+      // scored in float32 even for half-precision logits (bf16 weights, or autocast), the gradient
+      // written back in their dtype without a float32 round trip or full-size temporaries: the
+      // step's largest tensors
+      return float32CrossEntropy(logits.view(-1, V), targets.view(-1));
     });
   }
 }

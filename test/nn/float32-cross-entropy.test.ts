@@ -1,8 +1,8 @@
-// float32CrossEntropy: the loss of half-precision logits with a backward that writes their dtype
-// directly (native/loss.cc). Checked against the textbook formulas in float64 computed here in JS
-// from the very values the tensors hold — loss = mean over counted rows of logsumexp(x) − x_t,
-// ∂loss/∂x = (softmax(x) − onehot(t)) · g / n, 0 for ignored rows — and against the usual
-// crossEntropy(logits.float(), targets).
+// float32CrossEntropy: the language-model loss computed in float32 (float64 for float64 logits)
+// with a backward that writes the logits' dtype directly (native/loss.cc). Checked against the
+// textbook formulas in float64 computed here in JS from the very values the tensors hold — loss =
+// mean over counted rows of logsumexp(x) − x_t, ∂loss/∂x = (softmax(x) − onehot(t)) · g / n, 0 for
+// ignored rows — and against the usual crossEntropy(logits.float(), targets).
 import { crossEntropy, float32CrossEntropy, tensor, tidy, type Tensor } from '../../lib';
 import { flat, jsUniform } from '../helpers';
 
@@ -97,6 +97,21 @@ describe('float32CrossEntropy', () => {
       expect(loss.item()).toBeCloseTo(usual.item(), 6);
       expectWithin(ours, flat(x.grad!), 1e-6, 1e-9);
       expect(x.grad!.dtype).toBe('float32');
+    });
+  });
+
+  it('float64 logits stay float64: loss and gradient as the formulas to 1e-12', () => {
+    tidy(() => {
+      const x = tensor(jsUniform(N * C, 17, -6, 6), { dtype: 'float64' })
+        .reshape(N, C)
+        .requiresGrad_();
+      const loss = float32CrossEntropy(x, tensor(targets, { dtype: 'int64' }));
+      expect(loss.dtype).toBe('float64');
+      loss.backward();
+      const ref = reference(flat(x), targets, -100, 1);
+      expectWithin([loss.item()], [ref.loss], 1e-12);
+      expect(x.grad!.dtype).toBe('float64');
+      expectWithin(flat(x.grad!), ref.grad, 1e-10, 1e-15);
     });
   });
 
