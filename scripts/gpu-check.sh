@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
 # build against the host's PyTorch libtorch, doctor, throughput against PyTorch eager (eager and
-# CUDA-graph steps, bench/gpu-vs-torch.sh), growth time of a 124M state, a 1-rank NCCL
-# data-parallel run, then the CUDA test files (or the whole suite with FULL=1).
+# CUDA-graph steps, bench/gpu-vs-torch.sh), the loss alone (bench/cross-entropy.ts), growth time of
+# a 124M state and the speed of training right after it, a 1-rank NCCL data-parallel run, then
+# the CUDA test files (or the whole suite with FULL=1).
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ touch node_modules/.package-lock.json
   grep -E "error|Error" "$out/bench.err" | head -5
   grep '"shape"' "$out/bench.jsonl"
   node dist/bench/growth-time.js cuda
+  # training right after a growth into 124M vs a fresh 124M: time and memory ratios
+  node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   # data parallel over NCCL with one rank (the multi-GPU path is the same code with -n N)
   node dist/lib/cli/main.js launch -n 1 -- staged-lm train --preset tiny --device cuda --steps 30 \
     --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
