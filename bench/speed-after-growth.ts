@@ -38,8 +38,8 @@ for (const op of ops) if (op !== 'width' && op !== 'depth') throw new Error(`--o
 /** The configuration one growth step below the target. */
 function smaller(op: GrowthOperator): GPTConfig {
   if (op === 'depth') return { ...target, nLayer: target.nLayer / 2 };
-  const { mlpWidth: _m, headSize: _h, ...rest } = target;
-  return { ...rest, nEmbd: target.nEmbd / 2, nHead: target.nHead / 2 } as GPTConfig;
+  // half the heads of the same size, half the MLP: what growWidth doubles
+  return { ...target, nEmbd: target.nEmbd / 2, nHead: target.nHead / 2, mlpWidth: target.mlpWidth / 2 };
 }
 
 function trainer(model: unknown): Trainer {

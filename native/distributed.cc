@@ -221,6 +221,11 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
+#if STAGED_LM_TORCH_AT_LEAST(2, 7)
+  // Backend::shutdown() (2.7+) lets NCCL finish and free its communicators; ProcessGroupNCCL's
+  // destructor warns "process group has NOT been destroyed" without it (a no-op for Gloo)
+  if (g_group && g_group->pg) g_group->pg->shutdown();
+#endif
   g_group.reset();
   return info.Env().Undefined();
 }
