@@ -44,9 +44,11 @@ const reps = Number(a.reps ?? (device === 'cuda' ? 10 : 3));
 const logits = randn([rows, vocab], { device, dtype }).mul_(2).requiresGrad_();
 const targets = randint(0, vocab, [rows], { device });
 
+// each way returns its loss from a scope of its own, as the model's loss() does: the float32 cast
+// of the usual way is freed before backward (autograd keeps what it needs)
 const ways: Record<string, () => Tensor> = {
-  usual: () => crossEntropy(logits.float(), targets),
-  float32CrossEntropy: () => float32CrossEntropy(logits, targets),
+  usual: () => tidy(() => crossEntropy(logits.float(), targets)),
+  float32CrossEntropy: () => tidy(() => float32CrossEntropy(logits, targets)),
 };
 
 /** ms per forward + backward, and on CUDA the peak bytes allocated above what was live before. */
@@ -56,13 +58,16 @@ function time(way: () => Tensor): { ms: number; peakBytes: number | null } {
       way().backward();
       logits.grad = null;
     });
-  step(); // warm-up (allocator, kernels' first launch)
+  // the peak counts from before the warm-up, whose allocations are then cached for the timed steps
+  // (emptying the cache after it would charge cudaMalloc to the way that allocates more)
   synchronize();
-  const base = device === 'cuda' ? memoryStats().cuda[0].allocated : 0;
   if (device === 'cuda') {
     emptyCache();
     resetPeakMemory();
   }
+  const base = device === 'cuda' ? memoryStats().cuda[0].allocated : 0;
+  step(); // warm-up (allocator, kernels' first launch)
+  synchronize();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) step();
   synchronize();

@@ -1,8 +1,9 @@
 // Does a grown model train at the speed of one built at that size? Trains a half-size model a few
 // steps, grows it (width or depth) inside its Trainer, then times training steps of the grown
-// trainer and of a fresh trainer of the grown configuration, alternating rounds (shared machines
-// are noisy). Also the device memory each holds (CUDA): a grown state that kept copies of its
-// small self, or fragments, would show there. One JSON line per round, then a summary per operator
+// trainer and of a fresh trainer of the grown configuration, alternating which goes first (shared
+// machines are noisy). Also the device memory each holds once both have trained (CUDA: what
+// disposing each frees): a grown state that kept copies of its small self would show there. One
+// JSON line per round, then a summary per operator
 // with the ratios grown/fresh (1.0: full speed, no leftover memory); grow_seconds includes the
 // validation probe the trainer runs before and after a growth.
 //   node dist/bench/speed-after-growth.js [--device cuda] [--target gpt2-124m] [--batch 16]
@@ -80,25 +81,23 @@ const gib = (b: number) => Math.round((b / 2 ** 30) * 1000) / 1000;
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 for (const op of ops) {
-  const before = allocated();
   const grown = trainer(smaller(op));
   msPerStep(grown);
   const t0 = performance.now();
   grown.grow(op);
   synchronize();
   const growSeconds = (performance.now() - t0) / 1000;
-  const grownBytes = allocated() - before;
   const fresh = trainer(grown.model.config);
-  const freshBytes = allocated() - before - grownBytes;
   const c = grown.model.config;
   if (c.nLayer !== target.nLayer || c.nEmbd !== target.nEmbd || c.nHead !== target.nHead)
     throw new Error(`grew into ${c.nLayer}×${c.nEmbd} (${c.nHead} heads), not the target's ${target.nLayer}×${target.nEmbd}`);
   const ms: { grown: number[]; fresh: number[] } = { grown: [], fresh: [] };
   for (let r = 0; r < rounds; r++) {
-    for (const [name, t] of [
+    const order = [
       ['grown', grown],
       ['fresh', fresh],
-    ] as const) {
+    ] as const;
+    for (const [name, t] of r % 2 === 0 ? order : [...order].reverse()) {
       const m = msPerStep(t);
       ms[name].push(m);
       process.stdout.write(
@@ -106,6 +105,14 @@ for (const op of ops) {
       );
     }
   }
+  // each trainer's share of device memory: what disposing it frees (lazily created global buffers,
+  // such as cuBLAS workspaces, stay and count for neither)
+  const both = allocated();
+  grown.dispose();
+  const grownBytes = both - allocated();
+  const onlyFresh = allocated();
+  fresh.dispose();
+  const freshBytes = onlyFresh - allocated();
   process.stdout.write(
     JSON.stringify({
       bench: 'speed-after-growth',
@@ -122,6 +129,4 @@ for (const op of ops) {
       ratio_memory: cuda && freshBytes > 0 ? +(grownBytes / freshBytes).toFixed(3) : null,
     }) + '\n',
   );
-  grown.dispose();
-  fresh.dispose();
 }

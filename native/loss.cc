@@ -13,9 +13,11 @@
 // dense gradient, the float32 gradient: 9.9 GB at 124M, on top of every activation: the step's
 // peak) and two in forward (the cast and log p); here only log p is full-size, the rest is
 // processed in row chunks. For float32 logits the traffic is the same as the usual loss's, the
-// memory is not. On the 2-core CPU, the loss alone (bench/cross-entropy.ts) took 0.61–0.69× the
-// usual time at 512 × 50304 and 0.25× at 2048 × 50304, yet whole training steps whose loss has that
-// shape did not change beyond noise (micro model, 8×64 tokens, one thread: 132 vs 135 ms median).
+// memory is not. On the 2-core CPU, the loss alone (bench/cross-entropy.ts) took 0.64–0.75× the
+// usual time at 512 × 50304 and 0.23× at 2048 × 50304 — fewer and smaller allocations, not traffic
+// (there a float32 → bf16 mul_out goes through a float32 temporary) — yet whole training steps
+// whose loss has that shape did not change beyond noise (micro model, 8×64 tokens, one thread:
+// 132 vs 135 ms median).
 // The arithmetic is PyTorch's: ∂loss/∂x = (softmax(x) − onehot(t)) · g / n in float32 for every
 // row whose target is not ignored (n of them), 0 for the others, rounded once to the logits' dtype.
 #include <ATen/core/Reduction.h>
@@ -26,6 +28,7 @@
 #include <ATen/ops/mul.h>
 #include <ATen/ops/nll_loss_forward.h>
 #include <ATen/ops/where.h>
+#include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -38,9 +41,10 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows are processed in chunks of at most kChunkElements float32 values: each kernel still streams
-// a quarter of a gigabyte (its launch is noise), but the float32 temporaries — the cast in forward,
-// exp(log p) in backward — never exist at the logits' full size.
+// Rows are processed in chunks of as many rows as fit in kChunkElements float32 values (at least
+// one row): each kernel still streams a quarter of a gigabyte (its launch is noise), but the
+// float32 temporaries — the cast in forward, exp(log p) in backward — never exist at the logits'
+// full size.
 constexpr int64_t kChunkElements = int64_t{1} << 26;
 
 template <typename Fn>
@@ -85,6 +89,9 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
     int64_t ignoreIndex = ctx->saved_data["ignoreIndex"].toInt();
     int64_t chunkElements = ctx->saved_data["chunkElements"].toInt();
     auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
+    // create_graph: this backward is not itself differentiable (mul_out records no history)
+    TORCH_CHECK(!c10::GradMode::is_enabled(),
+                "float32CrossEntropy has no second derivative (backward with create_graph)");
     at::Tensor counted = targets.ne(ignoreIndex);
     // each row's factor g/n, 0 for ignored rows (and no 0·∞ when every target is ignored)
     at::Tensor rowScale =
@@ -114,10 +121,13 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   if (chunkElements < 0) {
     throw Napi::RangeError::New(info.Env(), "chunkElements must be 0 (the default) or positive");
   }
-  if (logits.dim() != 2 || !at::isFloatingType(logits.scalar_type())) {
-    throw Napi::TypeError::New(info.Env(), "expected floating-point logits of shape (N, C), got " +
-                                               std::string(dtypeName(logits.scalar_type())) + " " +
-                                               shapeString(logits.sizes()));
+  at::ScalarType dt = logits.scalar_type();
+  bool floating = dt == at::kHalf || dt == at::kBFloat16 || dt == at::kFloat || dt == at::kDouble;
+  if (logits.dim() != 2 || !floating || logits.size(1) == 0) {
+    throw Napi::TypeError::New(
+        info.Env(),
+        "expected float16, bfloat16, float32 or float64 logits of shape (N, C) with C ≥ 1, got " +
+            std::string(dtypeName(dt)) + " " + shapeString(logits.sizes()));
   }
   if (targets.dim() != 1 || targets.size(0) != logits.size(0) ||
       targets.scalar_type() != at::kLong) {
@@ -125,6 +135,10 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
                                                std::to_string(logits.size(0)) + "), got " +
                                                std::string(dtypeName(targets.scalar_type())) + " " +
                                                shapeString(targets.sizes()));
+  }
+  if (targets.device() != logits.device()) {
+    throw Napi::Error::New(info.Env(), "the targets are on " + targets.device().str() +
+                                           ", the logits on " + logits.device().str());
   }
   return wrap(info.Env(),
               Float32CrossEntropy::apply(logits, targets, ignoreIndex,

@@ -3,7 +3,9 @@
 // textbook formulas in float64 computed here in JS from the very values the tensors hold — loss =
 // mean over counted rows of logsumexp(x) − x_t, ∂loss/∂x = (softmax(x) − onehot(t)) · g / n, 0 for
 // ignored rows — and against the usual crossEntropy(logits.float(), targets).
-import { crossEntropy, float32CrossEntropy, tensor, tidy, type Tensor } from '../../lib';
+import { crossEntropy, float32CrossEntropy, manualSeed, randint, tensor, tidy, type Tensor } from '../../lib';
+import { GPT } from '../../lib/nn/gpt';
+import { parseGPTConfig } from '../../lib/nn/config';
 import { flat, jsUniform } from '../helpers';
 
 const N = 7;
@@ -115,23 +117,68 @@ describe('float32CrossEntropy', () => {
     });
   });
 
-  it('row chunks (down to one row each) give the very same loss and gradient as one piece', () => {
+  for (const dtype of ['bfloat16', 'float32', 'float64'] as const) {
+    it(`row chunks (down to one row each) give the very same loss and gradient as one piece (${dtype})`, () => {
+      tidy(() => {
+        const x = tensor(jsUniform(N * C, 16, -6, 6), { dtype })
+          .reshape(N, C)
+          .requiresGrad_();
+        const t = tensor(targets, { dtype: 'int64' });
+        const run = (chunkElements: number) => {
+          x.grad = null;
+          const loss = float32CrossEntropy(x, t, { chunkElements });
+          loss.mul(0.5).backward();
+          return [loss.item(), ...flat(x.grad!)];
+        };
+        const whole = run(N * C);
+        const ref = reference(flat(x.double()), targets, -100, 0.5);
+        expectWithin(whole.slice(1), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 1e-5, 1e-9);
+        for (const chunk of [1, 2 * C, 3 * C + 1, N * C - 1]) expect(run(chunk)).toEqual(whole);
+      });
+    });
+  }
+
+  it('non-contiguous (transposed) logits, whole and chunked', () => {
     tidy(() => {
-      const x = logitsOf('bfloat16', 16);
-      const t = tensor(targets, { dtype: 'int64' });
-      const run = (chunkElements: number) => {
+      const base = logitsOf('bfloat16', 18); // (N, C): its transpose's transpose is a strided view
+      const x = base.detach().T.contiguous().T.requiresGrad_();
+      expect(x.isContiguous).toBe(false);
+      const xs = flat(x.float());
+      for (const chunkElements of [0, 2 * C]) {
         x.grad = null;
-        const loss = float32CrossEntropy(x, t, { chunkElements });
-        loss.mul(0.5).backward();
-        return [loss.item(), ...flat(x.grad!)];
-      };
-      const whole = run(N * C);
-      const ref = reference(flat(x.float()), targets, -100, 0.5);
-      expectWithin(whole.slice(1), ref.grad, 2 ** -8, 1e-7);
-      for (const chunk of [1, 2 * C, 3 * C + 1, N * C - 1]) expect(run(chunk)).toEqual(whole);
-      expect(() => float32CrossEntropy(x, t, { chunkElements: -1 })).toThrow(
-        'float32CrossEntropy: chunkElements must be 0 (the default) or positive',
-      );
+        const loss = float32CrossEntropy(x, tensor(targets, { dtype: 'int64' }), { chunkElements });
+        loss.backward();
+        const ref = reference(xs, targets, -100, 1);
+        expectWithin([loss.item()], [ref.loss], 1e-6);
+        expectWithin(flat(x.grad!), ref.grad, 2 ** -8, 1e-7);
+      }
+    });
+  });
+
+  it('a bf16 GPT scores its batch as crossEntropy(logits.float()) does, and trains the same gradients', () => {
+    tidy(() => {
+      manualSeed(5);
+      const model = new GPT(parseGPTConfig({ nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 8, vocabSize: 40 }), { dtype: 'bfloat16' });
+      const idx = randint(0, 40, [2, 8]);
+      const y = randint(0, 40, [2, 8]);
+      const ours = model.loss(idx, y);
+      ours.backward();
+      const grads = model.parameters().map((p) => flat(p.grad!.float()));
+      for (const p of model.parameters()) p.grad = null;
+      const logits = model.logits(idx);
+      const usual = crossEntropy(logits.view(-1, logits.shape[2]).float(), y.view(-1));
+      usual.backward();
+      expect(ours.dtype).toBe('float32');
+      expect(ours.item()).toBeCloseTo(usual.item(), 5);
+      model.parameters().forEach((p, i) => {
+        const u = flat(p.grad!.float());
+        const scale = Math.max(...u.map(Math.abs));
+        // bf16 parameters: the two gradients of the logits differ by at most one bf16 rounding
+        grads[i].forEach((g, j) => {
+          if (!(Math.abs(g - u[j]) <= 2 ** -6 * scale + 1e-12)) throw new Error(`parameter ${i}, element ${j}: ${g} vs ${u[j]}`);
+        });
+      });
+      model.dispose();
     });
   });
 
@@ -149,11 +196,12 @@ describe('float32CrossEntropy', () => {
     tidy(() => {
       const x = logitsOf('bfloat16', 15);
       const t = tensor(targets, { dtype: 'int64' });
-      expect(() => float32CrossEntropy(x.view(1, N, C), t)).toThrow(
-        'float32CrossEntropy: expected floating-point logits of shape (N, C), got bfloat16 [1, 7, 11]',
-      );
-      expect(() => float32CrossEntropy(tensor([[1, 2]], { dtype: 'int64' }), t)).toThrow(
-        'float32CrossEntropy: expected floating-point logits of shape (N, C), got int64 [1, 2]',
+      const what = 'float32CrossEntropy: expected float16, bfloat16, float32 or float64 logits of shape (N, C) with C ≥ 1, got';
+      expect(() => float32CrossEntropy(x.view(1, N, C), t)).toThrow(`${what} bfloat16 [1, 7, 11]`);
+      expect(() => float32CrossEntropy(tensor([[1, 2]], { dtype: 'int64' }), t)).toThrow(`${what} int64 [1, 2]`);
+      expect(() => float32CrossEntropy(x.narrow(1, 0, 0), t)).toThrow(`${what} bfloat16 [7, 0]`);
+      expect(() => float32CrossEntropy(x, t, { chunkElements: -1 })).toThrow(
+        'float32CrossEntropy: chunkElements must be 0 (the default) or positive',
       );
       expect(() => float32CrossEntropy(x, t.narrow(0, 0, 3))).toThrow(
         'float32CrossEntropy: expected int64 targets of shape (7), got int64 [3]',
