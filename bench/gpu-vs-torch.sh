@@ -32,6 +32,7 @@ node -e '
     if (!ref) continue;
     console.log(JSON.stringify({ shape: key(ours), impl: ours.impl, tokens_per_s_ratio: +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3),
       ms_per_step: { ours: ours.ms_per_step, pytorch: ref.ms_per_step },
-      peak_mem_ratio: ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null, device: ref.device }));
+      peak_mem_ratio: ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null,
+      final_loss: { ours: ours.final_loss, pytorch: ref.final_loss }, device: ref.device }));
   }' "$results"
 rm -f "$results"

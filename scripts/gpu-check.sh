@@ -29,6 +29,20 @@ touch node_modules/.package-lock.json
   bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
   grep -E "error|Error" "$out/bench.err" | head -5
   grep '"shape"' "$out/bench.jsonl"
+  # 350M's final loss was 8.89 ours vs 6.44 PyTorch's (same fixed random batch, 35 steps): is it
+  # the init? ours scales c_proj by 1/sqrt(2L) (GPT-2), the reference does not; rerun it scaled
+  python3 - .gpu/torch_reference.py --model 350M --batch 8 --seq 1024 --steps 30 --warmup 5 <<'EOF' || echo "scaled-init reference failed"
+import importlib.util, math, sys, torch
+spec = importlib.util.spec_from_file_location("R", sys.argv[1]); R = importlib.util.module_from_spec(spec); spec.loader.exec_module(R)
+init = R.GPT.__init__
+def scaled(self, L, h, d, vocab, seq):
+    init(self, L, h, d, vocab, seq)
+    for b in self.blocks:
+        for m in (b.proj, b.fc2): torch.nn.init.normal_(m.weight, std=0.02 / math.sqrt(2 * L))
+R.GPT.__init__ = scaled
+sys.argv = sys.argv[1:]
+R.main()
+EOF
   node dist/bench/growth-time.js cuda
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
