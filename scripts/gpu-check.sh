@@ -50,6 +50,7 @@ EOF
   node dist/lib/cli/main.js launch -n 1 -- staged-lm train --preset tiny --device cuda --steps 30 \
     --batch-size 8 --seq-len 128 --out "$out/nccl-1rank" --no-progress >"$out/nccl.log" 2>&1
   echo "nccl 1-rank run exit $?: $(tail -4 "$out/nccl.log" | tr '\n' ' ')"
+  echo "nccl 'NOT been destroyed' warnings (0 expected since distDestroy shuts the group down): $(grep -c 'NOT been destroyed' "$out/nccl.log")"
   rm -rf "$out/nccl-1rank"
   # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
   for g in "" --cuda-graph; do
