@@ -1,6 +1,7 @@
 // The language-model loss alone, forward + backward, two ways side by side: the usual
-// crossEntropy(logits.float(), t) and float32CrossEntropy(logits, t) (native/loss.cc), on
-// logits of a GPT's shape (half precision by default; with float32 the usual way has no cast) (rows = batch × sequence, columns = padded vocabulary).
+// crossEntropy(logits.float(), t) and float32CrossEntropy(logits, t) (native/loss.cc), on logits of
+// a GPT's shape (rows = batch × sequence, columns = padded vocabulary; half precision by default,
+// with float32 the usual way has no cast).
 // Rounds alternate the two (shared machines are noisy); prints one JSON line per round, then a
 // summary with the medians, the ratio new/usual of time, and on CUDA of peak memory.
 //   node dist/bench/cross-entropy.js [--device cuda] [--rows 16384] [--vocab 50304]
@@ -19,6 +20,7 @@ import {
   tidy,
   type Tensor,
 } from '../lib';
+import { median } from './stats';
 
 const { values: a } = parseArgs({
   options: {
@@ -95,7 +97,6 @@ for (let r = 0; r < rounds; r++) {
     );
   }
 }
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const usualMs = median(results.usual.map((x) => x.ms));
 const oursMs = median(results.float32CrossEntropy.map((x) => x.ms));
 const usualPeak = results.usual[0].peakBytes;

@@ -16,6 +16,7 @@ import { AdamW } from '../lib/optim/adamw';
 import { manualSeed } from '../lib/runtime';
 import { setDisposeAll, tidy } from '../lib/scope';
 import { Tensor, disposeTogether } from '../lib/tensor';
+import { median } from './stats';
 
 const { values: a } = parseArgs({ options: { steps: { type: 'string', default: '300' }, top: { type: 'string', default: '12' } } });
 const steps = Number(a.steps);
@@ -95,7 +96,6 @@ for (let pair = 0; pair < 3; pair++) {
   }
 }
 setDisposeAll(disposeTogether);
-const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
 counts.clear();
 for (const k of Object.keys(phases)) phases[k as keyof typeof phases] = 0;
 const t0 = performance.now();

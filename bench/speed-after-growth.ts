@@ -3,9 +3,9 @@
 // trainer and of a fresh trainer of the grown configuration, alternating which goes first (shared
 // machines are noisy). Also the device memory each holds once both have trained (CUDA: what
 // disposing each frees): a grown state that kept copies of its small self would show there. One
-// JSON line per round, then a summary per operator
-// with the ratios grown/fresh (1.0: full speed, no leftover memory); grow_seconds includes the
-// validation probe the trainer runs before and after a growth.
+// JSON line per round, then a summary per operator with the ratios grown/fresh (1.0: full speed,
+// no leftover memory); grow_seconds includes the validation probe the trainer runs before and after
+// a growth.
 //   node dist/bench/speed-after-growth.js [--device cuda] [--target gpt2-124m] [--batch 16]
 //        [--seq 1024] [--steps 20] [--rounds 3] [--ops width,depth]
 // CPU default: the tiny preset at 8×64 tokens.
@@ -14,6 +14,7 @@ import { cudaAvailable, emptyCache, memoryStats, synchronize } from '../lib/runt
 import { presetConfig, type GPTConfig } from '../lib/nn/config';
 import { Trainer } from '../lib/train/trainer';
 import type { GrowthOperator } from '../lib/growth';
+import { median } from './stats';
 
 const { values: a } = parseArgs({
   options: {
@@ -78,7 +79,6 @@ function disposeStep(s: { loss: { dispose(): void }; gradNorm: { dispose(): void
 }
 
 const gib = (b: number) => Math.round((b / 2 ** 30) * 1000) / 1000;
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 for (const op of ops) {
   const grown = trainer(smaller(op));
@@ -87,10 +87,10 @@ for (const op of ops) {
   grown.grow(op);
   synchronize();
   const growSeconds = (performance.now() - t0) / 1000;
-  const fresh = trainer(grown.model.config);
   const c = grown.model.config;
   if (c.nLayer !== target.nLayer || c.nEmbd !== target.nEmbd || c.nHead !== target.nHead)
     throw new Error(`grew into ${c.nLayer}×${c.nEmbd} (${c.nHead} heads), not the target's ${target.nLayer}×${target.nEmbd}`);
+  const fresh = trainer(c);
   const ms: { grown: number[]; fresh: number[] } = { grown: [], fresh: [] };
   for (let r = 0; r < rounds; r++) {
     const order = [

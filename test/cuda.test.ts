@@ -20,7 +20,7 @@ import {
 import { AdamW } from '../lib/optim/adamw';
 import { native } from '../lib/native';
 import { Trainer } from '../lib/train/trainer';
-import { itWhen } from './helpers';
+import { expectRelClose, itWhen } from './helpers';
 
 const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
 
@@ -67,11 +67,7 @@ describe('CUDA', () => {
           // element by element: both round a float32 gradient once, so they differ by at most one
           // unit in the last place of the half type (a relative 2^-8 for bf16)
           const gpu = onGpu.grad!.cpu().float().toNumberArray();
-          const cpu = onCpu.grad!.float().toNumberArray();
-          gpu.forEach((g, i) => {
-            if (!(Math.abs(g - cpu[i]) <= 2 ** -7 * Math.abs(cpu[i]) + 1e-12))
-              throw new Error(`${dtype} chunk ${chunkElements}: element ${i}: ${g} vs ${cpu[i]} on the CPU`);
-          });
+          expectRelClose(gpu, onCpu.grad!.float().toNumberArray(), 2 ** -7, 1e-12, `${dtype} chunk ${chunkElements}: element`);
         }
       });
     }

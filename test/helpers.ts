@@ -19,6 +19,18 @@ export function expectAllClose(actual: ArrayLike<number> | Tensor, expected: Arr
   }
 }
 
+/**
+ * Asserts |actual[i] − expected[i]| ≤ rel·|expected[i]| + abs for every element (same length): the
+ * check for values whose precision is relative (a float rounded to a narrower type).
+ */
+export function expectRelClose(actual: number[], expected: number[], rel: number, abs = 1e-30, what = 'element'): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    if (!(Math.abs(a - expected[i]) <= rel * Math.abs(expected[i]) + abs))
+      throw new Error(`${what} ${i}: ${a} vs expected ${expected[i]} (relative tolerance ${rel}, absolute ${abs})`);
+  });
+}
+
 function isTensor(x: unknown): x is Tensor {
   return typeof x === 'object' && x !== null && 'native' in x && typeof (x as Tensor).toArray === 'function';
 }

@@ -6,7 +6,7 @@
 import { crossEntropy, float32CrossEntropy, manualSeed, randint, tensor, tidy, type Tensor } from '../../lib';
 import { GPT } from '../../lib/nn/gpt';
 import { parseGPTConfig } from '../../lib/nn/config';
-import { flat, jsUniform } from '../helpers';
+import { expectRelClose, flat, jsUniform } from '../helpers';
 
 const N = 7;
 const C = 11;
@@ -26,15 +26,6 @@ function reference(x: number[], targets: number[], ignoreIndex: number, g: numbe
     for (let j = 0; j < C; j++) grad[i * C + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
   }
   return { loss: sum / counted, grad };
-}
-
-/** |a − b| within `rel` of |b| (plus an absolute floor for values that round to ~0). */
-function expectWithin(actual: number[], expected: number[], rel: number, abs = 1e-30): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((a, i) => {
-    if (!(Math.abs(a - expected[i]) <= rel * Math.abs(expected[i]) + abs))
-      throw new Error(`element ${i}: ${a} vs reference ${expected[i]} (relative tolerance ${rel})`);
-  });
 }
 
 function logitsOf(dtype: 'bfloat16' | 'float16' | 'float32', seed: number): Tensor {
@@ -58,10 +49,10 @@ describe('float32CrossEntropy', () => {
         expect(loss.shape).toEqual([]);
         loss.mul(3).backward(); // an upstream gradient g = 3
         const ref = reference(xs, targets, -100, 3);
-        expectWithin([loss.item()], [ref.loss], 1e-6);
+        expectRelClose([loss.item()], [ref.loss], 1e-6);
         expect(x.grad!.dtype).toBe(dtype);
         // one rounding of the float32 result into the half type (8 or 11 significant bits)
-        expectWithin(flat(x.grad!), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 2 ** -10, 1e-7);
+        expectRelClose(flat(x.grad!), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 2 ** -10, 1e-7);
         expect(
           flat(x.grad!)
             .slice(3 * C, 4 * C)
@@ -83,7 +74,7 @@ describe('float32CrossEntropy', () => {
       usual.backward();
       expect(loss.item()).toBeCloseTo(usual.item(), 6);
       // both round a float32 gradient to bf16; they may differ in that one rounding only
-      expectWithin(ours, flat(x.grad!), 2 ** -7, 1e-9);
+      expectRelClose(ours, flat(x.grad!), 2 ** -7, 1e-9);
     });
   });
 
@@ -97,7 +88,7 @@ describe('float32CrossEntropy', () => {
       const usual = crossEntropy(x, tensor(targets, { dtype: 'int64' }));
       usual.backward();
       expect(loss.item()).toBeCloseTo(usual.item(), 6);
-      expectWithin(ours, flat(x.grad!), 1e-6, 1e-9);
+      expectRelClose(ours, flat(x.grad!), 1e-6, 1e-9);
       expect(x.grad!.dtype).toBe('float32');
     });
   });
@@ -111,9 +102,9 @@ describe('float32CrossEntropy', () => {
       expect(loss.dtype).toBe('float64');
       loss.backward();
       const ref = reference(flat(x), targets, -100, 1);
-      expectWithin([loss.item()], [ref.loss], 1e-12);
+      expectRelClose([loss.item()], [ref.loss], 1e-12);
       expect(x.grad!.dtype).toBe('float64');
-      expectWithin(flat(x.grad!), ref.grad, 1e-10, 1e-15);
+      expectRelClose(flat(x.grad!), ref.grad, 1e-10, 1e-15);
     });
   });
 
@@ -132,7 +123,7 @@ describe('float32CrossEntropy', () => {
         };
         const whole = run(N * C);
         const ref = reference(flat(x.double()), targets, -100, 0.5);
-        expectWithin(whole.slice(1), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 1e-5, 1e-9);
+        expectRelClose(whole.slice(1), ref.grad, dtype === 'bfloat16' ? 2 ** -8 : 1e-5, 1e-9);
         for (const chunk of [1, 2 * C, 3 * C + 1, N * C - 1]) expect(run(chunk)).toEqual(whole);
       });
     });
@@ -149,8 +140,8 @@ describe('float32CrossEntropy', () => {
         const loss = float32CrossEntropy(x, tensor(targets, { dtype: 'int64' }), { chunkElements });
         loss.backward();
         const ref = reference(xs, targets, -100, 1);
-        expectWithin([loss.item()], [ref.loss], 1e-6);
-        expectWithin(flat(x.grad!), ref.grad, 2 ** -8, 1e-7);
+        expectRelClose([loss.item()], [ref.loss], 1e-6);
+        expectRelClose(flat(x.grad!), ref.grad, 2 ** -8, 1e-7);
       }
     });
   });
@@ -174,9 +165,7 @@ describe('float32CrossEntropy', () => {
         const u = flat(p.grad!.float());
         const scale = Math.max(...u.map(Math.abs));
         // bf16 parameters: the two gradients of the logits differ by at most one bf16 rounding
-        grads[i].forEach((g, j) => {
-          if (!(Math.abs(g - u[j]) <= 2 ** -6 * scale + 1e-12)) throw new Error(`parameter ${i}, element ${j}: ${g} vs ${u[j]}`);
-        });
+        expectRelClose(grads[i], u, 0, 2 ** -6 * scale + 1e-12, `parameter ${i}, element`);
       });
       model.dispose();
     });
