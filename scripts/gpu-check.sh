@@ -29,6 +29,8 @@ touch node_modules/.package-lock.json
   bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
   grep -E "error|Error" "$out/bench.err" | head -5
   grep '"shape"' "$out/bench.jsonl"
+  # the README's table, from the same lines
+  node dist/bench/gpu-table.js "$out/bench.jsonl"
   # 350M's final loss was 8.89 ours vs 6.44 PyTorch's (same fixed random batch, 35 steps): is it
   # the init? ours scales c_proj by 1/sqrt(2L) (GPT-2), the reference does not; rerun it scaled
   python3 - .gpu/torch_reference.py --model 350M --batch 8 --seq 1024 --steps 30 --warmup 5 <<'EOF' || echo "scaled-init reference failed"

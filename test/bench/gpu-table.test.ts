@@ -1,0 +1,53 @@
+// The README's GPU table generator: rows, ratios and the rows it must leave out.
+import { formatGpuTable, parseBenchLines } from '../../bench/gpu-table';
+
+const lines = [
+  { impl: 'staged-lm', model: '124M', batch: 16, seq: 1024, ms_per_step: 40, tokens_per_s: 409600, peak_mem_gib: 18 },
+  {
+    impl: 'pytorch-eager',
+    torch: '2.11.0+cu130',
+    device: 'NVIDIA H200',
+    model: '124M',
+    batch: 16,
+    seq: 1024,
+    ms_per_step: 50,
+    tokens_per_s: 327680,
+    peak_mem_gib: 20,
+  },
+  { impl: 'staged-lm-cuda-graph', model: '124M', batch: 16, seq: 1024, ms_per_step: 39, tokens_per_s: 420103, peak_mem_gib: 22 },
+  { shape: '124M b16x1024', impl: 'staged-lm', tokens_per_s_ratio: 1.25 },
+  { impl: 'staged-lm', model: 'tiny', batch: 16, seq: 256, ms_per_step: 8, tokens_per_s: 512000, peak_mem_gib: 1 },
+  {
+    impl: 'pytorch-eager',
+    device: 'NVIDIA H200',
+    model: 'tiny',
+    batch: 16,
+    seq: 256,
+    ms_per_step: 10,
+    tokens_per_s: 409600,
+    peak_mem_gib: 1.25,
+  },
+  { impl: 'staged-lm-cuda-graph', model: 'tiny', failed: true },
+]
+  .map((r) => JSON.stringify(r))
+  .join('\n');
+
+describe('gpu-table', () => {
+  it('reads only bench rows (not ratio lines or other output)', () => {
+    const rows = parseBenchLines('build: 30 s\n' + lines + '\n');
+    expect(rows).toHaveLength(6);
+  });
+
+  it('writes one row per shape with ratios to PyTorch eager, and marks a failed graph run', () => {
+    const table = formatGpuTable(parseBenchLines(lines)).split('\n');
+    expect(table[0]).toMatch(/^Measured \d{4}-\d\d-\d\d on one NVIDIA H200 \(PyTorch 2\.11\.0\+cu130\):$/);
+    expect(table[4]).toBe('| GPT-2 124M, 16×1024 | 50.00 | 40.00 (1.250×) | 39.00 (1.282×) | 0.90 (1.10) |');
+    expect(table[5]).toBe('| tiny 4×256, 16×256 | 10.00 | 8.00 (1.250×) | failed or not run | 0.80 (–) |');
+    expect(table).toHaveLength(6);
+  });
+
+  it('has no rows without a PyTorch run to compare with', () => {
+    const ours = parseBenchLines(lines).filter((r) => r.impl !== 'pytorch-eager');
+    expect(formatGpuTable(ours).split('\n')).toHaveLength(2);
+  });
+});
