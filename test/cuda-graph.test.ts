@@ -156,6 +156,48 @@ describe('CUDA graphs', () => {
     }
   });
 
+  itGraphs('dropout inside a captured step draws fresh masks at every replay (not the captured ones)', () => {
+    // learning rate 0 keeps the parameters (and weight decay) fixed: replayed losses on one batch
+    // then differ only by the dropout masks — equal losses would mean every step reused one mask
+    const config = parseGPTConfig({
+      nLayer: 1,
+      nHead: 2,
+      nEmbd: 32,
+      contextLength: 16,
+      vocabSize: 96,
+      dropout: { embedding: 0.5, attention: 0.5, residual: 0.5 },
+    });
+    manualSeed(13);
+    const model = new GPT(config, { device: 'cuda' });
+    const opt = new AdamW(model.namedParameters(), { weightDecay: 0.1 });
+    const x = randint(0, 96, [4, 16], { device: 'cuda' });
+    const y = randint(0, 96, [4, 16], { device: 'cuda' });
+    const eagerStep = (): number =>
+      tidy(() => {
+        const loss = model.loss(x, y);
+        loss.backward();
+        opt.update(0);
+        opt.zeroGrad();
+        return loss.item();
+      });
+    eagerStep();
+    CudaGraph.warmup('cuda', eagerStep);
+    const step = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
+    const replayed = Array.from({ length: 4 }, () => step.run(0).item());
+    expect(new Set(replayed).size).toBe(replayed.length);
+    // and without dropout the same replays agree: the differences above are the masks
+    model.eval();
+    step.dispose();
+    const still = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
+    const fixed = Array.from({ length: 3 }, () => still.run(0).item());
+    expect(fixed[1]).toBe(fixed[0]);
+    expect(fixed[2]).toBe(fixed[0]);
+    still.dispose();
+    for (const t of [x, y]) t.dispose();
+    model.dispose();
+    opt.dispose();
+  });
+
   itGraphs('a staged run with cudaGraph trains like the eager run, through a growth (captured again after it)', async () => {
     let stats: ReturnType<Trainer['cudaGraphStats']> | null = null;
     const losses = async (cudaGraph: boolean, precision: 'fp32' | 'bf16'): Promise<number[]> => {
