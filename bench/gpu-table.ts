@@ -1,9 +1,9 @@
 // The README's GPU table from bench/gpu-vs-torch.sh's JSON lines, so that a GPU session pastes
 // measured numbers rather than retyping them: one row per shape with PyTorch eager's ms/step, ours
 // eager and as a replayed CUDA graph (ms/step and tokens/s ratio to PyTorch eager), and the
-// memory ratios (eager: peak allocated against PyTorch's; graph: reserved against PyTorch's peak
-// allocated, an upper bound).
-//   node dist/bench/gpu-table.js BENCH.jsonl      (or the lines on stdin)
+// memory ratios to PyTorch's peak allocated bytes (each of ours as its `peak_mem_kind` says:
+// eager rows count peak allocated bytes, graph rows all reserved bytes, an upper bound).
+//   node dist/bench/gpu-table.js BENCH.jsonl [DATE]      (or the lines on stdin: -)
 import { readFileSync } from 'node:fs';
 
 /** One JSON line of `staged-lm bench` or torch_reference.py (the fields the table uses). */
@@ -13,8 +13,9 @@ export interface BenchRow {
   batch: number;
   seq: number;
   ms_per_step: number;
-  tokens_per_s: number;
-  peak_mem_gib: number | null;
+  tokens_per_s?: number;
+  peak_mem_gib?: number | null;
+  peak_mem_kind?: 'allocated' | 'reserved';
   device?: string;
   torch?: string;
   failed?: boolean;
@@ -22,50 +23,62 @@ export interface BenchRow {
 
 const SHAPE_NAMES: Record<string, string> = { '124M': 'GPT-2 124M', '350M': '350M', tiny: 'tiny 4×256' };
 
-function ratio(a: number | null | undefined, b: number | null | undefined, digits: number): string | null {
-  return a == null || b == null || b === 0 ? null : (a / b).toFixed(digits);
+function ratio(a: number | null | undefined, b: number | null | undefined, digits: number): string {
+  return a == null || b == null || b === 0 ? '–' : (a / b).toFixed(digits);
 }
 
-/** Markdown table (header, rule, one row per shape PyTorch eager ran) from the bench lines. */
-export function formatGpuTable(rows: BenchRow[]): string {
+const times = (x: string): string => (x === '–' ? x : `${x}×`);
+
+/** Markdown: a line naming the GPU, then the table (one row per shape PyTorch eager ran). */
+export function formatGpuTable(rows: BenchRow[], date: string): string {
   const key = (r: BenchRow): string => `${r.model} ${r.batch}×${r.seq}`;
   const measured = rows.filter((r) => r.failed !== true && typeof r.ms_per_step === 'number');
   const refs = measured.filter((r) => r.impl === 'pytorch-eager');
   const lines = [
-    '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | peak memory ours/PyTorch: eager (graph, reserved) |',
+    '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | memory ours/PyTorch peak: eager (graph) |',
     '| --- | --- | --- | --- | --- |',
   ];
   for (const ref of refs) {
     const find = (impl: string): BenchRow | undefined => measured.find((r) => r.impl === impl && key(r) === key(ref));
-    const cell = (r: BenchRow | undefined): string =>
-      r === undefined ? 'failed or not run' : `${r.ms_per_step.toFixed(2)} (${ratio(r.tokens_per_s, ref.tokens_per_s, 3)}×)`;
+    const time = (r: BenchRow | undefined): string =>
+      r === undefined ? 'failed or not run' : `${r.ms_per_step.toFixed(2)} (${times(ratio(r.tokens_per_s, ref.tokens_per_s, 3))})`;
+    const memory = (r: BenchRow | undefined): string => {
+      const x = ratio(r?.peak_mem_gib, ref.peak_mem_gib, 2);
+      return r?.peak_mem_kind === 'reserved' && x !== '–' ? `${x} reserved` : x;
+    };
     const eager = find('staged-lm');
     const graph = find('staged-lm-cuda-graph');
-    const mem = (r: BenchRow | undefined): string => ratio(r?.peak_mem_gib, ref.peak_mem_gib, 2) ?? '–';
     const name = `${SHAPE_NAMES[ref.model] ?? ref.model}, ${ref.batch}×${ref.seq}`;
-    lines.push(`| ${name} | ${ref.ms_per_step.toFixed(2)} | ${cell(eager)} | ${cell(graph)} | ${mem(eager)} (${mem(graph)}) |`);
+    lines.push(`| ${name} | ${ref.ms_per_step.toFixed(2)} | ${time(eager)} | ${time(graph)} | ${memory(eager)} (${memory(graph)}) |`);
   }
   const device = refs.find((r) => r.device)?.device;
   const torch = refs.find((r) => r.torch)?.torch;
-  if (device !== undefined)
-    lines.unshift(
-      `Measured ${new Date().toISOString().slice(0, 10)} on one ${device}${torch === undefined ? '' : ` (PyTorch ${torch})`}:`,
-      '',
-    );
-  return lines.join('\n');
+  const where = device === undefined ? '' : ` on one **${device}**${torch === undefined ? '' : ` (PyTorch ${torch})`}`;
+  return [`Measured ${date}${where}, same run for all columns (\`bash bench/gpu-vs-torch.sh\`):`, '', ...lines].join('\n');
 }
 
-/** JSON lines (others, such as gpu-vs-torch.sh's ratio lines, are skipped when they lack `impl`). */
+/**
+ * The bench rows among the lines: JSON objects with `impl` and `model` (gpu-vs-torch.sh's ratio
+ * lines have no `model`); other lines, and a line cut short (a run stopped by a time limit), are
+ * skipped.
+ */
 export function parseBenchLines(text: string): BenchRow[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim().startsWith('{'))
-    .map((l) => JSON.parse(l) as Partial<BenchRow>)
-    .filter((r): r is BenchRow => typeof r.impl === 'string' && typeof r.model === 'string');
+  const rows: BenchRow[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim().startsWith('{')) continue;
+    let r: Partial<BenchRow>;
+    try {
+      r = JSON.parse(line) as Partial<BenchRow>;
+    } catch {
+      continue;
+    }
+    if (typeof r.impl === 'string' && typeof r.model === 'string') rows.push(r as BenchRow);
+  }
+  return rows;
 }
 
 if (require.main === module) {
-  const file = process.argv[2];
+  const [file, date = new Date().toISOString().slice(0, 10)] = process.argv.slice(2);
   const text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
-  process.stdout.write(formatGpuTable(parseBenchLines(text)) + '\n');
+  process.stdout.write(formatGpuTable(parseBenchLines(text), date) + '\n');
 }

@@ -172,30 +172,44 @@ describe('CUDA graphs', () => {
     const opt = new AdamW(model.namedParameters(), { weightDecay: 0.1 });
     const x = randint(0, 96, [4, 16], { device: 'cuda' });
     const y = randint(0, 96, [4, 16], { device: 'cuda' });
+    const before = model.namedParameters().map((p) => p.tensor.detach().clone());
+    const captured: CapturedTrainStep[] = [];
+    // the step as captured (clipping included), run eagerly: the warm-up before each capture
     const eagerStep = (): number =>
       tidy(() => {
         const loss = model.loss(x, y);
         loss.backward();
+        opt.clipGradNorm(1.0);
         opt.update(0);
         opt.zeroGrad();
         return loss.item();
       });
-    eagerStep();
-    CudaGraph.warmup('cuda', eagerStep);
-    const step = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
-    const replayed = Array.from({ length: 4 }, () => step.run(0).item());
-    expect(new Set(replayed).size).toBe(replayed.length);
-    // and without dropout the same replays agree: the differences above are the masks
-    model.eval();
-    step.dispose();
-    const still = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
-    const fixed = Array.from({ length: 3 }, () => still.run(0).item());
-    expect(fixed[1]).toBe(fixed[0]);
-    expect(fixed[2]).toBe(fixed[0]);
-    still.dispose();
-    for (const t of [x, y]) t.dispose();
-    model.dispose();
-    opt.dispose();
+    const capture = (): CapturedTrainStep => {
+      eagerStep();
+      CudaGraph.warmup('cuda', eagerStep);
+      const step = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
+      captured.push(step);
+      return step;
+    };
+    try {
+      const withDropout = capture();
+      const replayed = Array.from({ length: 4 }, () => withDropout.run(0).item());
+      expect(new Set(replayed).size).toBe(replayed.length);
+      const params = model.namedParameters();
+      for (let i = 0; i < params.length; i++) expect(tidy(() => params[i].tensor.sub(before[i]).abs().max().item())).toBe(0);
+      // and without dropout the replays agree: the differences above are the masks
+      withDropout.dispose();
+      model.eval();
+      const still = capture();
+      const fixed = Array.from({ length: 3 }, () => still.run(0).item());
+      expect(fixed[1]).toBe(fixed[0]);
+      expect(fixed[2]).toBe(fixed[0]);
+    } finally {
+      for (const step of captured) step.dispose();
+      for (const t of [x, y, ...before]) t.dispose();
+      model.dispose();
+      opt.dispose();
+    }
   });
 
   itGraphs('a staged run with cudaGraph trains like the eager run, through a growth (captured again after it)', async () => {

@@ -1,8 +1,17 @@
-// The README's GPU table generator: rows, ratios and the rows it must leave out.
+// The README's GPU table generator: rows, ratios and the lines it must leave out.
 import { formatGpuTable, parseBenchLines } from '../../bench/gpu-table';
 
 const lines = [
-  { impl: 'staged-lm', model: '124M', batch: 16, seq: 1024, ms_per_step: 40, tokens_per_s: 409600, peak_mem_gib: 18 },
+  {
+    impl: 'staged-lm',
+    model: '124M',
+    batch: 16,
+    seq: 1024,
+    ms_per_step: 40,
+    tokens_per_s: 409600,
+    peak_mem_gib: 18,
+    peak_mem_kind: 'allocated',
+  },
   {
     impl: 'pytorch-eager',
     torch: '2.11.0+cu130',
@@ -14,9 +23,27 @@ const lines = [
     tokens_per_s: 327680,
     peak_mem_gib: 20,
   },
-  { impl: 'staged-lm-cuda-graph', model: '124M', batch: 16, seq: 1024, ms_per_step: 39, tokens_per_s: 420103, peak_mem_gib: 22 },
+  {
+    impl: 'staged-lm-cuda-graph',
+    model: '124M',
+    batch: 16,
+    seq: 1024,
+    ms_per_step: 39,
+    tokens_per_s: 420103,
+    peak_mem_gib: 22,
+    peak_mem_kind: 'reserved',
+  },
   { shape: '124M b16x1024', impl: 'staged-lm', tokens_per_s_ratio: 1.25 },
-  { impl: 'staged-lm', model: 'tiny', batch: 16, seq: 256, ms_per_step: 8, tokens_per_s: 512000, peak_mem_gib: 1 },
+  {
+    impl: 'staged-lm',
+    model: 'tiny',
+    batch: 16,
+    seq: 256,
+    ms_per_step: 8,
+    tokens_per_s: 512000,
+    peak_mem_gib: 1,
+    peak_mem_kind: 'allocated',
+  },
   {
     impl: 'pytorch-eager',
     device: 'NVIDIA H200',
@@ -33,21 +60,26 @@ const lines = [
   .join('\n');
 
 describe('gpu-table', () => {
-  it('reads only bench rows (not ratio lines or other output)', () => {
-    const rows = parseBenchLines('build: 30 s\n' + lines + '\n');
+  it('reads only bench rows: not ratio lines, other output or a line cut short', () => {
+    const rows = parseBenchLines('build: 30 s\n' + lines + '\n{"impl":"staged-lm","model":"350M","ba\n');
     expect(rows).toHaveLength(6);
   });
 
   it('writes one row per shape with ratios to PyTorch eager, and marks a failed graph run', () => {
-    const table = formatGpuTable(parseBenchLines(lines)).split('\n');
-    expect(table[0]).toMatch(/^Measured \d{4}-\d\d-\d\d on one NVIDIA H200 \(PyTorch 2\.11\.0\+cu130\):$/);
-    expect(table[4]).toBe('| GPT-2 124M, 16×1024 | 50.00 | 40.00 (1.250×) | 39.00 (1.282×) | 0.90 (1.10) |');
+    const table = formatGpuTable(parseBenchLines(lines), '2026-12-01').split('\n');
+    expect(table[0]).toBe(
+      'Measured 2026-12-01 on one **NVIDIA H200** (PyTorch 2.11.0+cu130), same run for all columns (`bash bench/gpu-vs-torch.sh`):',
+    );
+    expect(table[4]).toBe('| GPT-2 124M, 16×1024 | 50.00 | 40.00 (1.250×) | 39.00 (1.282×) | 0.90 (1.10 reserved) |');
     expect(table[5]).toBe('| tiny 4×256, 16×256 | 10.00 | 8.00 (1.250×) | failed or not run | 0.80 (–) |');
     expect(table).toHaveLength(6);
   });
 
-  it('has no rows without a PyTorch run to compare with', () => {
-    const ours = parseBenchLines(lines).filter((r) => r.impl !== 'pytorch-eager');
-    expect(formatGpuTable(ours).split('\n')).toHaveLength(2);
+  it('shows a missing number as – and has no rows without a PyTorch run to compare with', () => {
+    const rows = parseBenchLines(lines);
+    const noRate = rows.map((r) => (r.impl === 'staged-lm' ? { ...r, tokens_per_s: undefined } : r));
+    expect(formatGpuTable(noRate, 'D').split('\n')[4]).toContain('| 40.00 (–) |');
+    const ours = rows.filter((r) => r.impl !== 'pytorch-eager');
+    expect(formatGpuTable(ours, 'D').split('\n')).toHaveLength(4);
   });
 });
