@@ -1,7 +1,9 @@
 // The language-model loss alone, forward + backward, two ways side by side: the usual
 // crossEntropy(logits.float(), t) and float32CrossEntropy(logits, t) (native/loss.cc), on logits of
 // a GPT's shape (rows = batch × sequence, columns = padded vocabulary; half precision by default,
-// with float32 the usual way has no cast).
+// with float32 the usual way has no cast). A third way runs float32CrossEntropy without row
+// chunks (one float32 temporary of the logits' size instead of 2^26-element chunks): fewer, larger
+// kernels against more memory, the trade-off that decides its default chunking on a GPU.
 // Rounds alternate the two (shared machines are noisy); prints one JSON line per round, then a
 // summary with the medians, the ratio new/usual of time, and on CUDA of peak memory.
 //   node dist/bench/cross-entropy.js [--device cuda] [--rows 16384] [--vocab 50304]
@@ -51,6 +53,7 @@ const targets = randint(0, vocab, [rows], { device });
 const ways: Record<string, () => Tensor> = {
   usual: () => tidy(() => crossEntropy(logits.float(), targets)),
   float32CrossEntropy: () => tidy(() => float32CrossEntropy(logits, targets)),
+  unchunked: () => tidy(() => float32CrossEntropy(logits, targets, { chunkElements: rows * vocab })),
 };
 
 /** ms per forward + backward, and on CUDA the peak bytes allocated above what was live before. */
@@ -77,7 +80,7 @@ function time(way: () => Tensor): { ms: number; peakBytes: number | null } {
   return { ms, peakBytes: device === 'cuda' ? memoryStats().cuda[0].peakAllocated - base : null };
 }
 
-const results: Record<string, { ms: number; peakBytes: number | null }[]> = { usual: [], float32CrossEntropy: [] };
+const results: Record<string, { ms: number; peakBytes: number | null }[]> = { usual: [], float32CrossEntropy: [], unchunked: [] };
 for (let r = 0; r < rounds; r++) {
   for (const [name, way] of Object.entries(ways)) {
     const res = time(way);
@@ -97,10 +100,20 @@ for (let r = 0; r < rounds; r++) {
     );
   }
 }
-const usualMs = median(results.usual.map((x) => x.ms));
-const oursMs = median(results.float32CrossEntropy.map((x) => x.ms));
+const medianMs = (way: string): number => median(results[way].map((x) => x.ms));
+const usualMs = medianMs('usual');
 const usualPeak = results.usual[0].peakBytes;
-const oursPeak = results.float32CrossEntropy[0].peakBytes;
+/** Time and peak memory of a way relative to the usual loss. */
+const ratios = (way: string): { ms: number; time: number; peak: number | null } => {
+  const peak = results[way][0].peakBytes;
+  return {
+    ms: +medianMs(way).toFixed(3),
+    time: +(medianMs(way) / usualMs).toFixed(3),
+    peak: usualPeak && peak !== null ? +(peak / usualPeak).toFixed(3) : null,
+  };
+};
+const ours = ratios('float32CrossEntropy');
+const unchunked = ratios('unchunked');
 process.stdout.write(
   JSON.stringify({
     bench: 'cross-entropy',
@@ -110,8 +123,11 @@ process.stdout.write(
     rows,
     vocab,
     usual_ms: +usualMs.toFixed(3),
-    float32CrossEntropy_ms: +oursMs.toFixed(3),
-    ratio_time: +(oursMs / usualMs).toFixed(3),
-    ratio_peak_mem: usualPeak && oursPeak !== null ? +(oursPeak / usualPeak).toFixed(3) : null,
+    float32CrossEntropy_ms: ours.ms,
+    ratio_time: ours.time,
+    ratio_peak_mem: ours.peak,
+    unchunked_ms: unchunked.ms,
+    unchunked_ratio_time: unchunked.time,
+    unchunked_ratio_peak_mem: unchunked.peak,
   }) + '\n',
 );

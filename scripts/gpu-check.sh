@@ -57,8 +57,11 @@ touch node_modules/.package-lock.json
   fi
   echo "jest exit $?"
   grep -E "✕|✓|○|Tests:|Time:" "$out/jest.log" | tail -30
-  # the LM loss alone, usual vs float32CrossEntropy (124M's 16×1024 rows): time and peak memory
-  part cross-entropy 45 node dist/bench/cross-entropy.js --device cuda --rounds 3 | tail -1
+  # the LM loss alone, usual vs float32CrossEntropy, chunked (the default) and not: time and peak
+  # memory at 124M's 16×1024 rows and tiny's 16×256 (launch-bound: does chunking cost there?)
+  for rows in 16384 4096; do
+    part "cross-entropy $rows" 40 node dist/bench/cross-entropy.js --device cuda --rows $rows --rounds 3 | tail -1
+  done
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda
