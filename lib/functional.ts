@@ -164,8 +164,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * float32 (float64 for float64 logits; the loss has that dtype) with the gradient returned in the
  * logits' dtype: the loss a language model wants. Against crossEntropy(logits.float(), targets)
  * for bfloat16/float16 logits its backward makes two fewer passes over the logits; for any dtype
- * its temporaries besides the saved log-probabilities hold at most `chunkElements` values
- * (default 2^26), where the usual loss holds up to three full float32 copies (native/loss.cc).
+ * its temporaries besides the saved log-probabilities hold at most `chunkElements` values, where
+ * the usual loss holds up to three full float32 copies (native/loss.cc). Default: logits of up to
+ * 2^28 values whole (fewer kernels for launch-bound steps), larger ones in chunks of 2^26.
  */
 export function float32CrossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreIndex?: number; chunkElements?: number } = {}): Tensor {
   return new Tensor(

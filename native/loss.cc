@@ -11,15 +11,15 @@
 // and log-softmax in float32).
 // Memory: the usual loss holds three float32 copies at once at the start of backward (log p, the
 // dense gradient, the float32 gradient: 9.9 GB at 124M, on top of every activation: the step's
-// peak) and two in forward (the cast and log p); here only log p is full-size, the rest is
-// processed in row chunks. For float32 logits the traffic is the same as the usual loss's, the
-// memory is not. On the 2-core CPU, the loss alone (bench/cross-entropy.ts) took 0.64–0.75× the
-// usual time at 512 × 50304 and 0.23× at 2048 × 50304 — fewer and smaller allocations, not traffic
-// (there a float32 → bf16 mul_out goes through a float32 temporary) — yet whole training steps
-// whose loss has that shape did not change beyond noise (micro model, 8×64 tokens, one thread:
-// 132 vs 135 ms median).
-// The arithmetic is PyTorch's: ∂loss/∂x = (softmax(x) − onehot(t)) · g / n in float32 for every
-// row whose target is not ignored (n of them), 0 for the others, rounded once to the logits' dtype.
+// peak) and two in forward (the cast and log p); here only log p is full-size above 2^28 values,
+// the rest is processed in row chunks (below, one more temporary of log p's size at most). For
+// float32 logits the traffic is the same as the usual loss's, the memory is not. On the 2-core CPU,
+// the loss alone (bench/cross-entropy.ts) took 0.64–0.75× the usual time at 512 × 50304 and 0.23×
+// at 2048 × 50304 — fewer and smaller allocations, not traffic (there a float32 → bf16 mul_out goes
+// through a float32 temporary) — yet whole training steps whose loss has that shape did not change
+// beyond noise (micro model, 8×64 tokens, one thread: 132 vs 135 ms median). The arithmetic is
+// PyTorch's: ∂loss/∂x = (softmax(x) − onehot(t)) · g / n in float32 for every row whose target is
+// not ignored (n of them), 0 for the others, rounded once to the logits' dtype.
 #include <ATen/core/Reduction.h>
 #include <ATen/ops/_log_softmax.h>
 #include <ATen/ops/div.h>
@@ -41,11 +41,21 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows are processed in chunks of as many rows as fit in kChunkElements float32 values (at least
-// one row): each kernel still streams a quarter of a gigabyte (its launch is noise), but the
-// float32 temporaries — the cast in forward, exp(log p) in backward — never exist at the logits'
-// full size.
+// Large logits are processed in row chunks of as many rows as fit in kChunkElements float32
+// values (at least one row): each kernel still streams a quarter of a gigabyte (its launch is
+// noise), but the float32 temporaries — the cast in forward, exp(log p) in backward — never exist
+// at the logits' full size. Logits of at most kWholeElements values (a temporary of at most
+// 1 GiB, no larger than log p itself) are processed whole: chunking them would add three kernels
+// per chunk in backward and two in forward, which a launch-bound step (a small model, e.g. tiny's
+// 16×256 rows: 206M values, 4 chunks) pays for in time.
 constexpr int64_t kChunkElements = int64_t{1} << 26;
+constexpr int64_t kWholeElements = int64_t{1} << 28;
+
+// The chunk size for `elements` logits when the caller asked for `requested` (0: the default).
+int64_t chunkElementsFor(int64_t elements, int64_t requested) {
+  if (requested > 0) return requested;
+  return elements <= kWholeElements ? std::max<int64_t>(elements, 1) : kChunkElements;
+}
 
 template <typename Fn>
 void forEachRowChunk(int64_t rows, int64_t cols, int64_t chunkElements, Fn fn) {
@@ -111,8 +121,8 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
 };
 
 // float32CrossEntropy(logits (N, C) of any floating dtype, targets (N) int64, ignoreIndex,
-// chunkElements (0: the default)) → the mean over counted targets as a float32 scalar (float64
-// for float64 logits); its gradient has the logits' dtype.
+// chunkElements (0: the default, see chunkElementsFor)) → the mean over counted targets as a
+// float32 scalar (float64 for float64 logits); its gradient has the logits' dtype.
 Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   at::Tensor& logits = tensorArg(info, 0, "logits");
   at::Tensor& targets = tensorArg(info, 1, "targets");
@@ -142,7 +152,7 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   }
   return wrap(info.Env(),
               Float32CrossEntropy::apply(logits, targets, ignoreIndex,
-                                         chunkElements == 0 ? kChunkElements : chunkElements));
+                                         chunkElementsFor(logits.numel(), chunkElements)));
 }
 
 }  // namespace

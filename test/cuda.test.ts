@@ -73,10 +73,11 @@ describe('CUDA', () => {
     }
     // the point of it: the usual loss holds three float32 copies of the logits at once at the start
     // of backward (log p, NLL's dense gradient, log-softmax's gradient), this one log p and chunks
+    // (by default above 2^28 values: 8192 × 50304 is 412M, 124M's 16×1024 rows twice that)
     const peak = (loss: (x: Tensor, t: Tensor) => Tensor) =>
       tidy(() => {
-        const x = randn([4096, 50304], { dtype: 'bfloat16', device: 'cuda' }).requiresGrad_();
-        const t = randint(0, 50304, [4096], { device: 'cuda' });
+        const x = randn([8192, 50304], { dtype: 'bfloat16', device: 'cuda' }).requiresGrad_();
+        const t = randint(0, 50304, [8192], { device: 'cuda' });
         emptyCache();
         resetPeakMemory();
         const before = memoryStats().cuda[0].allocated;
