@@ -1,9 +1,11 @@
-// The README's GPU table from bench/gpu-vs-torch.sh's JSON lines, so that a GPU session pastes
-// measured numbers rather than retyping them: one row per shape with PyTorch eager's ms/step, ours
+// bench/gpu-vs-torch.sh's comparison of its JSON lines: one ratio line per run of ours against
+// PyTorch eager on the same shape (--json, what the script prints), or the README's GPU table, so
+// that a GPU session pastes measured numbers rather than retyping them: one row per shape with PyTorch eager's ms/step, ours
 // eager and as a replayed CUDA graph (ms/step and tokens/s ratio to PyTorch eager), and the
 // memory ratios to PyTorch's peak allocated bytes (each of ours as its `peak_mem_kind` says:
 // eager rows count peak allocated bytes, graph rows all reserved bytes, an upper bound).
 //   node dist/bench/gpu-table.js BENCH.jsonl [DATE]      (or the lines on stdin: -)
+//   node dist/bench/gpu-table.js --json BENCH.jsonl
 import { readFileSync } from 'node:fs';
 
 /** One JSON line of `staged-lm bench` or torch_reference.py (the fields the table uses). */
@@ -16,9 +18,38 @@ export interface BenchRow {
   tokens_per_s?: number;
   peak_mem_gib?: number | null;
   peak_mem_kind?: 'allocated' | 'reserved';
+  final_loss?: number;
   device?: string;
   torch?: string;
   failed?: boolean;
+}
+
+/** The runs that measured something, and PyTorch eager's run of a row's shape. */
+function measuredRuns(rows: BenchRow[]): { measured: BenchRow[]; refs: BenchRow[]; refFor: (r: BenchRow) => BenchRow | undefined } {
+  const key = (r: BenchRow): string => `${r.model} ${r.batch}×${r.seq}`;
+  const measured = rows.filter((r) => r.failed !== true && typeof r.ms_per_step === 'number');
+  const refs = measured.filter((r) => r.impl === 'pytorch-eager');
+  return { measured, refs, refFor: (r) => refs.find((ref) => key(ref) === key(r)) };
+}
+
+/** One line per run of ours: tokens/s and peak-memory ratios to PyTorch eager's run of that shape. */
+export function ratioLines(rows: BenchRow[]): object[] {
+  const { measured, refFor } = measuredRuns(rows);
+  return measured.flatMap((ours) => {
+    const ref = refFor(ours);
+    if (!ours.impl.startsWith('staged-lm') || ref === undefined) return [];
+    return [
+      {
+        shape: `${ours.model} b${ours.batch}x${ours.seq}`,
+        impl: ours.impl,
+        tokens_per_s_ratio: ours.tokens_per_s && ref.tokens_per_s ? +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3) : null,
+        ms_per_step: { ours: ours.ms_per_step, pytorch: ref.ms_per_step },
+        peak_mem_ratio: ours.peak_mem_gib != null && ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null,
+        final_loss: { ours: ours.final_loss, pytorch: ref.final_loss },
+        device: ref.device,
+      },
+    ];
+  });
 }
 
 const SHAPE_NAMES: Record<string, string> = { '124M': 'GPT-2 124M', '350M': '350M', tiny: 'tiny 4×256' };
@@ -31,15 +62,13 @@ const times = (x: string): string => (x === '–' ? x : `${x}×`);
 
 /** Markdown: a line naming the GPU, then the table (one row per shape PyTorch eager ran). */
 export function formatGpuTable(rows: BenchRow[], date: string): string {
-  const key = (r: BenchRow): string => `${r.model} ${r.batch}×${r.seq}`;
-  const measured = rows.filter((r) => r.failed !== true && typeof r.ms_per_step === 'number');
-  const refs = measured.filter((r) => r.impl === 'pytorch-eager');
+  const { measured, refs, refFor } = measuredRuns(rows);
   const lines = [
     '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | memory ours/PyTorch peak: eager (graph) |',
     '| --- | --- | --- | --- | --- |',
   ];
   for (const ref of refs) {
-    const find = (impl: string): BenchRow | undefined => measured.find((r) => r.impl === impl && key(r) === key(ref));
+    const find = (impl: string): BenchRow | undefined => measured.find((r) => r.impl === impl && refFor(r) === ref);
     const time = (r: BenchRow | undefined): string =>
       r === undefined ? 'failed or not run' : `${r.ms_per_step.toFixed(2)} (${times(ratio(r.tokens_per_s, ref.tokens_per_s, 3))})`;
     const memory = (r: BenchRow | undefined): string => {
@@ -78,7 +107,10 @@ export function parseBenchLines(text: string): BenchRow[] {
 }
 
 if (require.main === module) {
-  const [file, date = new Date().toISOString().slice(0, 10)] = process.argv.slice(2);
-  const text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
-  process.stdout.write(formatGpuTable(parseBenchLines(text), date) + '\n');
+  const args = process.argv.slice(2);
+  const json = args[0] === '--json';
+  const [file, date = new Date().toISOString().slice(0, 10)] = json ? args.slice(1) : args;
+  const rows = parseBenchLines(readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8'));
+  const out = json ? ratioLines(rows).map((l) => JSON.stringify(l)) : [formatGpuTable(rows, date)];
+  process.stdout.write(out.join('\n') + '\n');
 }

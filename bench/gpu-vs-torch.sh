@@ -24,15 +24,6 @@ run() { # model batch seq
 run 124M 16 1024
 run 350M 8 1024
 run tiny 16 256
-node -e '
-  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
-  const key = (r) => `${r.model} b${r.batch}x${r.seq}`;
-  for (const ours of rows.filter((r) => r.impl.startsWith("staged-lm"))) {
-    const ref = rows.find((r) => r.impl === "pytorch-eager" && key(r) === key(ours));
-    if (!ref) continue;
-    console.log(JSON.stringify({ shape: key(ours), impl: ours.impl, tokens_per_s_ratio: +(ours.tokens_per_s / ref.tokens_per_s).toFixed(3),
-      ms_per_step: { ours: ours.ms_per_step, pytorch: ref.ms_per_step },
-      peak_mem_ratio: ref.peak_mem_gib ? +(ours.peak_mem_gib / ref.peak_mem_gib).toFixed(3) : null,
-      final_loss: { ours: ours.final_loss, pytorch: ref.final_loss }, device: ref.device }));
-  }' "$results"
+# one line per run of ours: the ratios to PyTorch eager on the same shape
+node dist/bench/gpu-table.js --json "$results"
 rm -f "$results"

@@ -109,9 +109,9 @@ for (const op of ops) {
   // such as cuBLAS workspaces, stay and count for neither)
   const both = allocated();
   grown.dispose();
-  const grownBytes = both - allocated();
   const onlyFresh = allocated();
   fresh.dispose();
+  const grownBytes = both - onlyFresh;
   const freshBytes = onlyFresh - allocated();
   process.stdout.write(
     JSON.stringify({

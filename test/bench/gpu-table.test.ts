@@ -1,5 +1,5 @@
-// The README's GPU table generator: rows, ratios and the lines it must leave out.
-import { formatGpuTable, parseBenchLines } from '../../bench/gpu-table';
+// gpu-vs-torch.sh's comparison: its ratio lines, the README's GPU table, and the lines to leave out.
+import { formatGpuTable, parseBenchLines, ratioLines } from '../../bench/gpu-table';
 
 const lines = [
   {
@@ -73,6 +73,38 @@ describe('gpu-table', () => {
     expect(table[4]).toBe('| GPT-2 124M, 16×1024 | 50.00 | 40.00 (1.250×) | 39.00 (1.282×) | 0.90 (1.10 reserved) |');
     expect(table[5]).toBe('| tiny 4×256, 16×256 | 10.00 | 8.00 (1.250×) | failed or not run | 0.80 (–) |');
     expect(table).toHaveLength(6);
+  });
+
+  it('has one ratio line per run of ours that PyTorch eager ran the shape of', () => {
+    expect(ratioLines(parseBenchLines(lines))).toEqual([
+      {
+        shape: '124M b16x1024',
+        impl: 'staged-lm',
+        tokens_per_s_ratio: 1.25,
+        ms_per_step: { ours: 40, pytorch: 50 },
+        peak_mem_ratio: 0.9,
+        final_loss: { ours: undefined, pytorch: undefined },
+        device: 'NVIDIA H200',
+      },
+      {
+        shape: '124M b16x1024',
+        impl: 'staged-lm-cuda-graph',
+        tokens_per_s_ratio: 1.282,
+        ms_per_step: { ours: 39, pytorch: 50 },
+        peak_mem_ratio: 1.1,
+        final_loss: { ours: undefined, pytorch: undefined },
+        device: 'NVIDIA H200',
+      },
+      {
+        shape: 'tiny b16x256',
+        impl: 'staged-lm',
+        tokens_per_s_ratio: 1.25,
+        ms_per_step: { ours: 8, pytorch: 10 },
+        peak_mem_ratio: 0.8,
+        final_loss: { ours: undefined, pytorch: undefined },
+        device: 'NVIDIA H200',
+      },
+    ]);
   });
 
   it('shows a missing number as – and has no rows without a PyTorch run to compare with', () => {
