@@ -174,6 +174,7 @@ export interface NativeModule {
   resetPeakMemory(): void;
   emptyCache(): void;
   synchronize(): void;
+  cudaSyncDebugMode(mode?: 'off' | 'warn' | 'error'): 'off' | 'warn' | 'error';
   manualSeed(seed: number): void;
   getRngState(device: string): T;
   setRngState(device: string, state: T): void;

@@ -60,6 +60,35 @@ export function synchronize(): void {
   native.synchronize();
 }
 
+/** What a CUDA call that makes the host wait for the device does: nothing, warn, or throw. */
+export type SyncDebugMode = 'off' | 'warn' | 'error';
+
+/**
+ * The CUDA sync debug mode (process-wide): with a mode, sets it; returns the mode before the call.
+ * In 'error', a read-back (item, toArray), a blocking copy or synchronize() throws — PyTorch's
+ * torch.cuda.set_sync_debug_mode. A build without CUDA reports 'off' and refuses the other modes.
+ */
+export function cudaSyncDebugMode(mode?: SyncDebugMode): SyncDebugMode {
+  if (mode !== undefined && mode !== 'off' && mode !== 'warn' && mode !== 'error')
+    throw new TypeError(`cudaSyncDebugMode: mode must be 'off', 'warn' or 'error', got ${String(mode)}`);
+  return native.cudaSyncDebugMode(mode);
+}
+
+/**
+ * Runs fn with every host wait on the device an error (cudaSyncDebugMode 'error'), then restores
+ * the mode: proof that fn only queues work — what a training step must do to keep a GPU busy.
+ */
+export function forbidHostSync<R>(fn: () => R): R {
+  const prev = cudaSyncDebugMode('error');
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new TypeError('forbidHostSync: fn must be synchronous (the mode is process-wide)');
+    return out;
+  } finally {
+    cudaSyncDebugMode(prev);
+  }
+}
+
 export function buildInfo(): BuildInfo {
   return native.buildInfo();
 }

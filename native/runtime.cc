@@ -152,6 +152,40 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaSyncDebugMode(mode?) → the mode before the call: "off", "warn" or "error"; with a mode, sets
+// it (process-wide). In "error", every call that makes the host wait for the device — a read-back,
+// a blocking copy, a synchronize — throws instead: the check that a training step queues its work
+// without waiting (PyTorch's torch.cuda.set_sync_debug_mode). A build without CUDA has no such
+// waits: it reports "off" and refuses the other modes.
+Napi::Value CudaSyncDebugMode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string next = isMissing(info, 0) ? "" : stringArg(info, 0, "mode");
+  if (!next.empty() && next != "off" && next != "warn" && next != "error") {
+    throw Napi::TypeError::New(
+        env, "cudaSyncDebugMode: mode must be 'off', 'warn' or 'error', got '" + next + "'");
+  }
+#if STAGED_LM_CUDA
+  using c10::cuda::SyncDebugMode;
+  SyncDebugMode prev = c10::cuda::warning_state().get_sync_debug_mode();
+  if (!next.empty()) {
+    c10::cuda::warning_state().set_sync_debug_mode(next == "error"  ? SyncDebugMode::L_ERROR
+                                                   : next == "warn" ? SyncDebugMode::L_WARN
+                                                                    : SyncDebugMode::L_DISABLED);
+  }
+  const char* name = prev == SyncDebugMode::L_ERROR  ? "error"
+                     : prev == SyncDebugMode::L_WARN ? "warn"
+                                                     : "off";
+  return Napi::String::New(env, name);
+#else
+  if (!next.empty() && next != "off") {
+    throw Napi::Error::New(env, "cudaSyncDebugMode: this addon was built without CUDA (" +
+                                    std::string(TORCH_VERSION) +
+                                    "): there are no device waits to report");
+  }
+  return Napi::String::New(env, "off");
+#endif
+}
+
 // manualSeed(seed): seeds the CPU generator and every CUDA device's.
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   uint64_t seed = static_cast<uint64_t>(intArg(info, 0, "seed"));
@@ -256,6 +290,7 @@ void initRuntime(Napi::Env env, Napi::Object exports) {
   define(env, exports, "resetPeakMemory", ResetPeakMemory);
   define(env, exports, "emptyCache", EmptyCache);
   define(env, exports, "synchronize", Synchronize);
+  define(env, exports, "cudaSyncDebugMode", CudaSyncDebugMode);
   define(env, exports, "manualSeed", ManualSeed);
   define(env, exports, "getRngState", GetRngState);
   define(env, exports, "setRngState", SetRngState);

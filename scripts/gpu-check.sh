@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
 # build against the host's PyTorch libtorch, doctor, throughput against PyTorch eager (eager and
-# CUDA-graph steps, bench/gpu-vs-torch.sh) and the README's table from it, the CUDA test files (or
-# the whole suite with FULL=1), the loss alone (bench/cross-entropy.ts), the speed of training
+# CUDA-graph steps, bench/gpu-vs-torch.sh) and the README's table from it, the CUDA test files
+# (tensors, graphs, no host sync in the step; or the whole suite with FULL=1), the loss alone (bench/cross-entropy.ts), the speed of training
 # right after a growth and the growth time of a 124M state, the trainer's eager and graph steps,
 # a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
@@ -53,7 +53,7 @@ touch node_modules/.package-lock.json
   if [ "${FULL:-0}" = 1 ]; then
     part jest 400 npx jest --ci >"$out/jest.log" 2>&1
   else
-    part jest 150 npx jest --ci test/cuda.test.ts test/cuda-graph.test.ts >"$out/jest.log" 2>&1
+    part jest 150 npx jest --ci test/cuda.test.ts test/cuda-graph.test.ts test/host-sync.test.ts >"$out/jest.log" 2>&1
   fi
   echo "jest exit $?"
   grep -E "✕|✓|○|Tests:|Time:" "$out/jest.log" | tail -30

@@ -1,6 +1,6 @@
 // GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
-import { arange, randn, type TensorOptions } from '../factories';
+import { randn, type TensorOptions } from '../factories';
 import { float32CrossEntropy, linear } from '../functional';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
@@ -73,9 +73,15 @@ export class GPT extends Module {
     const T = idx.shape[1];
     if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
     const tr = this.transformer;
-    const pos = arange(0, T, 1, { device: idx.device }); // (T)
-    let h = tidy(() => modelDropout(tr.wte.forward(idx).add(tr.wpe.forward(pos)), this.config.dropout.embedding, this.training));
-    pos.dispose();
+    let h = tidy(() => {
+      // positions 0…T−1 are wpe's first T rows: a view broadcast over the batch. Its backward is
+      // one sum over the batch (and a zero-fill + copy when T < contextLength) where an embedding
+      // lookup's is, on CUDA, a sort and about ten more kernels — with the arange, a dozen
+      // launches per step that a small, launch-bound model pays for in time
+      const wpe = tr.wpe.weight;
+      const positions = T === wpe.shape[0] ? wpe : wpe.narrow(0, 0, T); // (T, d)
+      return modelDropout(tr.wte.forward(idx).add(positions), this.config.dropout.embedding, this.training);
+    });
     for (const b of this.blocks) {
       // release each block's input handle once the next residual stream exists: the memory
       // stays only as long as autograd needs it, as in PyTorch
@@ -103,7 +109,7 @@ export class GPT extends Module {
       // scored in float32 even for half-precision logits (bf16 weights, or autocast), the gradient
       // written back in their dtype without a float32 round trip or full-size temporaries: the
       // step's largest tensors
-      return float32CrossEntropy(logits.view(-1, V), targets.view(-1));
+      return float32CrossEntropy(logits.view(-1, V), targets.reshape(-1)); // reshape: targets may be a strided slice
     });
   }
 }

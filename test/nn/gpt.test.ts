@@ -84,6 +84,36 @@ describe('gradients match finite differences (float64)', () => {
     }
     flat.dispose();
   });
+
+  it('transformer.wpe.weight with a sequence shorter than the context: rows past it get a zero gradient', () => {
+    const wpe = m.transformer.wpe.weight; // (6, 8)
+    const xs = x.narrow(1, 0, 4);
+    const ys = y.narrow(1, 0, 4);
+    for (const p of m.parameters()) p.grad = null;
+    tidy(() => m.loss(xs, ys).backward());
+    const analytic = wpe.grad!.toArray() as Float64Array;
+    const flat = wpe.view(-1);
+    const eps = 1e-6;
+    for (const i of [0, 13, 31, 32, 47]) {
+      // rows 0–3 (elements 0–31) are read; rows 4 and 5 are not
+      const orig = flat.select(0, i).item();
+      const at = (v: number) =>
+        tidy(() =>
+          noGrad(() => {
+            flat.select(0, i).fill_(v);
+            return m.loss(xs, ys).item();
+          }),
+        );
+      const numeric = (at(orig + eps) - at(orig - eps)) / (2 * eps);
+      at(orig);
+      if (i >= 32) expect(analytic[i]).toBe(0);
+      else expect(Math.abs(analytic[i])).toBeGreaterThan(1e-9);
+      expect(Math.abs(numeric - analytic[i])).toBeLessThan(1e-6 * Math.max(1, Math.abs(numeric)));
+    }
+    flat.dispose();
+    xs.dispose();
+    ys.dispose();
+  });
 });
 
 describe('training', () => {
