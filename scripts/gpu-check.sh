@@ -2,9 +2,11 @@
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
 # build against the host's PyTorch libtorch, doctor, throughput against PyTorch eager (eager and
 # CUDA-graph steps, bench/gpu-vs-torch.sh) and the README's table from it, the CUDA test files
-# (tensors, graphs, no host sync in the step; or the whole suite with FULL=1), the loss alone (bench/cross-entropy.ts), the speed of training
-# right after a growth and the growth time of a 124M state, the trainer's eager and graph steps,
-# a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a bf16 matmul.
+# (tensors, graphs, no host sync in the step; or the whole suite with FULL=1), the loss alone
+# (bench/cross-entropy.ts), the speed of training right after a growth and the growth time of a
+# 124M state, the eager step's GPU time by kernel kind (bench/profile-reference.py), the trainer's
+# eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a
+# bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 # The whole check keeps within BUDGET_S seconds (default 500, for a device command limited to
 # 540–600 s): each part runs under its own limit, cut to what is left, and parts are skipped once
@@ -65,6 +67,10 @@ touch node_modules/.package-lock.json
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda
+  # where the eager step's GPU time goes, by kernel kind (the reference's kernels are ours too):
+  # which fusions could pay at 124M, and tiny's kernel count per step
+  part profile-124M 50 python3 bench/profile-reference.py .gpu/torch_reference.py --model 124M
+  part profile-tiny 30 python3 bench/profile-reference.py .gpu/torch_reference.py --model tiny --seq 256
   # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
   for g in "" --cuda-graph; do
     part "train ${g:-eager}" 60 node dist/lib/cli/main.js train --preset tiny --device cuda --steps 300 --batch-size 16 \
