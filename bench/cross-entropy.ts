@@ -3,7 +3,9 @@
 // a GPT's shape (rows = batch × sequence, columns = padded vocabulary; half precision by default,
 // with float32 the usual way has no cast). Two more ways force float32CrossEntropy's row chunks
 // (2^26 values) or none (one float32 temporary of the logits' size): fewer, larger kernels against
-// more memory, the trade-off behind its default (whole up to 2^28 values, chunks above).
+// more memory, the trade-off behind its default (whole up to 2^28 values, chunks above). On CUDA
+// with staged-lm's kernels built, one more: the fused kernel (float32CrossEntropy kernel 'fused',
+// native/kernels/cross_entropy.cu), one read of the logits forward, a read and a write backward.
 // Rounds alternate the two (shared machines are noisy); prints one JSON line per round, then a
 // summary with the medians, the ratio new/usual of time, and on CUDA of peak memory.
 //   node dist/bench/cross-entropy.js [--device cuda] [--rows 16384] [--vocab 50304]
@@ -14,6 +16,7 @@ import {
   cudaAvailable,
   emptyCache,
   float32CrossEntropy,
+  lossKernelInfo,
   memoryStats,
   randint,
   randn,
@@ -50,11 +53,13 @@ const targets = randint(0, vocab, [rows], { device });
 
 // each way returns its loss from a scope of its own, as the model's loss() does: the float32 cast
 // of the usual way is freed before backward (autograd keeps what it needs)
+const fused = device === 'cuda' && lossKernelInfo().available;
 const ways: Record<string, () => Tensor> = {
   usual: () => tidy(() => crossEntropy(logits.float(), targets)),
-  float32CrossEntropy: () => tidy(() => float32CrossEntropy(logits, targets)),
-  chunked: () => tidy(() => float32CrossEntropy(logits, targets, { chunkElements: 2 ** 26 })),
-  whole: () => tidy(() => float32CrossEntropy(logits, targets, { chunkElements: rows * vocab })),
+  float32CrossEntropy: () => tidy(() => float32CrossEntropy(logits, targets, { kernel: 'aten' })),
+  chunked: () => tidy(() => float32CrossEntropy(logits, targets, { kernel: 'aten', chunkElements: 2 ** 26 })),
+  whole: () => tidy(() => float32CrossEntropy(logits, targets, { kernel: 'aten', chunkElements: rows * vocab })),
+  ...(fused ? { fused: () => tidy(() => float32CrossEntropy(logits, targets, { kernel: 'fused' })) } : {}),
 };
 
 /** ms per forward + backward, and on CUDA the peak bytes allocated above what was live before. */
@@ -81,7 +86,7 @@ function time(way: () => Tensor): { ms: number; peakBytes: number | null } {
   return { ms, peakBytes: device === 'cuda' ? memoryStats().cuda[0].peakAllocated - base : null };
 }
 
-const results: Record<string, { ms: number; peakBytes: number | null }[]> = { usual: [], float32CrossEntropy: [], chunked: [], whole: [] };
+const results: Record<string, { ms: number; peakBytes: number | null }[]> = Object.fromEntries(Object.keys(ways).map((w) => [w, []]));
 for (let r = 0; r < rounds; r++) {
   for (const [name, way] of Object.entries(ways)) {
     const res = time(way);
@@ -116,6 +121,7 @@ const ratios = (way: string): { ms: number; time: number; peak: number | null } 
 const ours = ratios('float32CrossEntropy');
 const chunked = ratios('chunked');
 const whole = ratios('whole');
+const fusedRatios = fused ? ratios('fused') : null;
 process.stdout.write(
   JSON.stringify({
     bench: 'cross-entropy',
@@ -134,5 +140,9 @@ process.stdout.write(
     whole_ms: whole.ms,
     whole_ratio_time: whole.time,
     whole_ratio_peak_mem: whole.peak,
+    // null where the fused kernel was not run (CPU, or a build without staged-lm's CUDA kernels)
+    fused_ms: fusedRatios?.ms ?? null,
+    fused_ratio_time: fusedRatios?.time ?? null,
+    fused_ratio_peak_mem: fusedRatios?.peak ?? null,
   }) + '\n',
 );

@@ -1,9 +1,10 @@
 // bench/gpu-vs-torch.sh's comparison of its JSON lines: one ratio line per run of ours against
 // PyTorch eager on the same shape (--json, what the script prints), or the README's GPU table, so
-// that a GPU session pastes measured numbers rather than retyping them: one row per shape with PyTorch eager's ms/step, ours
-// eager and as a replayed CUDA graph (ms/step and tokens/s ratio to PyTorch eager), and the
-// memory ratios to PyTorch's peak allocated bytes (each of ours as its `peak_mem_kind` says:
-// eager rows count peak allocated bytes, graph rows all reserved bytes, an upper bound).
+// that a GPU session pastes measured numbers rather than retyping them: one row per shape with
+// PyTorch eager's ms/step, ours eager and as a replayed CUDA graph (ms/step and tokens/s ratio to
+// PyTorch eager), and the memory ratios to PyTorch's peak allocated bytes (each of ours as its
+// `peak_mem_kind` says: eager rows count peak allocated bytes, graph rows all reserved bytes, an
+// upper bound); with runs of the fused loss kernel, their two columns too.
 //   node dist/bench/gpu-table.js BENCH.jsonl [DATE]      (or the lines on stdin: -)
 //   node dist/bench/gpu-table.js --json BENCH.jsonl
 import { readFileSync } from 'node:fs';
@@ -63,9 +64,12 @@ const times = (x: string): string => (x === '–' ? x : `${x}×`);
 /** Markdown: a line naming the GPU, then the table (one row per shape PyTorch eager ran). */
 export function formatGpuTable(rows: BenchRow[], date: string): string {
   const { measured, refs, refFor } = measuredRuns(rows);
+  // runs with the fused loss kernel (`--loss-kernel fused`) get two more columns, when there are any
+  const fused = measured.some((r) => r.impl.endsWith('+fused-loss'));
   const lines = [
-    '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | memory ours/PyTorch peak: eager (graph) |',
-    '| --- | --- | --- | --- | --- |',
+    '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | memory ours/PyTorch peak: eager (graph) |' +
+      (fused ? ' eager, fused loss: ms/step (ratio; memory) | CUDA graph, fused loss |' : ''),
+    '| --- | --- | --- | --- | --- |' + (fused ? ' --- | --- |' : ''),
   ];
   for (const ref of refs) {
     const find = (impl: string): BenchRow | undefined => measured.find((r) => r.impl === impl && refFor(r) === ref);
@@ -78,7 +82,12 @@ export function formatGpuTable(rows: BenchRow[], date: string): string {
     const eager = find('staged-lm');
     const graph = find('staged-lm-cuda-graph');
     const name = `${SHAPE_NAMES[ref.model] ?? ref.model}, ${ref.batch}×${ref.seq}`;
-    lines.push(`| ${name} | ${ref.ms_per_step.toFixed(2)} | ${time(eager)} | ${time(graph)} | ${memory(eager)} (${memory(graph)}) |`);
+    let row = `| ${name} | ${ref.ms_per_step.toFixed(2)} | ${time(eager)} | ${time(graph)} | ${memory(eager)} (${memory(graph)}) |`;
+    if (fused) {
+      const withMemory = (r: BenchRow | undefined): string => (r === undefined ? time(r) : time(r).replace(/\)$/, `; ${memory(r)})`));
+      row += ` ${withMemory(find('staged-lm+fused-loss'))} | ${withMemory(find('staged-lm-cuda-graph+fused-loss'))} |`;
+    }
+    lines.push(row);
   }
   const device = refs.find((r) => r.device)?.device;
   const torch = refs.find((r) => r.torch)?.torch;

@@ -3,7 +3,8 @@
 # and PyTorch's reference (../shared/bench/torch_reference.py, packed as .gpu/torch_reference.py)
 # on the same shapes in the same run. Prints one JSON line per run, then one line per shape with
 # the ratios ours/PyTorch for tokens/s and peak memory; ours runs twice, eager and as a
-# replayed CUDA graph (--cuda-graph).
+# replayed CUDA graph (--cuda-graph), and twice more with the fused CUDA loss kernel
+# (--loss-kernel fused) where the build has staged-lm's kernels.
 #   bash bench/gpu-vs-torch.sh [REFERENCE.py]      (after `source .gpu/env.sh` on a host without Node)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,15 @@ run() { # model batch seq
   # fails prints its reason instead of a result
   node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 --cuda-graph | tee -a "$results" ||
     echo "{\"impl\":\"staged-lm-cuda-graph\",\"model\":\"$1\",\"failed\":true}"
+  # both again with the fused CUDA loss kernel, where this build has it
+  if [ "$fused" = true ]; then
+    for g in "" --cuda-graph; do
+      node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 --loss-kernel fused $g |
+        tee -a "$results" || echo "{\"impl\":\"staged-lm${g:+-cuda-graph}+fused-loss\",\"model\":\"$1\",\"failed\":true}"
+    done
+  fi
 }
+fused=$(node -e 'console.log(require("./dist/lib").lossKernelInfo().available)')
 run 124M 16 1024
 run 350M 8 1024
 run tiny 16 256

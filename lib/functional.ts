@@ -159,6 +159,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   );
 }
 
+/** Which implementation float32CrossEntropy runs: libtorch's kernels, or staged-lm's fused CUDA ones. */
+export type LossKernel = 'aten' | 'fused';
+
 /**
  * Mean cross-entropy of logits (N, C) of any floating dtype against int64 targets (N), computed in
  * float32 (float64 for float64 logits; the loss has that dtype) with the gradient returned in the
@@ -167,14 +170,41 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * its temporaries besides the saved log-probabilities hold at most `chunkElements` values, where
  * the usual loss holds up to three full float32 copies (native/loss.cc). Default: logits of up to
  * 2^28 values whole (fewer kernels for launch-bound steps), larger ones in chunks of 2^26.
+ * kernel 'fused' (CUDA logits of float32/float16/bfloat16, a build with staged-lm's CUDA kernels;
+ * refused otherwise): one read of the logits in forward, one read and one write in backward,
+ * nothing full-size saved but the logits (native/kernels/cross_entropy.cu); 'aten': libtorch's
+ * kernels as above; absent: what setLossKernel chose, where it applies.
  */
-export function float32CrossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreIndex?: number; chunkElements?: number } = {}): Tensor {
+export function float32CrossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  opts: { ignoreIndex?: number; chunkElements?: number; kernel?: LossKernel } = {},
+): Tensor {
+  if (opts.kernel !== undefined && opts.kernel !== 'aten' && opts.kernel !== 'fused')
+    throw new TypeError(`float32CrossEntropy: kernel must be 'aten' or 'fused', got ${String(opts.kernel)}`);
   return new Tensor(
     native.float32CrossEntropy(
       handle(logits, 'float32CrossEntropy', 'logits'),
       handle(targets, 'float32CrossEntropy', 'targets'),
       checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
       checkInt(opts.chunkElements ?? 0, 'chunkElements'),
+      opts.kernel ?? 'default',
     ),
   );
+}
+
+/**
+ * The process-wide choice for float32CrossEntropy calls that name no kernel — the model's loss
+ * among them: 'fused' uses the fused CUDA kernels wherever they can take the logits (libtorch's
+ * elsewhere), 'aten' never. The process starts with STAGED_LM_LOSS_KERNEL's value ('aten' unset).
+ */
+export function setLossKernel(kernel: LossKernel): void {
+  if (kernel !== 'aten' && kernel !== 'fused')
+    throw new TypeError(`setLossKernel: kernel must be 'aten' or 'fused', got ${String(kernel)}`);
+  native.setLossKernel(kernel);
+}
+
+/** The process-wide loss kernel, and whether this build has the fused CUDA kernels at all. */
+export function lossKernelInfo(): { default: LossKernel; available: boolean } {
+  return native.lossKernelInfo();
 }

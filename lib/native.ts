@@ -151,7 +151,9 @@ export interface NativeModule {
   splitHeads(qkv: T, heads: number): T[];
   mergeHeads(y: T): T;
   crossEntropy(logits: T, targets: T, ignoreIndex: number, reduction: string, labelSmoothing: number): T;
-  float32CrossEntropy(logits: T, targets: T, ignoreIndex: number, chunkElements: number): T;
+  float32CrossEntropy(logits: T, targets: T, ignoreIndex: number, chunkElements: number, kernel: 'default' | 'aten' | 'fused'): T;
+  setLossKernel(kernel: 'aten' | 'fused'): void;
+  lossKernelInfo(): { default: 'aten' | 'fused'; available: boolean };
   // autograd
   setRequiresGrad(t: T, flag: boolean): void;
   requiresGrad(t: T): boolean;

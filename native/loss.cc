@@ -32,8 +32,24 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "tensor.h"
+
+#ifndef STAGED_LM_CUDA_KERNELS
+#define STAGED_LM_CUDA_KERNELS 0
+#endif
+#if STAGED_LM_CUDA_KERNELS
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <climits>
+
+#include "kernels/cross_entropy.h"
+#endif
 
 namespace slm {
 namespace {
@@ -63,9 +79,89 @@ void forEachRowChunk(int64_t rows, int64_t cols, int64_t chunkElements, Fn fn) {
   for (int64_t r = 0; r < rows; r += step) fn(r, std::min(step, rows - r));
 }
 
+// The fused CUDA kernels (native/kernels/cross_entropy.cu): the whole loss in about two passes
+// over the logits (forward reads them once, backward reads them once and writes the gradient),
+// nothing full-size saved but the logits themselves. Used for CUDA logits of float32, float16 or
+// bfloat16 when asked for, per call or process-wide (setLossKernel, STAGED_LM_LOSS_KERNEL=fused):
+// not by default until measured on a GPU.
+std::atomic<bool> fusedByDefault{[] {
+  const char* v = std::getenv("STAGED_LM_LOSS_KERNEL");
+  return v != nullptr && std::strcmp(v, "fused") == 0;
+}()};
+
+// Why the fused kernels cannot take these logits ("" when they can).
+std::string fusedUnavailableReason(const at::Tensor& logits) {
+#if STAGED_LM_CUDA_KERNELS
+  at::ScalarType dt = logits.scalar_type();
+  if (!logits.is_cuda()) return "the logits are on " + logits.device().str() + ", not CUDA";
+  if (dt != at::kFloat && dt != at::kHalf && dt != at::kBFloat16)
+    return std::string("the logits are ") + dtypeName(dt) + " (float32, float16, bfloat16 only)";
+  if (logits.size(0) == 0 || logits.size(0) > INT_MAX) return "rows must be in [1, 2^31)";
+  return "";
+#else
+  return "this build has no staged-lm CUDA kernels (a CUDA libtorch and nvcc at build time)";
+#endif
+}
+
+#if STAGED_LM_CUDA_KERNELS
+kernels::LogitsType logitsType(const at::Tensor& x) {
+  switch (x.scalar_type()) {
+    case at::kHalf: return kernels::LogitsType::Float16;
+    case at::kBFloat16: return kernels::LogitsType::BFloat16;
+    default: return kernels::LogitsType::Float32;
+  }
+}
+
+void checkLaunch(cudaError_t error, const char* what) {
+  TORCH_CHECK(error == cudaSuccess, "float32CrossEntropy: the fused ", what,
+              " kernel failed: ", kernels::errorString(error));
+}
+
+// → {loss (float32 scalar), the saved tensors: logits (contiguous), targets, lse, count}
+std::pair<at::Tensor, std::vector<at::Tensor>> fusedForward(const at::Tensor& logits,
+                                                            const at::Tensor& targets,
+                                                            int64_t ignoreIndex) {
+  at::Tensor x = logits.contiguous(), t = targets.contiguous();
+  const c10::cuda::CUDAGuard guard(x.device());
+  int64_t rows = x.size(0), cols = x.size(1);
+  // rows of lse, loss, counted (1/0); the loss is Σ loss / Σ counted, both in one reduction
+  at::Tensor stats = at::empty({3, rows}, x.options().dtype(at::kFloat));
+  checkLaunch(kernels::crossEntropyForward(x.data_ptr(), logitsType(x), t.data_ptr<int64_t>(), rows,
+                                           cols, ignoreIndex, stats.data_ptr<float>(),
+                                           c10::cuda::getCurrentCUDAStream().stream()),
+              "forward");
+  at::Tensor sums = stats.narrow(0, 1, 2).sum(1);
+  at::Tensor count = sums.select(0, 1);
+  return {sums.select(0, 0).div(count), {x, t, stats.select(0, 0), count}};
+}
+
+at::Tensor fusedBackward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& lse,
+                         const at::Tensor& count, const at::Tensor& gradLoss, int64_t ignoreIndex) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor g = gradLoss.to(at::kFloat).contiguous();
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  checkLaunch(kernels::crossEntropyBackward(
+                  x.data_ptr(), logitsType(x), t.data_ptr<int64_t>(), lse.data_ptr<float>(),
+                  g.data_ptr<float>(), count.data_ptr<float>(), x.size(0), x.size(1), ignoreIndex,
+                  out.data_ptr(), c10::cuda::getCurrentCUDAStream().stream()),
+              "backward");
+  return out;
+}
+#endif
+
 struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntropy> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& logits,
-                            const at::Tensor& targets, int64_t ignoreIndex, int64_t chunkElements) {
+                            const at::Tensor& targets, int64_t ignoreIndex, int64_t chunkElements,
+                            bool fused) {
+    ctx->saved_data["ignoreIndex"] = ignoreIndex;
+    ctx->saved_data["fused"] = fused;
+#if STAGED_LM_CUDA_KERNELS
+    if (fused) {
+      auto [loss, saved] = fusedForward(logits, targets, ignoreIndex);
+      ctx->save_for_backward(saved);
+      return loss;
+    }
+#endif
     int64_t rows = logits.size(0), cols = logits.size(1);
     // CUDA's log-softmax can read float16 and write float32 in one pass, skipping the cast (not
     // bfloat16: its kernel refuses the conversion; not on the CPU)
@@ -87,7 +183,6 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
     auto [loss, total] =
         at::nll_loss_forward(logp, targets, c10::nullopt, at::Reduction::Mean, ignoreIndex);
     ctx->save_for_backward({logp, targets, total});
-    ctx->saved_data["ignoreIndex"] = ignoreIndex;
     ctx->saved_data["chunkElements"] = chunkElements;
     ctx->saved_data["dtype"] = static_cast<int64_t>(logits.scalar_type());
     return loss;
@@ -95,13 +190,20 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
 
   static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
     variable_list saved = ctx->get_saved_variables();
-    const at::Tensor &logp = saved[0], &targets = saved[1], &total = saved[2];
     int64_t ignoreIndex = ctx->saved_data["ignoreIndex"].toInt();
-    int64_t chunkElements = ctx->saved_data["chunkElements"].toInt();
-    auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
     // create_graph: this backward is not itself differentiable (mul_out records no history)
     TORCH_CHECK(!c10::GradMode::is_enabled(),
                 "float32CrossEntropy has no second derivative (backward with create_graph)");
+    variable_list none{at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+#if STAGED_LM_CUDA_KERNELS
+    if (ctx->saved_data["fused"].toBool()) {
+      none[0] = fusedBackward(saved[0], saved[1], saved[2], saved[3], gradOutputs[0], ignoreIndex);
+      return none;
+    }
+#endif
+    const at::Tensor &logp = saved[0], &targets = saved[1], &total = saved[2];
+    int64_t chunkElements = ctx->saved_data["chunkElements"].toInt();
+    auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
     at::Tensor counted = targets.ne(ignoreIndex);
     // each row's factor g/n, 0 for ignored rows (and no 0·∞ when every target is ignored)
     at::Tensor rowScale =
@@ -116,20 +218,28 @@ struct Float32CrossEntropy : public torch::autograd::Function<Float32CrossEntrop
       at::Tensor part = out.narrow(0, r, n);
       at::mul_out(part, grad, rowScale.narrow(0, r, n));  // one rounding, into the logits' dtype
     });
-    return {out, at::Tensor(), at::Tensor(), at::Tensor()};
+    none[0] = out;
+    return none;
   }
 };
 
 // float32CrossEntropy(logits (N, C) of any floating dtype, targets (N) int64, ignoreIndex,
-// chunkElements (0: the default, see chunkElementsFor)) → the mean over counted targets as a
-// float32 scalar (float64 for float64 logits); its gradient has the logits' dtype.
+// chunkElements (0: the default, see chunkElementsFor), kernel ("default" | "fused" | "aten"))
+// → the mean over counted targets as a float32 scalar (float64 for float64 logits); its gradient
+// has the logits' dtype. "fused" refuses logits the fused kernels cannot take; "default" uses them
+// where the process-wide setting asks for them and they can.
 Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   at::Tensor& logits = tensorArg(info, 0, "logits");
   at::Tensor& targets = tensorArg(info, 1, "targets");
   int64_t ignoreIndex = intArg(info, 2, "ignoreIndex");
   int64_t chunkElements = intArg(info, 3, "chunkElements");
+  std::string kernel = isMissing(info, 4) ? "default" : stringArg(info, 4, "kernel");
   if (chunkElements < 0) {
     throw Napi::RangeError::New(info.Env(), "chunkElements must be 0 (the default) or positive");
+  }
+  if (kernel != "default" && kernel != "fused" && kernel != "aten") {
+    throw Napi::TypeError::New(info.Env(),
+                               "kernel must be 'default', 'fused' or 'aten', got '" + kernel + "'");
   }
   at::ScalarType dt = logits.scalar_type();
   bool floating = dt == at::kHalf || dt == at::kBFloat16 || dt == at::kFloat || dt == at::kDouble;
@@ -150,15 +260,44 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(info.Env(), "the targets are on " + targets.device().str() +
                                            ", the logits on " + logits.device().str());
   }
+  std::string unavailable = fusedUnavailableReason(logits);
+  if (kernel == "fused" && !unavailable.empty()) {
+    throw Napi::Error::New(info.Env(),
+                           "float32CrossEntropy: the fused kernel cannot be used: " + unavailable);
+  }
+  bool fused =
+      unavailable.empty() && (kernel == "fused" || (kernel == "default" && fusedByDefault));
   return wrap(info.Env(),
               Float32CrossEntropy::apply(logits, targets, ignoreIndex,
-                                         chunkElementsFor(logits.numel(), chunkElements)));
+                                         chunkElementsFor(logits.numel(), chunkElements), fused));
+}
+
+// setLossKernel("fused" | "aten"): what float32CrossEntropy's "default" uses where it can (the
+// process starts with STAGED_LM_LOSS_KERNEL's value, "aten" when unset). lossKernelInfo() →
+// {default, available (this build has the fused kernels)}.
+Napi::Value SetLossKernel(const Napi::CallbackInfo& info) {
+  std::string kernel = stringArg(info, 0, "kernel");
+  if (kernel != "fused" && kernel != "aten") {
+    throw Napi::TypeError::New(
+        info.Env(), "setLossKernel: kernel must be 'fused' or 'aten', got '" + kernel + "'");
+  }
+  fusedByDefault = kernel == "fused";
+  return info.Env().Undefined();
+}
+
+Napi::Value LossKernelInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("default", fusedByDefault ? "fused" : "aten");
+  o.Set("available", Napi::Boolean::New(info.Env(), STAGED_LM_CUDA_KERNELS == 1));
+  return o;
 }
 
 }  // namespace
 
 void initLoss(Napi::Env env, Napi::Object exports) {
   define(env, exports, "float32CrossEntropy", Float32CrossEntropyOp);
+  define(env, exports, "setLossKernel", SetLossKernel);
+  define(env, exports, "lossKernelInfo", LossKernelInfo);
 }
 
 }  // namespace slm

@@ -1,5 +1,5 @@
 // `staged-lm bench`: training throughput (tokens/s, ms/step, MFU, peak memory) as one JSON line.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { runBench, type BenchOptions } from '../train/bench';
 import { device, nonNegativeInt, positiveInt, positiveNumber } from './common';
 
@@ -17,6 +17,11 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'untimed steps first', nonNegativeInt('--warmup'), 5)
     .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', positiveNumber('--peak-tflops'), 989)
     .option('--cuda-graph', 'capture the whole step as a CUDA graph after the warm-up and replay it (CUDA, static shapes)')
+    .addOption(
+      new Option('--loss-kernel <kernel>', "the loss's kernel: libtorch's, or staged-lm's fused CUDA cross-entropy")
+        .choices(['aten', 'fused'])
+        .default('aten'),
+    )
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {
       process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');

@@ -5,6 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
+import { lossKernelInfo, setLossKernel, type LossKernel } from '../functional';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';
@@ -36,10 +37,13 @@ export interface BenchOptions {
   threads?: number;
   /** Capture the step as a CUDA graph after the warm-up and time its replays. */
   cudaGraph?: boolean;
+  /** The loss's kernel (float32CrossEntropy): libtorch's (default) or staged-lm's fused CUDA one. */
+  lossKernel?: LossKernel;
 }
 
 export interface BenchResult {
-  impl: 'staged-lm' | 'staged-lm-cuda-graph';
+  /** Eager or replayed graph; '+fused-loss' with the fused CUDA loss kernel. */
+  impl: 'staged-lm' | 'staged-lm-cuda-graph' | 'staged-lm+fused-loss' | 'staged-lm-cuda-graph+fused-loss';
   /** The libtorch version the addon was built against (the reference prints its torch's). */
   torch: string;
   device: string;
@@ -66,7 +70,11 @@ export function benchConfig(name: string): GPTConfig {
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
+  const lossKernel = o.lossKernel ?? 'aten';
+  if (lossKernel === 'fused' && !(cuda && lossKernelInfo().available))
+    throw new Error("--loss-kernel fused needs a CUDA device and a build with staged-lm's CUDA kernels (lossKernelInfo().available)");
   if (o.threads) setNumThreads(o.threads);
+  const kernelBefore = lossKernelInfo().default;
   const base = benchConfig(o.model);
   // positions table as the reference's (one row per position of the sequence)
   const cfg = { ...base, contextLength: o.seq, vocabSize: o.vocab ?? base.vocabSize };
@@ -96,6 +104,7 @@ export function runBench(o: BenchOptions): BenchResult {
       return loss.detach();
     });
   try {
+    setLossKernel(lossKernel); // the model's loss reads the process-wide choice
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
@@ -138,7 +147,7 @@ export function runBench(o: BenchOptions): BenchResult {
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     return {
-      impl: captured === null ? 'staged-lm' : 'staged-lm-cuda-graph',
+      impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossKernel === 'fused' ? '+fused-loss' : ''}` as BenchResult['impl'],
       torch: buildInfo().torchVersion,
       device,
       model: o.model,
@@ -160,6 +169,7 @@ export function runBench(o: BenchOptions): BenchResult {
           : null,
     };
   } finally {
+    setLossKernel(kernelBefore);
     captured?.dispose();
     x.dispose();
     y.dispose();

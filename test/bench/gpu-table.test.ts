@@ -114,4 +114,47 @@ describe('gpu-table', () => {
     const ours = rows.filter((r) => r.impl !== 'pytorch-eager');
     expect(formatGpuTable(ours, 'D').split('\n')).toHaveLength(4);
   });
+
+  it('adds the fused-loss columns when such runs are there', () => {
+    const fusedRuns = [
+      {
+        impl: 'staged-lm+fused-loss',
+        model: '124M',
+        batch: 16,
+        seq: 1024,
+        ms_per_step: 36,
+        tokens_per_s: 455111,
+        peak_mem_gib: 15,
+        peak_mem_kind: 'allocated',
+      },
+      {
+        impl: 'staged-lm-cuda-graph+fused-loss',
+        model: '124M',
+        batch: 16,
+        seq: 1024,
+        ms_per_step: 35,
+        tokens_per_s: 468114,
+        peak_mem_gib: 19,
+        peak_mem_kind: 'reserved',
+      },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
+    const table = formatGpuTable(parseBenchLines(lines + '\n' + fusedRuns), '2026-12-01').split('\n');
+    expect(table[2]).toMatch(/\| eager, fused loss: ms\/step \(ratio; memory\) \| CUDA graph, fused loss \|$/);
+    expect(table[3]).toBe('| --- | --- | --- | --- | --- | --- | --- |');
+    expect(table[4]).toBe(
+      '| GPT-2 124M, 16×1024 | 50.00 | 40.00 (1.250×) | 39.00 (1.282×) | 0.90 (1.10 reserved) | 36.00 (1.389×; 0.75) | 35.00 (1.429×; 0.95 reserved) |',
+    );
+    expect(table[5]).toBe(
+      '| tiny 4×256, 16×256 | 10.00 | 8.00 (1.250×) | failed or not run | 0.80 (–) | failed or not run | failed or not run |',
+    );
+    expect(ratioLines(parseBenchLines(fusedRuns + '\n' + lines)).map((l) => (l as { impl: string }).impl)).toEqual([
+      'staged-lm+fused-loss',
+      'staged-lm-cuda-graph+fused-loss',
+      'staged-lm',
+      'staged-lm-cuda-graph',
+      'staged-lm',
+    ]);
+  });
 });

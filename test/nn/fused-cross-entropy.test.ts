@@ -1,0 +1,398 @@
+// The fused CUDA cross-entropy (native/kernels/cross_entropy.cu, float32CrossEntropy's kernel
+// 'fused'): against the float64 formulas computed here in JS from the very values the tensors hold,
+// and against the libtorch ('aten') path it replaces — every dtype, the 16-byte-load path
+// (columns a multiple of 8 / 4) and the one-value path (any other width), ignored and
+// out-of-range targets, extreme logits, non-contiguous input, and a model trained both ways. The
+// GPU parts run where libtorch sees a GPU and the build has the kernels. Everywhere else the very
+// kernel source runs on the CPU under test/kernels/simt.h (threads, barriers and shuffles emulated,
+// built with the host's g++): its logic is checked on every machine, its speed only on a GPU. The
+// choice of kernel and its refusals are checked everywhere.
+import {
+  buildInfo,
+  cudaAvailable,
+  float32CrossEntropy,
+  lossKernelInfo,
+  manualSeed,
+  randint,
+  setLossKernel,
+  tensor,
+  tidy,
+  withAutocast,
+  type LossKernel,
+  type Tensor,
+} from '../../lib';
+import { GPT } from '../../lib/nn/gpt';
+import { parseGPTConfig } from '../../lib/nn/config';
+import { AdamW } from '../../lib/optim/adamw';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expectRelClose, flat, itWhen, jsUniform } from '../helpers';
+
+const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
+const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
+
+/** float64 reference over logits x (rows × cols, row-major): the mean loss and its gradient times g. */
+function reference(x: number[], cols: number, targets: number[], ignoreIndex: number, g: number): { loss: number; grad: number[] } {
+  const rows = targets.length;
+  const grad = new Array<number>(rows * cols).fill(0);
+  const counted = targets.filter((t) => t !== ignoreIndex).length;
+  let sum = 0;
+  for (let i = 0; i < rows; i++) {
+    if (targets[i] === ignoreIndex) continue;
+    const row = x.slice(i * cols, (i + 1) * cols);
+    const max = row.reduce((m, v) => Math.max(m, v), -Infinity);
+    const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+    sum += lse - row[targets[i]];
+    for (let j = 0; j < cols; j++) grad[i * cols + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
+  }
+  return { loss: sum / counted, grad };
+}
+
+/** Random logits on CUDA, rounded to dtype, requiring grad; the targets with one ignored row. */
+function problem(
+  dtype: 'bfloat16' | 'float16' | 'float32',
+  rows: number,
+  cols: number,
+  seed: number,
+  spread = 6,
+): { x: Tensor; t: Tensor; targets: number[] } {
+  const x = tensor(jsUniform(rows * cols, seed, -spread, spread))
+    .reshape(rows, cols)
+    .to({ dtype, device: 'cuda' })
+    .requiresGrad_();
+  const targets = jsUniform(rows, seed + 1, 0, cols).map(Math.floor);
+  targets[Math.min(2, rows - 1)] = -100;
+  return { x, t: tensor(targets, { dtype: 'int64', device: 'cuda' }), targets };
+}
+
+/** Loss and logits gradient (g = 3) of one kernel on fresh copies of x. */
+function run(x: Tensor, t: Tensor, kernel: LossKernel, ignoreIndex = -100): { loss: number; grad: number[] } {
+  return tidy(() => {
+    const leaf = x.detach().clone().requiresGrad_();
+    const loss = float32CrossEntropy(leaf, t, { kernel, ignoreIndex });
+    expect(loss.dtype).toBe('float32');
+    expect(loss.shape).toEqual([]);
+    loss.mul(3).backward();
+    expect(leaf.grad!.dtype).toBe(x.dtype);
+    return { loss: loss.item(), grad: flat(leaf.grad!.float()) };
+  });
+}
+
+describe('float32CrossEntropy: choosing the kernel', () => {
+  it('refuses an unknown kernel and says why the fused one cannot take CPU logits', () => {
+    tidy(() => {
+      const x = tensor([
+        [1, 2],
+        [3, 4],
+      ]);
+      const t = tensor([0, 1], { dtype: 'int64' });
+      expect(() => float32CrossEntropy(x, t, { kernel: 'triton' as LossKernel })).toThrow(/kernel must be 'aten' or 'fused', got triton/);
+      expect(() => float32CrossEntropy(x, t, { kernel: 'fused' })).toThrow(
+        /the fused kernel cannot be used: (the logits are on cpu|this build has no)/,
+      );
+      expect(() => setLossKernel('cudnn' as LossKernel)).toThrow(/kernel must be 'aten' or 'fused'/);
+    });
+  });
+
+  it("'fused' as the process default leaves what it cannot take on libtorch's kernels", () => {
+    const before = lossKernelInfo().default;
+    try {
+      setLossKernel('fused');
+      expect(lossKernelInfo().default).toBe('fused');
+      tidy(() => {
+        const x = tensor([
+          [1, 2, 0.5],
+          [3, 4, -1],
+        ]);
+        const t = tensor([0, 2], { dtype: 'int64' });
+        const viaDefault = float32CrossEntropy(x, t).item(); // CPU logits: the aten path
+        expect(viaDefault).toBe(float32CrossEntropy(x, t, { kernel: 'aten' }).item());
+      });
+    } finally {
+      setLossKernel(before);
+    }
+    expect(lossKernelInfo().default).toBe(before);
+  });
+
+  itCpuBuild('a CPU-only build has no fused kernels', () => {
+    expect(lossKernelInfo().available).toBe(false);
+  });
+});
+
+describe('the fused CUDA cross-entropy', () => {
+  // 1000 columns: the one-value path for every dtype; 1024: 16-byte loads (8 halves, 4 floats)
+  for (const cols of [1000, 1024])
+    for (const dtype of ['bfloat16', 'float16', 'float32'] as const)
+      itFused(`${dtype}, ${cols} columns: loss and gradient as the float64 formulas`, () => {
+        const { x, t, targets } = problem(dtype, 37, cols, cols + 7);
+        try {
+          const xs = tidy(() => flat(x.float()));
+          const ref = reference(xs, cols, targets, -100, 3);
+          const fused = run(x, t, 'fused');
+          expectRelClose([fused.loss], [ref.loss], 1e-5);
+          // one rounding of a float32 result into the logits' type
+          const ulp = dtype === 'bfloat16' ? 2 ** -8 : dtype === 'float16' ? 2 ** -10 : 1e-5;
+          expectRelClose(fused.grad, ref.grad, ulp, dtype === 'float16' ? 1e-7 : 1e-9, 'gradient element');
+          // the ignored row (2) is exactly 0
+          expect(fused.grad.slice(2 * cols, 3 * cols).every((v) => v === 0)).toBe(true);
+        } finally {
+          x.dispose();
+          t.dispose();
+        }
+      });
+
+  itFused("agrees with libtorch's kernels (the 'aten' path) in value and gradient, with another ignoreIndex", () => {
+    const { x, t } = problem('bfloat16', 64, 512, 3);
+    try {
+      const aten = run(x, t, 'aten', 7);
+      const fused = run(x, t, 'fused', 7);
+      expectRelClose([fused.loss], [aten.loss], 1e-5);
+      expectRelClose(fused.grad, aten.grad, 2 ** -7, 1e-9, 'gradient element');
+    } finally {
+      x.dispose();
+      t.dispose();
+    }
+  });
+
+  itFused('extreme logits (±1e4 in float32) stay finite and exact', () => {
+    const { x, t, targets } = problem('float32', 9, 333, 5, 1e4);
+    try {
+      const ref = reference(
+        tidy(() => flat(x)),
+        333,
+        targets,
+        -100,
+        3,
+      );
+      const fused = run(x, t, 'fused');
+      expect(Number.isFinite(fused.loss)).toBe(true);
+      expectRelClose([fused.loss], [ref.loss], 1e-5);
+      expectRelClose(fused.grad, ref.grad, 1e-4, 1e-6, 'gradient element');
+    } finally {
+      x.dispose();
+      t.dispose();
+    }
+  });
+
+  itFused('every target ignored: NaN loss and a zero gradient (as the aten path)', () => {
+    const { x } = problem('bfloat16', 5, 64, 9);
+    const t = tensor([-100, -100, -100, -100, -100], { dtype: 'int64', device: 'cuda' });
+    try {
+      const fused = run(x, t, 'fused');
+      expect(Number.isNaN(fused.loss)).toBe(true);
+      expect(fused.grad.every((v) => v === 0)).toBe(true);
+    } finally {
+      x.dispose();
+      t.dispose();
+    }
+  });
+
+  itFused('a target outside [0, C) makes the loss NaN (no out-of-bounds read, the process lives on)', () => {
+    const { x } = problem('bfloat16', 3, 64, 10);
+    const t = tensor([1, 64, 2], { dtype: 'int64', device: 'cuda' });
+    try {
+      expect(Number.isNaN(tidy(() => float32CrossEntropy(x, t, { kernel: 'fused' }).item()))).toBe(true);
+      // and the device is still usable
+      expect(tidy(() => x.float().sum().item())).toBeDefined();
+    } finally {
+      x.dispose();
+      t.dispose();
+    }
+  });
+
+  itFused('non-contiguous (transposed) logits: the same as their contiguous copy', () => {
+    const { x, t } = problem('bfloat16', 48, 48, 12);
+    try {
+      const [strided, copy] = tidy(() => {
+        const xt = x.detach().transpose(0, 1);
+        return [
+          float32CrossEntropy(xt, t, { kernel: 'fused' }).item(),
+          float32CrossEntropy(xt.contiguous(), t, { kernel: 'fused' }).item(),
+        ];
+      });
+      expect(strided).toBe(copy);
+    } finally {
+      x.dispose();
+      t.dispose();
+    }
+  });
+
+  itFused("a bf16-autocast GPT trains the same with either kernel (8 steps, the model's default loss)", () => {
+    const before = lossKernelInfo().default;
+    const losses = (kernel: LossKernel): number[] => {
+      setLossKernel(kernel);
+      manualSeed(21);
+      const model = new GPT(parseGPTConfig({ nLayer: 2, nHead: 2, nEmbd: 64, contextLength: 32, vocabSize: 200 }), { device: 'cuda' });
+      const opt = new AdamW(model.namedParameters(), { weightDecay: 0.1 });
+      const x = randint(0, 200, [4, 32], { device: 'cuda' });
+      const y = randint(0, 200, [4, 32], { device: 'cuda' });
+      try {
+        return Array.from({ length: 8 }, () =>
+          tidy(() => {
+            const loss = withAutocast('bfloat16', () => model.loss(x, y));
+            loss.backward();
+            opt.clipGradNorm(1.0);
+            opt.update(3e-3);
+            opt.zeroGrad();
+            return loss.item();
+          }),
+        );
+      } finally {
+        for (const t of [x, y]) t.dispose();
+        model.dispose();
+        opt.dispose();
+      }
+    };
+    try {
+      const aten = losses('aten');
+      const fused = losses('fused');
+      expect(fused[7]).toBeLessThan(fused[0]);
+      expectRelClose(fused, aten, 2e-3, 0, 'step');
+    } finally {
+      setLossKernel(before);
+    }
+  });
+});
+
+// ---- the kernels' source on the CPU (test/kernels/simt.h) ----
+
+function compilerWorks(): boolean {
+  try {
+    execFileSync('g++', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const itEmulated = itWhen(compilerWorks(), 'no g++ to build the emulated kernels');
+
+describe('the fused cross-entropy kernels, emulated on the CPU', () => {
+  let dir = '';
+  let binary = '';
+  beforeAll(() => {
+    if (!compilerWorks()) return;
+    dir = mkdtempSync(join(tmpdir(), 'slm-kernels-'));
+    binary = join(dir, 'cross-entropy-emulated');
+    execFileSync(
+      'g++',
+      [
+        '-std=c++20',
+        '-O1',
+        '-pthread',
+        '-Wall',
+        '-Wno-unknown-pragmas',
+        '-o',
+        binary,
+        join(__dirname, '../kernels/cross-entropy-emulated.cc'),
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+  }, 60_000);
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  type Dtype = 'float32' | 'float16' | 'bfloat16';
+  /** Runs both kernels on logits (rows × cols, rounded to dtype by the harness) and the targets. */
+  function emulate(dtype: Dtype, cols: number, targets: number[], logits: number[], path: 'vector' | 'scalar', ignoreIndex = -100, g = 3) {
+    const input = [
+      `${dtype} ${targets.length} ${cols} ${ignoreIndex} ${g} ${path}`,
+      targets.join(' '),
+      logits.map((v) => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : String(v))).join(' '),
+    ].join('\n');
+    const r = spawnSync(binary, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`emulated kernels failed (${r.status}): ${r.stderr}`);
+    const lines = Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [name, ...values] = l.split(' ');
+          // printf writes ±inf and nan, which Number() does not read
+          return [name, values.map((v) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v)))];
+        }),
+    ) as Record<'x' | 'stats' | 'grad', number[]>;
+    const rows = targets.length;
+    const lse = lines.stats.slice(0, rows);
+    const rowLoss = lines.stats.slice(rows, 2 * rows);
+    const counted = lines.stats.slice(2 * rows);
+    const count = counted.reduce((a, b) => a + b, 0);
+    return { x: lines.x, lse, rowLoss, counted, loss: rowLoss.reduce((a, b) => a + b, 0) / count, grad: lines.grad };
+  }
+  const ulpOf = (dtype: Dtype) => (dtype === 'bfloat16' ? 2 ** -8 : dtype === 'float16' ? 2 ** -10 : 1e-5);
+
+  for (const dtype of ['bfloat16', 'float16', 'float32'] as const)
+    for (const [path, cols] of [
+      ['vector', 64],
+      ['scalar', 37],
+      ['vector', 8200], // 16-byte packs beyond one sweep of the block's 512 threads
+      ['scalar', 1100], // values beyond one sweep
+    ] as const)
+      itEmulated(`${dtype}, ${path} path, ${cols} columns: loss, lse and gradient as the float64 formulas`, () => {
+        const rows = 5;
+        const targets = jsUniform(rows, cols, 0, cols).map(Math.floor);
+        targets[3] = -100;
+        const out = emulate(dtype, cols, targets, jsUniform(rows * cols, cols + 1, -8, 8), path);
+        const ref = reference(out.x, cols, targets, -100, 3);
+        expectRelClose([out.loss], [ref.loss], 1e-5);
+        expect(out.counted).toEqual([1, 1, 1, 0, 1]);
+        expect(out.rowLoss[3]).toBe(0);
+        expectRelClose(out.grad, ref.grad, ulpOf(dtype), dtype === 'float16' ? 1e-7 : 1e-9, 'gradient element');
+        expect(out.grad.slice(3 * cols, 4 * cols).every((v) => v === 0)).toBe(true);
+        for (let r = 0; r < rows; r++) {
+          const row = out.x.slice(r * cols, (r + 1) * cols);
+          const max = Math.max(...row);
+          expectRelClose([out.lse[r]], [max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0))], 1e-6, 0, `lse of row ${r}`);
+        }
+      });
+
+  itEmulated('another ignoreIndex, and an upstream gradient of 0.25', () => {
+    const cols = 24;
+    const targets = [7, 0, 23, 7];
+    const out = emulate('float32', cols, targets, jsUniform(4 * cols, 4, -3, 3), 'vector', 7, 0.25);
+    const ref = reference(out.x, cols, targets, 7, 0.25);
+    expect(out.counted).toEqual([0, 1, 1, 0]);
+    expectRelClose([out.loss], [ref.loss], 1e-6);
+    expectRelClose(out.grad, ref.grad, 1e-5, 1e-9, 'gradient element');
+  });
+
+  itEmulated('extreme and masked logits: ±1e4 stays exact, −∞ entries count as probability 0', () => {
+    const cols = 40;
+    const logits = jsUniform(3 * cols, 8, -1e4, 1e4);
+    for (const j of [0, 5, 39]) logits[cols + j] = -Infinity; // row 1: three masked entries
+    const targets = [3, 7, 20];
+    for (const path of ['vector', 'scalar'] as const) {
+      const out = emulate('float32', cols, targets, logits, path);
+      const ref = reference(out.x, cols, targets, -100, 3);
+      expect(Number.isFinite(out.loss)).toBe(true);
+      expectRelClose([out.loss], [ref.loss], 1e-6);
+      expectRelClose(out.grad, ref.grad, 1e-5, 1e-9, 'gradient element');
+      for (const j of [0, 5, 39]) expect(out.grad[cols + j]).toBe(0);
+    }
+  });
+
+  itEmulated('a NaN logit makes its row NaN (and only its row); a target outside [0, C) makes its row NaN', () => {
+    const cols = 16;
+    const logits = jsUniform(3 * cols, 9, -2, 2);
+    logits[cols + 4] = NaN; // row 1
+    for (const path of ['vector', 'scalar'] as const) {
+      const out = emulate('bfloat16', cols, [1, 2, 16], logits, path); // row 2: target 16 of 16 columns
+      expect(Number.isFinite(out.rowLoss[0])).toBe(true);
+      expect(Number.isNaN(out.lse[1]) && Number.isNaN(out.rowLoss[1])).toBe(true);
+      expect(Number.isFinite(out.lse[2])).toBe(true);
+      expect(Number.isNaN(out.rowLoss[2])).toBe(true);
+      expect(Number.isNaN(out.loss)).toBe(true);
+    }
+  });
+
+  itEmulated('every target ignored: nothing counts (the loss is 0/0 = NaN) and the gradient is exactly 0', () => {
+    const out = emulate('float16', 32, [-100, -100], jsUniform(64, 10, -4, 4), 'vector');
+    expect(out.counted).toEqual([0, 0]);
+    expect(Number.isNaN(out.loss)).toBe(true);
+    expect(out.grad.every((v) => v === 0)).toBe(true);
+  });
+});
