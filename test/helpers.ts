@@ -139,3 +139,30 @@ export function itWhen(condition: boolean, reason: string): (name: string, fn: j
     ? (name, fn, timeout) => it(name, fn, timeout)
     : (name, fn, timeout) => it.skip(`${name} [skipped: ${reason}]`, fn, timeout);
 }
+
+/**
+ * The cross-entropy formulas in float64 over logits x (rows × cols, row-major; rows = targets'
+ * length): the mean over counted rows of logsumexp(x) − x_t, and its gradient times an upstream g,
+ * (softmax(x) − onehot(t)) · g / n, 0 for ignored rows.
+ */
+export function crossEntropyReference(
+  x: number[],
+  cols: number,
+  targets: number[],
+  ignoreIndex: number,
+  g: number,
+): { loss: number; grad: number[] } {
+  const rows = targets.length;
+  const grad = new Array<number>(rows * cols).fill(0);
+  const counted = targets.filter((t) => t !== ignoreIndex).length;
+  let sum = 0;
+  for (let i = 0; i < rows; i++) {
+    if (targets[i] === ignoreIndex) continue;
+    const row = x.slice(i * cols, (i + 1) * cols);
+    const max = row.reduce((m, v) => Math.max(m, v), -Infinity);
+    const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+    sum += lse - row[targets[i]];
+    for (let j = 0; j < cols; j++) grad[i * cols + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
+  }
+  return { loss: sum / counted, grad };
+}

@@ -6,27 +6,13 @@
 import { crossEntropy, float32CrossEntropy, manualSeed, randint, tensor, tidy, type Tensor } from '../../lib';
 import { GPT } from '../../lib/nn/gpt';
 import { parseGPTConfig } from '../../lib/nn/config';
-import { expectRelClose, flat, jsUniform } from '../helpers';
+import { crossEntropyReference, expectRelClose, flat, jsUniform } from '../helpers';
 
 const N = 7;
 const C = 11;
 
 /** float64 reference: loss and gradient (times g) for logits x (N×C, row-major). */
-function reference(x: number[], targets: number[], ignoreIndex: number, g: number): { loss: number; grad: number[] } {
-  const grad = new Array<number>(N * C).fill(0);
-  const counted = targets.filter((t) => t !== ignoreIndex).length;
-  let sum = 0;
-  for (let i = 0; i < N; i++) {
-    if (targets[i] === ignoreIndex) continue;
-    const row = x.slice(i * C, (i + 1) * C);
-    const max = Math.max(...row);
-    const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
-    const lse = max + Math.log(z);
-    sum += lse - row[targets[i]];
-    for (let j = 0; j < C; j++) grad[i * C + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
-  }
-  return { loss: sum / counted, grad };
-}
+const reference = (x: number[], targets: number[], ignoreIndex: number, g: number) => crossEntropyReference(x, C, targets, ignoreIndex, g);
 
 function logitsOf(dtype: 'bfloat16' | 'float16' | 'float32', seed: number): Tensor {
   // spread like real logits (a few units), then rounded to dtype: the reference reads them back

@@ -28,27 +28,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expectRelClose, flat, itWhen, jsUniform } from '../helpers';
+import { crossEntropyReference, expectRelClose, flat, itWhen, jsUniform } from '../helpers';
 
 const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
 const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
 
-/** float64 reference over logits x (rows × cols, row-major): the mean loss and its gradient times g. */
-function reference(x: number[], cols: number, targets: number[], ignoreIndex: number, g: number): { loss: number; grad: number[] } {
-  const rows = targets.length;
-  const grad = new Array<number>(rows * cols).fill(0);
-  const counted = targets.filter((t) => t !== ignoreIndex).length;
-  let sum = 0;
-  for (let i = 0; i < rows; i++) {
-    if (targets[i] === ignoreIndex) continue;
-    const row = x.slice(i * cols, (i + 1) * cols);
-    const max = row.reduce((m, v) => Math.max(m, v), -Infinity);
-    const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
-    sum += lse - row[targets[i]];
-    for (let j = 0; j < cols; j++) grad[i * cols + j] = ((Math.exp(row[j] - lse) - (j === targets[i] ? 1 : 0)) * g) / counted;
-  }
-  return { loss: sum / counted, grad };
-}
+const reference = crossEntropyReference;
 
 /** Random logits on CUDA, rounded to dtype, requiring grad; the targets with one ignored row. */
 function problem(
