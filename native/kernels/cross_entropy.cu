@@ -1,11 +1,13 @@
 // Fused cross-entropy over rows of logits, forward and backward (see cross_entropy.h).
 //
 // One block per row. Forward: each thread folds its share of the row into a running (max, Σ exp(x −
-// max)) pair — one read of the row, in 16-byte loads where the row allows — and the block merges
+// max)) pair, one 16-byte load at a time where the row allows (the load's maximum first: one exp
+// per value, at most one rescale per load) — one read of the row — and the block merges
 // the pairs; thread 0 writes lse = max + log Σ, the row's loss and whether it counts. Backward:
 // each thread writes (exp(x − lse) − [j = t]) · g / n for its share, computed in float32 and
 // rounded once into the logits' type. The arithmetic is log-softmax's (PyTorch computes
 // half-precision logits in float32 too); only the order of the float32 sums differs.
+//
 // SLM_KERNEL_EMULATION: compiled by a host compiler with test/kernels/simt.h supplying the CUDA
 // built-ins (threads, barriers, shuffles, half types), the kernels alone, without the launchers —
 // how the test suite runs this very source without a GPU.
@@ -63,13 +65,26 @@ struct MaxSum {
   float s;
 };
 
-__device__ __forceinline__ void fold(MaxSum& a, float x) {
-  if (x > a.m) {
-    a.s = a.s * expf(a.m - x) + 1.0f;  // a.m = −∞ (nothing yet): s = 0·0 + 1
-    a.m = x;
-  } else if (x != -INFINITY) {
-    a.s += expf(x - a.m);  // x NaN: s NaN
+// Folds n values (one 16-byte load's worth) into a: their maximum first, so that the running sum
+// is rescaled at most once per load and each value costs one exp — no branch per value.
+template <int n>
+__device__ __forceinline__ void fold(MaxSum& a, const float (&v)[n]) {
+  float pm = v[0];
+#pragma unroll
+  for (int k = 1; k < n; k++) pm = (v[k] > pm || v[k] != v[k]) ? v[k] : pm;  // NaN wins
+  if (pm != pm) {
+    a = {NAN, NAN};
+    return;
   }
+  if (pm == -INFINITY) return;  // only −∞ (probability 0): nothing to add
+  if (pm > a.m) {               // a.m = −∞ (nothing yet): s = 0·0; a.m NaN: stays NaN
+    a.s *= expf(a.m - pm);
+    a.m = pm;
+  }
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < n; k++) sum += expf(v[k] - a.m);  // −∞ → 0; a.m NaN → NaN
+  a.s += sum;
 }
 
 __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
@@ -122,8 +137,10 @@ __global__ void __launch_bounds__(kThreads)
   const auto* packs = reinterpret_cast<const Pack<T, kVec>*>(row);
   for (int64_t i = threadIdx.x; i < cols / kVec; i += kThreads) {
     Pack<T, kVec> p = packs[i];
+    float v[kVec];
 #pragma unroll
-    for (int k = 0; k < kVec; k++) fold(acc, toFloat(p.v[k]));
+    for (int k = 0; k < kVec; k++) v[k] = toFloat(p.v[k]);
+    fold(acc, v);
   }
   MaxSum all = blockMerge(acc);
   if (threadIdx.x == 0) {
