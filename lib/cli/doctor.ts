@@ -1,4 +1,5 @@
 // `staged-lm doctor`: what this installation runs on — libtorch, build, CUDA devices.
+import { lossKernelInfo } from '../functional';
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
 import { packageVersion } from './version';
@@ -13,6 +14,8 @@ export interface DoctorReport {
   flashAttention: boolean;
   /** Whole-step CUDA-graph capture (bench --cuda-graph): a CUDA libtorch whose graph API compiled. */
   cudaGraphs: boolean;
+  /** The fused CUDA cross-entropy (native/kernels): built here, and whether the model's loss uses it. */
+  lossKernel: { fusedAvailable: boolean; default: 'aten' | 'fused' };
   /** c10d backends for data-parallel jobs (staged-lm launch); `reason` when there is none. */
   distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
@@ -41,6 +44,7 @@ export function doctorReport(): DoctorReport {
     cpuThreads: getNumThreads(),
     flashAttention: native.hasFlashAttention,
     cudaGraphs: native.hasCudaGraphs,
+    lossKernel: { fusedAvailable: lossKernelInfo().available, default: lossKernelInfo().default },
     distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,
@@ -71,10 +75,21 @@ export function formatDoctor(r: DoctorReport): string {
     }`,
     `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}, CUDA graphs ${r.cudaGraphs ? 'available' : 'not in this build'}`,
   ];
+  lines.push(`loss      ${lossLine(r.lossKernel)}`);
   for (const d of r.cuda.devices) {
     lines.push(
       `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}`,
     );
   }
   return lines.join('\n');
+}
+
+function lossLine(k: DoctorReport['lossKernel']): string {
+  if (k.fusedAvailable)
+    return k.default === 'fused'
+      ? "the fused CUDA kernel on CUDA logits, libtorch's elsewhere"
+      : "libtorch's kernels; the fused CUDA kernel is built (STAGED_LM_LOSS_KERNEL=fused to use it)";
+  return k.default === 'fused'
+    ? "libtorch's kernels: STAGED_LM_LOSS_KERNEL=fused asks for the fused CUDA kernel, which this build does not have"
+    : "libtorch's kernels (no fused CUDA kernel in this build)";
 }
