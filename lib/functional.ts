@@ -204,6 +204,13 @@ export function setLossKernel(kernel: LossKernel): void {
   native.setLossKernel(kernel);
 }
 
+// STAGED_LM_LOSS_KERNEL is read by the addon at load; a value it does not know means 'aten'
+{
+  const v = process.env.STAGED_LM_LOSS_KERNEL;
+  if (v !== undefined && v !== '' && v !== 'aten' && v !== 'fused')
+    process.emitWarning(`STAGED_LM_LOSS_KERNEL=${v} is neither 'aten' nor 'fused': libtorch's kernels are used`);
+}
+
 /** The process-wide loss kernel, and whether this build has the fused CUDA kernels at all. */
 export function lossKernelInfo(): { default: LossKernel; available: boolean } {
   return native.lossKernelInfo();

@@ -18,9 +18,10 @@ export function registerBench(program: Command): void {
     .option('--peak-tflops <x>', 'dense bf16 peak of the card for MFU', positiveNumber('--peak-tflops'), 989)
     .option('--cuda-graph', 'capture the whole step as a CUDA graph after the warm-up and replay it (CUDA, static shapes)')
     .addOption(
-      new Option('--loss-kernel <kernel>', "the loss's kernel: libtorch's, or staged-lm's fused CUDA cross-entropy")
-        .choices(['aten', 'fused'])
-        .default('aten'),
+      new Option(
+        '--loss-kernel <kernel>',
+        "the loss's kernel: libtorch's, or staged-lm's fused CUDA cross-entropy (default: STAGED_LM_LOSS_KERNEL's, where it applies)",
+      ).choices(['aten', 'fused']),
     )
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {

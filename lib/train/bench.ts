@@ -37,7 +37,7 @@ export interface BenchOptions {
   threads?: number;
   /** Capture the step as a CUDA graph after the warm-up and time its replays. */
   cudaGraph?: boolean;
-  /** The loss's kernel (float32CrossEntropy): libtorch's (default) or staged-lm's fused CUDA one. */
+  /** The loss's kernel (float32CrossEntropy): libtorch's or staged-lm's fused CUDA one (default: setLossKernel's). */
   lossKernel?: LossKernel;
 }
 
@@ -70,7 +70,8 @@ export function benchConfig(name: string): GPTConfig {
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
-  const lossKernel = o.lossKernel ?? 'aten';
+  // unless asked, what the process chose (STAGED_LM_LOSS_KERNEL) where it applies
+  const lossKernel = o.lossKernel ?? (lossKernelInfo().default === 'fused' && cuda && lossKernelInfo().available ? 'fused' : 'aten');
   if (lossKernel === 'fused' && !(cuda && lossKernelInfo().available))
     throw new Error("--loss-kernel fused needs a CUDA device and a build with staged-lm's CUDA kernels (lossKernelInfo().available)");
   if (o.threads) setNumThreads(o.threads);

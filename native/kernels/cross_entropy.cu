@@ -170,7 +170,9 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t i = threadIdx.x; i < cols / kVec; i += kThreads) out[i] = zero;
     return;
   }
-  const float scale = *gradLoss / *count;
+  // a target outside [0, cols) made the loss NaN; its row's gradient is NaN too, so that nothing
+  // is learnt from it silently
+  const float scale = t < 0 || t >= cols ? NAN : *gradLoss / *count;
   const float l = lse[r];
   const auto* in = reinterpret_cast<const Pack<T, kVec>*>(logits + r * cols);
   for (int64_t i = threadIdx.x; i < cols / kVec; i += kThreads) {

@@ -4,10 +4,10 @@
 //
 // Forward reads each row of logits once (an online max and sum of exponentials) and writes three
 // float32 values per row: log Σ exp (the row's log-partition), the row's loss (that minus the
-// target's logit; 0 for an ignored target, NaN for a target outside [0, cols)), and whether the
-// row counts (1 or 0). Backward reads each row once more and writes
-// (exp(x − lse) − onehot(t)) · g / n straight into the logits' dtype — the whole loss in about
-// two passes over the logits where log-softmax + NLL in float32 take five or more.
+// target's logit; 0 for an ignored target, NaN for a target outside [0, cols) — and NaN for its
+// row's gradient too), and whether the row counts (1 or 0). Backward reads each row once more and
+// writes (exp(x − lse) − onehot(t)) · g / n straight into the logits' dtype — the whole loss in
+// about two passes over the logits where log-softmax + NLL in float32 take five or more.
 #pragma once
 #include <cuda_runtime_api.h>
 
