@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
-# build against the host's PyTorch libtorch, doctor, throughput against PyTorch eager (eager and
-# CUDA-graph steps, bench/gpu-vs-torch.sh) and the README's table from it, the CUDA test files
-# (tensors, graphs, no host sync in the step; or the whole suite with FULL=1), the loss alone
-# (bench/cross-entropy.ts), the speed of training right after a growth and the growth time of a
-# 124M state, the eager step's GPU time by kernel kind (bench/profile-reference.py), the trainer's
+# build against the host's PyTorch libtorch, doctor, the CUDA test files (tensors, graphs, no host
+# sync in the step, the fused loss kernel; or the whole suite with FULL=1), throughput against
+# PyTorch eager (eager and CUDA-graph steps, with either loss kernel: bench/gpu-vs-torch.sh) and
+# the README's table from it, the loss alone (bench/cross-entropy.ts), the speed of training right
+# after a growth and the growth time of a 124M state, the eager step's GPU time by kernel kind (bench/profile-reference.py), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a
 # bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
@@ -47,11 +47,7 @@ touch node_modules/.package-lock.json
   echo "build: $(($(date +%s) - start)) s"
   grep -E "staged-lm: (CUDA|distributed|cuda_graph|dist|native/kernels)" "$out/setup.log"
   part doctor 30 node dist/lib/cli/main.js doctor
-  part gpu-vs-torch 260 bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
-  grep -E "error|Error" "$out/bench.err" | head -5
-  grep '"shape"' "$out/bench.jsonl"
-  # the README's table, from the same lines
-  node dist/bench/gpu-table.js "$out/bench.jsonl"
+  # the CUDA tests first: the fused loss kernel and the graphs are checked before they are timed
   if [ "${FULL:-0}" = 1 ]; then
     part jest 400 npx jest --ci >"$out/jest.log" 2>&1
   else
@@ -61,6 +57,11 @@ touch node_modules/.package-lock.json
   echo "jest exit $?"
   # failures and totals here; every test's line is in $out/jest.log
   grep -E "✕|Tests:|Time:" "$out/jest.log" | head -40
+  part gpu-vs-torch 260 bash bench/gpu-vs-torch.sh >"$out/bench.jsonl" 2>"$out/bench.err" || tail -20 "$out/bench.err"
+  grep -E "error|Error" "$out/bench.err" | head -5
+  grep '"shape"' "$out/bench.jsonl"
+  # the README's table, from the same lines
+  node dist/bench/gpu-table.js "$out/bench.jsonl"
   # the LM loss alone, usual vs float32CrossEntropy, chunked (the default) and not: time and peak
   # memory at 124M's 16×1024 rows and tiny's 16×256 (launch-bound: does chunking cost there?)
   for rows in 16384 4096; do
