@@ -180,8 +180,7 @@ export function float32CrossEntropy(
   targets: Tensor,
   opts: { ignoreIndex?: number; chunkElements?: number; kernel?: LossKernel } = {},
 ): Tensor {
-  if (opts.kernel !== undefined && opts.kernel !== 'aten' && opts.kernel !== 'fused')
-    throw new TypeError(`float32CrossEntropy: kernel must be 'aten' or 'fused', got ${String(opts.kernel)}`);
+  if (opts.kernel !== undefined) checkLossKernel(opts.kernel, 'float32CrossEntropy');
   return new Tensor(
     native.float32CrossEntropy(
       handle(logits, 'float32CrossEntropy', 'logits'),
@@ -199,9 +198,12 @@ export function float32CrossEntropy(
  * elsewhere), 'aten' never. The process starts with STAGED_LM_LOSS_KERNEL's value ('aten' unset).
  */
 export function setLossKernel(kernel: LossKernel): void {
-  if (kernel !== 'aten' && kernel !== 'fused')
-    throw new TypeError(`setLossKernel: kernel must be 'aten' or 'fused', got ${String(kernel)}`);
-  native.setLossKernel(kernel);
+  native.setLossKernel(checkLossKernel(kernel, 'setLossKernel'));
+}
+
+function checkLossKernel(kernel: LossKernel, where: string): LossKernel {
+  if (kernel !== 'aten' && kernel !== 'fused') throw new TypeError(`${where}: kernel must be 'aten' or 'fused', got ${String(kernel)}`);
+  return kernel;
 }
 
 // STAGED_LM_LOSS_KERNEL is read by the addon at load; a value it does not know means 'aten'

@@ -260,13 +260,14 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(info.Env(), "the targets are on " + targets.device().str() +
                                            ", the logits on " + logits.device().str());
   }
-  std::string unavailable = fusedUnavailableReason(logits);
+  // the reason is looked for only when the fused kernel is wanted (every step calls this)
+  bool wanted = kernel == "fused" || (kernel == "default" && fusedByDefault);
+  std::string unavailable = wanted ? fusedUnavailableReason(logits) : "";
   if (kernel == "fused" && !unavailable.empty()) {
     throw Napi::Error::New(info.Env(),
                            "float32CrossEntropy: the fused kernel cannot be used: " + unavailable);
   }
-  bool fused =
-      unavailable.empty() && (kernel == "fused" || (kernel == "default" && fusedByDefault));
+  bool fused = wanted && unavailable.empty();
   return wrap(info.Env(),
               Float32CrossEntropy::apply(logits, targets, ignoreIndex,
                                          chunkElementsFor(logits.numel(), chunkElements), fused));

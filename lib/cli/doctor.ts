@@ -30,6 +30,8 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 export function doctorReport(): DoctorReport {
   const info = buildInfo();
   const mem = memoryStats().cuda;
+  const { available, default: kernel } = lossKernelInfo();
+  const loss = { fusedAvailable: available, default: kernel };
   return {
     stagedLm: packageVersion(),
     node: process.version,
@@ -44,7 +46,7 @@ export function doctorReport(): DoctorReport {
     cpuThreads: getNumThreads(),
     flashAttention: native.hasFlashAttention,
     cudaGraphs: native.hasCudaGraphs,
-    lossKernel: { fusedAvailable: lossKernelInfo().available, default: lossKernelInfo().default },
+    lossKernel: loss,
     distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,

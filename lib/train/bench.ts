@@ -70,12 +70,12 @@ export function benchConfig(name: string): GPTConfig {
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
+  const { default: kernelBefore, available: fusedBuilt } = lossKernelInfo();
   // unless asked, what the process chose (STAGED_LM_LOSS_KERNEL) where it applies
-  const lossKernel = o.lossKernel ?? (lossKernelInfo().default === 'fused' && cuda && lossKernelInfo().available ? 'fused' : 'aten');
-  if (lossKernel === 'fused' && !(cuda && lossKernelInfo().available))
+  const lossKernel = o.lossKernel ?? (kernelBefore === 'fused' && cuda && fusedBuilt ? 'fused' : 'aten');
+  if (lossKernel === 'fused' && !(cuda && fusedBuilt))
     throw new Error("--loss-kernel fused needs a CUDA device and a build with staged-lm's CUDA kernels (lossKernelInfo().available)");
   if (o.threads) setNumThreads(o.threads);
-  const kernelBefore = lossKernelInfo().default;
   const base = benchConfig(o.model);
   // positions table as the reference's (one row per position of the sequence)
   const cfg = { ...base, contextLength: o.seq, vocabSize: o.vocab ?? base.vocabSize };
