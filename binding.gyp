@@ -14,6 +14,7 @@
         'native/math_ops.cc',
         'native/nn_ops.cc',
         'native/loss.cc',
+        'native/norm.cc',
         'native/autograd.cc',
         'native/runtime.cc',
         'native/optim.cc',

@@ -1,6 +1,7 @@
 // Ops over several tensors and the neural-network functions a GPT is built from.
 // Each is one libtorch kernel (fused where libtorch has one).
 import { checkInt, checkNumber, checkShape, describe } from './dtype';
+import { checkKernel, type LossKernel, type NormKernel } from './kernels';
 import { native, type NativeTensor } from './native';
 import { Tensor } from './tensor';
 
@@ -85,6 +86,37 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
   );
 }
 
+/**
+ * The residual add and the LayerNorm after it, as a pre-LN transformer runs them between branches:
+ * → [a, z] with a = h + y (h's dtype; y of h's shape and dtype, or a narrower float) and z the
+ * LayerNorm of a over its last dimension (weight's size, eps), in autocast's dtype where autocast
+ * is on and the tensors are on CUDA (what the next matmul would cast it to), else a's dtype.
+ * kernel 'fused' (CUDA tensors; all of one dtype, or float32 h, weight and bias with a float16 or
+ * bfloat16 y; a last dimension that is a multiple of 4 up to 16384; a build with staged-lm's CUDA
+ * kernels; refused otherwise): one read of h and y and one write of a and z forward, one read of
+ * z's and a's gradients and a, one write of h's and y's gradients backward, in float32 arithmetic
+ * (native/kernels/add_layer_norm.cu); 'aten': libtorch's add, layerNorm and cast — the same values
+ * up to the order of float32 sums; absent: what setNormKernel chose, where it applies.
+ */
+export function addLayerNorm(
+  h: Tensor,
+  y: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  opts: { eps?: number; kernel?: NormKernel } = {},
+): [Tensor, Tensor] {
+  if (opts.kernel !== undefined) checkKernel(opts.kernel, 'addLayerNorm');
+  const [a, z] = native.addLayerNorm(
+    handle(h, 'addLayerNorm', 'h'),
+    handle(y, 'addLayerNorm', 'y'),
+    handle(weight, 'addLayerNorm', 'weight'),
+    optionalHandle(bias, 'addLayerNorm', 'bias'),
+    checkNumber(opts.eps ?? 1e-5, 'eps'),
+    opts.kernel ?? 'default',
+  );
+  return [new Tensor(a), new Tensor(z)];
+}
+
 /** Rows of weight (V×d) gathered by integer indices of any shape → (...indices.shape, d). */
 export function embedding(weight: Tensor, indices: Tensor): Tensor {
   return new Tensor(native.embedding(handle(weight, 'embedding', 'weight'), handle(indices, 'embedding', 'indices')));
@@ -159,9 +191,6 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   );
 }
 
-/** Which implementation float32CrossEntropy runs: libtorch's kernels, or staged-lm's fused CUDA ones. */
-export type LossKernel = 'aten' | 'fused';
-
 /**
  * Mean cross-entropy of logits (N, C) of any floating dtype against int64 targets (N), computed in
  * float32 (float64 for float64 logits; the loss has that dtype) with the gradient returned in the
@@ -180,7 +209,7 @@ export function float32CrossEntropy(
   targets: Tensor,
   opts: { ignoreIndex?: number; chunkElements?: number; kernel?: LossKernel } = {},
 ): Tensor {
-  if (opts.kernel !== undefined) checkLossKernel(opts.kernel, 'float32CrossEntropy');
+  if (opts.kernel !== undefined) checkKernel(opts.kernel, 'float32CrossEntropy');
   return new Tensor(
     native.float32CrossEntropy(
       handle(logits, 'float32CrossEntropy', 'logits'),
@@ -190,30 +219,4 @@ export function float32CrossEntropy(
       opts.kernel ?? 'default',
     ),
   );
-}
-
-/**
- * The process-wide choice for float32CrossEntropy calls that name no kernel — the model's loss
- * among them: 'fused' uses the fused CUDA kernels wherever they can take the logits (libtorch's
- * elsewhere), 'aten' never. The process starts with STAGED_LM_LOSS_KERNEL's value ('aten' unset).
- */
-export function setLossKernel(kernel: LossKernel): void {
-  native.setLossKernel(checkLossKernel(kernel, 'setLossKernel'));
-}
-
-function checkLossKernel(kernel: LossKernel, where: string): LossKernel {
-  if (kernel !== 'aten' && kernel !== 'fused') throw new TypeError(`${where}: kernel must be 'aten' or 'fused', got ${String(kernel)}`);
-  return kernel;
-}
-
-// STAGED_LM_LOSS_KERNEL is read by the addon at load; a value it does not know means 'aten'
-{
-  const v = process.env.STAGED_LM_LOSS_KERNEL;
-  if (v !== undefined && v !== '' && v !== 'aten' && v !== 'fused')
-    process.emitWarning(`STAGED_LM_LOSS_KERNEL=${v} is neither 'aten' nor 'fused': libtorch's kernels are used`);
-}
-
-/** The process-wide loss kernel, and whether this build has the fused CUDA kernels at all. */
-export function lossKernelInfo(): { default: LossKernel; available: boolean } {
-  return native.lossKernelInfo();
 }

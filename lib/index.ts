@@ -3,6 +3,7 @@ export { Tensor, type TypedArrayOut, type NestedArray, type ToOptions } from './
 export { DTYPES, FLOAT_DTYPES, DTYPE_BYTES, type Dtype, type Device } from './dtype';
 export * from './factories';
 export * from './functional';
+export * from './kernels';
 export { tidy, keep, dispose } from './scope';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export * from './runtime';

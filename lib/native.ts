@@ -154,6 +154,9 @@ export interface NativeModule {
   float32CrossEntropy(logits: T, targets: T, ignoreIndex: number, chunkElements: number, kernel: 'default' | 'aten' | 'fused'): T;
   setLossKernel(kernel: 'aten' | 'fused'): void;
   lossKernelInfo(): { default: 'aten' | 'fused'; available: boolean };
+  addLayerNorm(h: T, y: T, weight: T, bias: T | null, eps: number, kernel: 'default' | 'aten' | 'fused'): [T, T];
+  setNormKernel(kernel: 'aten' | 'fused'): void;
+  normKernelInfo(): { default: 'aten' | 'fused'; available: boolean };
   // autograd
   setRequiresGrad(t: T, flag: boolean): void;
   requiresGrad(t: T): boolean;

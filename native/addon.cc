@@ -14,6 +14,7 @@ void initShapeOps(Napi::Env env, Napi::Object exports);
 void initMathOps(Napi::Env env, Napi::Object exports);
 void initNnOps(Napi::Env env, Napi::Object exports);
 void initLoss(Napi::Env env, Napi::Object exports);
+void initNorm(Napi::Env env, Napi::Object exports);
 void initAutograd(Napi::Env env, Napi::Object exports);
 void initRuntime(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
@@ -47,6 +48,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slm::initMathOps(env, exports);
   slm::initNnOps(env, exports);
   slm::initLoss(env, exports);
+  slm::initNorm(env, exports);
   slm::initAutograd(env, exports);
   slm::initRuntime(env, exports);
   slm::initOptim(env, exports);

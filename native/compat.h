@@ -51,6 +51,15 @@ inline bool isCudaAutocastEnabled() {
 #endif
 }
 
+// The dtype autocast casts matmul inputs to on CUDA.
+inline at::ScalarType cudaAutocastDtype() {
+#if STAGED_LM_TORCH_AT_LEAST(2, 4)
+  return at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  return at::autocast::get_autocast_gpu_dtype();
+#endif
+}
+
 constexpr bool kHasFlashAttention = STAGED_LM_TORCH_AT_LEAST(2, 0);
 
 }  // namespace compat

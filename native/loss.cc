@@ -49,6 +49,7 @@
 #include <climits>
 
 #include "kernels/cross_entropy.h"
+#include "kernels/errors.h"
 #endif
 
 namespace slm {

@@ -7,7 +7,7 @@ if ! command -v clang-format >/dev/null; then
   exit 1
 fi
 # the addon, our CUDA kernels, and the CPU harness that runs them in the tests
-files=(native/*.cc native/*.h native/kernels/*.cu native/kernels/*.h test/kernels/*.cc test/kernels/*.h)
+files=(native/*.cc native/*.h native/kernels/*.cu native/kernels/*.cuh native/kernels/*.h test/kernels/*.cc test/kernels/*.h)
 case "${1:---check}" in
   --check) clang-format --dry-run --Werror "${files[@]}" ;;
   --fix) clang-format -i "${files[@]}" ;;

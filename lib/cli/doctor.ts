@@ -1,5 +1,5 @@
 // `staged-lm doctor`: what this installation runs on — libtorch, build, CUDA devices.
-import { lossKernelInfo } from '../functional';
+import { lossKernelInfo } from '../kernels';
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
 import { packageVersion } from './version';

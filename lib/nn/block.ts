@@ -23,11 +23,27 @@ export class Block extends Module {
     this.mlp = this.registerModule('mlp', new MLP(config, opts));
   }
 
-  /** Intermediates are released as soon as the block is done (autograd keeps what it saved). */
+  /** The block on its own: h + Attn(LN1(h)), then + MLP(LN2(·)). */
   forward(h: Tensor): Tensor {
     return tidy(() => {
-      const a = h.add(this.attn.forward(this.ln1.forward(h)));
-      return a.add(this.mlp.forward(this.ln2.forward(a)));
+      const { residual, branch } = this.forwardPending(h, null);
+      return residual.add(branch);
+    });
+  }
+
+  /**
+   * The block as GPT chains it: its input is the residual stream h with the previous block's MLP
+   * output still to be added (`pending`; null for the first block), its output the stream after
+   * attention and this block's MLP output, not yet added. Every residual add then meets the
+   * LayerNorm after it in one op (addLayerNorm: with the fused kernels, one pass over the stream
+   * where the add, the LayerNorm and its cast for the next matmul take three). Intermediates are
+   * released as soon as the block is done (autograd keeps what it saved).
+   */
+  forwardPending(h: Tensor, pending: Tensor | null): { residual: Tensor; branch: Tensor } {
+    return tidy(() => {
+      const [x, z1] = pending === null ? [h, this.ln1.forward(h)] : this.ln1.addForward(h, pending);
+      const [a, z2] = this.ln2.addForward(x, this.attn.forward(z1));
+      return { residual: a, branch: this.mlp.forward(z2) };
     });
   }
 }

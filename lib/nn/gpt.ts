@@ -70,6 +70,17 @@ export class GPT extends Module {
 
   /** The residual stream after the last block (before LNf): idx (B, T) → (B, T, d). */
   hidden(idx: Tensor): Tensor {
+    return tidy(() => {
+      const { residual, branch } = this.stream(idx);
+      return branch === null ? residual : residual.add(branch);
+    });
+  }
+
+  /**
+   * The residual stream after the last block with its MLP output not yet added (`branch`; null
+   * without blocks), so that the caller adds it in one op with the LayerNorm after it.
+   */
+  private stream(idx: Tensor): { residual: Tensor; branch: Tensor | null } {
     const T = idx.shape[1];
     if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
     const tr = this.transformer;
@@ -82,20 +93,24 @@ export class GPT extends Module {
       const positions = T === wpe.shape[0] ? wpe : wpe.narrow(0, 0, T); // (T, d)
       return modelDropout(tr.wte.forward(idx).add(positions), this.config.dropout.embedding, this.training);
     });
+    let branch: Tensor | null = null;
     for (const b of this.blocks) {
-      // release each block's input handle once the next residual stream exists: the memory
-      // stays only as long as autograd needs it, as in PyTorch
-      const next = b.forward(h);
+      // release each block's input handles once the next ones exist: the memory stays only as
+      // long as autograd needs it, as in PyTorch
+      const next = b.forwardPending(h, branch);
       h.dispose();
-      h = next;
+      branch?.dispose();
+      ({ residual: h, branch } = next);
     }
-    return h;
+    return { residual: h, branch };
   }
 
   /** Logits over the padded vocabulary: idx (B, T) → (B, T, Vpad). */
   logits(idx: Tensor): Tensor {
     return tidy(() => {
-      const x = this.transformer.lnF.forward(this.hidden(idx));
+      const { residual, branch } = this.stream(idx);
+      const lnF = this.transformer.lnF;
+      const x = branch === null ? lnF.forward(residual) : lnF.addForward(residual, branch)[1];
       const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
       return linear(x, head);
     });

@@ -1,5 +1,5 @@
 // The leaf layers of a GPT, in Hugging Face GPT-2's parameter layout.
-import { conv1d, dropout, embedding as embeddingOp, layerNorm } from '../functional';
+import { addLayerNorm, conv1d, dropout, embedding as embeddingOp, layerNorm } from '../functional';
 import { ones, randn, zeros, type TensorOptions } from '../factories';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
@@ -63,6 +63,11 @@ export class LayerNorm extends Module {
 
   forward(x: Tensor): Tensor {
     return layerNorm(x, [this.dim], this.weight, this.bias, this.eps);
+  }
+
+  /** The residual add before this LayerNorm with it, as one op: [a = h + y, LayerNorm(a)] (see addLayerNorm). */
+  addForward(h: Tensor, y: Tensor): [Tensor, Tensor] {
+    return addLayerNorm(h, y, this.weight, this.bias, { eps: this.eps });
   }
 }
 

@@ -5,7 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { lossKernelInfo, setLossKernel, type LossKernel } from '../functional';
+import { lossKernelInfo, setLossKernel, type LossKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';

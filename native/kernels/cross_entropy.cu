@@ -12,14 +12,13 @@
 // built-ins (threads, barriers, shuffles, half types), the kernels alone, without the launchers —
 // how the test suite runs this very source without a GPU.
 #ifndef SLM_KERNEL_EMULATION
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <climits>
 #include <cstdint>
 
 #include "cross_entropy.h"
+#include "errors.h"
 #endif
+#include "convert.cuh"
 
 namespace slm {
 namespace kernels {
@@ -27,36 +26,6 @@ namespace {
 
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
-
-template <typename T>
-__device__ __forceinline__ float toFloat(T v);
-template <>
-__device__ __forceinline__ float toFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float toFloat<__half>(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float toFloat<__nv_bfloat16>(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-
-template <typename T>
-__device__ __forceinline__ T fromFloat(float v);
-template <>
-__device__ __forceinline__ float fromFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half fromFloat<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 // Σ exp(x − m) over the values seen, with m their maximum; m = −∞ for none. NaN propagates: a NaN
 // value makes m or s NaN and the row's lse NaN, as log-softmax would.
@@ -120,12 +89,6 @@ __device__ MaxSum blockMerge(MaxSum v) {
   __syncthreads();
   return result;
 }
-
-// kVec values per 16-byte load when the row is aligned for it (cols a multiple of kVec), else 1.
-template <typename T, int kVec>
-struct alignas(sizeof(T) * kVec) Pack {
-  T v[kVec];
-};
 
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads)

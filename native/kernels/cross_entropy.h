@@ -31,8 +31,5 @@ cudaError_t crossEntropyBackward(const void* logits, LogitsType type, const int6
                                  int64_t rows, int64_t cols, int64_t ignoreIndex, void* gradLogits,
                                  cudaStream_t stream);
 
-// The runtime's message for an error these functions returned.
-const char* errorString(cudaError_t error);
-
 }  // namespace kernels
 }  // namespace slm

@@ -26,6 +26,8 @@ struct SimtIndex {
 };
 inline thread_local SimtIndex threadIdx;
 inline thread_local SimtIndex blockIdx;
+inline thread_local SimtIndex blockDim;
+inline thread_local SimtIndex gridDim;
 
 namespace simt {
 inline std::unique_ptr<std::barrier<>> block;
@@ -46,12 +48,19 @@ void launch(unsigned grid, unsigned threads, Body body) {
       pool.emplace_back([=] {
         blockIdx.x = b;
         threadIdx.x = t;
+        blockDim.x = threads;
+        gridDim.x = grid;
         body();
       });
     for (auto& th : pool) th.join();
   }
 }
 }  // namespace simt
+
+// 1/√x (the device's is within 2 ulp of this)
+inline float rsqrtf(float x) {
+  return 1.0f / std::sqrt(x);
+}
 
 inline void __syncthreads() {
   simt::block->arrive_and_wait();

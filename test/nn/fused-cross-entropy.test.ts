@@ -25,11 +25,8 @@ import {
 import { GPT } from '../../lib/nn/gpt';
 import { parseGPTConfig } from '../../lib/nn/config';
 import { AdamW } from '../../lib/optim/adamw';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { crossEntropyReference, expectRelClose, flat, itWhen, jsUniform } from '../helpers';
+import { emulatedHarness, formatValues, itEmulated, parseLines } from '../kernels/emulation';
 
 const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
 const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
@@ -269,73 +266,16 @@ describe('the fused CUDA cross-entropy', () => {
 
 // ---- the kernels' source on the CPU (test/kernels/simt.h) ----
 
-/** g++ with what simt.h needs (C++20 <barrier>, _Float16: GCC 12 on x86-64), tried on a tiny program. */
-function compilerWorks(): boolean {
-  const dir = mkdtempSync(join(tmpdir(), 'slm-cxx-'));
-  try {
-    const src = join(dir, 'probe.cc');
-    writeFileSync(
-      src,
-      '#include <barrier>\nint main() { std::barrier<> b(1); b.arrive_and_wait(); _Float16 h = 1; return static_cast<int>(h) - 1; }\n',
-    );
-    execFileSync('g++', ['-std=c++20', '-pthread', '-o', join(dir, 'probe'), src], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-const itEmulated = itWhen(compilerWorks(), 'no g++ with C++20 <barrier> and _Float16 (GCC 12+) to build the emulated kernels');
-
 describe('the fused cross-entropy kernels, emulated on the CPU', () => {
-  let dir = '';
-  let binary = '';
-  beforeAll(() => {
-    if (!compilerWorks()) return;
-    dir = mkdtempSync(join(tmpdir(), 'slm-kernels-'));
-    binary = join(dir, 'cross-entropy-emulated');
-    execFileSync(
-      'g++',
-      [
-        '-std=c++20',
-        '-O1',
-        '-pthread',
-        '-Wall',
-        '-Wno-unknown-pragmas',
-        '-o',
-        binary,
-        join(__dirname, '../kernels/cross-entropy-emulated.cc'),
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-  }, 60_000);
-  afterAll(() => {
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-  });
+  const harness = emulatedHarness('cross-entropy-emulated');
+  beforeAll(() => harness.build(), 60_000);
+  afterAll(() => harness.remove());
 
   type Dtype = 'float32' | 'float16' | 'bfloat16';
   /** Runs both kernels on logits (rows × cols, rounded to dtype by the harness) and the targets. */
   function emulate(dtype: Dtype, cols: number, targets: number[], logits: number[], path: 'vector' | 'scalar', ignoreIndex = -100, g = 3) {
-    const input = [
-      `${dtype} ${targets.length} ${cols} ${ignoreIndex} ${g} ${path}`,
-      targets.join(' '),
-      logits.map((v) => (Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : String(v))).join(' '),
-    ].join('\n');
-    const r = spawnSync(binary, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
-    if (r.status !== 0) throw new Error(`emulated kernels failed (${r.status}): ${r.stderr}`);
-    const lines = Object.fromEntries(
-      r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => {
-          const [name, ...values] = l.split(' ');
-          // printf writes ±inf and nan, which Number() does not read
-          return [name, values.map((v) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v)))];
-        }),
-    ) as Record<'x' | 'stats' | 'grad', number[]>;
+    const input = [`${dtype} ${targets.length} ${cols} ${ignoreIndex} ${g} ${path}`, targets.join(' '), formatValues(logits)].join('\n');
+    const lines = parseLines(harness.run(input)) as Record<'x' | 'stats' | 'grad', number[]>;
     const rows = targets.length;
     const lse = lines.stats.slice(0, rows);
     const rowLoss = lines.stats.slice(rows, 2 * rows);
