@@ -4,7 +4,7 @@
 // PyTorch eager's ms/step, ours eager and as a replayed CUDA graph (ms/step and tokens/s ratio to
 // PyTorch eager), and the memory ratios to PyTorch's peak allocated bytes (each of ours as its
 // `peak_mem_kind` says: eager rows count peak allocated bytes, graph rows all reserved bytes, an
-// upper bound); with runs of the fused loss kernel, their two columns too.
+// upper bound); with runs of staged-lm's fused kernels, two columns per combination too.
 //   node dist/bench/gpu-table.js BENCH.jsonl [DATE]      (or the lines on stdin: -)
 //   node dist/bench/gpu-table.js --json BENCH.jsonl
 import { readFileSync } from 'node:fs';
@@ -64,12 +64,16 @@ const times = (x: string): string => (x === '–' ? x : `${x}×`);
 /** Markdown: a line naming the GPU, then the table (one row per shape PyTorch eager ran). */
 export function formatGpuTable(rows: BenchRow[], date: string): string {
   const { measured, refs, refFor } = measuredRuns(rows);
-  // runs with the fused loss kernel (`--loss-kernel fused`) get two more columns, when there are any
-  const fused = measured.some((r) => r.impl.endsWith('+fused-loss'));
+  // runs with staged-lm's fused kernels (impl suffixes '+fused-loss', '+fused-norm') get two more
+  // columns per combination that ran: eager and CUDA graph, each with its memory ratio
+  const suffixes = [
+    ...new Set(measured.map((r) => /^staged-lm(-cuda-graph)?(\+.+)$/.exec(r.impl)?.[2]).filter((x): x is string => x !== undefined)),
+  ];
+  const label = (suffix: string): string => 'fused ' + suffix.split('+fused-').filter(Boolean).join(' + ');
   const lines = [
     '| shape | PyTorch eager ms/step | staged-lm eager ms/step (ratio tokens/s) | staged-lm CUDA graph ms/step (ratio) | memory ours/PyTorch peak: eager (graph) |' +
-      (fused ? ' eager, fused loss: ms/step (ratio; memory) | CUDA graph, fused loss |' : ''),
-    '| --- | --- | --- | --- | --- |' + (fused ? ' --- | --- |' : ''),
+      suffixes.map((x) => ` eager, ${label(x)}: ms/step (ratio; memory) | CUDA graph, ${label(x)} |`).join(''),
+    '| --- | --- | --- | --- | --- |' + suffixes.map(() => ' --- | --- |').join(''),
   ];
   for (const ref of refs) {
     const find = (impl: string): BenchRow | undefined => measured.find((r) => r.impl === impl && refFor(r) === ref);
@@ -83,10 +87,8 @@ export function formatGpuTable(rows: BenchRow[], date: string): string {
     const graph = find('staged-lm-cuda-graph');
     const name = `${SHAPE_NAMES[ref.model] ?? ref.model}, ${ref.batch}×${ref.seq}`;
     let row = `| ${name} | ${ref.ms_per_step.toFixed(2)} | ${time(eager)} | ${time(graph)} | ${memory(eager)} (${memory(graph)}) |`;
-    if (fused) {
-      const withMemory = (r: BenchRow | undefined): string => (r === undefined ? time(r) : time(r).replace(/\)$/, `; ${memory(r)})`));
-      row += ` ${withMemory(find('staged-lm+fused-loss'))} | ${withMemory(find('staged-lm-cuda-graph+fused-loss'))} |`;
-    }
+    const withMemory = (r: BenchRow | undefined): string => (r === undefined ? time(r) : time(r).replace(/\)$/, `; ${memory(r)})`));
+    for (const x of suffixes) row += ` ${withMemory(find(`staged-lm${x}`))} | ${withMemory(find(`staged-lm-cuda-graph${x}`))} |`;
     lines.push(row);
   }
   const device = refs.find((r) => r.device)?.device;

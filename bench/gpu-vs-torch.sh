@@ -3,8 +3,8 @@
 # and PyTorch's reference (../shared/bench/torch_reference.py, packed as .gpu/torch_reference.py)
 # on the same shapes in the same run. Prints one JSON line per run, then one line per shape with
 # the ratios ours/PyTorch for tokens/s and peak memory; ours runs twice, eager and as a
-# replayed CUDA graph (--cuda-graph), and twice more with the fused CUDA loss kernel
-# (--loss-kernel fused) where the build has staged-lm's kernels.
+# replayed CUDA graph (--cuda-graph), and twice more with staged-lm's fused CUDA kernels (the loss
+# and the residual add + LayerNorm: --loss-kernel fused --norm-kernel fused) where the build has them.
 #   bash bench/gpu-vs-torch.sh [REFERENCE.py]      (after `source .gpu/env.sh` on a host without Node)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,12 @@ run() { # model batch seq
   # fails prints its reason instead of a result
   node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 --cuda-graph | tee -a "$results" ||
     echo "{\"impl\":\"staged-lm-cuda-graph\",\"model\":\"$1\",\"failed\":true}"
-  # both again with the fused CUDA loss kernel, where this build has it
+  # both again with staged-lm's fused CUDA kernels, where this build has them
   if [ "$fused" = true ]; then
     for g in "" --cuda-graph; do
-      node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 --loss-kernel fused $g |
-        tee -a "$results" || echo "{\"impl\":\"staged-lm${g:+-cuda-graph}+fused-loss\",\"model\":\"$1\",\"failed\":true}"
+      node dist/lib/cli/main.js bench --model "$1" --device cuda --batch "$2" --seq "$3" --steps 30 --warmup 5 \
+        --loss-kernel fused --norm-kernel fused $g |
+        tee -a "$results" || echo "{\"impl\":\"staged-lm${g:+-cuda-graph}+fused-loss+fused-norm\",\"model\":\"$1\",\"failed\":true}"
     done
   fi
 }

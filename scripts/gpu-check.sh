@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check in one go, for a device session on a host without Node (see ../shared/gpu/README.md):
 # build against the host's PyTorch libtorch, doctor, the CUDA test files (tensors, graphs, no host
-# sync in the step, the fused loss kernel; or the whole suite with FULL=1), throughput against
-# PyTorch eager (eager and CUDA-graph steps, with either loss kernel: bench/gpu-vs-torch.sh) and
-# the README's table from it, the loss alone (bench/cross-entropy.ts), the speed of training right
+# sync in the step, the fused loss and add + LayerNorm kernels; or the whole suite with FULL=1),
+# throughput against PyTorch eager (eager and CUDA-graph steps, with libtorch's kernels and with our
+# fused ones: bench/gpu-vs-torch.sh) and the README's table from it, the loss alone
+# (bench/cross-entropy.ts), the residual add + LayerNorm alone (bench/add-layer-norm.ts), the speed of training right
 # after a growth and the growth time of a 124M state, the eager step's GPU time by kernel kind (bench/profile-reference.py), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a
 # bf16 matmul.
@@ -47,12 +48,12 @@ touch node_modules/.package-lock.json
   echo "build: $(($(date +%s) - start)) s"
   grep -E "staged-lm: (CUDA|distributed|cuda_graph|dist|native/kernels)" "$out/setup.log"
   part doctor 30 node dist/lib/cli/main.js doctor
-  # the CUDA tests first: the fused loss kernel and the graphs are checked before they are timed
+  # the CUDA tests first: the fused kernels and the graphs are checked before they are timed
   if [ "${FULL:-0}" = 1 ]; then
     part jest 400 npx jest --ci >"$out/jest.log" 2>&1
   else
     part jest 150 npx jest --ci test/cuda.test.ts test/cuda-graph.test.ts test/host-sync.test.ts \
-      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts >"$out/jest.log" 2>&1
+      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts test/nn/add-layer-norm.test.ts >"$out/jest.log" 2>&1
   fi
   echo "jest exit $?"
   # failures and totals here; every test's line is in $out/jest.log
@@ -67,6 +68,9 @@ touch node_modules/.package-lock.json
   for rows in 16384 4096; do
     part "cross-entropy $rows" 40 node dist/bench/cross-entropy.js --device cuda --rows $rows --rounds 3 | tail -1
   done
+  # the residual add + LayerNorm alone, libtorch's kernels vs the fused ones: 124M's and tiny's shapes
+  part "add-layer-norm 124M" 30 node dist/bench/add-layer-norm.js --device cuda --rows 16384 --dim 768 --rounds 3 | tail -1
+  part "add-layer-norm tiny" 30 node dist/bench/add-layer-norm.js --device cuda --rows 4096 --dim 256 --rounds 3 | tail -1
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda

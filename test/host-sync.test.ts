@@ -3,7 +3,19 @@
 // the GPU idle while the next step is issued. cudaSyncDebugMode('error') turns each such wait into
 // an error, so these tests fail on the first one. The GPU parts run where libtorch sees a GPU; the
 // mode's contract on a CPU-only build is checked everywhere.
-import { buildInfo, cudaAvailable, cudaSyncDebugMode, forbidHostSync, randn, tidy, type SyncDebugMode } from '../lib';
+import {
+  buildInfo,
+  cudaAvailable,
+  cudaSyncDebugMode,
+  forbidHostSync,
+  lossKernelInfo,
+  normKernelInfo,
+  randn,
+  setLossKernel,
+  setNormKernel,
+  tidy,
+  type SyncDebugMode,
+} from '../lib';
 import { cudaGraphsAvailable } from '../lib/cuda-graph';
 import { Trainer } from '../lib/train/trainer';
 import { itWhen } from './helpers';
@@ -12,6 +24,7 @@ const cudaBuild = buildInfo().cudaBuild;
 const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
 const itCpuBuild = itWhen(!cudaBuild, 'this build has CUDA (its CPU-only refusals do not apply)');
 const itGraphs = itWhen(cudaAvailable() && cudaGraphsAvailable(), 'no CUDA device, or no CUDA graphs in this build');
+const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
 
 describe('cudaSyncDebugMode', () => {
   it('refuses a mode it does not know', () => {
@@ -88,5 +101,19 @@ describe('the training step makes no host sync on CUDA', () => {
     const losses = steadySteps(true, 'bf16');
     expect(losses.length).toBe(7);
     for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+  });
+
+  itFused("eager bf16 with staged-lm's fused kernels (the loss, the residual add + LayerNorm)", () => {
+    const before = [lossKernelInfo().default, normKernelInfo().default] as const;
+    try {
+      setLossKernel('fused');
+      setNormKernel('fused');
+      const losses = steadySteps(false, 'bf16');
+      expect(losses.length).toBe(5);
+      for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+    } finally {
+      setLossKernel(before[0]);
+      setNormKernel(before[1]);
+    }
   });
 });

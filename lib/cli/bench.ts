@@ -23,6 +23,12 @@ export function registerBench(program: Command): void {
         "the loss's kernel: libtorch's, or staged-lm's fused CUDA cross-entropy (default: STAGED_LM_LOSS_KERNEL's, where it applies)",
       ).choices(['aten', 'fused']),
     )
+    .addOption(
+      new Option(
+        '--norm-kernel <kernel>',
+        "the residual add + LayerNorm's kernel: libtorch's, or staged-lm's fused CUDA one (default: STAGED_LM_NORM_KERNEL's, where it applies)",
+      ).choices(['aten', 'fused']),
+    )
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {
       process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');

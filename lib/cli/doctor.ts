@@ -1,5 +1,5 @@
 // `staged-lm doctor`: what this installation runs on — libtorch, build, CUDA devices.
-import { lossKernelInfo } from '../kernels';
+import { lossKernelInfo, normKernelInfo } from '../kernels';
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
 import { packageVersion } from './version';
@@ -16,6 +16,8 @@ export interface DoctorReport {
   cudaGraphs: boolean;
   /** The fused CUDA cross-entropy (native/kernels): built here, and whether the model's loss uses it. */
   lossKernel: { fusedAvailable: boolean; default: 'aten' | 'fused' };
+  /** The fused CUDA residual add + LayerNorm (native/kernels): built here, and whether the model uses it. */
+  normKernel: { fusedAvailable: boolean; default: 'aten' | 'fused' };
   /** c10d backends for data-parallel jobs (staged-lm launch); `reason` when there is none. */
   distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
@@ -30,8 +32,10 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 export function doctorReport(): DoctorReport {
   const info = buildInfo();
   const mem = memoryStats().cuda;
-  const { available, default: kernel } = lossKernelInfo();
-  const loss = { fusedAvailable: available, default: kernel };
+  const kernel = ({ available, default: d }: { available: boolean; default: 'aten' | 'fused' }) => ({
+    fusedAvailable: available,
+    default: d,
+  });
   return {
     stagedLm: packageVersion(),
     node: process.version,
@@ -46,7 +50,8 @@ export function doctorReport(): DoctorReport {
     cpuThreads: getNumThreads(),
     flashAttention: native.hasFlashAttention,
     cudaGraphs: native.hasCudaGraphs,
-    lossKernel: loss,
+    lossKernel: kernel(lossKernelInfo()),
+    normKernel: kernel(normKernelInfo()),
     distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,
@@ -77,7 +82,8 @@ export function formatDoctor(r: DoctorReport): string {
     }`,
     `cuda      ${r.cuda.available ? `${r.cuda.devices.length} device(s)` : 'not available'}, CUDA graphs ${r.cudaGraphs ? 'available' : 'not in this build'}`,
   ];
-  lines.push(`loss      ${lossLine(r.lossKernel)}`);
+  lines.push(`loss      ${kernelLine(r.lossKernel, 'STAGED_LM_LOSS_KERNEL', 'CUDA logits')}`);
+  lines.push(`add+norm  ${kernelLine(r.normKernel, 'STAGED_LM_NORM_KERNEL', 'CUDA tensors it takes')}`);
   for (const d of r.cuda.devices) {
     lines.push(
       `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}`,
@@ -86,12 +92,12 @@ export function formatDoctor(r: DoctorReport): string {
   return lines.join('\n');
 }
 
-function lossLine(k: DoctorReport['lossKernel']): string {
+function kernelLine(k: DoctorReport['lossKernel'], variable: string, where: string): string {
   if (k.fusedAvailable)
     return k.default === 'fused'
-      ? "the fused CUDA kernel on CUDA logits, libtorch's elsewhere"
-      : "libtorch's kernels; the fused CUDA kernel is built (STAGED_LM_LOSS_KERNEL=fused to use it)";
+      ? `the fused CUDA kernel on ${where}, libtorch's elsewhere`
+      : `libtorch's kernels; the fused CUDA kernel is built (${variable}=fused to use it)`;
   return k.default === 'fused'
-    ? "libtorch's kernels: STAGED_LM_LOSS_KERNEL=fused asks for the fused CUDA kernel, which this build does not have"
+    ? `libtorch's kernels: ${variable}=fused asks for the fused CUDA kernel, which this build does not have`
     : "libtorch's kernels (no fused CUDA kernel in this build)";
 }

@@ -5,7 +5,15 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { lossKernelInfo, setLossKernel, type LossKernel } from '../kernels';
+import {
+  lossKernelInfo,
+  normKernelInfo,
+  setLossKernel,
+  setNormKernel,
+  type KernelInfo,
+  type LossKernel,
+  type NormKernel,
+} from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';
@@ -37,13 +45,15 @@ export interface BenchOptions {
   threads?: number;
   /** Capture the step as a CUDA graph after the warm-up and time its replays. */
   cudaGraph?: boolean;
-  /** The loss's kernel (float32CrossEntropy): libtorch's or staged-lm's fused CUDA one (default: setLossKernel's). */
+  /** The loss's kernel (float32CrossEntropy): libtorch's or staged-lm's fused CUDA one (default: setLossKernel's, where it applies). */
   lossKernel?: LossKernel;
+  /** The residual add + LayerNorm's kernel (addLayerNorm): libtorch's or staged-lm's fused CUDA one (default: setNormKernel's, where it applies). */
+  normKernel?: NormKernel;
 }
 
 export interface BenchResult {
-  /** Eager or replayed graph; '+fused-loss' with the fused CUDA loss kernel. */
-  impl: 'staged-lm' | 'staged-lm-cuda-graph' | 'staged-lm+fused-loss' | 'staged-lm-cuda-graph+fused-loss';
+  /** Eager or replayed graph; '+fused-loss' / '+fused-norm' with staged-lm's fused CUDA loss / add + LayerNorm kernels. */
+  impl: `${'staged-lm' | 'staged-lm-cuda-graph'}${'' | '+fused-loss'}${'' | '+fused-norm'}`;
   /** The libtorch version the addon was built against (the reference prints its torch's). */
   torch: string;
   device: string;
@@ -67,14 +77,20 @@ export function benchConfig(name: string): GPTConfig {
   return (BENCH_MODELS[name] ?? (() => presetConfig(name, { vocabSize: 50304 })))();
 }
 
+/** The kernel asked for, else what the process chose (STAGED_LM_*_KERNEL) where it applies: fused needs CUDA and a build with the kernels. */
+function kernelFor<K extends 'aten' | 'fused'>(asked: K | undefined, before: KernelInfo<K>, cuda: boolean, flag: string): 'aten' | 'fused' {
+  const usable = cuda && before.available;
+  if (asked === 'fused' && !usable) throw new Error(`${flag} fused needs a CUDA device and a build with staged-lm's CUDA kernels`);
+  return asked ?? (before.default === 'fused' && usable ? 'fused' : 'aten');
+}
+
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
-  const { default: kernelBefore, available: fusedBuilt } = lossKernelInfo();
-  // unless asked, what the process chose (STAGED_LM_LOSS_KERNEL) where it applies
-  const lossKernel = o.lossKernel ?? (kernelBefore === 'fused' && cuda && fusedBuilt ? 'fused' : 'aten');
-  if (lossKernel === 'fused' && !(cuda && fusedBuilt))
-    throw new Error("--loss-kernel fused needs a CUDA device and a build with staged-lm's CUDA kernels (lossKernelInfo().available)");
+  const lossBefore = lossKernelInfo();
+  const normBefore = normKernelInfo();
+  const lossKernel = kernelFor(o.lossKernel, lossBefore, cuda, '--loss-kernel');
+  const normKernel = kernelFor(o.normKernel, normBefore, cuda, '--norm-kernel');
   if (o.threads) setNumThreads(o.threads);
   const base = benchConfig(o.model);
   // positions table as the reference's (one row per position of the sequence)
@@ -105,7 +121,9 @@ export function runBench(o: BenchOptions): BenchResult {
       return loss.detach();
     });
   try {
-    setLossKernel(lossKernel); // the model's loss reads the process-wide choice
+    // the model's loss and LayerNorms read the process-wide choices
+    setLossKernel(lossKernel);
+    setNormKernel(normKernel);
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
@@ -148,7 +166,7 @@ export function runBench(o: BenchOptions): BenchResult {
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     return {
-      impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossKernel === 'fused' ? '+fused-loss' : ''}` as BenchResult['impl'],
+      impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossKernel === 'fused' ? '+fused-loss' : ''}${normKernel === 'fused' ? '+fused-norm' : ''}`,
       torch: buildInfo().torchVersion,
       device,
       model: o.model,
@@ -170,7 +188,8 @@ export function runBench(o: BenchOptions): BenchResult {
           : null,
     };
   } finally {
-    setLossKernel(kernelBefore);
+    setLossKernel(lossBefore.default);
+    setNormKernel(normBefore.default);
     captured?.dispose();
     x.dispose();
     y.dispose();

@@ -157,4 +157,28 @@ describe('gpu-table', () => {
       'staged-lm',
     ]);
   });
+
+  it('gives each combination of fused kernels its own two columns, named by the kernels', () => {
+    const runs = [
+      { impl: 'staged-lm+fused-loss', ms_per_step: 36, tokens_per_s: 455111, peak_mem_gib: 15, peak_mem_kind: 'allocated' },
+      { impl: 'staged-lm+fused-loss+fused-norm', ms_per_step: 32, tokens_per_s: 512000, peak_mem_gib: 14, peak_mem_kind: 'allocated' },
+      {
+        impl: 'staged-lm-cuda-graph+fused-loss+fused-norm',
+        ms_per_step: 31,
+        tokens_per_s: 528516,
+        peak_mem_gib: 18,
+        peak_mem_kind: 'reserved',
+      },
+    ]
+      .map((r) => JSON.stringify({ model: '124M', batch: 16, seq: 1024, ...r }))
+      .join('\n');
+    const table = formatGpuTable(parseBenchLines(lines + '\n' + runs), 'D').split('\n');
+    expect(table[2]).toMatch(
+      /\| eager, fused loss: ms\/step \(ratio; memory\) \| CUDA graph, fused loss \| eager, fused loss \+ norm: ms\/step \(ratio; memory\) \| CUDA graph, fused loss \+ norm \|$/,
+    );
+    expect(table[3]).toBe('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    expect(table[4]).toMatch(
+      /\| 36\.00 \(1\.389×; 0\.75\) \| failed or not run \| 32\.00 \(1\.563×; 0\.70\) \| 31\.00 \(1\.613×; 0\.90 reserved\) \|$/,
+    );
+  });
 });
