@@ -32,16 +32,11 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
+#include "kernel_choice.h"
 #include "tensor.h"
 
-#ifndef STAGED_LM_CUDA_KERNELS
-#define STAGED_LM_CUDA_KERNELS 0
-#endif
 #if STAGED_LM_CUDA_KERNELS
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -83,12 +78,8 @@ void forEachRowChunk(int64_t rows, int64_t cols, int64_t chunkElements, Fn fn) {
 // The fused CUDA kernels (native/kernels/cross_entropy.cu): the whole loss in about two passes
 // over the logits (forward reads them once, backward reads them once and writes the gradient),
 // nothing full-size saved but the logits themselves. Used for CUDA logits of float32, float16 or
-// bfloat16 when asked for, per call or process-wide (setLossKernel, STAGED_LM_LOSS_KERNEL=fused):
-// not by default until measured on a GPU.
-std::atomic<bool> fusedByDefault{[] {
-  const char* v = std::getenv("STAGED_LM_LOSS_KERNEL");
-  return v != nullptr && std::strcmp(v, "fused") == 0;
-}()};
+// bfloat16 when asked for, per call or process-wide (setLossKernel, STAGED_LM_LOSS_KERNEL=fused).
+KernelChoice lossKernel("STAGED_LM_LOSS_KERNEL");
 
 // Why the fused kernels cannot take these logits ("" when they can).
 std::string fusedUnavailableReason(const at::Tensor& logits) {
@@ -234,13 +225,8 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
   at::Tensor& targets = tensorArg(info, 1, "targets");
   int64_t ignoreIndex = intArg(info, 2, "ignoreIndex");
   int64_t chunkElements = intArg(info, 3, "chunkElements");
-  std::string kernel = isMissing(info, 4) ? "default" : stringArg(info, 4, "kernel");
   if (chunkElements < 0) {
     throw Napi::RangeError::New(info.Env(), "chunkElements must be 0 (the default) or positive");
-  }
-  if (kernel != "default" && kernel != "fused" && kernel != "aten") {
-    throw Napi::TypeError::New(info.Env(),
-                               "kernel must be 'default', 'fused' or 'aten', got '" + kernel + "'");
   }
   at::ScalarType dt = logits.scalar_type();
   bool floating = dt == at::kHalf || dt == at::kBFloat16 || dt == at::kFloat || dt == at::kDouble;
@@ -262,44 +248,28 @@ Napi::Value Float32CrossEntropyOp(const Napi::CallbackInfo& info) {
                                            ", the logits on " + logits.device().str());
   }
   // the reason is looked for only when the fused kernel is wanted (every step calls this)
-  bool wanted = kernel == "fused" || (kernel == "default" && fusedByDefault);
-  std::string unavailable = wanted ? fusedUnavailableReason(logits) : "";
-  if (kernel == "fused" && !unavailable.empty()) {
+  KernelChoice::Wanted wanted = lossKernel.wanted(info, 4);
+  std::string unavailable = wanted.fused ? fusedUnavailableReason(logits) : "";
+  if (wanted.named && !unavailable.empty()) {
     throw Napi::Error::New(info.Env(),
                            "float32CrossEntropy: the fused kernel cannot be used: " + unavailable);
   }
-  bool fused = wanted && unavailable.empty();
+  bool fused = wanted.fused && unavailable.empty();
   return wrap(info.Env(),
               Float32CrossEntropy::apply(logits, targets, ignoreIndex,
                                          chunkElementsFor(logits.numel(), chunkElements), fused));
-}
-
-// setLossKernel("fused" | "aten"): what float32CrossEntropy's "default" uses where it can (the
-// process starts with STAGED_LM_LOSS_KERNEL's value, "aten" when unset). lossKernelInfo() →
-// {default, available (this build has the fused kernels)}.
-Napi::Value SetLossKernel(const Napi::CallbackInfo& info) {
-  std::string kernel = stringArg(info, 0, "kernel");
-  if (kernel != "fused" && kernel != "aten") {
-    throw Napi::TypeError::New(
-        info.Env(), "setLossKernel: kernel must be 'fused' or 'aten', got '" + kernel + "'");
-  }
-  fusedByDefault = kernel == "fused";
-  return info.Env().Undefined();
-}
-
-Napi::Value LossKernelInfo(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("default", fusedByDefault ? "fused" : "aten");
-  o.Set("available", Napi::Boolean::New(info.Env(), STAGED_LM_CUDA_KERNELS == 1));
-  return o;
 }
 
 }  // namespace
 
 void initLoss(Napi::Env env, Napi::Object exports) {
   define(env, exports, "float32CrossEntropy", Float32CrossEntropyOp);
-  define(env, exports, "setLossKernel", SetLossKernel);
-  define(env, exports, "lossKernelInfo", LossKernelInfo);
+  // setLossKernel("fused" | "aten"): what float32CrossEntropy's "default" uses where it can;
+  // lossKernelInfo() → {default, available}
+  define(env, exports, "setLossKernel",
+         [](const Napi::CallbackInfo& i) { return lossKernel.set(i); });
+  define(env, exports, "lossKernelInfo",
+         [](const Napi::CallbackInfo& i) { return lossKernel.info(i); });
 }
 
 }  // namespace slm

@@ -15,18 +15,13 @@
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "compat.h"
+#include "kernel_choice.h"
 #include "tensor.h"
 
-#ifndef STAGED_LM_CUDA_KERNELS
-#define STAGED_LM_CUDA_KERNELS 0
-#endif
 #if STAGED_LM_CUDA_KERNELS
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -43,11 +38,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Not by default until measured on a GPU (setNormKernel, STAGED_LM_NORM_KERNEL=fused).
-std::atomic<bool> fusedByDefault{[] {
-  const char* v = std::getenv("STAGED_LM_NORM_KERNEL");
-  return v != nullptr && std::strcmp(v, "fused") == 0;
-}()};
+// Asked for per call or process-wide (setNormKernel, STAGED_LM_NORM_KERNEL=fused).
+KernelChoice normKernel("STAGED_LM_NORM_KERNEL");
 
 // z's dtype: what autocast casts a matmul's input to, where it is on for a's device; else a's.
 at::ScalarType outputType(const at::Tensor& a) {
@@ -193,12 +185,7 @@ Napi::Value AddLayerNormOp(const Napi::CallbackInfo& info) {
   at::Tensor& weight = tensorArg(info, 2, "weight");
   c10::optional<at::Tensor> bias = optionalTensorArg(info, 3, "bias");
   double eps = numberArg(info, 4, "eps");
-  std::string kernel = isMissing(info, 5) ? "default" : stringArg(info, 5, "kernel");
   Napi::Env env = info.Env();
-  if (kernel != "default" && kernel != "fused" && kernel != "aten") {
-    throw Napi::TypeError::New(env,
-                               "kernel must be 'default', 'fused' or 'aten', got '" + kernel + "'");
-  }
   if (!(eps > 0.0)) throw Napi::RangeError::New(env, "eps must be positive");
   if (h.sizes() != y.sizes()) {
     throw Napi::TypeError::New(env, "h and y must have the same shape, got " +
@@ -226,13 +213,13 @@ Napi::Value AddLayerNormOp(const Napi::CallbackInfo& info) {
                                         dtypeName(h.scalar_type()) + " and " +
                                         dtypeName(y.scalar_type()));
   }
-  bool wanted = kernel == "fused" || (kernel == "default" && fusedByDefault);
-  std::string unavailable = wanted ? fusedUnavailableReason(h, y, weight, bias) : "";
-  if (kernel == "fused" && !unavailable.empty()) {
+  KernelChoice::Wanted wanted = normKernel.wanted(info, 5);
+  std::string unavailable = wanted.fused ? fusedUnavailableReason(h, y, weight, bias) : "";
+  if (wanted.named && !unavailable.empty()) {
     throw Napi::Error::New(env, "the fused kernel cannot be used: " + unavailable);
   }
 #if STAGED_LM_CUDA_KERNELS
-  if (wanted && unavailable.empty()) {
+  if (wanted.fused && unavailable.empty()) {
     return wrapList(env, FusedAddLayerNorm::apply(h, y, weight, bias, eps));
   }
 #endif
@@ -242,32 +229,16 @@ Napi::Value AddLayerNormOp(const Napi::CallbackInfo& info) {
   return wrapList(env, {a, z.scalar_type() == zType ? z : z.to(zType)});
 }
 
-// setNormKernel("fused" | "aten"): what addLayerNorm's "default" uses where it can (the process
-// starts with STAGED_LM_NORM_KERNEL's value, "aten" when unset). normKernelInfo() → {default,
-// available (this build has the fused kernels)}.
-Napi::Value SetNormKernel(const Napi::CallbackInfo& info) {
-  std::string kernel = stringArg(info, 0, "kernel");
-  if (kernel != "fused" && kernel != "aten") {
-    throw Napi::TypeError::New(
-        info.Env(), "setNormKernel: kernel must be 'fused' or 'aten', got '" + kernel + "'");
-  }
-  fusedByDefault = kernel == "fused";
-  return info.Env().Undefined();
-}
-
-Napi::Value NormKernelInfo(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("default", fusedByDefault ? "fused" : "aten");
-  o.Set("available", Napi::Boolean::New(info.Env(), STAGED_LM_CUDA_KERNELS == 1));
-  return o;
-}
-
 }  // namespace
 
 void initNorm(Napi::Env env, Napi::Object exports) {
   define(env, exports, "addLayerNorm", AddLayerNormOp);
-  define(env, exports, "setNormKernel", SetNormKernel);
-  define(env, exports, "normKernelInfo", NormKernelInfo);
+  // setNormKernel("fused" | "aten"): what addLayerNorm's "default" uses where it can;
+  // normKernelInfo() → {default, available}
+  define(env, exports, "setNormKernel",
+         [](const Napi::CallbackInfo& i) { return normKernel.set(i); });
+  define(env, exports, "normKernelInfo",
+         [](const Napi::CallbackInfo& i) { return normKernel.info(i); });
 }
 
 }  // namespace slm

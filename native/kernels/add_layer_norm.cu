@@ -60,6 +60,11 @@ __device__ __forceinline__ void blockSum(float (&v)[n]) {
   for (int i = 0; i < n; i++) v[i] = result[i];
 }
 
+// The first column of this thread's k-th pack of a row.
+__device__ __forceinline__ int64_t packColumn(int k) {
+  return (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+}
+
 template <typename T>
 __device__ __forceinline__ void load(const T* p, float (&out)[kPack]) {
   Pack<T, kPack> q = *reinterpret_cast<const Pack<T, kPack>*>(p);
@@ -86,7 +91,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   float sum[1] = {0.0f};
 #pragma unroll
   for (int k = 0; k < K; k++) {
-    const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+    const int64_t c = packColumn(k);
     if (c < cols) {
       float hv[kPack], yv[kPack];
       load(h + row + c, hv);
@@ -105,7 +110,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   float sq[1] = {0.0f};
 #pragma unroll
   for (int k = 0; k < K; k++) {
-    const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+    const int64_t c = packColumn(k);
     if (c < cols) {
 #pragma unroll
       for (int j = 0; j < kPack; j++) sq[0] += (v[k][j] - mu) * (v[k][j] - mu);
@@ -119,7 +124,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
 #pragma unroll
   for (int k = 0; k < K; k++) {
-    const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+    const int64_t c = packColumn(k);
     if (c < cols) {
       float wv[kPack], bv[kPack] = {0.0f, 0.0f, 0.0f, 0.0f}, out[kPack];
       load(w + c, wv);
@@ -142,7 +147,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   float wv[K][kPack], accW[K][kPack], accB[K][kPack];
 #pragma unroll
   for (int k = 0; k < K; k++) {
-    const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+    const int64_t c = packColumn(k);
     if (c < cols) load(w + c, wv[k]);
 #pragma unroll
     for (int j = 0; j < kPack; j++) accW[k][j] = accB[k][j] = 0.0f;
@@ -155,7 +160,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     float sums[2] = {0.0f, 0.0f};  // Σ g, Σ g·x̂
 #pragma unroll
     for (int k = 0; k < K; k++) {
-      const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+      const int64_t c = packColumn(k);
       if (c < cols) {
         float av[kPack], dzv[kPack];
         load(a + row + c, av);
@@ -175,7 +180,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     const float meanG = sums[0] * invCols, meanGX = sums[1] * invCols;
 #pragma unroll
     for (int k = 0; k < K; k++) {
-      const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+      const int64_t c = packColumn(k);
       if (c < cols) {
         float out[kPack], above[kPack] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (dA != nullptr) load(dA + row + c, above);
@@ -190,7 +195,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   float* mine = partial + static_cast<int64_t>(blockIdx.x) * 2 * cols;
 #pragma unroll
   for (int k = 0; k < K; k++) {
-    const int64_t c = (static_cast<int64_t>(k) * blockDim.x + threadIdx.x) * kPack;
+    const int64_t c = packColumn(k);
     if (c < cols) {
 #pragma unroll
       for (int j = 0; j < kPack; j++) {

@@ -6,7 +6,6 @@
 // that trains, eagerly and as a replayed CUDA graph.
 import {
   addLayerNorm,
-  buildInfo,
   cudaAvailable,
   layerNorm,
   manualSeed,
@@ -34,7 +33,6 @@ const itFusedGraphs = itWhen(
   cudaAvailable() && normKernelInfo().available && cudaGraphsAvailable(),
   'no CUDA device, no staged-lm CUDA kernels or no CUDA graphs in this build',
 );
-const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
 
 type Dtype = 'float32' | 'float16' | 'bfloat16';
 
@@ -109,7 +107,7 @@ describe('addLayerNorm with libtorch kernels (every machine)', () => {
     });
   });
 
-  it('keeps h dtype for a narrower y, and refuses bad shapes, dtypes, eps and kernels by name', () => {
+  it('keeps h dtype for a narrower y, and refuses bad shapes, dtypes and eps by name', () => {
     tidy(() => {
       const h = randn([3, 8]);
       const [a, z] = addLayerNorm(h, randn([3, 8]).to({ dtype: 'bfloat16' }), randn([8]), null);
@@ -121,36 +119,7 @@ describe('addLayerNorm with libtorch kernels (every machine)', () => {
       expect(() => addLayerNorm(h, h, randn([4]), null)).toThrow(/weight must be 1-D with h's last size/);
       expect(() => addLayerNorm(h, h, randn([8]), randn([3]))).toThrow(/bias must have weight's shape \[8\], got \[3\]/);
       expect(() => addLayerNorm(h, h, randn([8]), null, { eps: 0 })).toThrow(/eps must be positive/);
-      expect(() => addLayerNorm(h, h, randn([8]), null, { kernel: 'triton' as NormKernel })).toThrow(
-        /kernel must be 'aten' or 'fused', got triton/,
-      );
-      expect(() => addLayerNorm(h, h, randn([8]), null, { kernel: 'fused' })).toThrow(
-        /addLayerNorm: the fused kernel cannot be used: (the input is on cpu|this build has no)/,
-      );
-      expect(() => setNormKernel('cudnn' as NormKernel)).toThrow(/setNormKernel: kernel must be 'aten' or 'fused'/);
     });
-  });
-
-  it("'fused' as the process default leaves what it cannot take on libtorch's kernels", () => {
-    const before = normKernelInfo().default;
-    try {
-      setNormKernel('fused');
-      expect(normKernelInfo().default).toBe('fused');
-      tidy(() => {
-        const h = randn([4, 8]);
-        const y = randn([4, 8]);
-        const w = randn([8]);
-        const [, viaDefault] = addLayerNorm(h, y, w, null); // CPU tensors: the aten path
-        expect(flat(viaDefault)).toEqual(flat(addLayerNorm(h, y, w, null, { kernel: 'aten' })[1]));
-      });
-    } finally {
-      setNormKernel(before);
-    }
-    expect(normKernelInfo().default).toBe(before);
-  });
-
-  itCpuBuild('a CPU-only build has no fused kernels', () => {
-    expect(normKernelInfo().available).toBe(false);
   });
 });
 

@@ -8,7 +8,6 @@
 // built with the host's g++): its logic is checked on every machine, its speed only on a GPU. The
 // choice of kernel and its refusals are checked everywhere.
 import {
-  buildInfo,
   cudaAvailable,
   float32CrossEntropy,
   lossKernelInfo,
@@ -29,7 +28,6 @@ import { crossEntropyReference, expectRelClose, flat, itWhen, jsUniform } from '
 import { emulatedHarness, formatValues, itEmulated, parseLines } from '../kernels/emulation';
 
 const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
-const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
 
 const reference = crossEntropyReference;
 
@@ -62,47 +60,6 @@ function run(x: Tensor, t: Tensor, kernel: LossKernel, ignoreIndex = -100): { lo
     return { loss: loss.item(), grad: flat(leaf.grad!.float()) };
   });
 }
-
-describe('float32CrossEntropy: choosing the kernel', () => {
-  it('refuses an unknown kernel and says why the fused one cannot take CPU logits', () => {
-    tidy(() => {
-      const x = tensor([
-        [1, 2],
-        [3, 4],
-      ]);
-      const t = tensor([0, 1], { dtype: 'int64' });
-      expect(() => float32CrossEntropy(x, t, { kernel: 'triton' as LossKernel })).toThrow(/kernel must be 'aten' or 'fused', got triton/);
-      expect(() => float32CrossEntropy(x, t, { kernel: 'fused' })).toThrow(
-        /the fused kernel cannot be used: (the logits are on cpu|this build has no)/,
-      );
-      expect(() => setLossKernel('cudnn' as LossKernel)).toThrow(/kernel must be 'aten' or 'fused'/);
-    });
-  });
-
-  it("'fused' as the process default leaves what it cannot take on libtorch's kernels", () => {
-    const before = lossKernelInfo().default;
-    try {
-      setLossKernel('fused');
-      expect(lossKernelInfo().default).toBe('fused');
-      tidy(() => {
-        const x = tensor([
-          [1, 2, 0.5],
-          [3, 4, -1],
-        ]);
-        const t = tensor([0, 2], { dtype: 'int64' });
-        const viaDefault = float32CrossEntropy(x, t).item(); // CPU logits: the aten path
-        expect(viaDefault).toBe(float32CrossEntropy(x, t, { kernel: 'aten' }).item());
-      });
-    } finally {
-      setLossKernel(before);
-    }
-    expect(lossKernelInfo().default).toBe(before);
-  });
-
-  itCpuBuild('a CPU-only build has no fused kernels', () => {
-    expect(lossKernelInfo().available).toBe(false);
-  });
-});
 
 describe('the fused CUDA cross-entropy', () => {
   // 1000 columns: the one-value path for every dtype; 1024: 16-byte loads (8 halves, 4 floats)
