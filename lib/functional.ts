@@ -88,7 +88,8 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
 
 /**
  * The residual add and the LayerNorm after it, as a pre-LN transformer runs them between branches:
- * → [a, z] with a = h + y (h's dtype; y of h's shape and dtype, or a narrower float) and z the
+ * → [a, z] with a = h + y (y of h's shape; a's dtype as add promotes: h's for a residual stream
+ * with a narrower branch) and z the
  * LayerNorm of a over its last dimension (weight's size, eps), in autocast's dtype where autocast
  * is on and the tensors are on CUDA (what the next matmul would cast it to), else a's dtype.
  * kernel 'fused' (CUDA tensors; all of one dtype, or float32 h, weight and bias with a float16 or

@@ -42,9 +42,10 @@ using torch::autograd::variable_list;
 KernelChoice normKernel("STAGED_LM_NORM_KERNEL");
 
 // z's dtype: what autocast casts a matmul's input to, where it is on for a's device; else a's.
+// (float64 is never cast, as autocast leaves it alone.)
 at::ScalarType outputType(const at::Tensor& a) {
-  return a.is_cuda() && compat::isCudaAutocastEnabled() ? compat::cudaAutocastDtype()
-                                                        : a.scalar_type();
+  bool cast = a.is_cuda() && a.scalar_type() != at::kDouble && compat::isCudaAutocastEnabled();
+  return cast ? compat::cudaAutocastDtype() : a.scalar_type();
 }
 
 #if STAGED_LM_CUDA_KERNELS
@@ -84,10 +85,14 @@ std::string fusedUnavailableReason(const at::Tensor& h, const at::Tensor& y,
                                    const c10::optional<at::Tensor>& bias) {
 #if STAGED_LM_CUDA_KERNELS
   if (!h.is_cuda()) return "the input is on " + h.device().str() + ", not CUDA";
-  int64_t cols = weight.size(0), rows = h.numel() / cols;
-  if (cols % 4 != 0 || cols > kernels::addLayerNormMaxCols())
+  if (at::promote_types(h.scalar_type(), y.scalar_type()) != h.scalar_type())
+    return std::string("the branch (") + dtypeName(y.scalar_type()) +
+           ") is wider than the input (" + dtypeName(h.scalar_type()) + ")";
+  int64_t cols = weight.size(0);
+  if (cols < 1 || cols % 4 != 0 || cols > kernels::addLayerNormMaxCols())
     return "the normalised size " + std::to_string(cols) + " is not a multiple of 4 up to " +
            std::to_string(kernels::addLayerNormMaxCols());
+  int64_t rows = h.numel() / cols;
   if (rows < 1 || rows > INT_MAX) return "rows must be in [1, 2^31)";
   kernels::NormType unused{};
   at::ScalarType z = outputType(h);
@@ -175,7 +180,7 @@ struct FusedAddLayerNorm : public torch::autograd::Function<FusedAddLayerNorm> {
 #endif
 
 // addLayerNorm(h, y, weight, bias | null, eps, kernel ("default" | "fused" | "aten")) → [a, z]:
-// a = h + y (h's dtype; y the same shape, of h's dtype or a narrower float), z = LayerNorm over
+// a = h + y (y of h's shape; the dtype as add promotes), z = LayerNorm over
 // the last dimension (weight's size) of a, in autocast's dtype where it is on for CUDA (the next
 // matmul's input), else a's. "fused" refuses what the fused kernels cannot take; "default" uses
 // them where the process-wide setting asks for them and they can.
@@ -200,16 +205,14 @@ Napi::Value AddLayerNormOp(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "bias must have weight's shape " + shapeString(weight.sizes()) +
                                         ", got " + shapeString(bias->sizes()));
   }
-  for (const at::Tensor* t : {&y, &weight}) {
+  for (const at::Tensor* t : {&y, &weight, bias.has_value() ? &*bias : &weight}) {
     if (t->device() != h.device()) {
       throw Napi::Error::New(env, "expected every tensor on " + h.device().str() + ", got one on " +
                                       t->device().str());
     }
   }
-  if (!at::isFloatingType(h.scalar_type()) || !at::isFloatingType(y.scalar_type()) ||
-      at::promote_types(h.scalar_type(), y.scalar_type()) != h.scalar_type()) {
-    throw Napi::TypeError::New(env, std::string("h must be floating and y as wide "
-                                                "or narrower (a keeps h's dtype), got ") +
+  if (!at::isFloatingType(h.scalar_type()) || !at::isFloatingType(y.scalar_type())) {
+    throw Napi::TypeError::New(env, std::string("h and y must be floating, got ") +
                                         dtypeName(h.scalar_type()) + " and " +
                                         dtypeName(y.scalar_type()));
   }

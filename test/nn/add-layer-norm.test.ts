@@ -112,9 +112,10 @@ describe('addLayerNorm with libtorch kernels (every machine)', () => {
       const h = randn([3, 8]);
       const [a, z] = addLayerNorm(h, randn([3, 8]).to({ dtype: 'bfloat16' }), randn([8]), null);
       expect([a.dtype, z.dtype]).toEqual(['float32', 'float32']); // no autocast on the CPU
-      expect(() => addLayerNorm(h.to({ dtype: 'bfloat16' }), h, randn([8]), null)).toThrow(
-        /y as wide or narrower .* got bfloat16 and float32/,
-      );
+      // a wider branch, or two half types, promote as add does (libtorch's kernels)
+      expect(addLayerNorm(h.to({ dtype: 'bfloat16' }), h, randn([8]), null)[0].dtype).toBe('float32');
+      expect(addLayerNorm(h.to({ dtype: 'float16' }), h.to({ dtype: 'bfloat16' }), randn([8]), null)[0].dtype).toBe('float32');
+      expect(() => addLayerNorm(h, h.to({ dtype: 'int64' }), randn([8]), null)).toThrow(/h and y must be floating, got float32 and int64/);
       expect(() => addLayerNorm(h, h.narrow(1, 0, 4), randn([8]), null)).toThrow(/same shape, got \[3, 8\] and \[3, 4\]/);
       expect(() => addLayerNorm(h, h, randn([4]), null)).toThrow(/weight must be 1-D with h's last size/);
       expect(() => addLayerNorm(h, h, randn([8]), randn([3]))).toThrow(/bias must have weight's shape \[8\], got \[3\]/);
@@ -219,18 +220,30 @@ describe('the fused CUDA add + LayerNorm', () => {
     }
   });
 
-  itFused('refuses what it cannot take: a width that is not a multiple of 4, mixed parameter types', () => {
-    tidy(() => {
-      const h = randn([4, 6], { device: 'cuda' });
-      expect(() => addLayerNorm(h, h, randn([6], { device: 'cuda' }), null, { kernel: 'fused' })).toThrow(
-        /normalised size 6 is not a multiple of 4/,
-      );
-      const g = randn([4, 8], { device: 'cuda' });
-      expect(() => addLayerNorm(g, g, randn([8], { device: 'cuda', dtype: 'bfloat16' }), null, { kernel: 'fused' })).toThrow(
-        /dtypes .* are not one of/,
-      );
-    });
-  });
+  itFused(
+    'refuses what it cannot take, by name: a width that is not a multiple of 4 or 0, mixed parameter types, a wider branch, a bias on the CPU',
+    () => {
+      tidy(() => {
+        const h = randn([4, 6], { device: 'cuda' });
+        expect(() => addLayerNorm(h, h, randn([6], { device: 'cuda' }), null, { kernel: 'fused' })).toThrow(
+          /normalised size 6 is not a multiple of 4/,
+        );
+        const g = randn([4, 8], { device: 'cuda' });
+        expect(() => addLayerNorm(g, g, randn([8], { device: 'cuda', dtype: 'bfloat16' }), null, { kernel: 'fused' })).toThrow(
+          /dtypes .* are not one of/,
+        );
+        // a branch wider than the stream, a zero width, a bias elsewhere: named, no launch
+        expect(() =>
+          addLayerNorm(g.to({ dtype: 'bfloat16' }), g, randn([8], { device: 'cuda', dtype: 'bfloat16' }), null, { kernel: 'fused' }),
+        ).toThrow(/the branch \(float32\) is wider than the input \(bfloat16\)/);
+        const empty = randn([4, 0], { device: 'cuda' });
+        expect(() => addLayerNorm(empty, empty, randn([0], { device: 'cuda' }), null, { kernel: 'fused' })).toThrow(/normalised size 0/);
+        expect(() => addLayerNorm(g, g, randn([8], { device: 'cuda' }), randn([8]))).toThrow(
+          /expected every tensor on cuda:0, got one on cpu/,
+        );
+      });
+    },
+  );
 
   /** Losses of 8 bf16-autocast AdamW steps of a small GPT with the given add + LayerNorm kernel. */
   function trainLosses(kernel: NormKernel, graph: boolean): number[] {
