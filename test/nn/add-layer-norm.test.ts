@@ -292,7 +292,8 @@ describe('the fused CUDA add + LayerNorm', () => {
   itFusedGraphs('inside a captured CUDA graph: replays give the eager steps’ losses', () => {
     const eager = trainLosses('fused', false);
     const replayed = trainLosses('fused', true);
-    expectRelClose(replayed, eager, 1e-5, 0, 'step');
+    // the graph's update takes its rate from a float32 tensor (cuda-graph.test.ts allows the same)
+    expectRelClose(replayed, eager, 1e-4, 0, 'step');
   });
 });
 
