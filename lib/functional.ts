@@ -1,5 +1,6 @@
 // Ops over several tensors and the neural-network functions a GPT is built from.
-// Each is one libtorch kernel (fused where libtorch has one).
+// Each is one libtorch kernel (fused where libtorch has one), or staged-lm's own fused CUDA
+// kernels where they are chosen (float32CrossEntropy, addLayerNorm; see kernels.ts).
 import { checkInt, checkNumber, checkShape, describe } from './dtype';
 import { checkKernel, type LossKernel, type NormKernel } from './kernels';
 import { native, type NativeTensor } from './native';
@@ -89,9 +90,9 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
 /**
  * The residual add and the LayerNorm after it, as a pre-LN transformer runs them between branches:
  * → [a, z] with a = h + y (y of h's shape; a's dtype as add promotes: h's for a residual stream
- * with a narrower branch) and z the
- * LayerNorm of a over its last dimension (weight's size, eps), in autocast's dtype where autocast
- * is on and the tensors are on CUDA (what the next matmul would cast it to), else a's dtype.
+ * with a narrower branch) and z the LayerNorm of a over its last dimension (weight's size, eps),
+ * in autocast's dtype where autocast is on and the tensors are on CUDA (what the next matmul
+ * would cast it to; float64 stays float64), else a's dtype.
  * kernel 'fused' (CUDA tensors; all of one dtype, or float32 h, weight and bias with a float16 or
  * bfloat16 y; a last dimension that is a multiple of 4 up to 16384; a build with staged-lm's CUDA
  * kernels; refused otherwise): one read of h and y and one write of a and z forward, one read of
