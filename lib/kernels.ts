@@ -48,6 +48,28 @@ export function normKernelInfo(): KernelInfo<NormKernel> {
   return native.normKernelInfo();
 }
 
+/**
+ * Makes the choices named process-wide (absent ones stay as they are) and returns what restores
+ * the previous ones. 'fused' is refused, naming `where`.loss / .norm, off CUDA or without the
+ * kernels in this build: a run that asked for them must not silently run without.
+ */
+export function useKernels(choice: { loss?: LossKernel; norm?: NormKernel }, device: string, where = 'kernels'): () => void {
+  const ops = [
+    { name: 'loss', want: choice.loss, set: setLossKernel, info: lossKernelInfo },
+    { name: 'norm', want: choice.norm, set: setNormKernel, info: normKernelInfo },
+  ];
+  for (const op of ops) {
+    if (op.want === undefined) continue;
+    checkKernel(op.want, `${where}.${op.name}`);
+    if (op.want === 'fused' && !device.startsWith('cuda')) throw new Error(`${where}.${op.name}: 'fused' runs on CUDA only, not ${device}`);
+    if (op.want === 'fused' && !op.info().available)
+      throw new Error(`${where}.${op.name}: 'fused' needs a build with staged-lm's CUDA kernels (a CUDA libtorch and nvcc at build time)`);
+  }
+  const before = ops.map((op) => op.info().default);
+  for (const op of ops) if (op.want !== undefined) op.set(op.want);
+  return () => ops.forEach((op, i) => op.set(before[i]));
+}
+
 // the variables are read by the addon at load; a value it does not know means 'aten'
 for (const name of ['STAGED_LM_LOSS_KERNEL', 'STAGED_LM_NORM_KERNEL']) {
   const v = process.env[name];

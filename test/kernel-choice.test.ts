@@ -14,6 +14,9 @@ import {
   type KernelInfo,
   type Tensor,
 } from '../lib';
+import { parseRunConfig } from '../lib/train/config';
+import { Trainer } from '../lib/train/trainer';
+import { useKernels } from '../lib/kernels';
 import { flat, itWhen } from './helpers';
 
 const itCpuBuild = itWhen(!buildInfo().cudaBuild, 'this build has CUDA');
@@ -78,4 +81,46 @@ describe.each(ops)('$name', (op) => {
 it('both start as STAGED_LM_LOSS_KERNEL / STAGED_LM_NORM_KERNEL say, libtorch unless "fused"', () => {
   expect(lossKernelInfo().default).toBe(process.env.STAGED_LM_LOSS_KERNEL === 'fused' ? 'fused' : 'aten');
   expect(normKernelInfo().default).toBe(process.env.STAGED_LM_NORM_KERNEL === 'fused' ? 'fused' : 'aten');
+});
+
+describe("a run's kernels (run config `kernels`, train --loss-kernel / --norm-kernel)", () => {
+  it("are validated by name: 'fused' only on CUDA, nothing but 'aten' or 'fused', no other keys", () => {
+    expect(() => parseRunConfig({ steps: 1, kernels: { loss: 'fused' } })).toThrow(/kernels\.loss: 'fused' runs on CUDA only/);
+    expect(() => parseRunConfig({ steps: 1, kernels: { norm: 'triton' } })).toThrow(/kernels\.norm: /);
+    expect(() => parseRunConfig({ steps: 1, kernels: { gelu: 'fused' } })).toThrow(/kernels: .*gelu/);
+    expect(parseRunConfig({ steps: 1 }).kernels).toEqual({});
+    expect(parseRunConfig({ steps: 1, device: 'cuda', kernels: { loss: 'fused', norm: 'aten' } }).kernels).toEqual({
+      loss: 'fused',
+      norm: 'aten',
+    });
+  });
+
+  it("hold for the trainer's lifetime and are put back at dispose; absent ones leave the process choice alone", () => {
+    const before = [lossKernelInfo().default, normKernelInfo().default];
+    try {
+      setLossKernel('fused');
+      setNormKernel('fused');
+      const t = Trainer.create(
+        { model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 8 }, steps: 1, batchSize: 1, kernels: { loss: 'aten' } },
+        { name: 'ones', train: new Uint16Array(64).fill(1), val: new Uint16Array(64).fill(1) },
+      );
+      try {
+        expect([lossKernelInfo().default, normKernelInfo().default]).toEqual(['aten', 'fused']);
+      } finally {
+        t.dispose();
+      }
+      expect([lossKernelInfo().default, normKernelInfo().default]).toEqual(['fused', 'fused']);
+    } finally {
+      setLossKernel(before[0]);
+      setNormKernel(before[1]);
+    }
+  });
+
+  it("useKernels refuses 'fused' off CUDA, naming the field, and changes nothing then", () => {
+    const before = [lossKernelInfo().default, normKernelInfo().default];
+    expect(() => useKernels({ loss: 'aten', norm: 'fused' }, 'cpu', 'run.kernels')).toThrow(
+      /run\.kernels\.norm: 'fused' runs on CUDA only, not cpu/,
+    );
+    expect([lossKernelInfo().default, normKernelInfo().default]).toEqual(before);
+  });
 });

@@ -1,7 +1,7 @@
 // `staged-lm train`: a run from a config file or a preset, or a resumed run.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
@@ -19,6 +19,8 @@ interface TrainFlags {
   batchSize?: number;
   seqLen?: number;
   cudaGraph?: boolean;
+  lossKernel?: 'aten' | 'fused';
+  normKernel?: 'aten' | 'fused';
   json?: boolean;
   progress: boolean;
 }
@@ -44,6 +46,17 @@ function resumedDevice(resume: string): string | undefined {
   return run?.device;
 }
 
+/** --loss-kernel / --norm-kernel as a run config's `kernels` (nothing when neither is given). */
+function kernelFlags(f: TrainFlags): { kernels?: { loss?: 'aten' | 'fused'; norm?: 'aten' | 'fused' } } {
+  if (f.lossKernel === undefined && f.normKernel === undefined) return {};
+  return {
+    kernels: {
+      ...(f.lossKernel === undefined ? {} : { loss: f.lossKernel }),
+      ...(f.normKernel === undefined ? {} : { norm: f.normKernel }),
+    },
+  };
+}
+
 export function registerTrain(program: Command): void {
   program
     .command('train')
@@ -58,6 +71,18 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
     .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
     .option('--cuda-graph', 'replay the training step as a CUDA graph (CUDA, static shapes: small models gain most)')
+    .addOption(
+      new Option(
+        '--loss-kernel <kernel>',
+        "the loss's kernel: libtorch's, or staged-lm's fused CUDA one (run config kernels.loss)",
+      ).choices(['aten', 'fused']),
+    )
+    .addOption(
+      new Option(
+        '--norm-kernel <kernel>',
+        "the residual add + LayerNorm's kernel: libtorch's, or staged-lm's fused CUDA one (run config kernels.norm)",
+      ).choices(['aten', 'fused']),
+    )
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
@@ -72,7 +97,7 @@ export function registerTrain(program: Command): void {
       }
       if (f.resume !== undefined) {
         const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
-        trainer = Trainer.resume(dir, { steps: f.steps, ...(f.cudaGraph === true ? { cudaGraph: true } : {}) });
+        trainer = Trainer.resume(dir, { steps: f.steps, ...(f.cudaGraph === true ? { cudaGraph: true } : {}), ...kernelFlags(f) });
         out = f.out ?? join(dir, '..');
       } else {
         if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
@@ -84,6 +109,8 @@ export function registerTrain(program: Command): void {
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
         if (f.cudaGraph === true) cfg.cudaGraph = true;
+        const { kernels } = kernelFlags(f);
+        if (kernels !== undefined) cfg.kernels = { ...(cfg.kernels as object | undefined), ...kernels };
         if (cfg.steps === undefined) cfg.steps = 1000;
         trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));

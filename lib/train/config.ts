@@ -146,6 +146,15 @@ export const RunConfigSchema = z
      * CUDA, one process, gradAccum 1, fused AdamW with bias correction.
      */
     cudaGraph: z.boolean().default(false),
+    /**
+     * Which implementation runs the ops staged-lm has its own CUDA kernels for: libtorch's ('aten')
+     * or the fused ones ('fused': CUDA, a build with them). Absent: the process-wide choice
+     * (STAGED_LM_LOSS_KERNEL / STAGED_LM_NORM_KERNEL; libtorch's when unset). See lib/kernels.ts.
+     */
+    kernels: z
+      .object({ loss: z.enum(['aten', 'fused']).optional(), norm: z.enum(['aten', 'fused']).optional() })
+      .strict()
+      .prefault({}),
     eval: z
       .object({ interval: z.number().int().nonnegative().default(50), batches: z.number().int().positive().default(8) })
       .strict()
@@ -169,6 +178,14 @@ export const RunConfigSchema = z
   .refine((c) => !c.cudaGraph || (c.optimizer.fused && c.optimizer.biasCorrection), {
     message: 'cudaGraph needs the fused AdamW with bias correction (optimizer.fused and optimizer.biasCorrection true)',
     path: ['cudaGraph'],
+  })
+  .refine((c) => c.kernels.loss !== 'fused' || c.device.startsWith('cuda'), {
+    message: "'fused' runs on CUDA only",
+    path: ['kernels', 'loss'],
+  })
+  .refine((c) => c.kernels.norm !== 'fused' || c.device.startsWith('cuda'), {
+    message: "'fused' runs on CUDA only",
+    path: ['kernels', 'norm'],
   })
   .refine((c) => c.lr.hiddenWidthBase === undefined || c.stages.every((st) => st.grow.op !== 'mlp' && st.grow.op !== 'heads'), {
     // the rule follows nEmbd; those operators widen the MLP or the heads alone, whose copies it

@@ -12,6 +12,7 @@ import { BatchLoader, type LoaderState } from '../data/loader';
 import { loadTokenData } from '../data/source';
 import { checkDevice, type Device } from '../dtype';
 import { stack } from '../functional';
+import { useKernels } from '../kernels';
 import { GPT } from '../nn/gpt';
 import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
@@ -122,6 +123,8 @@ export class Trainer {
   /** A capture failed (reported once): the rest of the run steps eagerly. */
   private graphFailed = false;
   private graphCaptures = 0;
+  /** Puts back the process-wide kernel choices config.kernels changed (at dispose). */
+  private readonly restoreKernels: () => void;
   private graphReplays = 0;
 
   private constructor(
@@ -158,6 +161,8 @@ export class Trainer {
     if (init.loaderState) this.loader.restore(init.loaderState);
     this.schedule = init.schedule ?? defaultSchedule(config, modelConfig);
     this.flopsPerToken = trainingFlopsPerToken(modelConfig, this.seqLen);
+    // the model's loss and LayerNorms read the process-wide choices: set for this run's lifetime
+    this.restoreKernels = useKernels(config.kernels, this.device);
   }
 
   /** A fresh run. */
@@ -183,9 +188,14 @@ export class Trainer {
 
   /**
    * Continues the run saved in a checkpoint directory; `steps` may extend it, `cudaGraph` switch
-   * CUDA-graph steps on or off (the math is the same either way).
+   * CUDA-graph steps on or off and `kernels` change which kernels run (the math is the same either
+   * way, up to the order of float sums).
    */
-  static resume(dir: string, overrides: { steps?: number; cudaGraph?: boolean } = {}, data?: TrainData): Trainer {
+  static resume(
+    dir: string,
+    overrides: { steps?: number; cudaGraph?: boolean; kernels?: RunConfig['kernels'] } = {},
+    data?: TrainData,
+  ): Trainer {
     const state = readCheckpointState(dir);
     const extra = state.extra as {
       run: unknown;
@@ -200,6 +210,7 @@ export class Trainer {
         ...(extra.run as object),
         ...(overrides.steps ? { steps: overrides.steps } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
+        ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
       },
       `${dir}/state.json run`,
     );
@@ -645,6 +656,7 @@ export class Trainer {
     this.dp?.dispose();
     this.model.dispose();
     this.optimizer.dispose();
+    this.restoreKernels();
   }
 }
 
