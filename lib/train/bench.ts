@@ -5,15 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import {
-  lossKernelInfo,
-  normKernelInfo,
-  setLossKernel,
-  setNormKernel,
-  type KernelInfo,
-  type LossKernel,
-  type NormKernel,
-} from '../kernels';
+import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import { CapturedTrainStep } from './captured-step';
@@ -77,20 +69,15 @@ export function benchConfig(name: string): GPTConfig {
   return (BENCH_MODELS[name] ?? (() => presetConfig(name, { vocabSize: 50304 })))();
 }
 
-/** The kernel asked for, else what the process chose (STAGED_LM_*_KERNEL) where it applies: fused needs CUDA and a build with the kernels. */
-function kernelFor<K extends 'aten' | 'fused'>(asked: K | undefined, before: KernelInfo<K>, cuda: boolean, flag: string): 'aten' | 'fused' {
-  const usable = cuda && before.available;
-  if (asked === 'fused' && !usable) throw new Error(`${flag} fused needs a CUDA device and a build with staged-lm's CUDA kernels`);
-  return asked ?? (before.default === 'fused' && usable ? 'fused' : 'aten');
-}
-
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
-  const lossBefore = lossKernelInfo();
-  const normBefore = normKernelInfo();
-  const lossKernel = kernelFor(o.lossKernel, lossBefore, cuda, '--loss-kernel');
-  const normKernel = kernelFor(o.normKernel, normBefore, cuda, '--norm-kernel');
+  // the model's loss and LayerNorms read the process-wide choices: the ones asked for (refused
+  // where they cannot run), else the process's; each runs fused where it applies
+  const restoreKernels = useKernels({ loss: o.lossKernel, norm: o.normKernel }, device, 'bench kernels');
+  const fusedHere = (k: KernelInfo<'aten' | 'fused'>): boolean => k.default === 'fused' && k.available && cuda;
+  const lossFused = fusedHere(lossKernelInfo());
+  const normFused = fusedHere(normKernelInfo());
   if (o.threads) setNumThreads(o.threads);
   const base = benchConfig(o.model);
   // positions table as the reference's (one row per position of the sequence)
@@ -121,9 +108,6 @@ export function runBench(o: BenchOptions): BenchResult {
       return loss.detach();
     });
   try {
-    // the model's loss and LayerNorms read the process-wide choices
-    setLossKernel(lossKernel);
-    setNormKernel(normKernel);
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
@@ -166,7 +150,7 @@ export function runBench(o: BenchOptions): BenchResult {
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     return {
-      impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossKernel === 'fused' ? '+fused-loss' : ''}${normKernel === 'fused' ? '+fused-norm' : ''}`,
+      impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossFused ? '+fused-loss' : ''}${normFused ? '+fused-norm' : ''}`,
       torch: buildInfo().torchVersion,
       device,
       model: o.model,
@@ -188,8 +172,7 @@ export function runBench(o: BenchOptions): BenchResult {
           : null,
     };
   } finally {
-    setLossKernel(lossBefore.default);
-    setNormKernel(normBefore.default);
+    restoreKernels();
     captured?.dispose();
     x.dispose();
     y.dispose();

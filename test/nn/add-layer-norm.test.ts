@@ -10,9 +10,7 @@ import {
   layerNorm,
   manualSeed,
   normKernelInfo,
-  randint,
   randn,
-  setNormKernel,
   tensor,
   tidy,
   withAutocast,
@@ -20,12 +18,9 @@ import {
   type NormKernel,
   type Tensor,
 } from '../../lib';
-import { GPT } from '../../lib/nn/gpt';
-import { parseGPTConfig } from '../../lib/nn/config';
-import { AdamW } from '../../lib/optim/adamw';
-import { CudaGraph, cudaGraphsAvailable } from '../../lib/cuda-graph';
-import { CapturedTrainStep } from '../../lib/train/captured-step';
+import { cudaGraphsAvailable } from '../../lib/cuda-graph';
 import { expectRelClose, flat, gradCheck, itWhen, jsUniform } from '../helpers';
+import { bf16TrainLosses } from './cuda-training';
 import { emulatedHarness, formatValues, itEmulated, parseLines } from '../kernels/emulation';
 
 const itFused = itWhen(cudaAvailable() && normKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
@@ -245,53 +240,16 @@ describe('the fused CUDA add + LayerNorm', () => {
     },
   );
 
-  /** Losses of 8 bf16-autocast AdamW steps of a small GPT with the given add + LayerNorm kernel. */
-  function trainLosses(kernel: NormKernel, graph: boolean): number[] {
-    const before = normKernelInfo().default;
-    setNormKernel(kernel);
-    manualSeed(21);
-    const model = new GPT(parseGPTConfig({ nLayer: 2, nHead: 2, nEmbd: 64, contextLength: 32, vocabSize: 200 }), { device: 'cuda' });
-    const opt = new AdamW(model.namedParameters(), { weightDecay: 0.1 });
-    const x = randint(0, 200, [4, 32], { device: 'cuda' });
-    const y = randint(0, 200, [4, 32], { device: 'cuda' });
-    try {
-      const step = () =>
-        tidy(() => {
-          const loss = withAutocast('bfloat16', () => model.loss(x, y));
-          loss.backward();
-          opt.clipGradNorm(1.0);
-          opt.update(3e-3);
-          opt.zeroGrad();
-          return loss.item();
-        });
-      if (!graph) return Array.from({ length: 8 }, step);
-      // two eager steps (the last on the capture stream), then the captured step replayed
-      const losses = [step(), CudaGraph.warmup('cuda', step)];
-      const captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: true });
-      try {
-        for (let i = 2; i < 8; i++) losses.push(captured.run(3e-3).item());
-      } finally {
-        captured.dispose();
-      }
-      return losses;
-    } finally {
-      for (const t of [x, y]) t.dispose();
-      model.dispose();
-      opt.dispose();
-      setNormKernel(before);
-    }
-  }
-
   itFused('a bf16-autocast GPT trains the same with either kernel (8 steps)', () => {
-    const aten = trainLosses('aten', false);
-    const fused = trainLosses('fused', false);
+    const aten = bf16TrainLosses({ norm: 'aten' });
+    const fused = bf16TrainLosses({ norm: 'fused' });
     expect(fused[7]).toBeLessThan(fused[0]);
     expectRelClose(fused, aten, 2e-3, 0, 'step');
   });
 
   itFusedGraphs('inside a captured CUDA graph: replays give the eager steps’ losses', () => {
-    const eager = trainLosses('fused', false);
-    const replayed = trainLosses('fused', true);
+    const eager = bf16TrainLosses({ norm: 'fused' });
+    const replayed = bf16TrainLosses({ norm: 'fused' }, true);
     // the graph's update takes its rate from a float32 tensor (cuda-graph.test.ts allows the same)
     expectRelClose(replayed, eager, 1e-4, 0, 'step');
   });

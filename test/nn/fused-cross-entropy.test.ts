@@ -7,24 +7,9 @@
 // kernel source runs on the CPU under test/kernels/simt.h (threads, barriers and shuffles emulated,
 // built with the host's g++): its logic is checked on every machine, its speed only on a GPU. The
 // choice of kernel and its refusals are checked everywhere.
-import {
-  cudaAvailable,
-  float32CrossEntropy,
-  lossKernelInfo,
-  manualSeed,
-  randint,
-  setLossKernel,
-  tensor,
-  tidy,
-  withAutocast,
-  zeros,
-  type LossKernel,
-  type Tensor,
-} from '../../lib';
-import { GPT } from '../../lib/nn/gpt';
-import { parseGPTConfig } from '../../lib/nn/config';
-import { AdamW } from '../../lib/optim/adamw';
+import { cudaAvailable, float32CrossEntropy, lossKernelInfo, tensor, tidy, zeros, type LossKernel, type Tensor } from '../../lib';
 import { crossEntropyReference, expectRelClose, flat, itWhen, jsUniform } from '../helpers';
+import { bf16TrainLosses } from './cuda-training';
 import { emulatedHarness, formatValues, itEmulated, parseLines } from '../kernels/emulation';
 
 const itFused = itWhen(cudaAvailable() && lossKernelInfo().available, 'no CUDA device, or no staged-lm CUDA kernels in this build');
@@ -185,39 +170,10 @@ describe('the fused CUDA cross-entropy', () => {
   });
 
   itFused("a bf16-autocast GPT trains the same with either kernel (8 steps, the model's default loss)", () => {
-    const before = lossKernelInfo().default;
-    const losses = (kernel: LossKernel): number[] => {
-      setLossKernel(kernel);
-      manualSeed(21);
-      const model = new GPT(parseGPTConfig({ nLayer: 2, nHead: 2, nEmbd: 64, contextLength: 32, vocabSize: 200 }), { device: 'cuda' });
-      const opt = new AdamW(model.namedParameters(), { weightDecay: 0.1 });
-      const x = randint(0, 200, [4, 32], { device: 'cuda' });
-      const y = randint(0, 200, [4, 32], { device: 'cuda' });
-      try {
-        return Array.from({ length: 8 }, () =>
-          tidy(() => {
-            const loss = withAutocast('bfloat16', () => model.loss(x, y));
-            loss.backward();
-            opt.clipGradNorm(1.0);
-            opt.update(3e-3);
-            opt.zeroGrad();
-            return loss.item();
-          }),
-        );
-      } finally {
-        for (const t of [x, y]) t.dispose();
-        model.dispose();
-        opt.dispose();
-      }
-    };
-    try {
-      const aten = losses('aten');
-      const fused = losses('fused');
-      expect(fused[7]).toBeLessThan(fused[0]);
-      expectRelClose(fused, aten, 2e-3, 0, 'step');
-    } finally {
-      setLossKernel(before);
-    }
+    const aten = bf16TrainLosses({ loss: 'aten' });
+    const fused = bf16TrainLosses({ loss: 'fused' });
+    expect(fused[7]).toBeLessThan(fused[0]);
+    expectRelClose(fused, aten, 2e-3, 0, 'step');
   });
 });
 
