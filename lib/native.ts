@@ -185,6 +185,8 @@ export interface NativeModule {
   setRngState(device: string, state: T): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  setTF32(enabled: boolean): void;
+  tf32Enabled(): boolean;
   watchStorage(t: T): unknown;
   storageAlive(watcher: unknown): boolean;
   setAutocast(enabled: boolean, dtype: string): void;

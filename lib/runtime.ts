@@ -28,6 +28,22 @@ export function getNumThreads(): number {
   return native.getNumThreads();
 }
 
+/**
+ * Lets CUDA float32 matmuls run on TF32 tensor cores: inputs rounded to a 10-bit mantissa,
+ * float32 accumulation, several times the throughput from Ampere on (PyTorch's
+ * `torch.backends.cuda.matmul.allow_tf32`; off by default, as there). Process-wide. It changes
+ * nothing under bf16/fp16 autocast, whose matmuls are not float32, nor on the CPU.
+ */
+export function setTF32(enabled: boolean): void {
+  if (typeof enabled !== 'boolean') throw new TypeError(`Expected a boolean for enabled but received ${typeof enabled}`);
+  native.setTF32(enabled);
+}
+
+/** Whether CUDA float32 matmuls may use TF32 (setTF32). */
+export function tf32Enabled(): boolean {
+  return native.tf32Enabled();
+}
+
 export interface MemoryStats {
   /** Tensor handles not yet disposed or collected. */
   liveTensors: number;

@@ -279,6 +279,19 @@ Napi::Value ClearAutocastCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setTF32(enabled): lets cuBLAS run float32 matmuls on TF32 tensor cores (inputs rounded to a
+// 10-bit mantissa, float32 accumulation; several times faster from Ampere on). PyTorch's
+// torch.backends.cuda.matmul.allow_tf32, off by default there and here. It changes nothing under
+// bf16/fp16 autocast (those matmuls are not float32) nor on the CPU.
+Napi::Value SetTF32(const Napi::CallbackInfo& info) {
+  at::globalContext().setAllowTF32CuBLAS(boolArg(info, 0, "enabled"));
+  return info.Env().Undefined();
+}
+
+Napi::Value TF32Enabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::globalContext().allowTF32CuBLAS());
+}
+
 }  // namespace
 
 void initRuntime(Napi::Env env, Napi::Object exports) {
@@ -301,6 +314,8 @@ void initRuntime(Napi::Env env, Napi::Object exports) {
   define(env, exports, "isAutocastEnabled", IsAutocastEnabled);
   define(env, exports, "clearAutocastCache", ClearAutocastCache);
   define(env, exports, "storageAlive", StorageAlive);
+  define(env, exports, "setTF32", SetTF32);
+  define(env, exports, "tf32Enabled", TF32Enabled);
 }
 
 }  // namespace slm

@@ -54,7 +54,7 @@ touch node_modules/.package-lock.json
   else
     # (the kernels' CPU emulation is left to CI: it is the same on every machine)
     part jest 150 npx jest --ci -t '^(?!.*emulated on the CPU)' test/cuda.test.ts test/cuda-graph.test.ts test/host-sync.test.ts \
-      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts test/nn/add-layer-norm.test.ts >"$out/jest.log" 2>&1
+      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts test/nn/add-layer-norm.test.ts test/tf32.test.ts >"$out/jest.log" 2>&1
   fi
   echo "jest exit $?"
   # failures and totals here; every test's line is in $out/jest.log

@@ -21,6 +21,7 @@ interface TrainFlags {
   cudaGraph?: boolean;
   lossKernel?: 'aten' | 'fused';
   normKernel?: 'aten' | 'fused';
+  tf32?: boolean;
   json?: boolean;
   progress: boolean;
 }
@@ -83,6 +84,8 @@ export function registerTrain(program: Command): void {
         "the residual add + LayerNorm's kernel: libtorch's, or staged-lm's fused CUDA one (run config kernels.norm)",
       ).choices(['aten', 'fused']),
     )
+    .option('--tf32', 'let CUDA float32 matmuls use TF32 tensor cores (run config tf32; for precision fp32 runs on a GPU)')
+    .option('--no-tf32', 'float32 matmuls in full float32 (run config tf32: false)')
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
@@ -97,7 +100,12 @@ export function registerTrain(program: Command): void {
       }
       if (f.resume !== undefined) {
         const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
-        trainer = Trainer.resume(dir, { steps: f.steps, ...(f.cudaGraph === true ? { cudaGraph: true } : {}), ...kernelFlags(f) });
+        trainer = Trainer.resume(dir, {
+          steps: f.steps,
+          ...(f.cudaGraph === true ? { cudaGraph: true } : {}),
+          ...kernelFlags(f),
+          ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),
+        });
         out = f.out ?? join(dir, '..');
       } else {
         if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
@@ -111,6 +119,7 @@ export function registerTrain(program: Command): void {
         if (f.cudaGraph === true) cfg.cudaGraph = true;
         const { kernels } = kernelFlags(f);
         if (kernels !== undefined) cfg.kernels = { ...(cfg.kernels as object | undefined), ...kernels };
+        if (f.tf32 !== undefined) cfg.tf32 = f.tf32;
         if (cfg.steps === undefined) cfg.steps = 1000;
         trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));

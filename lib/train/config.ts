@@ -116,6 +116,12 @@ export const RunConfigSchema = z
       .default('cpu'),
     /** 'auto': bf16 autocast on CUDA with fp32 master weights, fp32 on CPU. */
     precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+    /**
+     * Let CUDA float32 matmuls use TF32 tensor cores (setTF32) for the run's lifetime: for
+     * precision 'fp32' on a GPU (bf16 autocast's matmuls are not float32; no effect on the CPU).
+     * Absent: the process-wide setting (off unless changed, as in PyTorch).
+     */
+    tf32: z.boolean().optional(),
     optimizer: AdamWOptionsSchema.prefault({}),
     lr: z
       .object({

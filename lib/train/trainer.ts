@@ -17,7 +17,7 @@ import { GPT } from '../nn/gpt';
 import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
-import { emptyCache, manualSeed, withAutocast } from '../runtime';
+import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
 import { keep, tidy } from '../scope';
@@ -123,8 +123,8 @@ export class Trainer {
   /** A capture failed (reported once): the rest of the run steps eagerly. */
   private graphFailed = false;
   private graphCaptures = 0;
-  /** Puts back the process-wide kernel choices config.kernels changed (at dispose). */
-  private readonly restoreKernels: () => void;
+  /** Puts back the process-wide kernel choices and TF32 switch config.kernels / .tf32 changed (at dispose). */
+  private readonly restoreProcessSettings: () => void;
   private graphReplays = 0;
 
   private constructor(
@@ -161,8 +161,15 @@ export class Trainer {
     if (init.loaderState) this.loader.restore(init.loaderState);
     this.schedule = init.schedule ?? defaultSchedule(config, modelConfig);
     this.flopsPerToken = trainingFlopsPerToken(modelConfig, this.seqLen);
-    // the model's loss and LayerNorms read the process-wide choices: set for this run's lifetime
-    this.restoreKernels = useKernels(config.kernels, this.device);
+    // the model's loss and LayerNorms read the process-wide kernel choices, its float32 matmuls the
+    // TF32 switch: set for this run's lifetime
+    const restoreKernels = useKernels(config.kernels, this.device);
+    const tf32Before = tf32Enabled();
+    if (config.tf32 !== undefined) setTF32(config.tf32);
+    this.restoreProcessSettings = () => {
+      restoreKernels();
+      setTF32(tf32Before);
+    };
   }
 
   /** A fresh run. */
@@ -188,12 +195,12 @@ export class Trainer {
 
   /**
    * Continues the run saved in a checkpoint directory; `steps` may extend it, `cudaGraph` switch
-   * CUDA-graph steps on or off and `kernels` change which kernels run (the math is the same either
-   * way, up to the order of float sums).
+   * CUDA-graph steps on or off, `kernels` change which kernels run (the math is the same either
+   * way, up to the order of float sums) and `tf32` switch TF32 float32 matmuls.
    */
   static resume(
     dir: string,
-    overrides: { steps?: number; cudaGraph?: boolean; kernels?: RunConfig['kernels'] } = {},
+    overrides: { steps?: number; cudaGraph?: boolean; kernels?: RunConfig['kernels']; tf32?: boolean } = {},
     data?: TrainData,
   ): Trainer {
     const state = readCheckpointState(dir);
@@ -210,6 +217,7 @@ export class Trainer {
         ...(extra.run as object),
         ...(overrides.steps ? { steps: overrides.steps } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
+        ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
       },
       `${dir}/state.json run`,
@@ -656,7 +664,7 @@ export class Trainer {
     this.dp?.dispose();
     this.model.dispose();
     this.optimizer.dispose();
-    this.restoreKernels();
+    this.restoreProcessSettings();
   }
 }
 

@@ -150,6 +150,8 @@ describe('--help and usage errors', () => {
       '--resume',
       '--loss-kernel',
       '--norm-kernel',
+      '--tf32',
+      '--no-tf32',
       '--no-progress',
       '--json',
     ],
@@ -293,10 +295,12 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(jsonOf(s2).text).toBe(a.text);
   });
 
-  it('train --resume DIR --steps 6 --json continues to step 6', async () => {
-    const r = await cli(['train', '--resume', 'run', '--steps', '6', '--json', '--no-progress']);
+  it('train --resume DIR --steps 6 --tf32 --json continues to step 6, with the run config changed as asked', async () => {
+    const r = await cli(['train', '--resume', 'run', '--steps', '6', '--tf32', '--json', '--no-progress']);
     expect(jsonOf(r)).toMatchObject({ step: 6, tokens: 6 * 2 * 32, interrupted: false });
-    expect(expectCheckpoint(join(dir, 'run', 'checkpoint')).step).toBe(6);
+    const state = expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number; extra: { run: { tf32?: boolean } } };
+    expect(state.step).toBe(6);
+    expect(state.extra.run.tf32).toBe(true);
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });

@@ -1,0 +1,67 @@
+// The TF32 switch for CUDA float32 matmuls: the process-wide setting, a run's `tf32` (set for the
+// trainer's lifetime, put back at dispose), and on a GPU that it really changes the matmul.
+import { cudaAvailable, noGrad, randn, setTF32, tf32Enabled, tidy } from '../lib';
+import { parseRunConfig } from '../lib/train/config';
+import { Trainer } from '../lib/train/trainer';
+import { itWhen } from './helpers';
+
+const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
+const tinyRun = { model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 8 }, steps: 1, batchSize: 1 };
+const ones = { name: 'ones', train: new Uint16Array(64).fill(1), val: new Uint16Array(64).fill(1) };
+
+afterEach(() => setTF32(false));
+
+it('is off by default (as in PyTorch), switches both ways and refuses what is not a boolean', () => {
+  expect(tf32Enabled()).toBe(false);
+  setTF32(true);
+  expect(tf32Enabled()).toBe(true);
+  setTF32(false);
+  expect(tf32Enabled()).toBe(false);
+  expect(() => setTF32(1 as unknown as boolean)).toThrow(/Expected a boolean for enabled but received number/);
+  expect(tf32Enabled()).toBe(false);
+});
+
+it("a run's tf32 holds for the trainer's lifetime and is put back at dispose; absent, the process setting stands", () => {
+  expect(() => parseRunConfig({ steps: 1, tf32: 'yes' })).toThrow(/tf32/);
+  expect(parseRunConfig({ steps: 1 }).tf32).toBeUndefined();
+  for (const [before, run, during] of [
+    [false, true, true],
+    [true, false, false],
+    [true, undefined, true],
+  ] as const) {
+    setTF32(before);
+    const t = Trainer.create({ ...tinyRun, ...(run === undefined ? {} : { tf32: run }) }, ones);
+    try {
+      expect(tf32Enabled()).toBe(during);
+      const r = t.step();
+      r.loss.dispose();
+      r.gradNorm?.dispose();
+      expect(tf32Enabled()).toBe(during);
+    } finally {
+      t.dispose();
+    }
+    expect(tf32Enabled()).toBe(before);
+  }
+});
+
+itCuda('on a GPU it trades float32 matmul precision for speed: ~1e-3 relative error on, float32 rounding off', () => {
+  // relative error of a 512×512×512 float32 matmul against the same product in float64
+  const relError = (): number =>
+    tidy(() =>
+      noGrad(() => {
+        const a = randn([512, 512], { device: 'cuda' });
+        const b = randn([512, 512], { device: 'cuda' });
+        const exact = a.to({ dtype: 'float64' }).matmul(b.to({ dtype: 'float64' }));
+        const diff = a.matmul(b).to({ dtype: 'float64' }).sub(exact).abs().mean().item();
+        return diff / exact.abs().mean().item();
+      }),
+    );
+  setTF32(false);
+  const ieee = relError();
+  setTF32(true);
+  const tf32 = relError();
+  expect(ieee).toBeLessThan(1e-5);
+  // TF32 keeps 10 mantissa bits of each input (2^-11 relative rounding): ~1e-4–1e-3 after the sums
+  expect(tf32).toBeGreaterThan(3e-5);
+  expect(tf32).toBeLessThan(5e-3);
+});
