@@ -16,6 +16,7 @@
         'native/loss.cc',
         'native/norm.cc',
         'native/autograd.cc',
+        'native/op_count.cc',
         'native/runtime.cc',
         'native/optim.cc',
         'native/io.cc',

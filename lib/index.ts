@@ -7,6 +7,7 @@ export * from './kernels';
 export { tidy, keep, dispose } from './scope';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export * from './runtime';
+export { countOps, type OpCounts } from './op-count';
 export type { BuildInfo } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';

@@ -186,6 +186,8 @@ export interface NativeModule {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   setTF32(enabled: boolean): void;
+  startOpCount(): void;
+  stopOpCount(): Record<string, number>;
   tf32Enabled(): boolean;
   watchStorage(t: T): unknown;
   storageAlive(watcher: unknown): boolean;

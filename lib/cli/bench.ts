@@ -29,8 +29,9 @@ export function registerBench(program: Command): void {
         "the residual add + LayerNorm's kernel: libtorch's, or staged-lm's fused CUDA one (default: STAGED_LM_NORM_KERNEL's, where it applies)",
       ).choices(['aten', 'fused']),
     )
+    .option('--count-ops', 'count the ATen operators of one more step after the timed ones (ops_per_step)')
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {
-      process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true })) + '\n');
+      process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true, countOps: f.countOps === true })) + '\n');
     });
 }

@@ -5,6 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
+import { countOps, type OpCounts } from '../op-count';
 import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
@@ -41,6 +42,8 @@ export interface BenchOptions {
   lossKernel?: LossKernel;
   /** The residual add + LayerNorm's kernel (addLayerNorm): libtorch's or staged-lm's fused CUDA one (default: setNormKernel's, where it applies). */
   normKernel?: NormKernel;
+  /** Count the ATen operators of one more step after the timed ones (countOps), in ops_per_step. */
+  countOps?: boolean;
 }
 
 export interface BenchResult {
@@ -63,6 +66,8 @@ export interface BenchResult {
   host_ms_per_step: number;
   /** Host time per step by phase: where a launch-bound step spends its time (kernels run async). */
   host_phase_ms: { forward: number; backward: number; optimizer: number } | null;
+  /** With countOps: the ATen operators one step dispatches (a replayed graph: only what is outside it). */
+  ops_per_step: OpCounts | null;
 }
 
 export function benchConfig(name: string): GPTConfig {
@@ -149,6 +154,8 @@ export function runBench(o: BenchOptions): BenchResult {
     const tokensPerS = (o.batch * o.seq) / dt;
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
+    // after the timing and the memory reading: counting costs host time
+    const ops = o.countOps === true ? countOps(() => (captured !== null ? captured.run(6e-4) : step().dispose())) : null;
     return {
       impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossFused ? '+fused-loss' : ''}${normFused ? '+fused-norm' : ''}`,
       torch: buildInfo().torchVersion,
@@ -170,6 +177,7 @@ export function runBench(o: BenchOptions): BenchResult {
         captured === null
           ? { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) }
           : null,
+      ops_per_step: ops,
     };
   } finally {
     restoreKernels();
