@@ -1,7 +1,7 @@
 // Counting the ATen operators a stretch of code dispatches, by name (libtorch's RecordFunction
 // hooks, the ones PyTorch's profiler reads). On a GPU nearly every non-view operator is a kernel
-// launch, so the count per training step is what a launch-bound step pays for; counted on the CPU it
-// compares our step with PyTorch's op for op without a GPU (bench/host-vs-torch.sh, OPS=1).
+// launch, so the count per training step is what a launch-bound step pays for; counted on the CPU
+// it compares our step with PyTorch's op for op without a GPU (bench/host-vs-torch.sh, OPS=1).
 #include <ATen/record_function.h>
 
 #include <map>
@@ -40,7 +40,8 @@ std::unique_ptr<at::ObserverContext> countCall(const at::RecordFunction& fn) {
 Napi::Value StartOpCount(const Napi::CallbackInfo& info) {
   OpCount& c = opCount();
   std::lock_guard<std::mutex> guard(c.lock);
-  if (c.active) throw Napi::Error::New(info.Env(), "operators are already being counted (one count at a time)");
+  if (c.active)
+    throw Napi::Error::New(info.Env(), "operators are already being counted (one count at a time)");
   c.byName.clear();
   c.handle = at::addGlobalCallback(
       at::RecordFunctionCallback(countCall).needsInputs(false).scopes({at::RecordScope::FUNCTION}));
@@ -51,12 +52,14 @@ Napi::Value StartOpCount(const Napi::CallbackInfo& info) {
 // stopOpCount() → { name: count } since startOpCount(), and counting stops.
 Napi::Value StopOpCount(const Napi::CallbackInfo& info) {
   OpCount& c = opCount();
-  if (!c.active) throw Napi::Error::New(info.Env(), "no operator count is running (call startOpCount first)");
+  if (!c.active)
+    throw Napi::Error::New(info.Env(), "no operator count is running (call startOpCount first)");
   at::removeCallback(c.handle);
   std::lock_guard<std::mutex> guard(c.lock);
   c.active = false;
   Napi::Object out = Napi::Object::New(info.Env());
-  for (const auto& [name, n] : c.byName) out.Set(name, Napi::Number::New(info.Env(), static_cast<double>(n)));
+  for (const auto& [name, n] : c.byName)
+    out.Set(name, Napi::Number::New(info.Env(), static_cast<double>(n)));
   c.byName.clear();
   return out;
 }
