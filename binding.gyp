@@ -17,6 +17,7 @@
         'native/norm.cc',
         'native/autograd.cc',
         'native/op_count.cc',
+        'native/profiler.cc',
         'native/runtime.cc',
         'native/optim.cc',
         'native/io.cc',
@@ -46,7 +47,8 @@
       'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++17'],
       'cflags_cc': ['-std=c++17', '-fexceptions', '-frtti'],
       # -L, -ltorch… in --no-as-needed (libtorch_cuda registers its kernels from static initialisers), rpath
-      'libraries': ['<!@(node scripts/libtorch.js --gyp-libs)'],
+      # -ldl: dladdr/dlopen (native/profiler.cc), in libc itself only from glibc 2.34
+      'libraries': ['<!@(node scripts/libtorch.js --gyp-libs)', '-ldl'],
     },
   ],
 }

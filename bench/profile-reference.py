@@ -4,9 +4,10 @@ eager step (../shared/bench/torch_reference.py), whose kernels are ours too (sam
 cuBLAS GEMMs, flash attention, layer norm, fused AdamW...), so the split says which fusions could
 pay and how much. One JSON line: ms per step by kind (GEMM, attention, normalisation, activation,
 elementwise, loss, embedding, optimizer, reduction, copy/cast, other), the kernel count per step,
-and the top kernels.
+and the top kernels. --trace FILE also writes the profile as a Chrome trace, which
+bench/trace-summary.ts splits with the same kinds as ours (`staged-lm bench --profile`).
 
-  python3 bench/profile-reference.py [REFERENCE] [--model 124M] [--batch 16] [--seq 1024] [--steps 3]
+  python3 bench/profile-reference.py [REFERENCE] [--model 124M] [--batch 16] [--seq 1024] [--steps 3] [--trace FILE]
 
 On a CPU it profiles CPU ops instead (a smoke test of this script; the split means little there).
 """
@@ -15,7 +16,8 @@ import argparse, collections, importlib.util, json, re, sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-# first match wins: kernel names (CUDA) or op names (CPU), lower-cased
+# first match wins: kernel names (CUDA) or op names (CPU), lower-cased (the table of
+# lib/train/trace-summary.ts, which splits our traces: keep the two alike)
 KINDS = [
     ("attention", r"flash|fmha|attention|sdpa|efficient_attention"),
     ("gemm", r"gemm|cutlass|sm\d+_xmma|ampere_|hopper_|nvjet|cublas|addmm|\bmm\b|::mm|matmul"),
@@ -48,6 +50,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--trace", help="also write the profile to this file as a Chrome trace")
     a = ap.parse_args()
     spec = importlib.util.spec_from_file_location("torch_reference", a.reference)
     R = importlib.util.module_from_spec(spec)
@@ -76,12 +79,17 @@ def main():
         step()
     if cuda:
         torch.cuda.synchronize()
+    # with --trace the CPU side too, as ours records it (its ops are in the trace, not the split)
     activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    if cuda and a.trace:
+        activities.append(ProfilerActivity.CPU)
     with profile(activities=activities) as prof:
         for _ in range(a.steps):
             step()
         if cuda:
             torch.cuda.synchronize()
+    if a.trace:
+        prof.export_chrome_trace(a.trace)
     by_kind = collections.Counter()
     by_name = collections.Counter()
     count = 0

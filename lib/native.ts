@@ -187,6 +187,9 @@ export interface NativeModule {
   getNumThreads(): number;
   setTF32(enabled: boolean): void;
   startOpCount(): void;
+  profilerAvailable(): boolean;
+  startProfile(cuda: boolean): void;
+  stopProfile(path: string): void;
   stopOpCount(): Record<string, number>;
   tf32Enabled(): boolean;
   watchStorage(t: T): unknown;

@@ -18,6 +18,7 @@ void initNorm(Napi::Env env, Napi::Object exports);
 void initAutograd(Napi::Env env, Napi::Object exports);
 void initRuntime(Napi::Env env, Napi::Object exports);
 void initOpCount(Napi::Env env, Napi::Object exports);
+void initProfiler(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
 void initIo(Napi::Env env, Napi::Object exports);
 void initDistributed(Napi::Env env, Napi::Object exports);
@@ -53,6 +54,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slm::initAutograd(env, exports);
   slm::initRuntime(env, exports);
   slm::initOpCount(env, exports);
+  slm::initProfiler(env, exports);
   slm::initOptim(env, exports);
   slm::initIo(env, exports);
   slm::initCudaGraph(env, exports);

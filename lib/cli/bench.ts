@@ -30,6 +30,10 @@ export function registerBench(program: Command): void {
       ).choices(['aten', 'fused']),
     )
     .option('--count-ops', 'count the ATen operators of one more step after the timed ones (ops_per_step)')
+    .option(
+      '--profile <file>',
+      "record one more step after the timed ones with libtorch's profiler: a Chrome trace to <file>, its time by kind in `profile`",
+    )
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {
       process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true, countOps: f.countOps === true })) + '\n');

@@ -6,6 +6,8 @@ import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { countOps, type OpCounts } from '../op-count';
+import { profileToFile, profilerAvailable } from '../profile';
+import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
 import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
 import { tidy } from '../scope';
@@ -44,6 +46,8 @@ export interface BenchOptions {
   normKernel?: NormKernel;
   /** Count the ATen operators of one more step after the timed ones (countOps), in ops_per_step. */
   countOps?: boolean;
+  /** Record one more step after the timed ones with libtorch's profiler: its Chrome trace goes to this file, its split by kind to `profile`. */
+  profile?: string;
 }
 
 export interface BenchResult {
@@ -68,6 +72,8 @@ export interface BenchResult {
   host_phase_ms: { forward: number; backward: number; optimizer: number } | null;
   /** With countOps: the ATen operators one step dispatches (a replayed graph: only what is outside it). */
   ops_per_step: OpCounts | null;
+  /** With profile: the trace's file and one step's time by kind of work (GPU kernel time on CUDA). */
+  profile: (TraceSummary & { trace: string }) | null;
 }
 
 export function benchConfig(name: string): GPTConfig {
@@ -114,6 +120,11 @@ export function runBench(o: BenchOptions): BenchResult {
     });
   try {
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
+    // before the run, not after it
+    if (o.profile !== undefined && !profilerAvailable())
+      throw new Error(
+        "--profile: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)",
+      );
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
     for (let i = 0; i < o.warmup; i++) {
@@ -155,7 +166,16 @@ export function runBench(o: BenchOptions): BenchResult {
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     // after the timing and the memory reading: counting costs host time
-    const ops = o.countOps === true ? countOps(() => (captured !== null ? captured.run(6e-4) : step().dispose())) : null;
+    const oneStep = (): void => {
+      if (captured !== null) captured.run(6e-4);
+      else step().dispose();
+    };
+    const ops = o.countOps === true ? countOps(oneStep) : null;
+    let profile: BenchResult['profile'] = null;
+    if (o.profile !== undefined) {
+      profileToFile(o.profile, oneStep, { cuda });
+      profile = { trace: o.profile, ...summarizeTrace(readTrace(o.profile), 1) };
+    }
     return {
       impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossFused ? '+fused-loss' : ''}${normFused ? '+fused-norm' : ''}`,
       torch: buildInfo().torchVersion,
@@ -178,6 +198,7 @@ export function runBench(o: BenchOptions): BenchResult {
           ? { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) }
           : null,
       ops_per_step: ops,
+      profile,
     };
   } finally {
     restoreKernels();
