@@ -22,7 +22,7 @@ KINDS = [
     ("attention", r"flash|fmha|attention|sdpa|efficient_attention"),
     ("gemm", r"gemm|cutlass|sm\d+_xmma|ampere_|hopper_|nvjet|cublas|addmm|\bmm\b|::mm|matmul"),
     ("optimizer", r"adam|multi_tensor_apply"),
-    ("loss", r"softmax|nll_loss|cross_entropy|log_softmax"),
+    ("loss", r"softmax|nll_loss|cross_?entropy|log_softmax"),
     ("normalization", r"layer_norm|layernorm"),
     ("activation", r"gelu"),
     ("embedding", r"embedding|indexselect|index_select|radix|sort|segment|scan|unique"),

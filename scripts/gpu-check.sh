@@ -5,7 +5,8 @@
 # throughput against PyTorch eager (eager and CUDA-graph steps, with libtorch's kernels and with our
 # fused ones: bench/gpu-vs-torch.sh) and the README's table from it, the loss alone
 # (bench/cross-entropy.ts), the residual add + LayerNorm alone (bench/add-layer-norm.ts), the speed of training right
-# after a growth and the growth time of a 124M state, the eager step's GPU time by kernel kind (bench/profile-reference.py), the trainer's
+# after a growth and the growth time of a 124M state, the eager step's GPU time by kind of work,
+# PyTorch's and ours side by side (bench/profile-reference.py, bench --profile, bench/trace-summary.ts), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a
 # bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
@@ -75,10 +76,23 @@ touch node_modules/.package-lock.json
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda
-  # where the eager step's GPU time goes, by kernel kind (the reference's kernels are ours too):
-  # which fusions could pay at 124M, and tiny's kernel count per step
-  part profile-124M 50 python3 bench/profile-reference.py .gpu/torch_reference.py --model 124M
-  part profile-tiny 30 python3 bench/profile-reference.py .gpu/torch_reference.py --model tiny --seq 256
+  # where each eager step's GPU time goes, by kind of work: PyTorch's (its profiler, 3 steps) and
+  # ours with the fused kernels where the build has them (Kineto, one step), split by one
+  # classifier (bench/trace-summary.ts: a last line with each kind side by side), and the ATen
+  # operators our step dispatches (--count-ops)
+  for shape in "124M 16 1024 50" "tiny 16 256 30"; do
+    read -r model batch seq limit <<<"$shape"
+    part "profile-reference $model" "$limit" python3 bench/profile-reference.py .gpu/torch_reference.py --model "$model" \
+      --batch "$batch" --seq "$seq" --trace "/tmp/slm-ref-$model.json" 2>/dev/null | tail -1
+    STAGED_LM_LOSS_KERNEL=fused STAGED_LM_NORM_KERNEL=fused part "profile-ours $model" "$limit" node dist/lib/cli/main.js bench \
+      --model "$model" --device cuda --batch "$batch" --seq "$seq" --steps 3 --warmup 3 --count-ops \
+      --profile "/tmp/slm-ours-$model.json" >"/tmp/slm-ours-$model.bench.json" 2>/dev/null
+    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total,
+        top_ops: Object.entries(r.ops_per_step?.byName ?? {}).slice(0, 12) }));' "/tmp/slm-ours-$model.bench.json" 2>&1 | tail -1
+    node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1 | tail -1
+    rm -f "/tmp/slm-ref-$model.json" "/tmp/slm-ours-$model.json" "/tmp/slm-ours-$model.bench.json"
+  done
   # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
   for g in "" --cuda-graph; do
     part "train ${g:-eager}" 60 node dist/lib/cli/main.js train --preset tiny --device cuda --steps 300 --batch-size 16 \

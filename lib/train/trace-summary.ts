@@ -11,7 +11,7 @@ const KINDS: [string, RegExp][] = [
   ['attention', /flash|fmha|attention|sdpa|efficient_attention/],
   ['gemm', /gemm|cutlass|sm\d+_xmma|ampere_|hopper_|nvjet|cublas|addmm|\bmm\b|::mm|matmul/],
   ['optimizer', /adam|multi_tensor_apply/],
-  ['loss', /softmax|nll_loss|cross_entropy|log_softmax/],
+  ['loss', /softmax|nll_loss|cross_?entropy|log_softmax/],
   ['normalization', /layer_norm|layernorm/],
   ['activation', /gelu/],
   ['embedding', /embedding|indexselect|index_select|radix|sort|segment|scan|unique/],

@@ -83,9 +83,10 @@ __device__ __forceinline__ void store(T* p, const float (&in)[kPack]) {
 // Th: h, a, w, b; Ty: y; Tz: z. K: packs per thread. blockDim.x: a multiple of 32, ≥ cols/(4K).
 template <typename Th, typename Ty, typename Tz, int K>
 __global__ void __launch_bounds__(kMaxThreads)
-    forwardKernel(const Th* __restrict__ h, const Ty* __restrict__ y, const Th* __restrict__ w,
-                  const Th* __restrict__ b, int64_t cols, float eps, Th* __restrict__ a,
-                  Tz* __restrict__ z, float* __restrict__ mean, float* __restrict__ rstd) {
+    addLayerNormForwardKernel(const Th* __restrict__ h, const Ty* __restrict__ y,
+                              const Th* __restrict__ w, const Th* __restrict__ b, int64_t cols,
+                              float eps, Th* __restrict__ a, Tz* __restrict__ z,
+                              float* __restrict__ mean, float* __restrict__ rstd) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * cols;
   float v[K][kPack];
   float sum[1] = {0.0f};
@@ -140,10 +141,11 @@ __global__ void __launch_bounds__(kMaxThreads)
 // cols values) and Σ dz (next cols) for every column.
 template <typename Th, typename Ty, typename Tz, int K>
 __global__ void __launch_bounds__(kMaxThreads)
-    backwardKernel(const Tz* __restrict__ dz, const Th* __restrict__ a, const Th* __restrict__ dA,
-                   const float* __restrict__ mean, const float* __restrict__ rstd,
-                   const Th* __restrict__ w, int64_t rows, int64_t cols, Th* __restrict__ dh,
-                   Ty* __restrict__ dy, float* __restrict__ partial) {
+    addLayerNormBackwardKernel(const Tz* __restrict__ dz, const Th* __restrict__ a,
+                               const Th* __restrict__ dA, const float* __restrict__ mean,
+                               const float* __restrict__ rstd, const Th* __restrict__ w,
+                               int64_t rows, int64_t cols, Th* __restrict__ dh, Ty* __restrict__ dy,
+                               float* __restrict__ partial) {
   float wv[K][kPack], accW[K][kPack], accB[K][kPack];
 #pragma unroll
   for (int k = 0; k < K; k++) {
@@ -210,8 +212,8 @@ __global__ void __launch_bounds__(kMaxThreads)
 // 1024 threads as 32 columns × 32 row groups; the row groups' sums are added in a fixed order.
 template <typename Tw>
 __global__ void __launch_bounds__(1024)
-    columnSumKernel(const float* __restrict__ partial, int64_t blocks, int64_t cols,
-                    Tw* __restrict__ dw, Tw* __restrict__ db) {
+    addLayerNormColumnSumKernel(const float* __restrict__ partial, int64_t blocks, int64_t cols,
+                                Tw* __restrict__ dw, Tw* __restrict__ db) {
   __shared__ float sums[32][33];
   const int lane = threadIdx.x % 32, group = threadIdx.x / 32;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * 32 + lane;
@@ -260,9 +262,9 @@ cudaError_t forward(const void* h, const void* y, const void* w, const void* b, 
         static_cast<const Th*>(b), cols, eps, static_cast<Th*>(a), static_cast<Tz*>(z), mean, rstd);
   };
   switch (s.packsPerThread) {
-    case 1: launch(forwardKernel<Th, Ty, Tz, 1>); break;
-    case 2: launch(forwardKernel<Th, Ty, Tz, 2>); break;
-    default: launch(forwardKernel<Th, Ty, Tz, 4>); break;
+    case 1: launch(addLayerNormForwardKernel<Th, Ty, Tz, 1>); break;
+    case 2: launch(addLayerNormForwardKernel<Th, Ty, Tz, 2>); break;
+    default: launch(addLayerNormForwardKernel<Th, Ty, Tz, 4>); break;
   }
   return cudaGetLastError();
 }
@@ -280,13 +282,13 @@ cudaError_t backward(const void* dz, const void* a, const void* dA, const float*
         partial);
   };
   switch (s.packsPerThread) {
-    case 1: launch(backwardKernel<Th, Ty, Tz, 1>); break;
-    case 2: launch(backwardKernel<Th, Ty, Tz, 2>); break;
-    default: launch(backwardKernel<Th, Ty, Tz, 4>); break;
+    case 1: launch(addLayerNormBackwardKernel<Th, Ty, Tz, 1>); break;
+    case 2: launch(addLayerNormBackwardKernel<Th, Ty, Tz, 2>); break;
+    default: launch(addLayerNormBackwardKernel<Th, Ty, Tz, 4>); break;
   }
   cudaError_t error = cudaGetLastError();
   if (error != cudaSuccess) return error;
-  columnSumKernel<Th><<<static_cast<unsigned>((2 * cols + 31) / 32), 1024, 0, stream>>>(
+  addLayerNormColumnSumKernel<Th><<<static_cast<unsigned>((2 * cols + 31) / 32), 1024, 0, stream>>>(
       partial, blocks, cols, static_cast<Th*>(dw), static_cast<Th*>(db));
   return cudaGetLastError();
 }

@@ -92,8 +92,9 @@ __device__ MaxSum blockMerge(MaxSum v) {
 
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads)
-    forwardKernel(const T* __restrict__ logits, const int64_t* __restrict__ targets, int64_t rows,
-                  int64_t cols, int64_t ignoreIndex, float* __restrict__ stats) {
+    crossEntropyForwardKernel(const T* __restrict__ logits, const int64_t* __restrict__ targets,
+                              int64_t rows, int64_t cols, int64_t ignoreIndex,
+                              float* __restrict__ stats) {
   const int64_t r = blockIdx.x;
   const T* row = logits + r * cols;
   MaxSum acc{-INFINITY, 0.0f};
@@ -119,10 +120,10 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads)
-    backwardKernel(const T* __restrict__ logits, const int64_t* __restrict__ targets,
-                   const float* __restrict__ lse, const float* __restrict__ gradLoss,
-                   const float* __restrict__ count, int64_t cols, int64_t ignoreIndex,
-                   T* __restrict__ grad) {
+    crossEntropyBackwardKernel(const T* __restrict__ logits, const int64_t* __restrict__ targets,
+                               const float* __restrict__ lse, const float* __restrict__ gradLoss,
+                               const float* __restrict__ count, int64_t cols, int64_t ignoreIndex,
+                               T* __restrict__ grad) {
   const int64_t r = blockIdx.x;
   const int64_t t = targets[r];
   auto* out = reinterpret_cast<Pack<T, kVec>*>(grad + r * cols);
@@ -164,10 +165,10 @@ cudaError_t forward(const void* logits, const int64_t* targets, int64_t rows, in
   constexpr int kVec = 16 / sizeof(T);
   const T* x = static_cast<const T*>(logits);
   if (vecFor<T>(cols, logits, nullptr) == kVec) {
-    forwardKernel<T, kVec><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+    crossEntropyForwardKernel<T, kVec><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
         x, targets, rows, cols, ignoreIndex, stats);
   } else {
-    forwardKernel<T, 1><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+    crossEntropyForwardKernel<T, 1><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
         x, targets, rows, cols, ignoreIndex, stats);
   }
   return cudaGetLastError();
@@ -181,10 +182,10 @@ cudaError_t backward(const void* logits, const int64_t* targets, const float* ls
   const T* x = static_cast<const T*>(logits);
   T* g = static_cast<T*>(gradLogits);
   if (vecFor<T>(cols, logits, gradLogits) == kVec) {
-    backwardKernel<T, kVec><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+    crossEntropyBackwardKernel<T, kVec><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
         x, targets, lse, gradLoss, count, cols, ignoreIndex, g);
   } else {
-    backwardKernel<T, 1><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+    crossEntropyBackwardKernel<T, 1><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
         x, targets, lse, gradLoss, count, cols, ignoreIndex, g);
   }
   return cudaGetLastError();

@@ -89,21 +89,22 @@ int run(const Problem& q) {
   };
   switch (s.packsPerThread) {
     case 1:
-      forward(k::forwardKernel<Th, Ty, Tz, 1>);
-      backward(k::backwardKernel<Th, Ty, Tz, 1>);
+      forward(k::addLayerNormForwardKernel<Th, Ty, Tz, 1>);
+      backward(k::addLayerNormBackwardKernel<Th, Ty, Tz, 1>);
       break;
     case 2:
-      forward(k::forwardKernel<Th, Ty, Tz, 2>);
-      backward(k::backwardKernel<Th, Ty, Tz, 2>);
+      forward(k::addLayerNormForwardKernel<Th, Ty, Tz, 2>);
+      backward(k::addLayerNormBackwardKernel<Th, Ty, Tz, 2>);
       break;
     case 4:
-      forward(k::forwardKernel<Th, Ty, Tz, 4>);
-      backward(k::backwardKernel<Th, Ty, Tz, 4>);
+      forward(k::addLayerNormForwardKernel<Th, Ty, Tz, 4>);
+      backward(k::addLayerNormBackwardKernel<Th, Ty, Tz, 4>);
       break;
     default: std::cerr << "packs must be 1, 2 or 4\n"; return 2;
   }
   simt::launch(static_cast<unsigned>((2 * q.cols + 31) / 32), 1024, [&] {
-    k::columnSumKernel<Th>(partial.p, q.blocks, q.cols, dw.p, q.hasBias ? db.p : nullptr);
+    k::addLayerNormColumnSumKernel<Th>(partial.p, q.blocks, q.cols, dw.p,
+                                       q.hasBias ? db.p : nullptr);
   });
   h.print("h");
   y.print("y");

@@ -50,20 +50,21 @@ int run(int64_t rows, int64_t cols, int64_t ignoreIndex, float g, bool vector) {
   }
   simt::launch(static_cast<unsigned>(rows), kThreads, [&] {
     if (vector)
-      slm::kernels::forwardKernel<T, kVec>(x, targets.data(), rows, cols, ignoreIndex,
-                                           stats.data());
+      slm::kernels::crossEntropyForwardKernel<T, kVec>(x, targets.data(), rows, cols, ignoreIndex,
+                                                       stats.data());
     else
-      slm::kernels::forwardKernel<T, 1>(x, targets.data(), rows, cols, ignoreIndex, stats.data());
+      slm::kernels::crossEntropyForwardKernel<T, 1>(x, targets.data(), rows, cols, ignoreIndex,
+                                                    stats.data());
   });
   float count = 0;
   for (int64_t r = 0; r < rows; r++) count += stats[2 * rows + r];
   simt::launch(static_cast<unsigned>(rows), kThreads, [&] {
     if (vector)
-      slm::kernels::backwardKernel<T, kVec>(x, targets.data(), stats.data(), &g, &count, cols,
-                                            ignoreIndex, grad);
+      slm::kernels::crossEntropyBackwardKernel<T, kVec>(x, targets.data(), stats.data(), &g, &count,
+                                                        cols, ignoreIndex, grad);
     else
-      slm::kernels::backwardKernel<T, 1>(x, targets.data(), stats.data(), &g, &count, cols,
-                                         ignoreIndex, grad);
+      slm::kernels::crossEntropyBackwardKernel<T, 1>(x, targets.data(), stats.data(), &g, &count,
+                                                     cols, ignoreIndex, grad);
   });
   auto line = [](const char* name, int64_t n, auto at) {
     std::printf("%s", name);
