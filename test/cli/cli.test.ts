@@ -169,6 +169,7 @@ describe('--help and usage errors', () => {
       '--loss-kernel',
       '--norm-kernel',
       '--count-ops',
+      '--profile',
       '--json',
     ],
     doctor: ['--json'],
