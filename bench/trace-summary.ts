@@ -38,7 +38,11 @@ function main(args: string[]): void {
       JSON.stringify({
         compare: [a.trace, b.trace],
         measure: a.measure,
-        ms_per_step: { first: a.ms_per_step, second: b.ms_per_step, ratio: Math.round((a.ms_per_step / b.ms_per_step) * 1000) / 1000 },
+        ms_per_step: {
+          first: a.ms_per_step,
+          second: b.ms_per_step,
+          ratio: b.ms_per_step > 0 ? Math.round((a.ms_per_step / b.ms_per_step) * 1000) / 1000 : null,
+        },
         kernels_per_step: { first: a.kernels_per_step, second: b.kernels_per_step },
         by_kind_ms: side,
       }) + '\n',

@@ -63,12 +63,12 @@ Napi::Value StartProfile(const Napi::CallbackInfo& info) {
 
 // stopProfile(path): stops recording and writes the trace to path (Chrome trace JSON).
 Napi::Value StopProfile(const Napi::CallbackInfo& info) {
-  std::string path = stringArg(info, 0, "path");
   if (!profiling)
     throw Napi::Error::New(info.Env(), "no profile is being recorded (call startProfile first)");
   profiling = false;
+  // stopped first, whatever the argument: a bad path must not leave the profiler recording
   std::unique_ptr<kineto::ProfilerResult> result = kineto::disableProfiler();
-  result->save(path);
+  result->save(stringArg(info, 0, "path"));
   return info.Env().Undefined();
 }
 

@@ -65,6 +65,24 @@ touch node_modules/.package-lock.json
   grep '"shape"' "$out/bench.jsonl"
   # the README's table, from the same lines
   node dist/bench/gpu-table.js "$out/bench.jsonl"
+  # where each eager step's GPU time goes, by kind of work: PyTorch's (its profiler, 3 steps) and
+  # ours with the fused kernels where the build has them (Kineto, one step), split by one
+  # classifier (bench/trace-summary.ts: a last line with each kind side by side), and the ATen
+  # operators our step dispatches (--count-ops)
+  for shape in "124M 16 1024 45" "tiny 16 256 30"; do
+    read -r model batch seq limit <<<"$shape"
+    part "profile-reference $model" "$limit" python3 bench/profile-reference.py .gpu/torch_reference.py --model "$model" \
+      --batch "$batch" --seq "$seq" --trace "/tmp/slm-ref-$model.json" 2>>"$out/profile.err" | tail -1 ||
+      tail -3 "$out/profile.err"
+    STAGED_LM_LOSS_KERNEL=fused STAGED_LM_NORM_KERNEL=fused part "profile-ours $model" "$limit" node dist/lib/cli/main.js bench \
+      --model "$model" --device cuda --batch "$batch" --seq "$seq" --steps 3 --warmup 3 --count-ops \
+      --profile "/tmp/slm-ours-$model.json" >"/tmp/slm-ours-$model.bench.json" 2>>"$out/profile.err" || tail -5 "$out/profile.err"
+    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total,
+        top_ops: Object.entries(r.ops_per_step?.byName ?? {}).slice(0, 12) }));' "/tmp/slm-ours-$model.bench.json" 2>&1 | tail -1
+    node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1 | tail -1
+    rm -f "/tmp/slm-ref-$model.json" "/tmp/slm-ours-$model.json" "/tmp/slm-ours-$model.bench.json"
+  done
   # the LM loss alone, usual vs float32CrossEntropy, chunked (the default) and not: time and peak
   # memory at 124M's 16×1024 rows and tiny's 16×256 (launch-bound: does chunking cost there?)
   for rows in 16384 4096; do
@@ -76,30 +94,13 @@ touch node_modules/.package-lock.json
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda
-  # where each eager step's GPU time goes, by kind of work: PyTorch's (its profiler, 3 steps) and
-  # ours with the fused kernels where the build has them (Kineto, one step), split by one
-  # classifier (bench/trace-summary.ts: a last line with each kind side by side), and the ATen
-  # operators our step dispatches (--count-ops)
-  for shape in "124M 16 1024 50" "tiny 16 256 30"; do
-    read -r model batch seq limit <<<"$shape"
-    part "profile-reference $model" "$limit" python3 bench/profile-reference.py .gpu/torch_reference.py --model "$model" \
-      --batch "$batch" --seq "$seq" --trace "/tmp/slm-ref-$model.json" 2>/dev/null | tail -1
-    STAGED_LM_LOSS_KERNEL=fused STAGED_LM_NORM_KERNEL=fused part "profile-ours $model" "$limit" node dist/lib/cli/main.js bench \
-      --model "$model" --device cuda --batch "$batch" --seq "$seq" --steps 3 --warmup 3 --count-ops \
-      --profile "/tmp/slm-ours-$model.json" >"/tmp/slm-ours-$model.bench.json" 2>/dev/null
-    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-      console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total,
-        top_ops: Object.entries(r.ops_per_step?.byName ?? {}).slice(0, 12) }));' "/tmp/slm-ours-$model.bench.json" 2>&1 | tail -1
-    node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1 | tail -1
-    rm -f "/tmp/slm-ref-$model.json" "/tmp/slm-ours-$model.json" "/tmp/slm-ours-$model.bench.json"
-  done
   # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
   for g in "" --cuda-graph; do
     part "train ${g:-eager}" 60 node dist/lib/cli/main.js train --preset tiny --device cuda --steps 300 --batch-size 16 \
       --seq-len 256 --out /tmp/slm-train-graph --no-progress --json $g >"$out/train.json"
     node -e 'const [g, f] = process.argv.slice(1);
       try { const r = JSON.parse(require("fs").readFileSync(f, "utf8")); console.log(JSON.stringify({ train: g || "eager", steps: r.step, seconds: r.seconds })); }
-      catch { console.log(`train ${g || "eager"}: no result`); }' "$g" "$out/train.json"
+      catch { console.log(`train ${g || "eager"}: no result`); }' -- "$g" "$out/train.json"
     rm -rf /tmp/slm-train-graph "$out/train.json"
   done
   # data parallel over NCCL with one rank (the multi-GPU path is the same code with -n N)

@@ -21,7 +21,7 @@ it('counts each dispatched operator by name, forward and backward, most frequent
   });
 });
 
-it('counts nothing outside the function, and stops when it throws', () => {
+it('stops counting when the function throws, so that the next count can start', () => {
   const t = tensor([1, 2, 3]);
   try {
     expect(() =>
@@ -30,10 +30,8 @@ it('counts nothing outside the function, and stops when it throws', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    t.mul(2).dispose(); // not counted: the count above stopped
     const counts = countOps(() => t.neg().dispose());
-    expect(counts.byName['aten::neg']).toBe(1);
-    expect(counts.byName['aten::mul']).toBeUndefined();
+    expect(counts.byName).toEqual({ 'aten::neg': 1 });
   } finally {
     t.dispose();
   }
@@ -63,5 +61,7 @@ it("bench --count-ops: one step's operators, one addmm per Conv1D and one LayerN
   expect(ops.byName['aten::native_layer_norm']).toBe(9);
   expect(ops.byName['aten::native_layer_norm_backward']).toBe(9);
   expect(ops.total).toBeGreaterThan(100);
+  // the counted step is not one of the timed ones: on the CPU a step's host time is its wall time
+  expect(r.host_ms_per_step).toBeLessThanOrEqual(r.ms_per_step);
   expect(runBench({ model: 'micro', device: 'cpu', batch: 1, seq: 8, steps: 1, warmup: 0, vocab: 64 }).ops_per_step).toBeNull();
 });

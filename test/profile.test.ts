@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { profilerAvailable, profileToFile, randn, tidy } from '../lib';
+import { checkTracePath } from '../lib/profile';
 import { runBench } from '../lib/train/bench';
 import { kindOf, readTrace, summarizeTrace } from '../lib/train/trace-summary';
 import { itWhen } from './helpers';
@@ -101,6 +102,13 @@ describe('profileToFile', () => {
     expect(r.profile).toMatchObject({ trace: path, measure: 'CPU time of top-level ops' });
     expect(r.profile!.by_kind_ms.gemm).toBeGreaterThan(0);
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('refuses a path it cannot write before recording anything: a directory, a missing directory', () => {
+    expect(() => profileToFile(dir, matmuls)).toThrow(/profileToFile: .* is a directory, not a file/);
+    expect(() => profileToFile(join(dir, 'missing', 't.json'), matmuls)).toThrow(/profileToFile: cannot write the trace in .*missing/);
+    expect(() => checkTracePath('', '--profile')).toThrow(/--profile: expected a file path/);
+    expect(readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
   itNoProfiler('says why without Kineto, before bench spends its time, and writes nothing', () => {

@@ -1,5 +1,8 @@
 // The TF32 switch for CUDA float32 matmuls: the process-wide setting, a run's `tf32` (set for the
 // trainer's lifetime, put back at dispose), and on a GPU that it really changes the matmul.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cudaAvailable, noGrad, randn, setTF32, tf32Enabled, tidy } from '../lib';
 import { parseRunConfig } from '../lib/train/config';
 import { Trainer } from '../lib/train/trainer';
@@ -41,6 +44,30 @@ it("a run's tf32 holds for the trainer's lifetime and is put back at dispose; ab
       t.dispose();
     }
     expect(tf32Enabled()).toBe(before);
+  }
+});
+
+it('Trainer.resume keeps the saved tf32 unless told otherwise (train --resume --tf32 / --no-tf32)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'staged-lm-tf32-'));
+  try {
+    const t = Trainer.create({ ...tinyRun, tf32: true }, ones);
+    t.save(dir);
+    t.dispose();
+    for (const [override, expected] of [
+      [undefined, true],
+      [false, false],
+    ] as const) {
+      const r = Trainer.resume(dir, override === undefined ? {} : { tf32: override }, ones);
+      try {
+        expect(r.config.tf32).toBe(expected);
+        expect(tf32Enabled()).toBe(expected);
+      } finally {
+        r.dispose();
+      }
+      expect(tf32Enabled()).toBe(false);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -6,7 +6,7 @@ import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { countOps, type OpCounts } from '../op-count';
-import { profileToFile, profilerAvailable } from '../profile';
+import { checkTracePath, profileToFile, profilerAvailable } from '../profile';
 import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
 import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
@@ -121,10 +121,13 @@ export function runBench(o: BenchOptions): BenchResult {
   try {
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
     // before the run, not after it
-    if (o.profile !== undefined && !profilerAvailable())
-      throw new Error(
-        "--profile: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)",
-      );
+    if (o.profile !== undefined) {
+      if (!profilerAvailable())
+        throw new Error(
+          "--profile: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)",
+        );
+      checkTracePath(o.profile, '--profile');
+    }
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
     for (let i = 0; i < o.warmup; i++) {
@@ -166,6 +169,12 @@ export function runBench(o: BenchOptions): BenchResult {
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
     // after the timing and the memory reading: counting costs host time
+    // host times of the timed steps, before the extra steps below add to them
+    const hostMsPerStep = perStep(hostMs);
+    const hostPhaseMs =
+      captured === null
+        ? { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) }
+        : null;
     const oneStep = (): void => {
       if (captured !== null) captured.run(6e-4);
       else step().dispose();
@@ -192,11 +201,8 @@ export function runBench(o: BenchOptions): BenchResult {
       peak_mem_gib: cuda && mem ? Math.round(((captured === null ? mem.peakAllocated : mem.reserved) / 2 ** 30) * 100) / 100 : null,
       peak_mem_kind: captured === null ? 'allocated' : 'reserved',
       final_loss: Math.round(finalLoss * 1e4) / 1e4,
-      host_ms_per_step: perStep(hostMs),
-      host_phase_ms:
-        captured === null
-          ? { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) }
-          : null,
+      host_ms_per_step: hostMsPerStep,
+      host_phase_ms: hostPhaseMs,
       ops_per_step: ops,
       profile,
     };

@@ -168,7 +168,7 @@ export class Trainer {
     if (config.tf32 !== undefined) setTF32(config.tf32);
     this.restoreProcessSettings = () => {
       restoreKernels();
-      setTF32(tf32Before);
+      if (config.tf32 !== undefined) setTF32(tf32Before);
     };
   }
 
@@ -227,14 +227,20 @@ export class Trainer {
       loaderState: extra.loader,
       schedule: parseSchedule(extra.schedule),
     });
-    loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
-    t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
-    for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
-    t.progression = { ...extra.progression };
-    t.lastValLoss = extra.lastValLoss;
-    t.valHistory = extra.valHistory ?? [];
-    restoreRng(state.rng);
-    t.joinDataParallel();
+    try {
+      loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
+      t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
+      t.progression = { ...extra.progression };
+      t.lastValLoss = extra.lastValLoss;
+      t.valHistory = extra.valHistory ?? [];
+      restoreRng(state.rng);
+      t.joinDataParallel();
+    } catch (e) {
+      t.dispose(); // frees its tensors and puts back the process-wide settings it changed
+      throw e;
+    } finally {
+      for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
+    }
     return t;
   }
 
