@@ -8,7 +8,7 @@ export { tidy, keep, dispose } from './scope';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export * from './runtime';
 export { countOps, type OpCounts } from './op-count';
-export { profileToFile, profilerAvailable } from './profile';
+export { Profiler, profileToFile, profilerAvailable } from './profile';
 export type { BuildInfo } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';

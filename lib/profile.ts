@@ -34,44 +34,91 @@ function removePartial(partial: string): void {
 }
 
 /**
- * Runs fn under libtorch's profiler and writes the trace to `path` (Chrome trace JSON). With
- * `cuda` (default: false) the device's activity is recorded too, and the device is synchronized
- * before the recording stops so that the last kernels are in it. The trace is written beside
- * `path` and renamed into place, so `path` holds a whole trace or is left as it was; when fn or
- * the writing fails, nothing is left behind. One profile at a time; fn must be synchronous.
+ * A recording in progress (one at a time, process-wide): `Profiler.start(path)`, then `stop()` to
+ * write the trace or `discard()` to drop it. For code that is not one synchronous function, such
+ * as a few steps of a training loop; otherwise profileToFile.
+ */
+export class Profiler {
+  private open = true;
+
+  private constructor(
+    /** Where stop() writes the trace. */
+    readonly path: string,
+    private readonly cuda: boolean,
+  ) {}
+
+  /**
+   * Starts recording CPU operators and, with `cuda`, the device's activity. The path is checked
+   * first: a path that cannot be written is refused before anything is recorded.
+   */
+  static start(path: string, opts: { cuda?: boolean } = {}): Profiler {
+    checkTracePath(path);
+    native.startProfile(opts.cuda === true);
+    return new Profiler(path, opts.cuda === true);
+  }
+
+  /**
+   * Stops recording (after synchronizing the device, so that its last kernels are in) and writes
+   * the trace beside `path`, then renames it into place: `path` holds a whole trace or is left as
+   * it was, and nothing is left behind when writing fails.
+   */
+  stop(): void {
+    if (!this.open) throw new Error('this profile was already stopped');
+    const partial = `${this.path}.partial-${process.pid}`;
+    let written = false;
+    try {
+      if (this.cuda) synchronize();
+    } finally {
+      this.open = false;
+      try {
+        native.stopProfile(partial);
+        written = true;
+      } finally {
+        if (!written) removePartial(partial);
+      }
+    }
+    // Kineto reports a failed write in its log rather than as an error
+    if (!existsSync(partial)) {
+      removePartial(partial);
+      throw new Error(`libtorch's profiler wrote no trace for ${this.path} (its log above says why)`);
+    }
+    try {
+      renameSync(partial, this.path);
+    } catch (e) {
+      removePartial(partial);
+      throw e;
+    }
+  }
+
+  /** Stops recording and writes nothing (a failed or interrupted stretch). Does nothing once stopped. */
+  discard(): void {
+    if (!this.open) return;
+    this.open = false;
+    const partial = `${this.path}.partial-${process.pid}`;
+    try {
+      native.stopProfile(partial);
+    } finally {
+      removePartial(partial);
+    }
+  }
+}
+
+/**
+ * Runs fn under libtorch's profiler and writes the trace to `path` (Chrome trace JSON), as
+ * Profiler.stop() does: whole or not at all. With `cuda` (default: false) the device's activity is
+ * recorded too. When fn throws, nothing is written. fn must be synchronous.
  */
 export function profileToFile(path: string, fn: () => void, opts: { cuda?: boolean } = {}): void {
-  checkTracePath(path);
-  const cuda = opts.cuda === true;
-  native.startProfile(cuda);
-  const partial = `${path}.partial-${process.pid}`;
-  let ran = false;
+  const recording = Profiler.start(path, opts);
   try {
     const r: unknown = fn();
     if (r instanceof Promise) {
       r.catch(() => undefined); // its rejection is not ours to report: the TypeError is
       throw new TypeError('profileToFile() takes a synchronous function');
     }
-    if (cuda) synchronize();
-    ran = true;
-  } finally {
-    let written = false;
-    try {
-      native.stopProfile(partial); // stops recording even when fn threw
-      written = true;
-    } finally {
-      if (!ran || !written) removePartial(partial);
-    }
-  }
-  // Kineto reports a failed write in its log rather than as an error
-  if (!existsSync(partial)) {
-    removePartial(partial);
-    throw new Error(`profileToFile: libtorch's profiler wrote no trace for ${path} (its log above says why)`);
-  }
-  try {
-    renameSync(partial, path);
   } catch (e) {
-    removePartial(partial);
+    recording.discard();
     throw e;
   }
+  recording.stop();
 }

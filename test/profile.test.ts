@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { profilerAvailable, profileToFile, randn, tidy } from '../lib';
 import { checkTracePath } from '../lib/profile';
 import { runBench } from '../lib/train/bench';
+import { Trainer } from '../lib/train/trainer';
 import { kindOf, readTrace, summarizeTrace } from '../lib/train/trace-summary';
 import { itWhen } from './helpers';
 
@@ -118,5 +119,63 @@ describe('profileToFile', () => {
       /--profile: this libtorch was built without Kineto/,
     );
     expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('train --profile (TrainOptions.profile)', () => {
+  const run = (steps: number) =>
+    Trainer.create(
+      { model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 8 }, steps, batchSize: 1, logInterval: 1, eval: { interval: 0 } },
+      { name: 'ones', train: new Uint16Array(64).fill(1), val: new Uint16Array(64).fill(1) },
+    );
+
+  itProfiler('records the steps after the warm-up, writes the trace and puts their split in the result', async () => {
+    const t = run(5);
+    try {
+      const trace = join(dir, 'train.json');
+      const r = await t.train({ out: join(dir, 'run-a'), progress: false, profile: { trace, steps: 2, after: 1 } });
+      expect(r.step).toBe(5);
+      expect(r.profile).toMatchObject({ trace, fromStep: 2, steps: 2, measure: 'CPU time of top-level ops' });
+      expect(r.profile!.by_kind_ms.gemm).toBeGreaterThan(0);
+      expect(new Set(readTrace(trace).map((e) => e.name)).has('aten::addmm')).toBe(true);
+    } finally {
+      t.dispose();
+    }
+  });
+
+  itProfiler('a run that ends inside the window writes the steps it recorded; one that ends before it, nothing', async () => {
+    const t = run(3);
+    try {
+      const inside = join(dir, 'inside.json');
+      const r = await t.train({ out: join(dir, 'run-b'), progress: false, steps: 2, profile: { trace: inside, steps: 3, after: 1 } });
+      expect(r.profile).toMatchObject({ trace: inside, fromStep: 2, steps: 1 });
+      const never = join(dir, 'never.json');
+      const r2 = await t.train({ out: join(dir, 'run-b'), progress: false, profile: { trace: never, after: 5 } });
+      expect(r2.step).toBe(3);
+      expect(r2.profile).toBeNull();
+      expect(existsSync(never)).toBe(false);
+    } finally {
+      t.dispose();
+    }
+  });
+
+  it('refuses bad counts and an unwritable path before the first step', async () => {
+    const t = run(2);
+    try {
+      const out = join(dir, 'run-c');
+      const refused = profilerAvailable()
+        ? [
+            [{ trace: join(dir, 'c.json'), steps: 0 }, /profile: steps must be a positive integer, not 0/],
+            [{ trace: join(dir, 'c.json'), after: -1 }, /profile: after must be a non-negative integer, not -1/],
+            [{ trace: join(dir, 'missing', 'c.json') }, /profile: cannot write the trace in/],
+          ]
+        : [[{ trace: join(dir, 'c.json') }, /profile: this libtorch was built without Kineto/]];
+      for (const [profile, message] of refused as [{ trace: string }, RegExp][])
+        await expect(t.train({ out, progress: false, profile })).rejects.toThrow(message);
+      expect(t.progression.step).toBe(0);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      t.dispose();
+    }
   });
 });

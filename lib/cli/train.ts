@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
+import { describeProfile } from '../train/profile-window';
 import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
 
@@ -22,6 +23,9 @@ interface TrainFlags {
   lossKernel?: 'aten' | 'fused';
   normKernel?: 'aten' | 'fused';
   tf32?: boolean;
+  profile?: string;
+  profileSteps?: number;
+  profileAfter?: number;
   json?: boolean;
   progress: boolean;
 }
@@ -86,9 +90,17 @@ export function registerTrain(program: Command): void {
     )
     .option('--tf32', 'let CUDA float32 matmuls use TF32 tensor cores (run config tf32; for precision fp32 runs on a GPU)')
     .option('--no-tf32', 'float32 matmuls in full float32 (run config tf32: false)')
+    .option(
+      '--profile <file>',
+      "record a few steps with libtorch's profiler: a Chrome trace to <file>, its time by kind of work in the result",
+    )
+    .option('--profile-steps <n>', 'steps to record with --profile (default 3)', positiveInt('--profile-steps'))
+    .option('--profile-after <n>', 'steps of this run before recording starts (default 5)', nonNegativeInt('--profile-after'))
     .option('--no-progress', 'no progress output on stderr')
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
+      if (f.profile === undefined && (f.profileSteps !== undefined || f.profileAfter !== undefined))
+        throw new Error('--profile-steps and --profile-after go with --profile FILE');
       let trainer: Trainer;
       let out: string;
       // launched as one rank of a data-parallel job (staged-lm launch, torchrun): join it first
@@ -136,7 +148,8 @@ export function registerTrain(program: Command): void {
       };
       process.on('SIGINT', onSigint);
       try {
-        const r = await trainer.train({ out, progress: f.progress, signal: controller.signal });
+        const profile = f.profile === undefined ? undefined : { trace: f.profile, steps: f.profileSteps, after: f.profileAfter };
+        const r = await trainer.train({ out, progress: f.progress, signal: controller.signal, profile });
         if (isMainRank())
           output(f.json, { ...r, out }, () =>
             [
@@ -145,6 +158,7 @@ export function registerTrain(program: Command): void {
               `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
               `checkpoint: ${r.checkpoint}`,
               `metrics: ${join(out, 'metrics.jsonl')}`,
+              ...(r.profile === null ? [] : [f.progress ? `profile: ${r.profile.trace}` : describeProfile(r.profile)]),
             ].join('\n'),
           );
         if (r.interrupted) process.exitCode = 130;

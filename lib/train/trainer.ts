@@ -42,6 +42,7 @@ import { firstReach, parseValidationLog } from '../scaling/logs';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
 import { CapturedTrainStep } from './captured-step';
+import { describeProfile, ProfileWindow, type ProfileOptions, type ProfileResult } from './profile-window';
 import { CudaGraph } from '../cuda-graph';
 import { processGroup } from '../distributed/process-group';
 
@@ -83,6 +84,8 @@ export interface TrainOptions {
   steps?: number;
   /** Called after each growth of a staged run. */
   onGrowth?: (g: GrowthEvent) => void;
+  /** Record a few steps with libtorch's profiler (train --profile); on data-parallel runs, rank 0's. */
+  profile?: ProfileOptions;
 }
 
 export interface TrainResult {
@@ -96,6 +99,8 @@ export interface TrainResult {
   seconds: number;
   /** report.svg and the stage table, written next to metrics.jsonl. */
   report: { svg: string; table: string } | null;
+  /** With opts.profile: the trace and the recorded steps' time by kind of work (null if the run ended first). */
+  profile: ProfileResult | null;
 }
 
 export class Trainer {
@@ -541,6 +546,8 @@ export class Trainer {
     const { logInterval, eval: ev, checkpointInterval } = this.config;
     const steps = opts.steps ?? this.config.steps;
     const main = this.dp === null || this.dp.rank === 0;
+    // checked before anything is written: Kineto in this libtorch, the counts, a writable path
+    const profileWindow = opts.profile !== undefined && main ? new ProfileWindow(opts.profile, this.device.startsWith('cuda')) : null;
     // ranks other than 0 write nothing: every rank holds the same state and the same (mean) losses
     let metrics: Pick<MetricsLog, 'append'> = { append: () => {} };
     if (main) {
@@ -556,6 +563,20 @@ export class Trainer {
     let pending: { step: number; tokens: number; flops: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
     let lastLoss = NaN;
     let interrupted = false;
+    let profile: ProfileResult | null = null;
+    // a profile that fails (a full disk, say) is reported and dropped; the run goes on
+    const profiling = (stage: (w: ProfileWindow) => ProfileResult | null | void): void => {
+      if (profileWindow === null) return;
+      try {
+        const p = stage(profileWindow);
+        if (p === null || p === undefined) return;
+        profile = p;
+        progress.log(describeProfile(p));
+      } catch (e) {
+        profileWindow.discard();
+        progress.log(`staged-lm: no profile: ${(e as Error).message}`);
+      }
+    };
 
     const flush = (valLoss?: number) => {
       if (pending.length === 0) return;
@@ -608,7 +629,9 @@ export class Trainer {
           this.save(checkpointDir);
           opts.onGrowth?.(g);
         }
+        profiling((w) => w.beforeStep(this.progression.step));
         const r = this.step();
+        profiling((w) => w.afterStep());
         const p = this.progression;
         pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
         windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
@@ -634,10 +657,12 @@ export class Trainer {
         }
       }
       flush();
+      profiling((w) => w.finish());
       if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
       this.save(checkpointDir);
       this.dp?.barrier(); // no rank reports done before rank 0's checkpoint is written
     } finally {
+      profileWindow?.discard(); // open only when the loop failed
       for (const p of pending) {
         p.loss.dispose();
         p.gradNorm?.dispose();
@@ -654,6 +679,7 @@ export class Trainer {
     }
     return {
       report,
+      profile,
       step: p.step,
       tokens: p.tokens,
       flops: p.flops,

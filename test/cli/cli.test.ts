@@ -152,6 +152,9 @@ describe('--help and usage errors', () => {
       '--norm-kernel',
       '--tf32',
       '--no-tf32',
+      '--profile',
+      '--profile-steps',
+      '--profile-after',
       '--no-progress',
       '--json',
     ],
@@ -182,6 +185,11 @@ describe('--help and usage errors', () => {
     ['train --steps -3', ['train', '--steps', '-3'], /--steps.*-3/],
     ['train --steps 1.5', ['train', '--steps', '1.5'], /--steps.*1\.5/],
     ['bench --device tpu', ['bench', '--device', 'tpu'], /--device.*tpu/],
+    [
+      'train --profile-steps without --profile',
+      ['train', '--preset', 'tiny', '--profile-steps', '2'],
+      /--profile-steps and --profile-after go with --profile FILE/,
+    ],
     ['train --norm-kernel triton', ['train', '--norm-kernel', 'triton'], /--norm-kernel.*triton.*Allowed choices are aten, fused/],
     [
       'train --loss-kernel fused on the CPU',
