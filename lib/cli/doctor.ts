@@ -2,6 +2,7 @@
 import { lossKernelInfo, normKernelInfo } from '../kernels';
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
+import { profilerAvailable } from '../profile';
 import { packageVersion } from './version';
 import { distributedSupport, distributedUnavailableReason } from '../distributed/process-group';
 
@@ -18,6 +19,8 @@ export interface DoctorReport {
   lossKernel: { fusedAvailable: boolean; default: 'aten' | 'fused' };
   /** The fused CUDA residual add + LayerNorm (native/kernels): built here, and whether the model uses it. */
   normKernel: { fusedAvailable: boolean; default: 'aten' | 'fused' };
+  /** libtorch's Kineto profiler (profileToFile, train/bench --profile): in pip's PyTorch, not in Debian's libtorch. */
+  profiler: boolean;
   /** c10d backends for data-parallel jobs (staged-lm launch); `reason` when there is none. */
   distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
@@ -52,6 +55,7 @@ export function doctorReport(): DoctorReport {
     cudaGraphs: native.hasCudaGraphs,
     lossKernel: kernel(lossKernelInfo()),
     normKernel: kernel(normKernelInfo()),
+    profiler: profilerAvailable(),
     distributed: { ...distributedSupport(), reason: distributedUnavailableReason() },
     cuda: {
       available: info.cudaAvailable,
@@ -84,6 +88,9 @@ export function formatDoctor(r: DoctorReport): string {
   ];
   lines.push(`loss      ${kernelLine(r.lossKernel, 'STAGED_LM_LOSS_KERNEL', 'CUDA logits')}`);
   lines.push(`add+norm  ${kernelLine(r.normKernel, 'STAGED_LM_NORM_KERNEL', 'CUDA tensors it takes')}`);
+  lines.push(
+    `profiler  ${r.profiler ? "libtorch's Kineto: train --profile, bench --profile" : "none: this libtorch has no Kineto (pip's PyTorch has it)"}`,
+  );
   for (const d of r.cuda.devices) {
     lines.push(
       `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}`,

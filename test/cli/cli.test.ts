@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { profilerAvailable } from '../../lib/profile';
 
 const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
 /** Per process: generous, for a loaded machine (a run here takes one to three seconds). */
@@ -242,6 +243,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect((r.libtorch as { version: string }).version).toMatch(/^\d+\.\d+/);
     expect(typeof (r.cuda as { available: boolean }).available).toBe('boolean');
     expect(r.cpuThreads).toBeGreaterThanOrEqual(1);
+    expect(r.profiler).toBe(profilerAvailable());
   });
 
   it('bench --json on the CPU: tokens_per_s and ms_per_step', async () => {
