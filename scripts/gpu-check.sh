@@ -80,7 +80,8 @@ touch node_modules/.package-lock.json
     node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total,
         top_ops: Object.entries(r.ops_per_step?.byName ?? {}).slice(0, 12) }));' "/tmp/slm-ours-$model.bench.json" 2>&1 | tail -1
-    node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1 | tail -1
+    node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1
+    node dist/bench/trace-summary.js --markdown "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1
     rm -f "/tmp/slm-ref-$model.json" "/tmp/slm-ours-$model.json" "/tmp/slm-ours-$model.bench.json"
   done
   # the LM loss alone, usual vs float32CrossEntropy, chunked (the default) and not: time and peak
