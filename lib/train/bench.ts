@@ -168,13 +168,13 @@ export function runBench(o: BenchOptions): BenchResult {
     const tokensPerS = (o.batch * o.seq) / dt;
     const perStep = (ms: number): number => Math.round((ms / o.steps) * 1e3) / 1e3;
     const mem = memoryStats().cuda.find((m) => m.device === cudaIndex(device));
-    // after the timing and the memory reading: counting costs host time
     // host times of the timed steps, before the extra steps below add to them
     const hostMsPerStep = perStep(hostMs);
     const hostPhaseMs =
       captured === null
         ? { forward: perStep(phases.forward), backward: perStep(phases.backward), optimizer: perStep(phases.optimizer) }
         : null;
+    // counted or profiled after the timing and the memory reading: both cost host time
     const oneStep = (): void => {
       if (captured !== null) captured.run(6e-4);
       else step().dispose();
