@@ -29,6 +29,17 @@ export function countOps(fn: () => void): OpCounts {
   } finally {
     counts = native.stopOpCount();
   }
-  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return sorted(new Map(Object.entries(counts)));
+}
+
+/** Several counts as one (by name, most frequent first). */
+export function mergeCounts(counts: OpCounts[]): OpCounts {
+  const byName = new Map<string, number>();
+  for (const c of counts) for (const [name, n] of Object.entries(c.byName)) byName.set(name, (byName.get(name) ?? 0) + n);
+  return sorted(byName);
+}
+
+function sorted(byName: Map<string, number>): OpCounts {
+  const entries = [...byName.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   return { total: entries.reduce((s, [, n]) => s + n, 0), byName: Object.fromEntries(entries) };
 }

@@ -78,7 +78,7 @@ touch node_modules/.package-lock.json
       --model "$model" --device cuda --batch "$batch" --seq "$seq" --steps 3 --warmup 3 --count-ops \
       --profile "/tmp/slm-ours-$model.json" >"/tmp/slm-ours-$model.bench.json" 2>>"$out/profile.err" || tail -5 "$out/profile.err"
     node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-      console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total,
+      console.log(JSON.stringify({ ours: r.impl, model: r.model, ms_per_step: r.ms_per_step, aten_ops_per_step: r.ops_per_step?.total, by_phase: r.ops_per_step?.by_phase,
         top_ops: Object.entries(r.ops_per_step?.byName ?? {}).slice(0, 12) }));' "/tmp/slm-ours-$model.bench.json" 2>&1 | tail -1
     node dist/bench/trace-summary.js "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1
     node dist/bench/trace-summary.js --markdown "/tmp/slm-ours-$model.json" "/tmp/slm-ref-$model.json:3" 2>&1

@@ -61,6 +61,9 @@ it("bench --count-ops: one step's operators, one addmm per Conv1D and one LayerN
   expect(ops.byName['aten::native_layer_norm']).toBe(9);
   expect(ops.byName['aten::native_layer_norm_backward']).toBe(9);
   expect(ops.total).toBeGreaterThan(100);
+  const { forward, backward, optimizer } = ops.by_phase!;
+  expect(forward + backward + optimizer).toBe(ops.total);
+  for (const n of [forward, backward, optimizer]) expect(n).toBeGreaterThan(0);
   // the counted step is not one of the timed ones: on the CPU a step's host time is its wall time
   expect(r.host_ms_per_step).toBeLessThanOrEqual(r.ms_per_step);
   expect(runBench({ model: 'micro', device: 'cpu', batch: 1, seq: 8, steps: 1, warmup: 0, vocab: 64 }).ops_per_step).toBeNull();

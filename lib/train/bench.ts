@@ -5,7 +5,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { countOps, type OpCounts } from '../op-count';
+import { countOps, mergeCounts, type OpCounts } from '../op-count';
 import { checkTracePath, profileToFile, profilerAvailable } from '../profile';
 import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
 import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
@@ -70,8 +70,11 @@ export interface BenchResult {
   host_ms_per_step: number;
   /** Host time per step by phase: where a launch-bound step spends its time (kernels run async). */
   host_phase_ms: { forward: number; backward: number; optimizer: number } | null;
-  /** With countOps: the ATen operators one step dispatches (a replayed graph: only what is outside it). */
-  ops_per_step: OpCounts | null;
+  /**
+   * With countOps: the ATen operators one step dispatches, and how many in each phase (eager; a
+   * replayed graph dispatches only what is outside it, and has no phases).
+   */
+  ops_per_step: (OpCounts & { by_phase: { forward: number; backward: number; optimizer: number } | null }) | null;
   /** With profile: the trace's file and one step's time by kind of work (GPU kernel time on CUDA). */
   profile: (TraceSummary & { trace: string }) | null;
 }
@@ -101,16 +104,28 @@ export function runBench(o: BenchOptions): BenchResult {
   let hostMs = 0;
   let captured: CapturedTrainStep | null = null;
   const phases = { forward: 0, backward: 0, optimizer: 0 };
+  // with a record, each phase's operators are counted into it (an untimed step)
+  let phaseOps: { forward: OpCounts; backward: OpCounts; optimizer: OpCounts } | null = null;
+  const phase = <R>(name: keyof typeof phases, fn: () => R): R => {
+    if (phaseOps === null) return fn();
+    let r!: R;
+    phaseOps[name] = countOps(() => {
+      r = fn();
+    });
+    return r;
+  };
   const step = (): Tensor =>
     tidy(() => {
       const h0 = performance.now();
-      const loss = cuda ? withAutocast('bfloat16', () => model.loss(x, y)) : model.loss(x, y);
+      const loss = phase('forward', () => (cuda ? withAutocast('bfloat16', () => model.loss(x, y)) : model.loss(x, y)));
       const h1 = performance.now();
-      loss.backward();
+      phase('backward', () => loss.backward());
       const h2 = performance.now();
-      opt.clipGradNorm(1.0);
-      opt.update(6e-4);
-      opt.zeroGrad();
+      phase('optimizer', () => {
+        opt.clipGradNorm(1.0);
+        opt.update(6e-4);
+        opt.zeroGrad();
+      });
       const h3 = performance.now();
       phases.forward += h1 - h0;
       phases.backward += h2 - h1;
@@ -179,7 +194,19 @@ export function runBench(o: BenchOptions): BenchResult {
       if (captured !== null) captured.run(6e-4);
       else step().dispose();
     };
-    const ops = o.countOps === true ? countOps(oneStep) : null;
+    let ops: BenchResult['ops_per_step'] = null;
+    if (o.countOps === true && captured !== null) ops = { ...countOps(oneStep), by_phase: null };
+    if (o.countOps === true && captured === null) {
+      const empty = { total: 0, byName: {} };
+      phaseOps = { forward: empty, backward: empty, optimizer: empty };
+      oneStep();
+      const counted = phaseOps;
+      phaseOps = null;
+      ops = {
+        ...mergeCounts(Object.values(counted)),
+        by_phase: { forward: counted.forward.total, backward: counted.backward.total, optimizer: counted.optimizer.total },
+      };
+    }
     let profile: BenchResult['profile'] = null;
     if (o.profile !== undefined) {
       profileToFile(o.profile, oneStep, { cuda });
