@@ -8,13 +8,19 @@ import { parseRunConfig } from '../lib/train/config';
 import { Trainer } from '../lib/train/trainer';
 import { itWhen } from './helpers';
 
-const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
+// libtorch reads this variable at start and then reports TF32 on whatever is set
+const switchable = process.env.TORCH_ALLOW_TF32_CUBLAS_OVERRIDE === undefined;
+const itSwitchable = itWhen(switchable, 'TORCH_ALLOW_TF32_CUBLAS_OVERRIDE forces TF32 on');
+const itCuda = itWhen(
+  cudaAvailable() && switchable,
+  cudaAvailable() ? 'TORCH_ALLOW_TF32_CUBLAS_OVERRIDE forces TF32 on' : 'no CUDA device',
+);
 const tinyRun = { model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 8 }, steps: 1, batchSize: 1 };
 const ones = { name: 'ones', train: new Uint16Array(64).fill(1), val: new Uint16Array(64).fill(1) };
 
 afterEach(() => setTF32(false));
 
-it('is off by default (as in PyTorch), switches both ways and refuses what is not a boolean', () => {
+itSwitchable('is off by default (as in PyTorch), switches both ways and refuses what is not a boolean', () => {
   expect(tf32Enabled()).toBe(false);
   setTF32(true);
   expect(tf32Enabled()).toBe(true);
@@ -24,7 +30,7 @@ it('is off by default (as in PyTorch), switches both ways and refuses what is no
   expect(tf32Enabled()).toBe(false);
 });
 
-it("a run's tf32 holds for the trainer's lifetime and is put back at dispose; absent, the process setting stands", () => {
+itSwitchable("a run's tf32 holds for the trainer's lifetime and is put back at dispose; absent, the process setting stands", () => {
   expect(() => parseRunConfig({ steps: 1, tf32: 'yes' })).toThrow(/tf32/);
   expect(parseRunConfig({ steps: 1 }).tf32).toBeUndefined();
   for (const [before, run, during] of [
@@ -47,7 +53,7 @@ it("a run's tf32 holds for the trainer's lifetime and is put back at dispose; ab
   }
 });
 
-it('Trainer.resume keeps the saved tf32 unless told otherwise (train --resume --tf32 / --no-tf32)', () => {
+itSwitchable('Trainer.resume keeps the saved tf32 unless told otherwise (train --resume --tf32 / --no-tf32)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'staged-lm-tf32-'));
   try {
     const t = Trainer.create({ ...tinyRun, tf32: true }, ones);
