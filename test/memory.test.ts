@@ -156,7 +156,9 @@ describe('tidy', () => {
 });
 
 describe('no leak over many cycles', () => {
-  it('100k create/dispose cycles leave the counters where they started', () => {
+  // Tensors that earlier tests left to the garbage collector may be finalized during the loops, so
+  // the counters may fall, never rise: a leak of one tensor per cycle would add thousands.
+  it('100k create/dispose cycles leave the counters where they started (or lower)', () => {
     const cycle = () => {
       const t = zeros([64]);
       t.add_(1);
@@ -166,20 +168,20 @@ describe('no leak over many cycles', () => {
     const before = memoryStats();
     for (let i = 0; i < 100_000; i++) cycle();
     const after = memoryStats();
-    expect(after.liveTensors).toBe(before.liveTensors);
-    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(after.liveTensors).toBeLessThanOrEqual(before.liveTensors);
+    expect(after.liveBytes).toBeLessThanOrEqual(before.liveBytes);
     expect(after.createdTotal - before.createdTotal).toBe(100_000);
   });
 
-  it('10k tidy iterations leave the counters where they started', () => {
+  it('10k tidy iterations leave the counters where they started (or lower)', () => {
     const w = randn([32, 32]);
     const step = () => tidy(() => w.matmul(w).tanh().add(1).mean().item());
     for (let i = 0; i < 100; i++) step();
     const before = memoryStats();
     for (let i = 0; i < 10_000; i++) step();
     const after = memoryStats();
-    expect(after.liveTensors).toBe(before.liveTensors);
-    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(after.liveTensors).toBeLessThanOrEqual(before.liveTensors);
+    expect(after.liveBytes).toBeLessThanOrEqual(before.liveBytes);
     w.dispose();
   });
 
