@@ -27,6 +27,16 @@ export function checkTracePath(path: string, what = 'profileToFile'): void {
   }
 }
 
+/**
+ * Refuses, naming `what`, what would make a profile fail after the work it records: a libtorch
+ * without Kineto, or a trace path that cannot be written (checkTracePath).
+ */
+export function checkProfiling(path: string, what: string): void {
+  if (!profilerAvailable())
+    throw new Error(`${what}: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)`);
+  checkTracePath(path, what);
+}
+
 /** The file being written and Kineto's own temporary beside it. */
 function removePartial(partial: string): void {
   rmSync(partial, { force: true });
@@ -40,12 +50,16 @@ function removePartial(partial: string): void {
  */
 export class Profiler {
   private open = true;
+  /** Where the trace is written before it is renamed into place. */
+  private readonly partial: string;
 
   private constructor(
     /** Where stop() writes the trace. */
     readonly path: string,
     private readonly cuda: boolean,
-  ) {}
+  ) {
+    this.partial = `${path}.partial-${process.pid}`;
+  }
 
   /**
    * Starts recording CPU operators and, with `cuda`, the device's activity. The path is checked
@@ -64,7 +78,7 @@ export class Profiler {
    */
   stop(): void {
     if (!this.open) throw new Error('this profile was already stopped');
-    const partial = `${this.path}.partial-${process.pid}`;
+    const { partial } = this;
     let written = false;
     try {
       if (this.cuda) synchronize();
@@ -94,11 +108,10 @@ export class Profiler {
   discard(): void {
     if (!this.open) return;
     this.open = false;
-    const partial = `${this.path}.partial-${process.pid}`;
     try {
-      native.stopProfile(partial);
+      native.stopProfile(this.partial);
     } finally {
-      removePartial(partial);
+      removePartial(this.partial);
     }
   }
 }

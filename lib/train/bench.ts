@@ -6,7 +6,7 @@ import { GPT } from '../nn/gpt';
 import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { countOps, mergeCounts, type OpCounts } from '../op-count';
-import { checkTracePath, profileToFile, profilerAvailable } from '../profile';
+import { checkProfiling, profileToFile } from '../profile';
 import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
 import { lossKernelInfo, normKernelInfo, useKernels, type KernelInfo, type LossKernel, type NormKernel } from '../kernels';
 import { buildInfo, emptyCache, manualSeed, memoryStats, resetPeakMemory, setNumThreads, synchronize, withAutocast } from '../runtime';
@@ -136,13 +136,7 @@ export function runBench(o: BenchOptions): BenchResult {
   try {
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
     // before the run, not after it
-    if (o.profile !== undefined) {
-      if (!profilerAvailable())
-        throw new Error(
-          "--profile: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)",
-        );
-      checkTracePath(o.profile, '--profile');
-    }
+    if (o.profile !== undefined) checkProfiling(o.profile, '--profile');
     if (o.cudaGraph && o.warmup < 1)
       throw new Error('--cuda-graph needs at least one warm-up step (set-up must not happen during capture)');
     for (let i = 0; i < o.warmup; i++) {

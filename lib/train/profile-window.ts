@@ -1,7 +1,7 @@
 // `train --profile`: a few steps of a real run recorded with libtorch's profiler (a Chrome trace
 // and its time by kind of work), after some steps of warm-up so that set-up, first-step
 // allocations and a CUDA graph's capture are not what it shows.
-import { profilerAvailable, checkTracePath, Profiler } from '../profile';
+import { checkProfiling, Profiler } from '../profile';
 import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
 
 export interface ProfileOptions {
@@ -35,16 +35,12 @@ export class ProfileWindow {
     private readonly opts: ProfileOptions,
     private readonly cuda: boolean,
   ) {
-    if (!profilerAvailable())
-      throw new Error(
-        "profile: this libtorch was built without Kineto, libtorch's profiler (pip's PyTorch has it: LIBTORCH_USE_PYTORCH=1)",
-      );
+    checkProfiling(opts.trace, 'profile');
     this.steps = opts.steps ?? 3;
     this.after = opts.after ?? 5;
     if (!Number.isInteger(this.steps) || this.steps < 1) throw new Error(`profile: steps must be a positive integer, not ${this.steps}`);
     if (!Number.isInteger(this.after) || this.after < 0)
       throw new Error(`profile: after must be a non-negative integer, not ${this.after}`);
-    checkTracePath(opts.trace, 'profile');
   }
 
   /** Before a step (`step`: the run's step count so far): opens the window when its turn comes. */

@@ -104,7 +104,8 @@ export function summarizeTrace(events: TraceEvent[], steps: number, topN = 12): 
   const byKind = new Map<string, number>();
   const byName = new Map<string, number>();
   for (const e of counted) {
-    byKind.set(kindOf(e.name), (byKind.get(kindOf(e.name)) ?? 0) + e.dur);
+    const kind = kindOf(e.name);
+    byKind.set(kind, (byKind.get(kind) ?? 0) + e.dur);
     byName.set(e.name, (byName.get(e.name) ?? 0) + e.dur);
   }
   const perStep = (us: number): number => Math.round((us / steps / 1e3) * 1e3) / 1e3;
