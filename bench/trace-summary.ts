@@ -35,13 +35,11 @@ function main(argv: string[]): void {
   for (const s of summaries) process.stdout.write(JSON.stringify(s) + '\n');
   if (summaries.length === 2) {
     const [a, b] = summaries;
-    const kinds = [...new Set([...Object.keys(a.by_kind_ms), ...Object.keys(b.by_kind_ms)])];
     const side = Object.fromEntries(
-      kinds.map((k) => {
-        const x = a.by_kind_ms[k] ?? 0;
-        const y = b.by_kind_ms[k] ?? 0;
-        return [k, { first: x, second: y, ratio: y > 0 ? Math.round((x / y) * 1000) / 1000 : null }];
-      }),
+      sideBySide(a, b).map(({ kind, first, second }) => [
+        kind,
+        { first, second, ratio: second > 0 ? Math.round((first / second) * 1000) / 1000 : null },
+      ]),
     );
     process.stdout.write(
       JSON.stringify({
@@ -59,17 +57,18 @@ function main(argv: string[]): void {
   }
 }
 
+/** Every kind either trace has, with each one's ms per step (0 where it has none). */
+function sideBySide(a: TraceSummary, b: TraceSummary): { kind: string; first: number; second: number }[] {
+  const kinds = [...new Set([...Object.keys(a.by_kind_ms), ...Object.keys(b.by_kind_ms)])];
+  return kinds.map((kind) => ({ kind, first: a.by_kind_ms[kind] ?? 0, second: b.by_kind_ms[kind] ?? 0 }));
+}
+
 /** Kind by kind, ms per step of each and the ratio, the larger kinds first; totals and kernel counts last. */
 export function markdownTable(a: TraceSummary, b: TraceSummary): string {
-  const kinds = [...new Set([...Object.keys(a.by_kind_ms), ...Object.keys(b.by_kind_ms)])].sort(
-    (x, y) => Math.max(b.by_kind_ms[y] ?? 0, a.by_kind_ms[y] ?? 0) - Math.max(b.by_kind_ms[x] ?? 0, a.by_kind_ms[x] ?? 0),
-  );
   const ratio = (x: number, y: number): string => (y > 0 ? (x / y).toFixed(2) : '–');
-  const rows = kinds.map((k) => {
-    const x = a.by_kind_ms[k] ?? 0;
-    const y = b.by_kind_ms[k] ?? 0;
-    return `| ${k} | ${x.toFixed(3)} | ${y.toFixed(3)} | ${ratio(x, y)} |`;
-  });
+  const rows = sideBySide(a, b)
+    .sort((x, y) => Math.max(y.first, y.second) - Math.max(x.first, x.second))
+    .map(({ kind, first, second }) => `| ${kind} | ${first.toFixed(3)} | ${second.toFixed(3)} | ${ratio(first, second)} |`);
   return [
     `| kind of work (${a.measure}, ms/step) | staged-lm | PyTorch | ratio |`,
     '| --- | --- | --- | --- |',
