@@ -55,7 +55,7 @@ const opt = new AdamW(model.namedParameters(), { betas: [0.9, 0.95], weightDecay
 const x = randint(0, cfg.vocabSize, [1, 8]);
 const y = randint(0, cfg.vocabSize, [1, 8]);
 // time per phase of the step
-const phases = { forward: 0, backward: 0, clip: 0, update: 0, zeroGrad: 0, scopeExit: 0 };
+const phases = { forward: 0, backward: 0, clipAndUpdate: 0, zeroGrad: 0, scopeExit: 0 };
 const step = () => {
   let t = performance.now();
   const lap = (k: keyof typeof phases) => {
@@ -68,10 +68,8 @@ const step = () => {
     lap('forward');
     loss.backward();
     lap('backward');
-    opt.clipGradNorm(1.0);
-    lap('clip');
-    opt.update(1e-3);
-    lap('update');
+    opt.clipAndUpdate(1.0, 1e-3); // as the trainer steps
+    lap('clipAndUpdate');
     opt.zeroGrad();
     lap('zeroGrad');
   });

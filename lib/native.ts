@@ -200,8 +200,18 @@ export interface NativeModule {
   // optimizer
   hasFusedAdamW: boolean;
   hasFusedAdamWCpu: boolean;
-  adamwStep(params: T[], expAvgs: T[], expAvgSqs: T[], stepTensor: T | null, hyper: AdamWHyper, lrTensor?: T): number;
+  adamwStep(
+    params: T[],
+    expAvgs: T[],
+    expAvgSqs: T[],
+    stepTensor: T | null,
+    hyper: AdamWHyper,
+    lrTensor?: T | null,
+    gradScale?: T | null,
+  ): number;
+  /** Clips at once and returns the norm; deferred: returns [norm, divisor for adamwStep's gradScale | null] and leaves the gradients. */
   clipGradNorm(params: T[], maxNorm: number): T;
+  clipGradNorm(params: T[], maxNorm: number, deferred: true): [T, T | null];
   zeroGrad(params: T[]): void;
   // CUDA graphs (native/cuda_graph.cc): the functions throw where hasCudaGraphs is false
   hasCudaGraphs: boolean;

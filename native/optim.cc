@@ -1,7 +1,9 @@
 // AdamW over explicit state: the moments are ordinary tensors owned by the TypeScript optimizer
 // (so growth operators can read and replace them); one native call updates a whole parameter
 // group. CUDA on libtorch >= 2.1 and CPU on >= 2.4 use the fused multi-tensor kernel; elsewhere
-// the foreach (multi-tensor) ops. Also gradient clipping by global norm and zeroing gradients.
+// the foreach (multi-tensor) ops. Also gradient clipping by global norm (applied at once, or
+// deferred into the update, where the fused kernel divides the gradients as it reads them) and
+// zeroing gradients.
 #include <ATen/ops/_foreach_add.h>
 #include <ATen/ops/_foreach_addcdiv.h>
 #include <ATen/ops/_foreach_addcmul.h>
@@ -86,7 +88,7 @@ void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& rawG
 //   lr' = lr·bc1/√bc2,  ε' = ε/√bc2,  wd' = wd·lr/lr'.
 void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
                 std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const at::Tensor& stepT,
-                const AdamWHyper& h) {
+                const c10::optional<at::Tensor>& gradScale, const AdamWHyper& h) {
   double lr = h.lr, eps = h.eps, wd = h.weightDecay;
   if (!h.biasCorrection) {
     double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
@@ -97,16 +99,35 @@ void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
   }
   std::vector<at::Tensor> steps(params.size(), stepT);
   at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, h.beta1, h.beta2, wd,
-                    eps, /*amsgrad=*/false, /*maximize=*/false);
+                    eps, /*amsgrad=*/false, /*maximize=*/false, gradScale);
 }
 #endif
 
+// Multiplies every gradient by the scalar tensor coef: one multi-tensor kernel where libtorch has
+// the tensor overload (2.1+) and the gradients share dtype and device, else one op each.
+void scaleGrads(std::vector<at::Tensor>& grads, const at::Tensor& coef) {
+  if (grads.empty()) return;
+#if STAGED_LM_TORCH_AT_LEAST(2, 1)
+  bool sameDtype = std::all_of(grads.begin(), grads.end(), [&](const at::Tensor& g) {
+    return g.scalar_type() == grads[0].scalar_type() && g.device() == grads[0].device();
+  });
+  if (sameDtype) {
+    at::_foreach_mul_(grads, coef.to(grads[0].scalar_type()));
+    return;
+  }
+#endif
+  for (auto& g : grads) g.mul_(coef.to(g.device(), g.scalar_type()));
+}
+
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
-//           step, biasCorrection, fused}, lrTensor?) → number of parameters updated
+//           step, biasCorrection, fused}, lrTensor?, gradScale?) → number of parameters updated
 // Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
 // on the parameters' device holding `step`, needed by the fused kernel. lrTensor: a float32
 // scalar there holding lr, read by the kernel when it runs (a CUDA graph replays the update with
 // the rate of the step, not of the capture); it needs the fused kernel and bias correction.
+// gradScale: a float32 scalar on the parameters' device that the gradients are divided by before
+// the update (clipGradNorm's deferred divisor); the fused kernel divides as it reads them and
+// writes the divided gradients back, as an immediate clipping would have left them.
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
@@ -150,6 +171,12 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
     v.push_back(expAvgSqs[i]);
   }
   auto lrT = optionalTensorArg(info, 5, "lrTensor");
+  auto gradScale = optionalTensorArg(info, 6, "gradScale");
+  if (gradScale && (gradScale->scalar_type() != at::kFloat || gradScale->numel() != 1 ||
+                    (!p.empty() && gradScale->device() != p[0].device())))
+    throw Napi::Error::New(
+        info.Env(), "adamwStep: gradScale must be a float32 scalar on " +
+                        (p.empty() ? std::string("the parameters' device") : p[0].device().str()));
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
   at::NoGradGuard noGrad;
   // What the fused kernel can take: the CPU one walks raw memory and reads every tensor as the
@@ -174,7 +201,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
                                "scalars on " +
                                    p[0].device().str());
     }
-    if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, h.beta1, h.beta2, h.weightDecay, h.eps))
+    if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, gradScale, h.beta1, h.beta2, h.weightDecay,
+                            h.eps))
       throw Napi::Error::New(info.Env(),
                              "adamwStep: this build has no fused AdamW with a device learning "
                              "rate (CUDA libtorch >= 2.4 needed)");
@@ -183,50 +211,54 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 #if STAGED_LM_HAS_FUSED_ADAMW
   if (wantFused && stepT && fusable &&
       (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
-    adamwFused(p, g, m, v, *stepT, h);
+    adamwFused(p, g, m, v, *stepT, gradScale, h);
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }
 #endif
   (void)wantFused;
+  if (gradScale) scaleGrads(g, gradScale->reciprocal());
   adamwForeach(p, g, m, v, h);
   return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
 }
 
-// clipGradNorm(params, maxNorm) → the total L2 norm of all gradients before clipping, as a
-// tensor (no host sync). Gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
+// clipGradNorm(params, maxNorm, deferred?) → the total L2 norm of all gradients before clipping,
+// as a float32 tensor (no host sync). Gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
+// deferred: they are left as they are and the result is [norm, divisor|null], divisor =
+// max(1, (norm + 1e-6) / maxNorm) for adamwStep's gradScale (null when nothing is clipped).
 // Multi-tensor kernels as torch.nn.utils.clip_grad_norm_ does: one per-tensor launch each for
 // the norm and the scaling was ~2 kernels per parameter, which on a GPU costs more than the math.
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   double maxNorm = numberArg(info, 1, "maxNorm");
+  bool deferred = !isMissing(info, 2) && boolArg(info, 2, "deferred");
+  bool clips = std::isfinite(maxNorm) && maxNorm > 0;
   at::NoGradGuard noGrad;
   std::vector<at::Tensor> grads;
   for (auto& p : params) {
     const at::Tensor& g = p.grad();
     if (g.defined()) grads.push_back(g);
   }
+  auto result = [&](const at::Tensor& total, const c10::optional<at::Tensor>& divisor) {
+    if (!deferred) return wrap(info.Env(), total);
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(0u, wrap(info.Env(), total));
+    out.Set(1u, divisor ? wrap(info.Env(), *divisor) : info.Env().Null());
+    return out.As<Napi::Value>();
+  };
   if (grads.empty()) {
     auto device = params.empty() ? at::Device(at::kCPU) : params[0].device();
-    return wrap(info.Env(), at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device)));
+    return result(at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device)),
+                  c10::nullopt);
   }
   std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
-  for (auto& n : norms) n = n.to(at::kFloat);
+  for (auto& n : norms)
+    if (n.scalar_type() != at::kFloat) n = n.to(at::kFloat);
   at::Tensor total = at::stack(norms).norm(2);
-  if (std::isfinite(maxNorm) && maxNorm > 0) {
-    at::Tensor coef = (maxNorm / (total + 1e-6)).clamp_max(1.0);
-    bool sameDtype = std::all_of(grads.begin(), grads.end(), [&](const at::Tensor& g) {
-      return g.scalar_type() == grads[0].scalar_type() && g.device() == grads[0].device();
-    });
-#if STAGED_LM_TORCH_AT_LEAST(2, 1)
-    if (sameDtype) {
-      at::_foreach_mul_(grads, coef.to(grads[0].scalar_type()));
-      return wrap(info.Env(), total);
-    }
-#endif
-    (void)sameDtype;
-    for (auto& g : grads) g.mul_(coef.to(g.device(), g.scalar_type()));
+  if (clips && deferred) return result(total, ((total + 1e-6) / maxNorm).clamp_min(1.0));
+  if (clips) {
+    scaleGrads(grads, (maxNorm / (total + 1e-6)).clamp_max(1.0));
   }
-  return wrap(info.Env(), total);
+  return result(total, c10::nullopt);
 }
 
 // zeroGrad(params): drops every gradient (set to none: no memory, no kernel).

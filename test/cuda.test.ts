@@ -25,8 +25,12 @@ import { expectRelClose, itWhen } from './helpers';
 const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
 
 describe('CUDA', () => {
-  itCuda('fused AdamW (CUDA) matches the foreach path on the CPU, with and without bias correction', () => {
-    for (const biasCorrection of [true, false]) {
+  itCuda('fused AdamW (CUDA) matches the foreach path on the CPU, with and without bias correction and folded clipping', () => {
+    for (const [biasCorrection, clip] of [
+      [true, null],
+      [false, null],
+      [true, 0.5], // the CPU clips first; CUDA's kernel divides by clipAndUpdate's divisor
+    ] as const) {
       manualSeed(5);
       const cpu = randn([64, 32]).requiresGrad_();
       const gpu = cpu.detach().to('cuda').requiresGrad_();
@@ -37,8 +41,19 @@ describe('CUDA', () => {
         const g = randn([64, 32]);
         cpu.grad = g;
         gpu.grad = g.to('cuda');
-        a.update(1e-2);
-        b.update(1e-2);
+        if (clip === null) {
+          a.update(1e-2);
+          b.update(1e-2);
+        } else {
+          const normA = a.clipGradNorm(clip);
+          a.update(1e-2);
+          const normB = b.clipAndUpdate(clip, 1e-2);
+          expectRelClose([normB.item()], [normA.item()], 1e-5);
+          const gradDiff = tidy(() => cpu.grad!.sub(gpu.grad!.cpu()).abs().max().item());
+          expect(gradDiff).toBeLessThan(1e-6); // left clipped
+          normA.dispose();
+          normB.dispose();
+        }
       }
       const diff = tidy(() => cpu.sub(gpu.cpu()).abs().max().item());
       expect(diff).toBeLessThan(1e-5);

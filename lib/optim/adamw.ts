@@ -176,13 +176,47 @@ export class AdamW {
 
   /** One AdamW update at learning rate lr (parameters without a gradient are skipped). */
   update(lr: number): void {
+    this.updateWith(lr, null);
+  }
+
+  /**
+   * clipGradNorm(maxNorm) and update(lr) in one: the same result (the gradients are left clipped
+   * too), but where the fused kernel runs it divides the gradients as it reads them, one pass over
+   * them and a few kernels fewer than clipping first. Returns the norm before clipping (no sync).
+   */
+  clipAndUpdate(maxNorm: number, lr: number): Tensor {
+    checkLr(lr);
+    const { norm, divisor } = this.deferredClip(maxNorm);
+    try {
+      this.updateWith(lr, divisor);
+    } catch (e) {
+      norm.dispose();
+      throw e;
+    } finally {
+      divisor?.dispose();
+    }
+    return norm;
+  }
+
+  private updateWith(lr: number, gradScale: Tensor | null): void {
     checkLr(lr);
     this.step += 1;
     const useFused = this.usesFusedKernel();
     if (useFused) this.deviceScalar('step').fill_(this.step);
     noGrad(() => {
-      for (const { decay, scale, entries: group } of this.groups().values()) this.launch(group, decay, scale, lr, useFused, null);
+      for (const { decay, scale, entries: group } of this.groups().values())
+        this.launch(group, decay, scale, lr, useFused, null, gradScale);
     });
+  }
+
+  /** The global gradient norm, and what to divide the gradients by to clip them to maxNorm (null: nothing to clip). */
+  private deferredClip(maxNorm: number): { norm: Tensor; divisor: Tensor | null } {
+    const [norm, divisor] = native.clipGradNorm(
+      this.entries.map((e) => e.tensor.native),
+      maxNorm,
+      true,
+    );
+    return { norm: new Tensor(norm), divisor: divisor === null ? null : new Tensor(divisor) };
   }
 
   /**
@@ -221,12 +255,31 @@ export class AdamW {
 
   /** Launches the update staged by stageUpdate (see there). */
   applyStagedUpdate(): void {
+    this.applyStagedWith(null);
+  }
+
+  /** clipGradNorm(maxNorm), then the update staged by stageUpdate, as clipAndUpdate does it; returns the norm before clipping. */
+  clipAndApplyStagedUpdate(maxNorm: number): Tensor {
+    if (this.stepTensor === null) throw new Error('AdamW: clipAndApplyStagedUpdate() before any stageUpdate(lr)');
+    const { norm, divisor } = this.deferredClip(maxNorm);
+    try {
+      this.applyStagedWith(divisor);
+    } catch (e) {
+      norm.dispose();
+      throw e;
+    } finally {
+      divisor?.dispose();
+    }
+    return norm;
+  }
+
+  private applyStagedWith(gradScale: Tensor | null): void {
     if (this.stepTensor === null) throw new Error('AdamW: applyStagedUpdate() before any stageUpdate(lr)');
     noGrad(() => {
       for (const [key, { decay, scale, entries: group }] of this.groups()) {
         const lrT = this.lrTensors.get(key);
         if (lrT === undefined) throw new Error('AdamW: the parameter groups changed since stageUpdate(lr)');
-        this.launch(group, decay, scale, 0, true, lrT);
+        this.launch(group, decay, scale, 0, true, lrT, gradScale);
       }
     });
   }
@@ -269,7 +322,15 @@ export class AdamW {
     return groups;
   }
 
-  private launch(group: Entry[], decay: boolean, scale: number, lr: number, fused: boolean, lrTensor: Tensor | null): void {
+  private launch(
+    group: Entry[],
+    decay: boolean,
+    scale: number,
+    lr: number,
+    fused: boolean,
+    lrTensor: Tensor | null,
+    gradScale: Tensor | null,
+  ): void {
     const { betas, eps, weightDecay, biasCorrection } = this.options;
     const args = [
       group.map((e) => e.tensor.native),
@@ -289,8 +350,7 @@ export class AdamW {
         fused,
       },
     ] as const;
-    if (lrTensor === null) native.adamwStep(...args);
-    else native.adamwStep(...args, lrTensor.native);
+    native.adamwStep(...args, lrTensor?.native ?? null, gradScale?.native ?? null);
   }
 
   /** Every moment tensor, keyed `<name>.exp_avg` / `<name>.exp_avg_sq` (the checkpoint layout). */

@@ -122,8 +122,7 @@ export function runBench(o: BenchOptions): BenchResult {
       phase('backward', () => loss.backward());
       const h2 = performance.now();
       phase('optimizer', () => {
-        opt.clipGradNorm(1.0);
-        opt.update(6e-4);
+        opt.clipAndUpdate(1.0, 6e-4);
         opt.zeroGrad();
       });
       const h3 = performance.now();

@@ -51,8 +51,9 @@ export class CapturedTrainStep {
         out = tidy(() => {
           const l = o.autocast ? withAutocast('bfloat16', () => model.loss(staticX, staticY)) : model.loss(staticX, staticY);
           l.backward();
-          const norm = Number.isFinite(o.clip) && o.clip > 0 ? opt.clipGradNorm(o.clip) : null;
-          opt.applyStagedUpdate();
+          let norm: Tensor | null = null;
+          if (Number.isFinite(o.clip) && o.clip > 0) norm = opt.clipAndApplyStagedUpdate(o.clip);
+          else opt.applyStagedUpdate();
           return { loss: keep(l.detach()), norm: norm === null ? null : keep(norm) };
         });
       });

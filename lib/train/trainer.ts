@@ -1,6 +1,6 @@
 // The training loop: micro-batches with gradient accumulation, clipping, AdamW on a schedule,
 // periodic evaluation, metrics, checkpoints and exact resume. One step, from config to kernel:
-//   loader.next() → model.loss() (bf16 autocast on CUDA) → backward → clip → AdamW.update(lr(t))
+//   loader.next() → model.loss() (bf16 autocast on CUDA) → backward → clip + AdamW.update(lr(t))
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
@@ -419,8 +419,10 @@ export class Trainer {
         lossSum = lossSum === null ? l : lossSum.add(l);
       }
       this.dp?.finishBackward();
-      const gradNorm = clipGradNorm === null ? null : this.optimizer.clipGradNorm(clipGradNorm);
-      this.optimizer.update(lr);
+      // clipping folded into the update: the fused kernel divides the gradients as it reads them
+      let gradNorm: Tensor | null = null;
+      if (clipGradNorm === null) this.optimizer.update(lr);
+      else gradNorm = this.optimizer.clipAndUpdate(clipGradNorm, lr);
       this.optimizer.zeroGrad();
       return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm };
     });

@@ -1,6 +1,9 @@
 // AdamW against the formula, written out in plain float64 JS (torch.optim.AdamW's math).
 import { AdamW, type NamedParameter, type ParamKind } from '../../lib/optim/adamw';
-import { fromTypedArray, manualSeed, randn, tidy, type Tensor } from '../../lib';
+import { fromTypedArray, manualSeed, memoryStats, randn, tidy, type Tensor } from '../../lib';
+import { countOps } from '../../lib/op-count';
+import { native } from '../../lib/native';
+import { itWhen } from '../helpers';
 
 interface RefParam {
   p: number[];
@@ -28,7 +31,15 @@ function refStep(
   });
 }
 
-function run(biasCorrection: boolean, fused = true) {
+/** clip_grad_norm_'s scaling in float64: every gradient times min(1, maxNorm / (‖all‖ + 1e-6)). */
+function refClip(grads: number[][], maxNorm: number): number[][] {
+  const norm = Math.sqrt(grads.flat().reduce((acc, g) => acc + g * g, 0));
+  const coef = Math.min(1, maxNorm / (norm + 1e-6));
+  return grads.map((g) => g.map((x) => x * coef));
+}
+
+/** Ten AdamW steps on random float64 gradients; with clip, each step is clipAndUpdate(clip, lr). */
+function run(biasCorrection: boolean, fused = true, clip?: number) {
   manualSeed(3);
   const kinds: ParamKind[] = ['weight', 'bias', 'layernorm', 'embedding'];
   const shapes = [[3, 4], [4], [4], [5, 4]];
@@ -55,8 +66,16 @@ function run(biasCorrection: boolean, fused = true) {
   for (let t = 1; t <= 10; t++) {
     const grads = params.map((p) => tidy(() => Array.from(randn(p.tensor.shape, { dtype: 'float64' }).toArray() as Float64Array)));
     params.forEach((p, k) => (p.tensor.grad = fromTypedArray(new Float64Array(grads[k]), p.tensor.shape)));
-    opt.update(o.lr);
-    refStep(ref, grads, t, o);
+    if (clip === undefined) {
+      opt.update(o.lr);
+      refStep(ref, grads, t, o);
+    } else {
+      opt.clipAndUpdate(clip, o.lr).dispose();
+      const clipped = refClip(grads, clip);
+      refStep(ref, clipped, t, o);
+      // the gradients are left clipped, as clipGradNorm leaves them
+      params.forEach((p, k) => expect(maxRelErr(p.tensor.grad!, clipped[k])).toBeLessThan(1e-6));
+    }
   }
   return { params, ref, opt };
 }
@@ -84,6 +103,19 @@ describe('AdamW matches the fp64 formula for 10 steps', () => {
       expect(maxRelErr(expAvg, ref[k].m)).toBeLessThan(1e-6);
       expect(maxRelErr(expAvgSq, ref[k].v)).toBeLessThan(1e-6);
     });
+  });
+
+  // the clipping folded into the update: the fused kernel's gradient divisor (CPU >= 2.4), else
+  // the gradients divided before the foreach ops; 0.5 clips every step (the norms are ~7), 1e9 none
+  it.each([
+    [true, true, 0.5],
+    [false, true, 0.5],
+    [true, false, 0.5],
+    [true, true, 1e9],
+    [true, false, 1e9],
+  ])('clipAndUpdate: bias correction %s, fused %s, max norm %s: clip_grad_norm_ then AdamW', (bc, fused, clip) => {
+    const { params, ref } = run(bc, fused, clip);
+    params.forEach((p, k) => expect(maxRelErr(p.tensor, ref[k].p)).toBeLessThan(1e-6));
   });
 
   it('bias correction changes the result (the flag is honoured)', () => {
@@ -182,4 +214,50 @@ describe('AdamW state', () => {
     expect(opt.clipGradNorm(1e9).item()).toBeCloseTo(0.5, 4); // below the bound: unchanged
     ps.forEach((p, i) => p.grad!.toNumberArray().forEach((v, j) => expect(v).toBeCloseTo(values[i][j] * coef, 5)));
   });
+
+  it('clipAndUpdate returns the norm, leaves parameters without a gradient alone and keeps no tensor', () => {
+    const a = randn([4]).requiresGrad_();
+    const b = randn([4]).requiresGrad_();
+    const before = b.toNumberArray();
+    const opt = new AdamW([
+      { name: 'a', tensor: a, kind: 'weight' },
+      { name: 'b', tensor: b, kind: 'weight' },
+    ]);
+    a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+    opt.clipAndUpdate(1, 0.1).dispose(); // the first step allocates the optimizer's own tensors
+    a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+    const live = memoryStats().liveTensors;
+    const norm = opt.clipAndUpdate(1, 0.1);
+    expect(memoryStats().liveTensors).toBe(live + 1); // the norm, nothing else
+    expect(norm.item()).toBeCloseTo(5, 5);
+    expect(a.grad!.norm().item()).toBeCloseTo(1, 4);
+    expect(b.toNumberArray()).toEqual(before);
+    expect(opt.step).toBe(2);
+    expect(() => opt.clipAndUpdate(1, -1)).toThrow(/learning rate must be a non-negative number/);
+    expect(opt.step).toBe(2);
+    // nothing to clip: no gradients at all
+    opt.zeroGrad();
+    expect(opt.clipAndUpdate(1, 0.1).item()).toBe(0);
+  });
+
+  itWhen(native.hasFusedAdamWCpu, 'libtorch < 2.4 has no fused AdamW on the CPU')(
+    'with the fused kernel the clipping costs no pass of its own over the gradients',
+    () => {
+      const ps = [randn([8, 4]).requiresGrad_(), randn([4]).requiresGrad_()];
+      const opt = new AdamW(ps.map((tensor, i) => ({ name: `p${i}`, tensor, kind: 'weight' as const })));
+      const counts = (fn: () => void) => {
+        ps.forEach((p) => (p.grad = randn(p.shape).mul_(10)));
+        return countOps(fn).byName;
+      };
+      const folded = counts(() => opt.clipAndUpdate(1, 0.1).dispose());
+      expect(folded['aten::_fused_adamw_']).toBe(1);
+      expect(folded['aten::_foreach_mul_']).toBeUndefined();
+      // the separate clipping scales the gradients in a pass of its own
+      const separate = counts(() => {
+        opt.clipGradNorm(1).dispose();
+        opt.update(0.1);
+      });
+      expect(separate['aten::_foreach_mul_']).toBe(1);
+    },
+  );
 });
