@@ -34,7 +34,22 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   if (isMissing(info, 1)) {
     t.mutable_grad() = at::Tensor();
   } else {
-    t.mutable_grad() = tensorArg(info, 1, "grad");
+    const at::Tensor& g = tensorArg(info, 1, "grad");
+    // what PyTorch's `.grad =` setter refuses: an optimizer reads a gradient as its parameter's
+    // shape, dtype and device (the fused CPU kernel walks its raw memory)
+    const char* differs = g.sizes() != t.sizes()               ? "shape"
+                          : g.scalar_type() != t.scalar_type() ? "dtype"
+                          : g.device() != t.device()           ? "device"
+                                                               : nullptr;
+    if (differs != nullptr) {
+      throw Napi::TypeError::New(
+          info.Env(), std::string("setGrad: the gradient's ") + differs +
+                          " differs from the tensor's: " + dtypeName(g.scalar_type()) + " " +
+                          shapeString(g.sizes()) + " on " + g.device().str() + " for " +
+                          dtypeName(t.scalar_type()) + " " + shapeString(t.sizes()) + " on " +
+                          t.device().str());
+    }
+    t.mutable_grad() = g;
   }
   return info.Env().Undefined();
 }

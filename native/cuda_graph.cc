@@ -60,9 +60,15 @@ struct CapturedGraph {
   bool ready = false;
 };
 
+// Tags the handles cudaGraphCapture makes, so that another external (a tensor handle) is refused
+// instead of being read as a graph.
+constexpr napi_type_tag kGraphTag = {0x6375646147726170ULL, 0x6848616e646c6531ULL};
+
 CapturedGraph* graphArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "expected a captured graph handle");
+  if (info.Length() <= i || !info[i].IsExternal() ||
+      !info[i].As<Napi::External<CapturedGraph>>().CheckTypeTag(&kGraphTag))
+    throw Napi::TypeError::New(info.Env(),
+                               "expected a captured graph handle (from cudaGraphCapture)");
   return info[i].As<Napi::External<CapturedGraph>>().Data();
 }
 
@@ -129,14 +135,17 @@ Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
   auto captured = std::make_unique<CapturedGraph>();
   captured->device = device;
   std::string failure;
-  bool broke = false;
+  // threw: a JS throw of a non-Error, or of an Error without a message, leaves failure empty
+  bool threw = false, broke = false;
   onCaptureStream(device, [&]() {
     captured->graph.capture_begin();
     try {
       fn.Call({});
     } catch (const Napi::Error& e) {
+      threw = true;
       failure = e.Message();
     } catch (const std::exception& e) {
+      threw = true;
       failure = e.what();
     }
     try {
@@ -146,7 +155,8 @@ Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
       if (failure.empty()) failure = e.what_without_backtrace();
     }
   });
-  if (!failure.empty()) {
+  if (threw || broke) {
+    if (failure.empty()) failure = "the captured function threw a value without a message";
     if (!broke)
       captured.reset();  // a complete capture: reset() returns its pool
     else
@@ -161,8 +171,10 @@ Napi::Value CudaGraphCapture(const Napi::CallbackInfo& info) {
               : "cudaGraphCapture: the step could not be captured as a CUDA graph: " + reason);
   }
   captured->ready = true;
-  return Napi::External<CapturedGraph>::New(info.Env(), captured.release(),
-                                            [](Napi::Env, CapturedGraph* g) { delete g; });
+  auto handle = Napi::External<CapturedGraph>::New(info.Env(), captured.release(),
+                                                   [](Napi::Env, CapturedGraph* g) { delete g; });
+  handle.TypeTag(&kGraphTag);
+  return handle;
 }
 
 // cudaGraphReplay(handle): launches the captured kernels on the current stream.

@@ -119,6 +119,18 @@ void scaleGrads(std::vector<at::Tensor>& grads, const at::Tensor& coef) {
   for (auto& g : grads) g.mul_(coef.to(g.device(), g.scalar_type()));
 }
 
+// The fused kernel reads the step (and a device learning rate) as float32 scalars on the
+// parameters' device: anything else would be misread, or read back to the host (a sync that
+// breaks a graph capture).
+void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::Device device,
+                       const char* what) {
+  if (t.scalar_type() != at::kFloat || t.numel() != 1 || t.device() != device)
+    throw Napi::Error::New(info.Env(), std::string("adamwStep: the ") + what +
+                                           " tensor must be a float32 scalar on " + device.str() +
+                                           ", got " + dtypeName(t.scalar_type()) + " " +
+                                           shapeString(t.sizes()) + " on " + t.device().str());
+}
+
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
 //           step, biasCorrection, fused}, lrTensor?, gradScale?) → number of parameters updated
 // Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
@@ -158,6 +170,15 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < params.size(); i++) {
     const at::Tensor& grad = params[i].grad();
     if (!grad.defined()) continue;
+    // a gradient that is not its parameter's shape (one accumulated before the parameter was
+    // replaced, say) would be read past its end by the fused CPU kernel, and broadcast by foreach
+    if (grad.sizes() != params[i].sizes() || grad.device() != params[i].device()) {
+      throw Napi::Error::New(info.Env(),
+                             "adamwStep: the gradient of parameter " + std::to_string(i) + " is " +
+                                 shapeString(grad.sizes()) + " on " + grad.device().str() +
+                                 " but the parameter " + shapeString(params[i].sizes()) + " on " +
+                                 params[i].device().str());
+    }
     if (expAvgs[i].sizes() != params[i].sizes() || expAvgSqs[i].sizes() != params[i].sizes()) {
       throw Napi::Error::New(info.Env(), "adamwStep: state of parameter " + std::to_string(i) +
                                              " has shape " + shapeString(expAvgs[i].sizes()) +
@@ -172,12 +193,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   }
   auto lrT = optionalTensorArg(info, 5, "lrTensor");
   auto gradScale = optionalTensorArg(info, 6, "gradScale");
-  if (gradScale && (gradScale->scalar_type() != at::kFloat || gradScale->numel() != 1 ||
-                    (!p.empty() && gradScale->device() != p[0].device())))
-    throw Napi::Error::New(
-        info.Env(), "adamwStep: gradScale must be a float32 scalar on " +
-                        (p.empty() ? std::string("the parameters' device") : p[0].device().str()));
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
+  if (gradScale) checkDeviceScalar(info, *gradScale, p[0].device(), "gradScale");
   at::NoGradGuard noGrad;
   // What the fused kernel can take: the CPU one walks raw memory and reads every tensor as the
   // parameter's dtype, CUDA's refuses other layouts. Half-precision parameters (fp32 moments) and
@@ -192,15 +209,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
                              "adamwStep: a device learning rate needs the fused kernel: CUDA "
                              "parameters, a step tensor, bias correction, and dense tensors with "
                              "moments in the parameters' dtype");
-    // the kernel reads both as float32 scalars on the parameters' device (anything else would be
-    // misread, or read back to the host: a sync that breaks a graph capture)
-    for (const at::Tensor* t : {&*stepT, &*lrT}) {
-      if (t->scalar_type() != at::kFloat || t->numel() != 1 || t->device() != p[0].device())
-        throw Napi::Error::New(info.Env(),
-                               "adamwStep: the step and learning-rate tensors must be float32 "
-                               "scalars on " +
-                                   p[0].device().str());
-    }
+    checkDeviceScalar(info, *stepT, p[0].device(), "step");
+    checkDeviceScalar(info, *lrT, p[0].device(), "learning-rate");
     if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, gradScale, h.beta1, h.beta2, h.weightDecay,
                             h.eps))
       throw Napi::Error::New(info.Env(),
@@ -211,6 +221,7 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 #if STAGED_LM_HAS_FUSED_ADAMW
   if (wantFused && stepT && fusable &&
       (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
+    checkDeviceScalar(info, *stepT, p[0].device(), "step");
     adamwFused(p, g, m, v, *stepT, gradScale, h);
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }

@@ -241,15 +241,21 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 // still exists. Tests use it to prove dispose() and scopes really free memory.
 using WeakStorage = c10::weak_intrusive_ptr<c10::StorageImpl>;
 
+// Tags the watchers, so that another external (a tensor handle) is refused, not misread.
+constexpr napi_type_tag kWatcherTag = {0x73746f7261676557ULL, 0x6174636865723031ULL};
+
 Napi::Value WatchStorage(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
   auto* weak = new WeakStorage(t.storage().getWeakStorageImpl());
-  return Napi::External<WeakStorage>::New(info.Env(), weak,
-                                          [](Napi::Env, WeakStorage* w) { delete w; });
+  auto watcher = Napi::External<WeakStorage>::New(info.Env(), weak,
+                                                  [](Napi::Env, WeakStorage* w) { delete w; });
+  watcher.TypeTag(&kWatcherTag);
+  return watcher;
 }
 
 Napi::Value StorageAlive(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) {
+  if (info.Length() < 1 || !info[0].IsExternal() ||
+      !info[0].As<Napi::External<WeakStorage>>().CheckTypeTag(&kWatcherTag)) {
     throw Napi::TypeError::New(info.Env(),
                                "expected a watcher from watchStorage() for argument 'watcher'");
   }

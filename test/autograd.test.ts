@@ -211,6 +211,14 @@ describe('the gradient API', () => {
     expect(flat(x.grad!)).toEqual([10, 20, 30]);
     x.sum().backward();
     expect(flat(x.grad!)).toEqual([11, 21, 31]);
+
+    // as PyTorch's setter: a gradient is its tensor's shape, dtype and device (an optimizer reads
+    // it as the parameter's memory)
+    expect(() => (x.grad = tensor([1]))).toThrow(
+      /setGrad: the gradient's shape differs from the tensor's: float32 \[1\] on cpu for float32 \[3\]/,
+    );
+    expect(() => (x.grad = tensor([1, 2, 3], { dtype: 'float64' }))).toThrow(/the gradient's dtype differs/);
+    expect(flat(x.grad!)).toEqual([11, 21, 31]);
   });
 
   itT('retainGraph lets one graph be backpropagated twice; without it the second call throws', () => {

@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { itWhen } from './helpers';
+import { native } from '../lib/native';
 
 const itGraphs = itWhen(cudaAvailable() && cudaGraphsAvailable(), 'no CUDA device, or no CUDA graphs in this build');
 
@@ -49,6 +50,23 @@ describe('CUDA graphs', () => {
     expect(opt.lrScale('w')).toBe(2);
     opt.setMoments('w', m);
     opt.dispose();
+  });
+
+  itGraphs('a capture whose function throws fails, whatever was thrown; only graph handles replay', () => {
+    const x = randn([4], { device: 'cuda' });
+    CudaGraph.warmup('cuda', () => x.mul(2).dispose());
+    // values without a message once passed for a complete capture of half a step
+    for (const thrown of ['boom', undefined, new Error()]) {
+      expect(() =>
+        CudaGraph.capture('cuda', () => {
+          x.mul(2).dispose();
+          throw thrown;
+        }),
+      ).toThrow(/could not be captured/);
+    }
+    expect(() => native.cudaGraphReplay(x.native)).toThrow(/expected a captured graph handle/);
+    expect(() => native.cudaGraphReset(x.native)).toThrow(/expected a captured graph handle/);
+    x.dispose();
   });
 
   itGraphs('a staged update (rates in device memory) equals update(lr), lr scales included', () => {

@@ -33,6 +33,12 @@ describe('dispose', () => {
     expect(watch.alive()).toBe(false);
   });
 
+  it('a storage watcher is told from other native handles (a tensor is not misread as one)', () => {
+    const t = zeros([2]);
+    expect(() => native.storageAlive(t.native)).toThrow(/expected a watcher from watchStorage\(\)/);
+    t.dispose();
+  });
+
   it('dispose() of a structure frees every tensor in it', () => {
     const a = zeros([2]);
     const b = zeros([2]);

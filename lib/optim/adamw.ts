@@ -203,10 +203,15 @@ export class AdamW {
     this.step += 1;
     const useFused = this.usesFusedKernel();
     if (useFused) this.deviceScalar('step').fill_(this.step);
-    noGrad(() => {
-      for (const { decay, scale, entries: group } of this.groups().values())
-        this.launch(group, decay, scale, lr, useFused, null, gradScale);
-    });
+    try {
+      noGrad(() => {
+        for (const { decay, scale, entries: group } of this.groups().values())
+          this.launch(group, decay, scale, lr, useFused, null, gradScale);
+      });
+    } catch (e) {
+      this.step -= 1; // refused (a gradient not its parameter's shape): no update was counted
+      throw e;
+    }
   }
 
   /** The global gradient norm, and what to divide the gradients by to clip them to maxNorm (null: nothing to clip). */

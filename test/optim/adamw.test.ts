@@ -171,6 +171,20 @@ describe('AdamW state', () => {
     run(strided).forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
   });
 
+  it("refuses a gradient that is not its parameter's shape (one left from before the parameter grew)", () => {
+    const p = randn([2, 3]).requiresGrad_();
+    const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
+    const loss = p.mul(2).sum();
+    p.setData(randn([5, 3])); // a growth between the forward and the backward
+    loss.backward();
+    expect(p.grad!.shape).toEqual([2, 3]);
+    const before = p.toNumberArray();
+    expect(() => opt.update(0.1)).toThrow(/gradient of parameter 0 is \[2, 3\] on cpu but the parameter \[5, 3\] on cpu/);
+    expect(() => opt.clipAndUpdate(1, 0.1)).toThrow(/gradient of parameter 0 is \[2, 3\]/);
+    expect(p.toNumberArray()).toEqual(before);
+    expect(opt.step).toBe(0);
+  });
+
   it('loaded moments take the dtype fresh ones would have (float64 parameters keep float64 moments)', () => {
     const p = randn([3], { dtype: 'float64' }).requiresGrad_();
     const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
