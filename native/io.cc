@@ -32,8 +32,43 @@ bool writeAll(int fd, const void* data, size_t n) {
   return true;
 }
 
+// A file written beside its destination and renamed onto it once complete. Until commit(), the
+// destructor closes the descriptor and removes the partial file, whatever ended the write (a full
+// disk, a tensor that cannot be copied to the host): no half-written file, no descriptor left open.
+class PartialFile {
+ public:
+  explicit PartialFile(const std::string& path)
+      : path_(path), partial_(path + ".partial-" + std::to_string(::getpid())) {
+    fd_ = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  ~PartialFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(partial_.c_str());
+  }
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  int fd() const { return fd_; }
+  // fsync, close and rename onto the destination; "" or what failed
+  std::string commit() {
+    if (::fsync(fd_) != 0) return sysError("cannot write", path_);
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return sysError("cannot write", path_);
+    if (::rename(partial_.c_str(), path_.c_str()) != 0)
+      return sysError("cannot rename onto", path_);
+    committed_ = true;
+    return "";
+  }
+
+ private:
+  std::string path_, partial_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
 // writeTensorFile(path, prefix: Uint8Array, tensors): writes prefix (the encoded header) then
-// each tensor's bytes (contiguous, on the CPU) and fsyncs, so a rename after it is durable.
+// each tensor's bytes (contiguous, on the CPU, one tensor at a time) to a file beside path, fsyncs
+// it and renames it onto path: the file appears whole or not at all, and durably.
 Napi::Value WriteTensorFile(const Napi::CallbackInfo& info) {
   std::string path = stringArg(info, 0, "path");
   if (info.Length() < 2 || !info[1].IsTypedArray()) {
@@ -41,18 +76,16 @@ Napi::Value WriteTensorFile(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array prefix = info[1].As<Napi::Uint8Array>();
   std::vector<at::Tensor> tensors = tensorListArg(info, 2, "tensors");
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Napi::Error::New(info.Env(), sysError("cannot create", path));
-  bool ok = writeAll(fd, prefix.Data(), prefix.ByteLength());
+  PartialFile file(path);
+  if (file.fd() < 0) throw Napi::Error::New(info.Env(), sysError("cannot create", path));
+  bool ok = writeAll(file.fd(), prefix.Data(), prefix.ByteLength());
   at::NoGradGuard noGrad;
   for (size_t i = 0; ok && i < tensors.size(); i++) {
     at::Tensor host = tensors[i].detach().to(at::kCPU).contiguous();
-    ok = writeAll(fd, host.data_ptr(), host.numel() * host.element_size());
+    ok = writeAll(file.fd(), host.data_ptr(), host.numel() * host.element_size());
   }
-  if (ok) ok = ::fsync(fd) == 0;
-  std::string err = ok ? "" : sysError("cannot write", path);
-  ::close(fd);
-  if (!ok) throw Napi::Error::New(info.Env(), err);
+  std::string err = ok ? file.commit() : sysError("cannot write", path);
+  if (!err.empty()) throw Napi::Error::New(info.Env(), err);
   return info.Env().Undefined();
 }
 

@@ -29,7 +29,7 @@ export interface SafetensorsEntry {
   nbytes: number;
 }
 
-/** Writes tensors (any device) to a safetensors file. Names keep their insertion order. */
+/** Writes tensors (any device) to a safetensors file, which appears whole or not at all. Names keep their insertion order. */
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
   const names = Object.keys(tensors);
   const header: Record<string, unknown> = {};
