@@ -53,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    // an action that failed may have chosen its code (3: training diverged)
+    return typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1;
   }
 }
 

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { checkDevice, type Device } from '../dtype';
 import { GPT } from '../nn/gpt';
 import { manualSeed } from '../runtime';
-import { loadCheckpoint, loadParameters } from '../train/checkpoint';
+import { loadCheckpoint, loadParameters, recoverCheckpoint } from '../train/checkpoint';
 
-/** A checkpoint directory, or a run directory holding checkpoint/. */
+/** A checkpoint directory, or a run directory holding checkpoint/ (recovered if a save was cut short). */
 export function checkpointDir(dir: string): string {
-  return !existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'checkpoint', 'config.json')) ? join(dir, 'checkpoint') : dir;
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  const inner = join(dir, 'checkpoint');
+  return existsSync(join(inner, 'config.json')) || recoverCheckpoint(inner) ? inner : dir;
 }
 
 export function loadModel(path: string, device: string = 'cpu'): GPT {

@@ -1,6 +1,6 @@
 // `staged-lm train`: a run from a config file or a preset, or a resumed run.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
@@ -8,6 +8,7 @@ import { parseRunConfig } from '../train/config';
 import { describeProfile } from '../train/profile-window';
 import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
+import { checkpointDir } from './model-io';
 
 interface TrainFlags {
   config?: string;
@@ -46,9 +47,31 @@ function readConfig(path: string): Record<string, unknown> {
 
 /** The device a checkpoint's run trained on (to pick the collective backend before loading it). */
 function resumedDevice(resume: string): string | undefined {
-  const dir = resume.endsWith('checkpoint') ? resume : join(resume, 'checkpoint');
-  const run = (readCheckpointState(dir).extra as { run?: { device?: string } }).run;
+  const run = (readCheckpointState(checkpointDir(resume)).extra as { run?: { device?: string } }).run;
   return run?.device;
+}
+
+/** What a resumed run takes from its checkpoint and cannot change: the flags that would set it. */
+const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
+  ['config', '--config'],
+  ['preset', '--preset'],
+  ['seed', '--seed'],
+  ['device', '--device'],
+  ['batchSize', '--batch-size'],
+  ['seqLen', '--seq-len'],
+];
+
+/**
+ * Refuses to start a run in a directory that holds one: its metrics would be cut and its
+ * checkpoint replaced (a resumed run may write to its own directory).
+ */
+function checkFreshOut(out: string, resumedFrom?: string): void {
+  if (resumedFrom !== undefined && resolve(out) === resolve(resumedFrom, '..')) return;
+  const held = ['metrics.jsonl', 'checkpoint'].filter((f) => existsSync(join(out, f)));
+  if (held.length > 0)
+    throw new Error(
+      `${out} already holds a run (${held.join(', ')}): continue it with --resume ${out}, or choose another --out (or remove it)`,
+    );
 }
 
 /** --loss-kernel / --norm-kernel as a run config's `kernels` (nothing when neither is given). */
@@ -111,7 +134,14 @@ export function registerTrain(program: Command): void {
         initDistributed({ device: dev ?? 'cpu' });
       }
       if (f.resume !== undefined) {
-        const dir = f.resume.endsWith('checkpoint') ? f.resume : join(f.resume, 'checkpoint');
+        const fixed = FIXED_ON_RESUME.filter(([k]) => f[k] !== undefined).map(([, flag]) => flag);
+        if (fixed.length > 0)
+          throw new Error(
+            `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
+              '(with --resume: --steps, --out, --cuda-graph, --loss-kernel, --norm-kernel, --tf32, --profile)',
+          );
+        const dir = checkpointDir(f.resume);
+        if (f.out !== undefined) checkFreshOut(f.out, dir);
         trainer = Trainer.resume(dir, {
           steps: f.steps,
           ...(f.cudaGraph === true ? { cudaGraph: true } : {}),
@@ -133,8 +163,9 @@ export function registerTrain(program: Command): void {
         if (kernels !== undefined) cfg.kernels = { ...(cfg.kernels as object | undefined), ...kernels };
         if (f.tf32 !== undefined) cfg.tf32 = f.tf32;
         if (cfg.steps === undefined) cfg.steps = 1000;
-        trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+        checkFreshOut(out);
+        trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
       }
       if (f.progress && isMainRank())
         process.stderr.write(

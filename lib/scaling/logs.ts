@@ -3,6 +3,7 @@
 // compute is 6·N·T·step for N non-embedding parameters and T tokens per step. Fit: one run's
 // metrics.jsonl with its size, or a points file.
 import { z } from 'zod';
+import { parseJsonLines } from '../io/jsonl';
 import type { FitPoint } from './fit';
 import type { ValPoint } from './trigger';
 
@@ -17,17 +18,10 @@ export interface ValidationLogOptions {
 
 /** Calls fn with every training record of a metrics.jsonl text (events skipped), and its line index. */
 function eachStepRecord(text: string, fn: (r: Record<string, unknown>, i: number) => void): void {
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`metrics line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
-    }
-    if (typeof rec !== 'object' || rec === null || 'event' in rec) return;
-    fn(rec as Record<string, unknown>, i);
-  });
+  for (const { value: rec, line } of parseJsonLines(text, 'metrics')) {
+    if (typeof rec !== 'object' || rec === null || 'event' in rec) continue;
+    fn(rec as Record<string, unknown>, line - 1);
+  }
 }
 
 function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {

@@ -5,7 +5,7 @@
 //   state.json             step, tokens, FLOPs, schedule, stage, RNG and data-loader state, versions
 // The directory is written under a temporary name and renamed into place, so a crash never leaves
 // a half checkpoint where a complete one is expected.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { noGrad } from '../autograd';
@@ -75,7 +75,7 @@ export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state:
     if (existsSync(dir)) {
       const old = `${tmp}.old`;
       renameSync(dir, old);
-      renameSync(tmp, dir);
+      renameSync(tmp, dir); // (a kill between the renames leaves both saves complete: recoverCheckpoint)
       rmSync(old, { recursive: true, force: true });
     } else {
       renameSync(tmp, dir);
@@ -84,6 +84,54 @@ export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state:
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+  // what saves killed before they finished left behind (each as large as a checkpoint)
+  for (const s of pendingSaves(dir)) if (!processAlive(s.pid)) rmSync(s.path, { recursive: true, force: true });
+}
+
+const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json'];
+
+/** The temporary directories saveCheckpoint(dir) writes (and the .old it moves the previous save to), with their writer's pid. */
+function pendingSaves(dir: string): { path: string; pid: number }[] {
+  const parent = dirname(dir);
+  if (!existsSync(parent)) return [];
+  const prefix = `.${basename(dir)}.tmp-`;
+  return readdirSync(parent)
+    .filter((f) => f.startsWith(prefix))
+    .map((f) => ({ path: join(parent, f), pid: Number(f.slice(prefix.length).split('-')[0]) }));
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's: leave it
+  }
+}
+
+/**
+ * Puts a checkpoint back that a kill between saveCheckpoint's two renames left without its
+ * directory: of the complete saves beside it (the new one under its temporary name, the previous
+ * one as .old), the one at the latest step is renamed into place. Returns whether one was.
+ */
+export function recoverCheckpoint(dir: string): boolean {
+  if (existsSync(dir)) return false;
+  let best: { path: string; step: number } | null = null;
+  for (const { path } of pendingSaves(dir)) {
+    if (!CHECKPOINT_FILES.every((f) => existsSync(join(path, f)))) continue;
+    let step: number;
+    try {
+      step = (JSON.parse(readFileSync(join(path, 'state.json'), 'utf8')) as { step: number }).step;
+    } catch {
+      continue; // a save cut short while writing state.json
+    }
+    if (Number.isFinite(step) && (best === null || step > best.step)) best = { path, step };
+  }
+  if (best === null) return false;
+  renameSync(best.path, dir);
+  process.stderr.write(`staged-lm: ${dir} was missing (a save was cut short): recovered the complete save of step ${best.step}\n`);
+  return true;
 }
 
 export interface LoadedCheckpoint {
@@ -105,6 +153,7 @@ function readJsonFile(dir: string, f: string): Record<string, unknown> {
 
 /** state.json alone (no tensors read), checked for format and version. */
 export function readCheckpointState(dir: string): CheckpointState {
+  recoverCheckpoint(dir);
   const state = readJsonFile(dir, 'state.json') as unknown as CheckpointState;
   if (state.format !== CHECKPOINT_FORMAT)
     throw new Error(`${join(dir, 'state.json')}: not a staged-lm checkpoint state (format ${String(state.format)})`);
@@ -117,6 +166,7 @@ export function readCheckpointState(dir: string): CheckpointState {
 
 /** Reads a checkpoint directory; every problem is reported with the path at fault. */
 export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
+  recoverCheckpoint(dir);
   const need = (f: string) => {
     const p = join(dir, f);
     if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);

@@ -28,14 +28,17 @@ export class MetricsLog {
    * log, and a resumed run drops what the interrupted one logged after its checkpoint, which it is
    * about to redo. Rewrites the file atomically (temporary file + rename).
    */
-  truncateAfter(step: number): void {
+  truncateAfter(step: number, stage?: number): void {
     if (!existsSync(this.path)) return;
     const lines = readFileSync(this.path, 'utf8').split('\n');
     const kept = lines.filter((l) => {
       if (l.trim() === '') return false;
       try {
-        const r = JSON.parse(l) as { step?: unknown };
-        return typeof r.step === 'number' && r.step <= step;
+        const r = JSON.parse(l) as { step?: unknown; event?: unknown; stage?: unknown };
+        if (typeof r.step !== 'number' || r.step > step) return false;
+        // a growth at the resumed step that the checkpoint predates (the run was stopped before
+        // the grown state was saved) happens again: its first record goes
+        return !(stage !== undefined && r.step === step && r.event === 'growth' && typeof r.stage === 'number' && r.stage > stage);
       } catch {
         return false; // a torn last line from a crash
       }

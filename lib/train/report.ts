@@ -4,6 +4,7 @@
 // render without a browser are ESM-only (vega) or need a native canvas.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseJsonLines } from '../io/jsonl';
 
 interface Point {
   flops: number;
@@ -37,16 +38,8 @@ export function readRun(dir: string): RunCurves {
   const growths: RunCurves['growths'] = [];
   const stages: StageRow[] = [];
   let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
-  const lines = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '');
-  for (const [i, line] of lines.entries()) {
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new Error(`${path}:${i + 1}: not JSON`);
-    }
+  for (const { value } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
+    const r = value as Record<string, unknown>;
     if (r.event === 'growth') {
       const to = r.to as { nLayer: number; nEmbd: number };
       const from = r.from as { nLayer: number; nEmbd: number };

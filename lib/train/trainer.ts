@@ -547,6 +547,8 @@ export class Trainer {
   async train(opts: TrainOptions): Promise<TrainResult> {
     const { logInterval, eval: ev, checkpointInterval } = this.config;
     const steps = opts.steps ?? this.config.steps;
+    if (steps <= this.progression.step)
+      throw new Error(`the run is already at step ${this.progression.step}: nothing to train up to step ${steps} (ask for more steps)`);
     const main = this.dp === null || this.dp.rank === 0;
     // checked before anything is written: Kineto in this libtorch, the counts, a writable path
     const profileWindow = opts.profile !== undefined && main ? new ProfileWindow(opts.profile, this.device.startsWith('cuda')) : null;
@@ -554,7 +556,7 @@ export class Trainer {
     let metrics: Pick<MetricsLog, 'append'> = { append: () => {} };
     if (main) {
       const log = new MetricsLog(join(opts.out, 'metrics.jsonl'));
-      log.truncateAfter(this.progression.step); // no duplicate records from an earlier run here
+      log.truncateAfter(this.progression.step, this.progression.stage); // no duplicate records from an earlier run here
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
@@ -647,7 +649,12 @@ export class Trainer {
         } else if (logNow) {
           flush();
         }
-        if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) this.save(checkpointDir);
+        if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) {
+          // the losses since the last log are read first: a diverged run stops before its NaN
+          // weights replace the last good checkpoint, and the records reach metrics.jsonl with it
+          flush();
+          this.save(checkpointDir);
+        }
         // let signal handlers (Ctrl-C) run between steps
         await nextTurn();
         const stop = opts.signal?.aborted ?? false;

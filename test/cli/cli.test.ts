@@ -393,6 +393,48 @@ describe('bad inputs fail cleanly', () => {
     expectCleanFailure(resume, /not a staged-lm checkpoint/);
   });
 
+  it('train into a directory that holds a run refuses and leaves the run as it was', async () => {
+    const before = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8');
+    const r = await cli(['train', '--config', 'run.json', '--out', 'run', '--no-progress']);
+    expectCleanFailure(r, /run already holds a run \(metrics\.jsonl, checkpoint\): continue it with --resume run/);
+    expect(readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')).toBe(before);
+    expect((expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number }).step).toBe(6);
+  });
+
+  it('train --resume refuses the flags it cannot honour, and steps the run has already taken', async () => {
+    const [fixed, done] = await Promise.all([
+      cli(['train', '--resume', 'run', '--steps', '9', '--batch-size', '4', '--seed', '3', '--no-progress']),
+      // (a trailing slash, as tab completion leaves it, names the checkpoint all the same)
+      cli(['train', '--resume', 'run/checkpoint/', '--steps', '6', '--no-progress']),
+    ]);
+    expectCleanFailure(fixed, /--resume continues the saved run as it was configured: --seed, --batch-size cannot change it/);
+    expectCleanFailure(done, /the run is already at step 6: nothing to train up to step 6/);
+    expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('a run whose loss turns NaN exits with code 3 before a checkpoint of NaN weights is written', async () => {
+    // step 3 diverges; the checkpoint due at step 4 would have held its NaN weights
+    writeFileSync(
+      join(dir, 'nan.json'),
+      JSON.stringify({
+        ...smallRun,
+        steps: 30,
+        lr: { peak: 1e4, warmup: 1, kind: 'constant' },
+        clipGradNorm: null,
+        checkpointInterval: 4,
+        logInterval: 10,
+      }),
+    );
+    const r = await cli(['train', '--config', 'nan.json', '--out', 'nan', '--no-progress']);
+    expect(r.code).toBe(3);
+    const diverged = Number(/training diverged: the loss is NaN at step (\d+)/.exec(r.stderr)?.[1]);
+    expect(diverged).toBeGreaterThan(0);
+    // a checkpoint, if one was due before, is from before the divergence (here: none at all)
+    const ckpt = join(dir, 'nan', 'checkpoint');
+    if (existsSync(ckpt)) expect((expectCheckpoint(ckpt) as { step: number }).step).toBeLessThan(diverged);
+    else expect(diverged).toBeLessThanOrEqual(4);
+  });
+
   it('eval --checkpoint /nonexistent says it is not a checkpoint', async () => {
     const r = await cli(['eval', '--checkpoint', '/nonexistent', '--data', 'eval.txt', '--json']);
     expectCleanFailure(r, /\/nonexistent.*not a staged-lm checkpoint/);

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetricsLog } from '../../lib/train/metrics';
+import { parseJsonLines } from '../../lib/io/jsonl';
 import { Trainer } from '../../lib/train/trainer';
 
 let dir: string;
@@ -28,6 +29,25 @@ describe('metrics.jsonl', () => {
     expect(steps(path)).toEqual([1, 2, 2]);
     log.truncateAfter(0);
     expect(readFileSync(path, 'utf8')).toBe('');
+  });
+
+  it('truncateAfter(step, stage) drops a growth at that step which the checkpoint (stage) predates', () => {
+    const path = join(dir, 'metrics.jsonl');
+    const log = new MetricsLog(path);
+    log.append([29, 30].map((step) => ({ step, tokens: 0, flops: 0, loss: 1, lr: 0, gradNorm: null })));
+    log.append([{ event: 'growth', step: 30, stage: 1 }]);
+    log.truncateAfter(30, 1); // a checkpoint saved after the growth: the event stays
+    expect(steps(path)).toEqual([29, 30, 30]);
+    log.truncateAfter(30, 0); // one saved before it: the resumed run grows again and logs it again
+    expect(steps(path)).toEqual([29, 30]);
+  });
+
+  it('the readers of metrics.jsonl skip a torn last line and name any other bad line', () => {
+    const text = '{"step":1,"loss":2}\n{"step":2,"loss":1}\n{"step":3,"lo';
+    expect(parseJsonLines(text, 'metrics').map((r) => r.line)).toEqual([1, 2]);
+    expect(() => parseJsonLines('{"step":1}\n{"st\n{"step":3}\n', 'metrics')).toThrow(/metrics line 2: not JSON/);
+    // ended by a newline, the last line was written whole: not JSON there is an error too
+    expect(() => parseJsonLines('{"step":1}\n{"st\n', 'm')).toThrow(/m line 2: not JSON/);
   });
 
   it('a second fresh run into the same directory does not append to the first one', async () => {

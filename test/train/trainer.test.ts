@@ -1,10 +1,23 @@
 // The trainer end to end on CPU: exact resume, checkpoints in Hugging Face's layout, divergence
 // detection, and that the tiny preset learns on the embedded corpus.
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
-import { loadCheckpoint } from '../../lib/train/checkpoint';
+import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
 import { noGrad } from '../../lib';
 
 const small = {
@@ -109,6 +122,39 @@ describe('divergence', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { step: number; loss: number | null });
     expect(records.find((r) => r.loss === null)?.step).toBe(11);
+    t.dispose();
+  });
+});
+
+describe('checkpoints cut short', () => {
+  it('a kill between the two renames of a save loses nothing: the newer complete save is put back; a later save clears the leftovers', async () => {
+    const t = Trainer.create({ ...small, steps: 4 });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    const ckpt = join(out, 'checkpoint');
+    // what saveCheckpoint leaves when killed between renameSync(dir, old) and renameSync(tmp, dir):
+    // the previous save as .old, the new one under its temporary name (a dead writer's pid), and
+    // perhaps an earlier save cut short while writing its files
+    const dead = 99999999;
+    const previous = join(out, `.checkpoint.tmp-${dead}-aaaa.old`);
+    const newer = join(out, `.checkpoint.tmp-${dead}-aaaa`);
+    const torn = join(out, `.checkpoint.tmp-${dead}-bbbb`);
+    cpSync(ckpt, newer, { recursive: true });
+    const state = JSON.parse(readFileSync(join(newer, 'state.json'), 'utf8')) as { step: number };
+    writeFileSync(join(newer, 'state.json'), JSON.stringify({ ...state, step: 9 }));
+    renameSync(ckpt, previous);
+    mkdirSync(torn);
+    writeFileSync(join(torn, 'config.json'), '{}');
+    expect(readCheckpointState(ckpt).step).toBe(9);
+    expect(readdirSync(out).sort()).toEqual([
+      '.checkpoint.tmp-99999999-aaaa.old',
+      '.checkpoint.tmp-99999999-bbbb',
+      'checkpoint',
+      'metrics.jsonl',
+      'report.svg',
+    ]);
+    t.save(ckpt);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl', 'report.svg']);
     t.dispose();
   });
 });
