@@ -1,9 +1,11 @@
 // `staged-lm grow`: a grown checkpoint from a checkpoint — parameters, AdamW state, schedule and
 // counters transformed by a growth operator; `train --resume OUT` continues the run at the new size.
-import { join } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Trainer } from '../train/trainer';
-import { nonNegativeNumber, output, positiveInt } from './common';
+import { nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
+import { checkpointDir } from './model-io';
 
 interface GrowFlags {
   checkpoint: string;
@@ -13,6 +15,7 @@ interface GrowFlags {
   dropout?: number;
   noise?: number;
   rewarmup?: number;
+  untiedHead?: 'duplicate';
   json?: boolean;
 }
 
@@ -37,17 +40,43 @@ export function registerGrow(program: Command): void {
       nonNegativeNumber('--dropout'),
     )
     .option('--noise <std>', 'std of noise on the new width weights (trades exactness for symmetry breaking)', nonNegativeNumber('--noise'))
-    .option('--rewarmup <steps>', 're-warmup steps after growth (default: the reference 150)', positiveInt('--rewarmup'))
+    .option('--rewarmup <steps>', 're-warmup steps after growth (default: the reference 150; 0: none)', nonNegativeInt('--rewarmup'))
+    .addOption(
+      new Option('--untied-head <how>', "width growth of an untied LM head: 'duplicate' grows it as [U | U] with LNf halved").choices([
+        'duplicate',
+      ]),
+    )
     .option('--json', 'print one JSON object')
     .action((f: GrowFlags) => {
-      const dir = /checkpoint\/?$/.test(f.checkpoint) ? f.checkpoint : join(f.checkpoint, 'checkpoint');
+      // flags the operator has no use for are refused rather than dropped
+      const unused = [
+        ['--dropout', f.dropout, ['width', 'both']],
+        ['--noise', f.noise, ['width', 'both']],
+        ['--rewarmup', f.rewarmup, ['width', 'depth', 'both']],
+        ['--untied-head', f.untiedHead, ['width', 'both']],
+      ] as const;
+      for (const [flag, value, ops] of unused)
+        if (value !== undefined && !(ops as readonly string[]).includes(f.op))
+          throw new Error(`${flag} applies to --op ${ops.join(' / ')}, not ${f.op}`);
+      const dir = checkpointDir(f.checkpoint);
+      // --out is a run directory, or the checkpoint directory itself when it is named so
+      const target = basename(resolve(f.out)) === 'checkpoint' ? f.out : join(f.out, 'checkpoint');
+      if (existsSync(target))
+        throw new Error(
+          resolve(target) === resolve(dir)
+            ? `--out ${f.out} is the checkpoint being grown: choose another directory for the grown one`
+            : `${target} already holds a checkpoint: choose another --out`,
+        );
       const trainer = Trainer.resume(dir);
       try {
+        if ((f.op === 'width' || f.op === 'both') && !trainer.modelConfig.tiedEmbeddings && f.untiedHead === undefined)
+          throw new Error("this model's LM head is untied: width growth needs --untied-head duplicate ([U | U] with LNf halved)");
         const schedule = f.op === 'mlp' || f.op === 'heads' ? false : f.rewarmup === undefined ? {} : { rewarmup: f.rewarmup };
         const width = {
           ...(f.factor !== undefined && f.op !== 'depth' ? { factor: f.factor } : {}),
           ...(f.dropout !== undefined ? { dropout: { attention: f.dropout, residual: f.dropout } } : {}),
           ...(f.noise !== undefined ? { noiseStd: f.noise } : {}),
+          ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
         };
         const depth = f.factor !== undefined && f.op === 'depth' ? { factor: f.factor } : {};
         const opts: Record<string, unknown> =
@@ -59,7 +88,6 @@ export function registerGrow(program: Command): void {
                 ? { width, schedule }
                 : { factor: f.factor ?? 2, schedule };
         const event = trainer.grow(f.op, opts);
-        const target = /checkpoint\/?$/.test(f.out) ? f.out : join(f.out, 'checkpoint');
         trainer.save(target);
         output(f.json, { ...event, checkpoint: target }, () =>
           [

@@ -14,6 +14,7 @@ import type { Moments } from '../optim/adamw';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { blockIndex, renameBlock, type TrainState } from './state';
+import { parseOrThrow } from '../validate';
 
 export const DepthOptionsSchema = z
   .object({
@@ -57,7 +58,7 @@ function cloneMoments(m: Moments): Moments {
 }
 
 export function depthParams(s: TrainState, input: DepthOptions = {}): Pick<TrainState, 'config' | 'params' | 'moments'> {
-  const o = DepthOptionsSchema.parse(input);
+  const o = parseOrThrow(DepthOptionsSchema, input, 'depth growth');
   const k = o.factor;
   const L = s.config.nLayer;
   const config = parseGPTConfig({ ...s.config, nLayer: k * L });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { nonEmbeddingParams, type GPTConfig } from '../nn/config';
 import { kaplanPeakLr, parseSchedule, type Schedule } from '../optim/schedule';
 import type { TrainState } from './state';
+import { parseOrThrow } from '../validate';
 
 export type GrowthOp = 'width' | 'depth' | 'both';
 
@@ -35,7 +36,7 @@ export function rescheduled(
   op: GrowthOp | null,
   input: GrowthScheduleOptions = {},
 ): { schedule: Schedule; schedulePos: number } {
-  const o = GrowthScheduleSchema.parse(input);
+  const o = parseOrThrow(GrowthScheduleSchema, input, 'growth schedule');
   const cOp = o.cOp ?? (op === null ? undefined : REFERENCE_C_OP[op]);
   if (cOp === undefined) throw new Error('growth schedule: cOp is needed for this operator (no reference constant)');
   const old = small.schedule;

@@ -16,6 +16,7 @@ import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { blockDiagonal, dup, perGroup } from './blocks';
 import type { TrainState } from './state';
+import { parseOrThrow } from '../validate';
 
 /** How a parameter maps under width growth. */
 type Role =
@@ -107,7 +108,7 @@ function splitNoise(grown: Tensor, k: number, std: number): Tensor {
 
 /** Parameters and moments of the width-grown model; schedule and counters are the caller's. */
 export function widthParams(s: TrainState, input: WidthOptions = {}): Pick<TrainState, 'config' | 'params' | 'moments'> {
-  const o = WidthOptionsSchema.parse(input);
+  const o = parseOrThrow(WidthOptionsSchema, input, 'width growth');
   const k = o.factor;
   if (!s.config.tiedEmbeddings && o.untiedHead !== 'duplicate') {
     throw new Error("width growth of an untied LM head needs untiedHead: 'duplicate' ([U ∣ U] with LNf halved)");

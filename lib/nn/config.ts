@@ -1,6 +1,7 @@
 // The GPT configuration (validated by zod), its presets, derived sizes, and the conversion to and
 // from Hugging Face's GPT2Config so checkpoints interoperate.
 import { z } from 'zod';
+import { formatIssues } from '../validate';
 
 const probability = z.number().min(0).lt(1);
 
@@ -41,8 +42,7 @@ export type GPTConfig = z.infer<typeof GPTConfigSchema> & { mlpWidth: number; he
 export function parseGPTConfig(input: GPTConfigInput): GPTConfig {
   const r = GPTConfigSchema.safeParse(input);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid model config: ${issues}`);
+    throw new Error(`invalid model config: ${formatIssues(r.error, '(config)')}`);
   }
   return { ...r.data, mlpWidth: r.data.mlpWidth ?? 4 * r.data.nEmbd, headSize: r.data.headSize ?? r.data.nEmbd / r.data.nHead };
 }

@@ -8,6 +8,7 @@ import { native } from '../native';
 import { Tensor } from '../tensor';
 import { zeros } from '../factories';
 import { noGrad } from '../autograd';
+import { parseOrThrow } from '../validate';
 
 /** What a parameter is, for weight-decay grouping. */
 export type ParamKind = 'weight' | 'bias' | 'layernorm' | 'embedding';
@@ -60,7 +61,7 @@ export class AdamW {
   private graphHolds = 0;
 
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
-    this.options = AdamWOptionsSchema.parse(options);
+    this.options = parseOrThrow(AdamWOptionsSchema, options, 'AdamW options');
     const seen = new Set<string>();
     for (const p of params) {
       if (seen.has(p.name)) throw new Error(`AdamW: parameter name '${p.name}' appears twice`);

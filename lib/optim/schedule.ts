@@ -2,6 +2,7 @@
 // restart-with-rewarmup form that places a grown model inside the target model's schedule
 // (../shared/spec/growth.md, "Learning-rate schedule after growth").
 import { z } from 'zod';
+import { parseOrThrow } from '../validate';
 
 export const ScheduleSchema = z
   .object({
@@ -48,7 +49,7 @@ export function learningRate(s: Schedule, t: number): number {
 }
 
 export function parseSchedule(input: ScheduleInput): Schedule {
-  return ScheduleSchema.parse(input);
+  return parseOrThrow(ScheduleSchema, input, 'schedule');
 }
 
 /**

@@ -7,6 +7,7 @@
 // function says otherwise; B = tokens per step; C = FLOPs (6·N·B·S); loss in nats/token.
 import { z } from 'zod';
 import { bisectRoot, minimize1d } from './optimize';
+import { formatIssues } from '../validate';
 
 /** FLOPs in one PF-day (1e15 FLOP/s for 86 400 s). */
 export const PF_DAY = 8.64e19;
@@ -42,8 +43,7 @@ export const KAPLAN: Readonly<ScalingLaw> = Object.freeze({
 export function parseScalingLaw(input: unknown): ScalingLaw {
   const r = ScalingLawSchema.safeParse(input);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(law)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid scaling-law constants: ${issues}`);
+    throw new Error(`invalid scaling-law constants: ${formatIssues(r.error, '(law)')}`);
   }
   return r.data;
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseJsonLines } from '../io/jsonl';
 import type { FitPoint } from './fit';
 import type { ValPoint } from './trigger';
+import { formatIssues } from '../validate';
 
 export interface ValidationLogOptions {
   /** 'auto': a first line starting with '{' is metrics.jsonl, anything else a CSV. */
@@ -110,8 +111,7 @@ export function parseFitPoints(text: string): FitPoint[] {
       });
   return raw.map((p, i) => {
     const r = FitPointSchema.safeParse(p);
-    if (!r.success)
-      throw new Error(`point ${i + 1}: ${r.error.issues.map((x) => `${x.path.join('.') || '(point)'}: ${x.message}`).join('; ')}`);
+    if (!r.success) throw new Error(`point ${i + 1}: ${formatIssues(r.error, '(point)')}`);
     return r.data;
   });
 }

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { AdamWOptionsSchema } from '../optim/adamw';
 import { GPTConfigSchema, parseGPTConfig, presetConfig, PRESET_NAMES, type GPTConfig, type GPTConfigInput } from '../nn/config';
+import { formatIssues } from '../validate';
 
 const ModelSpec = z.union([
   z.string(),
@@ -38,6 +39,8 @@ export const StageSchema = z
         splitNoiseStd: z.number().nonnegative().optional(),
         /** Width growth: AdamW moments of the off-diagonal blocks, zero (reference) or m/k, v/k² like the copies. */
         offDiagonalMoments: z.enum(['zero', 'scaled']).optional(),
+        /** Width growth of a model with an untied LM head: 'duplicate' grows it as [U ∣ U] with LNf halved (refused otherwise). */
+        untiedHead: z.enum(['refuse', 'duplicate']).optional(),
         /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
         peakLr: z.union([z.number().positive(), z.literal('kaplan')]).optional(),
         cOp: z.number().positive().optional(),
@@ -74,6 +77,7 @@ export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
     ...(g.noiseStd !== undefined ? { noiseStd: g.noiseStd } : {}),
     ...(g.splitNoiseStd !== undefined ? { splitNoiseStd: g.splitNoiseStd } : {}),
     ...(g.offDiagonalMoments !== undefined ? { offDiagonalMoments: g.offDiagonalMoments } : {}),
+    ...(g.untiedHead !== undefined ? { untiedHead: g.untiedHead } : {}),
   };
   switch (g.op) {
     case 'width':
@@ -176,6 +180,24 @@ export const RunConfigSchema = z
     stages: z.array(StageSchema).default([]),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    // counters are cumulative over stages: a threshold below an earlier stage's of the same kind
+    // would end its stage at once
+    const last: Record<string, number> = {};
+    c.stages.forEach((st, i) => {
+      for (const kind of ['steps', 'tokens', 'flops'] as const) {
+        const v = st.until[kind];
+        if (v === undefined) continue;
+        if (last[kind] !== undefined && v <= last[kind])
+          ctx.addIssue({
+            code: 'custom',
+            message: `stage ${i + 1} ends at ${kind} ${v}, not after stage ${i}'s ${last[kind]} (the counters run over the whole run)`,
+            path: ['stages', i, 'until', kind],
+          });
+        last[kind] = v;
+      }
+    });
+  })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
   .refine((c) => !c.cudaGraph || c.gradAccum === 1, {
     message: 'cudaGraph captures one forward and backward per step: it needs gradAccum 1',
@@ -206,8 +228,7 @@ export type RunConfigInput = z.input<typeof RunConfigSchema>;
 export function parseRunConfig(input: unknown, source = 'run config'): RunConfig {
   const r = RunConfigSchema.safeParse(input);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid ${source}: ${issues}`);
+    throw new Error(`invalid ${source}: ${formatIssues(r.error)}`);
   }
   return r.data;
 }
@@ -221,8 +242,6 @@ export function resolveModel(spec: RunConfig['model']): GPTConfig {
   }
   const full = GPTConfigSchema.safeParse(spec);
   if (!full.success)
-    throw new Error(
-      `model: not a preset (${PRESET_NAMES.join(', ')}) nor a valid config: ${full.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+    throw new Error(`model: not a preset (${PRESET_NAMES.join(', ')}) nor a valid config: ${formatIssues(full.error, '(model)')}`);
   return parseGPTConfig(full.data);
 }

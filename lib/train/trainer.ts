@@ -39,6 +39,7 @@ import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { findGrowthPoint } from '../scaling/trigger';
 import { firstReach, parseValidationLog } from '../scaling/logs';
+import type { ValPoint } from '../scaling/trigger';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
 import { CapturedTrainStep } from './captured-step';
@@ -327,14 +328,7 @@ export class Trainer {
    * last validation loss, interpolated linearly between its evaluations.
    */
   alignedStep(path: string): number {
-    const file = path.endsWith('.jsonl') ? path : join(path, 'metrics.jsonl');
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new Error(`grow.alignTo: cannot read ${file}: ${(e as Error).message}`);
-    }
-    const curve = parseValidationLog(text, { format: 'metrics' }).filter((v) => v.step !== undefined);
+    const { file, curve } = alignCurve(path);
     const loss = this.lastValLoss;
     if (loss === null) throw new Error('grow.alignTo needs a validation loss before the growth (eval.interval > 0)');
     const step = firstReach(curve, loss, (v) => v.step!);
@@ -343,6 +337,23 @@ export class Trainer {
       throw new Error(`grow.alignTo: ${file} never reached validation loss ${loss.toFixed(4)} (its best is ${best.toFixed(4)})`);
     }
     return Math.max(1, step);
+  }
+
+  /**
+   * What would otherwise fail only at a growth point, after the stage before it has trained: an
+   * alignTo run that cannot be read, or width growth of an untied LM head not asked to duplicate it.
+   */
+  private checkStages(): void {
+    this.config.stages.forEach((st, i) => {
+      if (i < this.progression.stage) return; // grown already
+      const where = `stages.${i}.grow`;
+      if (st.grow.alignTo !== undefined) {
+        const { file, curve } = alignCurve(st.grow.alignTo, where);
+        if (curve.length === 0) throw new Error(`${where}.alignTo: ${file} holds no validation losses to align to`);
+      }
+      if ((st.grow.op === 'width' || st.grow.op === 'both') && !this.modelConfig.tiedEmbeddings && st.grow.untiedHead !== 'duplicate')
+        throw new Error(`${where}: width growth of this model's untied LM head needs untiedHead: 'duplicate' ([U ∣ U] with LNf halved)`);
+    });
   }
 
   /** Whether the current stage's end condition holds (counters are cumulative over stages). */
@@ -549,6 +560,7 @@ export class Trainer {
     const steps = opts.steps ?? this.config.steps;
     if (steps <= this.progression.step)
       throw new Error(`the run is already at step ${this.progression.step}: nothing to train up to step ${steps} (ask for more steps)`);
+    this.checkStages();
     const main = this.dp === null || this.dp.rank === 0;
     // checked before anything is written: Kineto in this libtorch, the counts, a writable path
     const profileWindow = opts.profile !== undefined && main ? new ProfileWindow(opts.profile, this.device.startsWith('cuda')) : null;
@@ -721,6 +733,18 @@ export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
   const total = config.lr.total ?? config.steps;
   const warmup = Math.min(config.lr.warmup ?? Math.min(500, Math.floor(config.steps / 10)), total);
   return parseSchedule({ kind: config.lr.kind, peak, warmup, total, final: peak * config.lr.finalFraction });
+}
+
+/** The validation curve of a from-scratch run to align a growth to (its metrics.jsonl, or its directory). */
+function alignCurve(path: string, where = 'grow'): { file: string; curve: ValPoint[] } {
+  const file = path.endsWith('.jsonl') ? path : join(path, 'metrics.jsonl');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${where}.alignTo: cannot read ${file}: ${(e as Error).message}`);
+  }
+  return { file, curve: parseValidationLog(text, { format: 'metrics' }).filter((v) => v.step !== undefined) };
 }
 
 export type GrowthEvent = {

@@ -326,6 +326,28 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(state.extra.run.tf32).toBe(true);
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });
+
+  it('grow --op width --json doubles the width at the same loss; train --resume continues the grown run', async () => {
+    const g = jsonOf(await cli(['grow', '--checkpoint', 'run', '--op', 'width', '--out', 'grown', '--json']));
+    expect(g).toMatchObject({ event: 'growth', step: 6, op: 'width', from: { nEmbd: 32 }, to: { nEmbd: 64 } });
+    expect(Math.abs((g.lossAfter as number) - (g.lossBefore as number))).toBeLessThan(1e-4);
+    const r = jsonOf(await cli(['train', '--resume', 'grown', '--steps', '8', '--json', '--no-progress']));
+    expect(r).toMatchObject({ step: 8, interrupted: false });
+    expect(Number.isFinite(r.finalLoss)).toBe(true);
+  });
+
+  it('grow refuses an --out holding the checkpoint it grows, and flags its operator does not use', async () => {
+    const [same, depthDropout, factorOne] = await Promise.all([
+      cli(['grow', '--checkpoint', 'run', '--op', 'width', '--out', 'run']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--dropout', '0.1', '--out', 'g2']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'width', '--factor', '1', '--out', 'g3']),
+    ]);
+    expectCleanFailure(same, /--out run is the checkpoint being grown/);
+    expectCleanFailure(depthDropout, /--dropout applies to --op width \/ both, not depth/);
+    expectCleanFailure(factorOne, /width growth: factor: Too small/);
+    expect((expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number }).step).toBe(6);
+    expect(existsSync(join(dir, 'g2'))).toBe(false);
+  });
 });
 
 describe('Ctrl-C', () => {

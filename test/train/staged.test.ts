@@ -141,6 +141,41 @@ describe('staged runs', () => {
     expect(() => parseRunConfig({ ...staged, stages: [stage('half')] })).toThrow(/stages\.0\.grow\.offDiagonalMoments/);
   });
 
+  it('rejects stages whose thresholds of one kind do not increase (the counters run over the whole run)', () => {
+    const stages = [
+      { until: { steps: 10 }, grow: { op: 'depth' } },
+      { until: { steps: 5 }, grow: { op: 'width' } },
+    ];
+    expect(() => parseRunConfig({ ...staged, stages })).toThrow(/stages\.1\.until\.steps: stage 2 ends at steps 5, not after stage 1's 10/);
+  });
+
+  it('checks before training what a growth point would find wrong: an unreadable alignTo, an untied head', async () => {
+    const untied = {
+      ...staged,
+      model: { ...staged.model, tiedEmbeddings: false },
+      stages: [{ until: { steps: 5 }, grow: { op: 'width' } }],
+    };
+    const checks: [object, RegExp][] = [
+      [
+        { ...staged, stages: [{ until: { steps: 5 }, grow: { op: 'width', alignTo: join(dir, 'typo') } }] },
+        /stages\.0\.grow\.alignTo: cannot read .*typo/,
+      ],
+      [untied, /stages\.0\.grow: width growth of this model's untied LM head needs untiedHead: 'duplicate'/],
+    ];
+    for (const [config, message] of checks) {
+      const t = Trainer.create(config);
+      await expect(t.train({ out: join(dir, 'run'), progress: false })).rejects.toThrow(message);
+      expect(existsSync(join(dir, 'run'))).toBe(false); // nothing trained, nothing written
+      t.dispose();
+    }
+    // asked to duplicate it, the untied head grows
+    const t = Trainer.create({ ...untied, steps: 7, stages: [{ until: { steps: 5 }, grow: { op: 'width', untiedHead: 'duplicate' } }] });
+    const r = await t.train({ out: join(dir, 'untied'), progress: false });
+    expect(t.modelConfig.nEmbd).toBe(32);
+    expect(r.step).toBe(7);
+    t.dispose();
+  });
+
   it('rejects a stage with two end conditions, naming the field', () => {
     expect(() => Trainer.create({ ...staged, stages: [{ until: { steps: 5, tokens: 10 }, grow: { op: 'depth' } }] })).toThrow(
       /stages\.0\.until: give exactly one of steps, tokens, flops, slope/,
