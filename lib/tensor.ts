@@ -85,7 +85,7 @@ export class Tensor {
   toArray(): TypedArrayOut {
     return native.toTypedArray(this.native);
   }
-  /** Like toArray(), with the device-to-host copy on a worker thread (the event loop stays free). */
+  /** Like toArray(), with the device-to-host copy on a worker thread (the event loop stays free); the values are those at the call. */
   toArrayAsync(): Promise<TypedArrayOut> {
     return native.toTypedArrayAsync(this.native);
   }

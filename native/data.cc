@@ -95,8 +95,10 @@ Napi::Value ToTypedArray(const Napi::CallbackInfo& info) {
   return toTypedArray(info.Env(), hostReadable(tensorArg(info, 0, "tensor")));
 }
 
-// The read runs off the main thread; the worker holds its own reference to the tensor, so a
-// dispose() in the meantime cannot free the memory under it.
+// The read runs off the main thread, on a copy taken on the main thread when it is asked for (on
+// the tensor's device, queued in order there): the values are those of that moment, whatever the
+// program does to the tensor afterwards (an in-place op, setData, dispose()), and the worker
+// touches nothing the main thread can reach.
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, at::Tensor t)
@@ -132,7 +134,12 @@ class ReadWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value ToTypedArrayAsync(const Napi::CallbackInfo& info) {
-  auto* w = new ReadWorker(info.Env(), tensorArg(info, 0, "tensor"));
+  at::Tensor snapshot;
+  {
+    at::NoGradGuard noGrad;
+    snapshot = tensorArg(info, 0, "tensor").detach().clone();
+  }
+  auto* w = new ReadWorker(info.Env(), std::move(snapshot));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

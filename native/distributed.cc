@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,9 +89,9 @@ void waitFor(const c10::intrusive_ptr<c10d::Work>& work, const Group& g, const s
     std::string msg = e.what();
     if (auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
     throw std::runtime_error("distributed " + what + " failed on rank " + std::to_string(g.rank) +
-                             " of " + std::to_string(g.size) + " (" + g.backend +
-                             "): another rank died or stopped answering within " +
-                             std::to_string(g.timeout.count() / 1000) + " s: " + msg);
+                             " of " + std::to_string(g.size) + " (" + g.backend + "): " + msg +
+                             " (a rank that died or stopped answering fails it after " +
+                             std::to_string(g.timeout.count() / 1000) + " s)");
   }
 }
 
@@ -146,15 +147,17 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_group) throw Napi::Error::New(env, "initDistributed: a process group already exists");
   std::string backend = stringArg(info, 0, "backend");
-  int rank = static_cast<int>(intArg(info, 1, "rank"));
-  int size = static_cast<int>(intArg(info, 2, "worldSize"));
+  int64_t rank64 = intArg(info, 1, "rank");
+  int64_t size64 = intArg(info, 2, "worldSize");
   std::string addr = stringArg(info, 3, "masterAddr");
   int64_t port = intArg(info, 4, "masterPort");
   std::chrono::milliseconds timeout(intArg(info, 5, "timeoutMs"));
-  if (size < 1 || rank < 0 || rank >= size) {
-    throw Napi::RangeError::New(env, "initDistributed: rank " + std::to_string(rank) +
-                                         " is outside a world of size " + std::to_string(size));
+  // checked before narrowing to c10d's int (rank 2^32 would wrap to 0)
+  if (size64 < 1 || size64 > std::numeric_limits<int>::max() || rank64 < 0 || rank64 >= size64) {
+    throw Napi::RangeError::New(env, "initDistributed: rank " + std::to_string(rank64) +
+                                         " is outside a world of size " + std::to_string(size64));
   }
+  int rank = static_cast<int>(rank64), size = static_cast<int>(size64);
   if (port < 1 || port > 65535)
     throw Napi::RangeError::New(env, "initDistributed: bad master port");
   auto g = std::make_shared<Group>();
@@ -252,6 +255,13 @@ Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
   c10d::AllreduceOptions opts;
   opts.reduceOp = reduceOpArg(info, 1);
   bool mean = stringArg(info, 1, "op") == "mean";
+  // (an integer mean would fail in the division after the collective, the sums already taken)
+  if (mean)
+    for (const at::Tensor& t : tensorListArg(info, 0, "tensors"))
+      if (!at::isFloatingType(t.scalar_type()))
+        throw Napi::TypeError::New(info.Env(), std::string("allReduce: 'mean' needs floating-point "
+                                                           "tensors, got ") +
+                                                   dtypeName(t.scalar_type()));
   inPlaceCollective(
       info, "allReduce",
       [&](const Group& g, std::vector<at::Tensor>& buf) {
@@ -301,6 +311,7 @@ struct ReducerState {
   std::vector<size_t> bucketOf;
   std::vector<Bucket> buckets;
   bool armed = false;
+  size_t nextLaunch = 0;       // buckets start strictly in order (see launchReady)
   size_t launchedByHooks = 0;  // buckets started during the last armed backward (overlap)
   std::string error;           // a failure inside a hook, reported by finish()
 
@@ -319,6 +330,19 @@ struct ReducerState {
     opts.timeout = group->timeout;
     b.work = group->pg->allreduce(b.flat, opts);
     b.launched = true;
+  }
+
+  // Starts the next buckets in order while their gradients are all in; returns how many. Every
+  // rank must issue its collectives in the same order (Gloo and NCCL pair them by order): a
+  // bucket that completes early on one rank (a parameter without a gradient there) waits for the
+  // ones before it, as DDP's do. Called with `mu` held.
+  size_t launchReady() {
+    size_t started = 0;
+    while (nextLaunch < buckets.size() && buckets[nextLaunch].pending == 0) {
+      launch(buckets[nextLaunch++]);
+      started++;
+    }
+    return started;
   }
 };
 
@@ -339,8 +363,7 @@ class GradReadyHook : public torch::autograd::FunctionPostHook {
     if (--b.pending == 0) {
       try {
         c10::NoGradGuard noGrad;
-        s->launch(b);
-        s->launchedByHooks++;
+        s->launchedByHooks += s->launchReady();
       } catch (const std::exception& e) {
         s->error = e.what();
       }
@@ -418,6 +441,7 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
       b.flat.clear();
     }
     state_->error.clear();
+    state_->nextLaunch = 0;
     state_->launchedByHooks = 0;
     state_->armed = true;
     return info.Env().Undefined();
@@ -437,8 +461,8 @@ class GradientReducer : public Napi::ObjectWrap<GradientReducer> {
                              "distributed gradient all-reduce failed to start: " + s.error);
     }
     c10::NoGradGuard noGrad;
-    for (auto& b : s.buckets)
-      if (!b.launched) s.launch(b);
+    for (auto& b : s.buckets) b.pending = 0;  // what did not arrive is zeros (launch fills them in)
+    s.launchReady();
     for (auto& b : s.buckets) {
       waitFor(b.work, *s.group, "gradient all-reduce");
       b.flat[0].div_(s.group->size);

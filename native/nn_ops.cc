@@ -38,7 +38,8 @@ Napi::Value Conv1d(const Napi::CallbackInfo& info) {
 Napi::Value SplitHeads(const Napi::CallbackInfo& info) {
   at::Tensor& qkv = tensorArg(info, 0, "qkv");
   int64_t h = intArg(info, 1, "heads");
-  if (qkv.dim() != 3 || h < 1 || qkv.size(2) % (3 * h) != 0) {
+  // (a last dimension of 0 would split into one empty piece, not three)
+  if (qkv.dim() != 3 || h < 1 || qkv.size(2) == 0 || qkv.size(2) % (3 * h) != 0) {
     throw Napi::Error::New(info.Env(), "expected qkv of shape (B, T, 3·heads·headSize), got " +
                                            shapeString(qkv.sizes()) + " with " + std::to_string(h) +
                                            " heads");

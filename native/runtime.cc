@@ -227,8 +227,9 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int64_t n = intArg(info, 0, "threads");
-  if (n < 1)
-    throw Napi::TypeError::New(info.Env(), "expected a positive integer for argument 'threads'");
+  if (n < 1 || n > 65536)
+    throw Napi::TypeError::New(info.Env(),
+                               "expected a positive integer up to 65536 for argument 'threads'");
   at::set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }

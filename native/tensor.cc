@@ -424,9 +424,19 @@ void define(Napi::Env env, Napi::Object exports, const char* name, NativeFn fn) 
                             return fn(info);
                           } catch (const Napi::TypeError& e) {
                             throw Napi::TypeError::New(info.Env(), op + ": " + e.Message());
+                          } catch (const Napi::RangeError& e) {
+                            throw Napi::RangeError::New(info.Env(), op + ": " + e.Message());
                           } catch (const Napi::Error& e) {
                             if (e.Message().rfind(op + ":", 0) == 0) throw;
-                            throw Napi::Error::New(info.Env(), op + ": " + e.Message());
+                            // an error object (one a JS callback threw, of whatever class) keeps
+                            // its type, stack and properties: only its message is prefixed
+                            Napi::Value thrown = e.Value();
+                            if (thrown.IsObject()) {
+                              thrown.As<Napi::Object>().Set("message", op + ": " + e.Message());
+                              throw;
+                            }
+                            throw Napi::Error::New(
+                                info.Env(), op + ": a value that is not an Error was thrown");
                           } catch (const c10::Error& e) {
                             throw Napi::Error::New(
                                 info.Env(), op + ": " + firstLines(e.what_without_backtrace()) +

@@ -64,6 +64,12 @@ describe('CUDA graphs', () => {
         }),
       ).toThrow(/could not be captured/);
     }
+    // an error the callback throws comes out as itself (its class kept), its message prefixed
+    expect(() =>
+      CudaGraph.warmup('cuda', () => {
+        throw new RangeError('inside the warm-up');
+      }),
+    ).toThrow(RangeError);
     expect(() => native.cudaGraphReplay(x.native)).toThrow(/expected a captured graph handle/);
     expect(() => native.cudaGraphReset(x.native)).toThrow(/expected a captured graph handle/);
     x.dispose();

@@ -2,6 +2,8 @@
 // (this test) lives on to make the next call.
 import { native } from '../lib/native';
 import {
+  addLayerNorm,
+  splitHeads,
   cat,
   checkDevice,
   crossEntropy,
@@ -117,6 +119,9 @@ const cases: Case[] = [
   ['native unknown dtype', () => native.zeros([2], 'complex64', 'cpu'), TypeError, /zeros: unknown dtype 'complex64'/],
   ['native unknown device', () => native.zeros([2], 'float32', 'tpu'), TypeError, /zeros: unknown device 'tpu'/],
   ['to unknown dtype', () => a.to({ dtype: 'int4' as never }), TypeError, /for dtype but received string 'int4'/],
+  // a native RangeError stays one
+  ['non-positive eps', () => addLayerNorm(a, a, ones([3]), null, { eps: 0 }), RangeError, /addLayerNorm: eps must be positive/],
+  ['empty heads', () => splitHeads(zeros([1, 2, 0]), 2), Error, /expected qkv of shape \(B, T, 3·heads·headSize\), got \[1, 2, 0\]/],
 ];
 
 if (!cudaAvailable()) {

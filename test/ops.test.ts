@@ -1258,6 +1258,16 @@ describe('reading data out', () => {
       expectTyped(await p, 'Float32Array', [7, 8]);
       // a disposed tensor is refused at the call (synchronously)
       expect(() => d.toArrayAsync()).toThrow(/disposed/);
+      // the values are those of the call: what the program does to the tensor afterwards (in place,
+      // or a new storage and shape) is not seen by the read, whatever the dtype
+      for (const dtype of ['float32', 'bfloat16'] as const) {
+        const w = tensor([1, 2, 3], { dtype });
+        const pending = w.toArrayAsync();
+        w.fill_(7);
+        w.setData(tensor([9, 9, 9, 9, 9], { dtype }));
+        expectTyped(await pending, 'Float32Array', [1, 2, 3]);
+        w.dispose();
+      }
     } finally {
       for (const x of [t, tt, i, b]) x.dispose();
     }
