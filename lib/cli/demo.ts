@@ -24,6 +24,8 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'run directory', join('runs', 'demo'))
     .option('--prompt <text>', 'prompt of the closing sample', 'The whale')
     .action(async (f: DemoFlags) => {
+      // two growths, each at its own step, with training before, between and after them
+      if (f.steps < 12) throw new Error(`demo needs --steps of at least 12 (two growths and training around them), got ${f.steps}`);
       const depthAt = Math.round(f.steps / 3);
       const widthAt = Math.round((7 * f.steps) / 12);
       const trainer = Trainer.create({

@@ -31,7 +31,14 @@ export interface EvalReport {
 /** Token ids of the file: llm.c shards and .bin token files as they are, anything else as UTF-8 text. */
 function fileTokens(path: string, vocabSize: number): Uint16Array {
   if (/\.bin$/i.test(path)) return readTokens(path, { vocabSize });
-  return Uint16Array.from(encode(readFileSync(path, 'utf8')));
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`--data ${path}: ${code === 'EISDIR' ? 'a directory, not a text or token file' : (e as Error).message}`);
+  }
+  return Uint16Array.from(encode(text));
 }
 
 export function registerEval(program: Command): void {

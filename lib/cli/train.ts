@@ -38,11 +38,17 @@ function readConfig(path: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`cannot read config ${path}: ${(e as Error).message}`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as Record<string, unknown>;
+    value = JSON.parse(text);
   } catch (e) {
     throw new Error(`config ${path} is not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(
+      `config ${path} must hold a JSON object (a run config), not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
+  return value as Record<string, unknown>;
 }
 
 /** The device a checkpoint's run trained on (to pick the collective backend before loading it). */
@@ -149,6 +155,15 @@ export function registerTrain(program: Command): void {
           ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),
         });
         out = f.out ?? join(dir, '..');
+        const { schedule, progression } = trainer;
+        if (f.steps !== undefined && schedule.kind !== 'constant' && isMainRank()) {
+          const end = progression.schedulePos + (f.steps - progression.step);
+          if (end > schedule.total)
+            process.stderr.write(
+              `staged-lm: note: the learning-rate schedule reaches its end (lr.total ${schedule.total}) before step ${f.steps}: ` +
+                `the last ${end - schedule.total} steps train at its final rate ${schedule.final}\n`,
+            );
+        }
       } else {
         if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
         const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};

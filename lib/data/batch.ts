@@ -18,6 +18,9 @@ export function checkWindow(tokens: Uint16Array, batchSize: number, seqLen: numb
   ] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new TypeError(`${who}: expected a positive integer for ${name} but received ${v}`);
   }
+  // (the host buffers are typed arrays, which stop well short of this)
+  if (batchSize * seqLen > 2 ** 31 - 1)
+    throw new RangeError(`${who}: a batch of ${batchSize} × ${seqLen} tokens is more than one batch can hold (2^31 − 1 tokens)`);
   if (tokens.length < seqLen + 1) {
     throw new RangeError(`${who}: the data has ${tokens.length} tokens, too few for one window of seqLen + 1 = ${seqLen + 1} tokens`);
   }

@@ -3,7 +3,7 @@
 import { checkDevice, cudaIndex, type Device } from '../dtype';
 import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
-import { parseGPTConfig, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
+import { parseGPTConfig, PRESET_NAMES, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { countOps, mergeCounts, type OpCounts } from '../op-count';
 import { checkProfiling, profileToFile } from '../profile';
@@ -80,7 +80,11 @@ export interface BenchResult {
 }
 
 export function benchConfig(name: string): GPTConfig {
-  return (BENCH_MODELS[name] ?? (() => presetConfig(name, { vocabSize: 50304 })))();
+  const shape = BENCH_MODELS[name];
+  if (shape !== undefined) return shape();
+  if (!(PRESET_NAMES as readonly string[]).includes(name))
+    throw new Error(`unknown model '${name}' (expected one of ${[...Object.keys(BENCH_MODELS), ...PRESET_NAMES].join(', ')})`);
+  return presetConfig(name, { vocabSize: 50304 });
 }
 
 export function runBench(o: BenchOptions): BenchResult {

@@ -71,8 +71,20 @@ export function readRun(dir: string): RunCurves {
     current.flops = flops;
     current.finalLoss = typeof r.loss === 'number' ? r.loss : null;
   }
+  // the last stage's size where no growth event names it (a run that never grew): its checkpoint's
+  if (current.size === '') current.size = checkpointSize(dir);
   stages.push(current);
   return { train, val, growths, stages };
+}
+
+/** `L×d` of the run's checkpoint (config.json in HF's names), or '' without a readable one. */
+function checkpointSize(dir: string): string {
+  try {
+    const c = JSON.parse(readFileSync(join(dir, 'checkpoint', 'config.json'), 'utf8')) as { n_layer?: unknown; n_embd?: unknown };
+    return typeof c.n_layer === 'number' && typeof c.n_embd === 'number' ? `${c.n_layer}×${c.n_embd}` : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Tokens and FLOPs per stage (the counters are cumulative in the log). */

@@ -66,6 +66,11 @@ export interface TrainData {
 export function loadRunData(spec: string, vocabSize: number): TrainData {
   if (spec === 'embedded') {
     const c = loadEmbeddedCorpus();
+    // (token files are checked against the vocabulary as they load; the corpus is GPT-2 tokens)
+    let top = 0;
+    for (const part of [c.train, c.val]) for (const id of part) if (id > top) top = id;
+    if (top >= vocabSize)
+      throw new Error(`the embedded corpus holds GPT-2 token ids up to ${top}: a model with vocabSize ${vocabSize} cannot embed them`);
     return { name: c.name, train: c.train, val: c.val };
   }
   const d = loadTokenData(spec, { vocabSize });
@@ -210,6 +215,10 @@ export class Trainer {
     data?: TrainData,
   ): Trainer {
     const state = readCheckpointState(dir);
+    // what the trainer wrote beside the tensors (a hand-edited state.json may have lost some)
+    for (const key of ['run', 'loader', 'schedule', 'progression'])
+      if (typeof (state.extra as Record<string, unknown> | undefined)?.[key] !== 'object')
+        throw new Error(`${dir}/state.json: extra.${key} is missing: not a trainer's checkpoint, or an edited one`);
     const extra = state.extra as {
       run: unknown;
       loader: LoaderState;
@@ -226,7 +235,9 @@ export class Trainer {
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
       },
-      `${dir}/state.json run`,
+      overrides.steps === undefined && overrides.cudaGraph === undefined && overrides.tf32 === undefined && overrides.kernels === undefined
+        ? `${dir}/state.json run`
+        : `${dir}/state.json run with the options given on resuming`,
     );
     const ck = loadCheckpoint(dir, checkDevice(config.device));
     const t = new Trainer(config, ck.config, data ?? loadRunData(config.data, ck.config.vocabSize), {

@@ -321,6 +321,10 @@ describe('--json output and a small run: train → eval, sample → resume', () 
   it('train --resume DIR --steps 6 --tf32 --json continues to step 6, with the run config changed as asked', async () => {
     const r = await cli(['train', '--resume', 'run', '--steps', '6', '--tf32', '--json', '--no-progress']);
     expect(jsonOf(r)).toMatchObject({ step: 6, tokens: 6 * 2 * 32, interrupted: false });
+    // the schedule is the run's own: it ended at step 4, the run's first length
+    expect(r.stderr).toMatch(
+      /note: the learning-rate schedule reaches its end \(lr\.total 4\) before step 6: the last 2 steps train at its final rate/,
+    );
     const state = expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number; extra: { run: { tf32?: boolean } } };
     expect(state.step).toBe(6);
     expect(state.extra.run.tf32).toBe(true);
@@ -455,6 +459,26 @@ describe('bad inputs fail cleanly', () => {
     const ckpt = join(dir, 'nan', 'checkpoint');
     if (existsSync(ckpt)) expect((expectCheckpoint(ckpt) as { step: number }).step).toBeLessThan(diverged);
     else expect(diverged).toBeLessThanOrEqual(4);
+  });
+
+  it('inputs that used to fail with a JavaScript error now name the problem', async () => {
+    writeFileSync(join(dir, 'null.json'), 'null');
+    writeFileSync(join(dir, 'small-vocab.json'), JSON.stringify({ ...smallRun, model: { ...smallRun.model, vocabSize: 100 } }));
+    const [nullConfig, dataDir, vocab, benchModel, demoSteps, huge] = await Promise.all([
+      cli(['train', '--config', 'null.json', '--out', 'n1', '--no-progress']),
+      cli(['eval', '--checkpoint', 'run', '--data', '.', '--json']),
+      cli(['train', '--config', 'small-vocab.json', '--out', 'n2', '--no-progress']),
+      cli(['bench', '--model', 'nope', '--device', 'cpu']),
+      cli(['demo', '--steps', '2', '--out', 'n3']),
+      cli(['train', '--config', 'run.json', '--batch-size', '100000000', '--out', 'n4', '--no-progress']),
+    ]);
+    expectCleanFailure(nullConfig, /config null\.json must hold a JSON object \(a run config\), not null/);
+    expectCleanFailure(dataDir, /--data \.: a directory, not a text or token file/);
+    expectCleanFailure(vocab, /embedded corpus holds GPT-2 token ids up to \d+: a model with vocabSize 100 cannot embed them/);
+    expectCleanFailure(benchModel, /unknown model 'nope' \(expected one of micro, tiny, 124M, 350M, /);
+    expectCleanFailure(demoSteps, /demo needs --steps of at least 12/);
+    expectCleanFailure(huge, /a batch of 100000000 × 32 tokens is more than one batch can hold/);
+    for (const d of ['n1', 'n2', 'n3', 'n4']) expect(existsSync(join(dir, d))).toBe(false);
   });
 
   it('eval --checkpoint /nonexistent says it is not a checkpoint', async () => {

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
+import { readRun } from '../../lib/train/report';
 import { noGrad } from '../../lib';
 
 const small = {
@@ -131,6 +132,7 @@ describe('checkpoints cut short', () => {
     const t = Trainer.create({ ...small, steps: 4 });
     const out = join(dir, 'run');
     await t.train({ out, progress: false });
+    expect(readRun(out).stages.map((st) => st.size)).toEqual(['1×32']); // (a run without growths: its checkpoint's size)
     const ckpt = join(out, 'checkpoint');
     // what saveCheckpoint leaves when killed between renameSync(dir, old) and renameSync(tmp, dir):
     // the previous save as .old, the new one under its temporary name (a dead writer's pid), and
@@ -156,6 +158,20 @@ describe('checkpoints cut short', () => {
     t.save(ckpt);
     expect(readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl', 'report.svg']);
     t.dispose();
+  });
+});
+
+describe('edited checkpoints', () => {
+  it('a state.json without what the trainer keeps there is refused, naming the part', async () => {
+    const t = Trainer.create({ ...small, steps: 2 });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    t.dispose();
+    const path = join(out, 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(path, 'utf8')) as { extra: Record<string, unknown> };
+    delete state.extra.progression;
+    writeFileSync(path, JSON.stringify(state));
+    expect(() => Trainer.resume(join(out, 'checkpoint'))).toThrow(/state\.json: extra\.progression is missing/);
   });
 });
 
