@@ -36,13 +36,14 @@ export function output(json: boolean | undefined, obj: unknown, human: () => str
 }
 
 export function fmtFlops(f: number): string {
-  const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
+  const units = ['', 'K', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y'];
+  let v = f;
   let i = 0;
-  while (f >= 1000 && i < units.length - 1) {
-    f /= 1000;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
     i++;
   }
-  return `${f.toFixed(2)} ${units[i]}FLOP`;
+  return v >= 1000 ? `${f.toExponential(2)} FLOP` : `${v.toFixed(2)} ${units[i]}FLOP`;
 }
 
 export function positiveNumber(name: string) {

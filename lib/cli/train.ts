@@ -97,7 +97,7 @@ export function registerTrain(program: Command): void {
     .description('train a model (a run config, a preset, or --resume a checkpoint); progress on stderr')
     .option('--config <file>', 'run config (JSON)')
     .option('--preset <name>', 'model preset, e.g. tiny, gpt2-124m, paper-base')
-    .option('--steps <n>', 'optimizer steps in total', positiveInt('--steps'))
+    .option('--steps <n>', "optimizer steps in total (default: the config's steps, else 1000)", positiveInt('--steps'))
     .option('--seed <n>', 'seed of init, data order and dropout', nonNegativeInt('--seed'))
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
     .option('--seq-len <n>', 'tokens per sequence', positiveInt('--seq-len'))

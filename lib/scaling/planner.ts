@@ -30,6 +30,7 @@ import {
   type SingleStageOptimum,
 } from './kaplan';
 import { minimize1d } from './optimize';
+import { formatIssues } from '../validate';
 
 const FactorsSchema = z.discriminatedUnion('kind', [
   /** Growth factors (in parameters) that the operators provide: depth 2, width 4, both 8. */
@@ -385,11 +386,16 @@ function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOp
 export function planStages(input: PlanOptionsInput): Plan {
   const r = PlanOptionsSchema.safeParse(input);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid plan options: ${issues}`);
+    throw new Error(`invalid plan options: ${formatIssues(r.error, '(options)')}`);
   }
   const o = r.data;
   const single = singleStageOptimum(o.targetLoss, o.law);
+  // the law has no floor: any loss maps to some size, most of them meaningless
+  if (!(single.params >= 1e3 && single.params <= 1e14))
+    throw new Error(
+      `target loss ${o.targetLoss} asks for a ${single.params.toExponential(2)}-parameter model under this law: ` +
+        `outside the 1e3–1e14 parameters where a plan means anything (a lower target asks for a larger model)`,
+    );
   let best: Best;
   if (o.finalSize === 'free') {
     const lo = Math.log(smallestSizeFor(o.targetLoss, o.law)) + 1e-9;

@@ -11,6 +11,7 @@ import {
   stepsToLoss,
   type Plan,
 } from '../../lib/scaling';
+import { fmtFlops } from '../../lib/cli/common';
 
 const ratio = (L: number, stages: number, factors: Parameters<typeof planStages>[0]['factors']) =>
   planStages({ targetLoss: L, stages, factors }).computeRatio;
@@ -184,5 +185,19 @@ describe('planner mechanics', () => {
     checkChain(p);
     expect(p.computeRatio).toBeLessThan(1);
     expect(p.singleStage.params).toBeCloseTo(singleStageOptimum(3.5, law).params, 0);
+  });
+});
+
+describe('planner inputs', () => {
+  test('a target loss whose model would be below 1e3 or above 1e14 parameters is refused, naming the size', () => {
+    expect(() => planStages({ targetLoss: 100, stages: 2 })).toThrow(/target loss 100 asks for a [\d.]+e-\d+-parameter model/);
+    expect(() => planStages({ targetLoss: 0.01, stages: 2 })).toThrow(/target loss 0\.01 asks for a [\d.]+e\+\d+-parameter model/);
+  });
+
+  test('FLOP counts print with SI prefixes up to Y, then in exponent form', () => {
+    expect(fmtFlops(950)).toBe('950.00 FLOP');
+    expect(fmtFlops(2.17e19)).toBe('21.70 EFLOP');
+    expect(fmtFlops(3e26)).toBe('300.00 YFLOP');
+    expect(fmtFlops(1.1426750191941872e48)).toBe('1.14e+48 FLOP');
   });
 });
