@@ -187,16 +187,7 @@ export class AdamW {
    */
   clipAndUpdate(maxNorm: number, lr: number): Tensor {
     checkLr(lr);
-    const { norm, divisor } = this.deferredClip(maxNorm);
-    try {
-      this.updateWith(lr, divisor);
-    } catch (e) {
-      norm.dispose();
-      throw e;
-    } finally {
-      divisor?.dispose();
-    }
-    return norm;
+    return this.withDeferredClip(maxNorm, (divisor) => this.updateWith(lr, divisor));
   }
 
   private updateWith(lr: number, gradScale: Tensor | null): void {
@@ -215,14 +206,27 @@ export class AdamW {
     }
   }
 
-  /** The global gradient norm, and what to divide the gradients by to clip them to maxNorm (null: nothing to clip). */
-  private deferredClip(maxNorm: number): { norm: Tensor; divisor: Tensor | null } {
-    const [norm, divisor] = native.clipGradNorm(
+  /**
+   * The global gradient norm (returned) and what to divide the gradients by to clip them to
+   * maxNorm, which `update` is given (null: nothing to clip) and which is freed after it.
+   */
+  private withDeferredClip(maxNorm: number, update: (divisor: Tensor | null) => void): Tensor {
+    const [n, d] = native.clipGradNorm(
       this.entries.map((e) => e.tensor.native),
       maxNorm,
       true,
     );
-    return { norm: new Tensor(norm), divisor: divisor === null ? null : new Tensor(divisor) };
+    const norm = new Tensor(n);
+    const divisor = d === null ? null : new Tensor(d);
+    try {
+      update(divisor);
+    } catch (e) {
+      norm.dispose();
+      throw e;
+    } finally {
+      divisor?.dispose();
+    }
+    return norm;
   }
 
   /**
@@ -267,16 +271,7 @@ export class AdamW {
   /** clipGradNorm(maxNorm), then the update staged by stageUpdate, as clipAndUpdate does it; returns the norm before clipping. */
   clipAndApplyStagedUpdate(maxNorm: number): Tensor {
     if (this.stepTensor === null) throw new Error('AdamW: clipAndApplyStagedUpdate() before any stageUpdate(lr)');
-    const { norm, divisor } = this.deferredClip(maxNorm);
-    try {
-      this.applyStagedWith(divisor);
-    } catch (e) {
-      norm.dispose();
-      throw e;
-    } finally {
-      divisor?.dispose();
-    }
-    return norm;
+    return this.withDeferredClip(maxNorm, (divisor) => this.applyStagedWith(divisor));
   }
 
   private applyStagedWith(gradScale: Tensor | null): void {

@@ -125,6 +125,18 @@ describe('AdamW matches the fp64 formula for 10 steps', () => {
   });
 });
 
+/** Two parameters, a gradient (norm 5) on the first only. */
+function gradientOnA() {
+  const a = randn([4]).requiresGrad_();
+  const b = randn([4]).requiresGrad_();
+  const opt = new AdamW([
+    { name: 'a', tensor: a, kind: 'weight' },
+    { name: 'b', tensor: b, kind: 'weight' },
+  ]);
+  a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+  return { a, b, before: b.toNumberArray(), opt };
+}
+
 describe('AdamW state', () => {
   it('moments are addressable and replaceable by name; shape mismatches are refused', () => {
     const p = randn([2, 3]).requiresGrad_();
@@ -197,14 +209,7 @@ describe('AdamW state', () => {
   });
 
   it('skips parameters without a gradient and clips by global norm', () => {
-    const a = randn([4]).requiresGrad_();
-    const b = randn([4]).requiresGrad_();
-    const before = b.toNumberArray();
-    const opt = new AdamW([
-      { name: 'a', tensor: a, kind: 'weight' },
-      { name: 'b', tensor: b, kind: 'weight' },
-    ]);
-    a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+    const { a, b, before, opt } = gradientOnA();
     const norm = opt.clipGradNorm(1);
     expect(norm.item()).toBeCloseTo(5, 5);
     expect(a.grad!.norm().item()).toBeCloseTo(1, 4);
@@ -230,14 +235,7 @@ describe('AdamW state', () => {
   });
 
   it('clipAndUpdate returns the norm, leaves parameters without a gradient alone and keeps no tensor', () => {
-    const a = randn([4]).requiresGrad_();
-    const b = randn([4]).requiresGrad_();
-    const before = b.toNumberArray();
-    const opt = new AdamW([
-      { name: 'a', tensor: a, kind: 'weight' },
-      { name: 'b', tensor: b, kind: 'weight' },
-    ]);
-    a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
+    const { a, b, before, opt } = gradientOnA();
     opt.clipAndUpdate(1, 0.1).dispose(); // the first step allocates the optimizer's own tensors
     a.grad = fromTypedArray(new Float32Array([3, 0, 4, 0]), [4]);
     const live = memoryStats().liveTensors;
