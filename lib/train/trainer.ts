@@ -367,6 +367,21 @@ export class Trainer {
     });
   }
 
+  /** Notes on stages still to come that end at or after `steps` by a step or token count: they will not grow in this run. */
+  private stagesBeyond(steps: number): string[] {
+    const tokensPerStep = this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
+    const notes: string[] = [];
+    this.config.stages.forEach((st, i) => {
+      if (i < this.progression.stage) return;
+      const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / tokensPerStep));
+      if (at !== undefined && at >= steps)
+        notes.push(
+          `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
+        );
+    });
+    return notes;
+  }
+
   /** Whether the current stage's end condition holds (counters are cumulative over stages). */
   stageEnded(stage: StageConfig): boolean {
     const u = stage.until;
@@ -584,6 +599,7 @@ export class Trainer {
     }
     const checkpointDir = join(opts.out, 'checkpoint');
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
+    for (const line of this.stagesBeyond(steps)) progress.log(line);
     const t0 = performance.now();
     let windowStart = performance.now();
     let windowTokens = 0;

@@ -176,6 +176,32 @@ describe('staged runs', () => {
     t.dispose();
   });
 
+  it('notes a stage that ends at or after the last step of the run (it does not grow in this run)', async () => {
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const t = Trainer.create({
+        ...staged,
+        steps: 6,
+        stages: [
+          { until: { steps: 3 }, grow: { op: 'depth' } },
+          { until: { steps: 6 }, grow: { op: 'width' } },
+        ],
+      });
+      await t.train({ out: join(dir, 'run'), progress: true });
+      t.dispose();
+    } finally {
+      spy.mockRestore();
+    }
+    const notes = lines.filter((l) => l.includes('note: stage'));
+    expect(notes).toEqual([
+      expect.stringMatching(/note: stage 2 ends at step 6, not before this run's last step 6: it does not grow in this run/),
+    ]);
+  });
+
   it('rejects a stage with two end conditions, naming the field', () => {
     expect(() => Trainer.create({ ...staged, stages: [{ until: { steps: 5, tokens: 10 }, grow: { op: 'depth' } }] })).toThrow(
       /stages\.0\.until: give exactly one of steps, tokens, flops, slope/,
