@@ -32,7 +32,10 @@ export function registerGrow(program: Command): void {
     .description('grow a checkpoint (width, depth, both; or mlp / heads alone) into a new checkpoint with its training state')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory (or run directory)')
     .requiredOption('--op <op>', 'width | depth | both | mlp | heads', op)
-    .requiredOption('--out <dir>', 'directory of the grown checkpoint')
+    .requiredOption(
+      '--out <dir>',
+      'run directory for the grown checkpoint (it goes to DIR/checkpoint; a DIR named checkpoint is that directory itself)',
+    )
     .option('--factor <k>', 'growth factor (width/depth/mlp/heads)', positiveInt('--factor'))
     .option(
       '--dropout <p>',
