@@ -2,7 +2,7 @@
 // TARGET model's schedule (its peak LR, warmup W, horizon T), placed at R = S_pre / c_op with a
 // re-warmup of Wr steps: lr(t) = (t − R)/Wr · f(R + Wr) for R ≤ t < R + Wr, then f(t).
 import { z } from 'zod';
-import { nonEmbeddingParams, type GPTConfig } from '../nn/config';
+import { kaplanParams, type GPTConfig } from '../nn/config';
 import { kaplanPeakLr, parseSchedule, type Schedule } from '../optim/schedule';
 import type { TrainState } from './state';
 import { parseOrThrow } from '../validate';
@@ -40,7 +40,7 @@ export function rescheduled(
   const cOp = o.cOp ?? (op === null ? undefined : REFERENCE_C_OP[op]);
   if (cOp === undefined) throw new Error('growth schedule: cOp is needed for this operator (no reference constant)');
   const old = small.schedule;
-  const peak = o.peak === 'kaplan' ? kaplanPeakLr(nonEmbeddingParams(grown)) : o.peak;
+  const peak = o.peak === 'kaplan' ? kaplanPeakLr(kaplanParams(grown)) : o.peak;
   const R = Math.round(small.progression.schedulePos / cOp);
   const schedule = parseSchedule({
     kind: old.kind,

@@ -83,7 +83,16 @@ export function attentionWidth(c: GPTConfig): number {
   return c.nHead * c.headSize;
 }
 
-/** Parameters outside the embeddings (Kaplan's N): attention, MLP and LayerNorms of every block, and LNf. */
+/**
+ * Kaplan's N, the count the scaling laws and the peak-LR formula take: the blocks' weight matrices,
+ * 2·d·L·(2·attention width + MLP width) — 12·L·d² for GPT-2's shapes (biases and LayerNorms left
+ * out, as in Kaplan et al. and spec/growth.md).
+ */
+export function kaplanParams(c: GPTConfig): number {
+  return 2 * c.nEmbd * c.nLayer * (2 * attentionWidth(c) + c.mlpWidth);
+}
+
+/** Parameters outside the embeddings: attention, MLP and LayerNorms of every block, and LNf, biases included. */
 export function nonEmbeddingParams(c: GPTConfig): number {
   const d = c.nEmbd;
   const b = c.bias ? 1 : 0;

@@ -45,14 +45,20 @@ function rngFromBase64(b64: string, device: Device): void {
   tidy(() => setRngState(fromTypedArray(new Uint8Array(Buffer.from(b64, 'base64')), [Buffer.from(b64, 'base64').length]), device));
 }
 
-/** The RNG part of a checkpoint: CPU always, CUDA device 0 when the run used CUDA. */
-export function captureRng(device: Device): CheckpointState['rng'] {
-  return { cpu: rngToBase64('cpu'), ...(device.startsWith('cuda') ? { cuda: rngToBase64('cuda:0') } : {}) };
+/** `cuda` is device 0 (the device index a bare 'cuda' stands for). */
+function cudaDevice(device: Device): Device {
+  return device === 'cuda' ? 'cuda:0' : device;
 }
 
-export function restoreRng(rng: CheckpointState['rng']): void {
+/** The RNG part of a checkpoint: the CPU generator always, and the run's CUDA device's when it trains on one. */
+export function captureRng(device: Device): CheckpointState['rng'] {
+  return { cpu: rngToBase64('cpu'), ...(device.startsWith('cuda') ? { cuda: rngToBase64(cudaDevice(device)) } : {}) };
+}
+
+/** Puts the generators back: the CUDA one on the device the resumed run trains on. */
+export function restoreRng(rng: CheckpointState['rng'], device: Device): void {
   rngFromBase64(rng.cpu, 'cpu');
-  if (rng.cuda !== undefined) rngFromBase64(rng.cuda, 'cuda:0');
+  if (rng.cuda !== undefined && device.startsWith('cuda')) rngFromBase64(rng.cuda, cudaDevice(device));
 }
 
 /** Model parameters under their HF names; a tied LM head is not stored twice (HF re-ties it on load). */

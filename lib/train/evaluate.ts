@@ -39,15 +39,18 @@ export function evaluate(
       device: opts.device,
       shard: opts.shard,
     })) {
-      nats += tidy(() =>
-        noGrad(() => {
-          const forward = () => model.loss(b.x, b.y).item();
-          return (opts.autocast ? withAutocast(opts.autocast, forward) : forward()) * b.tokens;
-        }),
-      );
+      try {
+        nats += tidy(() =>
+          noGrad(() => {
+            const forward = () => model.loss(b.x, b.y).item();
+            return (opts.autocast ? withAutocast(opts.autocast, forward) : forward()) * b.tokens;
+          }),
+        );
+      } finally {
+        b.x.dispose(); // (made outside the scope: freed here whether the batch scored or threw)
+        b.y.dispose();
+      }
       count += b.tokens;
-      b.x.dispose();
-      b.y.dispose();
     }
   } finally {
     model.train(wasTraining);

@@ -14,7 +14,7 @@ import { checkDevice, type Device } from '../dtype';
 import { stack } from '../functional';
 import { useKernels } from '../kernels';
 import { GPT } from '../nn/gpt';
-import { nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
+import { kaplanParams, nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
@@ -250,7 +250,7 @@ export class Trainer {
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
       t.valHistory = extra.valHistory ?? [];
-      restoreRng(state.rng);
+      restoreRng(state.rng, t.device);
       t.joinDataParallel();
     } catch (e) {
       t.dispose(); // frees its tensors and puts back the process-wide settings it changed
@@ -570,6 +570,8 @@ export class Trainer {
         schedule: this.schedule,
         progression: { ...p },
         lastValLoss: this.lastValLoss,
+        // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
+        valHistory: this.valHistory,
       },
     };
   }
@@ -756,7 +758,7 @@ const GRAPH_WARMUP_STEPS = 3;
 
 /** The schedule a run config implies for its model. */
 export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
-  const peak = config.lr.peak === 'kaplan' ? kaplanPeakLr(nonEmbeddingParams(model)) : config.lr.peak;
+  const peak = config.lr.peak === 'kaplan' ? kaplanPeakLr(kaplanParams(model)) : config.lr.peak;
   const total = config.lr.total ?? config.steps;
   const warmup = Math.min(config.lr.warmup ?? Math.min(500, Math.floor(config.steps / 10)), total);
   return parseSchedule({ kind: config.lr.kind, peak, warmup, total, final: peak * config.lr.finalFraction });

@@ -2,7 +2,6 @@
 // counters carried, stage advanced.
 import { growBoth, growDepth, growWidth, REFERENCE_C_OP } from '../../lib/growth';
 import { kaplanPeakLr, learningRate } from '../../lib/optim/schedule';
-import { nonEmbeddingParams } from '../../lib/nn';
 import { tinyState } from './fixture';
 
 const { state } = tinyState(); // schedulePos 100, linear, peak 1e-3, warmup 10, total 1000
@@ -16,7 +15,7 @@ describe('schedule after growth', () => {
     const g = fn(state, { schedule: { rewarmup: 20 } } as never);
     const R = Math.round(100 / REFERENCE_C_OP[op]);
     expect(g.progression).toMatchObject({ step: 100, tokens: 12800, flops: 1e12, stage: 1, schedulePos: R });
-    expect(g.schedule.peak).toBeCloseTo(kaplanPeakLr(nonEmbeddingParams(g.config)), 15);
+    expect(g.schedule.peak).toBeCloseTo(kaplanPeakLr(12 * g.config.nLayer * g.config.nEmbd ** 2), 15); // N = 12·L·d² (spec)
     expect(g.schedule.restart).toEqual({ at: R, rewarmup: 20 });
     expect(learningRate(g.schedule, R)).toBe(0);
     expect(learningRate(g.schedule, R + 10)).toBeCloseTo(0.5 * learningRate(g.schedule, R + 20), 15);

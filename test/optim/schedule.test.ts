@@ -1,5 +1,6 @@
 // Schedules against the spec's exact values (../shared/spec/growth.md).
 import { kaplanPeakLr, learningRate, parseSchedule } from '../../lib/optim/schedule';
+import { kaplanParams, presetConfig } from '../../lib/nn/config';
 
 describe('Kaplan peak LR', () => {
   it('gives the spec values for 12×768 and 24×1536', () => {
@@ -8,6 +9,13 @@ describe('Kaplan peak LR', () => {
   });
   it('rejects a non-positive count', () => {
     expect(() => kaplanPeakLr(0)).toThrow(RangeError);
+  });
+  it("takes the spec's N = 12·L·d² of a model (weights only: no biases, no LayerNorms)", () => {
+    expect(kaplanParams(presetConfig('gpt2-124m'))).toBe(12 * 12 * 768 ** 2);
+    expect(kaplanParams(presetConfig('paper-large'))).toBe(12 * 24 * 1536 ** 2);
+    expect(kaplanPeakLr(kaplanParams(presetConfig('paper-large')))).toBeCloseTo(0.0020069116, 10);
+    // a wider MLP counts its weights: 2·d·L·(2·attention width + MLP width)
+    expect(kaplanParams(presetConfig('tiny', { mlpWidth: 2048 }))).toBe(2 * 128 * 4 * (2 * 128 + 2048)); // tiny: 4 × 128
   });
 });
 

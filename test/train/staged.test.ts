@@ -133,6 +133,18 @@ describe('staged runs', () => {
     t.dispose();
   });
 
+  it("a checkpoint keeps the stage's validation curve: a resumed run's slope trigger sees the points before it", async () => {
+    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const t = Trainer.create(cfg);
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false, steps: 9 });
+    expect(t.valHistory.map((v) => v.step)).toEqual([3, 6, 9]);
+    const r = Trainer.resume(join(out, 'checkpoint'));
+    expect(r.valHistory).toEqual(t.valHistory);
+    t.dispose();
+    r.dispose();
+  });
+
   it('a width stage passes offDiagonalMoments to the operator; a bad value is refused naming the field', () => {
     const stage = (o: unknown) => ({ until: { steps: 5 }, grow: { op: 'width', offDiagonalMoments: o } });
     expect(growthOptions(parseRunConfig({ ...staged, stages: [stage('scaled')] }).stages[0].grow)).toMatchObject({
