@@ -56,6 +56,13 @@ export const StageSchema = z
       .refine((g) => g.alignTo === undefined || g.cOp === undefined, {
         message: 'give cOp or alignTo, not both (both place the grown state on its schedule)',
         path: ['alignTo'],
+      })
+      .superRefine((g, ctx) => {
+        // options of the width operator: refused for the others rather than dropped
+        if (g.op === 'width' || g.op === 'both') return;
+        for (const key of ['dropout', 'noiseStd', 'splitNoiseStd', 'offDiagonalMoments', 'untiedHead'] as const)
+          if (g[key] !== undefined)
+            ctx.addIssue({ code: 'custom', message: `${key} applies to width and both growth, not ${g.op}`, path: [key] });
       }),
   })
   .strict()

@@ -367,8 +367,12 @@ export class Trainer {
     });
   }
 
-  /** Notes on stages still to come that end at or after `steps` by a step or token count: they will not grow in this run. */
-  private stagesBeyond(steps: number): string[] {
+  /**
+   * Notes on stages still to come: one that ends at or after `steps` by a step or token count (it
+   * will not grow in this run), and a width growth with nothing to break the symmetry of its copies
+   * (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
+   */
+  private stageNotes(steps: number): string[] {
     const tokensPerStep = this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
     const notes: string[] = [];
     this.config.stages.forEach((st, i) => {
@@ -377,6 +381,12 @@ export class Trainer {
       if (at !== undefined && at >= steps)
         notes.push(
           `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
+        );
+      const { op, dropout, noiseStd, splitNoiseStd } = st.grow;
+      const modelDropout = Math.max(this.modelConfig.dropout.attention, this.modelConfig.dropout.residual);
+      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || (noiseStd ?? 0) > 0 || (splitNoiseStd ?? 0) > 0))
+        notes.push(
+          `staged-lm: note: stage ${i + 1}'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
         );
     });
     return notes;
@@ -601,7 +611,7 @@ export class Trainer {
     }
     const checkpointDir = join(opts.out, 'checkpoint');
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
-    for (const line of this.stagesBeyond(steps)) progress.log(line);
+    for (const line of this.stageNotes(steps)) progress.log(line);
     const t0 = performance.now();
     let windowStart = performance.now();
     let windowTokens = 0;

@@ -211,7 +211,21 @@ describe('staged runs', () => {
     const notes = lines.filter((l) => l.includes('note: stage'));
     expect(notes).toEqual([
       expect.stringMatching(/note: stage 2 ends at step 6, not before this run's last step 6: it does not grow in this run/),
+      expect.stringMatching(
+        /note: stage 2's width growth has nothing to break the symmetry of its copies \(no dropout, noiseStd or splitNoiseStd\)/,
+      ),
     ]);
+  });
+
+  it("refuses the width operator's options on the other operators instead of dropping them", () => {
+    const stage = (grow: object) => ({ ...staged, stages: [{ until: { steps: 5 }, grow }] });
+    expect(() => parseRunConfig(stage({ op: 'mlp', dropout: 0.1, noiseStd: 0.01 }))).toThrow(
+      /stages\.0\.grow\.dropout: dropout applies to width and both growth, not mlp; stages\.0\.grow\.noiseStd: noiseStd applies/,
+    );
+    expect(() => parseRunConfig(stage({ op: 'depth', splitNoiseStd: 0.01 }))).toThrow(
+      /splitNoiseStd applies to width and both growth, not depth/,
+    );
+    expect(parseRunConfig(stage({ op: 'both', dropout: 0.1 })).stages[0].grow.dropout).toBe(0.1);
   });
 
   it('rejects a stage with two end conditions, naming the field', () => {
