@@ -681,6 +681,13 @@ export class Trainer {
           progress.log(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );
+          // the grown model resumes the target schedule at R < S_pre: the run's step budget may end
+          // before that schedule has decayed
+          const end = this.progression.schedulePos + (steps - this.progression.step);
+          if (this.schedule.kind !== 'constant' && end < this.schedule.total)
+            progress.log(
+              `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
+            );
           this.save(checkpointDir);
           opts.onGrowth?.(g);
         }

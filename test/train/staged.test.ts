@@ -209,6 +209,12 @@ describe('staged runs', () => {
       spy.mockRestore();
     }
     const notes = lines.filter((l) => l.includes('note: stage'));
+    // the depth growth at step 3 resumes the 30-step schedule at R = round(3 / 1.412) = 2
+    expect(lines.filter((l) => l.includes('note: the schedule'))).toEqual([
+      expect.stringMatching(
+        /note: the schedule resumes at position 2; this run's 6 steps end at position 5 of its 30 \(31 steps would finish its decay\)/,
+      ),
+    ]);
     expect(notes).toEqual([
       expect.stringMatching(/note: stage 2 ends at step 6, not before this run's last step 6: it does not grow in this run/),
       expect.stringMatching(
