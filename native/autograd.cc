@@ -43,11 +43,10 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
                                                                : nullptr;
     if (differs != nullptr) {
       throw Napi::TypeError::New(
-          info.Env(), std::string("setGrad: the gradient's ") + differs +
-                          " differs from the tensor's: " + dtypeName(g.scalar_type()) + " " +
-                          shapeString(g.sizes()) + " on " + g.device().str() + " for " +
-                          dtypeName(t.scalar_type()) + " " + shapeString(t.sizes()) + " on " +
-                          t.device().str());
+          info.Env(), std::string("the gradient's ") + differs + " differs from the tensor's: " +
+                          dtypeName(g.scalar_type()) + " " + shapeString(g.sizes()) + " on " +
+                          g.device().str() + " for " + dtypeName(t.scalar_type()) + " " +
+                          shapeString(t.sizes()) + " on " + t.device().str());
     }
     t.mutable_grad() = g;
   }

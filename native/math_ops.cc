@@ -167,14 +167,24 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), at::where(c, a, b));
 }
 
+// The mask must be bool: libtorch 1.13 takes uint8 with a logged deprecation and ignores a
+// floating mask without a word (a 0/1 float mask filled nothing).
+const at::Tensor& boolMask(const Napi::CallbackInfo& info, size_t i) {
+  const at::Tensor& mask = tensorArg(info, i, "mask");
+  if (mask.scalar_type() != at::kBool)
+    throw Napi::TypeError::New(info.Env(), std::string("expected a bool tensor for argument 'mask' "
+                                                       "but received ") +
+                                               dtypeName(mask.scalar_type()));
+  return mask;
+}
+
 Napi::Value MaskedFill(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(),
-              tensorArg(info, 0, "tensor")
-                  .masked_fill(tensorArg(info, 1, "mask"), scalarArg(info, 2, "value")));
+  return wrap(
+      info.Env(),
+      tensorArg(info, 0, "tensor").masked_fill(boolMask(info, 1), scalarArg(info, 2, "value")));
 }
 Napi::Value MaskedFillInplace(const Napi::CallbackInfo& info) {
-  tensorArg(info, 0, "tensor")
-      .masked_fill_(tensorArg(info, 1, "mask"), scalarArg(info, 2, "value"));
+  tensorArg(info, 0, "tensor").masked_fill_(boolMask(info, 1), scalarArg(info, 2, "value"));
   return info.Env().Undefined();
 }
 

@@ -67,7 +67,7 @@ Napi::Value Split(const Napi::CallbackInfo& info) {
     return wrapList(info.Env(), t.split_with_sizes(intListArg(info, 1, "sizes"), dim));
   }
   int64_t size = intArg(info, 1, "size");
-  if (size <= 0) throw Napi::TypeError::New(info.Env(), "split: 'size' must be positive");
+  if (size <= 0) throw Napi::TypeError::New(info.Env(), "'size' must be positive");
   return wrapList(info.Env(), t.split(size, dim));
 }
 

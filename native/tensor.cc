@@ -31,9 +31,16 @@ std::unordered_set<const void*>& liveSet() {
   return *s;
 }
 
+// The bytes a handle shows, at most what its storage holds: a broadcast view (expand) shows many
+// elements of a few bytes, and reporting its logical size made V8 run full collections for
+// memory that does not exist (and overflowed int64 for the largest views).
 int64_t bytesOf(const at::Tensor& t) {
   if (!t.defined()) return 0;
-  return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  int64_t elem = static_cast<int64_t>(t.element_size());
+  int64_t n = static_cast<int64_t>(t.numel());
+  if (!t.has_storage()) return n * elem;
+  int64_t held = static_cast<int64_t>(t.storage().nbytes());
+  return elem > 0 && n > held / elem ? held : n * elem;
 }
 
 // Only host memory is reported to V8: its GC heuristics are about host RAM, and reporting GPU

@@ -215,7 +215,7 @@ describe('the gradient API', () => {
     // as PyTorch's setter: a gradient is its tensor's shape, dtype and device (an optimizer reads
     // it as the parameter's memory)
     expect(() => (x.grad = tensor([1]))).toThrow(
-      /setGrad: the gradient's shape differs from the tensor's: float32 \[1\] on cpu for float32 \[3\]/,
+      /^setGrad: the gradient's shape differs from the tensor's: float32 \[1\] on cpu for float32 \[3\]/,
     );
     expect(() => (x.grad = tensor([1, 2, 3], { dtype: 'float64' }))).toThrow(/the gradient's dtype differs/);
     expect(flat(x.grad!)).toEqual([11, 21, 31]);

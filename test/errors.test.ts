@@ -119,6 +119,13 @@ const cases: Case[] = [
   ['native unknown dtype', () => native.zeros([2], 'complex64', 'cpu'), TypeError, /zeros: unknown dtype 'complex64'/],
   ['native unknown device', () => native.zeros([2], 'float32', 'tpu'), TypeError, /zeros: unknown device 'tpu'/],
   ['to unknown dtype', () => a.to({ dtype: 'int4' as never }), TypeError, /for dtype but received string 'int4'/],
+  [
+    'float mask',
+    () => a.maskedFill(ones([2, 3]), 0),
+    TypeError,
+    /^maskedFill: expected a bool tensor for argument 'mask' but received float32/,
+  ],
+  ['split by 0', () => a.split(0), TypeError, /^split: 'size' must be positive/],
   // a native RangeError stays one
   ['non-positive eps', () => addLayerNorm(a, a, ones([3]), null, { eps: 0 }), RangeError, /addLayerNorm: eps must be positive/],
   ['empty heads', () => splitHeads(zeros([1, 2, 0]), 2), Error, /expected qkv of shape \(B, T, 3·heads·headSize\), got \[1, 2, 0\]/],
