@@ -124,11 +124,16 @@ export function embedding(weight: Tensor, indices: Tensor): Tensor {
   return new Tensor(native.embedding(handle(weight, 'embedding', 'weight'), handle(indices, 'embedding', 'indices')));
 }
 
+/** p itself, if it is a number in [0, 1] (libtorch takes a negative one as 0 in places). */
+function checkProbability(p: unknown, op: string, arg: string): number {
+  if (!(typeof p === 'number' && p >= 0 && p <= 1))
+    throw new TypeError(`${op}: expected a probability in [0, 1] for ${arg} but received ${describe(p)}`);
+  return p;
+}
+
 /** Zeroes elements with probability p and scales the rest by 1/(1−p) while training. */
 export function dropout(x: Tensor, p: number, train: boolean): Tensor {
-  if (!(typeof p === 'number' && p >= 0 && p <= 1))
-    throw new TypeError(`dropout: expected a probability in [0, 1] for p but received ${describe(p)}`);
-  return new Tensor(native.dropout(handle(x, 'dropout', 'input'), p, train));
+  return new Tensor(native.dropout(handle(x, 'dropout', 'input'), checkProbability(p, 'dropout', 'p'), train));
 }
 
 export interface AttentionOptions {
@@ -167,7 +172,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       handle(k, 'scaledDotProductAttention', 'key'),
       handle(v, 'scaledDotProductAttention', 'value'),
       optionalHandle(opts.mask, 'scaledDotProductAttention', 'mask'),
-      checkNumber(opts.dropoutP ?? 0, 'dropoutP'),
+      checkProbability(opts.dropoutP ?? 0, 'scaledDotProductAttention', 'dropoutP'),
       opts.isCausal ?? false,
     ),
   );
@@ -188,7 +193,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       handle(targets, 'crossEntropy', 'targets'),
       checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
       opts.reduction ?? 'mean',
-      checkNumber(opts.labelSmoothing ?? 0, 'labelSmoothing'),
+      checkProbability(opts.labelSmoothing ?? 0, 'crossEntropy', 'labelSmoothing'),
     ),
   );
 }

@@ -4,6 +4,8 @@
 #include <c10/core/GradMode.h>
 
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 
 #include "tensor.h"
 
@@ -32,6 +34,29 @@ at::ScalarType sourceDtype(const Napi::CallbackInfo& info, napi_typedarray_type 
 }
 
 // fromTypedArray(data, shape, dtype, device): copies the elements (the tensor owns its memory).
+// Floating values bound for an integer dtype must fit it: the cast of NaN, ±Infinity or a value out
+// of range is undefined (it gave the type's minimum for every one), where full() and fill_ refuse.
+void checkIntegralRange(const Napi::CallbackInfo& info, const at::Tensor& host,
+                        at::ScalarType dtype) {
+  double lo = 0, hi = 0;
+  switch (dtype) {
+    case at::kLong: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
+    case at::kInt: lo = -2147483648.0, hi = 2147483647.0; break;
+    case at::kShort: lo = -32768.0, hi = 32767.0; break;
+    case at::kChar: lo = -128.0, hi = 127.0; break;
+    case at::kByte: lo = 0.0, hi = 255.0; break;
+    default: return;
+  }
+  at::Tensor bad = host.isnan().logical_or(host.lt(lo)).logical_or(host.gt(hi));
+  // (hi for int64 rounds up to 2^63 in a double, which does not fit: gt(hi) misses it, ge does not)
+  if (dtype == at::kLong) bad = bad.logical_or(host.ge(hi));
+  if (!bad.any().item<bool>()) return;
+  std::ostringstream v;
+  v << std::setprecision(17) << host.masked_select(bad)[0].item<double>();
+  throw Napi::TypeError::New(info.Env(), "value " + v.str() + " cannot be converted to " +
+                                             dtypeName(dtype) + " without overflow");
+}
+
 Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "expected a typed array for argument 'data'");
@@ -58,6 +83,8 @@ Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   } else if (numel > 0) {
     std::memcpy(host.data_ptr(), bytes, arr.ByteLength());
   }
+  if (numel > 0 && at::isFloatingType(src) && at::isIntegralType(dtype, /*includeBool=*/false))
+    checkIntegralRange(info, host, dtype);
   if (src == dtype && device.is_cpu()) return wrap(info.Env(), host);
   return wrap(info.Env(), host.to(device, dtype));
 }

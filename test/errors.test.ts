@@ -1,6 +1,7 @@
 // Bad calls: each throws the expected class with a message naming the problem, and the process
 // (this test) lives on to make the next call.
 import { native } from '../lib/native';
+import { AdamW } from '../lib/optim/adamw';
 import {
   addLayerNorm,
   splitHeads,
@@ -126,6 +127,37 @@ const cases: Case[] = [
     /^maskedFill: expected a bool tensor for argument 'mask' but received float32/,
   ],
   ['split by 0', () => a.split(0), TypeError, /^split: 'size' must be positive/],
+  // values that libtorch would take in silently, wrongly
+  ['int overflow', () => tensor([1e10], { dtype: 'int32' }), TypeError, /value 10000000000 cannot be converted to int32 without overflow/],
+  ['NaN to int64', () => tensor([1, NaN], { dtype: 'int64' }), TypeError, /value nan cannot be converted to int64 without overflow/],
+  [
+    'negative label smoothing',
+    () => crossEntropy(ones([2, 3]), tensor([0, 1], { dtype: 'int64' }), { labelSmoothing: -0.1 }),
+    TypeError,
+    /crossEntropy: expected a probability in \[0, 1\] for labelSmoothing but received number -0\.1/,
+  ],
+  [
+    'negative attention dropout',
+    () => scaledDotProductAttention(ones([1, 1, 2, 2]), ones([1, 1, 2, 2]), ones([1, 1, 2, 2]), { dropoutP: -1 }),
+    TypeError,
+    /scaledDotProductAttention: expected a probability in \[0, 1\] for dropoutP/,
+  ],
+  [
+    'one tensor under two names',
+    () =>
+      new AdamW([
+        { name: 'a', tensor: a, kind: 'weight' },
+        { name: 'b', tensor: a, kind: 'weight' },
+      ]),
+    Error,
+    /AdamW: 'b' is the same tensor as 'a'/,
+  ],
+  [
+    'clip bound 0',
+    () => new AdamW([{ name: 'w', tensor: ones([2]), kind: 'weight' }]).clipGradNorm(0),
+    RangeError,
+    /gradient-norm bound must be a positive number, got 0/,
+  ],
   // a native RangeError stays one
   ['non-positive eps', () => addLayerNorm(a, a, ones([3]), null, { eps: 0 }), RangeError, /addLayerNorm: eps must be positive/],
   ['empty heads', () => splitHeads(zeros([1, 2, 0]), 2), Error, /expected qkv of shape \(B, T, 3·heads·headSize\), got \[1, 2, 0\]/],

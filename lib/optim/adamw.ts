@@ -63,9 +63,14 @@ export class AdamW {
   constructor(params: NamedParameter[], options: AdamWOptionsInput = {}) {
     this.options = parseOrThrow(AdamWOptionsSchema, options, 'AdamW options');
     const seen = new Set<string>();
+    const tensors = new Map<Tensor, string>();
     for (const p of params) {
       if (seen.has(p.name)) throw new Error(`AdamW: parameter name '${p.name}' appears twice`);
       seen.add(p.name);
+      // (one tensor under two names would be updated twice per step)
+      const other = tensors.get(p.tensor);
+      if (other !== undefined) throw new Error(`AdamW: '${p.name}' is the same tensor as '${other}'`);
+      tensors.set(p.tensor, p.name);
     }
     this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor), lrScale: 1 }));
   }
@@ -167,6 +172,7 @@ export class AdamW {
 
   /** Scales gradients so their global L2 norm is at most maxNorm; returns the norm before (a tensor, no sync). */
   clipGradNorm(maxNorm: number): Tensor {
+    checkMaxNorm(maxNorm);
     return new Tensor(
       native.clipGradNorm(
         this.entries.map((e) => e.tensor.native),
@@ -187,6 +193,7 @@ export class AdamW {
    */
   clipAndUpdate(maxNorm: number, lr: number): Tensor {
     checkLr(lr);
+    checkMaxNorm(maxNorm);
     return this.withDeferredClip(maxNorm, (divisor) => this.updateWith(lr, divisor));
   }
 
@@ -271,6 +278,7 @@ export class AdamW {
   /** clipGradNorm(maxNorm), then the update staged by stageUpdate, as clipAndUpdate does it; returns the norm before clipping. */
   clipAndApplyStagedUpdate(maxNorm: number): Tensor {
     if (this.stepTensor === null) throw new Error('AdamW: clipAndApplyStagedUpdate() before any stageUpdate(lr)');
+    checkMaxNorm(maxNorm);
     return this.withDeferredClip(maxNorm, (divisor) => this.applyStagedWith(divisor));
   }
 
@@ -389,6 +397,11 @@ export class AdamW {
     for (const t of this.lrTensors.values()) t.dispose();
     this.lrTensors.clear();
   }
+}
+
+/** A clipping bound is a positive number (Infinity: compute the norm, clip nothing). */
+function checkMaxNorm(maxNorm: number): void {
+  if (!(maxNorm > 0)) throw new RangeError(`AdamW: the gradient-norm bound must be a positive number, got ${maxNorm}`);
 }
 
 function checkLr(lr: number): void {
