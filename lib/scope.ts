@@ -33,17 +33,30 @@ export function keep<T extends Scoped>(t: T): T {
   return t;
 }
 
-/** Collects the tensors reachable from a result: a tensor, or arrays / plain objects of them. */
-function collect(value: unknown, out: Set<Scoped>, isTensor: (v: unknown) => v is Scoped, depth = 0): void {
-  if (depth > 8 || value === null || typeof value !== 'object') return;
+/**
+ * Collects the tensors reachable from a value: a tensor, and arrays, Sets, Maps and plain objects
+ * of them at any depth — and the own fields of class instances when `instances` (a tidy() result:
+ * a step's result object keeps its tensors). Typed arrays are skipped, each object is visited once.
+ */
+function collect(
+  value: unknown,
+  out: Set<Scoped>,
+  isTensor: (v: unknown) => v is Scoped,
+  instances: boolean,
+  seen = new Set<object>(),
+): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
   if (isTensor(value)) {
     out.add(value);
-  } else if (Array.isArray(value)) {
-    for (const v of value) collect(v, out, isTensor, depth + 1);
+  } else if (Array.isArray(value) || value instanceof Set) {
+    for (const v of value) collect(v, out, isTensor, instances, seen);
   } else if (value instanceof Map) {
-    for (const v of value.values()) collect(v, out, isTensor, depth + 1);
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collect(v, out, isTensor, depth + 1);
+    for (const v of value.values()) collect(v, out, isTensor, instances, seen);
+  } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    return;
+  } else if (instances || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    for (const v of Object.values(value)) collect(v, out, isTensor, instances, seen);
   }
 }
 
@@ -96,7 +109,7 @@ export function tidy<R>(fn: () => R): R {
     disposeAll(dead);
   } else {
     const returned = new Set<Scoped>();
-    collect(result, returned, tensorCheck);
+    collect(result, returned, tensorCheck, true);
     const dead: Scoped[] = [];
     for (const t of scope) {
       if (!returned.has(t)) dead.push(t);
@@ -107,10 +120,10 @@ export function tidy<R>(fn: () => R): R {
   return result;
 }
 
-/** Frees one tensor, or every tensor in an array or plain object. */
+/** Frees one tensor, or every tensor in an array, Set, Map or plain object (at any depth). */
 export function dispose(value: unknown): void {
   const all = new Set<Scoped>();
-  collect(value, all, tensorCheck);
+  collect(value, all, tensorCheck, false);
   disposeAll([...all]);
 }
 

@@ -33,6 +33,29 @@ describe('dispose', () => {
     expect(watch.alive()).toBe(false);
   });
 
+  it('tidy keeps the tensors its result holds in class instances, Sets and deep nesting (once freed silently)', () => {
+    class StepResult {
+      constructor(readonly loss: Tensor) {}
+    }
+    const before = memoryStats().liveTensors;
+    const r = tidy(() => {
+      let deep: unknown = ones([1]);
+      for (let i = 0; i < 20; i++) deep = [deep];
+      const cyclic: { t: Tensor; self?: unknown } = { t: ones([1]).mul(4) };
+      cyclic.self = cyclic;
+      return { instance: new StepResult(ones([1]).mul(2)), set: new Set([ones([1]).mul(3)]), deep, cyclic, scratch: new Float32Array(4) };
+    });
+    expect(r.instance.loss.item()).toBe(2);
+    expect([...r.set][0].item()).toBe(3);
+    let d: unknown = r.deep;
+    while (Array.isArray(d)) d = d[0];
+    expect((d as Tensor).item()).toBe(1);
+    expect(r.cyclic.t.item()).toBe(4);
+    expect(memoryStats().liveTensors).toBe(before + 4); // the four returned, none of the intermediates
+    dispose([r.instance.loss, r.set, d, r.cyclic]);
+    expect(memoryStats().liveTensors).toBe(before);
+  });
+
   it('a broadcast view counts the bytes its storage holds, not the elements it shows', () => {
     const one = ones([1]);
     const before = memoryStats().liveBytes;
