@@ -1,5 +1,5 @@
 // Validation logs for the trigger and the fit. Trigger: our metrics.jsonl (lib/train/metrics.ts: records with `valLoss`;
-// cumulative compute = their `flops`) or a TensorBoard scalar CSV export (`Wall time,Step,Value`), whose
+// cumulative compute = their `compute`, the spec's 6·N·tokens over stages, or `flops` in older logs) or a TensorBoard scalar CSV export (`Wall time,Step,Value`), whose
 // compute is 6·N·T·step for N non-embedding parameters and T tokens per step. Fit: one run's
 // metrics.jsonl with its size, or a points file.
 import { z } from 'zod';
@@ -31,7 +31,9 @@ function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
     if (typeof r.valLoss !== 'number') return;
     const step = typeof r.step === 'number' ? r.step : undefined;
     let compute: number;
-    if (typeof r.flops === 'number') compute = r.flops;
+    // the trainer's records carry the spec's compute (6·N·tokens over stages) beside its FLOPs
+    if (typeof r.compute === 'number') compute = r.compute;
+    else if (typeof r.flops === 'number') compute = r.flops;
     else if (typeof r.tokens === 'number' && o.params !== undefined) compute = 6 * o.params * r.tokens;
     else throw new Error(`metrics line ${i + 1}: a valLoss record without 'flops' (give --params to use 6·N·tokens)`);
     out.push(step === undefined ? { compute, loss: r.valLoss } : { compute, loss: r.valLoss, step });

@@ -8,6 +8,8 @@ export interface StepRecord {
   step: number;
   tokens: number;
   flops: number;
+  /** Kaplan compute so far: 6·N·tokens with N = kaplanParams, summed over stages (the slope trigger's x). */
+  compute: number;
   loss: number;
   lr: number;
   gradNorm: number | null;

@@ -114,6 +114,14 @@ export class Trainer {
   optimizer: AdamW;
   modelConfig: GPTConfig;
   flopsPerToken: number;
+  /**
+   * The spec's compute so far (spec/schedule.md, "Measuring σ online"): 6·N·tokens with N the
+   * current model's kaplanParams, summed over stages — the slope trigger's x. `flops` counts what
+   * the hardware does (all parameters, attention); the two differ by a factor that changes at
+   * every growth.
+   */
+  compute = 0;
+  private computePerToken: number;
   readonly loader: BatchLoader;
   readonly seqLen: number;
   readonly device: Device;
@@ -122,7 +130,7 @@ export class Trainer {
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
   /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
-  valHistory: { step: number; flops: number; loss: number }[] = [];
+  valHistory: { step: number; flops: number; compute?: number; loss: number }[] = [];
   /** This process's part in a data-parallel job (null in a single-process run). */
   readonly dp: DataParallel | null;
   /** Rank 0's slope-trigger decision for the current validation history (data parallel). */
@@ -172,6 +180,7 @@ export class Trainer {
     if (init.loaderState) this.loader.restore(init.loaderState);
     this.schedule = init.schedule ?? defaultSchedule(config, modelConfig);
     this.flopsPerToken = trainingFlopsPerToken(modelConfig, this.seqLen);
+    this.computePerToken = 6 * kaplanParams(modelConfig);
     // the model's loss and LayerNorms read the process-wide kernel choices, its float32 matmuls the
     // TF32 switch: set for this run's lifetime
     const restoreKernels = useKernels(config.kernels, this.device);
@@ -226,6 +235,7 @@ export class Trainer {
       progression: Progression;
       lastValLoss: number | null;
       valHistory?: Trainer['valHistory'];
+      compute?: number;
     };
     const config = parseRunConfig(
       {
@@ -250,6 +260,8 @@ export class Trainer {
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
       t.valHistory = extra.valHistory ?? [];
+      // (a checkpoint older than the counter: its FLOPs stand in, as for its curve's points)
+      t.compute = extra.compute ?? extra.progression.flops;
       restoreRng(state.rng, t.device);
       t.joinDataParallel();
     } catch (e) {
@@ -286,6 +298,7 @@ export class Trainer {
     this.modelConfig = s.config;
     this.applyLrScales();
     this.flopsPerToken = trainingFlopsPerToken(s.config, this.seqLen);
+    this.computePerToken = 6 * kaplanParams(s.config);
     this.schedule = s.schedule;
     this.progression = { ...s.progression };
     this.dp?.attach(this.model.namedParameters().map((p) => p.tensor)); // buckets for the new parameter set
@@ -415,7 +428,8 @@ export class Trainer {
     if (this.config.eval.interval === 0) throw new Error('a stage that ends on the slope trigger needs eval.interval > 0');
     const op = stage.grow.op === 'mlp' || stage.grow.op === 'heads' ? 'depth' : stage.grow.op;
     const r = findGrowthPoint(
-      this.valHistory.map((v) => ({ compute: v.flops, loss: v.loss, step: v.step })),
+      // (points from a checkpoint older than the compute counter: its FLOPs)
+      this.valHistory.map((v) => ({ compute: v.compute ?? v.flops, loss: v.loss, step: v.step })),
       { op, ...(stage.until.slope?.threshold !== undefined ? { threshold: stage.until.slope.threshold } : {}) },
     );
     return r.reached;
@@ -530,6 +544,7 @@ export class Trainer {
     p.schedulePos += 1;
     p.tokens += tokens;
     p.flops += tokens * this.flopsPerToken;
+    this.compute += tokens * this.computePerToken;
   }
 
   /** Frees the captured step (its graph, memory pool and gradients); the next steps run eagerly. */
@@ -582,6 +597,7 @@ export class Trainer {
         lastValLoss: this.lastValLoss,
         // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
         valHistory: this.valHistory,
+        compute: this.compute,
       },
     };
   }
@@ -615,7 +631,7 @@ export class Trainer {
     const t0 = performance.now();
     let windowStart = performance.now();
     let windowTokens = 0;
-    let pending: { step: number; tokens: number; flops: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
+    let pending: { step: number; tokens: number; flops: number; compute: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
     let lastLoss = NaN;
     let interrupted = false;
     let profile: ProfileResult | null = null;
@@ -648,6 +664,7 @@ export class Trainer {
         step: p.step,
         tokens: p.tokens,
         flops: p.flops,
+        compute: p.compute,
         loss: losses[i],
         lr: p.lr,
         gradNorm: norms === null ? null : norms[i],
@@ -695,13 +712,13 @@ export class Trainer {
         const r = this.step();
         profiling((w) => w.afterStep());
         const p = this.progression;
-        pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, ...r });
+        pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, compute: this.compute, ...r });
         windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
         const logNow = p.step % logInterval === 0 || p.step === steps;
         if (evalNow) {
           const v = this.evaluate();
-          this.valHistory.push({ step: p.step, flops: p.flops, loss: v });
+          this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
           flush(v);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (logNow) {

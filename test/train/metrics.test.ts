@@ -22,7 +22,7 @@ describe('metrics.jsonl', () => {
   it('truncateAfter keeps records up to a step and drops a torn line', () => {
     const path = join(dir, 'metrics.jsonl');
     const log = new MetricsLog(path);
-    log.append([1, 2, 3, 4].map((step) => ({ step, tokens: 0, flops: 0, loss: 1, lr: 0, gradNorm: null })));
+    log.append([1, 2, 3, 4].map((step) => ({ step, tokens: 0, flops: 0, compute: 0, loss: 1, lr: 0, gradNorm: null })));
     log.append([{ event: 'growth', step: 2 }]);
     writeFileSync(path, readFileSync(path, 'utf8') + '{"step": 5, "lo');
     log.truncateAfter(2);
@@ -34,7 +34,7 @@ describe('metrics.jsonl', () => {
   it('truncateAfter(step, stage) drops a growth at that step which the checkpoint (stage) predates', () => {
     const path = join(dir, 'metrics.jsonl');
     const log = new MetricsLog(path);
-    log.append([29, 30].map((step) => ({ step, tokens: 0, flops: 0, loss: 1, lr: 0, gradNorm: null })));
+    log.append([29, 30].map((step) => ({ step, tokens: 0, flops: 0, compute: 0, loss: 1, lr: 0, gradNorm: null })));
     log.append([{ event: 'growth', step: 30, stage: 1 }]);
     log.truncateAfter(30, 1); // a checkpoint saved after the growth: the event stays
     expect(steps(path)).toEqual([29, 30, 30]);

@@ -145,6 +145,32 @@ describe('staged runs', () => {
     r.dispose();
   });
 
+  it("counts the spec's compute (6·N·tokens, N = 12·L·d² of each stage's model) beside the hardware's FLOPs", async () => {
+    const t = Trainer.create({
+      ...staged,
+      steps: 6,
+      logInterval: 1,
+      eval: { interval: 0 },
+      stages: [{ until: { steps: 3 }, grow: { op: 'depth' } }],
+    });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; compute?: number; event?: string })
+      .filter((r) => r.event === undefined);
+    const perStep = records.map((r, i) => r.compute! - (i === 0 ? 0 : records[i - 1].compute!));
+    const tokens = 2 * 32; // batch × sequence
+    const n1 = 12 * 1 * 16 ** 2; // 1 layer × 16
+    expect(perStep).toEqual([n1, n1, n1, 2 * n1, 2 * n1, 2 * n1].map((n) => 6 * n * tokens)); // depth ×2 at step 3
+    // a resumed run goes on counting from the checkpoint's
+    const r = Trainer.resume(join(out, 'checkpoint'));
+    expect(r.compute).toBe(records[records.length - 1].compute);
+    t.dispose();
+    r.dispose();
+  });
+
   it('a width stage passes offDiagonalMoments to the operator; a bad value is refused naming the field', () => {
     const stage = (o: unknown) => ({ until: { steps: 5 }, grow: { op: 'width', offDiagonalMoments: o } });
     expect(growthOptions(parseRunConfig({ ...staged, stages: [stage('scaled')] }).stages[0].grow)).toMatchObject({
