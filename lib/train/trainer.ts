@@ -245,7 +245,7 @@ export class Trainer {
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
       },
-      overrides.steps === undefined && overrides.cudaGraph === undefined && overrides.tf32 === undefined && overrides.kernels === undefined
+      Object.values(overrides).every((v) => v === undefined)
         ? `${dir}/state.json run`
         : `${dir}/state.json run with the options given on resuming`,
     );
@@ -386,11 +386,10 @@ export class Trainer {
    * (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
    */
   private stageNotes(steps: number): string[] {
-    const tokensPerStep = this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
     const notes: string[] = [];
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
-      const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / tokensPerStep));
+      const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / this.tokensPerStep));
       if (at !== undefined && at >= steps)
         notes.push(
           `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
@@ -536,9 +535,14 @@ export class Trainer {
     return { captures: this.graphCaptures, replays: this.graphReplays, failed: this.graphFailed };
   }
 
+  /** Tokens one optimizer step trains on: micro-batches of B × T, on every rank. */
+  private get tokensPerStep(): number {
+    return this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
+  }
+
   /** Counters after one optimizer step. */
   private advance(): void {
-    const tokens = this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
+    const tokens = this.tokensPerStep;
     const p = this.progression;
     p.step += 1;
     p.schedulePos += 1;
@@ -713,7 +717,7 @@ export class Trainer {
         profiling((w) => w.afterStep());
         const p = this.progression;
         pending.push({ step: p.step, tokens: p.tokens, flops: p.flops, compute: this.compute, ...r });
-        windowTokens += this.config.batchSize * this.seqLen * this.config.gradAccum * (this.dp?.worldSize ?? 1);
+        windowTokens += this.tokensPerStep;
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
         const logNow = p.step % logInterval === 0 || p.step === steps;
         if (evalNow) {
