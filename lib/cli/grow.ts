@@ -14,6 +14,7 @@ interface GrowFlags {
   factor?: number;
   dropout?: number;
   noise?: number;
+  splitNoise?: number;
   rewarmup?: number;
   untiedHead?: 'duplicate';
   json?: boolean;
@@ -43,6 +44,11 @@ export function registerGrow(program: Command): void {
       nonNegativeNumber('--dropout'),
     )
     .option('--noise <std>', 'std of noise on the new width weights (trades exactness for symmetry breaking)', nonNegativeNumber('--noise'))
+    .option(
+      '--split-noise <std>',
+      'std of zero-sum noise across the copies (width: embeddings; mlp/heads: fan-out weights): breaks their symmetry, moves the function at second order',
+      nonNegativeNumber('--split-noise'),
+    )
     .option('--rewarmup <steps>', 're-warmup steps after growth (default: the reference 150; 0: none)', nonNegativeInt('--rewarmup'))
     .addOption(
       new Option('--untied-head <how>', "width growth of an untied LM head: 'duplicate' grows it as [U | U] with LNf halved").choices([
@@ -55,6 +61,7 @@ export function registerGrow(program: Command): void {
       const unused = [
         ['--dropout', f.dropout, ['width', 'both']],
         ['--noise', f.noise, ['width', 'both']],
+        ['--split-noise', f.splitNoise, ['width', 'both', 'mlp', 'heads']],
         ['--rewarmup', f.rewarmup, ['width', 'depth', 'both']],
         ['--untied-head', f.untiedHead, ['width', 'both']],
       ] as const;
@@ -79,6 +86,7 @@ export function registerGrow(program: Command): void {
           ...(f.factor !== undefined && f.op !== 'depth' ? { factor: f.factor } : {}),
           ...(f.dropout !== undefined ? { dropout: { attention: f.dropout, residual: f.dropout } } : {}),
           ...(f.noise !== undefined ? { noiseStd: f.noise } : {}),
+          ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}),
           ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
         };
         const depth = f.factor !== undefined && f.op === 'depth' ? { factor: f.factor } : {};
@@ -89,7 +97,7 @@ export function registerGrow(program: Command): void {
               ? { ...depth, schedule }
               : f.op === 'both'
                 ? { width, schedule }
-                : { factor: f.factor ?? 2, schedule };
+                : { factor: f.factor ?? 2, ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}), schedule };
         const event = trainer.grow(f.op, opts);
         trainer.save(target);
         output(f.json, { ...event, checkpoint: target }, () =>

@@ -2,7 +2,7 @@
 //   dup_k(x)   k copies along an axis:         [x ∣ x ∣ … ]
 //   bd_k(W)    block-diagonal with k copies:   [[W, 0], [0, W]]  (k = 2)
 import { cat } from '../functional';
-import { zeros } from '../factories';
+import { randn, zeros } from '../factories';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 
@@ -32,6 +32,21 @@ export function blockDiagonal(w: Tensor, k: number, offDiagonal: Tensor | null =
       }
     }
     return out;
+  });
+}
+
+/**
+ * Adds noise that sums to zero over the k column copies of a (rows, k·c) tensor laid out copy-major
+ * ([x+N₁ ∣ … ∣ x+N_k], ΣN_c = 0): the copies start apart, so training tells them apart, while their
+ * mean is unchanged — a function that averages the copies moves only at second order in N.
+ */
+export function splitNoise(grown: Tensor, k: number, std: number): Tensor {
+  if (grown.ndim !== 2 || grown.shape[1] % k !== 0)
+    throw new Error(`splitNoise: expected a (rows, ${k}·c) matrix, got shape [${grown.shape.join(', ')}]`);
+  return tidy(() => {
+    const [rows, cols] = grown.shape;
+    const n = randn([rows, k, cols / k], { dtype: grown.dtype, device: grown.device }).mul_(std);
+    return grown.add(n.sub(n.mean(1, true)).reshape(rows, cols));
   });
 }
 

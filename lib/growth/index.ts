@@ -4,7 +4,7 @@
 // schedule switches to the target model's (placed at R = S_pre / c_op, with re-warmup), and the
 // token/FLOP counters carry on into the next stage.
 import { depthParams, type DepthOptions } from './depth';
-import { headsParams, mlpParams } from './inner';
+import { headsParams, mlpParams, type InnerOptions } from './inner';
 import { rescheduled, type GrowthOp, type GrowthScheduleOptions } from './schedule';
 import type { TrainState } from './state';
 import { widthParams, type WidthOptions } from './width';
@@ -13,7 +13,7 @@ export * from './state';
 export { REFERENCE_C_OP, REFERENCE_REWARMUP, rescheduled, type GrowthOp, type GrowthScheduleOptions } from './schedule';
 export { widthParams, widthRole, grownWidthConfig, type WidthOptions } from './width';
 export { depthParams, type DepthOptions } from './depth';
-export { mlpParams, headsParams } from './inner';
+export { mlpParams, headsParams, InnerOptionsSchema, type InnerOptions } from './inner';
 
 function finish(
   s: TrainState,
@@ -59,14 +59,19 @@ export function growBoth(
   return finish(s, deep, 'both', opts.schedule);
 }
 
-/** MLP inner width ×k, residual width kept. The schedule needs an explicit cOp (or false). */
-export function growMlp(s: TrainState, opts: { factor?: number; schedule?: GrowthScheduleOptions | false } = {}): TrainState {
-  return finish(s, mlpParams(s, opts.factor), null, opts.schedule ?? false);
+/**
+ * MLP inner width ×k, residual width kept. The schedule needs an explicit cOp (or false). Without
+ * `splitNoiseStd` the copies never diverge (module comment of ./inner).
+ */
+export function growMlp(s: TrainState, opts: InnerOptions & { schedule?: GrowthScheduleOptions | false } = {}): TrainState {
+  const { schedule, ...inner } = opts;
+  return finish(s, mlpParams(s, inner), null, schedule ?? false);
 }
 
 /** Attention heads ×k with the head size kept, residual width kept. */
-export function growHeads(s: TrainState, opts: { factor?: number; schedule?: GrowthScheduleOptions | false } = {}): TrainState {
-  return finish(s, headsParams(s, opts.factor), null, opts.schedule ?? false);
+export function growHeads(s: TrainState, opts: InnerOptions & { schedule?: GrowthScheduleOptions | false } = {}): TrainState {
+  const { schedule, ...inner } = opts;
+  return finish(s, headsParams(s, inner), null, schedule ?? false);
 }
 
 export type GrowthOperator = 'width' | 'depth' | 'both' | 'mlp' | 'heads';

@@ -14,7 +14,7 @@ import { parseGPTConfig, type GPTConfig } from '../nn/config';
 import type { Moments } from '../optim/adamw';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
-import { blockDiagonal, dup, perGroup } from './blocks';
+import { blockDiagonal, dup, perGroup, splitNoise } from './blocks';
 import type { TrainState } from './state';
 import { parseOrThrow } from '../validate';
 
@@ -97,13 +97,10 @@ function mapMoments(m: Moments, role: Role, k: number, offDiagonal: 'zero' | 'sc
   });
 }
 
-/** Adds noise that sums to zero over the k column copies of a duplicated (rows, k·d) embedding. */
-function splitNoise(grown: Tensor, k: number, std: number): Tensor {
-  return tidy(() => {
-    const [rows, cols] = grown.shape;
-    const n = randn([rows, k, cols / k], { dtype: grown.dtype, device: grown.device }).mul_(std);
-    return grown.add(n.sub(n.mean(1, true)).reshape(rows, cols));
-  });
+/** `next`, with `prev` (an intermediate it was computed from) freed. */
+function replaced(prev: Tensor, next: Tensor): Tensor {
+  prev.dispose();
+  return next;
 }
 
 /** Parameters and moments of the width-grown model; schedule and counters are the caller's. */
@@ -122,10 +119,12 @@ export function widthParams(s: TrainState, input: WidthOptions = {}): Pick<Train
       o.noiseStd > 0 && role.kind === 'matrix'
         ? () => randn(role.groups ? [p.shape[0], p.shape[1] / role.groups] : p.shape, { dtype: p.dtype, device: p.device }).mul_(o.noiseStd)
         : null;
-    const grown = mapValue(p, role, k, noise);
-    params[name] = keep(
-      o.splitNoiseStd > 0 && /^transformer\.(wte|wpe)\.weight$/.test(name) ? splitNoise(grown, k, o.splitNoiseStd) : grown,
-    );
+    const copies = mapValue(p, role, k, noise);
+    const grown =
+      o.splitNoiseStd > 0 && /^transformer\.(wte|wpe)\.weight$/.test(name)
+        ? replaced(copies, splitNoise(copies, k, o.splitNoiseStd))
+        : copies;
+    params[name] = keep(grown);
     const m = s.moments[name];
     if (m === undefined) throw new Error(`width growth: no optimizer moments for '${name}'`);
     const g = mapMoments(m, role, k, o.offDiagonalMoments);

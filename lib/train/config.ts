@@ -35,7 +35,10 @@ export const StageSchema = z
         /** Dropout of the grown stage (attention and residual), to break the symmetry of width copies. */
         dropout: z.number().min(0).lt(1).optional(),
         noiseStd: z.number().nonnegative().optional(),
-        /** Width growth: zero-sum noise on the embedding copies (symmetry broken, function changed at second order). */
+        /**
+         * Zero-sum noise across copies (symmetry broken, function changed at second order): on the
+         * embedding copies for width growth, on the fan-out weight copies for mlp and heads growth.
+         */
         splitNoiseStd: z.number().nonnegative().optional(),
         /** Width growth: AdamW moments of the off-diagonal blocks, zero (reference) or m/k, v/k² like the copies. */
         offDiagonalMoments: z.enum(['zero', 'scaled']).optional(),
@@ -58,11 +61,17 @@ export const StageSchema = z
         path: ['alignTo'],
       })
       .superRefine((g, ctx) => {
-        // options of the width operator: refused for the others rather than dropped
+        // options of the width operator (split noise: of the copying operators) are refused for the others rather than dropped
         if (g.op === 'width' || g.op === 'both') return;
-        for (const key of ['dropout', 'noiseStd', 'splitNoiseStd', 'offDiagonalMoments', 'untiedHead'] as const)
+        for (const key of ['dropout', 'noiseStd', 'offDiagonalMoments', 'untiedHead'] as const)
           if (g[key] !== undefined)
             ctx.addIssue({ code: 'custom', message: `${key} applies to width and both growth, not ${g.op}`, path: [key] });
+        if (g.op === 'depth' && g.splitNoiseStd !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: 'splitNoiseStd applies to width, both, mlp and heads growth, not depth',
+            path: ['splitNoiseStd'],
+          });
       }),
   })
   .strict()
@@ -94,7 +103,7 @@ export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
     case 'both':
       return { width, schedule };
     default:
-      return { factor: g.factor ?? 2, schedule };
+      return { factor: g.factor ?? 2, ...(g.splitNoiseStd !== undefined ? { splitNoiseStd: g.splitNoiseStd } : {}), schedule };
   }
 }
 

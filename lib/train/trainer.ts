@@ -382,8 +382,8 @@ export class Trainer {
 
   /**
    * Notes on stages still to come: one that ends at or after `steps` by a step or token count (it
-   * will not grow in this run), and a width growth with nothing to break the symmetry of its copies
-   * (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
+   * will not grow in this run), and a width, mlp or heads growth with nothing to break the symmetry
+   * of its copies (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
    */
   private stageNotes(steps: number): string[] {
     const notes: string[] = [];
@@ -396,9 +396,19 @@ export class Trainer {
         );
       const { op, dropout, noiseStd, splitNoiseStd } = st.grow;
       const modelDropout = Math.max(this.modelConfig.dropout.attention, this.modelConfig.dropout.residual);
-      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || (noiseStd ?? 0) > 0 || (splitNoiseStd ?? 0) > 0))
+      const split = (splitNoiseStd ?? 0) > 0;
+      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || (noiseStd ?? 0) > 0 || split))
         notes.push(
           `staged-lm: note: stage ${i + 1}'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
+        );
+      // dropout acts on the MLP's averaged output, never on its copied units; attention dropout does tell heads apart
+      if (op === 'mlp' && !split)
+        notes.push(
+          `staged-lm: note: stage ${i + 1}'s mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical (dropout cannot tell them apart)`,
+        );
+      if (op === 'heads' && !split && !(this.modelConfig.dropout.attention > 0))
+        notes.push(
+          `staged-lm: note: stage ${i + 1}'s heads growth has nothing to break the symmetry of its copies (no attention dropout or splitNoiseStd): they stay identical`,
         );
     });
     return notes;

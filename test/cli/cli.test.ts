@@ -340,14 +340,24 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(Number.isFinite(r.finalLoss)).toBe(true);
   });
 
+  it('grow --op mlp --split-noise: copies split apart, the loss moved only slightly', async () => {
+    const g = jsonOf(await cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--split-noise', '0.01', '--out', 'mlp', '--json']));
+    expect(g).toMatchObject({ event: 'growth', op: 'mlp', from: { nEmbd: 32, mlpWidth: 128 }, to: { nEmbd: 32, mlpWidth: 256 } });
+    const moved = Math.abs((g.lossAfter as number) - (g.lossBefore as number));
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThan(1e-2);
+  });
+
   it('grow refuses an --out holding the checkpoint it grows, and flags its operator does not use', async () => {
-    const [same, depthDropout, factorOne] = await Promise.all([
+    const [same, depthDropout, factorOne, depthSplit] = await Promise.all([
       cli(['grow', '--checkpoint', 'run', '--op', 'width', '--out', 'run']),
       cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--dropout', '0.1', '--out', 'g2']),
       cli(['grow', '--checkpoint', 'run', '--op', 'width', '--factor', '1', '--out', 'g3']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--split-noise', '0.01', '--out', 'g2']),
     ]);
     expectCleanFailure(same, /--out run is the checkpoint being grown/);
     expectCleanFailure(depthDropout, /--dropout applies to --op width \/ both, not depth/);
+    expectCleanFailure(depthSplit, /--split-noise applies to --op width \/ both \/ mlp \/ heads, not depth/);
     expectCleanFailure(factorOne, /width growth: factor: Too small/);
     expect((expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number }).step).toBe(6);
     expect(existsSync(join(dir, 'g2'))).toBe(false);

@@ -255,9 +255,56 @@ describe('staged runs', () => {
       /stages\.0\.grow\.dropout: dropout applies to width and both growth, not mlp; stages\.0\.grow\.noiseStd: noiseStd applies/,
     );
     expect(() => parseRunConfig(stage({ op: 'depth', splitNoiseStd: 0.01 }))).toThrow(
-      /splitNoiseStd applies to width and both growth, not depth/,
+      /splitNoiseStd applies to width, both, mlp and heads growth, not depth/,
     );
     expect(parseRunConfig(stage({ op: 'both', dropout: 0.1 })).stages[0].grow.dropout).toBe(0.1);
+    // split noise is what breaks the symmetry of mlp and heads copies: passed on to the operator
+    for (const op of ['mlp', 'heads'])
+      expect(growthOptions(parseRunConfig(stage({ op, splitNoiseStd: 0.01 })).stages[0].grow)).toEqual({
+        factor: 2,
+        splitNoiseStd: 0.01,
+        schedule: false,
+      });
+  });
+
+  it('notes mlp and heads growths whose copies nothing tells apart, and trains with split noise', async () => {
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const run = async (grow: object[], name: string) => {
+      lines.length = 0;
+      const t = Trainer.create({
+        ...staged,
+        steps: 4,
+        stages: grow.map((g, i) => ({ until: { steps: i + 1 }, grow: g })),
+      });
+      await t.train({ out: join(dir, name), progress: true });
+      const config = t.modelConfig;
+      t.dispose();
+      return { notes: lines.filter((l) => l.includes('note: stage')), config };
+    };
+    try {
+      const bare = await run([{ op: 'mlp' }, { op: 'heads' }], 'bare');
+      expect(bare.notes).toEqual([
+        expect.stringMatching(/note: stage 1's mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical/),
+        expect.stringMatching(
+          /note: stage 2's heads growth has nothing to break the symmetry of its copies \(no attention dropout or splitNoiseStd\)/,
+        ),
+      ]);
+      const split = await run(
+        [
+          { op: 'mlp', splitNoiseStd: 0.01 },
+          { op: 'heads', splitNoiseStd: 0.01 },
+        ],
+        'split',
+      );
+      expect(split.notes).toEqual([]);
+      expect(split.config).toMatchObject({ nEmbd: 16, nHead: 4, mlpWidth: 128 });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('rejects a stage with two end conditions, naming the field', () => {
