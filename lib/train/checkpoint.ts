@@ -32,9 +32,18 @@ export interface CheckpointState {
   flops: number;
   stage: number;
   optimizerStep: number;
-  /** Base64 of the CPU generator's state (and CUDA device 0's when trained there). */
-  rng: { cpu: string; cuda?: string };
+  /**
+   * Base64 of the CPU generator's state (and the CUDA device's when trained there); in a
+   * data-parallel run also every rank's (index = rank: each draws its own dropout masks).
+   */
+  rng: RngState & { ranks?: RngState[] };
   extra: Record<string, unknown>;
+}
+
+/** One process's generators, base64 of their states. */
+export interface RngState {
+  cpu: string;
+  cuda?: string;
 }
 
 function rngToBase64(device: Device): string {
@@ -51,12 +60,12 @@ function cudaDevice(device: Device): Device {
 }
 
 /** The RNG part of a checkpoint: the CPU generator always, and the run's CUDA device's when it trains on one. */
-export function captureRng(device: Device): CheckpointState['rng'] {
+export function captureRng(device: Device): RngState {
   return { cpu: rngToBase64('cpu'), ...(device.startsWith('cuda') ? { cuda: rngToBase64(cudaDevice(device)) } : {}) };
 }
 
 /** Puts the generators back: the CUDA one on the device the resumed run trains on. */
-export function restoreRng(rng: CheckpointState['rng'], device: Device): void {
+export function restoreRng(rng: RngState, device: Device): void {
   rngFromBase64(rng.cpu, 'cpu');
   if (rng.cuda !== undefined && device.startsWith('cuda')) rngFromBase64(rng.cuda, cudaDevice(device));
 }

@@ -75,6 +75,27 @@ export class DataParallel {
     });
   }
 
+  /**
+   * Every rank's bytes, on every rank (index = rank): small payloads such as generator states.
+   * An all-reduce sum in which each rank fills its own row (fp64 holds every byte value exactly).
+   */
+  allGatherBytes(bytes: Uint8Array): Uint8Array[] {
+    const n = this.worldSize;
+    const lengths = this.sum(Array.from({ length: n }, (_, r) => (r === this.rank ? bytes.length : 0)));
+    const width = Math.max(...lengths);
+    const rows = Array.from({ length: n * width }, (_, i) => {
+      const r = Math.floor(i / width);
+      const j = i % width;
+      return r === this.rank && j < bytes.length ? bytes[j] : 0;
+    });
+    const all = tidy(() => {
+      const t = tensor(rows, { device: this.device, dtype: 'float64' });
+      allReduce([t], 'sum');
+      return t.toNumberArray();
+    });
+    return lengths.map((len, r) => Uint8Array.from(all.slice(r * width, r * width + len)));
+  }
+
   /** Rank 0's answer, on every rank (the growth trigger, the end of a stage). */
   agree(flag: boolean): boolean {
     return tidy(() => {

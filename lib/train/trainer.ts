@@ -31,6 +31,7 @@ import {
   restoreRng,
   saveCheckpoint,
   type CheckpointState,
+  type RngState,
 } from './checkpoint';
 import { growthOptions, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
 import { evaluate } from './evaluate';
@@ -201,11 +202,16 @@ export class Trainer {
     return t;
   }
 
-  /** Data parallel: rank 0's state everywhere, gradient buckets, a dropout stream per rank. */
-  private joinDataParallel(): void {
+  /**
+   * Data parallel: rank 0's state everywhere, gradient buckets, a dropout stream per rank — a
+   * resumed run's from the checkpoint (`ranks`, one per rank, as saved), where it has them.
+   */
+  private joinDataParallel(ranks?: RngState[]): void {
     if (this.dp === null) return;
     this.dp.adopt(this.trainState());
-    this.seedRank();
+    const own = ranks?.length === this.dp.worldSize ? ranks[this.dp.rank] : undefined;
+    if (own === undefined) this.seedRank();
+    else restoreRng(own, this.device);
   }
 
   /** Rank r > 0 draws dropout masks from its own stream (rank 0 keeps the run's). */
@@ -263,7 +269,7 @@ export class Trainer {
       // (a checkpoint older than the counter: its FLOPs stand in, as for its curve's points)
       t.compute = extra.compute ?? extra.progression.flops;
       restoreRng(state.rng, t.device);
-      t.joinDataParallel();
+      t.joinDataParallel(state.rng.ranks);
     } catch (e) {
       t.dispose(); // frees its tensors and puts back the process-wide settings it changed
       throw e;
@@ -616,10 +622,21 @@ export class Trainer {
     };
   }
 
-  /** Writes a checkpoint (rank 0 only in a data-parallel job: every rank holds the same state). */
+  /**
+   * Writes a checkpoint. In a data-parallel job every rank calls it: rank 0 writes (every rank
+   * holds the same state), with each rank's generators, so that a resumed run draws the dropout
+   * masks an uninterrupted one would have.
+   */
   save(dir: string): void {
+    const ranks =
+      this.dp === null
+        ? undefined
+        : this.dp
+            .allGatherBytes(Buffer.from(JSON.stringify(captureRng(this.device))))
+            .map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as RngState);
     if (this.dp !== null && this.dp.rank !== 0) return;
-    saveCheckpoint(dir, this.model, this.optimizer, this.checkpointState());
+    const state = this.checkpointState();
+    saveCheckpoint(dir, this.model, this.optimizer, ranks === undefined ? state : { ...state, rng: { ...state.rng, ranks } });
   }
 
   /** Trains until config.steps, evaluating, logging and checkpointing as configured. */
