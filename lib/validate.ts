@@ -4,7 +4,18 @@ import type { z } from 'zod';
 
 /** zod's issues as `path: message; …` (`root` names a problem with the whole value). */
 export function formatIssues(error: z.ZodError, root = '(root)'): string {
-  return error.issues.map((i) => `${i.path.join('.') || root}: ${i.message}`).join('; ');
+  return error.issues.map((i) => `${i.path.join('.') || root}: ${message(i)}`).join('; ');
+}
+
+/**
+ * An issue's message. zod says only "Invalid input" when a value fits none of a union's types; where
+ * each alternative failed on the value itself (not inside it), their reasons say what was expected.
+ */
+function message(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue.message;
+  const direct = issue.errors.every((branch) => branch.length === 1 && branch[0].path.length === 0);
+  if (!direct) return issue.message;
+  return 'Invalid input: ' + issue.errors.map((branch) => branch[0].message.replace(/^Invalid input: /, '')).join(', or ');
 }
 
 /** schema.parse(input), failing with `what: path: message; …`. */

@@ -9,10 +9,13 @@ import { describeProfile } from '../train/profile-window';
 import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
 import { checkpointDir } from './model-io';
+import { applyOverrides, collectOverride, type Override } from './overrides';
 
 interface TrainFlags {
   config?: string;
   preset?: string;
+  data?: string;
+  set?: Override[];
   steps?: number;
   seed?: number;
   out?: string;
@@ -61,6 +64,8 @@ function resumedDevice(resume: string): string | undefined {
 const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['config', '--config'],
   ['preset', '--preset'],
+  ['data', '--data'],
+  ['set', '--set'],
   ['seed', '--seed'],
   ['device', '--device'],
   ['batchSize', '--batch-size'],
@@ -97,6 +102,12 @@ export function registerTrain(program: Command): void {
     .description('train a model (a run config, a preset, or --resume a checkpoint); progress on stderr')
     .option('--config <file>', 'run config (JSON)')
     .option('--preset <name>', 'model preset, e.g. tiny, gpt2-124m, paper-base')
+    .option('--data <source>', "training data: 'embedded', a directory of prepared shards, or a token file")
+    .option(
+      '--set <path=value>',
+      'set one run-config field, e.g. --set lr.peak=6e-4 --set model.nLayer=8 (repeatable; the value is read as JSON, else as a string; applied after --config and --preset, before the other flags)',
+      collectOverride,
+    )
     .option('--steps <n>', "optimizer steps in total (default: the config's steps, else 1000)", positiveInt('--steps'))
     .option('--seed <n>', 'seed of init, data order and dropout', nonNegativeInt('--seed'))
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
@@ -168,6 +179,13 @@ export function registerTrain(program: Command): void {
         if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
         const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};
         if (f.preset !== undefined) cfg.model = f.preset;
+        if (f.set !== undefined) {
+          // a preset named by its string takes field overrides as {preset, ...fields}
+          if (typeof cfg.model === 'string' && f.set.some((o) => o.path[0] === 'model' && o.path.length > 1))
+            cfg.model = { preset: cfg.model };
+          applyOverrides(cfg, f.set);
+        }
+        if (f.data !== undefined) cfg.data = f.data;
         if (f.steps !== undefined) cfg.steps = f.steps;
         if (f.seed !== undefined) cfg.seed = f.seed;
         if (f.device !== undefined) cfg.device = f.device;
@@ -180,7 +198,9 @@ export function registerTrain(program: Command): void {
         if (cfg.steps === undefined) cfg.steps = 1000;
         out = f.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
         checkFreshOut(out);
-        trainer = Trainer.create(parseRunConfig(cfg, f.config !== undefined ? `run config ${f.config}` : 'run config'));
+        const label =
+          (f.config !== undefined ? `run config ${f.config}` : 'run config') + (f.set !== undefined ? ' with its --set fields' : '');
+        trainer = Trainer.create(parseRunConfig(cfg, label));
       }
       if (f.progress && isMainRank())
         process.stderr.write(

@@ -293,6 +293,44 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4]);
   });
 
+  it('train --set PATH=VALUE and --data change the run config; a bad one names the field or the file', async () => {
+    const [ok, badValue, badData, onResume] = await Promise.all([
+      cli([
+        'train',
+        '--config',
+        'run.json',
+        '--set',
+        'model.nLayer=2',
+        '--set',
+        'lr={"peak":1e-3,"kind":"constant"}',
+        '--set',
+        'steps=2',
+        '--data',
+        'embedded',
+        '--out',
+        'set',
+        '--no-progress',
+      ]),
+      cli(['train', '--config', 'run.json', '--set', 'lr.peak=fast', '--out', 'set2', '--no-progress']),
+      cli(['train', '--config', 'run.json', '--data', 'no-such-tokens.bin', '--out', 'set3', '--no-progress']),
+      cli(['train', '--resume', 'run', '--set', 'lr.peak=1e-3', '--steps', '9', '--no-progress']),
+    ]);
+    expect(ok.code).toBe(0);
+    const state = JSON.parse(readFileSync(join(dir, 'set', 'checkpoint', 'state.json'), 'utf8')) as {
+      step: number;
+      extra: { run: { model: { nLayer: number }; lr: { peak: number; kind: string }; data: string } };
+    };
+    expect(state.step).toBe(2);
+    expect(state.extra.run).toMatchObject({ model: { nLayer: 2 }, lr: { peak: 1e-3, kind: 'constant' }, data: 'embedded' });
+    expectCleanFailure(
+      badValue,
+      /invalid run config run\.json with its --set fields: lr\.peak: Invalid input: expected number, received string, or expected "kaplan"/,
+    );
+    expectCleanFailure(badData, /no-such-tokens\.bin/);
+    expectCleanFailure(onResume, /--resume continues the saved run as it was configured: --set cannot change it/);
+    expect(existsSync(join(dir, 'set2'))).toBe(false);
+  });
+
   it('eval --json: loss, tokens, bits per byte, perplexity = exp(loss); sample --json: text (seeded)', async () => {
     const [ev, s1, s2] = await Promise.all([
       cli(['eval', '--checkpoint', join(dir, 'run', 'checkpoint'), '--data', join(dir, 'eval.txt'), '--json']),
