@@ -6,7 +6,8 @@ import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from 
 import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
 import { describeProfile } from '../train/profile-window';
-import { describeModel, Trainer, TrainingDivergedError } from '../train/trainer';
+import { FileTokens } from '../data/file-tokens';
+import { describeModel, Trainer, TrainingDivergedError, type TrainData } from '../train/trainer';
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
 import { checkpointDir } from './model-io';
 import { applyOverrides, collectOverride, type Override } from './overrides';
@@ -83,6 +84,12 @@ function checkFreshOut(out: string, resumedFrom?: string): void {
     throw new Error(
       `${out} already holds a run (${held.join(', ')}): continue it with --resume ${out}, or choose another --out (or remove it)`,
     );
+}
+
+/** The data's name and split sizes; a split read from disk as needed says so. */
+function describeData(d: TrainData): string {
+  const n = (t: TrainData['train']) => `${t.length.toLocaleString('en-US')}${t instanceof FileTokens ? ' (read from disk)' : ''}`;
+  return `${d.name} (${n(d.train)} train / ${n(d.val)} validation tokens)`;
 }
 
 /** --loss-kernel / --norm-kernel as a run config's `kernels` (nothing when neither is given). */
@@ -204,7 +211,7 @@ export function registerTrain(program: Command): void {
       }
       if (f.progress && isMainRank())
         process.stderr.write(
-          `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${trainer.data.name}, run ${out}\n`,
+          `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${describeData(trainer.data)}, run ${out}\n`,
         );
       const controller = new AbortController();
       const onSigint = () => {

@@ -2,6 +2,7 @@
 import { checkDevice, type Device } from '../dtype';
 import { fromTypedArray } from '../factories';
 import type { Tensor } from '../tensor';
+import { FileTokens, type Tokens } from './file-tokens';
 
 /** Inputs and next-token targets: y[b, t] is the token after x[b, t]. Both int64 [B, T]. */
 export interface Batch {
@@ -10,8 +11,9 @@ export interface Batch {
 }
 
 /** The sizes every loader validates: positive integers B and T, and data holding at least one window of T+1 tokens. */
-export function checkWindow(tokens: Uint16Array, batchSize: number, seqLen: number, who: string): void {
-  if (!(tokens instanceof Uint16Array)) throw new TypeError(`${who}: expected a Uint16Array of token ids for tokens`);
+export function checkWindow(tokens: Tokens, batchSize: number, seqLen: number, who: string): void {
+  if (!(tokens instanceof Uint16Array || tokens instanceof FileTokens))
+    throw new TypeError(`${who}: expected a Uint16Array of token ids (or a FileTokens) for tokens`);
   for (const [name, v] of [
     ['batchSize', batchSize],
     ['seqLen', seqLen],

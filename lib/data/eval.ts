@@ -2,6 +2,7 @@
 // of the data (each with its T next-token targets), so every evaluation scores the same tokens.
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
+import type { Tokens } from './file-tokens';
 
 export interface EvalOptions {
   batchSize: number;
@@ -35,7 +36,7 @@ export function evalBatchCount(dataLength: number, opts: Omit<EvalOptions, 'devi
  * The evaluation batches in order. Arguments are checked now; each batch's tensors are made when
  * the iteration reaches it, so stopping early allocates nothing more.
  */
-export function evalBatches(tokens: Uint16Array, opts: EvalOptions): Generator<EvalBatch, void, undefined> {
+export function evalBatches(tokens: Tokens, opts: EvalOptions): Generator<EvalBatch, void, undefined> {
   checkWindow(tokens, opts.batchSize, opts.seqLen, 'evalBatches');
   if (opts.maxBatches !== undefined && (!Number.isInteger(opts.maxBatches) || opts.maxBatches < 0)) {
     throw new TypeError(`evalBatches: expected a non-negative integer for maxBatches but received ${opts.maxBatches}`);
@@ -50,7 +51,7 @@ export function evalBatches(tokens: Uint16Array, opts: EvalOptions): Generator<E
   return generate(tokens, opts, resolveDevice(opts.device, 'evalBatches'));
 }
 
-function* generate(tokens: Uint16Array, opts: EvalOptions, device: Device): Generator<EvalBatch, void, undefined> {
+function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator<EvalBatch, void, undefined> {
   const { batchSize: B, seqLen: T } = opts;
   const windows = evalWindowCount(tokens.length, T);
   const batches = evalBatchCount(tokens.length, opts);
@@ -62,8 +63,9 @@ function* generate(tokens: Uint16Array, opts: EvalOptions, device: Device): Gene
     const y = new Int32Array(rows * T);
     for (let r = 0; r < rows; r++) {
       const start = (first + r) * T;
-      x.set(tokens.subarray(start, start + T), r * T);
-      y.set(tokens.subarray(start + 1, start + T + 1), r * T);
+      const window = tokens.subarray(start, start + T + 1); // (one read for data on disk)
+      x.set(window.subarray(0, T), r * T);
+      y.set(window.subarray(1), r * T);
     }
     yield { ...toBatch(x, y, rows, T, device), index, tokens: rows * T };
   }

@@ -15,7 +15,8 @@ export { DOCUMENT_SEPARATOR, readDocuments, readText, splitDocuments } from './d
 export { tokenizeDocuments, type TokenizeOptions, type TokenizeResult } from './parallel';
 export { EMBEDDED_CORPUS_NAME, embeddedDocuments, loadEmbeddedCorpus, type EmbeddedCorpus, type EmbeddedCorpusOptions } from './corpus';
 export type { CachedSplits, SplitCounts, Splits } from './cache';
-export { loadTokenData, type LoadTokenDataOptions, type TokenData } from './source';
+export { DEFAULT_MAX_IN_MEMORY_BYTES, loadTokenData, type LoadTokenDataOptions, type TokenData } from './source';
+export { FileTokens, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
 export { DEFAULT_SHARD_TOKENS, prepare, type PrepareOptions, type PrepareSummary, type ShardInfo } from './prepare';
 export type { Batch } from './batch';
 export { BatchLoader, type BatchLoaderOptions, type LoaderState } from './loader';

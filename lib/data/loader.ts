@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
+import type { Tokens } from './file-tokens';
 import { Xoshiro128 } from './rng';
 
 export interface BatchLoaderOptions {
@@ -47,11 +48,11 @@ export class BatchLoader {
   readonly seqLen: number;
   readonly device: Device;
   readonly shard: { rank: number; worldSize: number };
-  private readonly tokens: Uint16Array;
+  private readonly tokens: Tokens;
   private rng: Xoshiro128;
   private drawn = 0;
 
-  constructor(tokens: Uint16Array, opts: BatchLoaderOptions) {
+  constructor(tokens: Tokens, opts: BatchLoaderOptions) {
     checkWindow(tokens, opts.batchSize, opts.seqLen, 'BatchLoader');
     this.tokens = tokens;
     this.batchSize = opts.batchSize;
@@ -81,8 +82,9 @@ export class BatchLoader {
       const start = this.rng.nextInt(offsets);
       const b = w - rank * B;
       if (b < 0 || b >= B) continue; // another rank's window
-      x.set(tokens.subarray(start, start + T), b * T);
-      y.set(tokens.subarray(start + 1, start + T + 1), b * T);
+      const window = tokens.subarray(start, start + T + 1); // (one read for data on disk)
+      x.set(window.subarray(0, T), b * T);
+      y.set(window.subarray(1), b * T);
     }
     this.drawn++;
     return toBatch(x, y, B, T, this.device);

@@ -86,41 +86,52 @@ function startsWithMagic(bytes: Buffer): boolean {
 }
 
 function parseShard(path: string, bytes: Buffer, auto: boolean): Uint16Array {
+  return copyTokens(bytes, SHARD_HEADER_BYTES, shardTokenCount(path, bytes, bytes.length, auto));
+}
+
+/**
+ * The token count of an llm.c shard of `fileBytes` bytes, from its header (`head`: at least its
+ * first 1024 bytes, or the whole file if shorter); throws a TokenFileError on a wrong magic or
+ * version, or a size that disagrees with the header.
+ */
+export function shardTokenCount(path: string, head: Buffer, fileBytes: number, auto = false): number {
   // the magic first: for a file of another kind it is the more telling complaint
-  if (bytes.length >= 4 && bytes.readInt32LE(0) !== SHARD_MAGIC) {
+  if (head.length >= 4 && head.readInt32LE(0) !== SHARD_MAGIC) {
     const hint = auto ? '; a headerless uint16 token file needs a .bin name or format "raw"' : '';
-    throw new TokenFileError(path, `wrong magic ${bytes.readInt32LE(0)}: not an llm.c token shard (expected magic ${SHARD_MAGIC})${hint}`);
+    throw new TokenFileError(path, `wrong magic ${head.readInt32LE(0)}: not an llm.c token shard (expected magic ${SHARD_MAGIC})${hint}`);
   }
-  if (bytes.length < SHARD_HEADER_BYTES) {
-    throw new TokenFileError(
-      path,
-      `truncated header: the file has ${bytes.length} bytes, an llm.c shard header needs ${SHARD_HEADER_BYTES}`,
-    );
+  if (fileBytes < SHARD_HEADER_BYTES) {
+    throw new TokenFileError(path, `truncated header: the file has ${fileBytes} bytes, an llm.c shard header needs ${SHARD_HEADER_BYTES}`);
   }
-  const version = bytes.readInt32LE(4);
+  const version = head.readInt32LE(4);
   if (version !== SHARD_VERSION) {
     throw new TokenFileError(path, `unsupported shard version ${version} (only version ${SHARD_VERSION}, uint16 tokens, is supported)`);
   }
-  const count = bytes.readInt32LE(8);
+  const count = head.readInt32LE(8);
   if (count < 0) throw new TokenFileError(path, `corrupt header: negative token count ${count}`);
   const expected = SHARD_HEADER_BYTES + 2 * count;
-  if (bytes.length < expected) {
+  if (fileBytes < expected) {
     throw new TokenFileError(
       path,
-      `truncated: the header declares ${count} tokens (${expected} bytes) but the file has ${bytes.length} bytes`,
+      `truncated: the header declares ${count} tokens (${expected} bytes) but the file has ${fileBytes} bytes`,
     );
   }
-  if (bytes.length > expected) {
-    throw new TokenFileError(path, `corrupt: ${bytes.length - expected} bytes follow the ${count} tokens the header declares`);
+  if (fileBytes > expected) {
+    throw new TokenFileError(path, `corrupt: ${fileBytes - expected} bytes follow the ${count} tokens the header declares`);
   }
-  return copyTokens(bytes, SHARD_HEADER_BYTES, count);
+  return count;
 }
 
 function parseRaw(path: string, bytes: Buffer): Uint16Array {
-  if (bytes.length % 2 !== 0) {
-    throw new TokenFileError(path, `odd byte length ${bytes.length}: a headerless token file holds uint16 tokens (2 bytes each)`);
+  return copyTokens(bytes, 0, rawTokenCount(path, bytes.length));
+}
+
+/** The token count of a headerless uint16 file of `fileBytes` bytes (an odd size is refused). */
+export function rawTokenCount(path: string, fileBytes: number): number {
+  if (fileBytes % 2 !== 0) {
+    throw new TokenFileError(path, `odd byte length ${fileBytes}: a headerless token file holds uint16 tokens (2 bytes each)`);
   }
-  return copyTokens(bytes, 0, bytes.length / 2);
+  return fileBytes / 2;
 }
 
 /** A fresh, aligned Uint16Array (a Buffer's byteOffset need not be even). */
@@ -139,18 +150,19 @@ function toLittleEndian(tokens: Uint16Array): Uint16Array {
   return copy;
 }
 
-function checkVocabSize(vocabSize: number): number {
+export function checkVocabSize(vocabSize: number): number {
   if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > 65536) {
     throw new TypeError(`Expected an integer in 1..65536 for vocabSize but received ${vocabSize}`);
   }
   return vocabSize;
 }
 
-function checkVocabulary(path: string, tokens: Uint16Array, vocabSize: number): void {
+/** Throws naming the file and position (`first`: the position of tokens[0] in the file) of an id ≥ vocabSize. */
+export function checkVocabulary(path: string, tokens: Uint16Array, vocabSize: number, first = 0): void {
   if (vocabSize === 65536) return;
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i] >= vocabSize) {
-      throw new TokenFileError(path, `token id ${tokens[i]} at position ${i} is outside the vocabulary (size ${vocabSize})`);
+      throw new TokenFileError(path, `token id ${tokens[i]} at position ${first + i} is outside the vocabulary (size ${vocabSize})`);
     }
   }
 }

@@ -1,45 +1,91 @@
 // Token data from disk, split into training and validation:
 //   a directory of shards, as `staged-lm prepare` or llm.c's scripts write them: the shards whose
-//     name says `val` (val_000000.bin, fineweb_val_000000.bin, tiny_shakespeare_val.bin) are the
-//     validation split, the others the training split; with no shard named so, the lowest-numbered
-//     shard is validation. nanoGPT's train.bin/val.bin directories work the same way.
+//     name says `val`, `valid` or `validation` (val_000000.bin, fineweb_val_000000.bin,
+//     wiki.valid.bin) are the validation split; those that say `test` are held out of both (a test
+//     split is for the end, not for training); the others are the training split. With no shard
+//     named val, the lowest-numbered shard is validation — and with no numbers either, nothing says
+//     which file is validation, and the directory is refused. nanoGPT's train.bin/val.bin
+//     directories work the same way.
 //   a single token file: its last `valFraction` (default 10%) is validation, the rest training.
+// A split of up to `maxInMemoryBytes` is read into memory (every id checked); a larger one stays on
+// disk and is read window by window (./file-tokens.ts).
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { SHARD_MAGIC, TokenFileError, readTokens, type ReadTokensOptions } from './shards';
-import { concatTokens } from './tokenizer';
+import { basename, extname, join } from 'node:path';
+import { FileTokens, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
+import { SHARD_MAGIC, TokenFileError } from './shards';
+import { GPT2_VOCAB } from './tokenizer';
 
 export interface TokenData {
   name: string;
-  train: Uint16Array;
-  val: Uint16Array;
-  /** The files each split was read from, in order. */
-  files: { train: string[]; val: string[] };
+  /** In memory (a Uint16Array), or read from disk as needed (a FileTokens) when larger than maxInMemoryBytes. */
+  train: Tokens;
+  val: Tokens;
+  /** The files each split was read from, in order; `heldOut`: files named test, in neither split. */
+  files: { train: string[]; val: string[]; heldOut: string[] };
 }
 
 export interface LoadTokenDataOptions {
   vocabSize?: number;
   /** For a single file: the share of tokens, from the end, held out for validation (default 0.1). */
   valFraction?: number;
+  /** A split larger than this many bytes of tokens is read from disk as needed (default 1 GiB). */
+  maxInMemoryBytes?: number;
 }
+
+export const DEFAULT_MAX_IN_MEMORY_BYTES = 2 ** 30;
 
 /** Train and validation tokens from a directory of shards or a single token file. */
 export function loadTokenData(path: string, opts: LoadTokenDataOptions = {}): TokenData {
-  return statSync(path).isDirectory() ? loadDirectory(path, opts) : loadFile(path, opts);
+  let dir: boolean;
+  try {
+    dir = statSync(path).isDirectory();
+  } catch (e) {
+    throw new TokenFileError(path, `cannot read the token data: ${(e as Error).message}`);
+  }
+  return dir ? loadDirectory(path, opts) : loadFile(path, opts);
+}
+
+/** The split in memory when it is small enough, else on disk. */
+function split(segments: TokenSegment[], opts: LoadTokenDataOptions): Tokens {
+  const onDisk = new FileTokens(segments, opts.vocabSize ?? GPT2_VOCAB);
+  return onDisk.byteLength <= (opts.maxInMemoryBytes ?? DEFAULT_MAX_IN_MEMORY_BYTES) ? onDisk.subarray(0, onDisk.length) : onDisk;
 }
 
 function loadFile(path: string, opts: LoadTokenDataOptions): TokenData {
   const valFraction = opts.valFraction ?? 0.1;
   if (!(valFraction >= 0 && valFraction < 1))
     throw new TypeError(`Expected a number in [0, 1) for valFraction but received ${valFraction}`);
-  const tokens = readTokens(path, { vocabSize: opts.vocabSize });
-  const cut = tokens.length - Math.round(tokens.length * valFraction);
-  if (cut < 1) throw new TokenFileError(path, `too few tokens (${tokens.length}) to hold out a validation split`);
-  return { name: basename(path), train: tokens.subarray(0, cut), val: tokens.subarray(cut), files: { train: [path], val: [path] } };
+  // a file that starts with the llm.c magic is a shard; any other .bin file headerless uint16; the
+  // rest is checked as a shard, whose wrong magic says what is expected
+  const raw = !startsWithMagic(path) && extname(path).toLowerCase() === '.bin';
+  const all = raw ? tokenFileSegment(path, 'raw') : tokenFileSegmentAuto(path);
+  const cut = all.count - Math.round(all.count * valFraction);
+  if (cut < 1) throw new TokenFileError(path, `too few tokens (${all.count}) to hold out a validation split`);
+  return {
+    name: basename(path),
+    train: split([sliceSegment(all, 0, cut)], opts),
+    val: split([sliceSegment(all, cut, all.count - cut)], opts),
+    files: { train: [path], val: [path], heldOut: [] },
+  };
+}
+
+/** An llm.c shard read for a file of no known kind: its wrong magic hints at the .bin name. */
+function tokenFileSegmentAuto(path: string): TokenSegment {
+  try {
+    return tokenFileSegment(path, 'llmc');
+  } catch (e) {
+    if (e instanceof TokenFileError && /wrong magic/.test(e.message))
+      throw new TokenFileError(
+        path,
+        e.message.slice(path.length + 2) + '; a headerless uint16 token file needs a .bin name or format "raw"',
+      );
+    throw e;
+  }
 }
 
 const SHARD_INDEX = /(\d+)\.bin$/i;
-const NAMED_VAL = /(^|[_.-])val(idation)?([_.-]|$)/i;
+const NAMED_VAL = /(^|[_.-])val(id|idation)?([_.-]|$)/i;
+const NAMED_TEST = /(^|[_.-])test([_.-]|$)/i;
 
 function loadDirectory(dir: string, opts: LoadTokenDataOptions): TokenData {
   const files = readdirSync(dir)
@@ -47,19 +93,35 @@ function loadDirectory(dir: string, opts: LoadTokenDataOptions): TokenData {
     .sort((a, b) => shardIndex(a) - shardIndex(b) || (a < b ? -1 : a > b ? 1 : 0))
     .map((f) => join(dir, f));
   if (files.length === 0) throw new TokenFileError(dir, 'no .bin token files in this directory');
-  let val = files.filter((f) => NAMED_VAL.test(basename(f)));
-  if (val.length === 0) val = files.slice(0, 1);
-  const train = files.filter((f) => !val.includes(f));
+  const heldOut = files.filter((f) => NAMED_TEST.test(basename(f)) && !NAMED_VAL.test(basename(f)));
+  const candidates = files.filter((f) => !heldOut.includes(f));
+  let val = candidates.filter((f) => NAMED_VAL.test(basename(f)));
+  if (val.length === 0) {
+    const numbered = candidates.filter((f) => shardIndex(basename(f)) >= 0);
+    if (numbered.length === 0 && candidates.length > 1)
+      throw new TokenFileError(
+        dir,
+        `no file is named as validation (val, valid or validation) and none is numbered: which of ${candidates.map((f) => basename(f)).join(', ')} is validation? Rename it`,
+      );
+    val = (numbered.length > 0 ? numbered : candidates).slice(0, 1);
+  }
+  const train = candidates.filter((f) => !val.includes(f));
   if (train.length === 0)
     throw new TokenFileError(dir, `no training shards: the only token file(s) ${val.map((f) => basename(f)).join(', ')} are validation`);
   // one format for the whole directory: a prepared (llm.c) directory whose shard lost its magic is
   // an error, not silently read as headerless tokens
-  const read: ReadTokensOptions = { vocabSize: opts.vocabSize, format: files.some(startsWithMagic) ? 'llmc' : 'raw' };
+  const format = files.some(startsWithMagic) ? 'llmc' : 'raw';
   return {
     name: basename(dir),
-    train: concatTokens(train.map((f) => readTokens(f, read))),
-    val: concatTokens(val.map((f) => readTokens(f, read))),
-    files: { train, val },
+    train: split(
+      train.map((f) => tokenFileSegment(f, format)),
+      opts,
+    ),
+    val: split(
+      val.map((f) => tokenFileSegment(f, format)),
+      opts,
+    ),
+    files: { train, val, heldOut },
   };
 }
 
@@ -70,7 +132,12 @@ function shardIndex(name: string): number {
 
 function startsWithMagic(file: string): boolean {
   const head = Buffer.alloc(4);
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new TokenFileError(file, `cannot open: ${(e as Error).message}`);
+  }
   try {
     return readSync(fd, head, 0, 4, 0) === 4 && head.readInt32LE(0) === SHARD_MAGIC;
   } finally {

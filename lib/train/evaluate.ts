@@ -2,6 +2,7 @@
 // Sharded (data parallel), a rank scores every W-th batch and returns its partial sums.
 import { noGrad } from '../autograd';
 import { evalBatches } from '../data/eval';
+import type { Tokens } from '../data/file-tokens';
 import type { Device } from '../dtype';
 import type { GPT } from '../nn/gpt';
 import { withAutocast } from '../runtime';
@@ -16,7 +17,7 @@ export interface EvalResult {
 
 export function evaluate(
   model: GPT,
-  tokens: Uint16Array,
+  tokens: Tokens,
   opts: {
     batchSize: number;
     seqLen: number;

@@ -5,10 +5,11 @@
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
 import { BatchLoader, type LoaderState } from '../data/loader';
+import type { Tokens } from '../data/file-tokens';
 import { loadTokenData } from '../data/source';
 import { checkDevice, type Device } from '../dtype';
 import { stack } from '../functional';
@@ -59,8 +60,9 @@ export class TrainingDivergedError extends Error {
 
 export interface TrainData {
   name: string;
-  train: Uint16Array;
-  val: Uint16Array;
+  /** In memory, or read from disk window by window (a large split: lib/data/file-tokens.ts). */
+  train: Tokens;
+  val: Tokens;
 }
 
 /** Token data a run config names: the embedded corpus or files from `prepare`. */
@@ -167,6 +169,14 @@ export class Trainer {
     if (this.seqLen > modelConfig.contextLength)
       throw new Error(`seqLen ${this.seqLen} exceeds the model's context length ${modelConfig.contextLength}`);
     if (modelConfig.vocabSize > 65536) throw new Error('token data is uint16: the vocabulary must have at most 65536 entries');
+    // checked now rather than at the first evaluation or growth, after steps whose work would be lost
+    const validates = config.eval.interval > 0 ? 'eval.interval > 0' : config.stages.length > 0 ? 'a growth' : null;
+    if (validates !== null && data.val.length < this.seqLen + 1)
+      throw new Error(
+        `the validation split of ${data.name} has ${data.val.length} tokens, too few for one window of seqLen + 1 = ${this.seqLen + 1}, ` +
+          `which ${validates} needs: give it more tokens (prepare --val-tokens) or train with a shorter seqLen` +
+          (validates === 'a growth' ? '' : ', or set eval.interval 0'),
+      );
     manualSeed(config.seed);
     this.model = new GPT(modelConfig, { device: this.device });
     this.optimizer = new AdamW(this.model.namedParameters(), config.optimizer);
@@ -195,7 +205,9 @@ export class Trainer {
 
   /** A fresh run. */
   static create(input: unknown, data?: TrainData): Trainer {
-    const config = parseRunConfig(input);
+    const parsed = parseRunConfig(input);
+    // kept absolute: a resumed run may start in another directory
+    const config = parsed.data === 'embedded' || data !== undefined ? parsed : { ...parsed, data: resolve(parsed.data) };
     const modelConfig = resolveModel(config.model);
     const t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
     t.joinDataParallel();
@@ -256,11 +268,18 @@ export class Trainer {
         : `${dir}/state.json run with the options given on resuming`,
     );
     const ck = loadCheckpoint(dir, checkDevice(config.device));
-    const t = new Trainer(config, ck.config, data ?? loadRunData(config.data, ck.config.vocabSize), {
-      loaderState: extra.loader,
-      schedule: parseSchedule(extra.schedule),
-    });
+    let t: Trainer | null = null;
     try {
+      let runData = data;
+      try {
+        runData ??= loadRunData(config.data, ck.config.vocabSize);
+      } catch (e) {
+        throw new Error(`the run's data '${config.data}' (${dir}/state.json, run.data): ${(e as Error).message}`);
+      }
+      t = new Trainer(config, ck.config, runData, {
+        loaderState: extra.loader,
+        schedule: parseSchedule(extra.schedule),
+      });
       loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
@@ -271,7 +290,7 @@ export class Trainer {
       restoreRng(state.rng, t.device);
       t.joinDataParallel(state.rng.ranks);
     } catch (e) {
-      t.dispose(); // frees its tensors and puts back the process-wide settings it changed
+      t?.dispose(); // frees its tensors and puts back the process-wide settings it changed
       throw e;
     } finally {
       for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();

@@ -1,10 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenFileError, loadTokenData, writeShard } from '../../lib/data';
+import type { Tokens } from '../../lib/data/file-tokens';
 import { tempDirs } from './tmp';
 
 const tmp = tempDirs('source');
-const ids = (a: Uint16Array): number[] => Array.from(a);
+const ids = (a: Tokens): number[] => Array.from(a.subarray(0, a.length));
 
 describe('loadTokenData', () => {
   test('a prepared directory: val_000000.bin is validation, train shards in index order', () => {
@@ -50,6 +51,32 @@ describe('loadTokenData', () => {
     expect(() => loadTokenData(dir)).toThrow(`${bad}: wrong magic 7`);
   });
 
+  test('valid names validation; test files are held out of both splits; unnamed, unnumbered files are refused', () => {
+    const wiki = tmp();
+    writeFileSync(join(wiki, 'wiki.train.bin'), Buffer.from(Uint16Array.of(1, 2, 3).buffer));
+    writeFileSync(join(wiki, 'wiki.valid.bin'), Buffer.from(Uint16Array.of(4).buffer));
+    writeFileSync(join(wiki, 'wiki.test.bin'), Buffer.from(Uint16Array.of(5).buffer));
+    const d = loadTokenData(wiki);
+    expect([ids(d.train), ids(d.val)]).toEqual([[1, 2, 3], [4]]);
+    expect(d.files.heldOut).toEqual([join(wiki, 'wiki.test.bin')]);
+    const nano = tmp();
+    writeFileSync(join(nano, 'train.bin'), Buffer.from(Uint16Array.of(1, 2).buffer));
+    writeFileSync(join(nano, 'test.bin'), Buffer.from(Uint16Array.of(3).buffer));
+    writeFileSync(join(nano, 'val.bin'), Buffer.from(Uint16Array.of(4).buffer));
+    expect([ids(loadTokenData(nano).train), ids(loadTokenData(nano).val)]).toEqual([[1, 2], [4]]);
+    const unnamed = tmp();
+    writeFileSync(join(unnamed, 'a.bin'), Buffer.from(Uint16Array.of(1).buffer));
+    writeFileSync(join(unnamed, 'b.bin'), Buffer.from(Uint16Array.of(2).buffer));
+    expect(() => loadTokenData(unnamed)).toThrow(
+      /no file is named as validation \(val, valid or validation\) and none is numbered: which of a\.bin, b\.bin is validation/,
+    );
+  });
+
+  test('a missing path is an error naming it', () => {
+    const missing = join(tmp(), 'nope');
+    expect(() => loadTokenData(missing)).toThrow(`${missing}: cannot read the token data`);
+  });
+
   test('directories without training data are errors naming the directory', () => {
     const empty = tmp();
     expect(() => loadTokenData(empty)).toThrow(TokenFileError);
@@ -66,7 +93,7 @@ describe('loadTokenData', () => {
       Uint16Array.from({ length: 100 }, (_, i) => i),
     );
     const d = loadTokenData(path);
-    expect([d.train.length, d.val.length, d.val[0]]).toEqual([90, 10, 90]);
+    expect([d.train.length, d.val.length, d.val.subarray(0, 1)[0]]).toEqual([90, 10, 90]);
     expect(loadTokenData(path, { valFraction: 0 }).val.length).toBe(0);
     expect(() => loadTokenData(path, { valFraction: 1 })).toThrow(/valFraction but received 1/);
   });

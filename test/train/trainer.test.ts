@@ -20,6 +20,7 @@ import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
 import { readRun } from '../../lib/train/report';
 import { noGrad } from '../../lib';
+import { writeShard } from '../../lib/data';
 
 const small = {
   model: { nLayer: 1, nHead: 2, nEmbd: 32, contextLength: 32 },
@@ -158,6 +159,53 @@ describe('checkpoints cut short', () => {
     t.save(ckpt);
     expect(readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl', 'report.svg']);
     t.dispose();
+  });
+});
+
+describe('the run data', () => {
+  it('a relative data path is kept absolute, and a resumed run whose data is gone names it', async () => {
+    const data = join(dir, 'tokens');
+    mkdirSync(data);
+    writeShard(
+      join(data, 'val_000000.bin'),
+      Uint16Array.from({ length: 200 }, (_, i) => i % 97),
+    );
+    writeShard(
+      join(data, 'train_000001.bin'),
+      Uint16Array.from({ length: 2000 }, (_, i) => (i * 7) % 97),
+    );
+    const cwd = process.cwd();
+    process.chdir(dir);
+    let t: Trainer;
+    try {
+      t = Trainer.create({ ...small, data: 'tokens', steps: 2 });
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(t.config.data).toBe(data);
+    await t.train({ out: join(dir, 'run'), progress: false });
+    t.dispose();
+    const r = Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 3 }); // from another directory
+    expect(r.data.train.length).toBe(2000);
+    r.dispose();
+    renameSync(data, join(dir, 'moved'));
+    expect(() => Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 3 })).toThrow(
+      `the run's data '${data}' (${join(dir, 'run', 'checkpoint')}/state.json, run.data): ${data}: cannot read the token data`,
+    );
+  });
+
+  it('a validation split too short for one window is refused before any step, when something evaluates', () => {
+    const train = Uint16Array.from({ length: 500 }, (_, i) => i % 50);
+    const val = Uint16Array.from({ length: 20 }, (_, i) => i);
+    const data = { name: 'short-val', train, val };
+    expect(() => Trainer.create({ ...small, steps: 2, eval: { interval: 1, batches: 1 } }, data)).toThrow(
+      'the validation split of short-val has 20 tokens, too few for one window of seqLen + 1 = 33, which eval.interval > 0 needs: give it more tokens (prepare --val-tokens) or train with a shorter seqLen, or set eval.interval 0',
+    );
+    expect(() => Trainer.create({ ...small, steps: 2, stages: [{ until: { steps: 1 }, grow: { op: 'depth' } }] }, data)).toThrow(
+      /which a growth needs: give it more tokens \(prepare --val-tokens\) or train with a shorter seqLen$/,
+    );
+    // nothing reads it: nothing to refuse
+    Trainer.create({ ...small, steps: 2 }, data).dispose();
   });
 });
 
