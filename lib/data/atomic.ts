@@ -1,27 +1,57 @@
 // Atomic file writes: readers see either the old file or the complete new one, never a partial
-// write, even when the process dies mid-write or two processes write the same path at once.
+// write, even when the process dies mid-write or two processes write the same path at once. The
+// data is flushed before the rename and the directory after it, so that a machine that loses power
+// (or a node that crashes) keeps the old file or the new one, not an empty one.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 
-/** Writes the chunks, in order, to a temporary file beside `path`, flushes it, then renames it over `path`. */
-export function writeFileAtomic(path: string, chunks: readonly ArrayBufferView[]): void {
-  // a unique name per writer, in the same directory so that rename() stays on one file system
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let fd: number | undefined;
+/** Writes the chunks to `path` (created or replaced in place) and flushes them to the disk. */
+export function writeFileDurable(path: string, chunks: readonly ArrayBufferView[]): void {
+  const fd = openSync(path, 'w');
   try {
-    fd = openSync(tmp, 'w');
     for (const chunk of chunks) {
       const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       let done = 0;
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
     }
     fsyncSync(fd);
+  } finally {
     closeSync(fd);
-    fd = undefined;
+  }
+}
+
+/**
+ * Flushes a directory's entries (a rename into it, a new file) to the disk. Where a directory
+ * cannot be opened for that (some file systems, Windows), this does nothing: it is durability on
+ * power loss, not correctness while running.
+ */
+export function fsyncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // (EINVAL/EISDIR on file systems that do not sync directories)
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes the chunks, in order, to a temporary file beside `path`, flushes it, then renames it over `path`. */
+export function writeFileAtomic(path: string, chunks: readonly ArrayBufferView[]): void {
+  // a unique name per writer, in the same directory so that rename() stays on one file system
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileDurable(tmp, chunks);
     renameSync(tmp, path);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     throw e;
   }
+  fsyncDirectory(dirname(path));
 }

@@ -5,9 +5,10 @@
 //   state.json             step, tokens, FLOPs, schedule, stage, RNG and data-loader state, versions
 // The directory is written under a temporary name and renamed into place, so a crash never leaves
 // a half checkpoint where a complete one is expected.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDirectory, writeFileDurable } from '../data/atomic';
 import { noGrad } from '../autograd';
 import type { Device } from '../dtype';
 import { fromTypedArray } from '../factories';
@@ -82,11 +83,13 @@ export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state:
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
   try {
-    writeFileSync(join(tmp, 'config.json'), JSON.stringify(toHfConfig(model.config), null, 2) + '\n');
+    // every file flushed, then the directory, then the renames: a crash keeps one complete save
+    writeFileDurable(join(tmp, 'config.json'), [Buffer.from(JSON.stringify(toHfConfig(model.config), null, 2) + '\n')]);
     saveSafetensors(join(tmp, 'model.safetensors'), modelTensors(model), { format: 'pt' });
     saveSafetensors(join(tmp, 'optimizer.safetensors'), optimizer.momentTensors(), { step: String(optimizer.step) });
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...state };
-    writeFileSync(join(tmp, 'state.json'), JSON.stringify(full, null, 2) + '\n');
+    writeFileDurable(join(tmp, 'state.json'), [Buffer.from(JSON.stringify(full, null, 2) + '\n')]);
+    fsyncDirectory(tmp);
     if (existsSync(dir)) {
       const old = `${tmp}.old`;
       renameSync(dir, old);
@@ -95,6 +98,7 @@ export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state:
     } else {
       renameSync(tmp, dir);
     }
+    fsyncDirectory(dirname(dir));
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
