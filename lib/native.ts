@@ -224,7 +224,15 @@ export interface NativeModule {
   readTensorFile(path: string, entries: [offset: number, dtype: string, shape: number[]][], device: string): T[];
   // distributed (c10d): present only when the build has a backend (distBackends() says which)
   distBackends(): { gloo: boolean; nccl: boolean };
-  distInit?(backend: string, rank: number, worldSize: number, masterAddr: string, masterPort: number, timeoutMs: number): void;
+  distInit?(
+    backend: string,
+    rank: number,
+    worldSize: number,
+    masterAddr: string,
+    masterPort: number,
+    timeoutMs: number,
+    agentStorePrefix?: string,
+  ): void;
   distDestroy?(): void;
   distAllReduce?(tensors: T[], op: 'sum' | 'mean' | 'min' | 'max'): void;
   distBroadcast?(tensors: T[], root: number): void;

@@ -32,6 +32,7 @@
 #endif
 #if STAGED_LM_GLOO || STAGED_LM_NCCL
 #define STAGED_LM_DISTRIBUTED 1
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
@@ -141,8 +142,11 @@ Napi::Value DistBackends(const Napi::CallbackInfo& info) {
 }
 
 #if STAGED_LM_DISTRIBUTED
-// distInit(backend, rank, worldSize, masterAddr, masterPort, timeoutMs, deviceIndex)
+// distInit(backend, rank, worldSize, masterAddr, masterPort, timeoutMs, agentStorePrefix?)
 // Rank 0 serves the TCPStore; every rank connects to it, then the backend rendezvouses through it.
+// Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the agent already serves a store on
+// MASTER_PORT: every rank is a client and keys live under the prefix of this restart attempt, as
+// torch.distributed's own rendezvous does (a second server there would fail to bind).
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_group) throw Napi::Error::New(env, "initDistributed: a process group already exists");
@@ -152,6 +156,8 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   std::string addr = stringArg(info, 3, "masterAddr");
   int64_t port = intArg(info, 4, "masterPort");
   std::chrono::milliseconds timeout(intArg(info, 5, "timeoutMs"));
+  bool agentStore = info.Length() > 6 && !info[6].IsUndefined();
+  std::string storePrefix = agentStore ? stringArg(info, 6, "agentStorePrefix") : "";
   // checked before narrowing to c10d's int (rank 2^32 would wrap to 0)
   if (size64 < 1 || size64 > std::numeric_limits<int>::max() || rank64 < 0 || rank64 >= size64) {
     throw Napi::RangeError::New(env, "initDistributed: rank " + std::to_string(rank64) +
@@ -180,11 +186,16 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
-    so.isServer = rank == 0;
+    so.isServer = rank == 0 && !agentStore;
     so.numWorkers = size;
     so.waitWorkers = true;
     so.timeout = timeout;
-    g->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(addr, so);
+    if (agentStore) {
+      g->store = c10::make_intrusive<c10d::PrefixStore>(storePrefix, tcp);
+    } else {
+      g->store = tcp;
+    }
     if (backend == "gloo") {
 #if STAGED_LM_GLOO
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);

@@ -183,7 +183,8 @@ export function registerTrain(program: Command): void {
             );
         }
       } else {
-        if (f.config === undefined && f.preset === undefined) throw new Error('train needs --config FILE, --preset NAME or --resume DIR');
+        if (f.config === undefined && f.preset === undefined && f.set === undefined && f.data === undefined)
+          throw new Error('train needs --config FILE, --preset NAME, --set PATH=VALUE, --data SOURCE or --resume DIR');
         const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};
         if (f.preset !== undefined) cfg.model = f.preset;
         if (f.set !== undefined) {

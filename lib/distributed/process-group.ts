@@ -36,6 +36,8 @@ const EnvSchema = z.object({
   LOCAL_WORLD_SIZE: intVar('LOCAL_WORLD_SIZE').optional(),
   MASTER_ADDR: z.string({ error: 'MASTER_ADDR is not set' }).min(1),
   MASTER_PORT: intVar('MASTER_PORT'),
+  TORCHELASTIC_USE_AGENT_STORE: z.string().optional(),
+  TORCHELASTIC_RESTART_COUNT: intVar('TORCHELASTIC_RESTART_COUNT').optional(),
 });
 
 export interface DistributedEnv {
@@ -45,6 +47,11 @@ export interface DistributedEnv {
   localWorldSize: number;
   masterAddr: string;
   masterPort: number;
+  /**
+   * torchrun's agent serves the rendezvous store on MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True):
+   * every rank connects as a client, keys under this restart attempt's prefix. Null: rank 0 serves it.
+   */
+  agentStorePrefix: string | null;
 }
 
 /** The launcher's environment, or null when WORLD_SIZE is not set (a single-process run). */
@@ -66,6 +73,8 @@ export function distributedEnv(env: NodeJS.ProcessEnv = process.env): Distribute
     localWorldSize: e.LOCAL_WORLD_SIZE ?? e.WORLD_SIZE,
     masterAddr: e.MASTER_ADDR,
     masterPort: e.MASTER_PORT,
+    // (torch.distributed.rendezvous._create_c10d_store: the same test and the same prefix)
+    agentStorePrefix: e.TORCHELASTIC_USE_AGENT_STORE === 'True' ? `/worker/attempt_${e.TORCHELASTIC_RESTART_COUNT ?? 0}` : null,
   };
 }
 
@@ -87,8 +96,8 @@ export function isMainRank(): boolean {
 }
 
 /**
- * Joins the job: rank 0 serves the rendezvous store at MASTER_ADDR:MASTER_PORT, every rank
- * connects, then the backend (default: nccl for CUDA devices, gloo otherwise) links them.
+ * Joins the job: rank 0 serves the rendezvous store at MASTER_ADDR:MASTER_PORT (torchrun's agent
+ * does when it says so, see DistributedEnv.agentStorePrefix), every rank connects, then the backend (default: nccl for CUDA devices, gloo otherwise) links them.
  * Collectives fail with an error naming the rank when another rank dies or stays silent for
  * `timeoutMs` (default STAGED_LM_DIST_TIMEOUT seconds, else 300).
  */
@@ -117,7 +126,7 @@ export function initDistributed(
   const envTimeout = Number(process.env.STAGED_LM_DIST_TIMEOUT);
   const timeoutMs = opts.timeoutMs ?? (Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout * 1000 : 300_000);
   try {
-    native.distInit!(backend, e.rank!, e.worldSize!, e.masterAddr!, e.masterPort!, timeoutMs);
+    native.distInit!(backend, e.rank!, e.worldSize!, e.masterAddr!, e.masterPort!, timeoutMs, e.agentStorePrefix ?? undefined);
   } catch (err) {
     throw new Error((err as Error).message.replace(/^distInit: (initDistributed: )?/, 'initDistributed: '));
   }
@@ -128,6 +137,7 @@ export function initDistributed(
     localWorldSize: e.localWorldSize ?? e.worldSize!,
     masterAddr: e.masterAddr!,
     masterPort: e.masterPort!,
+    agentStorePrefix: e.agentStorePrefix ?? null,
     backend,
     timeoutMs,
   };

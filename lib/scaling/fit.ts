@@ -171,6 +171,17 @@ export function fitScalingLaw(points: readonly FitPoint[], opts: FitOptions = {}
     Bstar: opts.Bstar ?? KAPLAN.Bstar,
     alphaB: opts.alphaB ?? KAPLAN.alphaB,
   };
+  // runs that hardly differ in size (or in length) cannot pin the power law down: the fit sends its
+  // exponent to 0 and the constant to infinity, a law nothing can be planned with
+  const degenerate = (['Nc', 'alphaN', 'Sc', 'alphaS'] as const).filter((k) => !(Number.isFinite(law[k]) && law[k] > 0));
+  if (degenerate.length > 0 || law.alphaN < 1e-3 || law.alphaS < 1e-3) {
+    const spread = (a: Float64Array) => Math.exp(Math.max(...a) - Math.min(...a));
+    throw new Error(
+      `fit: these points do not determine the law (Nc = ${law.Nc.toPrecision(3)}, αN = ${law.alphaN.toPrecision(3)}, ` +
+        `Sc = ${law.Sc.toPrecision(3)}, αS = ${law.alphaS.toPrecision(3)}): the runs span a factor ${spread(d.lnN).toPrecision(3)} ` +
+        `in size and ${spread(d.lnS).toPrecision(3)} in steps; fit runs whose sizes differ by several times`,
+    );
+  }
   const r = evaluate(d, best.theta);
   const rel = Array.from(r, (v) => Math.abs(Math.expm1(v)));
   return {

@@ -111,7 +111,13 @@ describe('launcher environment and sharding (no processes)', () => {
       localWorldSize: 2,
       masterAddr: '127.0.0.1',
       masterPort: 29500,
+      agentStorePrefix: null,
     });
+    // torchrun 2.x: its agent serves the store; the ranks' keys go under the restart attempt's prefix
+    const torchrun = { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: 'h', MASTER_PORT: '29500', TORCHELASTIC_USE_AGENT_STORE: 'True' };
+    expect(distributedEnv(torchrun)?.agentStorePrefix).toBe('/worker/attempt_0');
+    expect(distributedEnv({ ...torchrun, TORCHELASTIC_RESTART_COUNT: '3' })?.agentStorePrefix).toBe('/worker/attempt_3');
+    expect(distributedEnv({ ...torchrun, TORCHELASTIC_USE_AGENT_STORE: 'False' })?.agentStorePrefix).toBeNull();
     expect(() => distributedEnv({ WORLD_SIZE: '2', MASTER_ADDR: 'x', MASTER_PORT: '1' })).toThrow(/RANK is not set/);
     expect(() => distributedEnv({ RANK: 'a', WORLD_SIZE: '2', MASTER_ADDR: 'x', MASTER_PORT: '1' })).toThrow(
       /RANK must be a non-negative integer/,

@@ -69,4 +69,12 @@ describe('scaling-law fit', () => {
     expect(() => fitScalingLaw([...curves(TRUTH, 0, 1), { N: 1e6, tokens: 5, L: 3 }])).toThrow(/neither S nor tokens/);
     expect(() => fitScalingLaw([...curves(TRUTH, 0, 1), { N: 1e6, S: 5, L: -3 }])).toThrow(/L must be positive/);
   });
+
+  test('runs of nearly the same size do not determine the law: refused, not a law with Nc = Infinity', () => {
+    // the larger of two sizes 1% apart has the higher loss: the best fit sends αN to 0, Nc to infinity
+    const pts = curves(TRUTH, 0, 1)
+      .filter((p) => p.N === 1e6)
+      .flatMap((p) => [p, { ...p, N: 1.01e6, L: p.L * 1.05 }]);
+    expect(() => fitScalingLaw(pts)).toThrow(/fit: these points do not determine the law \(.*\): the runs span a factor 1\.01 in size/);
+  });
 });
