@@ -1,10 +1,11 @@
 // `staged-lm eval`: held-out loss of a checkpoint on a text or token file, with bits per byte and
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { evalWindowCount } from '../data/eval';
-import { readTokens } from '../data/shards';
-import { decode, encode } from '../data/tokenizer';
+import { readDocuments } from '../data/documents';
+import { evalWindowCount, textBytes } from '../data/eval';
+import { tokenizeDocuments } from '../data/parallel';
+import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
+import { EOT } from '../data/tokenizer';
 import { evaluate } from '../train/evaluate';
 import { device, output, positiveInt } from './common';
 import { loadModel } from './model-io';
@@ -22,41 +23,76 @@ interface EvalFlags {
 export interface EvalReport {
   loss: number;
   tokens: number;
-  bitsPerByte: number;
+  /** null when the scored tokens stand for no text (only end-of-text tokens). */
+  bitsPerByte: number | null;
   perplexity: number;
   bytes: number;
   seqLen: number;
 }
 
-/** Token ids of the file: llm.c shards and .bin token files as they are, anything else as UTF-8 text. */
-function fileTokens(path: string, vocabSize: number): Uint16Array {
-  if (/\.bin$/i.test(path)) return readTokens(path, { vocabSize });
-  let text: string;
+/**
+ * Token ids of the file: llm.c shards and .bin token files as they are; any other file is text read
+ * and tokenized exactly as `prepare` does (UTF-8 or Brotli .br, documents split at "\n\f\n", EOT after
+ * each), so a text file and the shard prepared from it score the same tokens.
+ */
+async function fileTokens(
+  path: string,
+  vocabSize: number,
+): Promise<{ tokens: FileTokens; text: false } | { tokens: Uint16Array; text: true }> {
   try {
-    text = readFileSync(path, 'utf8');
+    // a token file is read window by window as it is scored (it may be larger than memory), its ids
+    // checked against the model's vocabulary as they are read; text is checked after encoding
+    if (/\.bin$/i.test(path)) return { tokens: new FileTokens([detectTokenFile(path)], vocabSize), text: false };
+    return { tokens: (await tokenizeDocuments(readDocuments(path))).tokens, text: true };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined) throw e; // (the readers' own errors name the file)
     throw new Error(`--data ${path}: ${code === 'EISDIR' ? 'a directory, not a text or token file' : (e as Error).message}`);
   }
-  return Uint16Array.from(encode(text));
+}
+
+/**
+ * Refuses ids the model has no embedding row for (libtorch would fail with a bare "index out of
+ * range"). Text is always encoded with GPT-2's tokenizer, so a model with a smaller vocabulary can
+ * only score token files of its own ids.
+ */
+function checkTextIds(path: string, tokens: Uint16Array, vocabSize: number): void {
+  const at = tokens.findIndex((id) => id >= vocabSize);
+  if (at < 0) return;
+  throw new Error(
+    `--data ${path}: token id ${tokens[at]} at position ${at} is outside the model's vocabulary (vocabSize ${vocabSize}); ` +
+      `text is encoded with GPT-2's tokenizer (ids 0..${EOT}, ${EOT} = end of text), and this model's vocabulary is not GPT-2's: give it a .bin token file of its own ids`,
+  );
 }
 
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('loss, bits per byte and perplexity of a checkpoint on held-out data')
+    .description(
+      'loss, bits per byte and perplexity of a checkpoint on held-out data (bits per byte counts the UTF-8 bytes of the scored text; end-of-text tokens count none)',
+    )
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
-    .requiredOption('--data <file>', 'a text file, or a token file (.bin: llm.c shard or raw uint16)')
+    .requiredOption(
+      '--data <file>',
+      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or a text file read and tokenized as prepare does (UTF-8, or Brotli .br; documents separated by "\\n\\f\\n", each followed by end-of-text; GPT-2 vocabulary)',
+    )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
     .option('--seq-len <n>', 'window length (default: the context length); windows do not overlap', positiveInt('--seq-len'))
     .option('--max-batches <n>', 'score at most this many batches', positiveInt('--max-batches'))
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--json', 'print one JSON object')
-    .action((f: EvalFlags) => {
+    .action(async (f: EvalFlags) => {
       const model = loadModel(f.checkpoint, f.device);
       try {
-        const tokens = fileTokens(f.data, model.config.vocabSize);
+        const input = await fileTokens(f.data, model.config.vocabSize);
+        if (input.text) checkTextIds(f.data, input.tokens, model.config.vocabSize);
+        const tokens: Tokens = input.tokens;
         const seqLen = f.seqLen ?? model.config.contextLength;
+        if (evalWindowCount(tokens.length, seqLen) === 0) {
+          throw new Error(
+            `--data ${f.data}: ${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets`,
+          );
+        }
         const r = evaluate(model, tokens, {
           batchSize: f.batchSize,
           seqLen,
@@ -64,13 +100,13 @@ export function registerEval(program: Command): void {
           device: model.parameters()[0].device,
           autocast: null,
         });
-        // the scored targets are tokens[1 .. 1 + r.tokens]; count the bytes they decode to
-        const windows = Math.min(evalWindowCount(tokens.length, seqLen), Math.ceil(r.tokens / seqLen));
-        const bytes = Buffer.byteLength(decode(tokens.subarray(1, 1 + Math.min(r.tokens, windows * seqLen))), 'utf8');
+        // windows are consecutive from the start, so the scored targets are tokens[1 .. 1 + r.tokens];
+        // bits per byte divides by the text they stand for (end-of-text tokens are no bytes)
+        const bytes = textBytes(tokens.subarray(1, 1 + r.tokens));
         const report: EvalReport = {
           loss: r.loss,
           tokens: r.tokens,
-          bitsPerByte: (r.loss * r.tokens) / (Math.LN2 * bytes),
+          bitsPerByte: bytes > 0 ? (r.loss * r.tokens) / (Math.LN2 * bytes) : null,
           perplexity: Math.exp(r.loss),
           bytes,
           seqLen,
@@ -79,7 +115,7 @@ export function registerEval(program: Command): void {
           f.json,
           report,
           () =>
-            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes} bytes, windows of ${seqLen})\nbits per byte ${report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
+            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes} bytes, windows of ${seqLen})\nbits per byte ${report.bitsPerByte === null ? 'n/a (the scored tokens hold no text)' : report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
         );
       } finally {
         model.dispose();

@@ -1,5 +1,7 @@
 // Deterministic evaluation batches: consecutive, non-overlapping windows of T tokens from the start
-// of the data (each with its T next-token targets), so every evaluation scores the same tokens.
+// of the data (each with its T next-token targets), so every evaluation scores the same tokens; and
+// the UTF-8 bytes those tokens stand for, the denominator of bits per byte.
+import bpeRanks from 'gpt-tokenizer/cjs/bpeRanks/r50k_base';
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
 import type { Tokens } from './file-tokens';
@@ -69,4 +71,34 @@ function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator
     }
     yield { ...toBatch(x, y, rows, T, device), index, tokens: rows * T };
   }
+}
+
+/**
+ * Bytes of each ordinary GPT-2 id (0 … 50255): its entry in the r50k_base rank table the tokenizer
+ * decodes with is a string (valid UTF-8 on its own) or the raw bytes of a token that splits a
+ * character. Built on first use.
+ */
+let tokenByteLengths: Uint16Array | undefined;
+
+function byteLengths(): Uint16Array {
+  if (tokenByteLengths === undefined) {
+    tokenByteLengths = Uint16Array.from(bpeRanks, (r) => (typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length));
+  }
+  return tokenByteLengths;
+}
+
+/**
+ * UTF-8 bytes of the text `ids` stand for: the sum of each id's bytes. Special tokens (EOT, and any id
+ * past the tokenizer's ordinary vocabulary, such as a padded vocabulary's spare rows) are not text and
+ * count 0 — decode() renders EOT as the 13 characters "<|endoftext|>", which would inflate the count.
+ * Counted per token, not by decoding, so a window that starts or ends inside a multi-byte character
+ * counts exactly the bytes of its own tokens.
+ */
+export function textBytes(ids: ArrayLike<number>): number {
+  const lengths = byteLengths();
+  let bytes = 0;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < lengths.length) bytes += lengths[ids[i]]; // (EOT = 50256 is the first id past the table)
+  }
+  return bytes;
 }

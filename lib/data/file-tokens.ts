@@ -7,7 +7,8 @@
 // checked against the vocabulary as they are read, naming the file and position of a bad one.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { SHARD_HEADER_BYTES, TokenFileError, checkVocabSize, checkVocabulary, rawTokenCount, shardTokenCount } from './shards';
+import { extname } from 'node:path';
+import { SHARD_HEADER_BYTES, SHARD_MAGIC, TokenFileError, checkVocabSize, checkVocabulary, rawTokenCount, shardTokenCount } from './shards';
 
 /** What the loaders read: a Uint16Array, or data on disk with the same two members. */
 export interface Tokens {
@@ -36,6 +37,33 @@ export function tokenFileSegment(path: string, format: 'llmc' | 'raw'): TokenSeg
     return { path, byteOffset: SHARD_HEADER_BYTES, firstToken: 0, count: shardTokenCount(path, head, size) };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * A token file's layout, its kind told by its content: a file that starts with the llm.c magic is a
+ * shard; any other .bin file headerless uint16; anything else is read as a shard, whose wrong magic
+ * then says what was expected.
+ */
+export function detectTokenFile(path: string): TokenSegment {
+  const fd = openFile(path);
+  let magic: boolean;
+  try {
+    const head = Buffer.alloc(4);
+    magic = readSync(fd, head, 0, 4, 0) === 4 && head.readInt32LE(0) === SHARD_MAGIC;
+  } finally {
+    closeSync(fd);
+  }
+  if (!magic && extname(path).toLowerCase() === '.bin') return tokenFileSegment(path, 'raw');
+  try {
+    return tokenFileSegment(path, 'llmc');
+  } catch (e) {
+    if (e instanceof TokenFileError && /wrong magic/.test(e.message))
+      throw new TokenFileError(
+        path,
+        e.message.slice(path.length + 2) + '; a headerless uint16 token file needs a .bin name or format "raw"',
+      );
+    throw e;
   }
 }
 

@@ -16,7 +16,7 @@ export { tokenizeDocuments, type TokenizeOptions, type TokenizeResult } from './
 export { EMBEDDED_CORPUS_NAME, embeddedDocuments, loadEmbeddedCorpus, type EmbeddedCorpus, type EmbeddedCorpusOptions } from './corpus';
 export type { CachedSplits, SplitCounts, Splits } from './cache';
 export { DEFAULT_MAX_IN_MEMORY_BYTES, loadTokenData, type LoadTokenDataOptions, type TokenData } from './source';
-export { FileTokens, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
+export { FileTokens, detectTokenFile, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
 export { DEFAULT_SHARD_TOKENS, prepare, type PrepareOptions, type PrepareSummary, type ShardInfo } from './prepare';
 export type { Batch } from './batch';
 export { BatchLoader, type BatchLoaderOptions, type LoaderState } from './loader';

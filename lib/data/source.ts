@@ -10,8 +10,8 @@
 // A split of up to `maxInMemoryBytes` is read into memory (every id checked); a larger one stays on
 // disk and is read window by window (./file-tokens.ts).
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
-import { FileTokens, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
+import { basename, join } from 'node:path';
+import { FileTokens, detectTokenFile, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
 import { SHARD_MAGIC, TokenFileError } from './shards';
 import { GPT2_VOCAB } from './tokenizer';
 
@@ -55,10 +55,7 @@ function loadFile(path: string, opts: LoadTokenDataOptions): TokenData {
   const valFraction = opts.valFraction ?? 0.1;
   if (!(valFraction >= 0 && valFraction < 1))
     throw new TypeError(`Expected a number in [0, 1) for valFraction but received ${valFraction}`);
-  // a file that starts with the llm.c magic is a shard; any other .bin file headerless uint16; the
-  // rest is checked as a shard, whose wrong magic says what is expected
-  const raw = !startsWithMagic(path) && extname(path).toLowerCase() === '.bin';
-  const all = raw ? tokenFileSegment(path, 'raw') : tokenFileSegmentAuto(path);
+  const all = detectTokenFile(path);
   const cut = all.count - Math.round(all.count * valFraction);
   if (cut < 1) throw new TokenFileError(path, `too few tokens (${all.count}) to hold out a validation split`);
   return {
@@ -67,20 +64,6 @@ function loadFile(path: string, opts: LoadTokenDataOptions): TokenData {
     val: split([sliceSegment(all, cut, all.count - cut)], opts),
     files: { train: [path], val: [path], heldOut: [] },
   };
-}
-
-/** An llm.c shard read for a file of no known kind: its wrong magic hints at the .bin name. */
-function tokenFileSegmentAuto(path: string): TokenSegment {
-  try {
-    return tokenFileSegment(path, 'llmc');
-  } catch (e) {
-    if (e instanceof TokenFileError && /wrong magic/.test(e.message))
-      throw new TokenFileError(
-        path,
-        e.message.slice(path.length + 2) + '; a headerless uint16 token file needs a .bin name or format "raw"',
-      );
-    throw e;
-  }
 }
 
 const SHARD_INDEX = /(\d+)\.bin$/i;

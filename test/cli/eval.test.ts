@@ -1,0 +1,241 @@
+// `staged-lm eval` as a user runs it (the built dist/lib/cli/main.js in child processes), on very
+// small untrained checkpoints made here: bits per byte counts the text's bytes and no bytes for
+// end-of-text tokens; text is read and tokenized as `prepare` reads it (Brotli, strict UTF-8, BOM,
+// "\n\f\n" documents with EOT between them); ids outside the model's vocabulary are refused clearly.
+// Needs `npm run build:ts` after changes to lib/.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { brotliCompressSync } from 'node:zlib';
+import { textBytes } from '../../lib/data/eval';
+import { writeShard } from '../../lib/data/shards';
+import { EOT, decode, encode, encodeDocuments } from '../../lib/data/tokenizer';
+import { GPT } from '../../lib/nn/gpt';
+import { parseGPTConfig } from '../../lib/nn/config';
+import { AdamW } from '../../lib/optim/adamw';
+import { manualSeed } from '../../lib/runtime';
+import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../lib/train/checkpoint';
+
+const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
+const TIMEOUT_MS = 60000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion (one libtorch thread: jest runs two workers). */
+function cli(args: string[]): Promise<Run> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: dir,
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      res({ code: null, stdout, stderr: `${stderr}\nspawn failed: ${e.message}` });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Report {
+  loss: number;
+  tokens: number;
+  bitsPerByte: number | null;
+  perplexity: number;
+  bytes: number;
+  seqLen: number;
+}
+
+/** The report of `eval --json`: exit 0 and one JSON line. */
+function reportOf(r: Run): Report {
+  if (r.code !== 0) throw new Error(`exit ${r.code}; stderr:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Report;
+}
+
+/** `s` matched literally in a RegExp (temporary paths). */
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A clean refusal: exit 1, one `staged-lm: …` line matching `message`, no stack trace. */
+function expectRefused(r: Run, message: RegExp): void {
+  expect(r.code).toBe(1);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/^staged-lm: /);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+let dir: string;
+/** GPT-2 vocabulary, context 256. */
+let gpt2: string;
+/** vocabSize 1000. */
+let small: string;
+
+/** Saves an untrained model of this config as a checkpoint. */
+function makeCheckpoint(path: string, config: Parameters<typeof parseGPTConfig>[0]): string {
+  manualSeed(1);
+  const model = new GPT(parseGPTConfig(config));
+  try {
+    const state = { library: 'test', step: 0, tokens: 0, flops: 0, stage: 0, optimizerStep: 0, rng: { cpu: '' }, extra: {} };
+    saveCheckpoint(path, model, new AdamW(model.namedParameters()), state);
+  } finally {
+    model.dispose();
+  }
+  return path;
+}
+
+// Short documents (many EOTs per window), with multi-byte characters, one of them split across tokens.
+const DOCS = [
+  'The whale surfaced.',
+  'Ishmael watched the sea.',
+  'Café au lait — 世界 🦀.',
+  'Call me Ishmael. Some years ago, never mind how long precisely.',
+  'It was the best of times.',
+  'Naïve résumé, ½ and ¾.',
+];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'staged-lm-eval-'));
+  gpt2 = makeCheckpoint(join(dir, 'gpt2'), { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 256 });
+  small = makeCheckpoint(join(dir, 'small'), { vocabSize: 1000, nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 32 });
+  expect(CHECKPOINT_FORMAT).toBe('staged-lm-checkpoint');
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('textBytes', () => {
+  it('is the UTF-8 byte count of the documents, EOT and ids past the ordinary vocabulary counting none', () => {
+    const docs = [...DOCS, 'a literal <|endoftext|> is text', '\u{1F600}\u{1F980}'];
+    expect(textBytes(encodeDocuments(docs))).toBe(docs.reduce((n, d) => n + Buffer.byteLength(d, 'utf8'), 0));
+    expect(textBytes([EOT])).toBe(0);
+    expect(textBytes([50300, 65535])).toBe(0); // a padded vocabulary's spare rows
+    expect(Buffer.byteLength(decode([EOT]))).toBe(13); // what the old count added per EOT
+  });
+
+  it('counts each token exactly, also where a cut splits a multi-byte character', () => {
+    const ids = encode('世界和平。🦀🦀 naïve');
+    const total = Buffer.byteLength('世界和平。🦀🦀 naïve', 'utf8');
+    for (let cut = 0; cut <= ids.length; cut++) expect(textBytes(ids.slice(0, cut)) + textBytes(ids.slice(cut))).toBe(total);
+  });
+});
+
+describe('staged-lm eval', () => {
+  it('bits per byte divides by the bytes of the scored documents, not by EOT rendered as "<|endoftext|>"', async () => {
+    // [EOT, doc0, EOT, doc1, EOT, …] as llm.c shards start; one window of every token after the first,
+    // so the scored targets are exactly the documents and their EOTs
+    const scored = encodeDocuments(DOCS);
+    const path = join(dir, 'docs.bin');
+    writeShard(path, Uint16Array.from([EOT, ...scored]));
+    const e = reportOf(await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', String(scored.length), '--json']));
+    const expectedBytes = DOCS.reduce((n, d) => n + Buffer.byteLength(d, 'utf8'), 0);
+    expect(e.tokens).toBe(scored.length);
+    expect(e.bytes).toBe(expectedBytes);
+    expect(e.bitsPerByte).toBeCloseTo((e.loss * e.tokens) / (Math.LN2 * expectedBytes), 10);
+  });
+
+  it('reports no bits per byte when the scored tokens hold no text', async () => {
+    const path = join(dir, 'eots.bin');
+    writeShard(path, new Uint16Array(17).fill(EOT));
+    const r = await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', '16', '--json']);
+    expect(reportOf(r)).toMatchObject({ tokens: 16, bytes: 0, bitsPerByte: null });
+  });
+
+  it('reads text as prepare does: a .br file and a file with a BOM score as the plain text; non-UTF-8 is refused', async () => {
+    const text = DOCS.join('\n\f\n');
+    writeFileSync(join(dir, 'plain.txt'), text);
+    writeFileSync(join(dir, 'plain.txt.br'), brotliCompressSync(Buffer.from(text)));
+    writeFileSync(join(dir, 'bom.txt'), '\uFEFF' + text);
+    writeFileSync(join(dir, 'latin1.txt'), Buffer.from('Caf\xe9 au lait, na\xefve r\xe9sum\xe9. '.repeat(20), 'latin1'));
+    const args = ['--checkpoint', gpt2, '--seq-len', '16', '--json'];
+    const [plain, br, bom, latin1] = await Promise.all(
+      ['plain.txt', 'plain.txt.br', 'bom.txt', 'latin1.txt'].map((f) => cli(['eval', '--data', join(dir, f), ...args])),
+    );
+    const p = reportOf(plain);
+    expect(p.tokens).toBeGreaterThan(0);
+    expect(reportOf(br)).toEqual(p);
+    expect(reportOf(bom)).toEqual(p);
+    expectRefused(latin1, new RegExp(`${esc(join(dir, 'latin1.txt'))}: not UTF-8 text`));
+  });
+
+  it('scores a text file and the shard prepare makes from it alike (EOT between documents, no separator text)', async () => {
+    const text = DOCS.join('\n\f\n');
+    const path = join(dir, 'docs.txt');
+    writeFileSync(path, text);
+    // prepare keeps at least one token for training: the validation shard is all but the last token,
+    // and a window length that does not divide n - 1 scores the same windows on both
+    const n = encodeDocuments(DOCS).length;
+    const seqLen = (n - 1) % 16 === 0 ? 15 : 16;
+    const prep = await cli(['prepare', '--text', path, '--out', join(dir, 'prepared'), '--val-tokens', String(n - 1), '--json']);
+    expect(prep.code).toBe(0);
+    const args = ['--checkpoint', gpt2, '--seq-len', String(seqLen), '--json'];
+    const [fromText, fromShard] = await Promise.all([
+      cli(['eval', '--data', path, ...args]),
+      cli(['eval', '--data', join(dir, 'prepared', 'val_000000.bin'), ...args]),
+    ]);
+    const t = reportOf(fromText);
+    expect(t.tokens).toBe(Math.floor((n - 1) / seqLen) * seqLen);
+    expect(reportOf(fromShard)).toEqual(t);
+  });
+
+  it('refuses ids outside the model vocabulary, naming the file and the id, for text and token files', async () => {
+    const text = join(dir, 'for-small.txt');
+    writeFileSync(text, 'The whale surfaced and dived again. '.repeat(10));
+    const bad = join(dir, 'bad-ids.bin');
+    writeShard(
+      bad,
+      Uint16Array.from({ length: 64 }, (_, i) => (i === 20 ? 1000 : i)), // (inside the one window scored: ids are checked as read)
+    );
+    const good = join(dir, 'good-ids.bin');
+    writeShard(
+      good,
+      Uint16Array.from({ length: 64 }, (_, i) => (i * 37) % 1000),
+    );
+    const [fromText, fromBad, fromGood] = await Promise.all(
+      [text, bad, good].map((f) => cli(['eval', '--checkpoint', small, '--data', f, '--json'])),
+    );
+    const firstOutside = encode('The whale surfaced and dived again. ').find((id) => id >= 1000);
+    expectRefused(
+      fromText,
+      new RegExp(
+        `--data ${esc(text)}: token id ${firstOutside} at position \\d+ is outside the model's vocabulary \\(vocabSize 1000\\).*not GPT-2's`,
+      ),
+    );
+    expect(fromText.stderr).not.toMatch(/index out of range/);
+    expectRefused(fromBad, new RegExp(`${esc(bad)}: token id 1000 at position 20 is outside the vocabulary \\(size 1000\\)`));
+    expect(reportOf(fromGood)).toMatchObject({ tokens: 32, seqLen: 32 });
+  });
+
+  it('refuses data too short for one window, naming the file', async () => {
+    const path = join(dir, 'short.txt');
+    writeFileSync(path, 'Too short.');
+    expectRefused(
+      await cli(['eval', '--checkpoint', gpt2, '--data', path]),
+      new RegExp(`--data ${esc(path)}: \\d+ tokens, too few for one window`),
+    );
+  });
+
+  it('--help describes the text format and the byte count', async () => {
+    const r = await cli(['eval', '--help']);
+    expect(r.code).toBe(0);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/Brotli \.br/);
+    expect(help).toMatch(/"\\n\\f\\n"/);
+    expect(help).toMatch(/end-of-text tokens count none/);
+  });
+});
