@@ -21,7 +21,11 @@ export function registerPrepare(program: Command): Command {
     .requiredOption('--text <files...>', 'input text files')
     .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')
     .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
-    .option('--val-tokens <n>', 'tokens in the validation shard (default: 10% of all tokens)', positiveInt('--val-tokens'))
+    .option(
+      '--val-tokens <n>',
+      'tokens in the validation shard, extended to the end of the document they end in (default: 10% of all tokens, at most --shard-tokens)',
+      positiveInt('--val-tokens'),
+    )
     .option('--workers <n>', 'tokenizer threads (default: available cores; small inputs use the main thread)', positiveInt('--workers'))
     .option('--json', 'print one JSON object')
     .action(async (flags: PrepareFlags) => {
@@ -66,11 +70,11 @@ function positiveInt(flag: string): (value: string) => number {
 function progressBar(): { onProgress: (done: number, total: number) => void; stop: () => void } {
   const bar = new SingleBar({
     stream: process.stderr,
-    format: 'tokenizing |{bar}| {percentage}% | {doneMB}/{totalMB} MB of text | ETA {eta_formatted}',
+    format: 'tokenizing |{bar}| {percentage}% | {doneMB}/{totalMB} MB of input | ETA {eta_formatted}',
     hideCursor: true,
     clearOnComplete: true,
   });
-  const mb = (chars: number): string => (chars / 1e6).toFixed(1);
+  const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
   let started = false;
   return {
     onProgress: (done, total) => {

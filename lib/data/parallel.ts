@@ -1,19 +1,23 @@
 // Tokenizing many documents on a pool of worker threads. The output is identical to
 // encodeDocuments(docs) on the main thread (each document's ids, then EOT), whatever the pool size:
-// batches are reassembled in input order, and documents longer than a batch are cut only where
-// GPT-2's pre-tokenizer would cut anyway (see safeCuts), so no token changes.
+// batches are reassembled in input order, and text is cut only where the main thread's encode cuts
+// it too (splitLongRuns) or where GPT-2's pre-tokenizer would cut anyway (safeCuts), so no token
+// changes. The documents may come as they are read (documents.ts); they are read only as fast as
+// the workers take them, so the text in memory stays a few batches long.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { EOT, ORDINARY, concatTokens, encodeDocuments } from './tokenizer';
+import { EOT, ORDINARY, concatTokens, encode, safeCuts, splitLongRuns } from './tokenizer';
+
+export { safeCuts } from './tokenizer';
 
 export interface TokenizeOptions {
   /** Worker threads (default: os.availableParallelism()); 1 tokenizes on the main thread. */
   workers?: number;
-  /** Inputs below this many characters stay on the main thread (default 4 M), where a pool costs more than it saves. */
+  /** Work below this (the `total`: characters for tokenizeDocuments) stays on the main thread (default 4 M), where a pool costs more than it saves. */
   parallelThreshold?: number;
   /** Characters per batch sent to a worker (default: the input split into ~16 batches per worker, 64 K … 1 M, for load balance). */
   batchChars?: number;
-  /** Called with characters tokenized so far and the total. */
+  /** Called with the work done so far and the total (characters for tokenizeDocuments). */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -23,80 +27,85 @@ export interface TokenizeResult {
   workers: number;
 }
 
-/** A piece of text and whether EOT follows its ids (true for the last piece of a document). */
-interface Piece {
+/** A piece of a document's text; EOT follows its ids when `eot` (the document's last piece). */
+export interface Piece {
   text: string;
   eot: boolean;
+  /** The work that tokenizing it completes, for progress (default: its characters). */
+  units?: number;
 }
 
 /** All documents' ids, each document followed by EOT; on worker threads when the input is large. */
-export async function tokenizeDocuments(docs: readonly string[], opts: TokenizeOptions = {}): Promise<TokenizeResult> {
+export function tokenizeDocuments(docs: readonly string[], opts: TokenizeOptions = {}): Promise<TokenizeResult> {
   const total = docs.reduce((n, d) => n + d.length, 0);
-  const workers = opts.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 1) throw new TypeError(`Expected a positive integer for workers but received ${workers}`);
-  if (workers === 1 || total < (opts.parallelThreshold ?? 4_000_000)) {
-    return { tokens: tokenizeHere(docs, total, opts.onProgress), workers: 1 };
-  }
-  const batchChars = opts.batchChars ?? Math.min(1_000_000, Math.max(65_536, Math.ceil(total / (workers * 16))));
-  const batches = makeBatches(docs, batchChars);
-  const parts = await runPool(batches, Math.min(workers, batches.length), total, opts.onProgress);
-  return { tokens: concatTokens(parts), workers: Math.min(workers, batches.length) };
-}
-
-function tokenizeHere(docs: readonly string[], total: number, onProgress: TokenizeOptions['onProgress']): Uint16Array {
-  if (onProgress === undefined) return encodeDocuments(docs);
-  const parts: Uint16Array[] = [];
-  let done = 0;
-  for (const doc of docs) {
-    parts.push(encodeDocuments([doc]));
-    done += doc.length;
-    onProgress(done, total);
-  }
-  return concatTokens(parts);
+  return tokenizePieces(
+    docs.map((text) => ({ text, eot: true })),
+    total,
+    opts,
+  );
 }
 
 /**
- * Positions where `text` may be cut without changing its tokens: a space between two letters. The
- * r50k pre-tokenizer ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
- * always ends a piece at a letter followed by a space, and starts the next piece at that space
- * (" ?\p{L}+"), so both halves split into the same pieces as the whole; BPE works within pieces.
+ * The ids of pieces of documents, in order, with EOT after each document's last piece. `total` is
+ * the work of all pieces (the sum of their `units`): the progress total, and what decides between
+ * the main thread and the pool.
  */
-const SAFE_CUT = /(?<=\p{L}) (?=\p{L})/gu;
-
-/** `text` in pieces of about `size` characters, each cut at a safe position. */
-export function safeCuts(text: string, size: number): string[] {
-  const out: string[] = [];
-  let start = 0;
-  while (text.length - start > size) {
-    SAFE_CUT.lastIndex = start + size;
-    const m = SAFE_CUT.exec(text);
-    if (m === null) break;
-    out.push(text.slice(start, m.index));
-    start = m.index;
+export async function tokenizePieces(
+  pieces: Iterable<Piece> | AsyncIterable<Piece>,
+  total: number,
+  opts: TokenizeOptions = {},
+): Promise<TokenizeResult> {
+  const workers = opts.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1) throw new TypeError(`Expected a positive integer for workers but received ${workers}`);
+  if (workers === 1 || total < (opts.parallelThreshold ?? 4_000_000)) {
+    return { tokens: await tokenizeHere(pieces, total, opts.onProgress), workers: 1 };
   }
-  out.push(text.slice(start));
-  return out;
+  const batchChars = opts.batchChars ?? Math.min(1_000_000, Math.max(65_536, Math.ceil(total / (workers * 16))));
+  return tokenizeOnPool(pieces, total, workers, batchChars, opts.onProgress);
 }
 
-/** Consecutive pieces grouped into batches of about `size` characters, in input order. */
-function makeBatches(docs: readonly string[], size: number): Piece[][] {
-  const batches: Piece[][] = [];
+async function tokenizeHere(
+  pieces: Iterable<Piece> | AsyncIterable<Piece>,
+  total: number,
+  onProgress: TokenizeOptions['onProgress'],
+): Promise<Uint16Array> {
+  const parts: Uint16Array[] = [];
+  let ids: number[] = [];
+  let done = 0;
+  for await (const piece of pieces) {
+    for (const id of encode(piece.text)) ids.push(id);
+    if (piece.eot) ids.push(EOT);
+    // (many small documents: a typed array per ~1 M ids rather than one per document)
+    if (ids.length >= 1 << 20) [parts[parts.length], ids] = [Uint16Array.from(ids), []];
+    done += piece.units ?? piece.text.length;
+    onProgress?.(done, total);
+  }
+  parts.push(Uint16Array.from(ids));
+  return concatTokens(parts);
+}
+
+/** Consecutive pieces grouped into batches of about `size` characters, in input order, cut as the main thread's encode cuts. */
+async function* makeBatches(
+  pieces: Iterable<Piece> | AsyncIterable<Piece>,
+  size: number,
+): AsyncGenerator<{ pieces: Piece[]; units: number }> {
   let current: Piece[] = [];
   let chars = 0;
-  for (const doc of docs) {
-    const cuts = safeCuts(doc, size);
-    cuts.forEach((text, i) => {
-      current.push({ text, eot: i === cuts.length - 1 });
-      chars += text.length;
+  let units = 0;
+  for await (const piece of pieces) {
+    units += piece.units ?? piece.text.length;
+    // the workers call gpt-tokenizer's encode, so the long runs that encode() cuts are cut here
+    const cuts = safeCuts(piece.text, size).flatMap((text) => splitLongRuns(text));
+    for (let i = 0; i < cuts.length; i++) {
+      current.push({ text: cuts[i], eot: piece.eot && i === cuts.length - 1 });
+      chars += cuts[i].length;
       if (chars >= size) {
-        batches.push(current);
-        current = [];
-        chars = 0;
+        yield { pieces: current, units };
+        [current, chars, units] = [[], 0, 0];
       }
-    });
+    }
   }
-  if (current.length > 0) batches.push(current);
-  return batches;
+  if (current.length > 0 || units > 0) yield { pieces: current, units };
 }
 
 // The worker is plain JavaScript evaluated from a string, so it runs the same from the TypeScript
@@ -105,47 +114,94 @@ function makeBatches(docs: readonly string[], size: number): Piece[][] {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { encode } = require(workerData.tokenizer);
-parentPort.on('message', ({ id, pieces }) => {
+parentPort.on('message', (pieces) => {
   const ids = pieces.map((p) => encode(p.text, workerData.options));
   let n = 0;
   pieces.forEach((p, i) => { n += ids[i].length + (p.eot ? 1 : 0); });
   const out = new Uint16Array(n);
   let at = 0;
   pieces.forEach((p, i) => { out.set(ids[i], at); at += ids[i].length; if (p.eot) out[at++] = workerData.eot; });
-  parentPort.postMessage({ id, tokens: out }, [out.buffer]);
+  parentPort.postMessage(out, [out.buffer]);
 });
 `;
 
-function runPool(batches: Piece[][], size: number, total: number, onProgress: TokenizeOptions['onProgress']): Promise<Uint16Array[]> {
+interface PoolWorker {
+  /** The ids of a batch (one batch at a time). */
+  run(pieces: Piece[]): Promise<Uint16Array>;
+  terminate(): Promise<number>;
+}
+
+function startWorker(tokenizer: string): PoolWorker {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { tokenizer, eot: EOT, options: ORDINARY } });
+  let current: { resolve: (tokens: Uint16Array) => void; reject: (e: Error) => void } | undefined;
+  let dead: Error | undefined;
+  const fail = (e: Error): void => {
+    dead ??= e;
+    current?.reject(e);
+    current = undefined;
+  };
+  worker.on('message', (tokens: Uint16Array) => {
+    const c = current;
+    current = undefined;
+    c?.resolve(tokens);
+  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`a tokenizer worker exited with code ${code} before the work was done`)));
+  return {
+    run: (pieces) =>
+      new Promise<Uint16Array>((resolve, reject) => {
+        if (dead !== undefined) return reject(dead);
+        current = { resolve, reject };
+        worker.postMessage(pieces.map((p) => ({ text: p.text, eot: p.eot })));
+      }),
+    terminate: () => worker.terminate(),
+  };
+}
+
+/** Batches to free workers as they are read; workers start as the batches need them, up to `size`. */
+async function tokenizeOnPool(
+  pieces: Iterable<Piece> | AsyncIterable<Piece>,
+  total: number,
+  size: number,
+  batchChars: number,
+  onProgress: TokenizeOptions['onProgress'],
+): Promise<TokenizeResult> {
   const tokenizer = require.resolve('gpt-tokenizer/cjs/encoding/r50k_base');
-  const results: Uint16Array[] = new Array<Uint16Array>(batches.length);
-  const pool = Array.from(
-    { length: size },
-    () => new Worker(WORKER_SOURCE, { eval: true, workerData: { tokenizer, eot: EOT, options: ORDINARY } }),
-  );
-  let next = 0;
-  let finished = 0;
+  const pool: PoolWorker[] = [];
+  const idle: PoolWorker[] = [];
+  const results: Uint16Array[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
   let done = 0;
-  return new Promise<Uint16Array[]>((resolve, reject) => {
-    const send = (w: Worker): void => {
-      if (next < batches.length) {
-        w.postMessage({ id: next, pieces: batches[next] });
-        next++;
+  try {
+    for await (const batch of makeBatches(pieces, batchChars)) {
+      let worker = idle.pop();
+      if (worker === undefined && pool.length < size) pool.push((worker = startWorker(tokenizer)));
+      while (worker === undefined && failure === undefined) {
+        await Promise.race(running);
+        worker = idle.pop();
       }
-    };
-    for (const w of pool) {
-      w.on('message', ({ id, tokens }: { id: number; tokens: Uint16Array }) => {
-        results[id] = tokens;
-        done += batches[id].reduce((n, p) => n + p.text.length, 0);
-        onProgress?.(done, total);
-        if (++finished === batches.length) resolve(results);
-        else send(w);
-      });
-      w.on('error', reject);
-      w.on('exit', (code) => {
-        if (finished < batches.length) reject(new Error(`a tokenizer worker exited with code ${code} before the work was done`));
-      });
-      send(w);
+      if (worker === undefined) break; // (a batch failed)
+      const w = worker;
+      const id = results.push(new Uint16Array(0)) - 1;
+      const task: Promise<void> = w
+        .run(batch.pieces)
+        .then((tokens) => {
+          results[id] = tokens;
+          idle.push(w);
+          done += batch.units;
+          onProgress?.(done, total);
+        })
+        .catch((e: unknown) => {
+          failure ??= { error: e };
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
     }
-  }).finally(() => Promise.all(pool.map((w) => w.terminate())));
+    await Promise.all(running);
+    if (failure !== undefined) throw failure.error;
+    return { tokens: concatTokens(results), workers: pool.length };
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
 }

@@ -1,12 +1,19 @@
 // `prepare`: text files → llm.c token shards. All documents of all inputs, in order, are tokenized
-// (each followed by EOT) into one stream; its first `valTokens` tokens become the validation shard
-// DIR/val_000000.bin and the rest training shards DIR/train_000001.bin, … of at most `shardTokens`
-// tokens each (llm.c's convention: shard 0 is validation).
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+// (each followed by EOT) into one stream; its first documents, about `valTokens` tokens, become the
+// validation shard DIR/val_000000.bin and the rest training shards DIR/train_000001.bin, … of at
+// most `shardTokens` tokens each (llm.c's convention: shard 0 is validation).
+//
+// The inputs are read as a stream (documents.ts), so a file of any size works; the tokens of all of
+// them are held in memory (2 bytes each) until the shards are written. The shards replace the
+// directory's earlier shard set as a whole (see replaceShards).
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readDocuments } from './documents';
-import { tokenizeDocuments } from './parallel';
+import { fsyncDirectory } from './atomic';
+import { inputSize, readDocumentPieces } from './documents';
+import { tokenizePieces, type Piece } from './parallel';
 import { writeShard } from './shards';
+import { EOT } from './tokenizer';
 
 export interface PrepareOptions {
   /** Text files (UTF-8, or Brotli-compressed with a `.br` name). */
@@ -14,11 +21,14 @@ export interface PrepareOptions {
   outDir: string;
   /** Most tokens per shard (default 100 M, as llm.c's FineWeb shards). */
   shardTokens?: number;
-  /** Tokens in the validation shard (default: 10% of all tokens, at most one shard). */
+  /**
+   * Tokens in the validation shard (default: 10% of all tokens, at most `shardTokens`), moved up to
+   * the end of the document they end in, so that no document is in both splits (see validationEnd).
+   */
   valTokens?: number;
   /** Tokenizer threads (default: os.availableParallelism(); inputs under ~4 MB stay on the main thread). */
   workers?: number;
-  /** Characters tokenized so far and the total. */
+  /** Bytes of the input files (as stored) tokenized so far, and their total. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -47,40 +57,50 @@ const SHARD_NAME = /^(val|train)_\d{6}\.bin$/;
 export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
   const t0 = performance.now();
   const shardTokens = positiveInt(opts.shardTokens ?? DEFAULT_SHARD_TOKENS, 'shardTokens');
+  const askedVal = opts.valTokens === undefined ? undefined : positiveInt(opts.valTokens, 'valTokens');
+  if (askedVal !== undefined && askedVal > shardTokens)
+    throw new RangeError(`prepare: valTokens (${askedVal}) exceeds shardTokens (${shardTokens}); the validation split is one shard`);
   if (opts.inputs.length === 0) throw new TypeError('prepare: no input files');
-  const docs = opts.inputs.flatMap((file) => readDocuments(file));
-  const { tokens, workers } = await tokenizeDocuments(docs, { workers: opts.workers, onProgress: opts.onProgress });
-  const valTokens = opts.valTokens === undefined ? defaultValTokens(tokens.length, shardTokens) : positiveInt(opts.valTokens, 'valTokens');
-  if (valTokens > shardTokens)
-    throw new RangeError(`prepare: valTokens (${valTokens}) exceeds shardTokens (${shardTokens}); the validation split is one shard`);
+  // every input is looked at before any is read: a missing one fails now, not after the others
+  const inputBytes = opts.inputs.reduce((n, file) => n + inputSize(file), 0);
+
+  let documents = 0;
+  let characters = 0;
+  const inputs = opts.inputs;
+  async function* pieces(): AsyncGenerator<Piece> {
+    for (const file of inputs) {
+      for await (const p of readDocumentPieces(file)) {
+        characters += p.text.length;
+        if (p.eot) documents++;
+        yield { text: p.text, eot: p.eot, units: p.bytes };
+      }
+    }
+  }
+  const { tokens, workers } = await tokenizePieces(pieces(), inputBytes, { workers: opts.workers, onProgress: opts.onProgress });
+
+  const valTokens = askedVal ?? defaultValTokens(tokens.length, shardTokens);
   if (valTokens >= tokens.length) {
     throw new RangeError(
       `prepare: the inputs hold ${tokens.length} tokens, too few for ${valTokens} validation tokens and a training split`,
     );
   }
-
-  mkdirSync(opts.outDir, { recursive: true });
-  const files: ShardInfo[] = [{ path: join(opts.outDir, shardName('val', 0)), split: 'val', tokens: valTokens }];
-  for (let start = valTokens; start < tokens.length; start += shardTokens) {
+  const valEnd = validationEnd(tokens, valTokens, shardTokens);
+  const files: ShardInfo[] = [{ path: join(opts.outDir, shardName('val', 0)), split: 'val', tokens: valEnd }];
+  for (let start = valEnd; start < tokens.length; start += shardTokens) {
     files.push({
       path: join(opts.outDir, shardName('train', files.length)),
       split: 'train',
       tokens: Math.min(shardTokens, tokens.length - start),
     });
   }
-  let at = 0;
-  for (const f of files) {
-    writeShard(f.path, tokens.subarray(at, at + f.tokens));
-    at += f.tokens;
-  }
-  removeStaleShards(opts.outDir, files);
+  replaceShards(opts.outDir, tokens, files);
 
   return {
     outDir: opts.outDir,
     inputs: opts.inputs,
-    documents: docs.length,
-    characters: docs.reduce((n, d) => n + d.length, 0),
-    tokens: { train: tokens.length - valTokens, val: valTokens },
+    documents,
+    characters,
+    tokens: { train: tokens.length - valEnd, val: valEnd },
     files,
     workers,
     seconds: (performance.now() - t0) / 1000,
@@ -95,11 +115,104 @@ function defaultValTokens(total: number, shardTokens: number): number {
   return Math.min(shardTokens, Math.max(1, Math.round(total * 0.1)));
 }
 
-/** Shards of an earlier, larger run would otherwise be read as part of this one. */
-function removeStaleShards(dir: string, written: ShardInfo[]): void {
-  const keep = new Set(written.map((f) => basename(f.path)));
+/**
+ * Where the validation split ends: after `valTokens` tokens, moved up to the end of the document
+ * that token is in (just past its EOT), so that no document is in both splits. When that end is
+ * past one shard (`shardTokens`) or leaves no training tokens (the last document, or one long
+ * one), there is no such boundary to move to and the cut stays at `valTokens`, inside a document.
+ */
+export function validationEnd(tokens: Uint16Array, valTokens: number, shardTokens: number): number {
+  const limit = Math.min(shardTokens, tokens.length - 1);
+  for (let i = valTokens - 1; i < limit; i++) if (tokens[i] === EOT) return i + 1;
+  return valTokens;
+}
+
+// The shard set of a directory is its files named like val_000000.bin and train_000001.bin; other
+// files are left alone. A new set is staged in a hidden directory inside it, named with the
+// writer's process id, which the loader does not read (it reads only *.bin files).
+const STAGING_PREFIX = '.staged-lm-prepare-';
+const STAGING_NAME = /^\.staged-lm-prepare-(\d+)-[0-9a-f]+$/;
+
+/**
+ * Writes `files` (consecutive slices of `tokens`) as the shard set of `dir`, replacing the earlier
+ * set as a whole, so that a failed prepare never leaves old and new shards mixed (which would load
+ * as one valid but wrong dataset) nor a shard half-written:
+ *
+ *   1. The new shards are written into the staging directory. This is where the time goes and
+ *      where writes fail (a full disk): a failure, or the process being killed, leaves the OLD SET
+ *      COMPLETE (a killed run's staging directory is removed by the next prepare into `dir`).
+ *   2. The old set is removed, then the new shards are renamed into `dir`: no data is copied, it
+ *      takes milliseconds. A failure here (the directory was writable a moment ago, so this is
+ *      rare) removes every shard: it leaves NO SHARD SET, never a part of one.
+ *
+ * What is not covered: the process killed (or the machine losing power) within step 2's few
+ * renames can leave part of a set, which the loader cannot tell from a whole one; closing that
+ * window needs the loader to read a manifest written last (lib/data/source.ts).
+ */
+function replaceShards(dir: string, tokens: Uint16Array, files: ShardInfo[]): void {
+  const created = !existsSync(dir);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`${dir}: cannot create the output directory (${(e as Error).message})`);
+  }
+  removeAbandonedStaging(dir);
+  const staging = join(dir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
+  let done = false;
+  try {
+    mkdirSync(staging);
+    let at = 0;
+    for (const f of files) {
+      writeShard(join(staging, basename(f.path)), tokens.subarray(at, at + f.tokens));
+      at += f.tokens;
+    }
+    try {
+      for (const name of readdirSync(dir)) if (SHARD_NAME.test(name)) rmSync(join(dir, name), { force: true });
+      for (const f of files) renameSync(join(staging, basename(f.path)), f.path);
+    } catch (e) {
+      removeShardSet(dir);
+      throw e;
+    }
+    fsyncDirectory(dir); // (the renames reach the disk: a power loss now keeps the new set)
+    done = true;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    if (!done && created) removeIfEmpty(dir);
+  }
+}
+
+/** Removes every shard in `dir`, as far as it can: it runs while another error is on its way out. */
+function removeShardSet(dir: string): void {
+  try {
+    for (const name of readdirSync(dir)) if (SHARD_NAME.test(name)) rmSync(join(dir, name), { force: true });
+  } catch {
+    // (the error that brought us here is the one to report)
+  }
+}
+
+/** Removes staging directories left in `dir` by prepares that were killed (whose process is gone). */
+function removeAbandonedStaging(dir: string): void {
   for (const name of readdirSync(dir)) {
-    if (SHARD_NAME.test(name) && !keep.has(name)) rmSync(join(dir, name), { force: true });
+    const m = STAGING_NAME.exec(name);
+    if (m !== null && !processAlive(Number(m[1]))) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0); // (signal 0: only asks whether the process exists)
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== 'ESRCH';
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir); // (fails, and keeps it, when not empty)
+  } catch {
+    // (kept)
   }
 }
 

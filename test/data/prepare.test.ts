@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import fs, { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
 import { Command } from 'commander';
 import { formatPrepare, registerPrepare } from '../../lib/cli/prepare';
@@ -14,7 +15,9 @@ import {
   readShard,
   tokenizeDocuments,
 } from '../../lib/data';
-import { safeCuts } from '../../lib/data/parallel';
+import { safeCuts, tokenizePieces } from '../../lib/data/parallel';
+import { validationEnd } from '../../lib/data/prepare';
+import * as shards from '../../lib/data/shards';
 import { tempDirs } from './tmp';
 import { itWhen } from '../helpers';
 
@@ -53,7 +56,8 @@ describe('prepare', () => {
     const all = [...d.val.subarray(0, d.val.length), ...d.train.subarray(0, d.train.length)];
     expect(all).toEqual(Array.from(encodeDocuments([...docs, 'Fourth, compressed.\n'])));
     expect(all.filter((t) => t === EOT)).toHaveLength(4);
-    expect(d.val.length).toBe(3);
+    // 3 validation tokens asked for: the split ends with the first document, which holds them
+    expect(d.val.length).toBe(encode(docs[0]).length + 1);
   });
 
   test('shardTokens splits training data; a rerun removes shards it no longer writes', async () => {
@@ -86,9 +90,122 @@ describe('prepare', () => {
     await expect(prepare({ inputs: [bin], outDir: join(dir, 'o') })).rejects.toThrow(`${bin}: not UTF-8 text`);
     await expect(prepare({ inputs: [badBr], outDir: join(dir, 'o') })).rejects.toThrow(`${badBr}: not a valid Brotli stream`);
     await expect(prepare({ inputs: [join(dir, 'missing.txt')], outDir: join(dir, 'o') })).rejects.toThrow(/missing\.txt/);
+    await expect(prepare({ inputs: [dir], outDir: join(dir, 'o') })).rejects.toThrow(`${dir}: is a directory, not a text file`);
+    // every input is checked before any is tokenized
+    await expect(prepare({ inputs: [bin, join(dir, 'missing.txt')], outDir: join(dir, 'o') })).rejects.toThrow(
+      /missing\.txt: no such file/,
+    );
+    expect(existsSync(join(dir, 'o'))).toBe(false);
     await expect(prepare({ inputs: [], outDir: join(dir, 'o') })).rejects.toThrow(/no input files/);
     await expect(prepare({ inputs: [tiny], outDir: join(dir, 'o'), shardTokens: 0 })).rejects.toThrow(/shardTokens but received 0/);
     await expect(prepare({ inputs: [tiny], outDir: join(dir, 'o'), shardTokens: 5, valTokens: 6 })).rejects.toThrow(/exceeds shardTokens/);
+  });
+});
+
+const SHARD = /^(val|train)_\d{6}\.bin$/;
+const shardNames = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => SHARD.test(n))
+    .sort();
+/** Each shard's bytes, by name. */
+const shardContents = (dir: string): Record<string, string> =>
+  Object.fromEntries(shardNames(dir).map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
+
+describe('a prepare replaces the shard set as a whole', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  /** A directory prepared from one text (val and 4+ train shards, and a file that is not a shard), and a second text. */
+  async function prepared(): Promise<{ out: string; second: string; before: Record<string, string> }> {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    const first = join(dir, 'first.txt');
+    writeFileSync(first, TEXT.repeat(40));
+    const second = join(dir, 'second.txt');
+    writeFileSync(second, 'A different text, with other words in it.\n'.repeat(60));
+    await prepare({ inputs: [first], outDir: out, shardTokens: 200, valTokens: 100 });
+    writeFileSync(join(out, 'notes.txt'), 'not a shard');
+    const before = shardContents(out);
+    expect(Object.keys(before).length).toBeGreaterThanOrEqual(5);
+    return { out, second, before };
+  }
+
+  test('a write that fails mid-way leaves the old set whole (no new shard, no staging directory)', async () => {
+    const { out, second, before } = await prepared();
+    const write = shards.writeShard;
+    let calls = 0;
+    jest.spyOn(shards, 'writeShard').mockImplementation((path, tokens) => {
+      if (++calls === 3) throw new Error(`ENOSPC: no space left on device, write '${path}'`);
+      write(path, tokens);
+    });
+    await expect(prepare({ inputs: [second], outDir: out, shardTokens: 100, valTokens: 50 })).rejects.toThrow(/ENOSPC/);
+    expect(calls).toBe(3);
+    expect(shardContents(out)).toEqual(before);
+    expect(readdirSync(out).sort()).toEqual([...Object.keys(before), 'notes.txt'].sort());
+  });
+
+  test('a failure while the sets are swapped leaves no shard set, never a part of one', async () => {
+    const { out, second } = await prepared();
+    const rename = fs.renameSync;
+    let into = 0;
+    jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
+      if (dirname(String(to)) === out && ++into === 2) throw new Error(`EIO: i/o error, rename '${String(from)}'`);
+      rename(from, to);
+    });
+    await expect(prepare({ inputs: [second], outDir: out, shardTokens: 100, valTokens: 50 })).rejects.toThrow(/EIO/);
+    expect(into).toBe(2);
+    expect(readdirSync(out)).toEqual(['notes.txt']);
+    expect(() => loadTokenData(out)).toThrow(/no \.bin token files/);
+  });
+
+  test('a failed prepare into a new directory leaves no directory', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'a.txt'), TEXT);
+    jest.spyOn(shards, 'writeShard').mockImplementation(() => {
+      throw new Error('ENOSPC: no space left on device, write');
+    });
+    await expect(prepare({ inputs: [join(dir, 'a.txt')], outDir: join(dir, 'new', 'out') })).rejects.toThrow(/ENOSPC/);
+    expect(readdirSync(join(dir, 'new'))).toEqual([]);
+  });
+
+  test("a killed prepare's staging directory is removed by the next prepare; a running one's is kept", async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const gone = spawnSync(process.execPath, ['-e', '']).pid; // (a process that has exited)
+    const abandoned = join(out, `.staged-lm-prepare-${gone}-0badc0de`);
+    mkdirSync(abandoned);
+    writeFileSync(join(abandoned, 'val_000000.bin'), 'half a shard');
+    const running = `.staged-lm-prepare-${process.ppid}-0badc0de`;
+    mkdirSync(join(out, running));
+    writeFileSync(join(dir, 'a.txt'), TEXT);
+    await prepare({ inputs: [join(dir, 'a.txt')], outDir: out });
+    expect(readdirSync(out).sort()).toEqual([running, 'train_000001.bin', 'val_000000.bin']);
+    expect(loadTokenData(out).files.val.map((f) => basename(f))).toEqual(['val_000000.bin']);
+  });
+});
+
+describe('the validation split ends at the end of a document', () => {
+  test('the document its last asked-for token is in goes to validation whole', async () => {
+    const dir = tmp();
+    const docs = ['First document, short.\n', 'Second document, a little longer than the first.\n', 'Third.\n', 'Fourth and last.\n'];
+    writeFileSync(join(dir, 'docs.txt'), docs.join('\n\f\n'));
+    const lengths = docs.map((d) => encode(d).length + 1);
+    const out = join(dir, 'out');
+    const s = await prepare({ inputs: [join(dir, 'docs.txt')], outDir: out, valTokens: lengths[0] + 2 });
+    expect(s.tokens.val).toBe(lengths[0] + lengths[1]);
+    const val = readShard(join(out, 'val_000000.bin'));
+    expect(decode(val)).toBe(`${docs[0]}<|endoftext|>${docs[1]}<|endoftext|>`);
+    expect(decode(readShard(join(out, 'train_000001.bin')))).toBe(`${docs[2]}<|endoftext|>${docs[3]}<|endoftext|>`);
+    // a count that ends a document already is kept
+    expect((await prepare({ inputs: [join(dir, 'docs.txt')], outDir: out, valTokens: lengths[0] })).tokens.val).toBe(lengths[0]);
+  });
+
+  test('it stays inside a document when no document ends within one shard and before the last token', () => {
+    const tokens = Uint16Array.of(1, 2, 3, EOT, 4, 5, 6, 7, 8, EOT);
+    expect(validationEnd(tokens, 2, 100)).toBe(4);
+    expect(validationEnd(tokens, 4, 100)).toBe(4);
+    expect(validationEnd(tokens, 2, 3)).toBe(2); // (4 tokens would not fit one shard of 3)
+    expect(validationEnd(tokens, 5, 100)).toBe(5); // (the next end is the last token: no training split)
   });
 });
 
@@ -118,6 +235,27 @@ describe('parallel tokenization', () => {
     expect(Buffer.compare(Buffer.from(r.tokens.buffer), Buffer.from(encodeDocuments(book).buffer))).toBe(0);
     expect(progress[progress.length - 1]).toBe(total);
     expect(progress.every((v, i) => i === 0 || v >= progress[i - 1])).toBe(true);
+  });
+
+  test('pieces from an async source, with long runs of one class, give the main thread ids', async () => {
+    const docs = [...book.slice(0, 3), 'A rule:\n' + '='.repeat(20_000) + '\nthen ' + 'x'.repeat(9000) + ' end', ' '.repeat(5000), ''];
+    async function* source(): AsyncGenerator<{ text: string; eot: boolean }> {
+      for (const text of docs) yield { text, eot: true };
+    }
+    const total = docs.reduce((n, d) => n + d.length, 0);
+    const r = await tokenizePieces(source(), total, { workers: 2, parallelThreshold: 0, batchChars: 4096 });
+    expect(r.workers).toBe(2);
+    expect(Array.from(r.tokens)).toEqual(Array.from(encodeDocuments(docs)));
+  });
+
+  test('an error while reading stops the pool and comes out', async () => {
+    async function* failing(): AsyncGenerator<{ text: string; eot: boolean }> {
+      for (let i = 0; i < 5; i++) yield { text: book[i], eot: true };
+      throw new Error('the disk went away');
+    }
+    await expect(tokenizePieces(failing(), 1e6, { workers: 2, parallelThreshold: 0, batchChars: 4096 })).rejects.toThrow(
+      'the disk went away',
+    );
   });
 });
 
@@ -151,6 +289,18 @@ describe('staged-lm prepare (CLI)', () => {
     expect(human).toMatch(/^prepared 1 file\(s\), 1 document\(s\)/);
     expect(human).toContain('val_000000.bin');
     expect(await run(['prepare', '--text', input, '--out', join(dir, 'out2')])).toContain('train_000001.bin');
+  });
+
+  test('--help says what --val-tokens is by default; a directory given as --text is named in the error', async () => {
+    const program = new Command();
+    registerPrepare(program);
+    const help = program.commands
+      .find((c) => c.name() === 'prepare')!
+      .helpInformation()
+      .replace(/\s+/g, ' ');
+    expect(help).toContain('(default: 10% of all tokens, at most --shard-tokens)');
+    const dir = tmp();
+    await expect(run(['prepare', '--text', dir, '--out', join(dir, 'out')])).rejects.toThrow(`${dir}: is a directory, not a text file`);
   });
 
   test('flags are validated', async () => {

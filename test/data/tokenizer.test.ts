@@ -1,4 +1,6 @@
-import { EOT, GPT2_VOCAB, concatTokens, decode, encode, encodeDocuments } from '../../lib/data';
+import { encode as bpeEncode } from 'gpt-tokenizer/cjs/encoding/r50k_base';
+import { EOT, GPT2_VOCAB, concatTokens, decode, embeddedDocuments, encode, encodeDocuments } from '../../lib/data';
+import { MAX_RUN_BYTES, ORDINARY, splitLongRuns } from '../../lib/data/tokenizer';
 
 describe('GPT-2 tokenizer (r50k_base)', () => {
   test('constants', () => {
@@ -36,5 +38,105 @@ describe('GPT-2 tokenizer (r50k_base)', () => {
   test('concatTokens joins in order', () => {
     expect(Array.from(concatTokens([Uint16Array.of(1, 2), Uint16Array.of(), Uint16Array.of(3)]))).toEqual([1, 2, 3]);
     expect(concatTokens([]).length).toBe(0);
+  });
+});
+
+describe('long runs of one character class', () => {
+  // gpt-tokenizer's own encode, without the cap on runs
+  const uncapped = (text: string): number[] => bpeEncode(text, ORDINARY);
+
+  test('a 2e5-character run encodes in linear time and decodes back to the text', () => {
+    let seed = 7;
+    const random = (n: number, base: number, span: number): string =>
+      Array.from({ length: n }, () => String.fromCharCode(base + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % span))).join('');
+    const runs = {
+      letters: 'a'.repeat(2e5),
+      equals: '='.repeat(2e5),
+      spaces: ' '.repeat(2e5),
+      newlines: '\n'.repeat(2e5),
+      digits: '7'.repeat(2e5),
+      'random letters': random(2e5, 0x61, 26),
+      'random CJK': random(5e4, 0x4e00, 5000), // (3 bytes a character, and the costliest to merge)
+      'astral letters': '𝐀𝐁'.repeat(2e3), // (gpt-tokenizer's decode is quadratic in such runs)
+    };
+    for (const [name, run] of Object.entries(runs)) {
+      const text = `Before ${run} after.`;
+      const t0 = performance.now();
+      const ids = encode(text);
+      const seconds = (performance.now() - t0) / 1000;
+      // (the uncapped encoder takes ~8 s for 'a' × 1e5 and ~25 s for '=' × 2e5)
+      if (seconds > 3) throw new Error(`${name}: ${seconds.toFixed(1)} s to encode a run of ${run.length} characters`);
+      expect(decode(ids)).toBe(text);
+    }
+  });
+
+  test('ordinary text gets exactly the tokens of the uncapped encoder', () => {
+    const book = embeddedDocuments().train.slice(0, 20);
+    for (const doc of book) expect(encode(doc)).toEqual(uncapped(doc));
+    // runs up to the cap are not cut, and text around a cut run keeps its tokens
+    const justUnder = 'x'.repeat(MAX_RUN_BYTES) + ' ' + '='.repeat(MAX_RUN_BYTES) + '\n' + ' '.repeat(MAX_RUN_BYTES); // (the run: '\n' and the spaces)
+    expect(splitLongRuns(justUnder)).toEqual([justUnder]);
+    expect(encode(justUnder)).toEqual(uncapped(justUnder));
+    const [before, after] = [uncapped('Call me Ishmael.\n'), uncapped('\nSome years ago')];
+    const around = encode('Call me Ishmael.\n' + '-'.repeat(10_000) + '\nSome years ago');
+    expect(around.slice(0, before.length)).toEqual(before);
+    expect(around.slice(-after.length)).toEqual(after);
+  });
+
+  test('cuts split only the long pre-tokens, at every ~maxBytes bytes of a run (random texts, small cap)', () => {
+    // the reference: GPT-2's pre-tokenizer over the whole text, each pre-token byte-pair encoded
+    // alone, except that one holding a cut is encoded in parts; cuts every maxBytes UTF-8 bytes of a
+    // maximal run of one class, none within 2 units of the run's end nor inside a surrogate pair
+    const PRE_TOKEN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+    const classOf = (ch: string): string => (/\s/u.test(ch) ? 'S' : /\p{L}/u.test(ch) ? 'L' : /\p{N}/u.test(ch) ? 'N' : 'P');
+    const reference = (text: string, maxBytes: number): number[] => {
+      const cuts = new Set<number>();
+      const chars = Array.from(text);
+      for (let i = 0, at = 0; i < chars.length;) {
+        let j = i;
+        let end = at;
+        while (j < chars.length && classOf(chars[j]) === classOf(chars[i])) end += chars[j++].length;
+        let bytes = 0;
+        for (let k = i, pos = at; k < j; pos += chars[k++].length) {
+          if (bytes >= maxBytes && pos <= end - 2) {
+            cuts.add(pos);
+            bytes = 0;
+          }
+          bytes += Buffer.byteLength(chars[k]);
+        }
+        [i, at] = [j, end];
+      }
+      const ids: number[] = [];
+      for (const m of text.matchAll(PRE_TOKEN)) {
+        let a = m.index;
+        const b = a + m[0].length;
+        for (let c = a + 1; c < b; c++) {
+          if (cuts.has(c)) {
+            ids.push(...uncapped(text.slice(a, c)));
+            a = c;
+          }
+        }
+        ids.push(...uncapped(text.slice(a, b)));
+      }
+      return ids;
+    };
+    const alphabet = ['a', 'b', 's', 't', 'r', 'e', "'", ' ', '\n', '\t', '1', '2', '=', '-', 'é', '世', '𝐀', '٣', '\u3000', '\u00a0'];
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let trial = 0; trial < 400; trial++) {
+      let text = '';
+      while (text.length < 200) text += alphabet[rand(alphabet.length)].repeat(rand(4) === 0 ? 5 + rand(20) : 1 + rand(2));
+      const maxBytes = 4 + rand(8);
+      const capped = splitLongRuns(text, maxBytes).flatMap(uncapped);
+      if (JSON.stringify(capped) !== JSON.stringify(reference(text, maxBytes))) {
+        throw new Error(
+          `maxBytes ${maxBytes}, text ${JSON.stringify(text)}: ${capped.join(',')} vs ${reference(text, maxBytes).join(',')}`,
+        );
+      }
+      expect(decode(capped)).toBe(text);
+    }
   });
 });
