@@ -521,7 +521,7 @@ describe('bad inputs fail cleanly', () => {
       cli(['train', '--config', 'run.json', '--batch-size', '100000000', '--out', 'n4', '--no-progress']),
     ]);
     expectCleanFailure(nullConfig, /config null\.json must hold a JSON object \(a run config\), not null/);
-    expectCleanFailure(dataDir, /--data \.: a directory, not a text or token file/);
+    expectCleanFailure(dataDir, /\.: is a directory, not a text file \(give the files in it\)/);
     expectCleanFailure(vocab, /embedded corpus holds GPT-2 token ids up to \d+: a model with vocabSize 100 cannot embed them/);
     expectCleanFailure(benchModel, /unknown model 'nope' \(expected one of micro, tiny, 124M, 350M, /);
     expectCleanFailure(demoSteps, /demo needs --steps of at least 12/);
