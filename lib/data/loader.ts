@@ -31,6 +31,8 @@ const LoaderStateSchema = z
     worldSize: z.number().int().positive().optional(),
     /** Length of the data the state belongs to: offsets drawn for other data would differ. */
     dataLength: z.number().int().nonnegative(),
+    /** A hash of samples of that data (dataFingerprint): other data of the same length is told apart. */
+    dataFingerprint: z.string().optional(),
     /** Batches drawn so far. */
     batches: z.number().int().nonnegative(),
     rng: z.object({
@@ -97,6 +99,7 @@ export class BatchLoader {
       seqLen: this.seqLen,
       ...(this.shard.worldSize > 1 ? { worldSize: this.shard.worldSize } : {}),
       dataLength: this.tokens.length,
+      dataFingerprint: dataFingerprint(this.tokens),
       batches: this.drawn,
       rng: this.rng.state(),
     };
@@ -124,7 +127,37 @@ export class BatchLoader {
         `BatchLoader.restore: the state was saved for data of ${s.dataLength} tokens but this loader has ${this.tokens.length}; the batches would differ`,
       );
     }
+    // (states from before the fingerprint have none: their length check is all there is)
+    if (s.dataFingerprint !== undefined && s.dataFingerprint !== dataFingerprint(this.tokens)) {
+      throw new RangeError(
+        `BatchLoader.restore: the state was saved for other data of the same length (${s.dataLength} tokens, different contents); the batches would differ`,
+      );
+    }
     this.rng = Xoshiro128.fromState(s.rng);
     this.drawn = s.batches;
   }
+}
+
+/**
+ * A hash (FNV-1a, 32 bits, hex) of the length and of 16 samples of 32 tokens spread evenly over the
+ * data, read at once even from disk: a different corpus of the same length — another tokenization,
+ * another shard order — is all but certain to differ in one of them.
+ */
+export function dataFingerprint(tokens: Tokens): string {
+  const n = tokens.length;
+  const SAMPLES = 16;
+  const LEN = 32;
+  let h = 0x811c9dc5;
+  const mix = (v: number) => {
+    h ^= v & 0xffff;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  };
+  mix(n % 65536);
+  mix(Math.floor(n / 65536) % 65536);
+  for (let i = 0; i < SAMPLES; i++) {
+    const start = n <= LEN ? 0 : Math.floor((i * (n - LEN)) / (SAMPLES - 1));
+    for (const t of tokens.subarray(start, Math.min(n, start + LEN))) mix(t);
+    if (n <= LEN) break;
+  }
+  return h.toString(16).padStart(8, '0');
 }

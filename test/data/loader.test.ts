@@ -76,6 +76,21 @@ describe('BatchLoader', () => {
     expect(() => loader.restore({ ...s, rng: { algorithm: 'xoshiro128**', s: [0, 0, 0, 0] } })).toThrow(/not all zero/);
   });
 
+  test('restore() tells other data of the same length apart; a state from before the fingerprint restores', () => {
+    const s = new BatchLoader(data, { batchSize: 2, seqLen: 8 }).state();
+    const shifted = Uint16Array.from(data, (t) => (t + 1) % 50000); // another tokenization, say
+    const reordered = Uint16Array.from([...data.subarray(2500), ...data.subarray(0, 2500)]); // another shard order
+    for (const other of [shifted, reordered])
+      expect(() => new BatchLoader(other, { batchSize: 2, seqLen: 8 }).restore(s)).toThrow(
+        /saved for other data of the same length \(5000 tokens, different contents\)/,
+      );
+    const old: Partial<typeof s> = { ...s };
+    delete old.dataFingerprint;
+    const loader = new BatchLoader(shifted, { batchSize: 2, seqLen: 8 });
+    loader.restore(old);
+    expect(loader.batches).toBe(0);
+  });
+
   test('validates B, T and the data length with clear errors', () => {
     expect(() => new BatchLoader(data, { batchSize: 0, seqLen: 8 })).toThrow(
       'BatchLoader: expected a positive integer for batchSize but received 0',
