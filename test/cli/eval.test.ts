@@ -16,6 +16,7 @@ import { parseGPTConfig } from '../../lib/nn/config';
 import { AdamW } from '../../lib/optim/adamw';
 import { manualSeed } from '../../lib/runtime';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../lib/train/checkpoint';
+import type { EvalReport } from '../../lib/cli/eval';
 
 const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
 const TIMEOUT_MS = 60000;
@@ -50,14 +51,7 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
-interface Report {
-  loss: number;
-  tokens: number;
-  bitsPerByte: number | null;
-  perplexity: number;
-  bytes: number;
-  seqLen: number;
-}
+type Report = EvalReport;
 
 /** The report of `eval --json`: exit 0 and one JSON line. */
 function reportOf(r: Run): Report {
