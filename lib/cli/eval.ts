@@ -1,9 +1,9 @@
 // `staged-lm eval`: held-out loss of a checkpoint on a text or token file, with bits per byte and
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
 import type { Command } from 'commander';
-import { readDocuments } from '../data/documents';
+import { inputSize, readDocumentPieces } from '../data/documents';
 import { evalWindowCount, textBytes } from '../data/eval';
-import { tokenizeDocuments } from '../data/parallel';
+import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
 import { EOT } from '../data/tokenizer';
 import { evaluate } from '../train/evaluate';
@@ -43,7 +43,11 @@ async function fileTokens(
     // a token file is read window by window as it is scored (it may be larger than memory), its ids
     // checked against the model's vocabulary as they are read; text is checked after encoding
     if (/\.bin$/i.test(path)) return { tokens: new FileTokens([detectTokenFile(path)], vocabSize), text: false };
-    return { tokens: (await tokenizeDocuments(readDocuments(path))).tokens, text: true };
+    // streamed: a text of any size (the tokens are held, 2 bytes each)
+    const pieces = async function* () {
+      for await (const p of readDocumentPieces(path)) yield { text: p.text, eot: p.eot, units: p.bytes };
+    };
+    return { tokens: (await tokenizePieces(pieces(), inputSize(path))).tokens, text: true };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === undefined) throw e; // (the readers' own errors name the file)
