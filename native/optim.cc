@@ -123,12 +123,14 @@ void scaleGrads(std::vector<at::Tensor>& grads, const at::Tensor& coef) {
 // parameters' device: anything else would be misread, or read back to the host (a sync that
 // breaks a graph capture).
 void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::Device device,
-                       const char* what) {
-  if (t.scalar_type() != at::kFloat || t.numel() != 1 || t.device() != device)
-    throw Napi::Error::New(info.Env(), std::string("adamwStep: the ") + what +
-                                           " tensor must be a float32 scalar on " + device.str() +
-                                           ", got " + dtypeName(t.scalar_type()) + " " +
-                                           shapeString(t.sizes()) + " on " + t.device().str());
+                       const char* what, bool allowDouble = false) {
+  bool dtypeOk = t.scalar_type() == at::kFloat || (allowDouble && t.scalar_type() == at::kDouble);
+  if (!dtypeOk || t.numel() != 1 || t.device() != device)
+    throw Napi::Error::New(info.Env(),
+                           std::string("adamwStep: the ") + what + " tensor must be a " +
+                               (allowDouble ? "float32 or float64" : "float32") + " scalar on " +
+                               device.str() + ", got " + dtypeName(t.scalar_type()) + " " +
+                               shapeString(t.sizes()) + " on " + t.device().str());
 }
 
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
@@ -139,7 +141,8 @@ void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::
 // the rate of the step, not of the capture); it needs the fused kernel and bias correction.
 // gradScale: a float32 scalar on the parameters' device that the gradients are divided by before
 // the update (clipGradNorm's deferred divisor); the fused kernel divides as it reads them and
-// writes the divided gradients back, as an immediate clipping would have left them.
+// writes the divided gradients back, as an immediate clipping would have left them. A float64
+// one (the divisor for float64 gradients) divides them first, at that precision.
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
@@ -194,8 +197,15 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   auto lrT = optionalTensorArg(info, 5, "lrTensor");
   auto gradScale = optionalTensorArg(info, 6, "gradScale");
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
-  if (gradScale) checkDeviceScalar(info, *gradScale, p[0].device(), "gradScale");
   at::NoGradGuard noGrad;
+  if (gradScale)
+    checkDeviceScalar(info, *gradScale, p[0].device(), "gradScale", /*allowDouble=*/true);
+  if (gradScale && gradScale->scalar_type() == at::kDouble) {
+    // a float64 divisor (clipGradNorm of float64 gradients): the fused kernels read a float32
+    // grad_scale, so the gradients are divided here, at full precision, instead
+    scaleGrads(g, gradScale->reciprocal());
+    gradScale = c10::nullopt;
+  }
   // What the fused kernel can take: the CPU one walks raw memory and reads every tensor as the
   // parameter's dtype, CUDA's refuses other layouts. Half-precision parameters (fp32 moments) and
   // strided ones take the foreach path.
@@ -233,11 +243,12 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 }
 
 // clipGradNorm(params, maxNorm, deferred?) → the total L2 norm of all gradients before clipping,
-// as a float32 tensor (no host sync). Gradients are scaled by min(1, maxNorm / (norm + 1e-6)).
-// deferred: they are left as they are and the result is [norm, divisor|null], divisor =
-// max(1, (norm + 1e-6) / maxNorm) for adamwStep's gradScale (null when nothing is clipped).
-// Multi-tensor kernels as torch.nn.utils.clip_grad_norm_ does: one per-tensor launch each for
-// the norm and the scaling was ~2 kernels per parameter, which on a GPU costs more than the math.
+// as a float32 tensor, float64 when a gradient is float64 (no host sync). Gradients are scaled by
+// min(1, maxNorm / (norm + 1e-6)). deferred: they are left as they are and the result is [norm,
+// divisor|null], divisor = max(1, (norm + 1e-6) / maxNorm) for adamwStep's gradScale (null when
+// nothing is clipped). Multi-tensor kernels as torch.nn.utils.clip_grad_norm_ does: one per-tensor
+// launch each for the norm and the scaling was ~2 kernels per parameter, which on a GPU costs more
+// than the math.
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   double maxNorm = numberArg(info, 1, "maxNorm");
@@ -262,8 +273,13 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
                   c10::nullopt);
   }
   std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
+  // summed in float32 (bf16/fp16 norms widened), or in float64 when a gradient is float64, so that
+  // a float64 run clips at float64 precision as torch.nn.utils.clip_grad_norm_ does
+  at::ScalarType acc = at::kFloat;
+  for (const auto& n : norms)
+    if (n.scalar_type() == at::kDouble) acc = at::kDouble;
   for (auto& n : norms)
-    if (n.scalar_type() != at::kFloat) n = n.to(at::kFloat);
+    if (n.scalar_type() != acc) n = n.to(acc);
   at::Tensor total = at::stack(norms).norm(2);
   if (clips && deferred) return result(total, ((total + 1e-6) / maxNorm).clamp_min(1.0));
   if (clips) {

@@ -45,10 +45,13 @@ export function registerLaunch(program: Command): void {
       if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
       if (r.firstFailure !== null) {
         const first = r.ranks[r.firstFailure];
+        const all = r.ranks.map((x) => `rank ${x.rank}: ${x.signal ?? x.code}`).join(', ');
+        // every rank stopped by Ctrl-C or a termination request, each with its checkpoint: no failure
+        const stopped = r.ranks.every((x) => x.code === 130 || x.code === 143 || x.signal === 'SIGINT' || x.signal === 'SIGTERM');
         process.stderr.write(
-          `staged-lm launch: rank ${r.firstFailure} failed first (${first.signal ?? `exit code ${first.code}`}); ` +
-            r.ranks.map((x) => `rank ${x.rank}: ${x.signal ?? x.code}`).join(', ') +
-            '\n',
+          stopped
+            ? `staged-lm launch: interrupted; ${all}\n`
+            : `staged-lm launch: rank ${r.firstFailure} failed first (${first.signal ?? `exit code ${first.code}`}); ${all}\n`,
         );
       }
       process.exitCode = r.code;

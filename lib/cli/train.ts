@@ -123,6 +123,7 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
     .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
     .option('--cuda-graph', 'replay the training step as a CUDA graph (CUDA, static shapes: small models gain most)')
+    .option('--no-cuda-graph', 'eager steps (run config cudaGraph: false; with --resume, turns a graph run back to eager)')
     .addOption(
       new Option(
         '--loss-kernel <kernel>',
@@ -168,7 +169,7 @@ export function registerTrain(program: Command): void {
         if (f.out !== undefined) checkFreshOut(f.out, dir);
         trainer = Trainer.resume(dir, {
           steps: f.steps,
-          ...(f.cudaGraph === true ? { cudaGraph: true } : {}),
+          ...(f.cudaGraph === undefined ? {} : { cudaGraph: f.cudaGraph }),
           ...kernelFlags(f),
           ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),
         });
@@ -199,7 +200,7 @@ export function registerTrain(program: Command): void {
         if (f.device !== undefined) cfg.device = f.device;
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
-        if (f.cudaGraph === true) cfg.cudaGraph = true;
+        if (f.cudaGraph !== undefined) cfg.cudaGraph = f.cudaGraph;
         const { kernels } = kernelFlags(f);
         if (kernels !== undefined) cfg.kernels = { ...(cfg.kernels as object | undefined), ...kernels };
         if (f.tf32 !== undefined) cfg.tf32 = f.tf32;
@@ -214,13 +215,21 @@ export function registerTrain(program: Command): void {
         process.stderr.write(
           `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${describeData(trainer.data)}, run ${out}\n`,
         );
+      // Ctrl-C, and SIGTERM (how schedulers and torchrun preempt a job): a checkpoint at the next
+      // step, exit 130 / 143; a second signal quits at once
       const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\nstaged-lm: interrupted — saving a checkpoint (Ctrl-C again to quit at once)\n');
+      let stopSignal: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+      const onStop = (signal: 'SIGINT' | 'SIGTERM') => {
+        const code = signal === 'SIGINT' ? 130 : 143;
+        if (controller.signal.aborted) process.exit(code);
+        stopSignal = signal;
+        process.stderr.write(
+          `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)\n`,
+        );
         controller.abort();
       };
-      process.on('SIGINT', onSigint);
+      process.on('SIGINT', onStop);
+      process.on('SIGTERM', onStop);
       try {
         const profile = f.profile === undefined ? undefined : { trace: f.profile, steps: f.profileSteps, after: f.profileAfter };
         const r = await trainer.train({ out, progress: f.progress, signal: controller.signal, profile });
@@ -235,12 +244,13 @@ export function registerTrain(program: Command): void {
               ...(r.profile === null ? [] : [f.progress ? `profile: ${r.profile.trace}` : describeProfile(r.profile)]),
             ].join('\n'),
           );
-        if (r.interrupted) process.exitCode = 130;
+        if (r.interrupted) process.exitCode = stopSignal === 'SIGINT' ? 130 : 143;
       } catch (e) {
         if (e instanceof TrainingDivergedError) process.exitCode = 3;
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
+        process.off('SIGINT', onStop);
+        process.off('SIGTERM', onStop);
         trainer.dispose();
         destroyDistributed();
       }

@@ -78,6 +78,8 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   let firstFailure: number | null = null;
   let firstCode = 0;
   let killTimer: NodeJS.Timeout | null = null;
+  /** After SIGTERM, how long a rank may take to exit before it is killed (as torchrun does). */
+  const KILL_AFTER_TERM_MS = 10_000;
 
   const exited = Array.from({ length: nproc }, (_, rank) => {
     const child = spawn(file, args, {
@@ -106,8 +108,12 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
           firstFailure = rank;
           firstCode = code ?? 128 + (signal === null ? 1 : (constants.signals[signal] ?? 1));
           const grace = (opts.graceSeconds ?? 30) * 1000;
+          // SIGTERM (a rank saves what it can), then SIGKILL for one still blocked on the dead rank
           killTimer = setTimeout(() => {
             for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+            killTimer = setTimeout(() => {
+              for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+            }, KILL_AFTER_TERM_MS);
           }, grace);
         }
         res();

@@ -1,6 +1,6 @@
 // metrics.jsonl: one JSON object per line. Training records carry
 //   {step, tokens, flops, loss, lr, gradNorm, tokensPerSec, elapsedSec}
-// and, at evaluation steps, valLoss; other events (growth, interrupt) carry `event`.
+// and, at evaluation steps, valLoss; other events (growth, interrupt, resume) carry `event`.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -49,6 +49,21 @@ export class MetricsLog {
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, kept.length ? kept.join('\n') + '\n' : '');
     renameSync(tmp, this.path);
+  }
+
+  /** The step of the log's last record (null: none, or no file). */
+  lastStep(): number | null {
+    if (!existsSync(this.path)) return null;
+    let last: number | null = null;
+    for (const l of readFileSync(this.path, 'utf8').split('\n')) {
+      try {
+        const r = JSON.parse(l) as { step?: unknown };
+        if (typeof r.step === 'number') last = r.step;
+      } catch {
+        // (blank or torn lines)
+      }
+    }
+    return last;
   }
 
   append(records: MetricsRecord[]): void {

@@ -27,6 +27,8 @@ export interface RunCurves {
   val: Point[];
   growths: { step: number; flops: number; op: string; to: string }[];
   stages: StageRow[];
+  /** Tokens and FLOPs before the log's first step: 0, or a resumed run's counters (its `resume` event). */
+  origin: { tokens: number; flops: number };
 }
 
 /** Reads metrics.jsonl into curves, growth points and per-stage rows. */
@@ -38,8 +40,25 @@ export function readRun(dir: string): RunCurves {
   const growths: RunCurves['growths'] = [];
   const stages: StageRow[] = [];
   let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
+  let origin = { tokens: 0, flops: 0 };
+  let seen = false; // a step record or a growth: a resume event after one is a resume in place
   for (const { value } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
     const r = value as Record<string, unknown>;
+    if (r.event === 'resume' && !seen) {
+      // the log of a run resumed into this directory starts mid-run: its first stage starts here
+      const size = r.size as { nLayer: number; nEmbd: number } | undefined;
+      origin = { tokens: r.tokens as number, flops: r.flops as number };
+      current = {
+        ...current,
+        stage: r.stage as number,
+        fromStep: r.step as number,
+        toStep: r.step as number,
+        size: size === undefined ? '' : `${size.nLayer}×${size.nEmbd}`,
+        ...origin,
+      };
+      continue;
+    }
+    if (r.event === 'growth' || (typeof r.step === 'number' && r.event === undefined)) seen = true;
     if (r.event === 'growth') {
       const to = r.to as { nLayer: number; nEmbd: number };
       const from = r.from as { nLayer: number; nEmbd: number };
@@ -74,7 +93,7 @@ export function readRun(dir: string): RunCurves {
   // the last stage's size where no growth event names it (a run that never grew): its checkpoint's
   if (current.size === '') current.size = checkpointSize(dir);
   stages.push(current);
-  return { train, val, growths, stages };
+  return { train, val, growths, stages, origin };
 }
 
 /** `L×d` of the run's checkpoint (config.json in HF's names), or '' without a readable one. */
@@ -90,8 +109,8 @@ function checkpointSize(dir: string): string {
 /** Tokens and FLOPs per stage (the counters are cumulative in the log). */
 export function stageTable(run: RunCurves): string {
   const rows = ['stage  steps          size        tokens       FLOPs      loss  val loss'];
-  let prevTokens = 0;
-  let prevFlops = 0;
+  let prevTokens = run.origin.tokens;
+  let prevFlops = run.origin.flops;
   for (const s of run.stages) {
     rows.push(
       `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens - prevTokens).padStart(10)}  ${(s.flops - prevFlops).toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,

@@ -53,10 +53,18 @@ export class TrainingDivergedError extends Error {
   constructor(
     readonly step: number,
     readonly value: number,
+    /** What went non-finite: the step's loss, or the parameters after its update. */
+    readonly what: 'loss' | 'parameters' = 'loss',
   ) {
-    super(`training diverged: the loss is ${value} at step ${step} (the last checkpoint written, if any, is intact)`);
+    super(
+      `training diverged: ${what === 'loss' ? `the loss is ${value}` : 'the parameters blew up (their norm is not finite)'} at step ${step} ` +
+        '(the last checkpoint written, if any, is intact)',
+    );
   }
 }
+
+/** Steps between the ranks' agreement on a stop request when no log, eval or checkpoint step comes sooner. */
+const STOP_POLL_STEPS = 10;
 
 export interface TrainData {
   name: string;
@@ -206,8 +214,14 @@ export class Trainer {
   /** A fresh run. */
   static create(input: unknown, data?: TrainData): Trainer {
     const parsed = parseRunConfig(input);
-    // kept absolute: a resumed run may start in another directory
-    const config = parsed.data === 'embedded' || data !== undefined ? parsed : { ...parsed, data: resolve(parsed.data) };
+    // paths kept absolute: a resumed run may start in another directory
+    const config = {
+      ...parsed,
+      data: parsed.data === 'embedded' || data !== undefined ? parsed.data : resolve(parsed.data),
+      stages: parsed.stages.map((st) =>
+        st.grow.alignTo === undefined ? st : { ...st, grow: { ...st.grow, alignTo: resolve(st.grow.alignTo) } },
+      ),
+    };
     const modelConfig = resolveModel(config.model);
     const t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
     t.joinDataParallel();
@@ -647,6 +661,9 @@ export class Trainer {
    * masks an uninterrupted one would have.
    */
   save(dir: string): void {
+    // a diverged update (the loss it is checked by was computed before it) must not replace the
+    // last good checkpoint: every rank holds the same parameters and refuses alike
+    if (!this.parametersFinite()) throw new TrainingDivergedError(this.progression.step, NaN, 'parameters');
     const ranks =
       this.dp === null
         ? undefined
@@ -656,6 +673,17 @@ export class Trainer {
     if (this.dp !== null && this.dp.rank !== 0) return;
     const state = this.checkpointState();
     saveCheckpoint(dir, this.model, this.optimizer, ranks === undefined ? state : { ...state, rng: { ...state.rng, ranks } });
+  }
+
+  /** Whether every parameter is finite: one read-back of the sum of their norms (overflow counts as not). */
+  private parametersFinite(): boolean {
+    return tidy(() =>
+      Number.isFinite(
+        stack(this.model.parameters().map((p) => p.norm().to({ dtype: 'float32' })))
+          .sum()
+          .item(),
+      ),
+    );
   }
 
   /** Trains until config.steps, evaluating, logging and checkpointing as configured. */
@@ -673,6 +701,13 @@ export class Trainer {
     if (main) {
       const log = new MetricsLog(join(opts.out, 'metrics.jsonl'));
       log.truncateAfter(this.progression.step, this.progression.stage); // no duplicate records from an earlier run here
+      // a run resumed into a directory whose log does not reach its step (another --out, a grown
+      // checkpoint): where it starts, so that the report's stages and counters begin there
+      if (this.progression.step > 0 && (log.lastStep() ?? -1) < this.progression.step) {
+        const p = this.progression;
+        const size = { nLayer: this.modelConfig.nLayer, nEmbd: this.modelConfig.nEmbd };
+        log.append([{ event: 'resume', step: p.step, stage: p.stage, tokens: p.tokens, flops: p.flops, compute: this.compute, size }]);
+      }
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
@@ -699,7 +734,9 @@ export class Trainer {
       }
     };
 
-    const flush = (valLoss?: number) => {
+    // tokensPerSec covers training steps only: the window ends before an evaluation (ended by
+    // `end`) and starts again after a growth or a checkpoint
+    const flush = (valLoss?: number, end = performance.now()) => {
       if (pending.length === 0) return;
       // one read-back for the whole interval
       // the mean over ranks (one collective per log interval)
@@ -708,7 +745,7 @@ export class Trainer {
         return (this.dp === null ? l : this.dp.mean(l)).toNumberArray();
       });
       const norms = pending[0].gradNorm === null ? null : tidy(() => stack(pending.map((p) => p.gradNorm!)).toNumberArray());
-      const seconds = (performance.now() - windowStart) / 1000;
+      const seconds = (end - windowStart) / 1000;
       const tps = windowTokens / seconds;
       const records: StepRecord[] = pending.map((p, i) => ({
         step: p.step,
@@ -756,6 +793,7 @@ export class Trainer {
               `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
             );
           this.save(checkpointDir);
+          windowStart = performance.now();
           opts.onGrowth?.(g);
         }
         profiling((w) => w.beforeStep(this.progression.step));
@@ -767,25 +805,31 @@ export class Trainer {
         const evalNow = ev.interval > 0 && (p.step % ev.interval === 0 || p.step === steps);
         const logNow = p.step % logInterval === 0 || p.step === steps;
         if (evalNow) {
+          // (the last step's loss read first: its work is done when the window ends)
+          const end = pending.length > 0 ? (pending[pending.length - 1].loss.item(), performance.now()) : performance.now();
           const v = this.evaluate();
           this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
-          flush(v);
+          flush(v, end);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (logNow) {
           flush();
         }
-        if (checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps) {
+        const checkpointNow = checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps;
+        if (checkpointNow) {
           // the losses since the last log are read first: a diverged run stops before its NaN
           // weights replace the last good checkpoint, and the records reach metrics.jsonl with it
           flush();
           this.save(checkpointDir);
+          windowStart = performance.now();
         }
         // let signal handlers (Ctrl-C) run between steps
         await nextTurn();
         const stop = opts.signal?.aborted ?? false;
         // a stop request (Ctrl-C reaches every rank, but not at the same step) ends every rank at the
-        // same step: agreed at log and eval steps, which read back from the device anyway
-        if (this.dp === null ? stop : (evalNow || logNow) && this.dp.any(stop)) {
+        // same step: agreed at log, eval and checkpoint steps, which read back from the device
+        // anyway, and every STOP_POLL_STEPS steps in between. A stop during the last step is none.
+        const agreeNow = evalNow || logNow || checkpointNow || p.step % STOP_POLL_STEPS === 0;
+        if ((this.dp === null ? stop : agreeNow && this.dp.any(stop)) && p.step < steps) {
           interrupted = true;
           break;
         }

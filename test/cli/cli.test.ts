@@ -403,46 +403,53 @@ describe('--json output and a small run: train → eval, sample → resume', () 
 });
 
 describe('Ctrl-C', () => {
-  it('SIGINT during training: exit 130, a complete checkpoint at the last logged step, an interrupt event', async () => {
-    const runDir = join(dir, 'interrupted');
-    const { child, done } = start(['train', '--config', 'long.json', '--out', 'interrupted', '--json', '--no-progress'], {
-      timeoutMs: 100000,
-    });
-    let exited = false;
-    void done.then(() => (exited = true));
-    let r: Run;
-    try {
-      const metrics = join(runDir, 'metrics.jsonl');
-      const t0 = Date.now();
-      while (!exited && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('\n'))) {
-        if (Date.now() - t0 > 60000) break;
-        await sleep(50);
+  // SIGTERM: how Slurm, Kubernetes and torchrun stop (preempt) a job
+  it.each([
+    ['SIGINT', 130, /interrupted — saving a checkpoint/],
+    ['SIGTERM', 143, /asked to stop \(SIGTERM\) — saving a checkpoint/],
+  ] as const)(
+    '%s during training: exit %s, a complete checkpoint at the last logged step, an interrupt event',
+    async (signal, exitCode, said) => {
+      const runDir = join(dir, `interrupted-${signal}`);
+      const { child, done } = start(['train', '--config', 'long.json', '--out', `interrupted-${signal}`, '--json', '--no-progress'], {
+        timeoutMs: 100000,
+      });
+      let exited = false;
+      void done.then(() => (exited = true));
+      let r: Run;
+      try {
+        const metrics = join(runDir, 'metrics.jsonl');
+        const t0 = Date.now();
+        while (!exited && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('\n'))) {
+          if (Date.now() - t0 > 60000) break;
+          await sleep(50);
+        }
+        expect(exited).toBe(false);
+        expect(existsSync(metrics)).toBe(true);
+        const sent = Date.now();
+        child.kill(signal);
+        r = await done;
+        const seconds = (Date.now() - sent) / 1000;
+        if (r.signal !== null || r.code === null) throw new Error(`the process did not exit by itself: ${r.signal}\n${r.stderr}`);
+        expect(seconds).toBeLessThan(5);
+      } finally {
+        if (!exited) child.kill('SIGKILL'); // a failed expectation must not leave a 2000-step run behind
       }
-      expect(exited).toBe(false);
-      expect(existsSync(metrics)).toBe(true);
-      const sent = Date.now();
-      child.kill('SIGINT');
-      r = await done;
-      const seconds = (Date.now() - sent) / 1000;
-      if (r.signal !== null || r.code === null) throw new Error(`the process did not exit by itself: ${r.signal}\n${r.stderr}`);
-      expect(seconds).toBeLessThan(5);
-    } finally {
-      if (!exited) child.kill('SIGKILL'); // a failed expectation must not leave a 2000-step run behind
-    }
 
-    const state = expectCheckpoint(join(runDir, 'checkpoint'));
-    expect(state.step).toBeGreaterThanOrEqual(1);
-    expect(state.step).toBeLessThan(2000);
-    const lines = metricsLines(runDir);
-    const steps = lines.filter((m) => m.event === undefined).map((m) => m.step);
-    expect(steps[steps.length - 1]).toBe(state.step);
-    expect(lines[lines.length - 1]).toEqual({ event: 'interrupt', step: state.step });
-    // the checkpoint was written under a temporary name and renamed: no temporary directory is left behind
-    expect(readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp'))).toEqual([]);
-    expect(r.stderr).toMatch(/interrupted/);
-    expect(jsonLine(r.stdout)).toMatchObject({ step: state.step, interrupted: true });
-    expect(r.code).toBe(130);
-  });
+      const state = expectCheckpoint(join(runDir, 'checkpoint'));
+      expect(state.step).toBeGreaterThanOrEqual(1);
+      expect(state.step).toBeLessThan(2000);
+      const lines = metricsLines(runDir);
+      const steps = lines.filter((m) => m.event === undefined).map((m) => m.step);
+      expect(steps[steps.length - 1]).toBe(state.step);
+      expect(lines[lines.length - 1]).toEqual({ event: 'interrupt', step: state.step });
+      // the checkpoint was written under a temporary name and renamed: no temporary directory is left behind
+      expect(readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp'))).toEqual([]);
+      expect(r.stderr).toMatch(said);
+      expect(jsonLine(r.stdout)).toMatchObject({ step: state.step, interrupted: true });
+      expect(r.code).toBe(exitCode);
+    },
+  );
 });
 
 describe('bad inputs fail cleanly', () => {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
-import { readRun } from '../../lib/train/report';
+import { readRun, stageTable } from '../../lib/train/report';
 import { noGrad } from '../../lib';
 import { writeShard } from '../../lib/data';
 
@@ -126,6 +126,28 @@ describe('divergence', () => {
     expect(records.find((r) => r.loss === null)?.step).toBe(11);
     t.dispose();
   });
+
+  it('an update that diverges at a checkpoint step does not replace the last good checkpoint', async () => {
+    // the grown stage's rate explodes the weights; step 3's loss (before its update) is still finite
+    const t = Trainer.create({
+      ...small,
+      steps: 10,
+      checkpointInterval: 1,
+      logInterval: 5,
+      lr: { peak: 1e-3, warmup: 0, total: 10 },
+      stages: [{ until: { steps: 2 }, grow: { op: 'depth', peakLr: 1e36, rewarmup: 0 } }],
+    });
+    const out = join(dir, 'exploded');
+    const err = await t.train({ out, progress: false }).catch((e: unknown) => e);
+    t.dispose();
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect((err as Error).message).toMatch(/training diverged: the parameters blew up \(their norm is not finite\) at step 3/);
+    // the checkpoint is the grown state of step 2, finite
+    expect(readCheckpointState(join(out, 'checkpoint')).step).toBe(2);
+    const ck = loadCheckpoint(join(out, 'checkpoint'));
+    for (const w of Object.values(ck.params)) expect(Number.isFinite(w.abs().max().item())).toBe(true);
+    for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
+  });
 });
 
 describe('checkpoints cut short', () => {
@@ -159,6 +181,62 @@ describe('checkpoints cut short', () => {
     t.save(ckpt);
     expect(readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl', 'report.svg']);
     t.dispose();
+  });
+});
+
+describe('what a run reports', () => {
+  it('a run resumed into another directory starts its log and report where it resumed', async () => {
+    const t = Trainer.create({ ...small, steps: 4, stages: [{ until: { steps: 2 }, grow: { op: 'depth', rewarmup: 0 } }] });
+    await t.train({ out: join(dir, 'first'), progress: false });
+    t.dispose();
+    const r = Trainer.resume(join(dir, 'first', 'checkpoint'), { steps: 6 });
+    await r.train({ out: join(dir, 'second'), progress: false });
+    r.dispose();
+    const first = readRun(join(dir, 'first'));
+    const second = readRun(join(dir, 'second'));
+    const at4 = first.stages[first.stages.length - 1];
+    // one stage, the grown one (stage 1, 2 layers), from step 4: its tokens and FLOPs those of steps 5–6
+    expect(second.stages).toEqual([expect.objectContaining({ stage: 1, fromStep: 4, toStep: 6, size: '2×32' })]);
+    expect(second.origin).toEqual({ tokens: at4.tokens, flops: at4.flops });
+    const table = stageTable(second).split('\n');
+    expect(table[1]).toMatch(/^\s+1\s+4–6\s+2×32\s+128\s/); // 2 steps × 2 × 32 tokens
+    // resumed in place, the log goes on without a resume record
+    const again = Trainer.resume(join(dir, 'second', 'checkpoint'), { steps: 7 });
+    await again.train({ out: join(dir, 'second'), progress: false });
+    again.dispose();
+    const events = readFileSync(join(dir, 'second', 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"resume"'));
+    expect(events).toHaveLength(1);
+  });
+
+  it('tokens per second count the training steps, not the evaluations between them', async () => {
+    const t = Trainer.create({ ...small, steps: 4, logInterval: 1, eval: { interval: 1, batches: 1 } });
+    const evaluate = t.evaluate.bind(t);
+    // an evaluation that takes 300 ms: were it counted, 64 tokens per step would read < 214 tok/s
+    jest.spyOn(t, 'evaluate').mockImplementation(() => {
+      const until = performance.now() + 300;
+      while (performance.now() < until);
+      return evaluate();
+    });
+    const rates: number[] = [];
+    await t.train({ out: join(dir, 'tps'), progress: false, onRecord: (r) => r.tokensPerSec !== undefined && rates.push(r.tokensPerSec) });
+    t.dispose();
+    expect(rates).toHaveLength(4);
+    for (const tps of rates) expect(tps).toBeGreaterThan(1000);
+  });
+
+  it('a stop that comes during the last step is no interruption', async () => {
+    const stopped = new AbortController();
+    stopped.abort();
+    const t = Trainer.create({ ...small, steps: 1 });
+    const r = await t.train({ out: join(dir, 'last'), progress: false, signal: stopped.signal });
+    expect(r).toMatchObject({ step: 1, interrupted: false });
+    const t3 = Trainer.create({ ...small, steps: 3 });
+    const r3 = await t3.train({ out: join(dir, 'early'), progress: false, signal: stopped.signal });
+    expect(r3).toMatchObject({ step: 1, interrupted: true });
+    t.dispose();
+    t3.dispose();
   });
 });
 
