@@ -156,6 +156,10 @@ export class Trainer {
   /** Puts back the process-wide kernel choices and TF32 switch config.kernels / .tf32 changed (at dispose). */
   private readonly restoreProcessSettings: () => void;
   private graphReplays = 0;
+  /** Wall-clock seconds of the run's training sessions before this one (from its checkpoint). */
+  private elapsedSeconds = 0;
+  /** The run's wall-clock seconds so far (set while train() runs). */
+  private elapsedClock = (): number => this.elapsedSeconds;
 
   private constructor(
     readonly config: RunConfig,
@@ -268,6 +272,7 @@ export class Trainer {
       lastValLoss: number | null;
       valHistory?: Trainer['valHistory'];
       compute?: number;
+      elapsed?: number;
     };
     const config = parseRunConfig(
       {
@@ -301,6 +306,7 @@ export class Trainer {
       t.valHistory = extra.valHistory ?? [];
       // (a checkpoint older than the counter: its FLOPs stand in, as for its curve's points)
       t.compute = extra.compute ?? extra.progression.flops;
+      t.elapsedSeconds = extra.elapsed ?? 0;
       restoreRng(state.rng, t.device);
       t.joinDataParallel(state.rng.ranks);
     } catch (e) {
@@ -651,6 +657,8 @@ export class Trainer {
         // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
         valHistory: this.valHistory,
         compute: this.compute,
+        // wall-clock seconds so far: a resumed run's elapsedSec goes on from here
+        elapsed: this.elapsedClock(),
       },
     };
   }
@@ -714,6 +722,9 @@ export class Trainer {
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
     for (const line of this.stageNotes(steps)) progress.log(line);
     const t0 = performance.now();
+    // wall time of the whole run: what earlier sessions of it spent, then this one's
+    const elapsedBefore = this.elapsedSeconds;
+    this.elapsedClock = () => elapsedBefore + (performance.now() - t0) / 1000;
     let windowStart = performance.now();
     let windowTokens = 0;
     let pending: { step: number; tokens: number; flops: number; compute: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
@@ -758,7 +769,7 @@ export class Trainer {
       }));
       const last = records[records.length - 1];
       last.tokensPerSec = tps;
-      last.elapsedSec = (performance.now() - t0) / 1000;
+      last.elapsedSec = this.elapsedClock();
       if (valLoss !== undefined) last.valLoss = valLoss;
       for (const p of pending) {
         p.loss.dispose();
@@ -847,6 +858,8 @@ export class Trainer {
       }
       progress.stop();
       this.releaseCapturedStep(); // its memory pool and gradients go back with the run
+      this.elapsedSeconds = this.elapsedClock(); // (a later train() on this trainer goes on from it)
+      this.elapsedClock = () => this.elapsedSeconds;
     }
     const p = this.progression;
     let report: TrainResult['report'] = null;

@@ -210,6 +210,23 @@ describe('what a run reports', () => {
     expect(events).toHaveLength(1);
   });
 
+  it('elapsedSec goes on across a resume instead of starting again at 0', async () => {
+    const t = Trainer.create({ ...small, steps: 3, logInterval: 1 });
+    await t.train({ out: join(dir, 'clock'), progress: false });
+    t.dispose();
+    const r = Trainer.resume(join(dir, 'clock', 'checkpoint'), { steps: 5 });
+    await r.train({ out: join(dir, 'clock'), progress: false });
+    r.dispose();
+    const elapsed = readFileSync(join(dir, 'clock', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { elapsedSec?: number })
+      .filter((m) => m.elapsedSec !== undefined)
+      .map((m) => m.elapsedSec!);
+    expect(elapsed).toHaveLength(5);
+    for (let i = 1; i < elapsed.length; i++) expect(elapsed[i]).toBeGreaterThan(elapsed[i - 1]);
+  });
+
   it('tokens per second count the training steps, not the evaluations between them', async () => {
     const t = Trainer.create({ ...small, steps: 4, logInterval: 1, eval: { interval: 1, batches: 1 } });
     const evaluate = t.evaluate.bind(t);
