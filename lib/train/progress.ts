@@ -8,8 +8,19 @@ export interface ProgressFields {
   tokensPerSec: number;
 }
 
+/** Seconds as 45s, 12m05s or 3h07m. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
 export class Progress {
   private bar: SingleBar | null = null;
+  /** When this session's first step began (for the ETA of line-by-line progress). */
+  private readonly startedAt = performance.now();
 
   constructor(
     private readonly total: number,
@@ -32,7 +43,17 @@ export class Progress {
     if (!this.enabled) return;
     const payload = { loss: f.loss.toFixed(4), lr: f.lr.toExponential(2), tps: Math.round(f.tokensPerSec) };
     if (this.bar !== null) this.bar.update(step, payload);
-    else process.stderr.write(`step ${step}/${this.total}  loss ${payload.loss}  lr ${payload.lr}  ${payload.tps} tok/s\n`);
+    else
+      process.stderr.write(
+        `step ${step}/${this.total}  loss ${payload.loss}  lr ${payload.lr}  ${payload.tps} tok/s  ETA ${this.eta(step)}\n`,
+      );
+  }
+
+  /** The time left at this session's mean pace so far (evaluations and saves included). */
+  eta(step: number): string {
+    const done = step - this.start;
+    if (done <= 0) return '-';
+    return formatDuration((((performance.now() - this.startedAt) / 1000) * (this.total - step)) / done);
   }
 
   log(line: string): void {
