@@ -10,6 +10,8 @@ import { EOT, ORDINARY, concatTokens, encode, safeCuts, splitLongRuns } from './
 
 export { safeCuts } from './tokenizer';
 
+const EMPTY = new Uint16Array(0);
+
 export interface TokenizeOptions {
   /** Worker threads (default: os.availableParallelism()); 1 tokenizes on the main thread. */
   workers?: number;
@@ -19,6 +21,11 @@ export interface TokenizeOptions {
   batchChars?: number;
   /** Called with the work done so far and the total (characters for tokenizeDocuments). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Receives the ids in order, a chunk at a time, as they are made; they are then not collected
+   * (the result's tokens are empty), so a corpus need not fit in memory.
+   */
+  onTokens?: (tokens: Uint16Array) => void;
 }
 
 export interface TokenizeResult {
@@ -58,29 +65,34 @@ export async function tokenizePieces(
   const workers = opts.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new TypeError(`Expected a positive integer for workers but received ${workers}`);
   if (workers === 1 || total < (opts.parallelThreshold ?? 4_000_000)) {
-    return { tokens: await tokenizeHere(pieces, total, opts.onProgress), workers: 1 };
+    return { tokens: await tokenizeHere(pieces, total, opts.onProgress, opts.onTokens), workers: 1 };
   }
   const batchChars = opts.batchChars ?? Math.min(1_000_000, Math.max(65_536, Math.ceil(total / (workers * 16))));
-  return tokenizeOnPool(pieces, total, workers, batchChars, opts.onProgress);
+  return tokenizeOnPool(pieces, total, workers, batchChars, opts.onProgress, opts.onTokens);
 }
 
 async function tokenizeHere(
   pieces: Iterable<Piece> | AsyncIterable<Piece>,
   total: number,
   onProgress: TokenizeOptions['onProgress'],
+  onTokens: TokenizeOptions['onTokens'],
 ): Promise<Uint16Array> {
   const parts: Uint16Array[] = [];
+  const emit = (chunk: Uint16Array) => (onTokens === undefined ? parts.push(chunk) : onTokens(chunk));
   let ids: number[] = [];
   let done = 0;
   for await (const piece of pieces) {
     for (const id of encode(piece.text)) ids.push(id);
     if (piece.eot) ids.push(EOT);
     // (many small documents: a typed array per ~1 M ids rather than one per document)
-    if (ids.length >= 1 << 20) [parts[parts.length], ids] = [Uint16Array.from(ids), []];
+    if (ids.length >= 1 << 20) {
+      emit(Uint16Array.from(ids));
+      ids = [];
+    }
     done += piece.units ?? piece.text.length;
     onProgress?.(done, total);
   }
-  parts.push(Uint16Array.from(ids));
+  if (ids.length > 0) emit(Uint16Array.from(ids));
   return concatTokens(parts);
 }
 
@@ -165,11 +177,22 @@ async function tokenizeOnPool(
   size: number,
   batchChars: number,
   onProgress: TokenizeOptions['onProgress'],
+  onTokens: TokenizeOptions['onTokens'],
 ): Promise<TokenizeResult> {
   const tokenizer = require.resolve('gpt-tokenizer/cjs/encoding/r50k_base');
   const pool: PoolWorker[] = [];
   const idle: PoolWorker[] = [];
-  const results: Uint16Array[] = [];
+  // each batch's ids by its index (undefined: not back yet); with onTokens, handed on in order as
+  // soon as every earlier batch is back, and dropped
+  const results: (Uint16Array | undefined)[] = [];
+  let handedOn = 0;
+  const handOn = () => {
+    if (onTokens === undefined) return;
+    for (; handedOn < results.length && results[handedOn] !== undefined; handedOn++) {
+      onTokens(results[handedOn]!);
+      results[handedOn] = EMPTY;
+    }
+  };
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   let done = 0;
@@ -183,13 +206,14 @@ async function tokenizeOnPool(
       }
       if (worker === undefined) break; // (a batch failed)
       const w = worker;
-      const id = results.push(new Uint16Array(0)) - 1;
+      const id = results.push(undefined) - 1;
       const task: Promise<void> = w
         .run(batch.pieces)
         .then((tokens) => {
           results[id] = tokens;
           idle.push(w);
           done += batch.units;
+          handOn();
           onProgress?.(done, total);
         })
         .catch((e: unknown) => {
@@ -200,7 +224,7 @@ async function tokenizeOnPool(
     }
     await Promise.all(running);
     if (failure !== undefined) throw failure.error;
-    return { tokens: concatTokens(results), workers: pool.length };
+    return { tokens: onTokens === undefined ? concatTokens(results as Uint16Array[]) : EMPTY, workers: pool.length };
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }

@@ -3,9 +3,9 @@
 // validation shard DIR/val_000000.bin and the rest training shards DIR/train_000001.bin, … of at
 // most `shardTokens` tokens each (llm.c's convention: shard 0 is validation).
 //
-// The inputs are read as a stream (documents.ts), so a file of any size works; the tokens of all of
-// them are held in memory (2 bytes each) until the shards are written. The shards replace the
-// directory's earlier shard set as a whole (see replaceShards).
+// The inputs are read as a stream (documents.ts) and the shards written as the ids come (ShardSink),
+// so neither a file nor the corpus needs to fit in memory. The shards replace the directory's
+// earlier shard set as a whole (see replaceShards).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -76,35 +76,131 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
       }
     }
   }
-  const { tokens, workers } = await tokenizePieces(pieces(), inputBytes, { workers: opts.workers, onProgress: opts.onProgress });
-
-  const valTokens = askedVal ?? defaultValTokens(tokens.length, shardTokens);
-  if (valTokens >= tokens.length) {
-    throw new RangeError(
-      `prepare: the inputs hold ${tokens.length} tokens, too few for ${valTokens} validation tokens and a training split`,
-    );
-  }
-  const valEnd = validationEnd(tokens, valTokens, shardTokens);
-  const files: ShardInfo[] = [{ path: join(opts.outDir, shardName('val', 0)), split: 'val', tokens: valEnd }];
-  for (let start = valEnd; start < tokens.length; start += shardTokens) {
-    files.push({
-      path: join(opts.outDir, shardName('train', files.length)),
-      split: 'train',
-      tokens: Math.min(shardTokens, tokens.length - start),
-    });
-  }
-  replaceShards(opts.outDir, tokens, files);
-
+  let workers = 1;
+  let sink: ShardSink | undefined;
+  const files = await replaceShards(opts.outDir, async (staging) => {
+    // the shards are written as the ids come: a corpus need not fit in memory
+    sink = new ShardSink(staging, opts.outDir, shardTokens, askedVal);
+    const s = sink;
+    workers = (
+      await tokenizePieces(pieces(), inputBytes, { workers: opts.workers, onProgress: opts.onProgress, onTokens: (t) => s.push(t) })
+    ).workers;
+    return s.finish();
+  });
+  const val = files[0].tokens;
   return {
     outDir: opts.outDir,
     inputs: opts.inputs,
     documents,
     characters,
-    tokens: { train: tokens.length - valEnd, val: valEnd },
+    tokens: { train: sink!.total - val, val },
     files,
     workers,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/**
+ * Ids in, shards out (into `staging`), in order: the validation shard first, then training shards
+ * of `shardTokens` as they fill. Until the validation split is decided the ids are held: with
+ * `valTokens` given, until one shard and a token more have come (enough to move its end to a
+ * document's end); by default (10% of all ids, at most one shard), until ten shards' worth have
+ * come, or the input ends. Memory is at most that much (2 GB at the default 100 M-token shards),
+ * however large the corpus.
+ */
+export class ShardSink {
+  readonly files: ShardInfo[] = [];
+  total = 0;
+  private chunks: Uint16Array[] = [];
+  private buffered = 0;
+  private decided = false;
+
+  constructor(
+    private readonly staging: string,
+    private readonly outDir: string,
+    private readonly shardTokens: number,
+    private readonly valTokens: number | undefined,
+  ) {}
+
+  /** Ids held, not yet written. */
+  get held(): number {
+    return this.buffered;
+  }
+
+  push(tokens: Uint16Array): void {
+    if (tokens.length === 0) return;
+    this.chunks.push(tokens);
+    this.buffered += tokens.length;
+    this.total += tokens.length;
+    const decideAt = this.valTokens !== undefined ? this.shardTokens + 1 : 10 * this.shardTokens + 1;
+    // (by default, past ten shards 10% of the whole is at least one shard: the split is one shard)
+    if (!this.decided && this.buffered >= decideAt) this.writeValidation(this.valTokens ?? this.shardTokens, false);
+    if (this.decided) this.writeFullShards();
+  }
+
+  /** Writes what is held; the shard set's files in order. */
+  finish(): ShardInfo[] {
+    if (!this.decided) {
+      const valTokens = this.valTokens ?? defaultValTokens(this.total, this.shardTokens);
+      if (valTokens >= this.total)
+        throw new RangeError(
+          `prepare: the inputs hold ${this.total} tokens, too few for ${valTokens} validation tokens and a training split`,
+        );
+      this.writeValidation(valTokens, true);
+    }
+    this.writeFullShards();
+    if (this.buffered > 0) this.write('train', this.take(this.buffered));
+    return this.files;
+  }
+
+  /** The validation shard: `valTokens` ids moved up to a document's end (validationEnd). */
+  private writeValidation(valTokens: number, ended: boolean): void {
+    // what validationEnd looks at: the next shard and one id (all of them once the input ended)
+    const head = this.peek(ended ? this.buffered : this.shardTokens + 1);
+    this.write('val', this.take(validationEnd(head, valTokens, this.shardTokens)));
+    this.decided = true;
+  }
+
+  private writeFullShards(): void {
+    while (this.buffered >= this.shardTokens) this.write('train', this.take(this.shardTokens));
+  }
+
+  private write(split: 'val' | 'train', tokens: Uint16Array): void {
+    const name = shardName(split, this.files.length);
+    writeShard(join(this.staging, name), tokens);
+    this.files.push({ path: join(this.outDir, name), split, tokens: tokens.length });
+  }
+
+  /** The first n held ids, still held. */
+  private peek(n: number): Uint16Array {
+    const out = new Uint16Array(n);
+    let at = 0;
+    for (const c of this.chunks) {
+      if (at === n) break;
+      const part = c.subarray(0, Math.min(c.length, n - at));
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  /** The first n held ids, no longer held. */
+  private take(n: number): Uint16Array {
+    const out = this.peek(n);
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0];
+      if (c.length <= left) {
+        this.chunks.shift();
+        left -= c.length;
+      } else {
+        this.chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
 }
 
 function shardName(split: 'val' | 'train', index: number): string {
@@ -134,8 +230,8 @@ const STAGING_PREFIX = '.staged-lm-prepare-';
 const STAGING_NAME = /^\.staged-lm-prepare-(\d+)-[0-9a-f]+$/;
 
 /**
- * Writes `files` (consecutive slices of `tokens`) as the shard set of `dir`, replacing the earlier
- * set as a whole, so that a failed prepare never leaves old and new shards mixed (which would load
+ * Makes the shard set `produce` writes into a staging directory the shard set of `dir` (the
+ * files it returns), replacing the earlier set as a whole, so that a failed prepare never leaves old and new shards mixed (which would load
  * as one valid but wrong dataset) nor a shard half-written:
  *
  *   1. The new shards are written into the staging directory. This is where the time goes and
@@ -149,7 +245,7 @@ const STAGING_NAME = /^\.staged-lm-prepare-(\d+)-[0-9a-f]+$/;
  * renames can leave part of a set, which the loader cannot tell from a whole one; closing that
  * window needs the loader to read a manifest written last (lib/data/source.ts).
  */
-function replaceShards(dir: string, tokens: Uint16Array, files: ShardInfo[]): void {
+async function replaceShards(dir: string, produce: (staging: string) => Promise<ShardInfo[]>): Promise<ShardInfo[]> {
   const created = !existsSync(dir);
   try {
     mkdirSync(dir, { recursive: true });
@@ -161,11 +257,7 @@ function replaceShards(dir: string, tokens: Uint16Array, files: ShardInfo[]): vo
   let done = false;
   try {
     mkdirSync(staging);
-    let at = 0;
-    for (const f of files) {
-      writeShard(join(staging, basename(f.path)), tokens.subarray(at, at + f.tokens));
-      at += f.tokens;
-    }
+    const files = await produce(staging);
     try {
       for (const name of readdirSync(dir)) if (SHARD_NAME.test(name)) rmSync(join(dir, name), { force: true });
       for (const f of files) renameSync(join(staging, basename(f.path)), f.path);
@@ -175,6 +267,7 @@ function replaceShards(dir: string, tokens: Uint16Array, files: ShardInfo[]): vo
     }
     fsyncDirectory(dir); // (the renames reach the disk: a power loss now keeps the new set)
     done = true;
+    return files;
   } finally {
     rmSync(staging, { recursive: true, force: true });
     if (!done && created) removeIfEmpty(dir);

@@ -16,7 +16,7 @@ import {
   tokenizeDocuments,
 } from '../../lib/data';
 import { safeCuts, tokenizePieces } from '../../lib/data/parallel';
-import { validationEnd } from '../../lib/data/prepare';
+import { ShardSink, validationEnd } from '../../lib/data/prepare';
 import * as shards from '../../lib/data/shards';
 import { tempDirs } from './tmp';
 import { itWhen } from '../helpers';
@@ -324,4 +324,53 @@ withShared("shared data: Tiny Shakespeare matches nanoGPT's token counts (tiktok
   expect(encode(text.slice(1_003_854)).length).toBe(36_059);
   const s = await prepare({ inputs: [shakespeare], outDir: tmp() });
   expect(s.tokens.train + s.tokens.val).toBe(338_025 + 1);
+});
+
+describe('prepare writes shards as the ids come', () => {
+  // many short documents: ~2,000 ids, shards of 100
+  const docs = Array.from({ length: 120 }, (_, i) => `Document ${i}: ${'the whale and the sea '.repeat(1 + (i % 3))}\n`);
+
+  test.each([
+    ['by default (10% of the ids, at most a shard)', undefined],
+    ['with valTokens', 37],
+  ])('%s: the same shard set as cutting the whole stream', async (_what, valTokens) => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'docs.txt'), docs.join('\n\f\n'));
+    const s = await prepare({ inputs: [join(dir, 'docs.txt')], outDir: join(dir, 'out'), shardTokens: 100, valTokens, workers: 1 });
+    const all = encodeDocuments(docs);
+    expect(all.length).toBeGreaterThan(10 * 100); // (past ten shards: the default decides before the end)
+    const val = validationEnd(all, valTokens ?? Math.min(100, Math.round(all.length * 0.1)), 100);
+    const sizes = s.files.map((f) => f.tokens);
+    expect(sizes[0]).toBe(val);
+    expect(sizes.slice(1, -1).every((n) => n === 100)).toBe(true);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(all.length);
+    const read = s.files.flatMap((f) => Array.from(readShard(f.path)));
+    expect(read).toEqual(Array.from(all));
+    expect(s.tokens).toEqual({ val, train: all.length - val });
+  });
+
+  test('with valTokens, shards are on disk before the input ends; memory holds at most about a shard', () => {
+    const staging = tmp();
+    const sink = new ShardSink(staging, '/out', 100, 50);
+    const ids = encodeDocuments(docs);
+    for (let at = 0; at < 700; at += 70) sink.push(ids.subarray(at, at + 70));
+    // 700 ids in: the validation shard and the full training shards after it are written
+    const written = readdirSync(staging).sort();
+    expect(written).toContain('val_000000.bin');
+    expect(written.length).toBeGreaterThanOrEqual(6);
+    expect(sink.held).toBeLessThan(100);
+    sink.push(ids.subarray(700));
+    const files = sink.finish();
+    expect(files.flatMap((f) => Array.from(readShard(join(staging, basename(f.path)))))).toEqual(Array.from(ids));
+    expect(files.every((f) => f.path.startsWith('/out/'))).toBe(true);
+  });
+
+  test('the pool hands its ids on in input order', async () => {
+    const pieces = docs.map((text) => ({ text, eot: true }));
+    const chunks: Uint16Array[] = [];
+    const r = await tokenizePieces(pieces, 1e9, { workers: 3, parallelThreshold: 0, batchChars: 200, onTokens: (t) => chunks.push(t) });
+    expect(r.tokens.length).toBe(0); // (handed on, not collected)
+    expect(chunks.length).toBeGreaterThan(3);
+    expect(chunks.flatMap((c) => Array.from(c))).toEqual(Array.from(encodeDocuments(docs)));
+  });
 });
