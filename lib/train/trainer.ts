@@ -819,7 +819,9 @@ export class Trainer {
           // (the last step's loss read first: its work is done when the window ends)
           const end = pending.length > 0 ? (pending[pending.length - 1].loss.item(), performance.now()) : performance.now();
           const v = this.evaluate();
-          this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
+          // the slope trigger's curve takes the interval's points only: the extra one at the end of a
+          // session would not be in an uninterrupted run's curve, and a resumed trigger would differ
+          if (p.step % ev.interval === 0) this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
           flush(v, end);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (logNow) {

@@ -145,6 +145,15 @@ describe('staged runs', () => {
     r.dispose();
   });
 
+  it('a session that ends between eval intervals leaves its last evaluation out of the curve (a resumed trigger sees what an uninterrupted one does)', async () => {
+    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const t = Trainer.create(cfg);
+    const r = await t.train({ out: join(dir, 'short'), progress: false, steps: 8 });
+    expect(r.valLoss).not.toBeNull(); // evaluated at its last step all the same
+    expect(t.valHistory.map((v) => v.step)).toEqual([3, 6]);
+    t.dispose();
+  });
+
   it("counts the spec's compute (6·N·tokens, N = 12·L·d² of each stage's model) beside the hardware's FLOPs", async () => {
     const t = Trainer.create({
       ...staged,
