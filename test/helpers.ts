@@ -123,6 +123,23 @@ export function expectTyped(actual: unknown, kind: TypedKind, values: (number | 
   expect(Array.from(actual as ArrayLike<number | bigint>)).toEqual(values);
 }
 
+/**
+ * Runs fn with what is written to stderr captured into `lines` (a chunk per write, not printed);
+ * stderr is put back when fn returns or throws.
+ */
+export async function withStderr<T>(fn: (lines: string[]) => T | Promise<T>): Promise<T> {
+  const lines: string[] = [];
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    return await fn(lines);
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 /** A test whose tensors are all freed when it returns. */
 export function itT(name: string, fn: () => void): void {
   it(name, () => {

@@ -6,6 +6,21 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
+/**
+ * Whether the process `pid` (the writer named in a temporary file's or directory's name) still
+ * runs on this machine, so that what it left is not yet abandoned. Someone else's process (EPERM)
+ * counts as running: its files are left alone.
+ */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0); // (signal 0: only asks whether the process exists)
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Writes the chunks to `path` (created or replaced in place) and flushes them to the disk. */
 export function writeFileDurable(path: string, chunks: readonly ArrayBufferView[]): void {
   const fd = openSync(path, 'w');

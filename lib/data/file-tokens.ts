@@ -46,15 +46,7 @@ export function tokenFileSegment(path: string, format: 'llmc' | 'raw'): TokenSeg
  * then says what was expected.
  */
 export function detectTokenFile(path: string): TokenSegment {
-  const fd = openFile(path);
-  let magic: boolean;
-  try {
-    const head = Buffer.alloc(4);
-    magic = readSync(fd, head, 0, 4, 0) === 4 && head.readInt32LE(0) === SHARD_MAGIC;
-  } finally {
-    closeSync(fd);
-  }
-  if (!magic && extname(path).toLowerCase() === '.bin') return tokenFileSegment(path, 'raw');
+  if (!startsWithMagic(path) && extname(path).toLowerCase() === '.bin') return tokenFileSegment(path, 'raw');
   try {
     return tokenFileSegment(path, 'llmc');
   } catch (e) {
@@ -64,6 +56,17 @@ export function detectTokenFile(path: string): TokenSegment {
         e.message.slice(path.length + 2) + '; a headerless uint16 token file needs a .bin name or format "raw"',
       );
     throw e;
+  }
+}
+
+/** Whether a file starts with the llm.c shard magic. */
+export function startsWithMagic(path: string): boolean {
+  const fd = openFile(path);
+  try {
+    const head = Buffer.alloc(4);
+    return readSync(fd, head, 0, 4, 0) === 4 && head.readInt32LE(0) === SHARD_MAGIC;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fsyncDirectory } from './atomic';
+import { fsyncDirectory, processAlive } from './atomic';
 import { inputSize, readDocumentPieces } from './documents';
 import { tokenizePieces, type Piece } from './parallel';
 import { writeShard } from './shards';
@@ -288,16 +288,6 @@ function removeAbandonedStaging(dir: string): void {
   for (const name of readdirSync(dir)) {
     const m = STAGING_NAME.exec(name);
     if (m !== null && !processAlive(Number(m[1]))) rmSync(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0); // (signal 0: only asks whether the process exists)
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code !== 'ESRCH';
   }
 }
 

@@ -9,10 +9,18 @@
 //   a single token file: its last `valFraction` (default 10%) is validation, the rest training.
 // A split of up to `maxInMemoryBytes` is read into memory (every id checked); a larger one stays on
 // disk and is read window by window (./file-tokens.ts).
-import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { FileTokens, detectTokenFile, sliceSegment, tokenFileSegment, type TokenSegment, type Tokens } from './file-tokens';
-import { SHARD_MAGIC, TokenFileError } from './shards';
+import {
+  FileTokens,
+  detectTokenFile,
+  sliceSegment,
+  startsWithMagic,
+  tokenFileSegment,
+  type TokenSegment,
+  type Tokens,
+} from './file-tokens';
+import { TokenFileError } from './shards';
 import { GPT2_VOCAB } from './tokenizer';
 
 export interface TokenData {
@@ -111,19 +119,4 @@ function loadDirectory(dir: string, opts: LoadTokenDataOptions): TokenData {
 function shardIndex(name: string): number {
   const m = SHARD_INDEX.exec(name);
   return m === null ? -1 : Number(m[1]);
-}
-
-function startsWithMagic(file: string): boolean {
-  const head = Buffer.alloc(4);
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    throw new TokenFileError(file, `cannot open: ${(e as Error).message}`);
-  }
-  try {
-    return readSync(fd, head, 0, 4, 0) === 4 && head.readInt32LE(0) === SHARD_MAGIC;
-  } finally {
-    closeSync(fd);
-  }
 }

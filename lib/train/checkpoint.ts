@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDirectory, writeFileDurable } from '../data/atomic';
+import { fsyncDirectory, processAlive, writeFileDurable } from '../data/atomic';
 import { noGrad } from '../autograd';
 import type { Device } from '../dtype';
 import { fromTypedArray } from '../factories';
@@ -117,16 +117,6 @@ function pendingSaves(dir: string): { path: string; pid: number }[] {
   return readdirSync(parent)
     .filter((f) => f.startsWith(prefix))
     .map((f) => ({ path: join(parent, f), pid: Number(f.slice(prefix.length).split('-')[0]) }));
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's: leave it
-  }
 }
 
 /**

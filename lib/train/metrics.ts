@@ -28,10 +28,11 @@ export class MetricsLog {
   /**
    * Drops the records after `step` (0: all of them): a fresh run into a used directory starts a new
    * log, and a resumed run drops what the interrupted one logged after its checkpoint, which it is
-   * about to redo. Rewrites the file atomically (temporary file + rename).
+   * about to redo. Rewrites the file atomically (temporary file + rename). Returns the step of the
+   * last record kept (null: none).
    */
-  truncateAfter(step: number, stage?: number): void {
-    if (!existsSync(this.path)) return;
+  truncateAfter(step: number, stage?: number): number | null {
+    if (!existsSync(this.path)) return null;
     const lines = readFileSync(this.path, 'utf8').split('\n');
     const kept = lines.filter((l) => {
       if (l.trim() === '') return false;
@@ -45,24 +46,11 @@ export class MetricsLog {
         return false; // a torn last line from a crash
       }
     });
-    if (kept.length === lines.filter((l) => l.trim() !== '').length) return;
+    const last = kept.length === 0 ? null : (JSON.parse(kept[kept.length - 1]) as { step: number }).step;
+    if (kept.length === lines.filter((l) => l.trim() !== '').length) return last;
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, kept.length ? kept.join('\n') + '\n' : '');
     renameSync(tmp, this.path);
-  }
-
-  /** The step of the log's last record (null: none, or no file). */
-  lastStep(): number | null {
-    if (!existsSync(this.path)) return null;
-    let last: number | null = null;
-    for (const l of readFileSync(this.path, 'utf8').split('\n')) {
-      try {
-        const r = JSON.parse(l) as { step?: unknown };
-        if (typeof r.step === 'number') last = r.step;
-      } catch {
-        // (blank or torn lines)
-      }
-    }
     return last;
   }
 

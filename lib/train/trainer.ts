@@ -708,10 +708,11 @@ export class Trainer {
     let metrics: Pick<MetricsLog, 'append'> = { append: () => {} };
     if (main) {
       const log = new MetricsLog(join(opts.out, 'metrics.jsonl'));
-      log.truncateAfter(this.progression.step, this.progression.stage); // no duplicate records from an earlier run here
+      // no duplicate records from an earlier run here
+      const lastLogged = log.truncateAfter(this.progression.step, this.progression.stage);
       // a run resumed into a directory whose log does not reach its step (another --out, a grown
       // checkpoint): where it starts, so that the report's stages and counters begin there
-      if (this.progression.step > 0 && (log.lastStep() ?? -1) < this.progression.step) {
+      if (this.progression.step > 0 && (lastLogged ?? -1) < this.progression.step) {
         const p = this.progression;
         const size = { nLayer: this.modelConfig.nLayer, nEmbd: this.modelConfig.nEmbd };
         log.append([{ event: 'resume', step: p.step, stage: p.stage, tokens: p.tokens, flops: p.flops, compute: this.compute, size }]);

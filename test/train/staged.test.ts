@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
 import { growthOptions, parseRunConfig } from '../../lib/train/config';
+import { withStderr } from '../helpers';
 
 const staged = {
   model: { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 32 },
@@ -224,12 +225,7 @@ describe('staged runs', () => {
   });
 
   it('notes a stage that ends at or after the last step of the run (it does not grow in this run)', async () => {
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    try {
+    const lines = await withStderr(async (lines) => {
       const t = Trainer.create({
         ...staged,
         steps: 6,
@@ -240,9 +236,8 @@ describe('staged runs', () => {
       });
       await t.train({ out: join(dir, 'run'), progress: true });
       t.dispose();
-    } finally {
-      spy.mockRestore();
-    }
+      return lines;
+    });
     const notes = lines.filter((l) => l.includes('note: stage'));
     // the depth growth at step 3 resumes the 30-step schedule at R = round(3 / 1.412) = 2
     expect(lines.filter((l) => l.includes('note: the schedule'))).toEqual([
@@ -277,24 +272,19 @@ describe('staged runs', () => {
   });
 
   it('notes mlp and heads growths whose copies nothing tells apart, and trains with split noise', async () => {
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    const run = async (grow: object[], name: string) => {
-      lines.length = 0;
-      const t = Trainer.create({
-        ...staged,
-        steps: 4,
-        stages: grow.map((g, i) => ({ until: { steps: i + 1 }, grow: g })),
-      });
-      await t.train({ out: join(dir, name), progress: true });
-      const config = t.modelConfig;
-      t.dispose();
-      return { notes: lines.filter((l) => l.includes('note: stage')), config };
-    };
-    try {
+    await withStderr(async (lines) => {
+      const run = async (grow: object[], name: string) => {
+        lines.length = 0;
+        const t = Trainer.create({
+          ...staged,
+          steps: 4,
+          stages: grow.map((g, i) => ({ until: { steps: i + 1 }, grow: g })),
+        });
+        await t.train({ out: join(dir, name), progress: true });
+        const config = t.modelConfig;
+        t.dispose();
+        return { notes: lines.filter((l) => l.includes('note: stage')), config };
+      };
       const bare = await run([{ op: 'mlp' }, { op: 'heads' }], 'bare');
       expect(bare.notes).toEqual([
         expect.stringMatching(/note: stage 1's mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical/),
@@ -311,9 +301,7 @@ describe('staged runs', () => {
       );
       expect(split.notes).toEqual([]);
       expect(split.config).toMatchObject({ nEmbd: 16, nHead: 4, mlpWidth: 128 });
-    } finally {
-      spy.mockRestore();
-    }
+    });
   });
 
   it('rejects a stage with two end conditions, naming the field', () => {
