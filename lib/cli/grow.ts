@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { growthOptions } from '../train/config';
 import { Trainer } from '../train/trainer';
 import { nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
 import { checkpointDir } from './model-io';
@@ -81,23 +82,16 @@ export function registerGrow(program: Command): void {
       try {
         if ((f.op === 'width' || f.op === 'both') && !trainer.modelConfig.tiedEmbeddings && f.untiedHead === undefined)
           throw new Error("this model's LM head is untied: width growth needs --untied-head duplicate ([U | U] with LNf halved)");
-        const schedule = f.op === 'mlp' || f.op === 'heads' ? false : f.rewarmup === undefined ? {} : { rewarmup: f.rewarmup };
-        const width = {
-          ...(f.factor !== undefined && f.op !== 'depth' ? { factor: f.factor } : {}),
-          ...(f.dropout !== undefined ? { dropout: { attention: f.dropout, residual: f.dropout } } : {}),
+        // the operator's options as a run config's stage would give them (one mapping for both)
+        const opts = growthOptions({
+          op: f.op,
+          ...(f.factor !== undefined ? { factor: f.factor } : {}),
+          ...(f.dropout !== undefined ? { dropout: f.dropout } : {}),
           ...(f.noise !== undefined ? { noiseStd: f.noise } : {}),
           ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}),
           ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
-        };
-        const depth = f.factor !== undefined && f.op === 'depth' ? { factor: f.factor } : {};
-        const opts: Record<string, unknown> =
-          f.op === 'width'
-            ? { ...width, schedule }
-            : f.op === 'depth'
-              ? { ...depth, schedule }
-              : f.op === 'both'
-                ? { width, schedule }
-                : { factor: f.factor ?? 2, ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}), schedule };
+          ...(f.rewarmup !== undefined ? { rewarmup: f.rewarmup } : {}),
+        });
         const event = trainer.grow(f.op, opts);
         trainer.save(target);
         output(f.json, { ...event, checkpoint: target }, () =>
