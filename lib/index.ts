@@ -19,6 +19,7 @@ export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-st
 export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent } from './train/trainer';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
-export { generate, type SampleOptions } from './train/sample';
-export { encode, decode, EOT, GPT2_VOCAB } from './data/tokenizer';
+export { generate, generateSamples, type SampleOptions } from './train/sample';
+export { chooseToken, type TokenChoice } from './train/next-token';
+export { encode, decode, TextStream, EOT, GPT2_VOCAB } from './data/tokenizer';
 export { BatchLoader, loadEmbeddedCorpus, loadTokenData } from './data';

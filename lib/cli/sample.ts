@@ -1,7 +1,8 @@
-// `staged-lm sample`: text from a checkpoint.
+// `staged-lm sample`: text from a checkpoint, printed as it is drawn.
 import type { Command } from 'commander';
-import { decode, encode, EOT } from '../data/tokenizer';
-import { generate } from '../train/sample';
+import { InvalidArgumentError } from 'commander';
+import { decode, encode, EOT, TextStream } from '../data/tokenizer';
+import { generateSamples } from '../train/sample';
 import { device, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
 import { loadModel } from './model-io';
 
@@ -9,11 +10,19 @@ interface SampleFlags {
   checkpoint: string;
   prompt: string;
   tokens: number;
+  samples: number;
   temperature: number;
   topK: number;
+  topP: number;
   seed: number;
   device: string;
   json?: boolean;
+}
+
+function probability(v: string): number {
+  const p = Number(v);
+  if (!(p > 0 && p <= 1)) throw new InvalidArgumentError(`--top-p must be in (0, 1] (got '${v}')`);
+  return p;
 }
 
 export function registerSample(program: Command): void {
@@ -22,9 +31,11 @@ export function registerSample(program: Command): void {
     .description('continue a prompt with a trained checkpoint')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .option('--prompt <text>', 'the text to continue', '\n')
-    .option('--tokens <n>', 'new tokens to generate', positiveInt('--tokens'), 100)
+    .option('--tokens <n>', 'new tokens to generate (each sample ends early at end-of-text)', positiveInt('--tokens'), 100)
+    .option('--samples <n>', 'continuations to draw, side by side in one batch (sample i uses seed + i)', positiveInt('--samples'), 1)
     .option('--temperature <t>', 'softmax temperature (0: greedy)', nonNegativeNumber('--temperature'), 0.8)
     .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', nonNegativeInt('--top-k'), 40)
+    .option('--top-p <p>', 'then among the most likely tokens holding probability p (nucleus; 1: all)', probability, 1)
     .option('--seed <n>', 'sampling seed', nonNegativeInt('--seed'), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--json', 'print one JSON object')
@@ -33,15 +44,29 @@ export function registerSample(program: Command): void {
       try {
         const prompt = encode(f.prompt);
         if (prompt.length === 0) throw new Error('--prompt must not be empty');
-        const ids = generate(model, prompt, {
+        // one sample is printed token by token as it is drawn; several, each when all are done
+        const streaming = !f.json && f.samples === 1;
+        const text = new TextStream();
+        if (streaming) process.stdout.write(f.prompt);
+        const t0 = performance.now();
+        const samples = generateSamples(model, prompt, f.samples, {
           maxNewTokens: f.tokens,
           temperature: f.temperature,
           topK: f.topK,
+          topP: f.topP,
           seed: f.seed,
           stopToken: EOT,
+          onToken: streaming ? (id) => process.stdout.write(text.push(id)) : undefined,
         });
-        const text = decode(ids);
-        output(f.json, { prompt: f.prompt, text, tokens: ids.length }, () => f.prompt + text);
+        const seconds = (performance.now() - t0) / 1000;
+        if (streaming) {
+          process.stdout.write(text.end() + '\n');
+          return;
+        }
+        const texts = samples.map((ids) => ({ text: decode(ids), tokens: ids.length }));
+        output(f.json, { prompt: f.prompt, text: texts[0].text, tokens: texts[0].tokens, samples: texts, seconds }, () =>
+          texts.map((s) => f.prompt + s.text).join('\n' + '-'.repeat(40) + '\n'),
+        );
       } finally {
         model.dispose();
       }

@@ -1,10 +1,10 @@
 // Deterministic evaluation batches: consecutive, non-overlapping windows of T tokens from the start
 // of the data (each with its T next-token targets), so every evaluation scores the same tokens; and
 // the UTF-8 bytes those tokens stand for, the denominator of bits per byte.
-import bpeRanks from 'gpt-tokenizer/cjs/bpeRanks/r50k_base';
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
 import type { Tokens } from './file-tokens';
+import { tokenByteTable } from './tokenizer';
 
 export interface EvalOptions {
   batchSize: number;
@@ -73,17 +73,11 @@ function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator
   }
 }
 
-/**
- * Bytes of each ordinary GPT-2 id (0 … 50255): its entry in the r50k_base rank table the tokenizer
- * decodes with is a string (valid UTF-8 on its own) or the raw bytes of a token that splits a
- * character. Built on first use.
- */
 let tokenByteLengths: Uint16Array | undefined;
 
+/** Bytes of each ordinary GPT-2 id (0 … 50255). */
 function byteLengths(): Uint16Array {
-  if (tokenByteLengths === undefined) {
-    tokenByteLengths = Uint16Array.from(bpeRanks, (r) => (typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length));
-  }
+  tokenByteLengths ??= Uint16Array.from(tokenByteTable(), (b) => b.length);
   return tokenByteLengths;
 }
 

@@ -1,5 +1,5 @@
 // The data pipeline: tokenizer, token files, corpora, preparation and batch loaders.
-export { EOT, GPT2_VOCAB, encode, decode, encodeDocuments, concatTokens } from './tokenizer';
+export { EOT, GPT2_VOCAB, encode, decode, TextStream, encodeDocuments, concatTokens } from './tokenizer';
 export {
   SHARD_MAGIC,
   SHARD_VERSION,

@@ -5,7 +5,8 @@
 //
 // The CommonJS path is imported because this project compiles with `moduleResolution: node`, which
 // does not read package.json "exports"; it is the same module as 'gpt-tokenizer/encoding/r50k_base'.
-import { decode as bpeDecode, encode as bpeEncode } from 'gpt-tokenizer/cjs/encoding/r50k_base';
+import bpeRanks from 'gpt-tokenizer/cjs/bpeRanks/r50k_base';
+import { encode as bpeEncode } from 'gpt-tokenizer/cjs/encoding/r50k_base';
 
 /** The end-of-text id; it separates documents. */
 export const EOT = 50256;
@@ -34,9 +35,51 @@ export function encode(text: string): number[] {
   return ids;
 }
 
-/** The text of a sequence of ids (EOT decodes to "<|endoftext|>"). */
+let byteTable: Uint8Array[] | undefined;
+
+/**
+ * The bytes of each ordinary id (0 … 50255): its entry in the r50k_base rank table is a string
+ * (valid UTF-8 on its own) or the raw bytes of a token that splits a character. Built on first use.
+ */
+export function tokenByteTable(): readonly Uint8Array[] {
+  byteTable ??= (bpeRanks as readonly (string | number[])[]).map((r) =>
+    typeof r === 'string' ? Buffer.from(r, 'utf8') : Uint8Array.from(r),
+  );
+  return byteTable;
+}
+
+const EOT_TEXT = '<|endoftext|>';
+
+/**
+ * Text from ids as they come: push() returns the text each id completes, holding back the bytes of a
+ * character split across tokens until its last byte arrives, so it can be printed token by token.
+ * Linear in the text's length (gpt-tokenizer's decode is quadratic on long runs of byte tokens).
+ */
+export class TextStream {
+  private readonly decoder = new TextDecoder('utf-8');
+
+  push(id: number): string {
+    if (id === EOT) return this.decoder.decode() + EOT_TEXT; // (a character cut short before it: U+FFFD)
+    const table = tokenByteTable();
+    if (!Number.isInteger(id) || id < 0 || id >= table.length) throw new RangeError(`decode: ${id} is not a GPT-2 token id (0 … ${EOT})`);
+    return this.decoder.decode(table[id], { stream: true });
+  }
+
+  /** The bytes held back, if any: a character cut short at the end shows as U+FFFD. */
+  end(): string {
+    return this.decoder.decode();
+  }
+}
+
+/**
+ * The text of a sequence of ids (EOT decodes to "<|endoftext|>"). Bytes that do not form a
+ * character show as U+FFFD, as tiktoken's decode with errors='replace' (gpt-tokenizer drops them).
+ */
 export function decode(ids: Iterable<number>): string {
-  return bpeDecode(ids);
+  const stream = new TextStream();
+  let text = '';
+  for (const id of ids) text += stream.push(id);
+  return text + stream.end();
 }
 
 /** Every document's ids, each followed by EOT, in one array: [...doc0, EOT, ...doc1, EOT, …]. */

@@ -4,6 +4,7 @@ import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { CausalSelfAttention } from './attention';
 import type { GPTConfig } from './config';
+import type { AttentionCache } from './kv-cache';
 import { LayerNorm } from './layers';
 import { MLP } from './mlp';
 import { Module } from './module';
@@ -37,12 +38,13 @@ export class Block extends Module {
    * attention and this block's MLP output, not yet added. Every residual add then meets the
    * LayerNorm after it in one op (addLayerNorm: with the fused kernels, one pass over the stream
    * where the add, the LayerNorm and its cast for the next matmul take three). Intermediates are
-   * released as soon as the block is done (autograd keeps what it saved).
+   * released as soon as the block is done (autograd keeps what it saved). With `cache`, h holds the
+   * positions after the cached ones (see CausalSelfAttention.forward).
    */
-  forwardPending(h: Tensor, pending: Tensor | null): { residual: Tensor; branch: Tensor } {
+  forwardPending(h: Tensor, pending: Tensor | null, cache?: AttentionCache): { residual: Tensor; branch: Tensor } {
     return tidy(() => {
       const [x, z1] = pending === null ? [h, this.ln1.forward(h)] : this.ln1.addForward(h, pending);
-      const [a, z2] = this.ln2.addForward(x, this.attn.forward(z1));
+      const [a, z2] = this.ln2.addForward(x, this.attn.forward(z1, cache));
       return { residual: a, branch: this.mlp.forward(z2) };
     });
   }

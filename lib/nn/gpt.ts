@@ -6,6 +6,7 @@ import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
 import { paddedVocab, type GPTConfig } from './config';
+import type { KVCache } from './kv-cache';
 import { Embedding, LayerNorm, modelDropout } from './layers';
 import { Module } from './module';
 
@@ -80,9 +81,13 @@ export class GPT extends Module {
    * The residual stream after the last block with its MLP output not yet added (`branch`; null
    * without blocks), so that the caller adds it in one op with the LayerNorm after it.
    */
-  private stream(idx: Tensor): { residual: Tensor; branch: Tensor | null } {
+  private stream(idx: Tensor, cache?: KVCache): { residual: Tensor; branch: Tensor | null } {
     const T = idx.shape[1];
-    if (T > this.config.contextLength) throw new Error(`sequence length ${T} exceeds the context length ${this.config.contextLength}`);
+    const start = cache?.length ?? 0; // the position of idx's first token
+    if (start + T > this.config.contextLength)
+      throw new Error(
+        `sequence length ${start + T}${start > 0 ? ` (${start} cached)` : ''} exceeds the context length ${this.config.contextLength}`,
+      );
     const tr = this.transformer;
     let h = tidy(() => {
       // positions 0…T−1 are wpe's first T rows: a view broadcast over the batch. Its backward is
@@ -90,30 +95,49 @@ export class GPT extends Module {
       // lookup's is, on CUDA, a sort and about ten more kernels — with the arange, a dozen
       // launches per step that a small, launch-bound model pays for in time
       const wpe = tr.wpe.weight;
-      const positions = T === wpe.shape[0] ? wpe : wpe.narrow(0, 0, T); // (T, d)
+      const positions = start === 0 && T === wpe.shape[0] ? wpe : wpe.narrow(0, start, T); // (T, d)
       return modelDropout(tr.wte.forward(idx).add(positions), this.config.dropout.embedding, this.training);
     });
     let branch: Tensor | null = null;
-    for (const b of this.blocks) {
+    this.blocks.forEach((b, layer) => {
       // release each block's input handles once the next ones exist: the memory stays only as
       // long as autograd needs it, as in PyTorch
-      const next = b.forwardPending(h, branch);
+      const next = cache === undefined ? b.forwardPending(h, branch) : b.forwardPending(h, branch, cache.layer(layer));
       h.dispose();
       branch?.dispose();
       ({ residual: h, branch } = next);
-    }
+    });
+    if (cache !== undefined) cache.length += T;
     return { residual: h, branch };
   }
 
   /** Logits over the padded vocabulary: idx (B, T) → (B, T, Vpad). */
   logits(idx: Tensor): Tensor {
+    return tidy(() => this.head(this.stream(idx)));
+  }
+
+  /**
+   * The logits (B, Vpad) of the token after idx (B, T), which continues the positions in `cache`
+   * (empty: idx is a prompt from position 0). idx's keys and values are added to the cache, so the
+   * next call passes only the token drawn from these logits. Equals logits() of the whole sequence
+   * at its last position; the cache holds at most contextLength positions (see KVCache.free).
+   */
+  nextLogits(idx: Tensor, cache: KVCache): Tensor {
+    if (cache.config !== this.config && JSON.stringify(cache.config) !== JSON.stringify(this.config))
+      throw new Error('nextLogits: the cache was made for another model configuration');
     return tidy(() => {
-      const { residual, branch } = this.stream(idx);
-      const lnF = this.transformer.lnF;
-      const x = branch === null ? lnF.forward(residual) : lnF.addForward(residual, branch)[1];
-      const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
-      return linear(x, head);
+      const { residual, branch } = this.stream(idx, cache);
+      const last = (t: Tensor) => t.narrow(1, t.shape[1] - 1, 1); // only the last position is read out
+      return this.head({ residual: last(residual), branch: branch === null ? null : last(branch) }).squeeze(1);
     });
+  }
+
+  /** LNf and the LM head on the residual stream: (B, T, d) → (B, T, Vpad). */
+  private head({ residual, branch }: { residual: Tensor; branch: Tensor | null }): Tensor {
+    const lnF = this.transformer.lnF;
+    const x = branch === null ? lnF.forward(residual) : lnF.addForward(residual, branch)[1];
+    const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
+    return linear(x, head);
   }
 
   /** Mean next-token cross-entropy of idx (B, T) against targets (B, T), in at least float32. */

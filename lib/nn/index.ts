@@ -5,3 +5,4 @@ export { CausalSelfAttention } from './attention';
 export { MLP } from './mlp';
 export { Block } from './block';
 export { GPT, type GPTOptions } from './gpt';
+export { KVCache, type AttentionCache } from './kv-cache';

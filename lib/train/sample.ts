@@ -1,72 +1,97 @@
-// Autoregressive sampling: temperature and top-k over the real vocabulary (the padded rows are
-// never drawn), with a seeded generator so the same seed gives the same text.
+// Autoregressive sampling over the real vocabulary (the padded rows are never drawn). The prompt is
+// read once into a KV cache and each new token is a one-position forward against it; past the
+// context length the window slides, as nanoGPT's does, so every token then reads the last
+// contextLength tokens afresh. Several samples of one prompt are drawn side by side in one batch.
 import { noGrad } from '../autograd';
 import { Xoshiro128 } from '../data/rng';
 import { fromTypedArray } from '../factories';
 import type { GPT } from '../nn/gpt';
+import { KVCache } from '../nn/kv-cache';
 import { withAutocast } from '../runtime';
 import { tidy } from '../scope';
+import type { Tensor } from '../tensor';
+import { checkTokenChoice, chooseToken, type TokenChoice } from './next-token';
 
 export interface SampleOptions {
   maxNewTokens: number;
-  /** Softmax temperature; 0 picks the most likely token. */
+  /** Softmax temperature (default 0.8); 0 picks the most likely token. */
   temperature?: number;
-  /** Draw only among the k most likely tokens (0: all). */
+  /** Draw only among the k most likely tokens (default 40; 0: all). */
   topK?: number;
+  /** Then only among the most likely tokens holding this much probability (default 1: all). */
+  topP?: number;
+  /** Sample i draws with the generator seeded seed + i (default 0). */
   seed?: number;
-  /** Stop at this token (e.g. end-of-text). */
+  /** A sample ends after this token (e.g. end-of-text), which it includes. */
   stopToken?: number;
   autocast?: 'bfloat16' | null;
+  /**
+   * Reuse each position's keys and values (default true). false recomputes the whole window for
+   * every token: the same logits, far slower; kept as the reference the cache is checked against.
+   */
+  kvCache?: boolean;
+  /** Called with each token as it is drawn, and the sample it belongs to. */
+  onToken?: (token: number, sample: number) => void;
 }
 
 /** Continues `prompt` (token ids, at least one) by up to maxNewTokens tokens; returns only the new ones. */
 export function generate(model: GPT, prompt: number[], opts: SampleOptions): number[] {
+  return generateSamples(model, prompt, 1, opts)[0];
+}
+
+/** `samples` continuations of one prompt, drawn in one batch; sample i is seeded seed + i. */
+export function generateSamples(model: GPT, prompt: number[], samples: number, opts: SampleOptions): number[][] {
   if (prompt.length === 0) throw new Error('generate: the prompt must hold at least one token');
-  const { maxNewTokens, temperature = 0.8, topK = 40, seed = 0 } = opts;
-  if (!(temperature >= 0)) throw new RangeError(`generate: temperature must be ≥ 0, got ${temperature}`);
-  const rng = Xoshiro128.fromSeed(seed);
+  if (!Number.isSafeInteger(samples) || samples < 1) throw new RangeError(`generate: samples must be a positive integer, got ${samples}`);
+  if (!Number.isSafeInteger(opts.maxNewTokens) || opts.maxNewTokens < 0)
+    throw new RangeError(`generate: maxNewTokens must be an integer ≥ 0, got ${opts.maxNewTokens}`);
+  const choice: TokenChoice = { temperature: opts.temperature ?? 0.8, topK: opts.topK ?? 40, topP: opts.topP ?? 1 };
+  checkTokenChoice(choice, 'generate');
+  const seed = opts.seed ?? 0;
+  const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
   const V = model.config.vocabSize;
   const ctx = model.config.contextLength;
-  const ids = [...prompt];
   const device = model.parameters()[0].device;
+  const sequences = Array.from({ length: samples }, () => [...prompt]);
+  const done = new Array<boolean>(samples).fill(false);
+  const cache = opts.kvCache === false ? null : new KVCache(model.config, samples);
+  const forward = (ids: number[][]): Tensor => {
+    const T = ids[0].length;
+    const flat = new Int32Array(samples * T);
+    ids.forEach((row, i) => flat.set(row, i * T));
+    const x = fromTypedArray(flat, [samples, T], { dtype: 'int64', device });
+    const run = () => (cache === null ? model.logits(x).select(1, T - 1) : model.nextLogits(x, cache)); // (samples, Vpad)
+    return opts.autocast ? withAutocast(opts.autocast, run) : run();
+  };
   const wasTraining = model.training;
   model.eval();
   try {
-    for (let n = 0; n < maxNewTokens; n++) {
-      const window = ids.slice(-ctx);
-      const logits = tidy(() =>
-        noGrad(() => {
-          const x = fromTypedArray(Int32Array.from(window), [1, window.length], { dtype: 'int64', device });
-          const forward = () => model.logits(x);
-          const all = opts.autocast ? withAutocast(opts.autocast, forward) : forward(); // (1, T, Vpad)
-          return all
-            .select(1, window.length - 1)
-            .narrow(1, 0, V)
-            .float()
-            .toNumberArray(); // last position, real vocab
-        }),
-      );
-      const next = pick(logits, temperature, topK, rng);
-      ids.push(next);
-      if (next === opts.stopToken) break;
+    for (let n = 0; n < opts.maxNewTokens && done.includes(false); n++) {
+      // what this step reads: everything new to the cache, or the last ctx tokens afresh
+      let ids: number[][];
+      if (cache !== null && n > 0 && cache.free > 0) ids = sequences.map((s) => s.slice(-1));
+      else {
+        cache?.reset();
+        ids = sequences.map((s) => s.slice(-ctx));
+      }
+      const logits = tidy(() => noGrad(() => forward(ids).narrow(1, 0, V).float().toArray() as Float32Array)); // real vocab
+      for (let i = 0; i < samples; i++) {
+        // a finished sample's row is still computed (the batch stays rectangular) but not drawn
+        const next = done[i] ? (opts.stopToken ?? 0) : chooseToken(logits.subarray(i * V, (i + 1) * V), choice, rngs[i]);
+        sequences[i].push(next);
+        if (done[i]) continue;
+        opts.onToken?.(next, i);
+        if (next === opts.stopToken) done[i] = true;
+      }
     }
   } finally {
+    cache?.dispose();
     model.train(wasTraining);
   }
-  return ids.slice(prompt.length);
-}
-
-function pick(logits: number[], temperature: number, topK: number, rng: Xoshiro128): number {
-  if (temperature === 0) return logits.reduce((best, v, i) => (v > logits[best] ? i : best), 0);
-  let order = logits.map((_, i) => i);
-  if (topK > 0 && topK < logits.length) order = order.sort((a, b) => logits[b] - logits[a]).slice(0, topK);
-  const max = Math.max(...order.map((i) => logits[i]));
-  const weights = order.map((i) => Math.exp((logits[i] - max) / temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let u = (rng.nextUint32() / 2 ** 32) * total;
-  for (let k = 0; k < order.length; k++) {
-    u -= weights[k];
-    if (u <= 0) return order[k];
-  }
-  return order[order.length - 1];
+  // each sample's tokens up to and including its stop token
+  return sequences.map((s) => {
+    const out = s.slice(prompt.length);
+    const stop = opts.stopToken === undefined ? -1 : out.indexOf(opts.stopToken);
+    return stop < 0 ? out : out.slice(0, stop + 1);
+  });
 }

@@ -160,7 +160,7 @@ describe('--help and usage errors', () => {
       '--json',
     ],
     eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--device', '--json'],
-    sample: ['--checkpoint', '--prompt', '--tokens', '--temperature', '--top-k', '--seed', '--device', '--json'],
+    sample: ['--checkpoint', '--prompt', '--tokens', '--samples', '--temperature', '--top-k', '--top-p', '--seed', '--device', '--json'],
     prepare: ['--text', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
     bench: [
       '--model',
@@ -198,6 +198,8 @@ describe('--help and usage errors', () => {
       /kernels\.loss: 'fused' runs on CUDA only/,
     ],
     ['sample --temperature -1', ['sample', '--checkpoint', 'x', '--temperature', '-1'], /--temperature.*-1/],
+    ['sample --top-p 0', ['sample', '--checkpoint', 'x', '--top-p', '0'], /--top-p must be in \(0, 1\] \(got '0'\)/],
+    ['sample --samples 0', ['sample', '--checkpoint', 'x', '--samples', '0'], /--samples must be a positive integer/],
     ['prepare --workers 0', ['prepare', '--text', 'a.txt', '--out', 'o', '--workers', '0'], /--workers.*0/],
     ['eval without --checkpoint', ['eval', '--data', 'x.txt'], '--checkpoint'],
     ['launch -n 0', ['launch', '-n', '0', '--', 'staged-lm', 'doctor'], /--nproc.*0/],
@@ -331,11 +333,14 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(existsSync(join(dir, 'set2'))).toBe(false);
   });
 
-  it('eval --json: loss, tokens, bits per byte, perplexity = exp(loss); sample --json: text (seeded)', async () => {
-    const [ev, s1, s2] = await Promise.all([
+  it('eval --json: loss, tokens, bits per byte, perplexity = exp(loss); sample: text (seeded), streamed, several side by side', async () => {
+    const sample = (...more: string[]) =>
+      cli(['sample', '--checkpoint', 'run/checkpoint', '--prompt', 'The whale', '--tokens', '8', '--seed', '3', ...more]);
+    const [ev, s1, s2, s3] = await Promise.all([
       cli(['eval', '--checkpoint', join(dir, 'run', 'checkpoint'), '--data', join(dir, 'eval.txt'), '--json']),
-      cli(['sample', '--checkpoint', 'run/checkpoint', '--prompt', 'The whale', '--tokens', '8', '--seed', '3', '--json']),
-      cli(['sample', '--checkpoint', 'run/checkpoint', '--prompt', 'The whale', '--tokens', '8', '--seed', '3', '--json']),
+      sample('--json'),
+      sample(), // streamed as drawn
+      sample('--samples', '3', '--top-p', '0.9', '--json'),
     ]);
     const e = jsonOf(ev);
     for (const k of ['loss', 'tokens', 'bitsPerByte', 'perplexity']) {
@@ -353,7 +358,12 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(a.prompt).toBe('The whale');
     expect(a.tokens).toBeGreaterThanOrEqual(1);
     expect(a.tokens).toBeLessThanOrEqual(8);
-    expect(jsonOf(s2).text).toBe(a.text);
+    expect(a.samples).toEqual([{ text: a.text, tokens: a.tokens }]);
+    expect(s2.code).toBe(0);
+    expect(s2.stdout).toBe(`The whale${a.text}\n`);
+    const several = jsonOf(s3).samples as { text: string; tokens: number }[];
+    expect(several).toHaveLength(3);
+    expect(new Set(several.map((x) => x.text)).size).toBeGreaterThan(1); // seeds 3, 4, 5
   });
 
   it('train --resume DIR --steps 6 --tf32 --json continues to step 6, with the run config changed as asked', async () => {

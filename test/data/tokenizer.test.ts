@@ -1,5 +1,6 @@
-import { encode as bpeEncode } from 'gpt-tokenizer/cjs/encoding/r50k_base';
-import { EOT, GPT2_VOCAB, concatTokens, decode, embeddedDocuments, encode, encodeDocuments } from '../../lib/data';
+import bpeRanks from 'gpt-tokenizer/cjs/bpeRanks/r50k_base';
+import { decode as bpeDecode, encode as bpeEncode } from 'gpt-tokenizer/cjs/encoding/r50k_base';
+import { EOT, GPT2_VOCAB, TextStream, concatTokens, decode, embeddedDocuments, encode, encodeDocuments } from '../../lib/data';
 import { MAX_RUN_BYTES, ORDINARY, splitLongRuns } from '../../lib/data/tokenizer';
 
 describe('GPT-2 tokenizer (r50k_base)', () => {
@@ -35,6 +36,48 @@ describe('GPT-2 tokenizer (r50k_base)', () => {
     expect(encodeDocuments([]).length).toBe(0);
   });
 
+  test("decode gives gpt-tokenizer's text for any ordinary ids, and EOT as <|endoftext|>", () => {
+    const book = embeddedDocuments().train.slice(0, 5).join('\n');
+    expect(decode(encode(book))).toBe(bpeDecode(encode(book)));
+    let seed = 3;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    let whole = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      // random ids split characters anywhere: bytes that do not form a character show as U+FFFD (as
+      // tiktoken's and Hugging Face's decode with errors='replace'), where gpt-tokenizer drops them
+      const ids = Array.from({ length: 1 + (next() % 20) }, () => next() % EOT);
+      const bytes = Buffer.concat(
+        ids.map((id) => (typeof bpeRanks[id] === 'string' ? Buffer.from(bpeRanks[id] as string) : Buffer.from(bpeRanks[id] as number[]))),
+      );
+      const text = decode(ids);
+      expect(text).toBe(bytes.toString('utf8'));
+      if (!text.includes('\ufffd')) {
+        expect(text).toBe(bpeDecode(ids));
+        whole++;
+      }
+    }
+    expect(whole).toBeGreaterThan(100);
+    expect(decode([40, EOT, 40])).toBe('I<|endoftext|>I');
+    expect(() => decode([EOT + 1])).toThrow(/50257 is not a GPT-2 token id/);
+    expect(() => decode([-1])).toThrow(/-1 is not a GPT-2 token id/);
+  });
+
+  test('TextStream gives the text token by token, holding back a character split across tokens', () => {
+    const text = 'Whales 🐋 and 𝐀𝐁, naïve — ok.';
+    const ids = encode(text);
+    const stream = new TextStream();
+    const pieces = ids.map((id) => stream.push(id));
+    expect(pieces.join('') + stream.end()).toBe(text);
+    expect(pieces.some((p) => p === '')).toBe(true); // the whale's 4 bytes span tokens
+    expect(pieces.every((p) => !p.includes('\ufffd'))).toBe(true);
+    const cut = new TextStream();
+    const whale = encode('🐋');
+    expect(whale.length).toBeGreaterThan(1);
+    expect(cut.push(whale[0])).toBe('');
+    expect(cut.end()).toBe('\ufffd'); // cut short at the end
+    expect(new TextStream().push(EOT)).toBe('<|endoftext|>');
+  });
+
   test('concatTokens joins in order', () => {
     expect(Array.from(concatTokens([Uint16Array.of(1, 2), Uint16Array.of(), Uint16Array.of(3)]))).toEqual([1, 2, 3]);
     expect(concatTokens([]).length).toBe(0);
@@ -57,7 +100,7 @@ describe('long runs of one character class', () => {
       digits: '7'.repeat(2e5),
       'random letters': random(2e5, 0x61, 26),
       'random CJK': random(5e4, 0x4e00, 5000), // (3 bytes a character, and the costliest to merge)
-      'astral letters': '𝐀𝐁'.repeat(2e3), // (gpt-tokenizer's decode is quadratic in such runs)
+      'astral letters': '𝐀𝐁'.repeat(5e4), // (gpt-tokenizer's decode, quadratic in such runs, took 12 s)
     };
     for (const [name, run] of Object.entries(runs)) {
       const text = `Before ${run} after.`;
