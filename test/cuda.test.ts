@@ -7,7 +7,13 @@ import {
   cudaAvailable,
   emptyCache,
   float32CrossEntropy,
+  fromTypedArray,
+  generate,
+  GPT,
+  KVCache,
   manualSeed,
+  noGrad,
+  parseGPTConfig,
   memoryStats,
   randint,
   randn,
@@ -121,6 +127,43 @@ describe('CUDA', () => {
     t.dispose();
     emptyCache();
     expect(memoryStats().cuda[0].reserved).toBeLessThan(m.reserved + 1);
+  });
+
+  itCuda('samples with the KV cache on CUDA as it does recomputing every window (float32 and bf16 autocast)', () => {
+    manualSeed(3);
+    const model = new GPT(parseGPTConfig({ vocabSize: 300, contextLength: 24, nLayer: 2, nHead: 4, nEmbd: 64 }), { device: 'cuda' });
+    const prompt = [5, 17, 250, 3];
+    for (const autocast of [null, 'bfloat16'] as const) {
+      const opts = { maxNewTokens: 30, temperature: 0, autocast }; // past the context (24): the window slides
+      const cached = generate(model, prompt, opts);
+      expect(cached).toHaveLength(30);
+      if (autocast === null) expect(cached).toEqual(generate(model, prompt, { ...opts, kvCache: false }));
+    }
+    // the logits themselves, float32: cached against the full forward at each new position
+    const cache = new KVCache(model.config, 2);
+    const rows = [Array.from({ length: 12 }, (_, i) => (i * 37) % 300), Array.from({ length: 12 }, (_, i) => (i * 91) % 300)];
+    const x = (a: number, n: number) =>
+      fromTypedArray(Int32Array.from(rows.flatMap((r) => r.slice(a, a + n))), [2, n], { dtype: 'int64', device: 'cuda' });
+    for (const [a, n] of [
+      [0, 5],
+      [5, 1],
+      [6, 4],
+      [10, 2],
+    ]) {
+      const diff = tidy(() =>
+        noGrad(() =>
+          model
+            .nextLogits(x(a, n), cache)
+            .sub(model.logits(x(0, a + n)).select(1, a + n - 1))
+            .abs()
+            .max()
+            .item(),
+        ),
+      );
+      expect(diff).toBeLessThan(1e-4);
+    }
+    cache.dispose();
+    model.dispose();
   });
 
   itCuda('trains the tiny preset in bf16 autocast on CUDA and lowers the loss', async () => {
