@@ -18,6 +18,7 @@ interface TrainFlags {
   data?: string;
   set?: Override[];
   steps?: number;
+  endAt?: 'steps' | 'schedule';
   seed?: number;
   out?: string;
   device?: string;
@@ -67,6 +68,7 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['preset', '--preset'],
   ['data', '--data'],
   ['set', '--set'],
+  ['endAt', '--end-at'],
   ['seed', '--seed'],
   ['device', '--device'],
   ['batchSize', '--batch-size'],
@@ -116,6 +118,12 @@ export function registerTrain(program: Command): void {
       collectOverride,
     )
     .option('--steps <n>', "optimizer steps in total (default: the config's steps, else 1000)", positiveInt('--steps'))
+    .addOption(
+      new Option(
+        '--end-at <where>',
+        "end at step --steps, or when the last model's LR schedule ends: after a growth that resumes it earlier, later (run config endAt)",
+      ).choices(['steps', 'schedule']),
+    )
     .option('--seed <n>', 'seed of init, data order and dropout', nonNegativeInt('--seed'))
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
     .option('--seq-len <n>', 'tokens per sequence', positiveInt('--seq-len'))
@@ -196,6 +204,7 @@ export function registerTrain(program: Command): void {
         }
         if (f.data !== undefined) cfg.data = f.data;
         if (f.steps !== undefined) cfg.steps = f.steps;
+        if (f.endAt !== undefined) cfg.endAt = f.endAt;
         if (f.seed !== undefined) cfg.seed = f.seed;
         if (f.device !== undefined) cfg.device = f.device;
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;

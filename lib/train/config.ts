@@ -129,6 +129,14 @@ export const RunConfigSchema = z
     gradAccum: z.number().int().positive().default(1),
     /** Optimizer steps to train (in total, counting steps before a resume). */
     steps: z.number().int().positive(),
+    /**
+     * Where the run ends. 'steps': at step `steps`. 'schedule': when the current model's
+     * learning-rate schedule reaches its horizon (lr.total, default `steps`), so the last model
+     * trains through its whole decay, as in the paper: a growth resumes the target schedule at
+     * R < S_pre (spec/growth.md), which moves the end S_pre − R steps later. Without stages, or with
+     * growths that keep the schedule, both end at the same step when lr.total is `steps`.
+     */
+    endAt: z.enum(['steps', 'schedule']).default('steps'),
     seed: z.number().int().nonnegative().default(1337),
     device: z
       .string()

@@ -23,7 +23,7 @@ export class Progress {
   private readonly startedAt = performance.now();
 
   constructor(
-    private readonly total: number,
+    private total: number,
     private readonly start: number,
     private readonly enabled: boolean,
   ) {
@@ -37,6 +37,12 @@ export class Progress {
       });
       this.bar.start(total, start, { loss: '-', lr: '-', tps: '-' });
     }
+  }
+
+  /** The run's last step moved (a growth in a run that ends with its schedule). */
+  setTotal(total: number): void {
+    this.total = total;
+    this.bar?.setTotal(total);
   }
 
   update(step: number, f: ProgressFields): void {

@@ -277,7 +277,7 @@ export class Trainer {
     const config = parseRunConfig(
       {
         ...(extra.run as object),
-        ...(overrides.steps ? { steps: overrides.steps } : {}),
+        ...(overrides.steps ? { steps: stepsOnResume(extra.run, overrides.steps) } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
@@ -435,7 +435,8 @@ export class Trainer {
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
       const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / this.tokensPerStep));
-      if (at !== undefined && at >= steps)
+      // (a run that ends with its schedule ends later after each growth: only the next stage is sure to be past it)
+      if (at !== undefined && at >= steps && (this.config.endAt === 'steps' || i === this.progression.stage))
         notes.push(
           `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
         );
@@ -694,12 +695,27 @@ export class Trainer {
     );
   }
 
-  /** Trains until config.steps, evaluating, logging and checkpointing as configured. */
+  /**
+   * The run's last step: config.steps (or opts.steps), or with endAt 'schedule' the step at which the
+   * current schedule reaches its horizon (it moves at each growth that repositions the schedule).
+   */
+  lastStep(opts: Pick<TrainOptions, 'steps'> = {}): number {
+    if (this.config.endAt === 'steps') return opts.steps ?? this.config.steps;
+    if (opts.steps !== undefined)
+      throw new Error(`this run ends with its schedule (endAt 'schedule', at step ${this.lastStep()}): a step count does not apply`);
+    return this.progression.step + Math.max(0, this.schedule.total - this.progression.schedulePos);
+  }
+
+  /** Trains until the last step (see lastStep), evaluating, logging and checkpointing as configured. */
   async train(opts: TrainOptions): Promise<TrainResult> {
     const { logInterval, eval: ev, checkpointInterval } = this.config;
-    const steps = opts.steps ?? this.config.steps;
+    let steps = this.lastStep(opts);
     if (steps <= this.progression.step)
-      throw new Error(`the run is already at step ${this.progression.step}: nothing to train up to step ${steps} (ask for more steps)`);
+      throw new Error(
+        this.config.endAt === 'schedule'
+          ? `the run is already at step ${this.progression.step}, where its schedule ends (endAt 'schedule'): nothing to train`
+          : `the run is already at step ${this.progression.step}: nothing to train up to step ${steps} (ask for more steps)`,
+      );
     this.checkStages();
     const main = this.dp === null || this.dp.rank === 0;
     // checked before anything is written: Kineto in this libtorch, the counts, a writable path
@@ -797,8 +813,15 @@ export class Trainer {
           progress.log(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );
-          // the grown model resumes the target schedule at R < S_pre: the run's step budget may end
-          // before that schedule has decayed
+          // the grown model resumes the target schedule at R < S_pre: a run that ends with its
+          // schedule ends later; one with a step budget may end before that schedule has decayed
+          if (this.config.endAt === 'schedule') {
+            steps = this.lastStep();
+            progress.setTotal(steps);
+            progress.log(
+              `staged-lm: the schedule resumes at position ${this.progression.schedulePos} of ${this.schedule.total}: the run now ends at step ${steps}`,
+            );
+          }
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
             progress.log(
@@ -892,6 +915,13 @@ export class Trainer {
     this.optimizer.dispose();
     this.restoreProcessSettings();
   }
+}
+
+/** A resumed run's new step count, refused for a run that ends with its schedule. */
+function stepsOnResume(run: unknown, steps: number): number {
+  if ((run as { endAt?: string }).endAt === 'schedule')
+    throw new Error(`the run ends with its schedule (endAt 'schedule'): a step count (${steps}) does not apply on resuming`);
+  return steps;
 }
 
 /**

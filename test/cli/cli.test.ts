@@ -143,6 +143,7 @@ describe('--help and usage errors', () => {
       '--config',
       '--preset',
       '--steps',
+      '--end-at',
       '--seed',
       '--batch-size',
       '--seq-len',

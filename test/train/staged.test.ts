@@ -253,6 +253,59 @@ describe('staged runs', () => {
     ]);
   });
 
+  it("endAt 'schedule': the run ends when the grown model's schedule ends, S_pre − R steps after `steps`, also across a resume", async () => {
+    // 30-step linear schedule; depth growth at step 10 with cOp 2 resumes it at R = 5: the run ends at 10 + (30 − 5) = 35
+    const config = {
+      ...staged,
+      endAt: 'schedule',
+      lr: { ...staged.lr, kind: 'linear' },
+      stages: [{ until: { steps: 10 }, grow: { op: 'depth', cOp: 2, rewarmup: 2 } }],
+    };
+    const records: { step: number; lr: number }[] = [];
+    let finalLr = NaN;
+    const lines = await withStderr(async (lines) => {
+      const t = Trainer.create(config);
+      expect(t.lastStep()).toBe(30);
+      const r = await t.train({ out: join(dir, 'a'), progress: true, onRecord: (x) => records.push(x) });
+      expect(r.step).toBe(35);
+      expect(t.progression.schedulePos).toBe(30);
+      finalLr = t.schedule.final; // (the grown model's: Kaplan's peak for its size · finalFraction)
+      expect(() => t.lastStep({ steps: 40 })).toThrow(
+        /ends with its schedule \(endAt 'schedule', at step 35\): a step count does not apply/,
+      );
+      t.dispose();
+      return lines;
+    });
+    expect(lines.filter((l) => l.includes('the run now ends'))).toEqual([
+      expect.stringMatching(/the schedule resumes at position 5 of 30: the run now ends at step 35/),
+    ]);
+    expect(lines.some((l) => l.includes('would finish its decay'))).toBe(false);
+    // the last step trains at the schedule's final rate, and the one before it above it
+    expect(records.at(-1)).toMatchObject({ step: 35 });
+    expect(records.at(-1)!.lr).toBeCloseTo(finalLr, 12);
+    expect(records.at(-2)!.lr).toBeGreaterThan(finalLr * 1.01);
+    // endAt 'steps' (the default) stops at 30, partway down the decay
+    const b = Trainer.create({ ...config, endAt: 'steps' });
+    expect((await b.train({ out: join(dir, 'b'), progress: false })).step).toBe(30);
+    expect(b.progression.schedulePos).toBe(25);
+    b.dispose();
+    // interrupted before the growth and resumed: the same end and the same losses
+    const parts: { step: number; lr: number }[] = [];
+    const c = Trainer.create({ ...config, checkpointInterval: 8 });
+    await c.train({ out: join(dir, 'c'), progress: false, signal: AbortSignal.abort(), onRecord: (x) => parts.push(x) }); // stops after step 1
+    c.dispose();
+    const d = Trainer.resume(join(dir, 'c', 'checkpoint'));
+    expect((await d.train({ out: join(dir, 'c'), progress: false, onRecord: (x) => parts.push(x) })).step).toBe(35);
+    d.dispose();
+    expect(parts.map((x) => [x.step, x.lr])).toEqual(records.map((x) => [x.step, x.lr]));
+    expect(() => Trainer.resume(join(dir, 'c', 'checkpoint'), { steps: 50 })).toThrow(
+      /ends with its schedule \(endAt 'schedule'\): a step count \(50\) does not apply on resuming/,
+    );
+    const e = Trainer.resume(join(dir, 'c', 'checkpoint'));
+    await expect(e.train({ out: join(dir, 'c'), progress: false })).rejects.toThrow(/already at step 35, where its schedule ends/);
+    e.dispose();
+  });
+
   it("refuses the width operator's options on the other operators instead of dropping them", () => {
     const stage = (grow: object) => ({ ...staged, stages: [{ until: { steps: 5 }, grow }] });
     expect(() => parseRunConfig(stage({ op: 'mlp', dropout: 0.1, noiseStd: 0.01 }))).toThrow(
