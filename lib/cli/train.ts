@@ -15,6 +15,7 @@ import { applyOverrides, collectOverride, type Override } from './overrides';
 interface TrainFlags {
   config?: string;
   preset?: string;
+  initFrom?: string;
   data?: string;
   set?: Override[];
   steps?: number;
@@ -66,6 +67,7 @@ function resumedDevice(resume: string): string | undefined {
 const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['config', '--config'],
   ['preset', '--preset'],
+  ['initFrom', '--init-from'],
   ['data', '--data'],
   ['set', '--set'],
   ['endAt', '--end-at'],
@@ -111,6 +113,10 @@ export function registerTrain(program: Command): void {
     .description('train a model (a run config, a preset, or --resume a checkpoint); progress on stderr')
     .option('--config <file>', 'run config (JSON)')
     .option('--preset <name>', 'model preset, e.g. tiny, gpt2-124m, paper-base')
+    .option(
+      '--init-from <dir>',
+      'start from the weights of a checkpoint or run directory, or a Hugging Face GPT-2 directory (fresh optimizer and schedule; run config initFrom)',
+    )
     .option('--data <source>', "training data: 'embedded', a directory of prepared shards, or a token file")
     .option(
       '--set <path=value>',
@@ -192,10 +198,13 @@ export function registerTrain(program: Command): void {
             );
         }
       } else {
-        if (f.config === undefined && f.preset === undefined && f.set === undefined && f.data === undefined)
-          throw new Error('train needs --config FILE, --preset NAME, --set PATH=VALUE, --data SOURCE or --resume DIR');
+        if (f.config === undefined && f.preset === undefined && f.initFrom === undefined && f.set === undefined && f.data === undefined)
+          throw new Error('train needs --config FILE, --preset NAME, --init-from DIR, --set PATH=VALUE, --data SOURCE or --resume DIR');
+        if (f.initFrom !== undefined && f.preset !== undefined)
+          throw new Error('--init-from takes the model from its checkpoint: --preset does not apply');
         const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};
         if (f.preset !== undefined) cfg.model = f.preset;
+        if (f.initFrom !== undefined) cfg.initFrom = f.initFrom;
         if (f.set !== undefined) {
           // a preset named by its string takes field overrides as {preset, ...fields}
           if (typeof cfg.model === 'string' && f.set.some((o) => o.path[0] === 'model' && o.path.length > 1))

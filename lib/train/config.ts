@@ -117,8 +117,15 @@ function sched(g: StageConfig['grow']): Record<string, unknown> {
 
 export const RunConfigSchema = z
   .object({
-    /** A preset name, {preset, ...overrides}, or a full model config. */
-    model: ModelSpec.default('tiny'),
+    /** A preset name, {preset, ...overrides}, or a full model config (default 'tiny'; none with initFrom). */
+    model: ModelSpec.optional(),
+    /**
+     * Start from the weights of a checkpoint instead of a random init: a staged-lm checkpoint or run
+     * directory, or a Hugging Face GPT-2 directory (config.json + safetensors). The model is that
+     * checkpoint's; the optimizer, step and schedule start afresh (fine-tuning, or staged training
+     * from a pretrained small model).
+     */
+    initFrom: z.string().min(1).optional(),
     /** 'embedded' (the corpus that ships with the package), a directory of shards, or a token file. */
     data: z.string().default('embedded'),
     /** Sequences per micro-batch. */
@@ -222,6 +229,10 @@ export const RunConfigSchema = z
       }
     });
   })
+  .refine((c) => c.initFrom === undefined || c.model === undefined, {
+    message: 'initFrom takes the model from its checkpoint: leave model out',
+    path: ['model'],
+  })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
   .refine((c) => !c.cudaGraph || c.gradAccum === 1, {
     message: 'cudaGraph captures one forward and backward per step: it needs gradAccum 1',
@@ -257,8 +268,9 @@ export function parseRunConfig(input: unknown, source = 'run config'): RunConfig
   return r.data;
 }
 
-/** The model config a run config names. */
+/** The model config a run config names (the `tiny` preset when it names none). */
 export function resolveModel(spec: RunConfig['model']): GPTConfig {
+  if (spec === undefined) return presetConfig('tiny');
   if (typeof spec === 'string') return presetConfig(spec);
   if ('preset' in spec && typeof spec.preset === 'string') {
     const { preset, ...overrides } = spec;

@@ -44,6 +44,7 @@ import { firstReach, parseValidationLog } from '../scaling/logs';
 import type { ValPoint } from '../scaling/trigger';
 import { writeReport } from './report';
 import { DataParallel } from './data-parallel';
+import { adoptWeights, loadWeights, type Weights } from './weights';
 import { CapturedTrainStep } from './captured-step';
 import { describeProfile, ProfileWindow, type ProfileOptions, type ProfileResult } from './profile-window';
 import { CudaGraph } from '../cuda-graph';
@@ -221,14 +222,37 @@ export class Trainer {
     // paths kept absolute: a resumed run may start in another directory
     const config = {
       ...parsed,
+      ...(parsed.initFrom === undefined ? {} : { initFrom: resolve(parsed.initFrom) }),
       data: parsed.data === 'embedded' || data !== undefined ? parsed.data : resolve(parsed.data),
       stages: parsed.stages.map((st) =>
         st.grow.alignTo === undefined ? st : { ...st, grow: { ...st.grow, alignTo: resolve(st.grow.alignTo) } },
       ),
     };
-    const modelConfig = resolveModel(config.model);
-    const t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
-    t.joinDataParallel();
+    if (config.initFrom === undefined) {
+      const modelConfig = resolveModel(config.model);
+      const t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
+      t.joinDataParallel();
+      return t;
+    }
+    let weights: Weights;
+    try {
+      weights = loadWeights(config.initFrom, checkDevice(config.device));
+    } catch (e) {
+      throw new Error(`initFrom: ${(e as Error).message}`);
+    }
+    let t: Trainer | null = null;
+    try {
+      t = new Trainer(config, weights.config, data ?? loadRunData(config.data, weights.config.vocabSize));
+    } finally {
+      if (t === null) for (const w of Object.values(weights.params)) w.dispose();
+    }
+    try {
+      adoptWeights(t.model, weights);
+      t.joinDataParallel(); // (rank 0's weights everywhere: the same files, but one source of truth)
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 

@@ -142,6 +142,7 @@ describe('--help and usage errors', () => {
     train: [
       '--config',
       '--preset',
+      '--init-from',
       '--steps',
       '--end-at',
       '--seed',

@@ -1,0 +1,124 @@
+// Hugging Face GPT-2 directories (what `save_pretrained` writes: config.json and model.safetensors,
+// or shards listed in model.safetensors.index.json) read as a model config and this library's
+// parameters. The names and the Conv1D (in, out) layout are already ours; what differs: the files
+// may drop the `transformer.` prefix (GPT2Model, the original hub checkpoints), hold the attention
+// mask buffers (`h.N.attn.bias`, `.masked_bias`: not parameters, skipped), leave out a tied
+// lm_head, and keep the unpadded vocabulary (its rows are padded with zeros to ours).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Device } from '../dtype';
+import { zeros } from '../factories';
+import { cat } from '../functional';
+import { fromHfConfig, paddedVocab, type GPTConfig } from '../nn/config';
+import type { Tensor } from '../tensor';
+import { loadSafetensors } from './safetensors';
+
+/** Whether a directory holds a Hugging Face GPT-2 model that is not a staged-lm checkpoint. */
+export function isHfGpt2Dir(dir: string): boolean {
+  if (existsSync(join(dir, 'state.json')) || !existsSync(join(dir, 'config.json'))) return false;
+  try {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return c.model_type === 'gpt2' && c.staged_lm === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** GPT2Config options this model does not implement, with the values it does. */
+const REQUIRED: [string, unknown, string][] = [
+  ['scale_attn_weights', true, 'attention scores are scaled by 1/√head size'],
+  ['scale_attn_by_inverse_layer_idx', false, 'no per-layer score scaling'],
+  ['add_cross_attention', false, 'no cross-attention'],
+];
+
+/** The model config of a Hugging Face GPT-2 config.json, refusing options this model does not have. */
+export function hfGpt2Config(dir: string): GPTConfig {
+  const path = join(dir, 'config.json');
+  let hf: Record<string, unknown>;
+  try {
+    hf = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  if (hf.model_type !== 'gpt2') throw new Error(`${path}: model_type is ${JSON.stringify(hf.model_type)}, not "gpt2"`);
+  const activation = hf.activation_function ?? 'gelu_new';
+  // GPT-2's GELU is the tanh approximation ('gelu_new'); 'gelu' (erf) would compute another function
+  if (activation !== 'gelu_new' && activation !== 'gelu_pytorch_tanh')
+    throw new Error(
+      `${path}: activation_function ${JSON.stringify(activation)} is not GPT-2's tanh GELU ('gelu_new'), the only one this model has`,
+    );
+  for (const [key, value, what] of REQUIRED)
+    if (hf[key] !== undefined && hf[key] !== value)
+      throw new Error(`${path}: ${key} ${JSON.stringify(hf[key])} is not supported (this model has ${what})`);
+  try {
+    return fromHfConfig(hf);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The safetensors files of a directory: model.safetensors, or the shards its index lists. */
+function weightFiles(dir: string): string[] {
+  const single = join(dir, 'model.safetensors');
+  if (existsSync(single)) return [single];
+  const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) {
+    let map: Record<string, string>;
+    try {
+      map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map;
+    } catch (e) {
+      throw new Error(`${index}: ${(e as Error).message}`);
+    }
+    if (typeof map !== 'object' || map === null) throw new Error(`${index}: no weight_map`);
+    return [...new Set(Object.values(map))].map((f) => join(dir, f));
+  }
+  if (existsSync(join(dir, 'pytorch_model.bin')))
+    throw new Error(
+      `${dir} holds pytorch_model.bin (a Python pickle) but no safetensors: convert it in Python with model.save_pretrained(dir, safe_serialization=True)`,
+    );
+  throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json`);
+}
+
+const MASK_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
+
+/**
+ * A Hugging Face GPT-2 directory as a model config and parameters under this library's names, in
+ * float32 on `device` (the vocabulary padded with zero rows to the config's padded size).
+ */
+export function loadHfGpt2(dir: string, device: Device = 'cpu'): { config: GPTConfig; params: Record<string, Tensor> } {
+  const config = hfGpt2Config(dir);
+  const params: Record<string, Tensor> = {};
+  try {
+    for (const file of weightFiles(dir)) {
+      for (const [raw, t] of Object.entries(loadSafetensors(file, device))) {
+        const name = raw === 'lm_head.weight' || raw.startsWith('transformer.') ? raw : `transformer.${raw}`;
+        if (MASK_BUFFER.test(name.slice('transformer.'.length)) || params[name] !== undefined) {
+          t.dispose(); // a buffer, or a tied head written twice
+          continue;
+        }
+        params[name] = t.dtype === 'float32' ? t : replace(t, t.float());
+      }
+    }
+    // a tied head is the embedding (save_pretrained leaves it out; a file that keeps it holds the same values)
+    if (config.tiedEmbeddings && params['lm_head.weight'] !== undefined) {
+      params['lm_head.weight'].dispose();
+      delete params['lm_head.weight'];
+    }
+    const V = paddedVocab(config);
+    for (const name of ['transformer.wte.weight', 'lm_head.weight']) {
+      const t = params[name];
+      if (t === undefined || t.shape[0] >= V) continue;
+      params[name] = replace(t, cat([t, zeros([V - t.shape[0], t.shape[1]], { device })], 0));
+    }
+  } catch (e) {
+    for (const t of Object.values(params)) t.dispose();
+    throw e;
+  }
+  return { config, params };
+}
+
+/** `next`, after freeing `t`. */
+function replace(t: Tensor, next: Tensor): Tensor {
+  t.dispose();
+  return next;
+}
