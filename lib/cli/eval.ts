@@ -1,7 +1,8 @@
 // `staged-lm eval`: held-out loss of a checkpoint on a text or token file, with bits per byte and
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
 import type { Command } from 'commander';
-import { inputSize, readDocumentPieces } from '../data/documents';
+import { inputSize } from '../data/documents';
+import { readInputPieces } from '../data/inputs';
 import { evalWindowCount, textBytes } from '../data/eval';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
@@ -16,6 +17,7 @@ interface EvalFlags {
   batchSize: number;
   seqLen?: number;
   maxBatches?: number;
+  textField: string;
   device: string;
   json?: boolean;
 }
@@ -32,12 +34,14 @@ export interface EvalReport {
 
 /**
  * Token ids of the file: llm.c shards and .bin token files as they are; any other file is text read
- * and tokenized exactly as `prepare` does (UTF-8 or Brotli .br, documents split at "\n\f\n", EOT after
- * each), so a text file and the shard prepared from it score the same tokens.
+ * and tokenized exactly as `prepare` does (UTF-8 text, documents split at "\n\f\n", or JSON lines;
+ * .gz or .br compressed; EOT after each document), so a text file and the shard prepared from it
+ * score the same tokens.
  */
 async function fileTokens(
   path: string,
   vocabSize: number,
+  textField?: string,
 ): Promise<{ tokens: FileTokens; text: false } | { tokens: Uint16Array; text: true }> {
   try {
     // a token file is read window by window as it is scored (it may be larger than memory), its ids
@@ -45,7 +49,7 @@ async function fileTokens(
     if (/\.bin$/i.test(path)) return { tokens: new FileTokens([detectTokenFile(path)], vocabSize), text: false };
     // streamed: a text of any size (the tokens are held, 2 bytes each)
     const pieces = async function* () {
-      for await (const p of readDocumentPieces(path)) yield { text: p.text, eot: p.eot, units: p.bytes };
+      for await (const p of readInputPieces(path, { textField })) yield { text: p.text, eot: p.eot, units: p.bytes };
     };
     return { tokens: (await tokenizePieces(pieces(), inputSize(path))).tokens, text: true };
   } catch (e) {
@@ -83,12 +87,13 @@ export function registerEval(program: Command): void {
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
     .option('--seq-len <n>', 'window length (default: the context length); windows do not overlap', positiveInt('--seq-len'))
     .option('--max-batches <n>', 'score at most this many batches', positiveInt('--max-batches'))
+    .option('--text-field <name>', 'the field holding the text, for JSON lines (.jsonl)', 'text')
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--json', 'print one JSON object')
     .action(async (f: EvalFlags) => {
       const model = loadModel(f.checkpoint, f.device);
       try {
-        const input = await fileTokens(f.data, model.config.vocabSize);
+        const input = await fileTokens(f.data, model.config.vocabSize, f.textField);
         if (input.text) checkTextIds(f.data, input.tokens, model.config.vocabSize);
         const tokens: Tokens = input.tokens;
         const seqLen = f.seqLen ?? model.config.contextLength;

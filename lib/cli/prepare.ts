@@ -2,13 +2,16 @@
 // validation). A progress bar goes to stderr when it is a terminal; the summary goes to stdout,
 // human-readable or, with --json, one JSON object.
 import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { INPUT_FORMATS, type InputFormat } from '../data/inputs';
 import { DEFAULT_SHARD_TOKENS, prepare, type PrepareSummary } from '../data/prepare';
 
 interface PrepareFlags {
   text: string[];
   out: string;
   shardTokens: number;
+  format?: InputFormat;
+  textField: string;
   valTokens?: number;
   workers?: number;
   json?: boolean;
@@ -17,8 +20,14 @@ interface PrepareFlags {
 export function registerPrepare(program: Command): Command {
   return program
     .command('prepare')
-    .description('tokenize text files (UTF-8, or Brotli .br; documents separated by "\\n\\f\\n") into llm.c token shards')
-    .requiredOption('--text <files...>', 'input text files')
+    .description(
+      'tokenize text files (UTF-8, documents separated by "\\n\\f\\n") or JSON lines (.jsonl), plain or compressed (.gz, .br), into llm.c token shards',
+    )
+    .requiredOption('--text <files...>', 'input files')
+    .addOption(
+      new Option('--format <format>', "the inputs' format (default: by name: .jsonl / .ndjson are JSON lines)").choices([...INPUT_FORMATS]),
+    )
+    .option('--text-field <name>', 'the field holding the text, for JSON lines', 'text')
     .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')
     .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
     .option(
@@ -34,6 +43,8 @@ export function registerPrepare(program: Command): Command {
       try {
         summary = await prepare({
           inputs: flags.text,
+          format: flags.format,
+          textField: flags.textField,
           outDir: flags.out,
           shardTokens: flags.shardTokens,
           valTokens: flags.valTokens,

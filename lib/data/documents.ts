@@ -7,8 +7,8 @@
 // time, and documents are split off as they come, so no file is ever one string (V8 caps a string
 // at ~512 M characters) and the text in memory stays about a chunk and a document long. A document
 // longer than `pieceChars` comes out in pieces cut where its tokens do not change (see safeCuts).
-import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { brotliDecompressSync, createBrotliDecompress } from 'node:zlib';
+import { statSync } from 'node:fs';
+import { byteChunks, readBytes, readError } from './byte-chunks';
 import { nextSafeCut } from './tokenizer';
 
 export const DOCUMENT_SEPARATOR = '\n\f\n';
@@ -80,29 +80,6 @@ export async function* readDocumentPieces(file: string, opts: ReadDocumentsOptio
   const last = splitter.end();
   // the last bytes read count even when no piece is left to carry them (a file of empty documents)
   yield* out(last.length > 0 || bytes === 0 ? last : [{ text: '', eot: false, bytes: 0 }]);
-}
-
-/** A file's bytes, decompressed if `.br`, a chunk at a time; `read`: the file's bytes read for it. */
-async function* byteChunks(file: string, chunkBytes: number): AsyncGenerator<{ bytes: Uint8Array; read: number }> {
-  const source = createReadStream(file, { highWaterMark: chunkBytes });
-  let ioError: unknown;
-  source.on('error', (e) => (ioError = e));
-  const brotli = isBrotli(file);
-  const stream = brotli ? source.pipe(createBrotliDecompress({ chunkSize: Math.max(64, chunkBytes) })) : source;
-  if (brotli) source.on('error', (e) => stream.destroy(e)); // (pipe() does not pass errors on)
-  let counted = 0;
-  try {
-    for await (const bytes of stream as AsyncIterable<Buffer>) {
-      yield { bytes, read: source.bytesRead - counted };
-      counted = source.bytesRead;
-    }
-  } catch (e) {
-    if (!brotli || e === ioError) throw readError(file, e);
-    throw new Error(`${file}: not a valid Brotli stream (${e instanceof Error ? e.message : String(e)})`);
-  } finally {
-    source.destroy();
-    stream.destroy();
-  }
 }
 
 /**
@@ -235,22 +212,10 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
-/** The whole text of a file (decompressed if `.br`, strict UTF-8) as one string: for files under ~512 M characters. */
+/** The whole text of a file (decompressed by its name, strict UTF-8) as one string: for files under ~512 M characters. */
 export function readText(file: string): string {
   inputSize(file);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw readError(file, e);
-  }
-  if (isBrotli(file)) {
-    try {
-      bytes = brotliDecompressSync(bytes);
-    } catch (e) {
-      throw new Error(`${file}: not a valid Brotli stream (${e instanceof Error ? e.message : String(e)})`);
-    }
-  }
+  const bytes = readBytes(file);
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch (e) {
@@ -275,22 +240,4 @@ export function splitDocuments(text: string): string[] {
 /** The documents of a file, read whole (readDocumentPieces reads a file of any size). */
 export function readDocuments(file: string): string[] {
   return splitDocuments(readText(file));
-}
-
-function isBrotli(file: string): boolean {
-  return file.toLowerCase().endsWith('.br');
-}
-
-/** An I/O error reading an input, as an Error that names the file. */
-function readError(file: string, e: unknown): Error {
-  const code = (e as { code?: string }).code;
-  const what =
-    code === 'ENOENT'
-      ? 'no such file'
-      : code === 'EISDIR'
-        ? 'is a directory, not a text file (give the files in it)'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : `cannot read it (${e instanceof Error ? e.message : String(e)})`;
-  return new Error(`${file}: ${what}`);
 }

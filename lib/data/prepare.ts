@@ -10,14 +10,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fsyncDirectory, processAlive } from './atomic';
-import { inputSize, readDocumentPieces } from './documents';
+import { inputSize } from './documents';
+import { readInputPieces, type InputFormat } from './inputs';
 import { tokenizePieces, type Piece } from './parallel';
 import { writeShard } from './shards';
 import { EOT } from './tokenizer';
 
 export interface PrepareOptions {
-  /** Text files (UTF-8, or Brotli-compressed with a `.br` name). */
+  /** Text files (UTF-8) or JSON lines (`.jsonl`), each possibly compressed (`.gz`, `.br`). */
   inputs: string[];
+  /** Every input's format (default: by its name; see inputs.ts). */
+  format?: InputFormat;
+  /** JSON lines: the field holding the text (default "text"). */
+  textField?: string;
   outDir: string;
   /** Most tokens per shard (default 100 M, as llm.c's FineWeb shards). */
   shardTokens?: number;
@@ -69,7 +74,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
   const inputs = opts.inputs;
   async function* pieces(): AsyncGenerator<Piece> {
     for (const file of inputs) {
-      for await (const p of readDocumentPieces(file)) {
+      for await (const p of readInputPieces(file, { format: opts.format, textField: opts.textField })) {
         characters += p.text.length;
         if (p.eot) documents++;
         yield { text: p.text, eot: p.eot, units: p.bytes };

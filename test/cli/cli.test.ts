@@ -161,9 +161,9 @@ describe('--help and usage errors', () => {
       '--no-progress',
       '--json',
     ],
-    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--device', '--json'],
+    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--text-field', '--device', '--json'],
     sample: ['--checkpoint', '--prompt', '--tokens', '--samples', '--temperature', '--top-k', '--top-p', '--seed', '--device', '--json'],
-    prepare: ['--text', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
+    prepare: ['--text', '--format', '--text-field', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
     bench: [
       '--model',
       '--device',

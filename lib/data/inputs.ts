@@ -1,0 +1,27 @@
+// Text inputs by format: plain text (documents separated by "\n\f\n", documents.ts) or JSON lines
+// (one object per line, json-lines.ts), each possibly compressed (byte-chunks.ts). The format is
+// what the name says (`.jsonl` / `.ndjson` before any `.gz` / `.br`: JSON lines) unless given.
+import { withoutCompression } from './byte-chunks';
+import { readDocumentPieces, type DocumentPiece } from './documents';
+import { readJsonLinesPieces } from './json-lines';
+
+export type InputFormat = 'text' | 'jsonl';
+export const INPUT_FORMATS: readonly InputFormat[] = ['text', 'jsonl'];
+
+export interface InputOptions {
+  /** 'text' or 'jsonl' (default: by the file's name). */
+  format?: InputFormat;
+  /** JSON lines: the field holding the text (default "text"). */
+  textField?: string;
+}
+
+/** The format of an input: the one given, else what its name says. */
+export function inputFormat(file: string, format?: InputFormat): InputFormat {
+  if (format !== undefined) return format;
+  return /\.(jsonl|ndjson)$/i.test(withoutCompression(file)) ? 'jsonl' : 'text';
+}
+
+/** The documents of an input file, in pieces, as they are read. */
+export function readInputPieces(file: string, opts: InputOptions = {}): AsyncGenerator<DocumentPiece> {
+  return inputFormat(file, opts.format) === 'jsonl' ? readJsonLinesPieces(file, { field: opts.textField }) : readDocumentPieces(file);
+}

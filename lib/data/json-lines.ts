@@ -1,0 +1,104 @@
+// Documents from JSON lines (`.jsonl`, `.ndjson`; `.gz` or `.br` compressed): one JSON object per
+// line with the document's text in a string field ("text" by default), the form most published
+// corpora ship in (C4, Dolma, The Pile, FineWeb's JSON exports). Read a chunk at a time like plain
+// text (documents.ts): a line is held until its newline arrives, then parsed; blank lines and empty
+// texts are skipped, and a document longer than `pieceChars` comes out in pieces cut where its
+// tokens do not change.
+import { byteChunks } from './byte-chunks';
+import type { DocumentPiece, ReadDocumentsOptions } from './documents';
+import { safeCuts } from './tokenizer';
+
+export interface JsonLinesOptions extends ReadDocumentsOptions {
+  /** The field that holds each document's text (default "text"). */
+  field?: string;
+}
+
+/** The documents of a JSON-lines file, in pieces, as they are read. */
+export async function* readJsonLinesPieces(file: string, opts: JsonLinesOptions = {}): AsyncGenerator<DocumentPiece> {
+  const field = opts.field ?? 'text';
+  const chunkBytes = opts.chunkBytes ?? 4 << 20;
+  const pieceChars = opts.pieceChars ?? 4_000_000;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
+    throw new TypeError(`Expected a positive integer for chunkBytes but received ${chunkBytes}`);
+  if (!Number.isInteger(pieceChars) || pieceChars < 1)
+    throw new TypeError(`Expected a positive integer for pieceChars but received ${pieceChars}`);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let pending = ''; // the current line, up to the chunk's end
+  let line = 0; // lines completed
+  let bytes = 0; // input bytes read and not yet counted in a piece
+  const documents = (text: string): DocumentPiece[] => {
+    const out: DocumentPiece[] = [];
+    for (const l of text.split('\n')) {
+      line++;
+      const pieces = documentOf(l, file, line, field, pieceChars);
+      for (const p of pieces) out.push(p);
+    }
+    if (out.length > 0) [out[0].bytes, bytes] = [bytes, 0];
+    return out;
+  };
+  for await (const chunk of byteChunks(file, chunkBytes)) {
+    bytes += chunk.read;
+    let text: string;
+    try {
+      text = decoder.decode(chunk.bytes, { stream: true });
+    } catch {
+      throw new Error(`${file}: not UTF-8 text (an invalid byte sequence in line ${line + 1} or the next)`);
+    }
+    const end = text.lastIndexOf('\n');
+    if (end === -1) {
+      pending = grow(pending, text, file, line);
+      continue;
+    }
+    const complete = grow(pending, text.slice(0, end), file, line);
+    pending = text.slice(end + 1);
+    yield* documents(complete);
+  }
+  try {
+    pending += decoder.decode();
+  } catch {
+    throw new Error(`${file}: not UTF-8 text (it ends inside a multi-byte character)`);
+  }
+  const last = pending.length > 0 ? documents(pending) : [];
+  // the last bytes read count even when no piece is left to carry them
+  yield* last.length > 0 || bytes === 0 ? last : [{ text: '', eot: false, bytes }];
+}
+
+/** `a + b`, or an error naming the line when it is longer than a string can be. */
+function grow(a: string, b: string, file: string, line: number): string {
+  try {
+    return a + b;
+  } catch {
+    throw new Error(`${file}: line ${line + 1} is longer than ${a.length.toLocaleString('en-US')} characters, more than one string holds`);
+  }
+}
+
+/** The pieces of the document one line holds (none for a blank line or an empty text). */
+function documentOf(raw: string, file: string, line: number, field: string, pieceChars: number): DocumentPiece[] {
+  const l = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  if (l.trim() === '') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(l);
+  } catch (e) {
+    throw new Error(`${file}:${line}: not JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(
+      `${file}:${line}: a JSON line must be an object with a "${field}" field, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+    );
+  const text = (value as Record<string, unknown>)[field];
+  if (typeof text !== 'string') {
+    const fields = Object.keys(value)
+      .slice(0, 8)
+      .map((k) => JSON.stringify(k))
+      .join(', ');
+    throw new Error(
+      text === undefined
+        ? `${file}:${line}: no "${field}" field (it has ${fields || 'none'}; choose one with --text-field)`
+        : `${file}:${line}: the "${field}" field is ${text === null ? 'null' : typeof text}, not text`,
+    );
+  }
+  if (text.length === 0) return [];
+  const parts = text.length > pieceChars ? safeCuts(text, pieceChars) : [text];
+  return parts.map((t, i) => ({ text: t, eot: i === parts.length - 1, bytes: 0 }));
+}

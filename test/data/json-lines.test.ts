@@ -1,0 +1,117 @@
+// JSON-lines inputs and gzip: the same documents, pieces and shards as the equivalent plain text,
+// at any chunk size, compressed or not; errors name the file, the line and the fix.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { DOCUMENT_SEPARATOR, type DocumentPiece } from '../../lib/data/documents';
+import { inputFormat, readInputPieces, type InputOptions } from '../../lib/data/inputs';
+import { readJsonLinesPieces } from '../../lib/data/json-lines';
+import { prepare } from '../../lib/data/prepare';
+import { tempDirs } from './tmp';
+
+const tmp = tempDirs('jsonl');
+
+const DOCS = ['Call me Ishmael.', 'naïve café 🐋 — “quoted”\nsecond line', 'x'.repeat(50) + ' the end', 'Ahab'];
+
+/** The documents as JSON lines, with what real files have: a blank line, an empty text, CRLF, other fields. */
+function jsonLines(docs: string[]): string {
+  const lines = docs.map((text, i) => JSON.stringify({ id: i, text, meta: { url: `u${i}` } }));
+  lines.splice(2, 0, '', JSON.stringify({ id: 'empty', text: '' }));
+  return lines.join('\n').replace(/\n$/, '') + '\r\n';
+}
+
+async function collect(gen: AsyncGenerator<DocumentPiece>): Promise<DocumentPiece[]> {
+  const out: DocumentPiece[] = [];
+  for await (const p of gen) out.push(p);
+  return out;
+}
+
+function documentsOf(ps: DocumentPiece[]): string[] {
+  const docs: string[] = [];
+  let current = '';
+  for (const p of ps) {
+    current += p.text;
+    if (p.eot) [docs[docs.length], current] = [current, ''];
+  }
+  expect(current).toBe('');
+  return docs;
+}
+
+async function error(file: string, opts: InputOptions = {}): Promise<string> {
+  try {
+    await collect(readInputPieces(file, opts));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('no error');
+}
+
+describe('JSON lines', () => {
+  it('the format follows the name unless given', () => {
+    expect(inputFormat('a/b.jsonl')).toBe('jsonl');
+    expect(inputFormat('b.NDJSON.gz')).toBe('jsonl');
+    expect(inputFormat('b.jsonl.br')).toBe('jsonl');
+    expect(inputFormat('c4.json.gz')).toBe('text');
+    expect(inputFormat('c4.json.gz', 'jsonl')).toBe('jsonl');
+    expect(inputFormat('book.txt.gz')).toBe('text');
+  });
+
+  it('give each line’s text as one document, at any chunk size; the pieces carry every byte of the file', async () => {
+    const dir = tmp();
+    const file = join(dir, 'docs.jsonl');
+    writeFileSync(file, '\ufeff' + jsonLines(DOCS));
+    for (const chunkBytes of [3, 7, 64, 1 << 20]) {
+      const ps = await collect(readJsonLinesPieces(file, { chunkBytes }));
+      expect(documentsOf(ps)).toEqual(DOCS);
+      expect(ps.reduce((n, p) => n + p.bytes, 0)).toBe(statSync(file).size);
+    }
+    // a document longer than pieceChars comes in pieces cut between words, eot on the last
+    const ps = await collect(readJsonLinesPieces(file, { pieceChars: 20 }));
+    expect(documentsOf(ps)).toEqual(DOCS);
+    expect(ps.length).toBeGreaterThan(DOCS.length);
+  });
+
+  it('compressed (gzip, Brotli) or not, JSON lines and the same documents as plain text make the same shards', async () => {
+    const dir = tmp();
+    const lines = jsonLines(DOCS);
+    writeFileSync(join(dir, 'plain.txt'), DOCS.join(DOCUMENT_SEPARATOR));
+    writeFileSync(join(dir, 'plain.txt.gz'), gzipSync(DOCS.join(DOCUMENT_SEPARATOR)));
+    writeFileSync(join(dir, 'a.jsonl'), lines);
+    writeFileSync(join(dir, 'a.jsonl.gz'), gzipSync(lines));
+    writeFileSync(join(dir, 'a.jsonl.br'), brotliCompressSync(lines));
+    writeFileSync(join(dir, 'c4.json.gz'), gzipSync(lines.replace(/"text"/g, '"body"')));
+    const shards = async (name: string, inputs: string[], opts = {}) => {
+      const s = await prepare({ inputs: inputs.map((f) => join(dir, f)), outDir: join(dir, name), valTokens: 5, ...opts });
+      expect(s.documents).toBe(DOCS.length);
+      return s.files.map((f) => readFileSync(f.path).toString('hex'));
+    };
+    const reference = await shards('ref', ['plain.txt']);
+    expect(await shards('gz', ['plain.txt.gz'])).toEqual(reference);
+    expect(await shards('jsonl', ['a.jsonl'])).toEqual(reference);
+    expect(await shards('jsonl-gz', ['a.jsonl.gz'])).toEqual(reference);
+    expect(await shards('jsonl-br', ['a.jsonl.br'])).toEqual(reference);
+    expect(await shards('field', ['c4.json.gz'], { format: 'jsonl', textField: 'body' })).toEqual(reference);
+  });
+
+  it('errors name the file and line, and what to do', async () => {
+    const dir = tmp();
+    const write = (name: string, text: string | Buffer) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    expect(await error(write('bad.jsonl', '{"text": "a"}\n{"text": oops}\n'))).toMatch(/bad\.jsonl:2: not JSON/);
+    expect(await error(write('field.jsonl', '{"text": "a"}\n\n{"content": "b", "id": 3}\n'))).toMatch(
+      /field\.jsonl:3: no "text" field \(it has "content", "id"; choose one with --text-field\)/,
+    );
+    expect(await error(write('null.jsonl', '{"text": null}\n'))).toMatch(/null\.jsonl:1: the "text" field is null, not text/);
+    expect(await error(write('array.jsonl', '["a"]\n'))).toMatch(
+      /array\.jsonl:1: a JSON line must be an object with a "text" field, not an array/,
+    );
+    expect(await error(write('latin1.jsonl', Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d, 0x0a])))).toMatch(
+      /latin1\.jsonl: not UTF-8 text/,
+    );
+    expect(await error(write('broken.jsonl.gz', Buffer.from('not gzip at all')))).toMatch(/broken\.jsonl\.gz: not a valid gzip stream/);
+    expect(await error(write('plain.txt.gz', Buffer.from('nope')))).toMatch(/plain\.txt\.gz: not a valid gzip stream/);
+    expect(await error(join(dir, 'missing.jsonl'))).toMatch(/missing\.jsonl: no such file/);
+  });
+});
