@@ -47,6 +47,13 @@ export function registerSample(program: Command): void {
         // one sample is printed token by token as it is drawn; several, each when all are done
         const streaming = !f.json && f.samples === 1;
         const text = new TextStream();
+        // a reader that stops early (`sample … | head`) closes the pipe: stop drawing, and end quietly
+        const closed = new AbortController();
+        const onPipeError = (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EPIPE') throw e;
+          closed.abort();
+        };
+        process.stdout.on('error', onPipeError);
         if (streaming) process.stdout.write(f.prompt);
         const t0 = performance.now();
         const samples = generateSamples(model, prompt, f.samples, {
@@ -57,8 +64,10 @@ export function registerSample(program: Command): void {
           seed: f.seed,
           stopToken: EOT,
           onToken: streaming ? (id) => process.stdout.write(text.push(id)) : undefined,
+          signal: closed.signal,
         });
         const seconds = (performance.now() - t0) / 1000;
+        if (closed.signal.aborted) return;
         if (streaming) {
           process.stdout.write(text.end() + '\n');
           return;

@@ -4,7 +4,7 @@
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
 import type { Tokens } from './file-tokens';
-import { tokenByteTable } from './tokenizer';
+import { tokenByteLengths } from './tokenizer';
 
 export interface EvalOptions {
   batchSize: number;
@@ -73,12 +73,11 @@ function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator
   }
 }
 
-let tokenByteLengths: Uint16Array | undefined;
+let lengths: Uint16Array | undefined;
 
 /** Bytes of each ordinary GPT-2 id (0 … 50255). */
 function byteLengths(): Uint16Array {
-  tokenByteLengths ??= Uint16Array.from(tokenByteTable(), (b) => b.length);
-  return tokenByteLengths;
+  return (lengths ??= tokenByteLengths());
 }
 
 /**

@@ -41,11 +41,16 @@ let byteTable: Uint8Array[] | undefined;
  * The bytes of each ordinary id (0 … 50255): its entry in the r50k_base rank table is a string
  * (valid UTF-8 on its own) or the raw bytes of a token that splits a character. Built on first use.
  */
-export function tokenByteTable(): readonly Uint8Array[] {
+function tokenByteTable(): readonly Uint8Array[] {
   byteTable ??= (bpeRanks as readonly (string | number[])[]).map((r) =>
     typeof r === 'string' ? Buffer.from(r, 'utf8') : Uint8Array.from(r),
   );
   return byteTable;
+}
+
+/** UTF-8 bytes of each ordinary id (0 … 50255), a new array. */
+export function tokenByteLengths(): Uint16Array {
+  return Uint16Array.from(tokenByteTable(), (b) => b.length);
 }
 
 const EOT_TEXT = '<|endoftext|>';
@@ -56,7 +61,8 @@ const EOT_TEXT = '<|endoftext|>';
  * Linear in the text's length (gpt-tokenizer's decode is quadratic on long runs of byte tokens).
  */
 export class TextStream {
-  private readonly decoder = new TextDecoder('utf-8');
+  // (ignoreBOM: a U+FEFF the ids encode is text, at the start or after an EOT)
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   push(id: number): string {
     if (id === EOT) return this.decoder.decode() + EOT_TEXT; // (a character cut short before it: U+FFFD)

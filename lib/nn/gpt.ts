@@ -1,5 +1,6 @@
 // GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
+import { noGrad } from '../autograd';
 import { randn, type TensorOptions } from '../factories';
 import { float32CrossEntropy, linear } from '../functional';
 import { tidy } from '../scope';
@@ -88,6 +89,8 @@ export class GPT extends Module {
       throw new Error(
         `sequence length ${start + T}${start > 0 ? ` (${start} cached)` : ''} exceeds the context length ${this.config.contextLength}`,
       );
+    if (cache !== undefined && start + T > cache.capacity)
+      throw new Error(`sequence length ${start + T} (${start} cached) exceeds the cache's capacity ${cache.capacity}`);
     const tr = this.transformer;
     let h = tidy(() => {
       // positions 0…T−1 are wpe's first T rows: a view broadcast over the batch. Its backward is
@@ -120,16 +123,19 @@ export class GPT extends Module {
    * The logits (B, Vpad) of the token after idx (B, T), which continues the positions in `cache`
    * (empty: idx is a prompt from position 0). idx's keys and values are added to the cache, so the
    * next call passes only the token drawn from these logits. Equals logits() of the whole sequence
-   * at its last position; the cache holds at most contextLength positions (see KVCache.free).
+   * at its last position; the cache holds at most its capacity (see KVCache.free). Inference only:
+   * it runs without autograd (the cache's in-place writes would chain every token's graph).
    */
   nextLogits(idx: Tensor, cache: KVCache): Tensor {
     if (cache.config !== this.config && JSON.stringify(cache.config) !== JSON.stringify(this.config))
       throw new Error('nextLogits: the cache was made for another model configuration');
-    return tidy(() => {
-      const { residual, branch } = this.stream(idx, cache);
-      const last = (t: Tensor) => t.narrow(1, t.shape[1] - 1, 1); // only the last position is read out
-      return this.head({ residual: last(residual), branch: branch === null ? null : last(branch) }).squeeze(1);
-    });
+    return noGrad(() =>
+      tidy(() => {
+        const { residual, branch } = this.stream(idx, cache);
+        const last = (t: Tensor) => t.narrow(1, t.shape[1] - 1, 1); // only the last position is read out
+        return this.head({ residual: last(residual), branch: branch === null ? null : last(branch) }).squeeze(1);
+      }),
+    );
   }
 
   /** LNf and the LM head on the residual stream: (B, T, d) → (B, T, Vpad). */

@@ -22,21 +22,28 @@ export class KVCache {
   private keys: Tensor[] = [];
   private values: Tensor[] = [];
 
+  /** The most positions it holds: contextLength unless asked for fewer. */
+  readonly capacity: number;
+
   /**
-   * A cache for `batch` sequences of the model `config`. The buffers (2 · layers · batch ·
-   * contextLength · attention width elements) are allocated at the first forward, in the dtype and
-   * on the device of the keys it computes, so a bf16-autocast forward caches bf16.
+   * A cache for `batch` sequences of the model `config`, of up to `capacity` positions (default and
+   * at most the context length: a short generation need not reserve the whole context). The buffers
+   * (2 · layers · batch · capacity · attention width elements) are allocated at the first forward,
+   * in the dtype and on the device of the keys it computes, so a bf16-autocast forward caches bf16.
    */
   constructor(
     readonly config: GPTConfig,
     readonly batch: number,
+    capacity = config.contextLength,
   ) {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KVCache: batch must be a positive integer, got ${batch}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`KVCache: capacity must be a positive integer, got ${capacity}`);
+    this.capacity = Math.min(capacity, config.contextLength);
   }
 
-  /** Positions still free before the context is full. */
+  /** Positions still free. */
   get free(): number {
-    return this.config.contextLength - this.length;
+    return this.capacity - this.length;
   }
 
   /** Block `layer`'s slice. */
@@ -47,10 +54,10 @@ export class KVCache {
   private append(layer: number, k: Tensor, v: Tensor): { keys: Tensor; values: Tensor; start: number } {
     const [batch, heads, n, headDim] = k.shape;
     if (batch !== this.batch) throw new RangeError(`KVCache: a batch of ${batch} sequences does not match the cache's ${this.batch}`);
-    if (this.length + n > this.config.contextLength)
-      throw new RangeError(`KVCache: ${this.length} cached + ${n} new positions exceed the context length ${this.config.contextLength}`);
+    if (this.length + n > this.capacity)
+      throw new RangeError(`KVCache: ${this.length} cached + ${n} new positions exceed its capacity ${this.capacity}`);
     if (this.keys.length === 0) {
-      const shape = [batch, heads, this.config.contextLength, headDim];
+      const shape = [batch, heads, this.capacity, headDim];
       const opts = { dtype: k.dtype, device: k.device };
       for (let i = 0; i < this.config.nLayer; i++) {
         // (kept: the forward that allocates them runs inside a tidy scope)

@@ -1,7 +1,8 @@
 // The choice of the next token from its logits: temperature, top-k, then top-p (nucleus), drawn
 // with a seeded generator so that the same seed gives the same text. Runs on the host once per token
-// and sequence, over a whole vocabulary row (50,257 for GPT-2), so it avoids sorting the row: the k
-// largest are selected in one pass, and only they (or, for top-p without top-k, the row) are sorted.
+// and sequence, over a whole vocabulary row (50,257 for GPT-2), so it never sorts the row: the k
+// largest are selected with a heap and only they are sorted; top-p alone looks at the largest 64,
+// 256, … until they hold p of the mass.
 import type { Xoshiro128 } from '../data/rng';
 
 export interface TokenChoice {
@@ -27,53 +28,106 @@ type Row = ArrayLike<number>;
 export function chooseToken(logits: Row, c: TokenChoice, rng: Xoshiro128): number {
   if (c.temperature === 0) return argmax(logits);
   const V = logits.length;
-  // candidates, most likely first when their order matters (top-k, top-p); index order otherwise
-  let order: ArrayLike<number>;
-  if (c.topK > 0 && c.topK < V) order = largest(logits, c.topK);
-  else if (c.topP < 1) order = Uint32Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
-  else order = Uint32Array.from({ length: V }, (_, i) => i);
+  const max = finiteMax(logits);
+  const weight = (i: number) => Math.exp((logits[i] - max) / c.temperature);
+  const k = c.topK > 0 && c.topK < V ? c.topK : V;
+  if (k === V && c.topP === 1) {
+    // every token, in index order: no candidate list
+    let total = 0;
+    for (let i = 0; i < V; i++) total += weight(i);
+    let u = uniform(rng) * total;
+    let last = 0; // (the last token with any weight: where rounding may leave u)
+    for (let i = 0; i < V; i++) {
+      const w = weight(i);
+      if (w === 0) continue;
+      last = i;
+      if ((u -= w) < 0) return i;
+    }
+    return last;
+  }
+  // candidates most likely first: the k largest; for top-p alone, the m largest for a growing m
+  // until they hold p of the mass (the nucleus is short unless the distribution is flat)
+  let order: Uint32Array;
+  let threshold: number;
+  if (k < V) {
+    order = largest(logits, k);
+    threshold = c.topP * order.reduce((a, i) => a + weight(i), 0);
+  } else {
+    let total = 0;
+    for (let i = 0; i < V; i++) total += weight(i);
+    threshold = c.topP * total;
+    for (let m = 64; ; m *= 4) {
+      order = largest(logits, Math.min(m, V));
+      if (m >= V || order.reduce((a, i) => a + weight(i), 0) >= threshold) break;
+    }
+  }
+  // the shortest prefix holding the threshold (all k for top-p 1)
+  const weights: number[] = [];
+  let mass = 0;
+  for (let n = 0; n < order.length && (n === 0 || mass < threshold); n++) (weights.push(weight(order[n])), (mass += weights[n]));
+  let u = uniform(rng) * mass;
+  for (let n = 0; n < weights.length; n++) if ((u -= weights[n]) < 0) return order[n];
+  return order[weights.length - 1]; // (u within rounding of the mass; the prefix's last token has weight)
+}
+
+/** A uniform draw in [0, 1). */
+function uniform(rng: Xoshiro128): number {
+  return rng.nextUint32() / 2 ** 32;
+}
+
+/** The largest entry, refusing NaN and infinities (a diverged model). */
+function finiteMax(row: Row): number {
   let max = -Infinity;
-  for (let k = 0; k < order.length; k++) max = Math.max(max, logits[order[k]]);
+  for (let i = 0; i < row.length; i++) {
+    const x = row[i];
+    if (x > max) max = x;
+    else if (x !== x) throw new Error(`the model's logits are not finite (NaN at ${i})`);
+  }
   if (!Number.isFinite(max)) throw new Error(`the model's logits are not finite (largest ${max})`);
-  const weights = new Float64Array(order.length);
-  let total = 0;
-  for (let k = 0; k < order.length; k++) total += weights[k] = Math.exp((logits[order[k]] - max) / c.temperature);
-  let n = order.length;
-  if (c.topP < 1) {
-    // the shortest prefix (most likely first) holding at least p of the mass
-    let mass = 0;
-    for (n = 0; n < order.length && mass < c.topP * total; n++) mass += weights[n];
-    total = mass;
-  }
-  let u = (rng.nextUint32() / 2 ** 32) * total;
-  for (let k = 0; k < n; k++) {
-    u -= weights[k];
-    if (u < 0) return order[k];
-  }
-  return order[n - 1]; // (u within rounding of the total)
+  return max;
 }
 
 function argmax(row: Row): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  if (!Number.isFinite(row[best])) throw new Error(`the model's logits are not finite (largest ${row[best]})`);
-  return best;
+  const max = finiteMax(row);
+  for (let i = 0; ; i++) if (row[i] === max) return i;
 }
 
-/** The indices of the k largest entries, largest first (ties: the lower index first). */
+/**
+ * The indices of the k largest entries, largest first (ties: the lower index first). A min-heap of
+ * the best k so far: O(V log k), and about one comparison per entry once it holds the k.
+ */
 export function largest(row: Row, k: number): Uint32Array {
-  // a sorted window of the best k so far, smallest last: one comparison per entry once it is full
-  const top = new Uint32Array(k);
+  const heap = new Uint32Array(k); // heap[0]: the worst kept
   let size = 0;
-  const better = (i: number, j: number) => row[i] > row[j] || (row[i] === row[j] && i < j);
-  for (let i = 0; i < row.length; i++) {
-    if (size === k && !better(i, top[k - 1])) continue;
-    let at = size < k ? size++ : k - 1;
-    while (at > 0 && better(i, top[at - 1])) {
-      top[at] = top[at - 1];
-      at--;
+  // a before b in the result: larger, or equal and lower index
+  const better = (a: number, b: number) => row[a] > row[b] || (row[a] === row[b] && a < b);
+  const siftDown = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1;
+      const r = l + 1;
+      let worst = at;
+      if (l < size && better(heap[worst], heap[l])) worst = l;
+      if (r < size && better(heap[worst], heap[r])) worst = r;
+      if (worst === at) return;
+      [heap[at], heap[worst]] = [heap[worst], heap[at]];
+      at = worst;
     }
-    top[at] = i;
+  };
+  for (let i = 0; i < row.length; i++) {
+    if (size < k) {
+      // sift up
+      let at = size++;
+      heap[at] = i;
+      while (at > 0) {
+        const parent = (at - 1) >> 1;
+        if (!better(heap[parent], heap[at])) break;
+        [heap[at], heap[parent]] = [heap[parent], heap[at]];
+        at = parent;
+      }
+    } else if (better(i, heap[0])) {
+      heap[0] = i;
+      siftDown(0);
+    }
   }
-  return top;
+  return heap.sort((a, b) => (better(a, b) ? -1 : 1));
 }

@@ -32,6 +32,8 @@ export interface SampleOptions {
   kvCache?: boolean;
   /** Called with each token as it is drawn, and the sample it belongs to. */
   onToken?: (token: number, sample: number) => void;
+  /** Stops drawing (before the next token) once aborted: what was drawn is returned. */
+  signal?: AbortSignal;
 }
 
 /** Continues `prompt` (token ids, at least one) by up to maxNewTokens tokens; returns only the new ones. */
@@ -48,13 +50,19 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
   const choice: TokenChoice = { temperature: opts.temperature ?? 0.8, topK: opts.topK ?? 40, topP: opts.topP ?? 1 };
   checkTokenChoice(choice, 'generate');
   const seed = opts.seed ?? 0;
-  const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER - (samples - 1))
+    throw new RangeError(`generate: seed must be an integer ≥ 0 with seed + samples − 1 a safe integer, got ${seed} (${samples} samples)`);
   const V = model.config.vocabSize;
+  const bad = prompt.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= V);
+  if (bad >= 0)
+    throw new RangeError(`generate: prompt token ${bad} is ${prompt[bad]}, not an id of this model's vocabulary (0 … ${V - 1})`);
+  const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
   const ctx = model.config.contextLength;
   const device = model.parameters()[0].device;
   const sequences = Array.from({ length: samples }, () => [...prompt]);
   const done = new Array<boolean>(samples).fill(false);
-  const cache = opts.kvCache === false ? null : new KVCache(model.config, samples);
+  // (room for the whole generation; past the context the window slides within contextLength)
+  const cache = opts.kvCache === false ? null : new KVCache(model.config, samples, Math.min(ctx, prompt.length + opts.maxNewTokens));
   const forward = (ids: number[][]): Tensor => {
     const T = ids[0].length;
     const flat = new Int32Array(samples * T);
@@ -66,7 +74,7 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
   const wasTraining = model.training;
   model.eval();
   try {
-    for (let n = 0; n < opts.maxNewTokens && done.includes(false); n++) {
+    for (let n = 0; n < opts.maxNewTokens && done.includes(false) && !(opts.signal?.aborted ?? false); n++) {
       // what this step reads: everything new to the cache, or the last ctx tokens afresh
       let ids: number[][];
       if (cache !== null && n > 0 && cache.free > 0) ids = sequences.map((s) => s.slice(-1));

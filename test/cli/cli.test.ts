@@ -368,6 +368,19 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(new Set(several.map((x) => x.text)).size).toBeGreaterThan(1); // seeds 3, 4, 5
   });
 
+  it('sample | head: a reader that closes the pipe early ends the sampling quietly (exit 0, no EPIPE)', async () => {
+    const child = spawn(process.execPath, [CLI, 'sample', '--checkpoint', 'run/checkpoint', '--tokens', '400', '--top-k', '0'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.once('data', () => child.stdout!.destroy()); // as `head -c 1` does
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+    expect(code).toBe(0);
+  });
+
   it('train --resume DIR --steps 6 --tf32 --json continues to step 6, with the run config changed as asked', async () => {
     const r = await cli(['train', '--resume', 'run', '--steps', '6', '--tf32', '--json', '--no-progress']);
     expect(jsonOf(r)).toMatchObject({ step: 6, tokens: 6 * 2 * 32, interrupted: false });

@@ -58,6 +58,9 @@ describe('GPT-2 tokenizer (r50k_base)', () => {
     }
     expect(whole).toBeGreaterThan(100);
     expect(decode([40, EOT, 40])).toBe('I<|endoftext|>I');
+    // a byte-order mark the ids encode is text, at the start and after an EOT
+    expect(decode(encode('\ufeffhi'))).toBe('\ufeffhi');
+    expect(decode([40, EOT, ...encode('\ufeffhi')])).toBe('I<|endoftext|>\ufeffhi');
     expect(() => decode([EOT + 1])).toThrow(/50257 is not a GPT-2 token id/);
     expect(() => decode([-1])).toThrow(/-1 is not a GPT-2 token id/);
   });

@@ -83,6 +83,18 @@ describe('KVCache: nextLogits equals the full forward at the last position', () 
     m.dispose();
   });
 
+  it('runs without autograd even where gradients are on: no graph through the cache', () => {
+    const m = model({ vocabSize: 30, vocabMultiple: 8, contextLength: 8, nLayer: 1, nHead: 2, nEmbd: 8 });
+    const cache = new KVCache(m.config, 1);
+    for (const t of [[[1, 2]], [[3]]]) {
+      const logits = tidy(() => m.nextLogits(ids(t), cache)); // (no noGrad here)
+      expect(logits.requiresGrad).toBe(false);
+      logits.dispose();
+    }
+    cache.dispose();
+    m.dispose();
+  });
+
   it('the cache can be reset and reused for another prompt; nothing outlives dispose()', () => {
     const m = model({ vocabSize: 30, vocabMultiple: 8, contextLength: 8, nLayer: 2, nHead: 2, nEmbd: 8 });
     const before = memoryStats().liveTensors;
@@ -113,6 +125,13 @@ describe('KVCache: nextLogits equals the full forward at the last position', () 
     expect(() => tidy(() => noGrad(() => other.nextLogits(ids([[1]]), cache)))).toThrow(/cache was made for another model configuration/);
     expect(cache.length).toBe(5); // the refused forwards added nothing
     expect(() => new KVCache(m.config, 0)).toThrow(/batch must be a positive integer, got 0/);
+    // a smaller capacity: what a short generation reserves
+    const short = new KVCache(m.config, 1, 3);
+    expect(() => tidy(() => noGrad(() => m.nextLogits(ids([[1, 2, 3, 4]]), short)))).toThrow(
+      /sequence length 4 \(0 cached\) exceeds the cache's capacity 3/,
+    );
+    expect(new KVCache(m.config, 1, 100).capacity).toBe(6);
+    short.dispose();
     cache.dispose();
     m.dispose();
     other.dispose();

@@ -73,6 +73,30 @@ describe('chooseToken', () => {
     expect(all[0]).toBeGreaterThan(0.03);
   });
 
+  it('top-p alone finds its nucleus however long it is (the largest 64, 256, … until they hold p)', () => {
+    // 200 tied tokens at logit 5 hold 86% of the mass; the 4800 at 0 the rest
+    const V = 5000;
+    const row = Float32Array.from({ length: V }, (_, i) => (i % 25 === 0 ? 5 : 0));
+    const sorted = [...row.keys()].sort((a, b) => row[b] - row[a] || a - b);
+    const nucleus = (p: number) => {
+      const total = row.reduce((a, x) => a + Math.exp(x), 0);
+      let mass = 0;
+      let n = 0;
+      while (mass < p * total) mass += Math.exp(row[sorted[n++]]);
+      return new Set(sorted.slice(0, n));
+    };
+    const g = rng();
+    for (const p of [0.5, 0.95]) {
+      const allowed = nucleus(p);
+      expect(allowed.size).toBeGreaterThan(64);
+      const drawn = new Set(Array.from({ length: 3000 }, () => chooseToken(row, { temperature: 1, topK: 0, topP: p }, g)));
+      expect([...drawn].every((t) => allowed.has(t))).toBe(true);
+      // p = 0.5: about half the tied tokens (more than the first 64 looked at); p = 0.95: past them all
+      if (p === 0.5) expect(drawn.size).toBeGreaterThan(64);
+      else expect([...drawn].some((t) => row[t] === 0)).toBe(true);
+    }
+  });
+
   it('refuses logits that are not finite', () => {
     expect(() => chooseToken([NaN, 1], { temperature: 1, topK: 0, topP: 1 }, rng())).toThrow(/logits are not finite/);
     expect(() => chooseToken([NaN, NaN], { temperature: 0, topK: 0, topP: 1 }, rng())).toThrow(/logits are not finite/);
@@ -121,6 +145,24 @@ describe('generate', () => {
     m.dispose();
   });
 
+  it('stops when its signal aborts, returning what it drew', () => {
+    const m = model();
+    const stop = new AbortController();
+    const drawn: number[] = [];
+    const out = generate(m, [1, 2], {
+      maxNewTokens: 20,
+      signal: stop.signal,
+      onToken: (t) => {
+        drawn.push(t);
+        if (drawn.length === 3) stop.abort();
+      },
+    });
+    expect(out).toEqual(drawn);
+    expect(out).toHaveLength(3);
+    expect(generate(m, [1], { maxNewTokens: 5, signal: AbortSignal.abort() })).toEqual([]);
+    m.dispose();
+  });
+
   it('leaves the model in its mode and refuses bad options, naming them', () => {
     const m = model();
     m.train();
@@ -132,6 +174,13 @@ describe('generate', () => {
     expect(() => generate(m, [1], { maxNewTokens: 2, temperature: NaN })).toThrow(/temperature must be a finite number ≥ 0/);
     expect(() => generateSamples(m, [1], 0, { maxNewTokens: 2 })).toThrow(/samples must be a positive integer, got 0/);
     expect(() => generate(m, [1], { maxNewTokens: -1 })).toThrow(/maxNewTokens must be an integer ≥ 0/);
+    expect(() => generate(m, [1, 40], { maxNewTokens: 1 })).toThrow(
+      /prompt token 1 is 40, not an id of this model's vocabulary \(0 … 39\)/,
+    );
+    expect(() => generate(m, [1.5], { maxNewTokens: 1 })).toThrow(/prompt token 0 is 1.5/);
+    expect(() => generateSamples(m, [1], 2, { maxNewTokens: 1, seed: Number.MAX_SAFE_INTEGER })).toThrow(
+      /seed \+ samples − 1 a safe integer, got 9007199254740991 \(2 samples\)/,
+    );
     m.dispose();
   });
 });
