@@ -2,23 +2,25 @@
 // or shards listed in model.safetensors.index.json) read as a model config and this library's
 // parameters. The names and the Conv1D (in, out) layout are already ours; what differs: the files
 // may drop the `transformer.` prefix (GPT2Model, the original hub checkpoints), hold the attention
-// mask buffers (`h.N.attn.bias`, `.masked_bias`: not parameters, skipped), leave out a tied
-// lm_head, and keep the unpadded vocabulary (its rows are padded with zeros to ours).
+// mask buffers (`h.N.attn.bias`, `.masked_bias`: not parameters, skipped) and leave out a tied
+// lm_head. The vocabulary keeps its size (fromHfConfig: no padding rows).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../dtype';
-import { zeros } from '../factories';
-import { cat } from '../functional';
-import { fromHfConfig, paddedVocab, type GPTConfig } from '../nn/config';
+import { fromHfConfig, type GPTConfig } from '../nn/config';
 import type { Tensor } from '../tensor';
 import { loadSafetensors } from './safetensors';
 
-/** Whether a directory holds a Hugging Face GPT-2 model that is not a staged-lm checkpoint. */
-export function isHfGpt2Dir(dir: string): boolean {
+/**
+ * Whether a directory holds a Hugging Face model rather than a staged-lm checkpoint: a config.json
+ * with a `model_type` and no state.json (a staged-lm checkpoint that transformers saved back is one;
+ * a model_type other than gpt2 is then refused by name).
+ */
+export function isHfDir(dir: string): boolean {
   if (existsSync(join(dir, 'state.json')) || !existsSync(join(dir, 'config.json'))) return false;
   try {
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    return c.model_type === 'gpt2' && c.staged_lm === undefined;
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as unknown;
+    return typeof c === 'object' && c !== null && 'model_type' in c;
   } catch {
     return false;
   }
@@ -26,20 +28,22 @@ export function isHfGpt2Dir(dir: string): boolean {
 
 /** GPT2Config options this model does not implement, with the values it does. */
 const REQUIRED: [string, unknown, string][] = [
-  ['scale_attn_weights', true, 'attention scores are scaled by 1/√head size'],
-  ['scale_attn_by_inverse_layer_idx', false, 'no per-layer score scaling'],
-  ['add_cross_attention', false, 'no cross-attention'],
+  ['scale_attn_weights', true, 'scales attention scores by 1/√head size'],
+  ['scale_attn_by_inverse_layer_idx', false, 'has no per-layer score scaling'],
+  ['add_cross_attention', false, 'has no cross-attention'],
 ];
 
 /** The model config of a Hugging Face GPT-2 config.json, refusing options this model does not have. */
 export function hfGpt2Config(dir: string): GPTConfig {
   const path = join(dir, 'config.json');
-  let hf: Record<string, unknown>;
+  let value: unknown;
   try {
-    hf = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: not a JSON object (a model config)`);
+  const hf = value as Record<string, unknown>;
   if (hf.model_type !== 'gpt2') throw new Error(`${path}: model_type is ${JSON.stringify(hf.model_type)}, not "gpt2"`);
   const activation = hf.activation_function ?? 'gelu_new';
   // GPT-2's GELU is the tanh approximation ('gelu_new'); 'gelu' (erf) would compute another function
@@ -49,7 +53,7 @@ export function hfGpt2Config(dir: string): GPTConfig {
     );
   for (const [key, value, what] of REQUIRED)
     if (hf[key] !== undefined && hf[key] !== value)
-      throw new Error(`${path}: ${key} ${JSON.stringify(hf[key])} is not supported (this model has ${what})`);
+      throw new Error(`${path}: ${key} ${JSON.stringify(hf[key])} is not supported (this model ${what})`);
   try {
     return fromHfConfig(hf);
   } catch (e) {
@@ -70,7 +74,10 @@ function weightFiles(dir: string): string[] {
       throw new Error(`${index}: ${(e as Error).message}`);
     }
     if (typeof map !== 'object' || map === null) throw new Error(`${index}: no weight_map`);
-    return [...new Set(Object.values(map))].map((f) => join(dir, f));
+    const files = [...new Set(Object.values(map))].map((f) => join(dir, f));
+    const missing = files.find((f) => !existsSync(f));
+    if (missing !== undefined) throw new Error(`${index} lists ${missing}, which is missing`);
+    return files;
   }
   if (existsSync(join(dir, 'pytorch_model.bin')))
     throw new Error(
@@ -81,10 +88,7 @@ function weightFiles(dir: string): string[] {
 
 const MASK_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 
-/**
- * A Hugging Face GPT-2 directory as a model config and parameters under this library's names, in
- * float32 on `device` (the vocabulary padded with zero rows to the config's padded size).
- */
+/** A Hugging Face GPT-2 directory as a model config and parameters under this library's names, in float32 on `device`. */
 export function loadHfGpt2(dir: string, device: Device = 'cpu'): { config: GPTConfig; params: Record<string, Tensor> } {
   const config = hfGpt2Config(dir);
   const params: Record<string, Tensor> = {};
@@ -103,12 +107,6 @@ export function loadHfGpt2(dir: string, device: Device = 'cpu'): { config: GPTCo
     if (config.tiedEmbeddings && params['lm_head.weight'] !== undefined) {
       params['lm_head.weight'].dispose();
       delete params['lm_head.weight'];
-    }
-    const V = paddedVocab(config);
-    for (const name of ['transformer.wte.weight', 'lm_head.weight']) {
-      const t = params[name];
-      if (t === undefined || t.shape[0] >= V) continue;
-      params[name] = replace(t, cat([t, zeros([V - t.shape[0], t.shape[1]], { device })], 0));
     }
   } catch (e) {
     for (const t of Object.values(params)) t.dispose();

@@ -143,12 +143,17 @@ export function toHfConfig(c: GPTConfig): Record<string, unknown> {
   };
 }
 
-/** Reads a config.json written by toHfConfig, or a plain HF GPT-2 config. */
+/**
+ * Reads a config.json written by toHfConfig, or a plain HF GPT-2 config. The latter's vocabulary is
+ * kept at its size (vocabMultiple 1): padding rows would be zero in its weights, and a zero row
+ * scores logit 0, far above a trained model's real logits, in every softmax over the vocabulary.
+ */
 export function fromHfConfig(hf: Record<string, unknown>): GPTConfig {
   if (hf.staged_lm !== undefined) return parseGPTConfig(hf.staged_lm as GPTConfigInput);
   const num = (k: string) => hf[k] as number;
   return parseGPTConfig({
     vocabSize: num('vocab_size'),
+    vocabMultiple: 1,
     contextLength: num('n_positions'),
     nLayer: num('n_layer'),
     nHead: num('n_head'),

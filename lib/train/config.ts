@@ -122,8 +122,8 @@ export const RunConfigSchema = z
     /**
      * Start from the weights of a checkpoint instead of a random init: a staged-lm checkpoint or run
      * directory, or a Hugging Face GPT-2 directory (config.json + safetensors). The model is that
-     * checkpoint's; the optimizer, step and schedule start afresh (fine-tuning, or staged training
-     * from a pretrained small model).
+     * checkpoint's (`model` may set its dropout, nothing else); the optimizer, step and schedule
+     * start afresh (fine-tuning, or staged training from a pretrained small model).
      */
     initFrom: z.string().min(1).optional(),
     /** 'embedded' (the corpus that ships with the package), a directory of shards, or a token file. */
@@ -229,8 +229,8 @@ export const RunConfigSchema = z
       }
     });
   })
-  .refine((c) => c.initFrom === undefined || c.model === undefined, {
-    message: 'initFrom takes the model from its checkpoint: leave model out',
+  .refine((c) => c.initFrom === undefined || c.model === undefined || isDropoutOnly(c.model), {
+    message: 'initFrom takes the model from its checkpoint: leave model out, or give only its dropout ({"dropout": {…}})',
     path: ['model'],
   })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
@@ -256,6 +256,22 @@ export const RunConfigSchema = z
     message: 'lr.hiddenWidthBase scales by nEmbd: it does not cover the mlp and heads operators (use width, depth or both)',
     path: ['lr', 'hiddenWidthBase'],
   });
+
+/** A model spec that only sets dropout (what a run from initFrom may change about its model). */
+function isDropoutOnly(spec: unknown): spec is { dropout: Record<string, unknown> } {
+  return typeof spec === 'object' && spec !== null && Object.keys(spec).length === 1 && 'dropout' in spec;
+}
+
+/** The model config of a run from initFrom: the checkpoint's, with the run's dropout where it gives one. */
+export function initModel(checkpoint: GPTConfig, spec: RunConfig['model']): GPTConfig {
+  if (spec === undefined) return checkpoint;
+  if (!isDropoutOnly(spec)) throw new Error('model: initFrom takes the model from its checkpoint: give only its dropout');
+  try {
+    return parseGPTConfig({ ...checkpoint, dropout: { ...checkpoint.dropout, ...spec.dropout } });
+  } catch (e) {
+    throw new Error(`model.dropout: ${(e as Error).message}`);
+  }
+}
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type RunConfigInput = z.input<typeof RunConfigSchema>;

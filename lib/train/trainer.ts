@@ -34,7 +34,7 @@ import {
   type CheckpointState,
   type RngState,
 } from './checkpoint';
-import { growthOptions, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
+import { growthOptions, initModel, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
 import { evaluate } from './evaluate';
 import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
@@ -234,15 +234,17 @@ export class Trainer {
       t.joinDataParallel();
       return t;
     }
+    const device = checkDevice(config.device);
     let weights: Weights;
     try {
-      weights = loadWeights(config.initFrom, checkDevice(config.device));
+      weights = loadWeights(config.initFrom, device);
     } catch (e) {
       throw new Error(`initFrom: ${(e as Error).message}`);
     }
     let t: Trainer | null = null;
     try {
-      t = new Trainer(config, weights.config, data ?? loadRunData(config.data, weights.config.vocabSize));
+      const modelConfig = initModel(weights.config, config.model);
+      t = new Trainer(config, modelConfig, data ?? loadRunData(config.data, modelConfig.vocabSize));
     } finally {
       if (t === null) for (const w of Object.values(weights.params)) w.dispose();
     }
@@ -450,20 +452,36 @@ export class Trainer {
   }
 
   /**
-   * Notes on stages still to come: one that ends at or after `steps` by a step or token count (it
-   * will not grow in this run), and a width, mlp or heads growth with nothing to break the symmetry
-   * of its copies (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
+   * Notes on where the run ends: a stage still to come that ends at or after the last step by a
+   * step or token count (it will not grow in this run); with endAt 'schedule', an end that is not
+   * config.steps. (A run that ends with its schedule ends later after each growth: only the next
+   * stage is sure to lie past it, and the notes are made again at each growth that moves the end.)
    */
-  private stageNotes(steps: number): string[] {
+  private endNotes(steps: number): string[] {
     const notes: string[] = [];
+    if (this.config.endAt === 'schedule' && this.progression.stage === 0 && this.progression.step === 0 && steps !== this.config.steps)
+      notes.push(
+        `staged-lm: note: this run ends with its schedule (endAt 'schedule'), at step ${steps} (lr.total), not at steps ${this.config.steps}`,
+      );
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
       const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / this.tokensPerStep));
-      // (a run that ends with its schedule ends later after each growth: only the next stage is sure to be past it)
       if (at !== undefined && at >= steps && (this.config.endAt === 'steps' || i === this.progression.stage))
         notes.push(
           `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
         );
+    });
+    return notes;
+  }
+
+  /**
+   * Notes on stages still to come whose width, mlp or heads growth has nothing to break the
+   * symmetry of its copies (spec/growth.md, "Symmetry": they stay identical, the small model in disguise).
+   */
+  private symmetryNotes(): string[] {
+    const notes: string[] = [];
+    this.config.stages.forEach((st, i) => {
+      if (i < this.progression.stage) return;
       const { op, dropout, noiseStd, splitNoiseStd } = st.grow;
       const modelDropout = Math.max(this.modelConfig.dropout.attention, this.modelConfig.dropout.residual);
       const split = (splitNoiseStd ?? 0) > 0;
@@ -761,7 +779,7 @@ export class Trainer {
     }
     const checkpointDir = join(opts.out, 'checkpoint');
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
-    for (const line of this.stageNotes(steps)) progress.log(line);
+    for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.log(line);
     const t0 = performance.now();
     // wall time of the whole run: what earlier sessions of it spent, then this one's
     const elapsedBefore = this.elapsedSeconds;
@@ -839,12 +857,13 @@ export class Trainer {
           );
           // the grown model resumes the target schedule at R < S_pre: a run that ends with its
           // schedule ends later; one with a step budget may end before that schedule has decayed
-          if (this.config.endAt === 'schedule') {
+          if (this.config.endAt === 'schedule' && this.lastStep() !== steps) {
             steps = this.lastStep();
             progress.setTotal(steps);
             progress.log(
               `staged-lm: the schedule resumes at position ${this.progression.schedulePos} of ${this.schedule.total}: the run now ends at step ${steps}`,
             );
+            for (const line of this.endNotes(steps)) progress.log(line);
           }
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
@@ -854,6 +873,7 @@ export class Trainer {
           this.save(checkpointDir);
           windowStart = performance.now();
           opts.onGrowth?.(g);
+          continue; // (the run's end may have moved to this very step)
         }
         profiling((w) => w.beforeStep(this.progression.step));
         const r = this.step();

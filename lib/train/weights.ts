@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../dtype';
-import { isHfGpt2Dir, loadHfGpt2 } from '../io/hf-gpt2';
+import { isHfDir, loadHfGpt2 } from '../io/hf-gpt2';
 import type { GPTConfig } from '../nn/config';
 import type { GPT } from '../nn/gpt';
 import type { Tensor } from '../tensor';
@@ -27,7 +27,7 @@ export interface Weights {
 /** The model config and parameters saved in `path` (see checkpointDir), on `device`. */
 export function loadWeights(path: string, device: Device): Weights {
   const dir = checkpointDir(path);
-  if (isHfGpt2Dir(dir)) return { ...loadHfGpt2(dir, device), source: dir };
+  if (isHfDir(dir)) return { ...loadHfGpt2(dir, device), source: dir };
   const ck = loadCheckpoint(dir, device, { optimizer: false });
   return { config: ck.config, params: ck.params, source: join(dir, 'model.safetensors') };
 }

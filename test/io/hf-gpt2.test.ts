@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromTypedArray, GPT, manualSeed, noGrad, parseGPTConfig, randint, tidy, type Tensor } from '../imports';
+import { crossEntropy, fromTypedArray, GPT, manualSeed, noGrad, paddedVocab, parseGPTConfig, randint, tidy, type Tensor } from '../imports';
 import { saveSafetensors } from '../../lib/io/safetensors';
-import { isHfGpt2Dir, loadHfGpt2 } from '../../lib/io/hf-gpt2';
+import { isHfDir, loadHfGpt2 } from '../../lib/io/hf-gpt2';
 import { loadModel } from '../../lib/cli/model-io';
 import { Trainer } from '../../lib/train/trainer';
 import { itWhen } from '../helpers';
@@ -98,15 +98,20 @@ describe('Hugging Face GPT-2 directories', () => {
     ['as GPT2LMHeadModel.save_pretrained writes them', {}],
     ['with the transformer. prefix', { prefix: true }],
     ['in two shards with an index', { shards: true }],
-  ])('%s: the same logits, the vocabulary padded with zero rows', (name, opts) => {
+  ])('%s: the same logits, and the loss over the real vocabulary only', (name, opts) => {
     const path = writeHf(name.replace(/\W+/g, '-'), opts);
-    expect(isHfGpt2Dir(path)).toBe(true);
+    expect(isHfDir(path)).toBe(true);
     const model = loadModel(path);
     expect(model.config).toMatchObject({ vocabSize: 50257, contextLength: 16, nLayer: 2, nEmbd: 16, dropout: { attention: 0.1 } });
+    expect(paddedVocab(model.config)).toBe(50257); // no padding rows: zero ones would score logit 0 in the softmax
     expect(logits(model)).toEqual(logits(source.eval()));
-    const padded = model.transformer.wte.weight.narrow(0, 50257, 47);
-    expect(tidy(() => padded.abs().max().item())).toBe(0);
-    padded.dispose();
+    // the loss is the cross-entropy of the source's logits over the 50257 real tokens
+    const [x, y] = [IDS.slice(0, -1), IDS.slice(1)].map((r) => fromTypedArray(Int32Array.from(r), [1, r.length], { dtype: 'int64' }));
+    const loss = tidy(() => noGrad(() => model.loss(x, y).item()));
+    const reference = tidy(() => noGrad(() => crossEntropy(source.logits(x).narrow(2, 0, 50257).reshape(-1, 50257), y.reshape(-1)).item()));
+    expect(loss).toBeCloseTo(reference, 5);
+    x.dispose();
+    y.dispose();
     model.dispose();
   });
 
@@ -134,10 +139,17 @@ describe('Hugging Face GPT-2 directories', () => {
     expect(() => loadModel(pickle)).toThrow(
       /pytorch_model\.bin \(a Python pickle\) but no safetensors: convert it .*safe_serialization=True/,
     );
+    expect(() => loadModel(writeHf('llama', { config: { model_type: 'llama' } }))).toThrow(/model_type is "llama", not "gpt2"/);
+    const nullConfig = writeHf('null-config');
+    writeFileSync(join(nullConfig, 'config.json'), 'null');
+    expect(() => loadHfGpt2(nullConfig)).toThrow(/null-config\/config\.json: not a JSON object/);
+    const sharded = writeHf('lost-shard', { shards: true });
+    rmSync(join(sharded, 'model-00002-of-00002.safetensors'));
+    expect(() => loadModel(sharded)).toThrow(/model\.safetensors\.index\.json lists .*model-00002-of-00002\.safetensors, which is missing/);
     // a file for another size names the tensor
     const wide = writeHf('wrong-size', { config: { n_embd: 32 } });
     expect(() => loadModel(wide)).toThrow(
-      /wrong-size: tensor 'transformer\.wte\.weight' has shape \[50304,16\] but the config needs \[50304,32\]/,
+      /wrong-size: tensor 'transformer\.wte\.weight' has shape \[50257,16\] but the config needs \[50257,32\]/,
     );
   });
 
@@ -158,9 +170,17 @@ describe('Hugging Face GPT-2 directories', () => {
     expect(again.modelConfig.nLayer).toBe(2);
     again.dispose();
     expect(() => Trainer.create({ initFrom: path, model: 'tiny', steps: 1 })).toThrow(
-      /model: initFrom takes the model from its checkpoint: leave model out/,
+      /model: initFrom takes the model from its checkpoint: leave model out, or give only its dropout/,
     );
     expect(() => Trainer.create({ initFrom: join(dir, 'nowhere'), steps: 1 })).toThrow(/initFrom: .*nowhere/);
+    // its dropout, and only that, may change (fine-tuning without the checkpoint's 0.1)
+    const noDropout = Trainer.create({ initFrom: path, model: { dropout: { residual: 0 } }, steps: 1, batchSize: 2, seqLen: 16 });
+    expect(noDropout.modelConfig.dropout).toEqual({ embedding: 0.1, attention: 0.1, residual: 0 });
+    noDropout.dispose();
+    expect(() => Trainer.create({ initFrom: path, model: { nLayer: 3 }, steps: 1 })).toThrow(/leave model out, or give only its dropout/);
+    expect(() => Trainer.create({ initFrom: path, model: { dropout: { residual: 2 } }, steps: 1, batchSize: 2, seqLen: 16 })).toThrow(
+      /model\.dropout: .*residual/,
+    );
   });
 });
 
@@ -169,8 +189,8 @@ const hasTransformers = spawnSync(python, ['-c', 'import transformers, safetenso
 const itTransformers = itWhen(hasTransformers, `${python} cannot import transformers (set STAGED_LM_PYTHON)`);
 
 describe('against transformers', () => {
-  /** transformers' logits of IDS from a directory, over its vocabulary's first 50257 entries. */
-  function hfLogits(path: string): number[] {
+  /** transformers' logits of IDS from a directory (over the first 50257 entries) and its loss of IDS. */
+  function hfRun(path: string): { logits: number[]; loss: number } {
     const r = spawnSync(
       python,
       [
@@ -178,21 +198,32 @@ describe('against transformers', () => {
         `import json, sys, torch
 from transformers import GPT2LMHeadModel
 m = GPT2LMHeadModel.from_pretrained(sys.argv[1], torch_dtype=torch.float32).eval()
+ids = torch.tensor([${IDS.join(',')}])[None]
 with torch.no_grad():
-    out = m(torch.tensor([${IDS.join(',')}])[None]).logits[0, :, :50257]
-print(json.dumps(out.flatten().tolist()))`,
+    r = m(ids, labels=ids)
+print(json.dumps({"logits": r.logits[0, :, :50257].flatten().tolist(), "loss": r.loss.item()}))`,
         path,
       ],
       { encoding: 'utf8', maxBuffer: 1 << 30 },
     );
     if (r.status !== 0) throw new Error(r.stderr);
-    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as number[];
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { logits: number[]; loss: number };
+  }
+  /** Our loss of IDS (as transformers' labels=ids: each token predicts the next). */
+  function ourLoss(model: GPT): number {
+    const [x, y] = [IDS.slice(0, -1), IDS.slice(1)].map((r) => fromTypedArray(Int32Array.from(r), [1, r.length], { dtype: 'int64' }));
+    const loss = tidy(() => noGrad(() => model.loss(x, y).item()));
+    x.dispose();
+    y.dispose();
+    return loss;
   }
   const largestDifference = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
   itTransformers(
-    'a model transformers saves computes the same logits here, and a staged-lm checkpoint loads in transformers',
+    'a model transformers saves computes the same logits and loss here, and a staged-lm checkpoint loads in transformers',
     async () => {
+      // an untied head whose real logits are all near −20, as a trained model's are far below 0:
+      // a zero padding row would take most of the softmax
       const saved = join(dir, 'from-python');
       const made = spawnSync(
         python,
@@ -201,10 +232,14 @@ print(json.dumps(out.flatten().tolist()))`,
           `import sys, torch
 from transformers import GPT2Config, GPT2LMHeadModel
 torch.manual_seed(0)
-m = GPT2LMHeadModel(GPT2Config(vocab_size=50257, n_positions=32, n_embd=32, n_layer=2, n_head=4))
+m = GPT2LMHeadModel(GPT2Config(vocab_size=50257, n_positions=32, n_embd=32, n_layer=2, n_head=4, tie_word_embeddings=False))
+u = torch.nn.functional.normalize(torch.randn(32), dim=0)
 with torch.no_grad():
     for n, p in m.named_parameters():
         if 'ln' in n: p.add_(torch.randn_like(p) * 0.2)
+    m.lm_head.weight.add_(5 * u)
+    m.transformer.ln_f.weight.mul_(0.1)
+    m.transformer.ln_f.bias.add_(-4 * u)
 m.save_pretrained(sys.argv[1])`,
           saved,
         ],
@@ -212,7 +247,10 @@ m.save_pretrained(sys.argv[1])`,
       );
       if (made.status !== 0) throw new Error(made.stderr);
       const model = loadModel(saved);
-      expect(largestDifference(logits(model), hfLogits(saved))).toBeLessThan(1e-4);
+      const hf = hfRun(saved);
+      expect(Math.max(...hf.logits.slice(0, 50257))).toBeLessThan(-10);
+      expect(largestDifference(logits(model), hf.logits)).toBeLessThan(1e-4);
+      expect(Math.abs(ourLoss(model) - hf.loss)).toBeLessThan(1e-4);
       model.dispose();
       // the other way: a checkpoint this library wrote (after a few steps, so nothing is at its init)
       const run = join(dir, 'for-python');
@@ -225,8 +263,24 @@ m.save_pretrained(sys.argv[1])`,
       });
       await t.train({ out: run, progress: false });
       t.model.eval();
-      expect(largestDifference(logits(t.model), hfLogits(join(run, 'checkpoint')))).toBeLessThan(1e-4);
+      expect(largestDifference(logits(t.model), hfRun(join(run, 'checkpoint')).logits)).toBeLessThan(1e-4);
       t.dispose();
+      // and saved back by transformers (its config keeps ours under staged_lm): it loads here again
+      const back = join(dir, 'saved-back');
+      const resaved = spawnSync(
+        python,
+        [
+          '-c',
+          'import sys; from transformers import GPT2LMHeadModel; GPT2LMHeadModel.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])',
+          join(run, 'checkpoint'),
+          back,
+        ],
+        { encoding: 'utf8' },
+      );
+      if (resaved.status !== 0) throw new Error(resaved.stderr);
+      const again = loadModel(back);
+      expect(largestDifference(logits(again), hfRun(back).logits)).toBeLessThan(1e-4);
+      again.dispose();
     },
     120_000,
   );

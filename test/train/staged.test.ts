@@ -306,6 +306,28 @@ describe('staged runs', () => {
     e.dispose();
   });
 
+  it("endAt 'schedule': a growth placed at or past the horizon ends the run there; growths that keep the schedule move nothing; lr.total is noted", async () => {
+    const base = { ...staged, endAt: 'schedule', lr: { ...staged.lr, kind: 'linear' } };
+    // cOp 0.2: R = 50 ≥ the 30-step horizon, so the run ends right at the growth
+    const past = Trainer.create({ ...base, stages: [{ until: { steps: 10 }, grow: { op: 'depth', cOp: 0.2 } }] });
+    expect((await past.train({ out: join(dir, 'past'), progress: false })).step).toBe(10);
+    past.dispose();
+    const lines = await withStderr(async (lines) => {
+      const keep = Trainer.create({
+        ...base,
+        lr: { ...base.lr, total: 20 },
+        stages: [{ until: { steps: 10 }, grow: { op: 'mlp', splitNoiseStd: 1e-3 } }],
+      });
+      expect((await keep.train({ out: join(dir, 'keep'), progress: true })).step).toBe(20);
+      keep.dispose();
+      return lines;
+    });
+    expect(lines.some((l) => l.includes('now ends'))).toBe(false);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/note: this run ends with its schedule \(endAt 'schedule'\), at step 20 \(lr\.total\), not at steps 30/),
+    );
+  });
+
   it("refuses the width operator's options on the other operators instead of dropping them", () => {
     const stage = (grow: object) => ({ ...staged, stages: [{ until: { steps: 5 }, grow }] });
     expect(() => parseRunConfig(stage({ op: 'mlp', dropout: 0.1, noiseStd: 0.01 }))).toThrow(
