@@ -64,7 +64,10 @@ export function chooseToken(logits: Row, c: TokenChoice, rng: Xoshiro128): numbe
   // the shortest prefix holding the threshold (all k for top-p 1)
   const weights: number[] = [];
   let mass = 0;
-  for (let n = 0; n < order.length && (n === 0 || mass < threshold); n++) (weights.push(weight(order[n])), (mass += weights[n]));
+  for (let n = 0; n < order.length && (n === 0 || mass < threshold); n++) {
+    weights.push(weight(order[n]));
+    mass += weights[n];
+  }
   let u = uniform(rng) * mass;
   for (let n = 0; n < weights.length; n++) if ((u -= weights[n]) < 0) return order[n];
   return order[weights.length - 1]; // (u within rounding of the mass; the prefix's last token has weight)
