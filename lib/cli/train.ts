@@ -70,7 +70,6 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['initFrom', '--init-from'],
   ['data', '--data'],
   ['set', '--set'],
-  ['endAt', '--end-at'],
   ['seed', '--seed'],
   ['device', '--device'],
   ['batchSize', '--batch-size'],
@@ -177,12 +176,13 @@ export function registerTrain(program: Command): void {
         if (fixed.length > 0)
           throw new Error(
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
-              '(with --resume: --steps, --out, --cuda-graph, --loss-kernel, --norm-kernel, --tf32, --profile)',
+              '(with --resume: --steps, --end-at, --out, --cuda-graph, --loss-kernel, --norm-kernel, --tf32, --profile)',
           );
         const dir = checkpointDir(f.resume);
         if (f.out !== undefined) checkFreshOut(f.out, dir);
         trainer = Trainer.resume(dir, {
           steps: f.steps,
+          endAt: f.endAt,
           ...(f.cudaGraph === undefined ? {} : { cudaGraph: f.cudaGraph }),
           ...kernelFlags(f),
           ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),

@@ -282,7 +282,7 @@ export class Trainer {
    */
   static resume(
     dir: string,
-    overrides: { steps?: number; cudaGraph?: boolean; kernels?: RunConfig['kernels']; tf32?: boolean } = {},
+    overrides: { steps?: number; endAt?: RunConfig['endAt']; cudaGraph?: boolean; kernels?: RunConfig['kernels']; tf32?: boolean } = {},
     data?: TrainData,
   ): Trainer {
     const state = readCheckpointState(dir);
@@ -303,7 +303,8 @@ export class Trainer {
     const config = parseRunConfig(
       {
         ...(extra.run as object),
-        ...(overrides.steps ? { steps: stepsOnResume(extra.run, overrides.steps) } : {}),
+        ...(overrides.endAt === undefined ? {} : { endAt: overrides.endAt }),
+        ...(overrides.steps ? { steps: stepsOnResume(overrides.endAt ?? (extra.run as { endAt?: string }).endAt, overrides.steps) } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
@@ -962,9 +963,11 @@ export class Trainer {
 }
 
 /** A resumed run's new step count, refused for a run that ends with its schedule. */
-function stepsOnResume(run: unknown, steps: number): number {
-  if ((run as { endAt?: string }).endAt === 'schedule')
-    throw new Error(`the run ends with its schedule (endAt 'schedule'): a step count (${steps}) does not apply on resuming`);
+function stepsOnResume(endAt: string | undefined, steps: number): number {
+  if (endAt === 'schedule')
+    throw new Error(
+      `the run ends with its schedule (endAt 'schedule'): a step count (${steps}) does not apply on resuming (end it at a step with --end-at steps)`,
+    );
   return steps;
 }
 

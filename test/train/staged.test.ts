@@ -299,11 +299,15 @@ describe('staged runs', () => {
     d.dispose();
     expect(parts.map((x) => [x.step, x.lr])).toEqual(records.map((x) => [x.step, x.lr]));
     expect(() => Trainer.resume(join(dir, 'c', 'checkpoint'), { steps: 50 })).toThrow(
-      /ends with its schedule \(endAt 'schedule'\): a step count \(50\) does not apply on resuming/,
+      /ends with its schedule \(endAt 'schedule'\): a step count \(50\) does not apply on resuming \(end it at a step with --end-at steps\)/,
     );
     const e = Trainer.resume(join(dir, 'c', 'checkpoint'));
     await expect(e.train({ out: join(dir, 'c'), progress: false })).rejects.toThrow(/already at step 35, where its schedule ends/);
     e.dispose();
+    // switched to a step count on resuming, it trains on at the final rate
+    const f = Trainer.resume(join(dir, 'c', 'checkpoint'), { endAt: 'steps', steps: 38 });
+    expect((await f.train({ out: join(dir, 'c'), progress: false })).step).toBe(38);
+    f.dispose();
   });
 
   it("endAt 'schedule': a growth placed at or past the horizon ends the run there; growths that keep the schedule move nothing; lr.total is noted", async () => {
