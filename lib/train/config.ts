@@ -202,6 +202,19 @@ export const RunConfigSchema = z
       .prefault({}),
     /** Save a checkpoint every N steps (0: only at the end and on interrupt). */
     checkpointInterval: z.number().int().nonnegative().default(0),
+    /**
+     * Copies of the training state kept beside the latest checkpoint, in `<out>/snapshots/step-NNNNNN/`:
+     * each a full checkpoint (sample, eval, grow and initFrom read it; `--resume` it with `--out`).
+     */
+    snapshots: z
+      .object({
+        /** Every N steps (0: none). */
+        interval: z.number().int().nonnegative().default(0),
+        /** Right before each growth: the state to grow again another way (`staged-lm grow`). */
+        beforeGrowth: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** Read losses back from the device (a host sync) every N steps. */
     logInterval: z.number().int().positive().default(10),
     /**

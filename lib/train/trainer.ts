@@ -4,7 +4,7 @@
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -852,6 +852,8 @@ export class Trainer {
         const stage = this.config.stages[this.progression.stage];
         if (stage !== undefined && this.stageEnded(stage)) {
           flush();
+          if (this.config.snapshots.beforeGrowth && !existsSync(snapshotDir(opts.out, this.progression.step)))
+            this.save(snapshotDir(opts.out, this.progression.step));
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
           progress.log(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
@@ -895,6 +897,12 @@ export class Trainer {
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (logNow) {
           flush();
+        }
+        const snapshots = this.config.snapshots.interval;
+        if (snapshots > 0 && p.step % snapshots === 0) {
+          flush(); // (as for a checkpoint: a diverged run stops before it saves)
+          this.save(snapshotDir(opts.out, p.step));
+          windowStart = performance.now();
         }
         const checkpointNow = checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps;
         if (checkpointNow) {
@@ -960,6 +968,11 @@ export class Trainer {
     this.optimizer.dispose();
     this.restoreProcessSettings();
   }
+}
+
+/** Where a run keeps its snapshot of `step` (config.snapshots). */
+export function snapshotDir(out: string, step: number): string {
+  return join(out, 'snapshots', `step-${String(step).padStart(6, '0')}`);
 }
 
 /** A resumed run's new step count, refused for a run that ends with its schedule. */

@@ -1,6 +1,6 @@
 // Staged runs: a config with two growths runs end to end, logs each growth with equal loss before
 // and after, writes the report; resuming right after a growth gives the same losses as no interruption.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
@@ -330,6 +330,30 @@ describe('staged runs', () => {
     expect(lines).toContainEqual(
       expect.stringMatching(/note: this run ends with its schedule \(endAt 'schedule'\), at step 20 \(lr\.total\), not at steps 30/),
     );
+  });
+
+  it('snapshots: every N steps and right before each growth, full checkpoints a run resumes from exactly', async () => {
+    const config = {
+      ...staged,
+      steps: 12,
+      snapshots: { interval: 5, beforeGrowth: true },
+      stages: [{ until: { steps: 7 }, grow: { op: 'depth' } }],
+    };
+    const losses: number[] = [];
+    const t = Trainer.create(config);
+    await t.train({ out: join(dir, 'a'), progress: false, onRecord: (r) => losses.push(r.loss) });
+    t.dispose();
+    const layers = (step: string) =>
+      (JSON.parse(readFileSync(join(dir, 'a', 'snapshots', step, 'config.json'), 'utf8')) as { n_layer: number }).n_layer;
+    expect(readdirSync(join(dir, 'a', 'snapshots')).sort()).toEqual(['step-000005', 'step-000007', 'step-000010']);
+    expect([layers('step-000005'), layers('step-000007'), layers('step-000010')]).toEqual([1, 1, 2]);
+    // the state before the growth, resumed elsewhere: it grows at the same step and trains the same
+    const again: number[] = [];
+    const r = Trainer.resume(join(dir, 'a', 'snapshots', 'step-000007'));
+    expect(r.progression.step).toBe(7);
+    await r.train({ out: join(dir, 'b'), progress: false, onRecord: (x) => again.push(x.loss) });
+    r.dispose();
+    expect(again).toEqual(losses.slice(7));
   });
 
   it("refuses the width operator's options on the other operators instead of dropping them", () => {
