@@ -45,20 +45,32 @@ export function inputSize(file: string): number {
 
 /** The documents of a file, in pieces, as they are read (see the top of this file). */
 export async function* readDocumentPieces(file: string, opts: ReadDocumentsOptions = {}): AsyncGenerator<DocumentPiece> {
-  const chunkBytes = opts.chunkBytes ?? 4 << 20;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
-    throw new TypeError(`Expected a positive integer for chunkBytes but received ${chunkBytes}`);
   const splitter = new DocumentSplitter(opts.pieceChars ?? 4_000_000);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let offset = 0; // bytes of (decompressed) UTF-8 decoded so far
-  let tail: Uint8Array = new Uint8Array(0); // the last bytes of the previous chunk: where an error's character may start
   let bytes = 0; // input bytes read and not yet counted in a piece
   const out = (pieces: DocumentPiece[]): DocumentPiece[] => {
     if (pieces.length > 0) [pieces[0].bytes, bytes] = [bytes, 0];
     return pieces;
   };
-  for await (const chunk of byteChunks(file, chunkBytes)) {
+  for await (const chunk of textChunks(file, opts.chunkBytes ?? 4 << 20)) {
     bytes += chunk.read;
+    yield* out(splitter.push(chunk.text, file));
+  }
+  const last = splitter.end();
+  // the last bytes read count even when no piece is left to carry them (a file of empty documents)
+  yield* out(last.length > 0 || bytes === 0 ? last : [{ text: '', eot: false, bytes: 0 }]);
+}
+
+/**
+ * A file's text (decompressed by its name, strict UTF-8), a chunk at a time; `read`: the file's
+ * bytes read for it. Invalid UTF-8 is an error naming the byte where it starts.
+ */
+export async function* textChunks(file: string, chunkBytes: number): AsyncGenerator<{ text: string; read: number }> {
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
+    throw new TypeError(`Expected a positive integer for chunkBytes but received ${chunkBytes}`);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0; // bytes of (decompressed) UTF-8 decoded so far
+  let tail: Uint8Array = new Uint8Array(0); // the last bytes of the previous chunk: where an error's character may start
+  for await (const chunk of byteChunks(file, chunkBytes)) {
     let text: string;
     try {
       text = decoder.decode(chunk.bytes, { stream: true });
@@ -70,16 +82,13 @@ export async function* readDocumentPieces(file: string, opts: ReadDocumentsOptio
     }
     offset += chunk.bytes.length;
     tail = lastBytes(tail, chunk.bytes, 3);
-    yield* out(splitter.push(text, file));
+    yield { text, read: chunk.read };
   }
   try {
     decoder.decode();
   } catch {
     throw new Error(`${file}: not UTF-8 text (it ends inside a multi-byte character, at byte ${offset})`);
   }
-  const last = splitter.end();
-  // the last bytes read count even when no piece is left to carry them (a file of empty documents)
-  yield* out(last.length > 0 || bytes === 0 ? last : [{ text: '', eot: false, bytes: 0 }]);
 }
 
 /**

@@ -4,8 +4,7 @@
 // text (documents.ts): a line is held until its newline arrives, then parsed; blank lines and empty
 // texts are skipped, and a document longer than `pieceChars` comes out in pieces cut where its
 // tokens do not change.
-import { byteChunks } from './byte-chunks';
-import type { DocumentPiece, ReadDocumentsOptions } from './documents';
+import { textChunks, type DocumentPiece, type ReadDocumentsOptions } from './documents';
 import { safeCuts } from './tokenizer';
 
 export interface JsonLinesOptions extends ReadDocumentsOptions {
@@ -16,47 +15,28 @@ export interface JsonLinesOptions extends ReadDocumentsOptions {
 /** The documents of a JSON-lines file, in pieces, as they are read. */
 export async function* readJsonLinesPieces(file: string, opts: JsonLinesOptions = {}): AsyncGenerator<DocumentPiece> {
   const field = opts.field ?? 'text';
-  const chunkBytes = opts.chunkBytes ?? 4 << 20;
   const pieceChars = opts.pieceChars ?? 4_000_000;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
-    throw new TypeError(`Expected a positive integer for chunkBytes but received ${chunkBytes}`);
   if (!Number.isInteger(pieceChars) || pieceChars < 1)
     throw new TypeError(`Expected a positive integer for pieceChars but received ${pieceChars}`);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   let pending = ''; // the current line, up to the chunk's end
   let line = 0; // lines completed
   let bytes = 0; // input bytes read and not yet counted in a piece
   const documents = (text: string): DocumentPiece[] => {
     const out: DocumentPiece[] = [];
-    for (const l of text.split('\n')) {
-      line++;
-      const pieces = documentOf(l, file, line, field, pieceChars);
-      for (const p of pieces) out.push(p);
-    }
+    for (const l of text.split('\n')) for (const p of documentOf(l, file, ++line, field, pieceChars)) out.push(p);
     if (out.length > 0) [out[0].bytes, bytes] = [bytes, 0];
     return out;
   };
-  for await (const chunk of byteChunks(file, chunkBytes)) {
+  for await (const chunk of textChunks(file, opts.chunkBytes ?? 4 << 20)) {
     bytes += chunk.read;
-    let text: string;
-    try {
-      text = decoder.decode(chunk.bytes, { stream: true });
-    } catch {
-      throw new Error(`${file}: not UTF-8 text (an invalid byte sequence in line ${line + 1} or the next)`);
-    }
-    const end = text.lastIndexOf('\n');
+    const end = chunk.text.lastIndexOf('\n');
     if (end === -1) {
-      pending = grow(pending, text, file, line);
+      pending = grow(pending, chunk.text, file, line);
       continue;
     }
-    const complete = grow(pending, text.slice(0, end), file, line);
-    pending = text.slice(end + 1);
+    const complete = grow(pending, chunk.text.slice(0, end), file, line);
+    pending = chunk.text.slice(end + 1);
     yield* documents(complete);
-  }
-  try {
-    pending += decoder.decode();
-  } catch {
-    throw new Error(`${file}: not UTF-8 text (it ends inside a multi-byte character)`);
   }
   const last = pending.length > 0 ? documents(pending) : [];
   // the last bytes read count even when no piece is left to carry them

@@ -13,26 +13,13 @@ import {
   type DocumentPiece,
 } from '../../lib/data/documents';
 import { tokenizePieces } from '../../lib/data/parallel';
+import { collect, documentsOf } from './pieces';
 import { tempDirs } from './tmp';
 
 const tmp = tempDirs('documents');
 
 async function pieces(file: string, chunkBytes?: number, pieceChars?: number): Promise<DocumentPiece[]> {
-  const out: DocumentPiece[] = [];
-  for await (const p of readDocumentPieces(file, { chunkBytes, pieceChars })) out.push(p);
-  return out;
-}
-
-/** The documents that pieces make up (each ends with an `eot` piece). */
-function documentsOf(ps: DocumentPiece[]): string[] {
-  const docs: string[] = [];
-  let current = '';
-  for (const p of ps) {
-    current += p.text;
-    if (p.eot) [docs[docs.length], current] = [current, ''];
-  }
-  expect(current).toBe(''); // (no text after the last document)
-  return docs;
+  return collect(readDocumentPieces(file, { chunkBytes, pieceChars }));
 }
 
 async function readError(file: string, chunkBytes?: number): Promise<string> {

@@ -3,10 +3,11 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { DOCUMENT_SEPARATOR, type DocumentPiece } from '../../lib/data/documents';
+import { DOCUMENT_SEPARATOR } from '../../lib/data/documents';
 import { inputFormat, readInputPieces, type InputOptions } from '../../lib/data/inputs';
 import { readJsonLinesPieces } from '../../lib/data/json-lines';
 import { prepare } from '../../lib/data/prepare';
+import { collect, documentsOf } from './pieces';
 import { tempDirs } from './tmp';
 
 const tmp = tempDirs('jsonl');
@@ -18,23 +19,6 @@ function jsonLines(docs: string[]): string {
   const lines = docs.map((text, i) => JSON.stringify({ id: i, text, meta: { url: `u${i}` } }));
   lines.splice(2, 0, '', JSON.stringify({ id: 'empty', text: '' }));
   return lines.join('\n').replace(/\n$/, '') + '\r\n';
-}
-
-async function collect(gen: AsyncGenerator<DocumentPiece>): Promise<DocumentPiece[]> {
-  const out: DocumentPiece[] = [];
-  for await (const p of gen) out.push(p);
-  return out;
-}
-
-function documentsOf(ps: DocumentPiece[]): string[] {
-  const docs: string[] = [];
-  let current = '';
-  for (const p of ps) {
-    current += p.text;
-    if (p.eot) [docs[docs.length], current] = [current, ''];
-  }
-  expect(current).toBe('');
-  return docs;
 }
 
 async function error(file: string, opts: InputOptions = {}): Promise<string> {
