@@ -7,8 +7,8 @@
 # (bench/cross-entropy.ts), the residual add + LayerNorm alone (bench/add-layer-norm.ts), the speed of training right
 # after a growth and the growth time of a 124M state, the eager step's GPU time by kind of work,
 # PyTorch's and ours side by side (bench/profile-reference.py, bench --profile, bench/trace-summary.ts), the trainer's
-# eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init, a
-# bf16 matmul.
+# eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init,
+# sampling with the KV cache, a bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 # The whole check keeps within BUDGET_S seconds (default 500, for a device command limited to
 # 540–600 s): each part runs under its own limit, cut to what is left, and parts are skipped once
@@ -127,6 +127,8 @@ sys.argv = sys.argv[1:]
 R.main()
 PY
     echo "scaled-init reference failed"
+  # sampling with the KV cache against recomputing every window (same greedy tokens, checked)
+  part sample-speed 40 node dist/bench/sample-speed.js --device cuda --preset gpt2-124m --prompt 256 --tokens 256
   part matmul 30 node dist/bench/matmul.js 8192
   echo "check: $(($(date +%s) - start)) s of $budget"
 } 2>&1 | tee "$out/summary.txt"
