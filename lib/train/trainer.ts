@@ -4,7 +4,7 @@
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -779,6 +779,7 @@ export class Trainer {
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
+    const startStep = this.progression.step;
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
     for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.log(line);
     const t0 = performance.now();
@@ -852,7 +853,10 @@ export class Trainer {
         const stage = this.config.stages[this.progression.stage];
         if (stage !== undefined && this.stageEnded(stage)) {
           flush();
-          if (this.config.snapshots.beforeGrowth && !existsSync(snapshotDir(opts.out, this.progression.step)))
+          // (unless the interval's snapshot of this step was just taken; decided alike on every rank:
+          // a save is a collective)
+          const { interval, beforeGrowth } = this.config.snapshots;
+          if (beforeGrowth && !(interval > 0 && this.progression.step % interval === 0 && this.progression.step > startStep))
             this.save(snapshotDir(opts.out, this.progression.step));
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
           progress.log(
