@@ -1,8 +1,8 @@
 // `staged-lm eval`: held-out loss of a checkpoint on a text or token file, with bits per byte and
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { inputSize } from '../data/documents';
-import { readInputPieces } from '../data/inputs';
+import { INPUT_FORMATS, readInputPieces, type InputFormat, type InputOptions } from '../data/inputs';
 import { evalWindowCount, textBytes } from '../data/eval';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
@@ -17,6 +17,7 @@ interface EvalFlags {
   batchSize: number;
   seqLen?: number;
   maxBatches?: number;
+  format?: InputFormat;
   textField: string;
   device: string;
   json?: boolean;
@@ -41,7 +42,7 @@ export interface EvalReport {
 async function fileTokens(
   path: string,
   vocabSize: number,
-  textField?: string,
+  input: InputOptions = {},
 ): Promise<{ tokens: FileTokens; text: false } | { tokens: Uint16Array; text: true }> {
   try {
     // a token file is read window by window as it is scored (it may be larger than memory), its ids
@@ -49,7 +50,7 @@ async function fileTokens(
     if (/\.bin$/i.test(path)) return { tokens: new FileTokens([detectTokenFile(path)], vocabSize), text: false };
     // streamed: a text of any size (the tokens are held, 2 bytes each)
     const pieces = async function* () {
-      for await (const p of readInputPieces(path, { textField })) yield { text: p.text, eot: p.eot, units: p.bytes };
+      for await (const p of readInputPieces(path, input)) yield { text: p.text, eot: p.eot, units: p.bytes };
     };
     return { tokens: (await tokenizePieces(pieces(), inputSize(path))).tokens, text: true };
   } catch (e) {
@@ -82,18 +83,23 @@ export function registerEval(program: Command): void {
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .requiredOption(
       '--data <file>',
-      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or a text file read and tokenized as prepare does (UTF-8, or Brotli .br; documents separated by "\\n\\f\\n", each followed by end-of-text; GPT-2 vocabulary)',
+      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
     )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
     .option('--seq-len <n>', 'window length (default: the context length); windows do not overlap', positiveInt('--seq-len'))
     .option('--max-batches <n>', 'score at most this many batches', positiveInt('--max-batches'))
-    .option('--text-field <name>', 'the field holding the text, for JSON lines (.jsonl)', 'text')
+    .addOption(
+      new Option('--format <format>', "the text's format (default: by name: .jsonl, .ndjson, .json are JSON lines)").choices([
+        ...INPUT_FORMATS,
+      ]),
+    )
+    .option('--text-field <name>', 'the field holding the text, for JSON lines', 'text')
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--json', 'print one JSON object')
     .action(async (f: EvalFlags) => {
       const model = loadModel(f.checkpoint, f.device);
       try {
-        const input = await fileTokens(f.data, model.config.vocabSize, f.textField);
+        const input = await fileTokens(f.data, model.config.vocabSize, { format: f.format, textField: f.textField });
         if (input.text) checkTextIds(f.data, input.tokens, model.config.vocabSize);
         const tokens: Tokens = input.tokens;
         const seqLen = f.seqLen ?? model.config.contextLength;

@@ -1,6 +1,6 @@
 // `staged-lm train`: a run from a config file or a preset, or a resumed run.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
@@ -180,9 +180,10 @@ export function registerTrain(program: Command): void {
           );
         const dir = checkpointDir(f.resume);
         if (f.out !== undefined) checkFreshOut(f.out, dir);
-        // (its run directory's own checkpoint and metrics are further on: a snapshot starts a new run)
-        else if (basename(dirname(resolve(dir))) === 'snapshots')
-          throw new Error(`${f.resume} is a snapshot (config snapshots): resume it into a new run directory with --out DIR`);
+        // in place only as a run's own checkpoint/ (its metrics beside it); a snapshot or a copy
+        // starts a new run directory
+        else if (existsSync(join(dir, 'config.json')) && basename(resolve(dir)) !== 'checkpoint')
+          throw new Error(`${f.resume} is not a run's checkpoint/ (a snapshot, or a copy): resume it into a run directory with --out DIR`);
         trainer = Trainer.resume(dir, {
           steps: f.steps,
           endAt: f.endAt,

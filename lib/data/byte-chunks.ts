@@ -6,10 +6,19 @@ import { brotliDecompressSync, createBrotliDecompress, createGunzip, gunzipSync 
 
 export type Compression = 'brotli' | 'gzip' | null;
 
-/** The compression a file's name says it has. */
+const UNSUPPORTED: Record<string, string> = { '.zst': 'Zstandard', '.xz': 'xz', '.bz2': 'bzip2', '.zip': 'zip', '.7z': '7-Zip' };
+
+/** The compression a file's name says it has; a compression this reader lacks is refused by name. */
 export function compressionOf(file: string): Compression {
   const name = file.toLowerCase();
-  return name.endsWith('.br') ? 'brotli' : name.endsWith('.gz') ? 'gzip' : null;
+  if (name.endsWith('.br')) return 'brotli';
+  if (name.endsWith('.gz')) return 'gzip';
+  const other = Object.keys(UNSUPPORTED).find((ext) => name.endsWith(ext));
+  if (other !== undefined)
+    throw new Error(
+      `${file}: ${UNSUPPORTED[other]}-compressed (${other}), which is not read here: decompress it, or recompress it with gzip or Brotli`,
+    );
+  return null;
 }
 
 /** The file's name without its compression suffix (what says the format of its contents). */
@@ -37,8 +46,10 @@ export async function* byteChunks(file: string, chunkBytes: number): AsyncGenera
   let counted = 0;
   try {
     for await (const bytes of stream as AsyncIterable<Buffer>) {
-      yield { bytes, read: source.bytesRead - counted };
+      // counted before the yield: the stream reads on while the consumer holds the chunk
+      const read = source.bytesRead - counted;
       counted = source.bytesRead;
+      yield { bytes, read };
     }
   } catch (e) {
     if (compression === null || e === ioError) throw readError(file, e);

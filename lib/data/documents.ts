@@ -8,7 +8,7 @@
 // at ~512 M characters) and the text in memory stays about a chunk and a document long. A document
 // longer than `pieceChars` comes out in pieces cut where its tokens do not change (see safeCuts).
 import { statSync } from 'node:fs';
-import { byteChunks, readBytes, readError } from './byte-chunks';
+import { byteChunks, compressionOf, readBytes, readError } from './byte-chunks';
 import { nextSafeCut } from './tokenizer';
 
 export const DOCUMENT_SEPARATOR = '\n\f\n';
@@ -40,6 +40,7 @@ export function inputSize(file: string): number {
     throw readError(file, e);
   }
   if (stat.isDirectory()) throw new Error(`${file}: is a directory, not a text file (give the files in it)`);
+  compressionOf(file); // (a compression this reader lacks is refused before any work)
   return stat.size;
 }
 

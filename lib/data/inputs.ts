@@ -1,6 +1,7 @@
 // Text inputs by format: plain text (documents separated by "\n\f\n", documents.ts) or JSON lines
 // (one object per line, json-lines.ts), each possibly compressed (byte-chunks.ts). The format is
-// what the name says (`.jsonl` / `.ndjson` before any `.gz` / `.br`: JSON lines) unless given.
+// what the name says unless given: `.jsonl`, `.ndjson` and `.json` (before any `.gz` / `.br`) are
+// JSON lines — C4 and Dolma ship theirs as `.json.gz` — anything else is text.
 import { withoutCompression } from './byte-chunks';
 import { readDocumentPieces, type DocumentPiece } from './documents';
 import { readJsonLinesPieces } from './json-lines';
@@ -18,7 +19,7 @@ export interface InputOptions {
 /** The format of an input: the one given, else what its name says. */
 export function inputFormat(file: string, format?: InputFormat): InputFormat {
   if (format !== undefined) return format;
-  return /\.(jsonl|ndjson)$/i.test(withoutCompression(file)) ? 'jsonl' : 'text';
+  return /\.(jsonl|ndjson|json)$/i.test(withoutCompression(file)) ? 'jsonl' : 'text';
 }
 
 /** The documents of an input file, in pieces, as they are read. */

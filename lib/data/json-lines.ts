@@ -60,13 +60,15 @@ function documentOf(raw: string, file: string, line: number, field: string, piec
   try {
     value = JSON.parse(l);
   } catch (e) {
-    throw new Error(`${file}:${line}: not JSON (${(e as Error).message})`);
+    throw new Error(
+      `${file}:${line}: not JSON (${(e as Error).message}); JSON lines hold one object per line (--format text reads a file as text)`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new Error(
       `${file}:${line}: a JSON line must be an object with a "${field}" field, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
     );
-  const text = (value as Record<string, unknown>)[field];
+  const text = Object.hasOwn(value, field) ? (value as Record<string, unknown>)[field] : undefined;
   if (typeof text !== 'string') {
     const fields = Object.keys(value)
       .slice(0, 8)
@@ -74,7 +76,7 @@ function documentOf(raw: string, file: string, line: number, field: string, piec
       .join(', ');
     throw new Error(
       text === undefined
-        ? `${file}:${line}: no "${field}" field (it has ${fields || 'none'}; choose one with --text-field)`
+        ? `${file}:${line}: no "${field}" field (it has ${fields || 'none'}; choose one with --text-field, a top-level name)`
         : `${file}:${line}: the "${field}" field is ${text === null ? 'null' : typeof text}, not text`,
     );
   }

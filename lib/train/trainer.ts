@@ -756,7 +756,7 @@ export class Trainer {
     if (steps <= this.progression.step)
       throw new Error(
         this.config.endAt === 'schedule'
-          ? `the run is already at step ${this.progression.step}, where its schedule ends (endAt 'schedule'): nothing to train`
+          ? `the run is already at step ${this.progression.step}, at or past the end of its schedule (endAt 'schedule'): nothing to train`
           : `the run is already at step ${this.progression.step}: nothing to train up to step ${steps} (ask for more steps)`,
       );
     this.checkStages();

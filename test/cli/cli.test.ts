@@ -3,7 +3,7 @@
 // stdout), train → eval → sample → resume on a very small model, Ctrl-C during training, bad inputs.
 // Needs `npx tsc -p tsconfig.build.json` after changes to lib/ (npm test's set-up does it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { profilerAvailable } from '../../lib/profile';
@@ -161,7 +161,7 @@ describe('--help and usage errors', () => {
       '--no-progress',
       '--json',
     ],
-    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--text-field', '--device', '--json'],
+    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--format', '--text-field', '--device', '--json'],
     sample: ['--checkpoint', '--prompt', '--tokens', '--samples', '--temperature', '--top-k', '--top-p', '--seed', '--device', '--json'],
     prepare: ['--text', '--format', '--text-field', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
     bench: [
@@ -366,6 +366,15 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     const several = jsonOf(s3).samples as { text: string; tokens: number }[];
     expect(several).toHaveLength(3);
     expect(new Set(several.map((x) => x.text)).size).toBeGreaterThan(1); // seeds 3, 4, 5
+  });
+
+  it("--resume of a checkpoint that is not a run directory's checkpoint/ (a snapshot, a copy) needs --out", async () => {
+    cpSync(join(dir, 'run', 'checkpoint'), join(dir, 'copied'), { recursive: true });
+    expectCleanFailure(
+      await cli(['train', '--resume', 'copied', '--steps', '7', '--no-progress']),
+      /copied is not a run's checkpoint\/ \(a snapshot, or a copy\): resume it into a run directory with --out DIR/,
+    );
+    expect(existsSync(join(dir, 'metrics.jsonl'))).toBe(false); // nothing written beside it
   });
 
   it('sample | head: a reader that closes the pipe early ends the sampling quietly (exit 0, no EPIPE)', async () => {

@@ -3,7 +3,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { DOCUMENT_SEPARATOR } from '../../lib/data/documents';
+import { DOCUMENT_SEPARATOR, inputSize, readDocumentPieces } from '../../lib/data/documents';
 import { inputFormat, readInputPieces, type InputOptions } from '../../lib/data/inputs';
 import { readJsonLinesPieces } from '../../lib/data/json-lines';
 import { prepare } from '../../lib/data/prepare';
@@ -35,8 +35,8 @@ describe('JSON lines', () => {
     expect(inputFormat('a/b.jsonl')).toBe('jsonl');
     expect(inputFormat('b.NDJSON.gz')).toBe('jsonl');
     expect(inputFormat('b.jsonl.br')).toBe('jsonl');
-    expect(inputFormat('c4.json.gz')).toBe('text');
-    expect(inputFormat('c4.json.gz', 'jsonl')).toBe('jsonl');
+    expect(inputFormat('c4-train.00000-of-01024.json.gz')).toBe('jsonl'); // (C4's and Dolma's names)
+    expect(inputFormat('notes.json', 'text')).toBe('text');
     expect(inputFormat('book.txt.gz')).toBe('text');
   });
 
@@ -53,6 +53,25 @@ describe('JSON lines', () => {
     const ps = await collect(readJsonLinesPieces(file, { pieceChars: 20 }));
     expect(documentsOf(ps)).toEqual(DOCS);
     expect(ps.length).toBeGreaterThan(DOCS.length);
+  });
+
+  it('every byte of the input is counted once, however slowly the pieces are taken (the progress of prepare)', async () => {
+    const dir = tmp();
+    const docs = Array.from({ length: 300 }, (_, i) => `document ${i} ` + 'word '.repeat(20));
+    const lines = docs.map((text) => JSON.stringify({ text })).join('\n') + '\n';
+    writeFileSync(join(dir, 'slow.jsonl'), lines);
+    writeFileSync(join(dir, 'slow.txt.gz'), gzipSync(docs.join(DOCUMENT_SEPARATOR)));
+    for (const file of ['slow.jsonl', 'slow.txt.gz']) {
+      let bytes = 0;
+      const reader = file.endsWith('.jsonl')
+        ? readJsonLinesPieces(join(dir, file), { chunkBytes: 256 })
+        : readDocumentPieces(join(dir, file), { chunkBytes: 256 });
+      for await (const p of reader) {
+        bytes += p.bytes;
+        await new Promise((r) => setTimeout(r, 1)); // the stream reads on meanwhile
+      }
+      expect(bytes).toBe(statSync(join(dir, file)).size);
+    }
   });
 
   it('compressed (gzip, Brotli) or not, JSON lines and the same documents as plain text make the same shards', async () => {
@@ -74,7 +93,7 @@ describe('JSON lines', () => {
     expect(await shards('jsonl', ['a.jsonl'])).toEqual(reference);
     expect(await shards('jsonl-gz', ['a.jsonl.gz'])).toEqual(reference);
     expect(await shards('jsonl-br', ['a.jsonl.br'])).toEqual(reference);
-    expect(await shards('field', ['c4.json.gz'], { format: 'jsonl', textField: 'body' })).toEqual(reference);
+    expect(await shards('field', ['c4.json.gz'], { textField: 'body' })).toEqual(reference);
   });
 
   it('errors name the file and line, and what to do', async () => {
@@ -85,7 +104,7 @@ describe('JSON lines', () => {
     };
     expect(await error(write('bad.jsonl', '{"text": "a"}\n{"text": oops}\n'))).toMatch(/bad\.jsonl:2: not JSON/);
     expect(await error(write('field.jsonl', '{"text": "a"}\n\n{"content": "b", "id": 3}\n'))).toMatch(
-      /field\.jsonl:3: no "text" field \(it has "content", "id"; choose one with --text-field\)/,
+      /field\.jsonl:3: no "text" field \(it has "content", "id"; choose one with --text-field, a top-level name\)/,
     );
     expect(await error(write('null.jsonl', '{"text": null}\n'))).toMatch(/null\.jsonl:1: the "text" field is null, not text/);
     expect(await error(write('array.jsonl', '["a"]\n'))).toMatch(
@@ -97,5 +116,16 @@ describe('JSON lines', () => {
     expect(await error(write('broken.jsonl.gz', Buffer.from('not gzip at all')))).toMatch(/broken\.jsonl\.gz: not a valid gzip stream/);
     expect(await error(write('plain.txt.gz', Buffer.from('nope')))).toMatch(/plain\.txt\.gz: not a valid gzip stream/);
     expect(await error(join(dir, 'missing.jsonl'))).toMatch(/missing\.jsonl: no such file/);
+    expect(await error(write('pile.jsonl.zst', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])))).toMatch(
+      /pile\.jsonl\.zst: Zstandard-compressed \(\.zst\), which is not read here: decompress it, or recompress it with gzip or Brotli/,
+    );
+    expect(() => inputSize(join(dir, 'pile.jsonl.zst'))).toThrow(/Zstandard-compressed/);
+    // only the object's own fields: not what every object inherits
+    expect(await error(write('proto.jsonl', '{"text": "a"}\n'), { textField: 'toString' })).toMatch(
+      /proto\.jsonl:1: no "toString" field \(it has "text"/,
+    );
+    expect(await error(write('pretty.json', '{\n  "text": "a"\n}\n'))).toMatch(
+      /pretty\.json:1: not JSON .*--format text reads a file as text/,
+    );
   });
 });
