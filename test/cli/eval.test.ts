@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { brotliCompressSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { textBytes } from '../../lib/data/eval';
 import { writeShard } from '../../lib/data/shards';
 import { EOT, decode, encode, encodeDocuments } from '../../lib/data/tokenizer';
@@ -150,20 +150,26 @@ describe('staged-lm eval', () => {
     expect(reportOf(r)).toMatchObject({ tokens: 16, bytes: 0, bitsPerByte: null });
   });
 
-  it('reads text as prepare does: a .br file and a file with a BOM score as the plain text; non-UTF-8 is refused', async () => {
+  it('reads text as prepare does: .br, .gz, a BOM, JSON lines (plain or gzip, another field) score as the plain text; non-UTF-8 is refused', async () => {
     const text = DOCS.join('\n\f\n');
+    const lines = DOCS.map((d, i) => JSON.stringify({ id: i, text: d, body: d })).join('\n');
     writeFileSync(join(dir, 'plain.txt'), text);
     writeFileSync(join(dir, 'plain.txt.br'), brotliCompressSync(Buffer.from(text)));
+    writeFileSync(join(dir, 'plain.txt.gz'), gzipSync(Buffer.from(text)));
     writeFileSync(join(dir, 'bom.txt'), '\uFEFF' + text);
+    writeFileSync(join(dir, 'docs.jsonl'), lines);
+    writeFileSync(join(dir, 'docs.json.gz'), gzipSync(Buffer.from(lines)));
+    writeFileSync(join(dir, 'docs.lines'), lines);
     writeFileSync(join(dir, 'latin1.txt'), Buffer.from('Caf\xe9 au lait, na\xefve r\xe9sum\xe9. '.repeat(20), 'latin1'));
     const args = ['--checkpoint', gpt2, '--seq-len', '16', '--json'];
-    const [plain, br, bom, latin1] = await Promise.all(
-      ['plain.txt', 'plain.txt.br', 'bom.txt', 'latin1.txt'].map((f) => cli(['eval', '--data', join(dir, f), ...args])),
-    );
+    const files = ['plain.txt', 'plain.txt.br', 'plain.txt.gz', 'bom.txt', 'docs.jsonl', 'docs.json.gz', 'latin1.txt'];
+    const [plain, ...same] = await Promise.all(files.map((f) => cli(['eval', '--data', join(dir, f), ...args])));
+    const latin1 = same.pop()!;
     const p = reportOf(plain);
     expect(p.tokens).toBeGreaterThan(0);
-    expect(reportOf(br)).toEqual(p);
-    expect(reportOf(bom)).toEqual(p);
+    for (const r of same) expect(reportOf(r)).toEqual(p);
+    const field = await cli(['eval', '--data', join(dir, 'docs.lines'), '--format', 'jsonl', '--text-field', 'body', ...args]);
+    expect(reportOf(field)).toEqual(p);
     expectRefused(latin1, new RegExp(`${esc(join(dir, 'latin1.txt'))}: not UTF-8 text`));
   });
 
@@ -228,7 +234,7 @@ describe('staged-lm eval', () => {
     const r = await cli(['eval', '--help']);
     expect(r.code).toBe(0);
     const help = r.stdout.replace(/\s+/g, ' ');
-    expect(help).toMatch(/Brotli \.br/);
+    expect(help).toMatch(/JSON lines: \.jsonl, \.json; plain, \.gz or \.br/);
     expect(help).toMatch(/"\\n\\f\\n"/);
     expect(help).toMatch(/end-of-text tokens count none/);
   });
