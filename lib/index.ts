@@ -19,7 +19,11 @@ export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-st
 export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent } from './train/trainer';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
+export { loadWeights, adoptWeights, checkpointDir, type Weights } from './train/weights';
+export { loadHfGpt2, isHfDir } from './io/hf-gpt2';
 export { generate, generateSamples, type SampleOptions } from './train/sample';
 export { chooseToken, type TokenChoice } from './train/next-token';
 export { encode, decode, TextStream, EOT, GPT2_VOCAB } from './data/tokenizer';
 export { BatchLoader, loadEmbeddedCorpus, loadTokenData } from './data';
+export { prepare, type PrepareOptions, type PrepareSummary } from './data/prepare';
+export { readInputPieces, inputFormat, type InputFormat, type InputOptions } from './data/inputs';
