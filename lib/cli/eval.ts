@@ -2,7 +2,7 @@
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
 import { Option, type Command } from 'commander';
 import { inputSize } from '../data/documents';
-import { INPUT_FORMATS, readInputPieces, type InputFormat, type InputOptions } from '../data/inputs';
+import { INPUT_FORMATS, readInputPieces, textFieldNote, type InputFormat, type InputOptions } from '../data/inputs';
 import { evalWindowCount, textBytes } from '../data/eval';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
@@ -18,7 +18,7 @@ interface EvalFlags {
   seqLen?: number;
   maxBatches?: number;
   format?: InputFormat;
-  textField: string;
+  textField?: string;
   device: string;
   json?: boolean;
 }
@@ -93,10 +93,12 @@ export function registerEval(program: Command): void {
         ...INPUT_FORMATS,
       ]),
     )
-    .option('--text-field <name>', 'the field holding the text, for JSON lines', 'text')
+    .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .option('--json', 'print one JSON object')
     .action(async (f: EvalFlags) => {
+      const note = textFieldNote([f.data], f);
+      if (note !== null && !/\.bin$/i.test(f.data)) process.stderr.write(note + '\n');
       const model = loadModel(f.checkpoint, f.device);
       try {
         const input = await fileTokens(f.data, model.config.vocabSize, { format: f.format, textField: f.textField });

@@ -3,7 +3,7 @@
 // human-readable or, with --json, one JSON object.
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { INPUT_FORMATS, type InputFormat } from '../data/inputs';
+import { INPUT_FORMATS, textFieldNote, type InputFormat } from '../data/inputs';
 import { DEFAULT_SHARD_TOKENS, prepare, type PrepareSummary } from '../data/prepare';
 
 interface PrepareFlags {
@@ -11,7 +11,7 @@ interface PrepareFlags {
   out: string;
   shardTokens: number;
   format?: InputFormat;
-  textField: string;
+  textField?: string;
   valTokens?: number;
   workers?: number;
   json?: boolean;
@@ -27,7 +27,7 @@ export function registerPrepare(program: Command): Command {
     .addOption(
       new Option('--format <format>', "the inputs' format (default: by name: .jsonl / .ndjson are JSON lines)").choices([...INPUT_FORMATS]),
     )
-    .option('--text-field <name>', 'the field holding the text, for JSON lines', 'text')
+    .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
     .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')
     .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
     .option(
@@ -38,6 +38,8 @@ export function registerPrepare(program: Command): Command {
     .option('--workers <n>', 'tokenizer threads (default: available cores; small inputs use the main thread)', positiveInt('--workers'))
     .option('--json', 'print one JSON object')
     .action(async (flags: PrepareFlags) => {
+      const note = textFieldNote(flags.text, flags);
+      if (note !== null) process.stderr.write(note + '\n');
       const bar = process.stderr.isTTY ? progressBar() : undefined;
       let summary: PrepareSummary;
       try {

@@ -22,6 +22,12 @@ export function inputFormat(file: string, format?: InputFormat): InputFormat {
   return /\.(jsonl|ndjson|json)$/i.test(withoutCompression(file)) ? 'jsonl' : 'text';
 }
 
+/** A note when a text field is given but no input is JSON lines (it would be ignored), else null. */
+export function textFieldNote(files: string[], opts: InputOptions): string | null {
+  if (opts.textField === undefined || files.some((f) => inputFormat(f, opts.format) === 'jsonl')) return null;
+  return `staged-lm: note: --text-field applies to JSON lines; ${files.length === 1 ? `${files[0]} is` : 'these inputs are'} read as text (--format jsonl reads ${files.length === 1 ? 'it' : 'them'} as JSON lines)`;
+}
+
 /** The documents of an input file, in pieces, as they are read. */
 export function readInputPieces(file: string, opts: InputOptions = {}): AsyncGenerator<DocumentPiece> {
   return inputFormat(file, opts.format) === 'jsonl' ? readJsonLinesPieces(file, { field: opts.textField }) : readDocumentPieces(file);

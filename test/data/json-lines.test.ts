@@ -4,7 +4,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { DOCUMENT_SEPARATOR, inputSize, readDocumentPieces } from '../../lib/data/documents';
-import { inputFormat, readInputPieces, type InputOptions } from '../../lib/data/inputs';
+import { inputFormat, readInputPieces, textFieldNote, type InputOptions } from '../../lib/data/inputs';
 import { readJsonLinesPieces } from '../../lib/data/json-lines';
 import { prepare } from '../../lib/data/prepare';
 import { collect, documentsOf } from './pieces';
@@ -38,6 +38,11 @@ describe('JSON lines', () => {
     expect(inputFormat('c4-train.00000-of-01024.json.gz')).toBe('jsonl'); // (C4's and Dolma's names)
     expect(inputFormat('notes.json', 'text')).toBe('text');
     expect(inputFormat('book.txt.gz')).toBe('text');
+    // a text field given where nothing is JSON lines is noted, not silently ignored
+    expect(textFieldNote(['book.txt'], { textField: 'body' })).toMatch(/--text-field applies to JSON lines; book\.txt is read as text/);
+    expect(textFieldNote(['book.txt', 'c4.json.gz'], { textField: 'body' })).toBeNull();
+    expect(textFieldNote(['book.txt'], { textField: 'body', format: 'jsonl' })).toBeNull();
+    expect(textFieldNote(['book.txt'], {})).toBeNull();
   });
 
   it('give each line’s text as one document, at any chunk size; the pieces carry every byte of the file', async () => {
