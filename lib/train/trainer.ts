@@ -59,7 +59,7 @@ export class TrainingDivergedError extends Error {
   ) {
     super(
       `training diverged: ${what === 'loss' ? `the loss is ${value}` : 'the parameters blew up (their norm is not finite)'} at step ${step} ` +
-        '(the last checkpoint written, if any, is intact)',
+        '(the checkpoint and snapshots written before it, if any, are intact)',
     );
   }
 }
