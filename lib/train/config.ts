@@ -210,7 +210,9 @@ export const RunConfigSchema = z
       .object({
         /** Every N steps (0: none). */
         interval: z.number().int().nonnegative().default(0),
-        /** Right before each growth: the state to grow again another way (`staged-lm grow`). */
+        /** Keep only the newest N of the interval's snapshots (0: all); before-growth ones are all kept. */
+        keep: z.number().int().nonnegative().default(0),
+        /** Right before each growth (`step-NNNNNN-before-growth`): the state to grow again another way (`staged-lm grow`). */
         beforeGrowth: z.boolean().default(false),
       })
       .strict()

@@ -4,7 +4,7 @@
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -779,7 +779,6 @@ export class Trainer {
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
-    const startStep = this.progression.step;
     const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
     for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.log(line);
     const t0 = performance.now();
@@ -853,11 +852,7 @@ export class Trainer {
         const stage = this.config.stages[this.progression.stage];
         if (stage !== undefined && this.stageEnded(stage)) {
           flush();
-          // (unless the interval's snapshot of this step was just taken; decided alike on every rank:
-          // a save is a collective)
-          const { interval, beforeGrowth } = this.config.snapshots;
-          if (beforeGrowth && !(interval > 0 && this.progression.step % interval === 0 && this.progression.step > startStep))
-            this.save(snapshotDir(opts.out, this.progression.step));
+          if (this.config.snapshots.beforeGrowth) this.save(snapshotDir(opts.out, this.progression.step, 'before-growth'));
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
           progress.log(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
@@ -906,6 +901,7 @@ export class Trainer {
         if (snapshots > 0 && p.step % snapshots === 0) {
           flush(); // (as for a checkpoint: a diverged run stops before it saves)
           this.save(snapshotDir(opts.out, p.step));
+          if (main && this.config.snapshots.keep > 0) pruneSnapshots(opts.out, this.config.snapshots.keep);
           windowStart = performance.now();
         }
         const checkpointNow = checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps;
@@ -974,9 +970,20 @@ export class Trainer {
   }
 }
 
-/** Where a run keeps its snapshot of `step` (config.snapshots). */
-export function snapshotDir(out: string, step: number): string {
-  return join(out, 'snapshots', `step-${String(step).padStart(6, '0')}`);
+/** Where a run keeps its snapshot of `step` (config.snapshots): step-NNNNNN, or step-NNNNNN-before-growth. */
+export function snapshotDir(out: string, step: number, kind?: 'before-growth'): string {
+  return join(out, 'snapshots', `step-${String(step).padStart(6, '0')}${kind === undefined ? '' : `-${kind}`}`);
+}
+
+/** Deletes all but the newest `keep` interval snapshots (by step; before-growth ones stay). */
+function pruneSnapshots(out: string, keep: number): void {
+  const dir = join(out, 'snapshots');
+  const steps = readdirSync(dir)
+    .map((name) => /^step-(\d+)$/.exec(name))
+    .filter((m) => m !== null)
+    .map((m) => ({ name: m[0], step: Number(m[1]) }))
+    .sort((a, b) => b.step - a.step);
+  for (const old of steps.slice(keep)) rmSync(join(dir, old.name), { recursive: true, force: true });
 }
 
 /** A resumed run's new step count, refused for a run that ends with its schedule. */

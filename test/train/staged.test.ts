@@ -347,15 +347,20 @@ describe('staged runs', () => {
     t.dispose();
     const layers = (step: string) =>
       (JSON.parse(readFileSync(join(dir, 'a', 'snapshots', step, 'config.json'), 'utf8')) as { n_layer: number }).n_layer;
-    expect(readdirSync(join(dir, 'a', 'snapshots')).sort()).toEqual(['step-000005', 'step-000007', 'step-000010']);
-    expect([layers('step-000005'), layers('step-000007'), layers('step-000010')]).toEqual([1, 1, 2]);
+    expect(readdirSync(join(dir, 'a', 'snapshots')).sort()).toEqual(['step-000005', 'step-000007-before-growth', 'step-000010']);
+    expect([layers('step-000005'), layers('step-000007-before-growth'), layers('step-000010')]).toEqual([1, 1, 2]);
     // the state before the growth, resumed elsewhere: it grows at the same step and trains the same
     const again: number[] = [];
-    const r = Trainer.resume(join(dir, 'a', 'snapshots', 'step-000007'));
+    const r = Trainer.resume(join(dir, 'a', 'snapshots', 'step-000007-before-growth'));
     expect(r.progression.step).toBe(7);
     await r.train({ out: join(dir, 'b'), progress: false, onRecord: (x) => again.push(x.loss) });
     r.dispose();
     expect(again).toEqual(losses.slice(7));
+    // keep: only the newest interval snapshots stay; the before-growth one is kept regardless
+    const k = Trainer.create({ ...config, snapshots: { interval: 2, keep: 2, beforeGrowth: true } });
+    await k.train({ out: join(dir, 'k'), progress: false });
+    k.dispose();
+    expect(readdirSync(join(dir, 'k', 'snapshots')).sort()).toEqual(['step-000007-before-growth', 'step-000010', 'step-000012']);
   });
 
   it("refuses the width operator's options on the other operators instead of dropping them", () => {
