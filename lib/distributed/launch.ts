@@ -99,7 +99,10 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     });
     children.push(child);
     const prefix = tag ? `[rank ${rank}] ` : '';
-    if (tag || opts.stdout !== undefined) pipeTagged(child.stdout, opts.stdout ?? process.stdout, prefix);
+    // a command asked for --json prints one JSON object from rank 0, the job's result: it stays
+    // untagged so that it parses (its progress, on stderr, is still tagged)
+    const stdoutPrefix = rank === 0 && opts.command.includes('--json') ? '' : prefix;
+    if (tag || opts.stdout !== undefined) pipeTagged(child.stdout, opts.stdout ?? process.stdout, stdoutPrefix);
     if (tag) pipeTagged(child.stderr, process.stderr, prefix);
     return new Promise<void>((res) => {
       const done = (code: number | null, signal: NodeJS.Signals | null) => {

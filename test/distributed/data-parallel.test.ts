@@ -286,16 +286,16 @@ describe('2 ranks over loopback (Gloo)', () => {
     // both ranks resume from rank 0's checkpoint and go on like the single process does
     const [r1, r2] = await Promise.all([
       node([CLI, 'train', '--resume', single, '--steps', '25', '--no-progress']),
-      node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', '--resume', dp, '--steps', '25', '--no-progress']),
+      node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', '--resume', dp, '--steps', '25', '--no-progress', '--json']),
     ]);
     expect(r1.code).toBe(0);
     // nothing on stderr but rank 0's note that the run's schedule ends before the new last step
     expect(r2.stderr).toMatch(/^\[rank 0\] staged-lm: note: the learning-rate schedule reaches its end [^\n]*\n$/);
     expect(r2.code).toBe(0);
     expectSameLosses(losses(single), losses(dp), 25);
-    // only rank 0 prints
-    expect(r2.stdout).toMatch(/^\[rank 0\] done at step 25/);
+    // only rank 0 prints, and its --json result stays untagged: stdout parses
     expect(r2.stdout).not.toMatch(/\[rank 1\]/);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ step: 25, interrupted: false });
   });
 
   itGloo('with dropout, a resumed run draws the masks an uninterrupted one does on every rank', async () => {
