@@ -83,7 +83,7 @@ export function registerEval(program: Command): void {
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .requiredOption(
       '--data <file>',
-      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
+      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .ndjson, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
     )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
     .option('--seq-len <n>', 'window length (default: the context length); windows do not overlap', positiveInt('--seq-len'))

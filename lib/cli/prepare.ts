@@ -21,11 +21,13 @@ export function registerPrepare(program: Command): Command {
   return program
     .command('prepare')
     .description(
-      'tokenize text files (UTF-8, documents separated by "\\n\\f\\n") or JSON lines (.jsonl), plain or compressed (.gz, .br), into llm.c token shards',
+      'tokenize text files (UTF-8, documents separated by "\\n\\f\\n") or JSON lines (.jsonl, .ndjson, .json), plain or compressed (.gz, .br), into llm.c token shards',
     )
     .requiredOption('--text <files...>', 'input files')
     .addOption(
-      new Option('--format <format>', "the inputs' format (default: by name: .jsonl / .ndjson are JSON lines)").choices([...INPUT_FORMATS]),
+      new Option('--format <format>', "the inputs' format (default: by name: .jsonl, .ndjson, .json are JSON lines)").choices([
+        ...INPUT_FORMATS,
+      ]),
     )
     .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
     .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')

@@ -81,7 +81,7 @@ function weightFiles(dir: string): string[] {
   }
   if (existsSync(join(dir, 'pytorch_model.bin')))
     throw new Error(
-      `${dir} holds pytorch_model.bin (a Python pickle) but no safetensors: convert it in Python with model.save_pretrained(dir, safe_serialization=True)`,
+      `${dir} holds pytorch_model.bin (a Python pickle) but no safetensors: convert it in Python: GPT2LMHeadModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`,
     );
   throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json`);
 }

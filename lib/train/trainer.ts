@@ -867,6 +867,16 @@ export class Trainer {
             );
             for (const line of this.endNotes(steps)) progress.log(line);
           }
+          const restart = this.schedule.restart;
+          if (
+            restart !== undefined &&
+            this.schedule.kind !== 'constant' &&
+            restart.at < this.schedule.total &&
+            restart.at + restart.rewarmup >= this.schedule.total
+          )
+            progress.log(
+              `staged-lm: note: the re-warmup (${restart.rewarmup} steps from position ${restart.at}) ends at or past the schedule's horizon ${this.schedule.total}: the rate never decays (a shorter grow.rewarmup fits)`,
+            );
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
             progress.log(

@@ -234,7 +234,7 @@ describe('staged-lm eval', () => {
     const r = await cli(['eval', '--help']);
     expect(r.code).toBe(0);
     const help = r.stdout.replace(/\s+/g, ' ');
-    expect(help).toMatch(/JSON lines: \.jsonl, \.json; plain, \.gz or \.br/);
+    expect(help).toMatch(/JSON lines: \.jsonl, \.ndjson, \.json; plain, \.gz or \.br/);
     expect(help).toMatch(/"\\n\\f\\n"/);
     expect(help).toMatch(/end-of-text tokens count none/);
   });

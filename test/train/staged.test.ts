@@ -329,6 +329,18 @@ describe('staged runs', () => {
       return lines;
     });
     expect(lines.some((l) => l.includes('now ends'))).toBe(false);
+    // the default re-warmup (150 steps) does not fit in the 25 steps left of a 30-step schedule: noted
+    const notes = await withStderr(async (lines) => {
+      const long = Trainer.create({ ...base, stages: [{ until: { steps: 10 }, grow: { op: 'depth', cOp: 2 } }] });
+      await long.train({ out: join(dir, 'long'), progress: true });
+      long.dispose();
+      return lines;
+    });
+    expect(notes).toContainEqual(
+      expect.stringMatching(
+        /note: the re-warmup \(150 steps from position 5\) ends at or past the schedule's horizon 30: the rate never decays/,
+      ),
+    );
     expect(lines).toContainEqual(
       expect.stringMatching(/note: this run ends with its schedule \(endAt 'schedule'\), at step 20 \(lr\.total\), not at steps 30/),
     );
