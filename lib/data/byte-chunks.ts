@@ -23,8 +23,7 @@ export function compressionOf(file: string): Compression {
 
 /** The file's name without its compression suffix (what says the format of its contents). */
 export function withoutCompression(file: string): string {
-  const c = compressionOf(file);
-  return c === 'brotli' ? file.slice(0, -3) : c === 'gzip' ? file.slice(0, -3) : file;
+  return compressionOf(file) === null ? file : file.slice(0, -3); // (.br and .gz: three characters)
 }
 
 const STREAM_NAME = { brotli: 'Brotli', gzip: 'gzip' } as const;

@@ -31,46 +31,46 @@ export function chooseToken(logits: Row, c: TokenChoice, rng: Xoshiro128): numbe
   const max = finiteMax(logits);
   const weight = (i: number) => Math.exp((logits[i] - max) / c.temperature);
   const k = c.topK > 0 && c.topK < V ? c.topK : V;
-  if (k === V && c.topP === 1) {
+  // every token's weight when every token is a candidate (computed once, read twice)
+  const all = k === V ? new Float64Array(V) : null;
+  let total = 0;
+  if (all !== null) for (let i = 0; i < V; i++) total += all[i] = weight(i);
+  if (all !== null && c.topP === 1) {
     // every token, in index order: no candidate list
-    let total = 0;
-    for (let i = 0; i < V; i++) total += weight(i);
     let u = uniform(rng) * total;
     let last = 0; // (the last token with any weight: where rounding may leave u)
     for (let i = 0; i < V; i++) {
-      const w = weight(i);
-      if (w === 0) continue;
+      if (all[i] === 0) continue;
       last = i;
-      if ((u -= w) < 0) return i;
+      if ((u -= all[i]) < 0) return i;
     }
     return last;
   }
-  // candidates most likely first: the k largest; for top-p alone, the m largest for a growing m
-  // until they hold p of the mass (the nucleus is short unless the distribution is flat)
+  // candidates most likely first, with their weights: the k largest; for top-p alone, the m
+  // largest for a growing m until they hold p of the mass (the nucleus is short unless the
+  // distribution is flat)
   let order: Uint32Array;
+  let weights: Float64Array;
   let threshold: number;
-  if (k < V) {
+  if (all === null) {
     order = largest(logits, k);
-    threshold = c.topP * order.reduce((a, i) => a + weight(i), 0);
+    weights = Float64Array.from(order, weight);
+    threshold = c.topP * weights.reduce((a, w) => a + w, 0);
   } else {
-    let total = 0;
-    for (let i = 0; i < V; i++) total += weight(i);
     threshold = c.topP * total;
     for (let m = 64; ; m *= 4) {
       order = largest(logits, Math.min(m, V));
-      if (m >= V || order.reduce((a, i) => a + weight(i), 0) >= threshold) break;
+      weights = Float64Array.from(order, (i) => all[i]);
+      if (m >= V || weights.reduce((a, w) => a + w, 0) >= threshold) break;
     }
   }
   // the shortest prefix holding the threshold (all k for top-p 1)
-  const weights: number[] = [];
+  let n = 0;
   let mass = 0;
-  for (let n = 0; n < order.length && (n === 0 || mass < threshold); n++) {
-    weights.push(weight(order[n]));
-    mass += weights[n];
-  }
+  while (n < order.length && (n === 0 || mass < threshold)) mass += weights[n++];
   let u = uniform(rng) * mass;
-  for (let n = 0; n < weights.length; n++) if ((u -= weights[n]) < 0) return order[n];
-  return order[weights.length - 1]; // (u within rounding of the mass; the prefix's last token has weight)
+  for (let i = 0; i < n; i++) if ((u -= weights[i]) < 0) return order[i];
+  return order[n - 1]; // (u within rounding of the mass; the prefix's last token has weight)
 }
 
 /** A uniform draw in [0, 1). */

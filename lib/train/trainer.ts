@@ -859,8 +859,9 @@ export class Trainer {
           );
           // the grown model resumes the target schedule at R < S_pre: a run that ends with its
           // schedule ends later; one with a step budget may end before that schedule has decayed
-          if (this.config.endAt === 'schedule' && this.lastStep() !== steps) {
-            steps = this.lastStep();
+          const moved = this.lastStep();
+          if (this.config.endAt === 'schedule' && moved !== steps) {
+            steps = moved;
             progress.setTotal(steps);
             progress.log(
               `staged-lm: the schedule resumes at position ${this.progression.schedulePos} of ${this.schedule.total}: the run now ends at step ${steps}`,
