@@ -157,7 +157,7 @@ export function registerTrain(program: Command): void {
     )
     .option('--profile-steps <n>', 'steps to record with --profile (default 3)', positiveInt('--profile-steps'))
     .option('--profile-after <n>', 'steps of this run before recording starts (default 5)', nonNegativeInt('--profile-after'))
-    .option('--no-progress', 'no progress output on stderr')
+    .option('--no-progress', 'no progress bar or per-interval lines on stderr (growths and warnings still print)')
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
       if (f.profile === undefined && (f.profileSteps !== undefined || f.profileAfter !== undefined))
@@ -254,7 +254,7 @@ export function registerTrain(program: Command): void {
       process.on('SIGTERM', onStop);
       try {
         const profile = f.profile === undefined ? undefined : { trace: f.profile, steps: f.profileSteps, after: f.profileAfter };
-        const r = await trainer.train({ out, progress: f.progress, signal: controller.signal, profile });
+        const r = await trainer.train({ out, progress: f.progress, notes: true, signal: controller.signal, profile });
         if (isMainRank())
           output(f.json, { ...r, out }, () =>
             [

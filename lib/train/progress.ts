@@ -22,10 +22,15 @@ export class Progress {
   /** When this session's first step began (for the ETA of line-by-line progress). */
   private readonly startedAt = performance.now();
 
+  /**
+   * `enabled`: the bar or the per-interval lines; `notes`: events and warnings (a growth, a moved
+   * end, a dropped profile), which a run without progress output still prints.
+   */
   constructor(
     private total: number,
     private readonly start: number,
     private readonly enabled: boolean,
+    private readonly notes = enabled,
   ) {
     if (enabled && process.stderr.isTTY) {
       this.bar = new SingleBar({
@@ -62,8 +67,17 @@ export class Progress {
     return formatDuration((((performance.now() - this.startedAt) / 1000) * (this.total - step)) / done);
   }
 
+  /** A progress line (shown with the bar or the interval lines). */
   log(line: string): void {
-    if (!this.enabled) return;
+    if (this.enabled) this.write(line);
+  }
+
+  /** An event or a warning: shown unless notes are off too. */
+  note(line: string): void {
+    if (this.notes) this.write(line);
+  }
+
+  private write(line: string): void {
     if (this.bar !== null) {
       this.bar.stop();
       process.stderr.write(line + '\n');

@@ -94,6 +94,11 @@ export interface TrainOptions {
   out: string;
   /** Progress on stderr (default true). */
   progress?: boolean;
+  /**
+   * Events and warnings on stderr — each growth, a moved end, a schedule that will not finish its
+   * decay, a dropped profile or report (default: as `progress`; the CLI prints them always).
+   */
+  notes?: boolean;
   /** Stops the loop after the current step; a checkpoint is saved. */
   signal?: AbortSignal;
   /** Called with each step's record when it is read back (at log intervals). */
@@ -779,8 +784,13 @@ export class Trainer {
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
-    const progress = new Progress(steps, this.progression.step, main && (opts.progress ?? true));
-    for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.log(line);
+    const progress = new Progress(
+      steps,
+      this.progression.step,
+      main && (opts.progress ?? true),
+      main && (opts.notes ?? opts.progress ?? true),
+    );
+    for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.note(line);
     const t0 = performance.now();
     // wall time of the whole run: what earlier sessions of it spent, then this one's
     const elapsedBefore = this.elapsedSeconds;
@@ -801,7 +811,7 @@ export class Trainer {
         progress.log(describeProfile(p));
       } catch (e) {
         profileWindow.discard();
-        progress.log(`staged-lm: no profile: ${(e as Error).message}`);
+        progress.note(`staged-lm: no profile: ${(e as Error).message}`);
       }
     };
 
@@ -854,7 +864,7 @@ export class Trainer {
           flush();
           if (this.config.snapshots.beforeGrowth) this.save(snapshotDir(opts.out, this.progression.step, 'before-growth'));
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
-          progress.log(
+          progress.note(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );
           // the grown model resumes the target schedule at R < S_pre: a run that ends with its
@@ -863,10 +873,10 @@ export class Trainer {
           if (this.config.endAt === 'schedule' && moved !== steps) {
             steps = moved;
             progress.setTotal(steps);
-            progress.log(
+            progress.note(
               `staged-lm: the schedule resumes at position ${this.progression.schedulePos} of ${this.schedule.total}: the run now ends at step ${steps}`,
             );
-            for (const line of this.endNotes(steps)) progress.log(line);
+            for (const line of this.endNotes(steps)) progress.note(line);
           }
           const restart = this.schedule.restart;
           if (
@@ -875,12 +885,12 @@ export class Trainer {
             restart.at < this.schedule.total &&
             restart.at + restart.rewarmup >= this.schedule.total
           )
-            progress.log(
+            progress.note(
               `staged-lm: note: the re-warmup (${restart.rewarmup} steps from position ${restart.at}) ends at or past the schedule's horizon ${this.schedule.total}: the rate never decays (a shorter grow.rewarmup fits)`,
             );
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
-            progress.log(
+            progress.note(
               `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
             );
           this.save(checkpointDir);
@@ -956,7 +966,7 @@ export class Trainer {
     try {
       if (main) report = writeReport(opts.out);
     } catch (e) {
-      progress.log(`staged-lm: no report: ${(e as Error).message}`);
+      progress.note(`staged-lm: no report: ${(e as Error).message}`);
     }
     return {
       report,

@@ -297,6 +297,24 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4]);
   });
 
+  it('train --no-progress still prints a growth and its notes (not the per-interval lines)', async () => {
+    const r = await cli([
+      'train',
+      '--config',
+      'run.json',
+      '--set',
+      'stages=[{"until":{"steps":2},"grow":{"op":"depth"}}]',
+      '--out',
+      'quiet-staged',
+      '--json',
+      '--no-progress',
+    ]);
+    expect(jsonOf(r)).toMatchObject({ step: 4, interrupted: false });
+    expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\); val loss /m);
+    expect(r.stderr).not.toMatch(/^step \d+\/\d+/m); // no progress lines
+    expect(r.stderr).not.toMatch(/^staged-lm: tiny|on cpu, data/m); // nor the run's header
+  });
+
   it('train --set PATH=VALUE and --data change the run config; a bad one names the field or the file', async () => {
     const [ok, badValue, badData, onResume] = await Promise.all([
       cli([
