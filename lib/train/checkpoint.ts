@@ -5,7 +5,19 @@
 //   state.json             step, tokens, FLOPs, schedule, stage, RNG and data-loader state, versions
 // The directory is written under a temporary name and renamed into place, so a crash never leaves
 // a half checkpoint where a complete one is expected.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, processAlive, writeFileDurable } from '../data/atomic';
@@ -78,15 +90,36 @@ export function modelTensors(model: GPT): Record<string, Tensor> {
   return out;
 }
 
-export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state: Omit<CheckpointState, 'format' | 'version'>): void {
+/** The files of a checkpoint that hold the model and its optimizer (state.json aside). */
+const TENSOR_FILES = ['config.json', 'model.safetensors', 'optimizer.safetensors'];
+
+/**
+ * Writes a checkpoint directory. `opts.tensorsFrom` names a checkpoint the caller knows holds this
+ * very model and optimizer (a snapshot saved at the same step): its config and tensor files are
+ * hard-linked (copied where links fail) instead of written again, which saves the disk a second
+ * copy of the largest files; state.json is written fresh. A later save replaces files by renames,
+ * never in place, so the two directories stay independent.
+ */
+export function saveCheckpoint(
+  dir: string,
+  model: GPT,
+  optimizer: AdamW,
+  state: Omit<CheckpointState, 'format' | 'version'>,
+  opts: { tensorsFrom?: string } = {},
+): void {
   mkdirSync(dirname(dir), { recursive: true });
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
   try {
     // every file flushed, then the directory, then the renames: a crash keeps one complete save
-    writeFileDurable(join(tmp, 'config.json'), [Buffer.from(JSON.stringify(toHfConfig(model.config), null, 2) + '\n')]);
-    saveSafetensors(join(tmp, 'model.safetensors'), modelTensors(model), { format: 'pt' });
-    saveSafetensors(join(tmp, 'optimizer.safetensors'), optimizer.momentTensors(), { step: String(optimizer.step) });
+    const from = opts.tensorsFrom;
+    if (from !== undefined && TENSOR_FILES.every((f) => existsSync(join(from, f)))) {
+      for (const f of TENSOR_FILES) linkOrCopy(join(from, f), join(tmp, f));
+    } else {
+      writeFileDurable(join(tmp, 'config.json'), [Buffer.from(JSON.stringify(toHfConfig(model.config), null, 2) + '\n')]);
+      saveSafetensors(join(tmp, 'model.safetensors'), modelTensors(model), { format: 'pt' });
+      saveSafetensors(join(tmp, 'optimizer.safetensors'), optimizer.momentTensors(), { step: String(optimizer.step) });
+    }
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...state };
     writeFileDurable(join(tmp, 'state.json'), [Buffer.from(JSON.stringify(full, null, 2) + '\n')]);
     fsyncDirectory(tmp);
@@ -107,7 +140,22 @@ export function saveCheckpoint(dir: string, model: GPT, optimizer: AdamW, state:
   for (const s of pendingSaves(dir)) if (!processAlive(s.pid)) rmSync(s.path, { recursive: true, force: true });
 }
 
-const CHECKPOINT_FILES = ['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json'];
+const CHECKPOINT_FILES = [...TENSOR_FILES, 'state.json'];
+
+/** A hard link where the file system makes one (the same device), else a flushed copy. */
+function linkOrCopy(src: string, dst: string): void {
+  try {
+    linkSync(src, dst);
+  } catch {
+    copyFileSync(src, dst);
+    const fd = openSync(dst, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
 
 /** The temporary directories saveCheckpoint(dir) writes (and the .old it moves the previous save to), with their writer's pid. */
 function pendingSaves(dir: string): { path: string; pid: number }[] {

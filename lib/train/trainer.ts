@@ -717,7 +717,7 @@ export class Trainer {
    * holds the same state), with each rank's generators, so that a resumed run draws the dropout
    * masks an uninterrupted one would have.
    */
-  save(dir: string): void {
+  save(dir: string, opts: { tensorsFrom?: string } = {}): void {
     // a diverged update (the loss it is checked by was computed before it) must not replace the
     // last good checkpoint: every rank holds the same parameters and refuses alike
     if (!this.parametersFinite()) throw new TrainingDivergedError(this.progression.step, NaN, 'parameters');
@@ -729,7 +729,7 @@ export class Trainer {
             .map((b) => JSON.parse(Buffer.from(b).toString('utf8')) as RngState);
     if (this.dp !== null && this.dp.rank !== 0) return;
     const state = this.checkpointState();
-    saveCheckpoint(dir, this.model, this.optimizer, ranks === undefined ? state : { ...state, rng: { ...state.rng, ranks } });
+    saveCheckpoint(dir, this.model, this.optimizer, ranks === undefined ? state : { ...state, rng: { ...state.rng, ranks } }, opts);
   }
 
   /** Whether every parameter is finite: one read-back of the sum of their norms (overflow counts as not). */
@@ -784,6 +784,14 @@ export class Trainer {
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');
+    // a second save of the same state (the last step's snapshot, then the checkpoint) links the
+    // first one's tensor files; a growth (same step, new model) forgets it
+    let lastSave: { dir: string; step: number } | null = null;
+    const save = (dir: string) => {
+      const step = this.progression.step;
+      this.save(dir, lastSave !== null && lastSave.step === step ? { tensorsFrom: lastSave.dir } : {});
+      lastSave = { dir, step };
+    };
     const progress = new Progress(
       steps,
       this.progression.step,
@@ -862,8 +870,9 @@ export class Trainer {
         const stage = this.config.stages[this.progression.stage];
         if (stage !== undefined && this.stageEnded(stage)) {
           flush();
-          if (this.config.snapshots.beforeGrowth) this.save(snapshotDir(opts.out, this.progression.step, 'before-growth'));
+          if (this.config.snapshots.beforeGrowth) save(snapshotDir(opts.out, this.progression.step, 'before-growth'));
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
+          lastSave = null;
           progress.note(
             `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );
@@ -893,7 +902,7 @@ export class Trainer {
             progress.note(
               `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
             );
-          this.save(checkpointDir);
+          save(checkpointDir);
           windowStart = performance.now();
           opts.onGrowth?.(g);
           continue; // (the run's end may have moved to this very step)
@@ -921,7 +930,7 @@ export class Trainer {
         const snapshots = this.config.snapshots.interval;
         if (snapshots > 0 && p.step % snapshots === 0) {
           flush(); // (as for a checkpoint: a diverged run stops before it saves)
-          this.save(snapshotDir(opts.out, p.step));
+          save(snapshotDir(opts.out, p.step));
           if (main && this.config.snapshots.keep > 0) pruneSnapshots(opts.out, this.config.snapshots.keep);
           windowStart = performance.now();
         }
@@ -930,7 +939,7 @@ export class Trainer {
           // the losses since the last log are read first: a diverged run stops before its NaN
           // weights replace the last good checkpoint, and the records reach metrics.jsonl with it
           flush();
-          this.save(checkpointDir);
+          save(checkpointDir);
           windowStart = performance.now();
         }
         // let signal handlers (Ctrl-C) run between steps
@@ -948,7 +957,7 @@ export class Trainer {
       flush();
       profiling((w) => w.finish());
       if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
-      this.save(checkpointDir);
+      save(checkpointDir);
       this.dp?.barrier(); // no rank reports done before rank 0's checkpoint is written
     } finally {
       profileWindow?.discard(); // open only when the loop failed

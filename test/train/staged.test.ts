@@ -1,6 +1,6 @@
 // Staged runs: a config with two growths runs end to end, logs each growth with equal loss before
 // and after, writes the report; resuming right after a growth gives the same losses as no interruption.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
@@ -373,6 +373,26 @@ describe('staged runs', () => {
     await k.train({ out: join(dir, 'k'), progress: false });
     k.dispose();
     expect(readdirSync(join(dir, 'k', 'snapshots')).sort()).toEqual(['step-000007-before-growth', 'step-000010', 'step-000012']);
+    // a second save of one state links the first's tensor files instead of writing them again: the
+    // before-growth snapshot those of step 7's checkpoint, the final checkpoint those of the last
+    // step's snapshot; each holds what a save of its own holds
+    const h = Trainer.create({ ...config, checkpointInterval: 7, snapshots: { interval: 6, beforeGrowth: true } });
+    await h.train({ out: join(dir, 'h'), progress: false });
+    h.dispose();
+    const file = (...path: string[]) => join(dir, ...path, 'model.safetensors');
+    expect(statSync(file('h', 'checkpoint')).ino).toBe(statSync(file('h', 'snapshots', 'step-000012')).ino);
+    expect(statSync(file('h', 'snapshots', 'step-000012')).nlink).toBe(2);
+    expect(statSync(file('h', 'snapshots', 'step-000007-before-growth')).nlink).toBe(1); // (the checkpoint moved on)
+    expect(readFileSync(file('h', 'snapshots', 'step-000007-before-growth'))).toEqual(
+      readFileSync(file('a', 'snapshots', 'step-000007-before-growth')),
+    );
+    expect(readFileSync(file('h', 'checkpoint'))).toEqual(readFileSync(file('a', 'checkpoint')));
+    expect(readFileSync(join(dir, 'h', 'checkpoint', 'optimizer.safetensors'))).toEqual(
+      readFileSync(join(dir, 'a', 'checkpoint', 'optimizer.safetensors')),
+    );
+    const resumed = Trainer.resume(join(dir, 'h', 'checkpoint'));
+    expect(resumed.progression.step).toBe(12);
+    resumed.dispose();
   });
 
   it("refuses the width operator's options on the other operators instead of dropping them", () => {
