@@ -1,6 +1,6 @@
 // metrics.jsonl: one JSON object per line. Training records carry
 //   {step, tokens, flops, loss, lr, gradNorm, tokensPerSec, elapsedSec}
-// and, at evaluation steps, valLoss; other events (growth, interrupt, resume) carry `event`.
+// and, at evaluation steps, valLoss (with valOffInterval: true at a session's end off the interval); other events (growth, interrupt, resume) carry `event`.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -16,6 +16,12 @@ export interface StepRecord {
   tokensPerSec?: number;
   elapsedSec?: number;
   valLoss?: number;
+  /**
+   * true where valLoss is the evaluation at the end of a session (the run's last step, or where it
+   * was interrupted), not one on eval.interval: the slope trigger's curve leaves it out, so that a
+   * resumed run grows where an uninterrupted one does.
+   */
+  valOffInterval?: boolean;
 }
 
 export type MetricsRecord = StepRecord | ({ event: string; step: number } & Record<string, unknown>);

@@ -335,9 +335,13 @@ export class Trainer {
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
-      t.valHistory = extra.valHistory ?? [];
-      // (a checkpoint older than the counter: its FLOPs stand in, as for its curve's points)
-      t.compute = extra.compute ?? extra.progression.flops;
+      // a checkpoint older than the compute counter: its FLOPs, scaled by the current model's ratio
+      // of Kaplan compute to FLOPs, stand in — for the counter and its curve's points alike, so that
+      // the trigger's log-log slopes (blind to a common factor) go on unchanged; exact before any
+      // growth, an estimate after one
+      const toCompute = t.computePerToken / t.flopsPerToken;
+      t.valHistory = (extra.valHistory ?? []).map((v) => (v.compute === undefined ? { ...v, compute: v.flops * toCompute } : v));
+      t.compute = extra.compute ?? extra.progression.flops * toCompute;
       t.elapsedSeconds = extra.elapsed ?? 0;
       restoreRng(state.rng, t.device);
       t.joinDataParallel(state.rng.ranks);
@@ -825,7 +829,7 @@ export class Trainer {
 
     // tokensPerSec covers training steps only: the window ends before an evaluation (ended by
     // `end`) and starts again after a growth or a checkpoint
-    const flush = (valLoss?: number, end = performance.now()) => {
+    const flush = (valLoss?: number, end = performance.now(), valOffInterval = false) => {
       if (pending.length === 0) return;
       // one read-back for the whole interval
       // the mean over ranks (one collective per log interval)
@@ -849,6 +853,7 @@ export class Trainer {
       last.tokensPerSec = tps;
       last.elapsedSec = this.elapsedClock();
       if (valLoss !== undefined) last.valLoss = valLoss;
+      if (valLoss !== undefined && valOffInterval) last.valOffInterval = true;
       for (const p of pending) {
         p.loss.dispose();
         p.gradNorm?.dispose();
@@ -921,8 +926,9 @@ export class Trainer {
           const v = this.evaluate();
           // the slope trigger's curve takes the interval's points only: the extra one at the end of a
           // session would not be in an uninterrupted run's curve, and a resumed trigger would differ
-          if (p.step % ev.interval === 0) this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
-          flush(v, end);
+          const onInterval = p.step % ev.interval === 0;
+          if (onInterval) this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
+          flush(v, end, !onInterval);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
         } else if (logNow) {
           flush();

@@ -153,6 +153,41 @@ describe('staged runs', () => {
     expect(r.valLoss).not.toBeNull(); // evaluated at its last step all the same
     expect(t.valHistory.map((v) => v.step)).toEqual([3, 6]);
     t.dispose();
+    // metrics.jsonl marks it, for `slope` to leave out as the trigger does
+    const evals = readFileSync(join(dir, 'short', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; valLoss?: number; valOffInterval?: boolean })
+      .filter((m) => m.valLoss !== undefined);
+    expect(evals.map((m) => [m.step, m.valOffInterval ?? false])).toEqual([
+      [3, false],
+      [6, false],
+      [8, true],
+    ]);
+  });
+
+  it('resumes a checkpoint older than the compute counter with its FLOPs scaled to compute, the curve and the counter alike', async () => {
+    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const t = Trainer.create(cfg);
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false, steps: 9 });
+    t.dispose();
+    const path = join(out, 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(path, 'utf8')) as {
+      extra: { compute?: number; valHistory: { compute?: number }[] };
+    };
+    const now = Trainer.resume(join(out, 'checkpoint'));
+    delete state.extra.compute;
+    for (const v of state.extra.valHistory) delete v.compute;
+    writeFileSync(path, JSON.stringify(state));
+    const old = Trainer.resume(join(out, 'checkpoint'));
+    // before any growth the conversion is exact
+    expect(old.compute).toBeCloseTo(now.compute, 6);
+    expect(old.valHistory.map((v) => v.compute! / now.valHistory.find((w) => w.step === v.step)!.compute!)).toEqual(
+      now.valHistory.map(() => expect.closeTo(1, 12)),
+    );
+    now.dispose();
+    old.dispose();
   });
 
   it("counts the spec's compute (6·N·tokens, N = 12·L·d² of each stage's model) beside the hardware's FLOPs", async () => {
