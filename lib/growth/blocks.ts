@@ -14,16 +14,17 @@ export function dup(x: Tensor, k: number, dim: number): Tensor {
 }
 
 /**
- * k copies of W on the diagonal; the off-diagonal blocks hold `offDiagonal` (zeros by default),
- * e.g. the moments option that gives them m/2, v/4 as well.
+ * k copies of W on the diagonal; the off-diagonal blocks hold `offDiagonal` (zeros by default):
+ * one tensor for every block (the moments option that gives them m/2, v/4 as well), or a function
+ * called once per block (noise: blocks (i, j) and (j, i) must differ, or the copies stay symmetric).
  */
-export function blockDiagonal(w: Tensor, k: number, offDiagonal: Tensor | null = null): Tensor {
+export function blockDiagonal(w: Tensor, k: number, offDiagonal: Tensor | (() => Tensor) | null = null): Tensor {
   const [r, c] = w.shape;
   return tidy(() => {
     const out = zeros([k * r, k * c], { dtype: w.dtype, device: w.device });
     for (let i = 0; i < k; i++) {
       for (let j = 0; j < k; j++) {
-        const src = i === j ? w : offDiagonal;
+        const src = i === j ? w : typeof offDiagonal === 'function' ? offDiagonal() : offDiagonal;
         if (src !== null)
           out
             .narrow(0, i * r, r)

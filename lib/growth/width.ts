@@ -74,7 +74,8 @@ function mapValue(x: Tensor, role: Role, k: number, offDiagonal: (() => Tensor) 
     case 'lnf':
       return tidy(() => dup(x, k, 0).div(k));
     case 'matrix': {
-      const bd = (w: Tensor) => tidy(() => blockDiagonal(w, k, offDiagonal === null ? null : offDiagonal()));
+      // (fresh noise for every off-diagonal block: the same in (i, j) and (j, i) keeps the copies equal)
+      const bd = (w: Tensor) => tidy(() => blockDiagonal(w, k, offDiagonal));
       return role.groups ? perGroup(x, role.groups, 1, bd) : bd(x);
     }
   }

@@ -223,13 +223,20 @@ describe('width ×2: symmetry', () => {
     expect(logitChange({ noiseStd: 1e-3 })).toBeGreaterThan(20 * d1);
   });
 
-  it('noise on the new weights breaks exactness by a small, reported amount', () => {
+  it('noise on the new weights breaks exactness by a small, reported amount, and the symmetry of the copies', () => {
     const g = growWidth(small, { noiseStd: 1e-3 });
     const m = instantiate(g).model;
     const delta = maxAbsDiff(logitsOf(model), logitsOf(m));
     expect(delta).toBeGreaterThan(0);
     expect(delta).toBeLessThan(0.05);
     m.dispose();
+    // each off-diagonal block draws its own noise (the same in both would keep the stream [h ∣ h])
+    for (const name of ['transformer.h.0.mlp.c_fc.weight', 'transformer.h.0.attn.c_proj.weight']) {
+      const w = g.params[name];
+      const [r, c] = [w.shape[0] / 2, w.shape[1] / 2];
+      expect(maxAbsDiff(w.narrow(0, 0, r).narrow(1, c, c), w.narrow(0, r, r).narrow(1, 0, c))).toBeGreaterThan(1e-4);
+    }
+    expect(halvesDiffer(g, 3)).toBeGreaterThan(1e-6);
   });
 });
 
