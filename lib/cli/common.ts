@@ -25,6 +25,15 @@ export function nonNegativeNumber(name: string) {
   };
 }
 
+/** A dropout probability: 0 ≤ p < 1. */
+export function probability(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a probability in [0, 1) (got '${v}')`);
+    return n;
+  };
+}
+
 export function device(v: string): string {
   if (!/^(cpu|cuda(:\d+)?)$/.test(v)) throw new InvalidArgumentError(`device must be cpu, cuda or cuda:N (got '${v}')`);
   return v;
@@ -39,11 +48,12 @@ export function fmtFlops(f: number): string {
   const units = ['', 'K', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y'];
   let v = f;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
+  // (999.999e18 rounds to 1000.00: that is 1.00 of the next unit)
+  while (Number(v.toFixed(2)) >= 1000 && i < units.length - 1) {
     v /= 1000;
     i++;
   }
-  return v >= 1000 ? `${f.toExponential(2)} FLOP` : `${v.toFixed(2)} ${units[i]}FLOP`;
+  return Number(v.toFixed(2)) >= 1000 ? `${f.toExponential(2)} FLOP` : `${v.toFixed(2)} ${units[i]}FLOP`;
 }
 
 export function positiveNumber(name: string) {

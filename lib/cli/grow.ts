@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { growthOptions } from '../train/config';
-import { Trainer } from '../train/trainer';
-import { nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
+import { Trainer, type ModelSize } from '../train/trainer';
+import { nonNegativeInt, nonNegativeNumber, output, positiveInt, probability } from './common';
 import { checkpointDir } from './model-io';
 
 interface GrowFlags {
@@ -17,15 +17,28 @@ interface GrowFlags {
   noise?: number;
   splitNoise?: number;
   rewarmup?: number;
+  peakLr?: number | 'kaplan';
   untiedHead?: 'duplicate';
   json?: boolean;
 }
 
 const OPS = ['width', 'depth', 'both', 'mlp', 'heads'];
 
+function peakLr(v: string): number | 'kaplan' {
+  if (v === 'kaplan') return v;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--peak-lr must be a positive number or 'kaplan' (got '${v}')`);
+  return n;
+}
+
 function op(v: string): string {
   if (!OPS.includes(v)) throw new InvalidArgumentError(`--op must be one of ${OPS.join(', ')} (got '${v}')`);
   return v;
+}
+
+/** Layers × width, with the heads and the MLP width (what mlp and heads growth change). */
+function describeSize(m: ModelSize): string {
+  return `${m.nLayer}×${m.nEmbd} (${m.nHead} heads, MLP ${m.mlpWidth})`;
 }
 
 export function registerGrow(program: Command): void {
@@ -38,11 +51,11 @@ export function registerGrow(program: Command): void {
       '--out <dir>',
       'run directory for the grown checkpoint (it goes to DIR/checkpoint; a DIR named checkpoint is that directory itself)',
     )
-    .option('--factor <k>', 'growth factor (width/depth/mlp/heads)', positiveInt('--factor'))
+    .option('--factor <k>', 'growth factor (width/depth/mlp/heads; both grows each by 2)', positiveInt('--factor'))
     .option(
       '--dropout <p>',
       'dropout of the grown stage (attention and residual): breaks the symmetry of width copies',
-      nonNegativeNumber('--dropout'),
+      probability('--dropout'),
     )
     .option('--noise <std>', 'std of noise on the new width weights (trades exactness for symmetry breaking)', nonNegativeNumber('--noise'))
     .option(
@@ -51,6 +64,11 @@ export function registerGrow(program: Command): void {
       nonNegativeNumber('--split-noise'),
     )
     .option('--rewarmup <steps>', 're-warmup steps after growth (default: the reference 150; 0: none)', nonNegativeInt('--rewarmup'))
+    .option(
+      '--peak-lr <lr>',
+      "peak LR of the grown model's schedule: a number, or 'kaplan' for lr(N) of the grown size (default: the run's lr.peak)",
+      peakLr,
+    )
     .addOption(
       new Option('--untied-head <how>', "width growth of an untied LM head: 'duplicate' grows it as [U | U] with LNf halved").choices([
         'duplicate',
@@ -64,6 +82,8 @@ export function registerGrow(program: Command): void {
         ['--noise', f.noise, ['width', 'both']],
         ['--split-noise', f.splitNoise, ['width', 'both', 'mlp', 'heads']],
         ['--rewarmup', f.rewarmup, ['width', 'depth', 'both']],
+        ['--peak-lr', f.peakLr, ['width', 'depth', 'both']],
+        ['--factor', f.factor, ['width', 'depth', 'mlp', 'heads']],
         ['--untied-head', f.untiedHead, ['width', 'both']],
       ] as const;
       for (const [flag, value, ops] of unused)
@@ -78,25 +98,42 @@ export function registerGrow(program: Command): void {
             ? `--out ${f.out} is the checkpoint being grown: choose another directory for the grown one`
             : `${target} already holds a checkpoint: choose another --out`,
         );
+      // a resumed run appends to its directory's metrics.jsonl: another run's would be taken for its past
+      const log = join(target, '..', 'metrics.jsonl');
+      if (existsSync(log)) throw new Error(`${log} belongs to another run: choose another --out for the grown checkpoint`);
       const trainer = Trainer.resume(dir);
       try {
+        if ((f.op === 'mlp' || f.op === 'heads') && trainer.config.lr.hiddenWidthBase !== undefined)
+          throw new Error(
+            `this run's lr.hiddenWidthBase scales by nEmbd: it does not cover the ${f.op} operator (grow with width, depth or both)`,
+          );
         if ((f.op === 'width' || f.op === 'both') && !trainer.modelConfig.tiedEmbeddings && f.untiedHead === undefined)
           throw new Error("this model's LM head is untied: width growth needs --untied-head duplicate ([U | U] with LNf halved)");
         // the operator's options as a run config's stage would give them (one mapping for both)
-        const opts = growthOptions({
-          op: f.op,
-          ...(f.factor !== undefined ? { factor: f.factor } : {}),
-          ...(f.dropout !== undefined ? { dropout: f.dropout } : {}),
-          ...(f.noise !== undefined ? { noiseStd: f.noise } : {}),
-          ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}),
-          ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
-          ...(f.rewarmup !== undefined ? { rewarmup: f.rewarmup } : {}),
-        });
+        const opts = growthOptions(
+          {
+            op: f.op,
+            ...(f.factor !== undefined ? { factor: f.factor } : {}),
+            ...(f.dropout !== undefined ? { dropout: f.dropout } : {}),
+            ...(f.noise !== undefined ? { noiseStd: f.noise } : {}),
+            ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}),
+            ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
+            ...(f.rewarmup !== undefined ? { rewarmup: f.rewarmup } : {}),
+            ...(f.peakLr !== undefined ? { peakLr: f.peakLr } : {}),
+          },
+          trainer.config.lr.peak,
+        );
         const event = trainer.grow(f.op, opts);
         trainer.save(target);
+        const { restart, total, kind } = trainer.schedule;
+        if (restart !== undefined && kind !== 'constant' && restart.at < total && restart.at + restart.rewarmup >= total)
+          process.stderr.write(
+            `staged-lm: note: the re-warmup (${restart.rewarmup} steps from position ${restart.at}) ends at or past the schedule's horizon ${total}: ` +
+              `the rate never decays (grow with a shorter --rewarmup)\n`,
+          );
         output(f.json, { ...event, checkpoint: target }, () =>
           [
-            `grew ${f.op} at step ${event.step}: ${event.from.nLayer}×${event.from.nEmbd} → ${event.to.nLayer}×${event.to.nEmbd} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,
+            `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,
             `validation loss ${event.lossBefore.toFixed(6)} → ${event.lossAfter.toFixed(6)}`,
             `schedule: peak LR ${event.peakLr.toExponential(3)}, continuing at position ${event.schedulePos}`,
             `checkpoint: ${target}  (continue with: staged-lm train --resume ${target} --steps N)`,

@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
+import { pastHorizon } from '../optim/schedule';
 import { describeProfile } from '../train/profile-window';
 import { FileTokens } from '../data/file-tokens';
 import { describeModel, Trainer, TrainingDivergedError, type TrainData } from '../train/trainer';
@@ -193,12 +194,19 @@ export function registerTrain(program: Command): void {
         });
         out = f.out ?? join(dir, '..');
         const { schedule, progression } = trainer;
-        if (f.steps !== undefined && schedule.kind !== 'constant' && isMainRank()) {
-          const end = progression.schedulePos + (f.steps - progression.step);
-          if (end > schedule.total)
+        if (f.steps !== undefined && isMainRank()) {
+          // (the next step is at position schedulePos + 1: learningRate's numbering)
+          const first = progression.schedulePos + 1;
+          const past = pastHorizon(schedule, first, first + (f.steps - progression.step) - 1);
+          if (past.rewarming > 0)
+            process.stderr.write(
+              `staged-lm: note: the re-warmup after the growth (${schedule.restart!.rewarmup} steps from position ${schedule.restart!.at}) runs past the schedule's horizon (lr.total ${schedule.total}): ` +
+                `${past.rewarming} of these steps still rise towards its final rate ${schedule.final}, and the rate never decays\n`,
+            );
+          if (past.atFinal > 0)
             process.stderr.write(
               `staged-lm: note: the learning-rate schedule reaches its end (lr.total ${schedule.total}) before step ${f.steps}: ` +
-                `the last ${end - schedule.total} steps train at its final rate ${schedule.final}\n`,
+                `the last ${past.atFinal} steps train at its final rate ${schedule.final}\n`,
             );
         }
       } else {

@@ -44,7 +44,10 @@ export const StageSchema = z
         offDiagonalMoments: z.enum(['zero', 'scaled']).optional(),
         /** Width growth of a model with an untied LM head: 'duplicate' grows it as [U ∣ U] with LNf halved (refused otherwise). */
         untiedHead: z.enum(['refuse', 'duplicate']).optional(),
-        /** Schedule of the grown stage (spec/growth.md): target peak, c_op, re-warmup. */
+        /**
+         * Schedule of the grown stage (spec/growth.md): target peak (default: the run's lr.peak, so
+         * a fixed peak stays fixed and 'kaplan' gives lr(N) of the grown size), c_op, re-warmup.
+         */
         peakLr: z.union([z.number().positive(), z.literal('kaplan')]).optional(),
         cOp: z.number().positive().optional(),
         /**
@@ -61,6 +64,13 @@ export const StageSchema = z
         path: ['alignTo'],
       })
       .superRefine((g, ctx) => {
+        if (g.op === 'both' && g.factor !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'factor applies to width, depth, mlp and heads: both grows width and depth by 2 each (c_op 2.455); use two stages for other factors',
+            path: ['factor'],
+          });
         // options of the width operator (split noise: of the copying operators) are refused for the others rather than dropped
         if (g.op === 'width' || g.op === 'both') return;
         for (const key of ['dropout', 'noiseStd', 'offDiagonalMoments', 'untiedHead'] as const)
@@ -84,9 +94,14 @@ export const StageSchema = z
   );
 export type StageConfig = z.infer<typeof StageSchema>;
 
-/** The growth-operator options a stage's `grow` entry stands for. */
-export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
-  const schedule = g.op === 'mlp' || g.op === 'heads' ? (g.cOp === undefined ? false : { cOp: g.cOp, ...sched(g) }) : sched(g);
+/**
+ * The growth-operator options a stage's `grow` entry stands for. `runPeak` is the run's lr.peak:
+ * the grown schedule's peak unless the entry gives peakLr (a fixed number stays fixed across
+ * growths; 'kaplan' is lr(N) of each size).
+ */
+export function growthOptions(g: StageConfig['grow'], runPeak: number | 'kaplan' = 'kaplan'): Record<string, unknown> {
+  const schedule =
+    g.op === 'mlp' || g.op === 'heads' ? (g.cOp === undefined ? false : { cOp: g.cOp, ...sched(g, runPeak) }) : sched(g, runPeak);
   const width = {
     ...(g.factor !== undefined ? { factor: g.factor } : {}),
     ...(g.dropout !== undefined ? { dropout: { attention: g.dropout, residual: g.dropout } } : {}),
@@ -107,9 +122,9 @@ export function growthOptions(g: StageConfig['grow']): Record<string, unknown> {
   }
 }
 
-function sched(g: StageConfig['grow']): Record<string, unknown> {
+function sched(g: StageConfig['grow'], runPeak: number | 'kaplan'): Record<string, unknown> {
   return {
-    ...(g.peakLr !== undefined ? { peak: g.peakLr } : {}),
+    peak: g.peakLr ?? runPeak,
     ...(g.cOp !== undefined ? { cOp: g.cOp } : {}),
     ...(g.rewarmup !== undefined ? { rewarmup: g.rewarmup } : {}),
   };

@@ -422,7 +422,7 @@ export class Trainer {
 
   /** The growth options of a stage's end, with c_op measured on the `alignTo` curve when given. */
   stageGrowthOptions(stage: StageConfig): Record<string, unknown> {
-    const o = growthOptions(stage.grow);
+    const o = growthOptions(stage.grow, this.config.lr.peak);
     if (stage.grow.alignTo === undefined) return o;
     const cOp = this.progression.schedulePos / this.alignedStep(stage.grow.alignTo);
     return { ...o, schedule: { ...(typeof o.schedule === 'object' ? o.schedule : {}), cOp } };

@@ -3,7 +3,7 @@
 // stdout), train → eval → sample → resume on a very small model, Ctrl-C during training, bad inputs.
 // Needs `npx tsc -p tsconfig.build.json` after changes to lib/ (npm test's set-up does it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { profilerAvailable } from '../../lib/profile';
@@ -433,6 +433,8 @@ describe('--json output and a small run: train → eval, sample → resume', () 
   it('grow --op mlp --split-noise: copies split apart, the loss moved only slightly', async () => {
     const g = jsonOf(await cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--split-noise', '0.01', '--out', 'mlp', '--json']));
     expect(g).toMatchObject({ event: 'growth', op: 'mlp', from: { nEmbd: 32, mlpWidth: 128 }, to: { nEmbd: 32, mlpWidth: 256 } });
+    const human = await cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--out', 'mlp-human']);
+    expect(human.stdout).toMatch(/grew mlp at step 6: 1×32 \(2 heads, MLP 128\) → 1×32 \(2 heads, MLP 256\)/);
     const moved = Math.abs((g.lossAfter as number) - (g.lossBefore as number));
     expect(moved).toBeGreaterThan(0);
     expect(moved).toBeLessThan(1e-2);
@@ -451,6 +453,56 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expectCleanFailure(factorOne, /width growth: factor: Too small/);
     expect((expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number }).step).toBe(6);
     expect(existsSync(join(dir, 'g2'))).toBe(false);
+    // --factor for both (width and depth ×2 each, c_op 2.455), a dropout of 1, another run's log in --out
+    mkdirSync(join(dir, 'foreign'));
+    cpSync(join(dir, 'run', 'metrics.jsonl'), join(dir, 'foreign', 'metrics.jsonl'));
+    const [bothFactor, dropoutOne, foreign] = await Promise.all([
+      cli(['grow', '--checkpoint', 'run', '--op', 'both', '--factor', '3', '--out', 'g4']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'width', '--dropout', '1', '--out', 'g4']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--out', 'foreign']),
+    ]);
+    expectCleanFailure(bothFactor, /--factor applies to --op width \/ depth \/ mlp \/ heads, not both/);
+    expectCleanFailure(dropoutOne, /--dropout must be a probability in \[0, 1\) \(got '1'\)/);
+    expectCleanFailure(foreign, /foreign.metrics\.jsonl belongs to another run: choose another --out/);
+    expect(existsSync(join(dir, 'g4'))).toBe(false);
+    expect(existsSync(join(dir, 'foreign', 'checkpoint'))).toBe(false);
+  });
+
+  it("grow keeps the run's fixed lr.peak (--peak-lr kaplan asks for lr(N)); a re-warmup past the horizon is noted", async () => {
+    await cli([
+      'train',
+      '--config',
+      'run.json',
+      '--set',
+      'lr.peak=6e-4',
+      '--set',
+      'lr.hiddenWidthBase=16',
+      '--out',
+      'fixed-peak',
+      '--no-progress',
+    ]);
+    // (the width-scaled rates do not cover mlp growth: refused as a run config's stage would be)
+    expectCleanFailure(
+      await cli(['grow', '--checkpoint', 'fixed-peak', '--op', 'mlp', '--out', 'hw-mlp']),
+      /lr\.hiddenWidthBase scales by nEmbd: it does not cover the mlp operator/,
+    );
+    const kept = await cli(['grow', '--checkpoint', 'fixed-peak', '--op', 'depth', '--out', 'fixed-grown', '--json']);
+    expect(jsonOf(kept).peakLr).toBe(6e-4);
+    // smallRun's horizon is its 4 steps: the default 150-step re-warmup runs past it
+    expect(kept.stderr).toMatch(
+      /note: the re-warmup \(150 steps from position 3\) ends at or past the schedule's horizon 4: the rate never decays/,
+    );
+    const kaplan = jsonOf(
+      await cli(['grow', '--checkpoint', 'fixed-peak', '--op', 'depth', '--peak-lr', 'kaplan', '--out', 'kaplan-grown', '--json']),
+    );
+    const n = 12 * 2 * 32 ** 2; // 2 layers × 32 after the growth
+    expect(kaplan.peakLr).toBeCloseTo(0.003239 - 0.0001395 * Math.log10(n), 12);
+    const r = await cli(['train', '--resume', 'fixed-grown', '--steps', '8', '--no-progress']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /note: the re-warmup after the growth \(150 steps from position 3\) runs past the schedule's horizon \(lr\.total 4\): 4 of these steps still rise/,
+    );
+    expect(r.stderr).not.toMatch(/train at its final rate/);
   });
 });
 

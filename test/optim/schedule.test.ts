@@ -1,5 +1,5 @@
 // Schedules against the spec's exact values (../shared/spec/growth.md).
-import { kaplanPeakLr, learningRate, parseSchedule } from '../../lib/optim/schedule';
+import { kaplanPeakLr, learningRate, parseSchedule, pastHorizon } from '../../lib/optim/schedule';
 import { kaplanParams, presetConfig } from '../../lib/nn/config';
 
 describe('Kaplan peak LR', () => {
@@ -59,6 +59,42 @@ describe('restart with re-warmup (the spec example)', () => {
   });
   it('refuses steps before the restart point', () => {
     expect(() => learningRate(s, 100)).toThrow(/before the restart point 3319/);
+  });
+});
+
+describe('pastHorizon: the steps of a session past the decay horizon', () => {
+  // counted directly: each position's rate, against the final one and the re-warmup's ramp
+  const direct = (s: ReturnType<typeof parseSchedule>, first: number, last: number) => {
+    let atFinal = 0;
+    let rewarming = 0;
+    for (let t = first; t <= last; t++) {
+      if (t < s.total) continue;
+      const inRamp = s.restart !== undefined && t < s.restart.at + s.restart.rewarmup;
+      if (inRamp) {
+        rewarming++;
+        expect(learningRate(s, t)).toBeLessThan(s.final);
+      } else {
+        atFinal++;
+        expect(learningRate(s, t)).toBe(s.final);
+      }
+    }
+    return { atFinal, rewarming };
+  };
+  it.each([
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4 }, 15, 30],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4 }, 21, 25],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4 }, 3, 19],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4, restart: { at: 11, rewarmup: 150 } }, 12, 60],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4, restart: { at: 11, rewarmup: 15 } }, 12, 60],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4, restart: { at: 11, rewarmup: 0 } }, 12, 60],
+    [{ peak: 1e-3, warmup: 2, total: 20, final: 1e-4, restart: { at: 11, rewarmup: 5 } }, 12, 15],
+    [{ kind: 'cosine' as const, peak: 1e-3, warmup: 2, total: 20, final: 1e-4, restart: { at: 25, rewarmup: 4 } }, 26, 40],
+  ])('%j from %i to %i', (input, first, last) => {
+    const s = parseSchedule(input);
+    expect(pastHorizon(s, first, last)).toEqual(direct(s, first, last));
+  });
+  it('is none for a constant schedule', () => {
+    expect(pastHorizon(parseSchedule({ kind: 'constant', peak: 1e-3, total: 5 }), 1, 50)).toEqual({ atFinal: 0, rewarming: 0 });
   });
 });
 

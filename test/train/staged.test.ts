@@ -26,6 +26,28 @@ beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-staged-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('staged runs', () => {
+  it("the grown stages keep a fixed lr.peak; 'kaplan' (the run's, or a stage's peakLr) gives lr(N) of each size", async () => {
+    const peaks = async (cfg: object) => {
+      const t = Trainer.create({ ...staged, steps: 12, eval: { interval: 0 }, ...cfg });
+      const seen: number[] = [];
+      await t.train({ out: join(dir, String(Math.random())), progress: false, onGrowth: (g) => seen.push(g.peakLr) });
+      t.dispose();
+      return seen;
+    };
+    const kaplan = (layers: number, width: number) => 0.003239 - 0.0001395 * Math.log10(12 * layers * width ** 2);
+    const stages = [
+      { until: { steps: 4 }, grow: { op: 'depth', rewarmup: 2 } },
+      { until: { steps: 8 }, grow: { op: 'width', dropout: 0.1, rewarmup: 2 } },
+    ];
+    expect(await peaks({ stages })).toEqual([3e-3, 3e-3]); // staged's lr.peak
+    const byN = await peaks({ stages, lr: { ...staged.lr, peak: 'kaplan' } });
+    expect(byN[0]).toBeCloseTo(kaplan(2, 16), 12);
+    expect(byN[1]).toBeCloseTo(kaplan(2, 32), 12);
+    const mixed = await peaks({ stages: [{ ...stages[0], grow: { ...stages[0].grow, peakLr: 'kaplan' } }, stages[1]] });
+    expect(mixed[0]).toBeCloseTo(kaplan(2, 16), 12);
+    expect(mixed[1]).toBe(3e-3);
+  });
+
   it('grow twice in place, log each growth, and write the report', async () => {
     const t = Trainer.create(staged);
     const r = await t.train({ out: dir, progress: false });
@@ -434,6 +456,9 @@ describe('staged runs', () => {
     const stage = (grow: object) => ({ ...staged, stages: [{ until: { steps: 5 }, grow }] });
     expect(() => parseRunConfig(stage({ op: 'mlp', dropout: 0.1, noiseStd: 0.01 }))).toThrow(
       /stages\.0\.grow\.dropout: dropout applies to width and both growth, not mlp; stages\.0\.grow\.noiseStd: noiseStd applies/,
+    );
+    expect(() => parseRunConfig(stage({ op: 'both', factor: 3 }))).toThrow(
+      /stages\.0\.grow\.factor: factor applies to width, depth, mlp and heads: both grows width and depth by 2 each/,
     );
     expect(() => parseRunConfig(stage({ op: 'depth', splitNoiseStd: 0.01 }))).toThrow(
       /splitNoiseStd applies to width, both, mlp and heads growth, not depth/,
