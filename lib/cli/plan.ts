@@ -9,9 +9,13 @@ import { fitPointsFromMetrics, parseFitPoints } from '../scaling/logs';
 import { planStages, type Plan, type PlanOptionsInput } from '../scaling/planner';
 import { fmtFlops, output, positiveInt } from './common';
 
-/** 'kaplan' or a JSON file with the constants (or a fit result holding them under `law`). */
-export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: string } {
-  if (spec === undefined || spec === 'kaplan') return { law: { ...KAPLAN }, source: 'kaplan' };
+/**
+ * 'kaplan' or a JSON file with the constants (or a fit result holding them under `law`); `batchTokens`:
+ * the fixed batch (tokens per step) of the steps the law was fitted on, where the file records one (a
+ * `staged-lm fit` result: its top-level `batchTokens`), else null.
+ */
+export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: string; batchTokens: number | null } {
+  if (spec === undefined || spec === 'kaplan') return { law: { ...KAPLAN }, source: 'kaplan', batchTokens: null };
   let text: string;
   try {
     text = readFileSync(spec, 'utf8');
@@ -24,7 +28,11 @@ export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: st
   } catch (e) {
     throw new Error(`law file '${spec}' is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return { law: lawFromJson(value), source: spec };
+  const law = lawFromJson(value);
+  const b = typeof value === 'object' && value !== null && 'law' in value ? (value as { batchTokens?: unknown }).batchTokens : undefined;
+  if (b !== undefined && b !== null && !(typeof b === 'number' && b > 0 && Number.isFinite(b)))
+    throw new Error(`law file '${spec}': batchTokens must be a positive number or null (got ${JSON.stringify(b)})`);
+  return { law, source: spec, batchTokens: typeof b === 'number' ? b : null };
 }
 
 function positiveNumber(name: string) {
@@ -70,7 +78,7 @@ function batchMode(v: string): 'target' | 'per-stage' {
   return v;
 }
 
-/** 23.2k, 1.50M, 26.1B: three significant digits. */
+/** 23.2k, 1.50M, 26.1B: three significant digits, the unit chosen after rounding (999.9k → 1.00M). */
 export function fmtCount(x: number): string {
   const units: [number, string][] = [
     [1e12, 'T'],
@@ -78,7 +86,12 @@ export function fmtCount(x: number): string {
     [1e6, 'M'],
     [1e3, 'k'],
   ];
-  for (const [v, u] of units) if (Math.abs(x) >= v) return `${(x / v).toPrecision(3)}${u}`;
+  if (x === 0 || !Number.isFinite(x)) return String(x);
+  if (Math.abs(Number((x / 1e12).toPrecision(3))) >= 1000) return x.toExponential(2);
+  for (const [v, u] of units) {
+    const r = (x / v).toPrecision(3);
+    if (Math.abs(Number(r)) >= 1) return `${r}${u}`;
+  }
   return x.toPrecision(3);
 }
 
@@ -94,7 +107,7 @@ export function formatPlan(plan: Plan, lawSource: string): string {
       s.params.toExponential(3),
       s.factor === null ? '—' : `×${Number(s.factor.toPrecision(4))}`,
       `${s.startLoss === null ? 'scratch' : s.startLoss.toFixed(4)} → ${s.endLoss.toFixed(4)}`,
-      fmtCount(s.steps),
+      s.empty ? '0 (empty)' : fmtCount(s.steps),
       fmtCount(s.tokens),
       fmtFlops(s.flops),
       s.pfDays.toPrecision(4),
@@ -113,11 +126,15 @@ export function formatPlan(plan: Plan, lawSource: string): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const one = plan.singleStage;
   const batch =
-    plan.batch === 'target'
-      ? `B = Bcrit(L_target) = ${fmtCount(plan.stages[plan.stages.length - 1].batchTokens)} tokens`
-      : 'B = Bcrit(end loss) per stage';
+    plan.batch === 'fixed'
+      ? `B = ${fmtCount(plan.batchTokens as number)} tokens per step (fixed, the batch the law was fitted at); steps are steps at that batch, tokens = steps·B`
+      : `${
+          plan.batch === 'target'
+            ? `B = Bcrit(L_target) = ${fmtCount(plan.stages[plan.stages.length - 1].batchTokens)} tokens`
+            : 'B = Bcrit(end loss) per stage'
+        }; steps are critical-batch steps`;
   const lines = [
-    `target loss ${plan.targetLoss} (law: ${lawSource}), ${plan.stages.length} stage${plan.stages.length === 1 ? '' : 's'}, ${batch}; steps are critical-batch steps`,
+    `target loss ${plan.targetLoss} (law: ${lawSource}), ${plan.stages.length} stage${plan.stages.length === 1 ? '' : 's'}, ${batch}`,
     ...rows.map((r) => r.map((c, i) => pad(c, widths[i])).join('  ')),
     `single stage: N = ${one.params.toExponential(3)}, ${fmtCount(one.steps)} steps, ${fmtCount(one.tokens)} tokens, ${fmtFlops(one.flops)}, ${one.pfDays.toPrecision(4)} PF-days`,
     `staged / single stage = ${plan.computeRatio.toFixed(4)}: saving ${(100 * plan.saving).toFixed(1)}%`,
@@ -126,6 +143,7 @@ export function formatPlan(plan: Plan, lawSource: string): string {
     lines.push(
       `(versus one stage of the final size ${plan.sameSizeSingleStage.params.toExponential(3)}: ${(plan.totalFlops / plan.sameSizeSingleStage.flops).toFixed(4)})`,
     );
+  for (const n of plan.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
 }
 
@@ -137,7 +155,8 @@ interface PlanFlags {
   factorRange?: { min: number; max: number };
   freeFactors?: boolean;
   finalSize: 'optimal' | 'free' | number;
-  batch: 'target' | 'per-stage';
+  batch?: 'target' | 'per-stage';
+  batchTokens?: number;
   json?: boolean;
 }
 
@@ -161,18 +180,40 @@ export function registerPlan(program: Command): void {
       finalSize,
       'optimal',
     )
-    .option('--batch <target|per-stage>', 'batch of every stage: Bcrit(L_target), or Bcrit of each stage’s end loss', batchMode, 'target')
+    .option(
+      '--batch <target|per-stage>',
+      'batch of every stage: Bcrit(L_target) (the default), or Bcrit of each stage’s end loss (critical-batch laws: not for a law fitted at a fixed batch)',
+      batchMode,
+    )
+    .option(
+      '--batch-tokens <B>',
+      "a fixed batch of B tokens per step: the law's steps are steps at that batch, tokens = steps·B (default: the batch a `staged-lm fit` law file records)",
+      positiveNumber('--batch-tokens'),
+    )
     .option('--json', 'print one JSON object')
     .action((f: PlanFlags) => {
       const chosen = [f.factors !== undefined, f.factorRange !== undefined, f.freeFactors === true].filter(Boolean).length;
       if (chosen > 1) throw new Error('give only one of --factors, --factor-range, --free-factors');
-      const { law, source } = loadLaw(f.law);
+      const { law, source, batchTokens: lawBatch } = loadLaw(f.law);
+      if (f.batch !== undefined && f.batchTokens !== undefined) throw new Error('give only one of --batch, --batch-tokens');
+      if (f.batch !== undefined && lawBatch !== null)
+        throw new Error(
+          `law file '${source}' was fitted on steps at a fixed batch of ${lawBatch} tokens: its steps are not critical-batch steps, so --batch ${f.batch} does not apply (the plan counts tokens = steps·${lawBatch}; --batch-tokens B to count another batch)`,
+        );
+      const fixed = f.batchTokens ?? lawBatch;
       const factors: PlanOptionsInput['factors'] = f.freeFactors
         ? { kind: 'range', min: 1, max: 1000 }
         : f.factorRange
           ? { kind: 'range', ...f.factorRange }
           : { kind: 'set', values: f.factors ?? [2, 4, 8] };
-      const plan = planStages({ targetLoss: f.targetLoss, stages: f.stages, factors, finalSize: f.finalSize, batch: f.batch, law });
+      const plan = planStages({
+        targetLoss: f.targetLoss,
+        stages: f.stages,
+        factors,
+        finalSize: f.finalSize,
+        ...(fixed !== null ? { batch: 'fixed', batchTokens: fixed } : { batch: f.batch ?? 'target' }),
+        law,
+      });
       output(f.json, { ...plan, lawSource: source }, () => formatPlan(plan, source));
     });
 }
@@ -186,8 +227,12 @@ interface FitFlags {
 }
 
 function collectRun(v: string, prev: string[]): string[] {
-  if (!/^.+:[0-9.eE+]+$/.test(v))
+  const i = v.lastIndexOf(':');
+  if (i <= 0 || i === v.length - 1)
     throw new InvalidArgumentError(`--run must be FILE:N (metrics.jsonl and its non-embedding parameter count; got '${v}')`);
+  const n = Number(v.slice(i + 1));
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`--run '${v}': N must be a positive number of non-embedding parameters (got '${v.slice(i + 1)}')`);
   return [...prev, v];
 }
 
@@ -195,26 +240,59 @@ export function registerFit(program: Command): void {
   program
     .command('fit')
     .description('fit L(N, S) = (Nc/N)^αN + (2·Sc/S)^αS to validation curves of small runs; --out writes a law file for `plan --law`')
-    .option('--points <file>', 'JSON array or JSON lines of {N, S | tokens, L}')
-    .option('--run <file:N>', "a run's metrics.jsonl and its non-embedding parameter count (repeatable); S = step", collectRun, [])
-    .option('--batch-tokens <B>', 'tokens per step, for points given in tokens', positiveNumber('--batch-tokens'))
-    .option('--out <file>', 'write the fit (constants under `law`, errors) as JSON')
+    .option('--points <file>', 'a JSON array, {"points": [...]} or JSON lines of {N, S | tokens, L}')
+    .option(
+      '--run <file:N>',
+      "a from-scratch run's metrics.jsonl and its non-embedding parameter count (repeatable); S = step, every valLoss record " +
+        '(the end-of-session ones too); a staged run (a log with a growth event) is refused: its points after a growth belong to another size',
+      collectRun,
+      [],
+    )
+    .option(
+      '--batch-tokens <B>',
+      "tokens per step: converts points given in tokens, and records that the steps are at this fixed batch (default: the runs' tokens per step, which must agree)",
+      positiveNumber('--batch-tokens'),
+    )
+    .option('--out <file>', 'write the fit (constants under `law`, the fixed batch as `batchTokens`, errors) as JSON')
     .option('--json', 'print one JSON object')
     .action((f: FitFlags) => {
       const points: FitPoint[] = [];
-      if (f.points !== undefined) points.push(...parseFitPoints(readFileSync(f.points, 'utf8')));
+      const read = (file: string, what: string) => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new Error(`fit: cannot read ${what} '${file}': ${e instanceof Error ? e.message : String(e)}`);
+        }
+      };
+      if (f.points !== undefined)
+        points.push(...parseFitPoints(read(f.points, '--points')).map((p) => ({ ...p, source: `--points ${f.points}` })));
+      // the batch of the runs' steps: one for all (and --batch-tokens', when given), so that S is one unit
+      const batches: { run: string; tokensPerStep: number }[] = [];
       for (const r of f.run) {
         const i = r.lastIndexOf(':');
-        points.push(...fitPointsFromMetrics(readFileSync(r.slice(0, i), 'utf8'), Number(r.slice(i + 1))));
+        const file = r.slice(0, i);
+        const run = fitPointsFromMetrics(read(file, '--run'), Number(r.slice(i + 1)), file);
+        points.push(...run.points.map((p) => ({ ...p, source: `--run ${r}` })));
+        if (run.tokensPerStep !== null) batches.push({ run: r, tokensPerStep: run.tokensPerStep });
       }
       if (points.length === 0) throw new Error('fit: give --points FILE and/or --run FILE:N');
-      const result = fitScalingLaw(points, f.batchTokens === undefined ? {} : { batchTokens: f.batchTokens });
+      const agreed = f.batchTokens ?? batches[0]?.tokensPerStep;
+      const other = batches.find((b) => agreed !== undefined && Math.abs(b.tokensPerStep / agreed - 1) > 1e-9);
+      if (other !== undefined)
+        throw new Error(
+          `fit: --run ${other.run} trains ${other.tokensPerStep} tokens per step, but ${f.batchTokens !== undefined ? `--batch-tokens is ${f.batchTokens}` : `--run ${batches[0].run} ${agreed}`}: ` +
+            'the steps S of one fit must be steps at one batch (give the points in tokens instead)',
+        );
+      const result = fitScalingLaw(points, agreed === undefined ? {} : { batchTokens: agreed });
       if (f.out !== undefined) writeFileSync(f.out, JSON.stringify(result, null, 2) + '\n');
       const l = result.law;
       output(f.json, result, () =>
         [
           `fitted on ${result.points} points: Nc = ${l.Nc.toExponential(4)}, αN = ${l.alphaN.toFixed(4)}, Sc = ${l.Sc.toExponential(4)}, αS = ${l.alphaS.toFixed(4)} (B* = ${l.Bstar.toExponential(3)}, αB = ${l.alphaB} kept)`,
           `error: RMS ${(100 * result.rmsRelativeError).toFixed(2)}%, max ${(100 * result.maxRelativeError).toFixed(2)}% (relative loss)${result.converged ? '' : '; did not converge'}`,
+          result.batchTokens !== null
+            ? `steps are at a fixed batch of ${result.batchTokens} tokens (${f.batchTokens !== undefined ? '--batch-tokens' : "the runs' logs"}): a plan from this law counts tokens = steps·${result.batchTokens}`
+            : "steps of unknown batch: a plan reads them as critical-batch steps (Kaplan's B*); give --batch-tokens B if they are steps at a fixed batch",
           ...(f.out !== undefined ? [`written to ${f.out} (use: staged-lm plan --law ${f.out} --target-loss L)`] : []),
         ].join('\n'),
       );

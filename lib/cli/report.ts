@@ -1,6 +1,6 @@
 // `staged-lm report`: loss against cumulative FLOPs with growth points (SVG) and the stage table.
 import type { Command } from 'commander';
-import { readRun, writeReport } from '../train/report';
+import { writeReport } from '../train/report';
 import { output } from './common';
 
 export function registerReport(program: Command): void {
@@ -9,9 +9,12 @@ export function registerReport(program: Command): void {
     .description('plot loss against cumulative FLOPs with the growth points marked (report.svg) and print the stage table')
     .requiredOption('--run <dir>', 'run directory (with metrics.jsonl)')
     .option('--baseline <dir>', 'a from-scratch run to overlay')
-    .option('--json', 'print one JSON object')
+    .option(
+      '--json',
+      "print one JSON object: svg, and stages as the table shows them (tokens and flops: the stage's own; cumulativeTokens and cumulativeFlops: the run's totals at the stage's end)",
+    )
     .action((f: { run: string; baseline?: string; json?: boolean }) => {
       const r = writeReport(f.run, f.baseline);
-      output(f.json, { svg: r.svg, stages: readRun(f.run).stages }, () => `${r.table}\nplot: ${r.svg}`);
+      output(f.json, { svg: r.svg, stages: r.stages }, () => `${r.table}\nplot: ${r.svg}`);
     });
 }

@@ -19,10 +19,15 @@ export interface FitPoint {
   S?: number;
   tokens?: number;
   L: number;
+  /** Where the point came from (e.g. `--run a.jsonl:1e6`), for errors. */
+  source?: string;
 }
 
 export interface FitOptions {
-  /** Tokens per step, to convert points given in tokens. */
+  /**
+   * Tokens per step: converts points given in tokens (S = tokens/B), and says that the steps S are steps
+   * at this fixed batch (recorded in the result, so that a plan counts tokens = S·B).
+   */
   batchTokens?: number;
   /** B* and αB of the resulting law (not fitted). */
   Bstar?: number;
@@ -32,6 +37,11 @@ export interface FitOptions {
 
 export interface FitResult {
   law: ScalingLaw;
+  /**
+   * The fixed batch (tokens per step) of the steps S the law was fitted on, or null when unknown (S then
+   * reads as steps at the critical batch, Kaplan's accounting, with B* and αB carried over).
+   */
+  batchTokens: number | null;
   /** RMS and maximum of |L_fit/L − 1| over the points. */
   rmsRelativeError: number;
   maxRelativeError: number;
@@ -58,13 +68,14 @@ function prepare(points: readonly FitPoint[], opts: FitOptions): Prepared {
   const L = new Float64Array(n);
   points.forEach((p, i) => {
     const steps = p.S ?? (p.tokens !== undefined && opts.batchTokens !== undefined ? p.tokens / opts.batchTokens : undefined);
-    if (steps === undefined) throw new Error(`fit: point ${i} has neither S nor tokens with a batch size`);
+    const which = `point ${i + 1}${p.source === undefined ? '' : ` (${p.source})`}`;
+    if (steps === undefined) throw new Error(`fit: ${which} has neither S nor tokens with a batch size`);
     for (const [name, v] of [
       ['N', p.N],
       ['S', steps],
       ['L', p.L],
     ] as const)
-      if (!(v > 0) || !Number.isFinite(v)) throw new Error(`fit: point ${i}: ${name} must be positive and finite (got ${v})`);
+      if (!(v > 0) || !Number.isFinite(v)) throw new Error(`fit: ${which}: ${name} must be positive and finite (got ${v})`);
     N[i] = p.N;
     S[i] = steps;
     L[i] = p.L;
@@ -186,6 +197,7 @@ export function fitScalingLaw(points: readonly FitPoint[], opts: FitOptions = {}
   const rel = Array.from(r, (v) => Math.abs(Math.expm1(v)));
   return {
     law,
+    batchTokens: opts.batchTokens ?? null,
     rmsRelativeError: Math.sqrt(rel.reduce((s, v) => s + v * v, 0) / rel.length),
     maxRelativeError: Math.max(...rel),
     rmsLogError: Math.sqrt(best.sse / r.length),

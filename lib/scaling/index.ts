@@ -42,6 +42,7 @@ export {
   type PlanOptions,
   type PlanOptionsInput,
   type GrowthLossOptions,
+  type SearchBatch,
 } from './planner';
 export { fitScalingLaw, type FitPoint, type FitOptions, type FitResult } from './fit';
 export {
@@ -49,6 +50,7 @@ export {
   STEP_RATIO_C_OP,
   TriggerOptionsSchema,
   findGrowthPoint,
+  replayTrigger,
   measureSlopes,
   lawFinalStepRatio,
   type TriggerOp,
@@ -58,6 +60,8 @@ export {
   type TriggerResult,
   type TriggerReached,
   type TriggerNotReached,
+  type TriggerReplay,
+  type DropCounts,
 } from './trigger';
-export { parseValidationLog, fitPointsFromMetrics, parseFitPoints, type ValidationLogOptions } from './logs';
+export { parseValidationLog, fitPointsFromMetrics, parseFitPoints, type ValidationLogOptions, type RunFitPoints } from './logs';
 export { goldenSection, minimize1d, bisectRoot, solveLinear, type Minimum, type ScanOptions } from './optimize';

@@ -17,27 +17,28 @@ export interface ValidationLogOptions {
   tokensPerStep?: number;
 }
 
-/** Calls fn with every training record of a metrics.jsonl text (events skipped), and its line index. */
-function eachStepRecord(text: string, fn: (r: Record<string, unknown>, i: number) => void): void {
-  for (const { value: rec, line } of parseJsonLines(text, 'metrics')) {
-    if (typeof rec !== 'object' || rec === null || 'event' in rec) continue;
-    fn(rec as Record<string, unknown>, line - 1);
-  }
-}
-
 function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
   const out: ValPoint[] = [];
-  eachStepRecord(text, (r, i) => {
-    if (typeof r.valLoss !== 'number') return;
+  let segment = 0;
+  for (const { value: rec, line } of parseJsonLines(text, 'metrics')) {
+    if (typeof rec !== 'object' || rec === null) continue;
+    const r = rec as Record<string, unknown>;
+    // the trainer's trigger curve restarts at each growth
+    if (r.event === 'growth') segment++;
+    if ('event' in r || typeof r.valLoss !== 'number') continue;
     const step = typeof r.step === 'number' ? r.step : undefined;
     let compute: number;
     // the trainer's records carry the spec's compute (6·N·tokens over stages) beside its FLOPs
     if (typeof r.compute === 'number') compute = r.compute;
     else if (typeof r.flops === 'number') compute = r.flops;
     else if (typeof r.tokens === 'number' && o.params !== undefined) compute = 6 * o.params * r.tokens;
-    else throw new Error(`metrics line ${i + 1}: a valLoss record without 'flops' (give --params to use 6·N·tokens)`);
-    out.push(step === undefined ? { compute, loss: r.valLoss } : { compute, loss: r.valLoss, step });
-  });
+    else throw new Error(`metrics line ${line}: a valLoss record without 'flops' (give --params to use 6·N·tokens)`);
+    const p: ValPoint = { compute, loss: r.valLoss, segment };
+    if (step !== undefined) p.step = step;
+    // an evaluation at the end of a session, off eval.interval: not in the trainer's trigger curve
+    if (r.valOffInterval === true) p.offInterval = true;
+    out.push(p);
+  }
   return out;
 }
 
@@ -70,13 +71,39 @@ export function parseValidationLog(text: string, opts: ValidationLogOptions = {}
   return metrics ? parseMetrics(text, opts) : parseCsv(text, opts);
 }
 
-/** Fit points from one run's metrics.jsonl: {N, S = step, L = valLoss} for every record with valLoss and step > 0. */
-export function fitPointsFromMetrics(text: string, params: number): FitPoint[] {
-  const out: FitPoint[] = [];
-  eachStepRecord(text, (r) => {
-    if (typeof r.valLoss === 'number' && typeof r.step === 'number' && r.step > 0) out.push({ N: params, S: r.step, L: r.valLoss });
-  });
-  return out;
+/** A run's fit points and the tokens per step its records show. */
+export interface RunFitPoints {
+  points: FitPoint[];
+  /** tokens/step of the run's records (one value for the whole run), or null when they have no tokens. */
+  tokensPerStep: number | null;
+}
+
+/**
+ * Fit points from one run's metrics.jsonl: {N, S = step, L = valLoss} for every record with valLoss and
+ * step > 0 — off-interval evaluations included (valid measurements of the loss at their step). A staged
+ * run is refused: after a growth the points belong to another size, and its steps resume another
+ * model's schedule; the fit needs from-scratch runs. `name` names the log in errors.
+ */
+export function fitPointsFromMetrics(text: string, params: number, name = 'metrics'): RunFitPoints {
+  const points: FitPoint[] = [];
+  const ratios = new Set<number>();
+  for (const { value: rec, line } of parseJsonLines(text, name)) {
+    if (typeof rec !== 'object' || rec === null) continue;
+    const r = rec as Record<string, unknown>;
+    if (r.event === 'growth')
+      throw new Error(
+        `${name} line ${line}: a growth at step ${String(r.step)}: this is a staged run; fit needs from-scratch runs (one size each)`,
+      );
+    if ('event' in r) continue;
+    if (typeof r.step === 'number' && r.step > 0 && typeof r.tokens === 'number' && r.tokens > 0)
+      ratios.add(Number((r.tokens / r.step).toPrecision(12)));
+    if (typeof r.valLoss === 'number' && typeof r.step === 'number' && r.step > 0) points.push({ N: params, S: r.step, L: r.valLoss });
+  }
+  if (ratios.size > 1)
+    throw new Error(
+      `${name}: tokens per step change within the run (${[...ratios].slice(0, 3).join(', ')}…): its steps are not one unit for the fit`,
+    );
+  return { points, tokensPerStep: ratios.size === 1 ? [...ratios][0] : null };
 }
 
 const FitPointSchema = z
@@ -89,17 +116,33 @@ const FitPointSchema = z
   .strict()
   .refine((p) => p.S !== undefined || p.tokens !== undefined, { message: 'give S or tokens' });
 
-/** Fit points from JSON (an array, or {points: [...]}) or JSON lines, each {N, S | tokens, L}. */
+/**
+ * Fit points from JSON (an array, or {points: [...]}, pretty-printed or not) or JSON lines, each
+ * {N, S | tokens, L}. The whole text is tried as one JSON value first; failing that, as JSON lines.
+ * Points are numbered from 1 in errors.
+ */
 export function parseFitPoints(text: string): FitPoint[] {
   const t = text.trim();
   let raw: unknown[];
-  if (t.startsWith('[') || (t.startsWith('{') && !t.includes('\n'))) {
-    const v: unknown = JSON.parse(t);
-    raw = Array.isArray(v)
-      ? v
-      : typeof v === 'object' && v !== null && Array.isArray((v as { points?: unknown }).points)
-        ? (v as { points: unknown[] }).points
-        : [v];
+  let whole: unknown;
+  let wholeError: string | null = null;
+  try {
+    whole = JSON.parse(t);
+  } catch (e) {
+    wholeError = e instanceof Error ? e.message : String(e);
+  }
+  if (wholeError === null) {
+    raw = Array.isArray(whole)
+      ? whole
+      : typeof whole === 'object' && whole !== null && 'points' in whole
+        ? (() => {
+            const v = (whole as { points: unknown }).points;
+            if (!Array.isArray(v)) throw new Error(`points: 'points' must be an array (got ${typeof v})`);
+            return v as unknown[];
+          })()
+        : [whole];
+  } else if (t.startsWith('[')) {
+    throw new Error(`points: not JSON (${wholeError})`);
   } else
     raw = t
       .split(/\r?\n/)
@@ -108,7 +151,9 @@ export function parseFitPoints(text: string): FitPoint[] {
         try {
           return JSON.parse(l) as unknown;
         } catch (e) {
-          throw new Error(`points line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)})`);
+          throw new Error(
+            `points line ${i + 1}: not JSON (${e instanceof Error ? e.message : String(e)}); the file is neither one JSON value (${wholeError}) nor JSON lines`,
+          );
         }
       });
   return raw.map((p, i) => {

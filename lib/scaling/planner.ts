@@ -56,10 +56,20 @@ export const PlanOptionsSchema = z
      * sees). Per-stage batches reward raising the batch as the loss falls, so with a factor range that
      * includes 1 a plan may hold two consecutive stages of one size (a batch increase without growth).
      */
-    batch: z.enum(['target', 'per-stage']).default('target'),
+    batch: z.enum(['target', 'per-stage', 'fixed']).default('target'),
+    /**
+     * With batch 'fixed': the tokens per step of every stage, for a law whose S counts steps at that fixed
+     * batch (fitted on one's own runs): tokens = S·batchTokens. The plan is the 'target' plan (one batch
+     * for all stages: the same sizes, losses and steps), counted in those tokens.
+     */
+    batchTokens: z.number().positive().finite().optional(),
     law: ScalingLawSchema.default({ ...KAPLAN }),
   })
-  .strict();
+  .strict()
+  .refine((o) => (o.batch === 'fixed') === (o.batchTokens !== undefined), {
+    message: "batchTokens goes with batch 'fixed', and batch 'fixed' needs batchTokens",
+    path: ['batchTokens'],
+  });
 export type PlanOptionsInput = z.input<typeof PlanOptionsSchema>;
 export type PlanOptions = z.infer<typeof PlanOptionsSchema>;
 
@@ -76,8 +86,10 @@ export interface PlanStage {
   /** The stage's position on its own from-scratch curve (critical-batch steps): S_eff and S_eff + ΔS. */
   startStep: number;
   endStep: number;
-  /** ΔS_k. */
+  /** ΔS_k (0 for an empty stage: see `empty`). */
   steps: number;
+  /** True for a stage that trains no step: the growths into and out of it are applied back to back. */
+  empty: boolean;
   batchTokens: number;
   tokens: number;
   flops: number;
@@ -88,8 +100,15 @@ export interface Plan {
   targetLoss: number;
   law: ScalingLaw;
   batch: PlanOptions['batch'];
-  /** Stages with steps > 0 (a zero-length stage is folded into the next growth). */
+  /** Tokens per step of every stage with batch 'fixed', else null. */
+  batchTokens: number | null;
+  /**
+   * The stages: none folded away (an empty one stays, with `empty`), except that consecutive stages of one
+   * size under one batch (×1, which a factor range from 1 allows) are merged into one stage.
+   */
   stages: PlanStage[];
+  /** What the plan's reader must know: empty stages, merged stages, a final size above the optimum. */
+  notes: string[];
   totalSteps: number;
   totalTokens: number;
   totalFlops: number;
@@ -103,13 +122,19 @@ export interface Plan {
   sameSizeSingleStage: SingleStageOptimum;
 }
 
+/**
+ * The batch accounting of the searches: 'fixed' searches as 'target' (one batch for every stage: the
+ * objective differs by a constant factor, so the optimum is the same).
+ */
+export type SearchBatch = 'target' | 'per-stage';
+
 /** The compute of a plan (sizes, growth losses): ∞ when infeasible (a stage ending at or below its floor, losses out of order). */
 export function planFlops(
   sizes: readonly number[],
   growthLosses: readonly number[],
   targetLoss: number,
   law: ScalingLaw,
-  batch: PlanOptions['batch'],
+  batch: SearchBatch,
 ): number {
   const K = sizes.length;
   const bTarget = criticalBatch(targetLoss, law);
@@ -181,7 +206,7 @@ export function optimiseGrowthLosses(
   sizes: readonly number[],
   targetLoss: number,
   law: ScalingLaw,
-  batch: PlanOptions['batch'],
+  batch: SearchBatch,
   opts: GrowthLossOptions = {},
 ): Inner {
   const K = sizes.length;
@@ -281,7 +306,7 @@ function bestOverSet(values: readonly number[], K: number, finalSize: number, o:
   const visit = (depth: number) => {
     if (depth === K - 1) {
       const sizes = sizesFrom(finalSize, seq.map(Math.log));
-      const r = optimiseGrowthLosses(sizes, o.targetLoss, o.law, o.batch);
+      const r = optimiseGrowthLosses(sizes, o.targetLoss, o.law, searchBatch(o));
       if (r.flops < best.flops) best = { ...r, sizes };
       return;
     }
@@ -300,7 +325,7 @@ function bestOverRange(min: number, max: number, K: number, finalSize: number, o
   const lo = Math.log(min);
   const hi = Math.log(max);
   const z = new Array<number>(K - 1).fill(Math.min(hi, Math.max(lo, Math.log(4))));
-  const solve = (zz: readonly number[]) => optimiseGrowthLosses(sizesFrom(finalSize, zz), o.targetLoss, o.law, o.batch);
+  const solve = (zz: readonly number[]) => optimiseGrowthLosses(sizesFrom(finalSize, zz), o.targetLoss, o.law, searchBatch(o));
   let cur = solve(z);
   // as in optimiseGrowthLosses: a full scan first, then local brackets and a pattern move per sweep
   for (let sweep = 0; sweep < 200 && K > 1; sweep++) {
@@ -338,34 +363,49 @@ function bestOverRange(min: number, max: number, K: number, finalSize: number, o
   return { ...cur, sizes: sizesFrom(finalSize, z) };
 }
 
+const searchBatch = (o: PlanOptions): SearchBatch => (o.batch === 'per-stage' ? 'per-stage' : 'target');
+
 function bestForFinalSize(finalSize: number, o: PlanOptions): Best {
   return o.factors.kind === 'set'
     ? bestOverSet(o.factors.values, o.stages, finalSize, o)
     : bestOverRange(o.factors.min, o.factors.max, o.stages, finalSize, o);
 }
 
-/** The stage table of a plan. */
-function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOptions): PlanStage[] {
-  const bTarget = criticalBatch(o.targetLoss, o.law);
-  const raw: PlanStage[] = [];
+/** Tokens per step of a stage ending at loss `end`. */
+function stageBatch(end: number, o: PlanOptions): number {
+  if (o.batch === 'fixed') return o.batchTokens as number;
+  return criticalBatch(o.batch === 'target' ? o.targetLoss : end, o.law);
+}
+
+/** Relative size change below which a "growth" is no growth (×1), and relative steps below which a stage is empty. */
+const SAME_SIZE = 1e-6;
+const EMPTY_STAGE = 1e-6;
+
+const fmtFactor = (f: number) => `×${Number(f.toPrecision(4))}`;
+
+/** The stage table of a plan, and its notes (see Plan.stages). */
+function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOptions): { stages: PlanStage[]; notes: string[] } {
+  const notes: string[] = [];
+  let raw: PlanStage[] = [];
   let prev: number | null = null;
   for (let k = 0; k < sizes.length; k++) {
     const N = sizes[k];
     const end = k < sizes.length - 1 ? losses[k] : o.targetLoss;
     const startStep = prev === null ? 0 : stepsToLoss(N, prev, o.law);
     const endStep = stepsToLoss(N, end, o.law);
-    const batchTokens = o.batch === 'target' ? bTarget : criticalBatch(end, o.law);
+    const batchTokens = stageBatch(end, o);
     const steps = endStep - startStep;
     const flops = 6 * N * batchTokens * steps;
     raw.push({
-      index: 0,
+      index: k + 1,
       params: N,
-      factor: null,
+      factor: k === 0 ? null : N / sizes[k - 1],
       startLoss: prev,
       endLoss: end,
       startStep,
       endStep,
       steps,
+      empty: false,
       batchTokens,
       tokens: batchTokens * steps,
       flops,
@@ -373,9 +413,57 @@ function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOp
     });
     prev = end;
   }
+  // ×1 under one batch for every stage: the same model trained on — one stage
+  if (o.batch !== 'per-stage') {
+    const merged: PlanStage[] = [];
+    const groups: number[][] = [];
+    for (const r of raw) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && r.params <= last.params * (1 + SAME_SIZE)) {
+        const flops = last.flops + r.flops;
+        merged[merged.length - 1] = {
+          ...last,
+          params: r.params,
+          endLoss: r.endLoss,
+          endStep: last.endStep + r.steps,
+          steps: last.steps + r.steps,
+          tokens: last.tokens + r.tokens,
+          flops,
+          pfDays: toPfDays(flops),
+        };
+        groups[groups.length - 1].push(r.index);
+      } else {
+        merged.push(r);
+        groups.push([r.index]);
+      }
+    }
+    for (const g of groups)
+      if (g.length > 1)
+        notes.push(
+          `stages ${g[0]}–${g[g.length - 1]} of the ${raw.length}-stage search have one size (growth ×1 is no growth): shown as one stage; the best plan has fewer stages`,
+        );
+    raw = merged.map((r, i) => ({ ...r, index: i + 1, factor: i === 0 ? null : r.params / merged[i - 1].params }));
+  } else
+    raw.forEach((r) => {
+      if (r.factor !== null && r.factor <= 1 + SAME_SIZE)
+        notes.push(`stage ${r.index} keeps the size of stage ${r.index - 1} (×1): a batch increase without growth`);
+    });
   const totalSteps = raw.reduce((s, r) => s + r.steps, 0);
-  const kept = raw.filter((r, i) => i === raw.length - 1 || r.steps > 1e-9 * totalSteps);
-  return kept.map((r, i) => ({ ...r, index: i + 1, factor: i === 0 ? null : r.params / kept[i - 1].params }));
+  const stages = raw.map((r) => {
+    if (!(r.steps <= EMPTY_STAGE * totalSteps)) return r;
+    return { ...r, startStep: r.endStep, steps: 0, empty: true, tokens: 0, flops: 0, pfDays: 0 };
+  });
+  stages.forEach((r, i) => {
+    if (!r.empty || i === stages.length - 1) return;
+    const into = r.factor === null ? null : fmtFactor(r.factor);
+    const out = fmtFactor(stages[i + 1].factor as number);
+    notes.push(
+      into === null
+        ? `stage 1 trains 0 steps: the plan starts at stage 2's size (${stages[i + 1].params.toExponential(3)})`
+        : `stage ${r.index} trains 0 steps: the growths ${into} and ${out} are applied back to back (${fmtFactor((r.factor as number) * (stages[i + 1].factor as number))} in all)`,
+    );
+  });
+  return { stages, notes };
 }
 
 /**
@@ -420,20 +508,57 @@ export function planStages(input: PlanOptionsInput): Plan {
     best = bestForFinalSize(finalSize, o);
   }
   if (!Number.isFinite(best.flops)) throw new Error(`no feasible ${o.stages}-stage plan reaches loss ${o.targetLoss}`);
-  const stages = stagesOf(best.sizes, best.losses, o);
+  const { stages, notes } = stagesOf(best.sizes, best.losses, o);
+  // a free final size: an empty final stage means that the last growths do not pay (the objective is
+  // flat in the size they grow to): the plan is the stages before them
+  if (o.finalSize === 'free' && stages[stages.length - 1].empty) {
+    const before = stages.length;
+    while (stages.length > 1 && stages[stages.length - 1].empty) stages.pop();
+    for (let i = notes.length - 1; i >= 0; i--) if (/^stage \d+ trains 0 steps/.test(notes[i])) notes.splice(i, 1);
+    notes.push(
+      `the best plan has ${stages.length} stage${stages.length === 1 ? '' : 's'}, not ${before}: a further growth would train 0 steps (more stages do not help here)`,
+    );
+  }
+  const last = stages[stages.length - 1];
+  const finalN = last.params;
+  if (last.empty) {
+    const above = finalN > single.params * (1 + SAME_SIZE);
+    throw new Error(
+      `no useful ${o.stages}-stage plan with final size ${finalN.toExponential(3)}: the cheapest plan reaches loss ${o.targetLoss} ` +
+        `before it grows to that size, so the final stage would train 0 steps (a comparison with it measures nothing)` +
+        (above
+          ? `; the size is above the one-stage optimum ${single.params.toExponential(3)} for this loss: give a final size at most that, or 'optimal' or 'free'`
+          : `; give fewer stages or another final size`),
+    );
+  }
+  if (finalN > single.params * (1 + 1e-3))
+    notes.push(
+      `the final size ${finalN.toExponential(3)} is above the one-stage optimum ${single.params.toExponential(3)} for loss ${o.targetLoss}: ` +
+        `the saving is against one stage of the optimum`,
+    );
+  const atBatch = (one: SingleStageOptimum): SingleStageOptimum => {
+    if (o.batch !== 'fixed') return one;
+    const B = o.batchTokens as number;
+    const flops = 6 * one.params * B * one.steps;
+    // (no critical-batch accounting here: Kaplan's Cmin does not apply; the compute at the fixed batch)
+    return { ...one, batchTokens: B, tokens: B * one.steps, flops, pfDays: toPfDays(flops), minimalFlops: flops };
+  };
+  const one = atBatch(single);
   const totalFlops = stages.reduce((s, st) => s + st.flops, 0);
   return {
     targetLoss: o.targetLoss,
     law: o.law,
     batch: o.batch,
+    batchTokens: o.batch === 'fixed' ? (o.batchTokens as number) : null,
     stages,
+    notes,
     totalSteps: stages.reduce((s, st) => s + st.steps, 0),
     totalTokens: stages.reduce((s, st) => s + st.tokens, 0),
     totalFlops,
     totalPfDays: toPfDays(totalFlops),
-    singleStage: single,
-    computeRatio: totalFlops / single.flops,
-    saving: 1 - totalFlops / single.flops,
-    sameSizeSingleStage: singleStageAt(best.sizes[best.sizes.length - 1], o.targetLoss, o.law),
+    singleStage: one,
+    computeRatio: totalFlops / one.flops,
+    saving: 1 - totalFlops / one.flops,
+    sameSizeSingleStage: atBatch(singleStageAt(finalN, o.targetLoss, o.law)),
   };
 }

@@ -4,6 +4,8 @@
 // smoothed points. Find the most negative σ, then the first later point whose σ reaches the operator's
 // threshold (σ ≥ threshold): grow there. The grown model resumes the target schedule at
 // S_target = S_pre / c_op.
+// findGrowthPoint analyses one curve as a whole; the trainer runs it after every evaluation on its curve so
+// far and grows at the first firing — replayTrigger does the same on a whole log (`staged-lm slope`).
 //
 // Δx: by default x is averaged over the same window as y, so σ_i = Δȳ/Δx̄ = (y_i − y_{i−w})/(x_i − x_{i−w}),
 // the secant slope over the window. Taken literally (Δȳ over the raw Δx = x_i − x_{i−1}, option
@@ -40,6 +42,13 @@ export interface ValPoint {
   compute: number;
   loss: number;
   step?: number;
+  /**
+   * For replayTrigger: true for an evaluation off the eval interval (a session's last one, logged with
+   * `valOffInterval`), which the trainer keeps out of its trigger's curve.
+   */
+  offInterval?: boolean;
+  /** For replayTrigger: the number of growths before the point (the trainer's curve restarts at each). */
+  segment?: number;
 }
 
 export const TriggerOptionsSchema = z
@@ -107,6 +116,12 @@ export interface TriggerReached extends TriggerCommon {
    */
   saving: number | null;
   savingBasis: 'final-steps' | 'law' | null;
+  /**
+   * Why `saving` is null: 'sigma-outside-law' (no S_opt: neither σ nor the threshold lies in the law's
+   * σ range, and no finalSteps), or 'target-past-schedule' (S_target > S_opt: the grown model would
+   * resume past the end of its own schedule, where the formula does not apply).
+   */
+  noSaving: 'sigma-outside-law' | 'target-past-schedule' | null;
   sOpt: number | null;
   /** S_opt / S_pre. */
   sOptOverSPre: number | null;
@@ -177,14 +192,18 @@ export function measureSlopes(
   return { slopes: kept, dropped };
 }
 
-/** Where to grow, from a validation log (see the file comment). */
-export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptionsInput = {}): TriggerResult {
+function parseTriggerOptions(input: TriggerOptionsInput): z.infer<typeof TriggerOptionsSchema> {
   const r = TriggerOptionsSchema.safeParse(input);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
     throw new Error(`invalid trigger options: ${issues}`);
   }
-  const o = r.data;
+  return r.data;
+}
+
+/** Where to grow, from a validation log (see the file comment). */
+export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptionsInput = {}): TriggerResult {
+  const o = parseTriggerOptions(input);
   const threshold = o.threshold ?? TRIGGER_THRESHOLDS[o.op];
   const { slopes, dropped } = measureSlopes(points, o.window, o.spikeTolerance, o.xSmoothing);
   let m = -1;
@@ -231,6 +250,9 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
   const lawRatio = lawFinalStepRatio(sigma, growthFactor, o.law) ?? lawFinalStepRatio(threshold, growthFactor, o.law);
   const explicit = o.finalSteps !== undefined && sPre !== null && sPre > 0;
   const sOptOverSPre = explicit ? (o.finalSteps as number) / (sPre as number) : lawRatio;
+  // S_target > S_opt: the grown model would start past the end of the target schedule (it would not
+  // train at all), so (S_target − r·S_pre)/S_opt measures nothing
+  const pastSchedule = sOptOverSPre !== null && 1 / cOp > sOptOverSPre;
   return {
     ...common,
     reached: true,
@@ -243,9 +265,98 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
     growthFactor,
     sPre,
     sTarget,
-    saving: sOptOverSPre === null ? null : (1 / cOp - 1 / growthFactor) / sOptOverSPre,
+    saving: sOptOverSPre === null || pastSchedule ? null : (1 / cOp - 1 / growthFactor) / sOptOverSPre,
+    noSaving: sOptOverSPre === null ? 'sigma-outside-law' : pastSchedule ? 'target-past-schedule' : null,
     savingBasis: explicit ? 'final-steps' : sOptOverSPre === null ? null : 'law',
     sOpt: explicit ? (o.finalSteps as number) : sPre === null || sOptOverSPre === null ? null : sPre * sOptOverSPre,
     sOptOverSPre,
+  };
+}
+
+/** Counts of dropped points per reason. */
+export type DropCounts = Record<TriggerCommon['dropped'][number]['reason'], number>;
+
+/** What the trainer's online trigger does on a log (see replayTrigger). */
+export interface TriggerReplay {
+  /**
+   * findGrowthPoint on the curve the trainer held when the trigger first fired (its indices are input
+   * indices); when it never fired, on the whole curve of the last stage (the curve since the last growth).
+   */
+  result: TriggerResult;
+  /** Whether the trigger fired after some evaluation (then result.reached). */
+  fired: boolean;
+  /** The stage (number of growths before it) of the curve `result` comes from, and how many the log has. */
+  segment: number;
+  segments: number;
+  /** Points in that curve up to where it fired (or in all of it), off-interval ones left out. */
+  curvePoints: number;
+  /** Input indices of the off-interval evaluations left out of every curve. */
+  offInterval: number[];
+  /** Dropped points of the whole log (every stage's whole curve), per reason. */
+  dropCounts: DropCounts;
+}
+
+function remap(r: TriggerResult, map: readonly number[]): TriggerResult {
+  const slopes = r.slopes.map((s) => ({ ...s, index: map[s.index] }));
+  const dropped = r.dropped.map((d) => ({ ...d, index: map[d.index] }));
+  const minSigmaIndex = r.minSigmaIndex === null ? null : map[r.minSigmaIndex];
+  return r.reached ? { ...r, slopes, dropped, minSigmaIndex, index: map[r.index] } : { ...r, slopes, dropped, minSigmaIndex };
+}
+
+/**
+ * The online trigger replayed on a log: the trainer runs findGrowthPoint on its curve so far after every
+ * evaluation on the interval and grows at the first one where it fires; its curve restarts at each
+ * growth and leaves out off-interval evaluations (`offInterval`). So: the same, point by point, stage by
+ * stage (`segment`), up to the first firing. (measureSlopes is causal — a point's σ depends on earlier
+ * points only — so a new firing can only happen at a kept point whose own σ reaches the threshold: only
+ * those prefixes are tried.)
+ */
+export function replayTrigger(points: readonly ValPoint[], input: TriggerOptionsInput = {}): TriggerReplay {
+  const o = parseTriggerOptions(input);
+  const threshold = o.threshold ?? TRIGGER_THRESHOLDS[o.op];
+  const offInterval: number[] = [];
+  const segments: { segment: number; map: number[] }[] = [];
+  points.forEach((p, i) => {
+    if (p.offInterval === true) {
+      offInterval.push(i);
+      return;
+    }
+    const seg = p.segment ?? 0;
+    if (segments.length === 0 || segments[segments.length - 1].segment !== seg) segments.push({ segment: seg, map: [] });
+    segments[segments.length - 1].map.push(i);
+  });
+  const dropCounts: DropCounts = { spike: 0, 'not-increasing-compute': 0, 'non-positive': 0 };
+  let fired: { result: TriggerResult; segment: number; curvePoints: number } | null = null;
+  for (const { segment, map } of segments) {
+    const curve = map.map((i) => points[i]);
+    const whole = measureSlopes(curve, o.window, o.spikeTolerance, o.xSmoothing);
+    for (const d of whole.dropped) dropCounts[d.reason]++;
+    if (fired !== null) continue;
+    for (const s of whole.slopes) {
+      if (s.sigma === null || s.sigma < threshold) continue;
+      const at = findGrowthPoint(curve.slice(0, s.index + 1), input);
+      if (at.reached) {
+        fired = { result: remap(at, map), segment, curvePoints: s.index + 1 };
+        break;
+      }
+    }
+  }
+  const segmentCount = segments.length === 0 ? 0 : segments[segments.length - 1].segment + 1;
+  if (fired !== null) return { ...fired, fired: true, segments: segmentCount, offInterval, dropCounts };
+  const last = segments[segments.length - 1] ?? { segment: 0, map: [] };
+  return {
+    result: remap(
+      findGrowthPoint(
+        last.map.map((i) => points[i]),
+        input,
+      ),
+      last.map,
+    ),
+    fired: false,
+    segment: last.segment,
+    segments: segmentCount,
+    curvePoints: last.map.length,
+    offInterval,
+    dropCounts,
   };
 }

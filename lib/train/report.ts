@@ -11,11 +11,13 @@ interface Point {
   loss: number;
 }
 
+/** A stage as read from the log: its counters are the run's cumulative ones at the stage's end. */
 export interface StageRow {
   stage: number;
   fromStep: number;
   toStep: number;
   size: string;
+  /** Cumulative tokens and FLOPs at the end of the stage (see stageRows for the stage's own). */
   tokens: number;
   flops: number;
   finalLoss: number | null;
@@ -106,18 +108,52 @@ function checkpointSize(dir: string): string {
   }
 }
 
-/** Tokens and FLOPs per stage (the counters are cumulative in the log). */
-export function stageTable(run: RunCurves): string {
-  const rows = ['stage  steps          size        tokens       FLOPs      loss  val loss'];
+/** A row of the stage table: the stage's own tokens and FLOPs, and the run's totals at its end. */
+export interface StageTableRow {
+  stage: number;
+  fromStep: number;
+  toStep: number;
+  size: string;
+  /** Tokens and FLOPs of this stage alone (what the table shows). */
+  tokens: number;
+  flops: number;
+  /** The run's cumulative tokens and FLOPs at the end of the stage (a resumed run's counters included). */
+  cumulativeTokens: number;
+  cumulativeFlops: number;
+  finalLoss: number | null;
+  finalValLoss: number | null;
+}
+
+/** The stage table's rows: tokens and FLOPs per stage (the counters are cumulative in the log). */
+export function stageRows(run: RunCurves): StageTableRow[] {
   let prevTokens = run.origin.tokens;
   let prevFlops = run.origin.flops;
-  for (const s of run.stages) {
-    rows.push(
-      `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens - prevTokens).padStart(10)}  ${(s.flops - prevFlops).toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,
-    );
+  return run.stages.map((s) => {
+    const row: StageTableRow = {
+      stage: s.stage,
+      fromStep: s.fromStep,
+      toStep: s.toStep,
+      size: s.size,
+      tokens: s.tokens - prevTokens,
+      flops: s.flops - prevFlops,
+      cumulativeTokens: s.tokens,
+      cumulativeFlops: s.flops,
+      finalLoss: s.finalLoss,
+      finalValLoss: s.finalValLoss,
+    };
     prevTokens = s.tokens;
     prevFlops = s.flops;
-  }
+    return row;
+  });
+}
+
+/** The stage table: tokens and FLOPs per stage (stageRows). */
+export function stageTable(run: RunCurves): string {
+  const rows = ['stage  steps          size        tokens       FLOPs      loss  val loss'];
+  for (const s of stageRows(run))
+    rows.push(
+      `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens).padStart(10)}  ${s.flops.toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,
+    );
   return rows.join('\n');
 }
 
@@ -200,11 +236,11 @@ export function renderSvg(run: RunCurves, baseline: RunCurves | null, title: str
   return out.join('\n');
 }
 
-/** Writes DIR/report.svg and returns its path and the stage table. */
-export function writeReport(dir: string, baselineDir?: string): { svg: string; table: string } {
+/** Writes DIR/report.svg and returns its path, the stage table and its rows. */
+export function writeReport(dir: string, baselineDir?: string): { svg: string; table: string; stages: StageTableRow[] } {
   const run = readRun(dir);
   const baseline = baselineDir === undefined ? null : readRun(baselineDir);
   const svg = join(dir, 'report.svg');
   writeFileSync(svg, renderSvg(run, baseline, baseline ? 'staged run vs baseline' : 'loss vs compute'));
-  return { svg, table: stageTable(run) };
+  return { svg, table: stageTable(run), stages: stageRows(run) };
 }
