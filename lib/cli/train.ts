@@ -84,6 +84,10 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
 function checkFreshOut(out: string, resumedFrom?: string): void {
   if (resumedFrom !== undefined && resolve(out) === resolve(resumedFrom, '..')) return;
   const held = ['metrics.jsonl', 'checkpoint'].filter((f) => existsSync(join(out, f)));
+  if (held.length === 1 && held[0] === 'metrics.jsonl')
+    throw new Error(
+      `${out} holds the metrics.jsonl of a run that saved no checkpoint (it stopped before its first save: there is nothing to resume): remove ${join(out, 'metrics.jsonl')}, or choose another --out`,
+    );
   if (held.length > 0)
     throw new Error(
       `${out} already holds a run (${held.join(', ')}): continue it with --resume ${out}, or choose another --out (or remove it)`,

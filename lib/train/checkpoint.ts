@@ -174,6 +174,13 @@ function pendingSaves(dir: string): { path: string; pid: number }[] {
  */
 export function recoverCheckpoint(dir: string): boolean {
   if (existsSync(dir)) return false;
+  // a writer that is alive is between its renames this instant: its save lands in a moment, and
+  // taking it here would make its second rename fail (our own pid's saves are an earlier process's:
+  // this one saves synchronously, never while it reads)
+  const writing = () => pendingSaves(dir).some((s) => s.pid !== process.pid && processAlive(s.pid));
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(dir) && writing() && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  if (existsSync(dir) || writing()) return false;
   let best: { path: string; step: number } | null = null;
   for (const { path } of pendingSaves(dir)) {
     if (!CHECKPOINT_FILES.every((f) => existsSync(join(path, f)))) continue;

@@ -4,7 +4,8 @@
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { processAlive } from '../data/atomic';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -39,6 +40,7 @@ import { evaluate } from './evaluate';
 import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
+import { lockRunDirectory } from './run-lock';
 import { findGrowthPoint } from '../scaling/trigger';
 import { firstReach, parseValidationLog } from '../scaling/logs';
 import type { ValPoint } from '../scaling/trigger';
@@ -760,8 +762,7 @@ export class Trainer {
 
   /** Trains until the last step (see lastStep), evaluating, logging and checkpointing as configured. */
   async train(opts: TrainOptions): Promise<TrainResult> {
-    const { logInterval, eval: ev, checkpointInterval } = this.config;
-    let steps = this.lastStep(opts);
+    const steps = this.lastStep(opts);
     if (steps <= this.progression.step)
       throw new Error(
         this.config.endAt === 'schedule'
@@ -770,6 +771,27 @@ export class Trainer {
       );
     this.checkStages();
     const main = this.dp === null || this.dp.rank === 0;
+    // one process per run directory: a second one stops here, before it writes anything (every
+    // rank of a data-parallel job with it)
+    let release: (() => void) | null = null;
+    let refused: Error | null = null;
+    try {
+      if (main) release = lockRunDirectory(opts.out);
+    } catch (e) {
+      refused = e as Error;
+    }
+    if (this.dp === null ? refused !== null : this.dp.any(refused !== null))
+      throw refused ?? new Error(`rank 0 could not lock the run directory ${opts.out}`);
+    try {
+      return await this.trainLocked(opts, steps, main);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async trainLocked(opts: TrainOptions, lastStep: number, main: boolean): Promise<TrainResult> {
+    const { logInterval, eval: ev, checkpointInterval } = this.config;
+    let steps = lastStep;
     // checked before anything is written: Kineto in this libtorch, the counts, a writable path
     const profileWindow = opts.profile !== undefined && main ? new ProfileWindow(opts.profile, this.device.startsWith('cuda')) : null;
     // ranks other than 0 write nothing: every rank holds the same state and the same (mean) losses
@@ -1011,15 +1033,30 @@ export function snapshotDir(out: string, step: number, kind?: 'before-growth'): 
   return join(out, 'snapshots', `step-${String(step).padStart(6, '0')}${kind === undefined ? '' : `-${kind}`}`);
 }
 
-/** Deletes all but the newest `keep` interval snapshots (by step; before-growth ones stay). */
+/**
+ * Deletes all but the newest `keep` interval snapshots (by step; before-growth ones stay). Each is
+ * renamed out of the way first, so that a kill while deleting leaves no half snapshot under a
+ * snapshot's name; what such a kill left is deleted here next time.
+ */
 function pruneSnapshots(out: string, keep: number): void {
   const dir = join(out, 'snapshots');
-  const steps = readdirSync(dir)
+  const names = readdirSync(dir);
+  for (const name of names) {
+    const m = /^\.deleting-(\d+)-/.exec(name);
+    // (our own pid's are an earlier process's: this one deletes synchronously)
+    if (m !== null && (Number(m[1]) === process.pid || !processAlive(Number(m[1]))))
+      rmSync(join(dir, name), { recursive: true, force: true });
+  }
+  const steps = names
     .map((name) => /^step-(\d+)$/.exec(name))
     .filter((m) => m !== null)
     .map((m) => ({ name: m[0], step: Number(m[1]) }))
     .sort((a, b) => b.step - a.step);
-  for (const old of steps.slice(keep)) rmSync(join(dir, old.name), { recursive: true, force: true });
+  for (const old of steps.slice(keep)) {
+    const doomed = join(dir, `.deleting-${process.pid}-${old.name}`);
+    renameSync(join(dir, old.name), doomed);
+    rmSync(doomed, { recursive: true, force: true });
+  }
 }
 
 /** A resumed run's new step count, refused for a run that ends with its schedule. */

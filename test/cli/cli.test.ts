@@ -584,6 +584,13 @@ describe('bad inputs fail cleanly', () => {
     expectCleanFailure(r, /run already holds a run \(metrics\.jsonl, checkpoint\): continue it with --resume run/);
     expect(readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8')).toBe(before);
     expect((expectCheckpoint(join(dir, 'run', 'checkpoint')) as { step: number }).step).toBe(6);
+    // a run that stopped before its first checkpoint left only its log: not one to --resume
+    mkdirSync(join(dir, 'no-checkpoint'));
+    writeFileSync(join(dir, 'no-checkpoint', 'metrics.jsonl'), '{"step":1,"loss":5}\n');
+    expectCleanFailure(
+      await cli(['train', '--config', 'run.json', '--out', 'no-checkpoint', '--no-progress']),
+      /no-checkpoint holds the metrics\.jsonl of a run that saved no checkpoint \(it stopped before its first save: there is nothing to resume\): remove /,
+    );
   });
 
   it('train --resume refuses the flags it cannot honour, and steps the run has already taken', async () => {

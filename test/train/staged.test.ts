@@ -1,6 +1,6 @@
 // Staged runs: a config with two growths runs end to end, logs each growth with equal loss before
 // and after, writes the report; resuming right after a growth gives the same losses as no interruption.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
@@ -430,6 +430,15 @@ describe('staged runs', () => {
     await k.train({ out: join(dir, 'k'), progress: false });
     k.dispose();
     expect(readdirSync(join(dir, 'k', 'snapshots')).sort()).toEqual(['step-000007-before-growth', 'step-000010', 'step-000012']);
+    // a kill while deleting leaves the snapshot under a name of its own, not a half one under its
+    // own name; the next prune deletes it
+    const half = join(dir, 'k', 'snapshots', '.deleting-99999999-step-000008');
+    mkdirSync(half);
+    writeFileSync(join(half, 'state.json'), '{}');
+    const k2 = Trainer.resume(join(dir, 'k', 'checkpoint'), { steps: 14 });
+    await k2.train({ out: join(dir, 'k'), progress: false });
+    k2.dispose();
+    expect(readdirSync(join(dir, 'k', 'snapshots')).sort()).toEqual(['step-000007-before-growth', 'step-000012', 'step-000014']);
     // a second save of one state links the first's tensor files instead of writing them again: the
     // before-growth snapshot those of step 7's checkpoint, the final checkpoint those of the last
     // step's snapshot; each holds what a save of its own holds

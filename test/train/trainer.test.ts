@@ -14,6 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
@@ -181,6 +182,32 @@ describe('checkpoints cut short', () => {
     t.save(ckpt);
     expect(readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl', 'report.svg']);
     t.dispose();
+  });
+
+  it("a reader that finds a live writer between its renames waits for its save, and leaves the writer's rename to it", async () => {
+    const t = Trainer.create({ ...small, steps: 2 });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    t.dispose();
+    const ckpt = join(out, 'checkpoint');
+    // a writer (another process) that moved the old save aside and renames its new one in 500 ms
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        'const fs = require("fs"); process.stdin.once("data", (d) => { const [tmp, dst] = JSON.parse(d); setTimeout(() => { fs.renameSync(tmp, dst); process.exit(0); }, 500); });',
+      ],
+      { stdio: ['pipe', 'inherit', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((res) => writer.on('exit', (code) => res(code)));
+    const newer = join(out, `.checkpoint.tmp-${writer.pid}-cccc`);
+    cpSync(ckpt, newer, { recursive: true });
+    const state = JSON.parse(readFileSync(join(newer, 'state.json'), 'utf8')) as { step: number };
+    writeFileSync(join(newer, 'state.json'), JSON.stringify({ ...state, step: 7 }));
+    renameSync(ckpt, `${newer}.old`);
+    writer.stdin.write(JSON.stringify([newer, ckpt]));
+    expect(readCheckpointState(ckpt).step).toBe(7); // waited for the writer's rename: not taken over
+    expect(await exited).toBe(0); // and the writer's rename succeeded
   });
 });
 

@@ -1,0 +1,100 @@
+// One training process per run directory. Two runs writing one directory interleave their records
+// in metrics.jsonl and overwrite each other's checkpoint, with no error from either; the lock file
+// makes the second one stop before it writes anything.
+//
+// The lock is <run>/.staged-lm.lock, created exclusively, holding the owner's pid, host and the
+// directory it locks. It is stale (taken over) when its process has ended on this host, or when it
+// names another directory (a copy of a run directory, lock and all); a lock from another host is
+// left alone, and the error says which file to remove once that run is gone.
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { processAlive } from '../data/atomic';
+
+export const LOCK_FILE = '.staged-lm.lock';
+
+interface LockRecord {
+  pid: number;
+  host: string;
+  dir: string;
+  started: string;
+}
+
+/** Locks this process holds (a lock naming our own pid but absent here is a dead process's: pid reuse). */
+const held = new Set<string>();
+
+function readLock(path: string): LockRecord | null {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockRecord> | null;
+    if (r === null || typeof r !== 'object' || typeof r.pid !== 'number' || typeof r.host !== 'string') return null;
+    return { pid: r.pid, host: r.host, dir: String(r.dir ?? ''), started: String(r.started ?? '') };
+  } catch {
+    return null; // (being written, or unreadable: treated as stale below only if it stays so)
+  }
+}
+
+/** Why `lock` keeps this process out of `dir`, or null when it is stale. */
+function liveOwner(lock: LockRecord, dir: string, path: string): string | null {
+  if (lock.dir !== '' && lock.dir !== dir) return null; // copied along with its run directory
+  const since = lock.started === '' ? '' : ` since ${lock.started}`;
+  if (lock.host !== hostname())
+    return `another staged-lm process (pid ${lock.pid} on host ${lock.host}${since}) trains in ${dir}: wait for it, or remove ${path} if that run is gone`;
+  if (lock.pid === process.pid ? held.has(path) : processAlive(lock.pid))
+    return `another staged-lm process (pid ${lock.pid}${since}) trains in ${dir}: wait for it to end, or choose another --out`;
+  return null;
+}
+
+/**
+ * Takes the lock of run directory `out` (created if missing) for this process; throws, naming the
+ * owner, when a live process holds it. Returns the release function.
+ */
+export function lockRunDirectory(out: string): () => void {
+  mkdirSync(out, { recursive: true });
+  const dir = realpathSync(out);
+  const path = join(dir, LOCK_FILE);
+  const record: LockRecord = { pid: process.pid, host: hostname(), dir, started: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const lock = readLock(path);
+      if (lock !== null) {
+        const owner = liveOwner(lock, dir, path);
+        if (owner !== null) throw new Error(owner);
+      } else if (attempt === 0) {
+        // an unreadable lock may be one being written this instant: look again once
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        continue;
+      }
+      // stale: moved aside under a name of its own, then looked at again — what was moved may be
+      // the live lock of a process that took the stale one over meanwhile: then it goes back
+      const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+      try {
+        renameSync(path, aside);
+      } catch {
+        continue; // (another process moved it first)
+      }
+      const moved = readLock(aside);
+      if (moved !== null && liveOwner(moved, dir, path) !== null) renameSync(aside, path);
+      else rmSync(aside, { force: true });
+      continue;
+    }
+    try {
+      writeSync(fd, JSON.stringify(record) + '\n');
+    } finally {
+      closeSync(fd);
+    }
+    held.add(path);
+    return () => {
+      held.delete(path);
+      // only our own lock is removed (never one a later process took over)
+      const now = readLock(path);
+      if (now !== null && now.pid === record.pid && now.started === record.started && now.host === record.host)
+        rmSync(path, { force: true });
+    };
+  }
+  throw new Error(`could not take the lock ${path} (other processes keep taking it): try again`);
+}
