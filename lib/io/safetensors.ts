@@ -76,14 +76,18 @@ export function readSafetensorsHeader(path: string): { entries: Record<string, S
     } catch (e) {
       return fail(`header is not JSON (${(e as Error).message})`);
     }
+    const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (!isObject(raw)) fail('header is not a JSON object');
     const dataStart = 8 + n;
     const entries: Record<string, SafetensorsEntry> = {};
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(raw)) {
       if (name === '__metadata__') {
+        if (!isObject(v) || !Object.values(v).every((x) => typeof x === 'string')) fail('__metadata__ is not an object of strings');
         metadata = v as Record<string, string>;
         continue;
       }
+      if (!isObject(v)) fail(`tensor '${name}' has no entry object (dtype, shape, data_offsets)`);
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const dtype = typeof e.dtype === 'string' ? FROM_SAFE[e.dtype] : undefined;
       if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}`);

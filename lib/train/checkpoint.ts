@@ -19,6 +19,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, processAlive, writeFileDurable } from '../data/atomic';
 import { noGrad } from '../autograd';
@@ -208,12 +209,30 @@ export interface LoadedCheckpoint {
 function readJsonFile(dir: string, f: string): Record<string, unknown> {
   const p = join(dir, f);
   if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    value = JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
     throw new Error(`${p}: ${(e as Error).message}`);
   }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error(
+      `${p}: not a staged-lm checkpoint's ${f} (a JSON object is expected, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`,
+    );
+  return value as Record<string, unknown>;
 }
+
+// the fields of state.json every reader relies on (the trainer checks its own `extra` records)
+const RngStateShape = z.object({ cpu: z.string(), cuda: z.string().optional() });
+const StateShape = z.object({
+  step: z.number().int().nonnegative(),
+  tokens: z.number().nonnegative(),
+  flops: z.number().nonnegative(),
+  stage: z.number().int().nonnegative(),
+  optimizerStep: z.number().int().nonnegative(),
+  rng: RngStateShape.extend({ ranks: z.array(RngStateShape).optional() }),
+  extra: z.record(z.string(), z.unknown()).optional(), // (the trainer checks its records itself)
+});
 
 /** state.json alone (no tensors read), checked for format and version. */
 export function readCheckpointState(dir: string): CheckpointState {
@@ -224,6 +243,11 @@ export function readCheckpointState(dir: string): CheckpointState {
   if (state.version > CHECKPOINT_VERSION)
     throw new Error(
       `${join(dir, 'state.json')}: checkpoint version ${state.version} is newer than this library reads (${CHECKPOINT_VERSION})`,
+    );
+  const shape = StateShape.safeParse(state);
+  if (!shape.success)
+    throw new Error(
+      `${join(dir, 'state.json')}: a damaged or edited checkpoint state (${shape.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
     );
   return state;
 }

@@ -4,7 +4,28 @@
 // render without a browser are ESM-only (vega) or need a native canvas.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { parseJsonLines } from '../io/jsonl';
+
+// what readRun uses of each kind of record (other fields pass): a line that lacks it is named
+const Size = z.object({ nLayer: z.number(), nEmbd: z.number() });
+const ResumeRecord = z.object({
+  event: z.literal('resume'),
+  step: z.number(),
+  stage: z.number(),
+  tokens: z.number(),
+  flops: z.number(),
+  size: Size.optional(),
+});
+const GrowthRecord = z.object({ event: z.literal('growth'), step: z.number(), stage: z.number(), op: z.string(), from: Size, to: Size });
+const StepRecordShape = z.object({ step: z.number(), tokens: z.number(), flops: z.number() });
+
+function checked<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ');
+  throw new Error(`${where}: not a record this log's writer makes (${issues})`);
+}
 
 interface Point {
   flops: number;
@@ -44,8 +65,14 @@ export function readRun(dir: string): RunCurves {
   let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
   let origin = { tokens: 0, flops: 0 };
   let seen = false; // a step record or a growth: a resume event after one is a resume in place
-  for (const { value } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
+  for (const { value, line } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
+    const where = `${path} line ${line}`;
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new Error(`${where}: not a record this log's writer makes (a JSON object)`);
     const r = value as Record<string, unknown>;
+    if (r.event === 'resume') checked(ResumeRecord, r, where);
+    else if (r.event === 'growth') checked(GrowthRecord, r, where);
+    else if (r.event === undefined && r.step !== undefined) checked(StepRecordShape, r, where);
     if (r.event === 'resume' && !seen) {
       // the log of a run resumed into this directory starts mid-run: its first stage starts here
       const size = r.size as { nLayer: number; nEmbd: number } | undefined;

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tensor, zeros } from '../../lib';
-import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../../lib/io/safetensors';
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-safetensors-'))));
@@ -58,4 +58,21 @@ it('names the path it cannot create', () => {
   expect(() => saveSafetensors(join(dir, 'missing', 'x.safetensors'), { a: tensor([1]) })).toThrow(
     /cannot create '.*missing\/x\.safetensors': No such file or directory/,
   );
+});
+
+it('names a header of valid JSON but the wrong shape (not an object, an entry that is not one, bad metadata)', () => {
+  const file = (header: string) => {
+    const path = join(dir, 'x.safetensors');
+    const json = Buffer.from(header);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeFileSync(path, Buffer.concat([len, json]));
+    return path;
+  };
+  expect(() => readSafetensorsHeader(file('null'))).toThrow(/x\.safetensors: not a valid safetensors file: header is not a JSON object/);
+  expect(() => readSafetensorsHeader(file('[1]'))).toThrow(/header is not a JSON object/);
+  expect(() => readSafetensorsHeader(file('{"transformer.wte.weight": null}'))).toThrow(
+    /tensor 'transformer\.wte\.weight' has no entry object \(dtype, shape, data_offsets\)/,
+  );
+  expect(() => readSafetensorsHeader(file('{"__metadata__": 5}'))).toThrow(/__metadata__ is not an object of strings/);
 });

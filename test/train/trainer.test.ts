@@ -184,6 +184,40 @@ describe('checkpoints cut short', () => {
     t.dispose();
   });
 
+  it('names a checkpoint or log file of valid JSON but the wrong shape (was: a TypeError naming no file)', async () => {
+    const t = Trainer.create({ ...small, steps: 2, stages: [{ until: { steps: 1 }, grow: { op: 'depth', rewarmup: 0 } }] });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    t.dispose();
+    const copy = (name: string, edit: (dir: string) => void) => {
+      const d = join(dir, name);
+      cpSync(join(out, 'checkpoint'), d, { recursive: true });
+      edit(d);
+      return d;
+    };
+    const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')) as Record<string, unknown>;
+    const configNull = copy('config-null', (d) => writeFileSync(join(d, 'config.json'), 'null'));
+    const stateArray = copy('state-array', (d) => writeFileSync(join(d, 'state.json'), '[]'));
+    const noRng = copy('no-rng', (d) => writeFileSync(join(d, 'state.json'), JSON.stringify({ ...state, rng: undefined })));
+    expect(() => loadCheckpoint(configNull)).toThrow(
+      /config-null.config\.json: not a staged-lm checkpoint's config\.json \(a JSON object is expected, got null\)/,
+    );
+    expect(() => readCheckpointState(stateArray)).toThrow(
+      /state-array.state\.json: not a staged-lm checkpoint's state\.json \(a JSON object is expected, got an array\)/,
+    );
+    expect(() => Trainer.resume(noRng)).toThrow(/no-rng.state\.json: a damaged or edited checkpoint state \(rng: /);
+    // metrics.jsonl: a line that is not a record, a growth without its sizes
+    const log = join(out, 'metrics.jsonl');
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    writeFileSync(log, [lines[0], 'null', ...lines.slice(1)].join('\n') + '\n');
+    expect(() => readRun(out)).toThrow(/metrics\.jsonl line 2: not a record this log's writer makes \(a JSON object\)/);
+    const growth = lines.findIndex((l) => l.includes('"event":"growth"'));
+    const { from, ...rest } = JSON.parse(lines[growth]) as Record<string, unknown>;
+    expect(from).toBeDefined();
+    writeFileSync(log, [...lines.slice(0, growth), JSON.stringify(rest), ...lines.slice(growth + 1)].join('\n') + '\n');
+    expect(() => readRun(out)).toThrow(new RegExp(`metrics\\.jsonl line ${growth + 1}: not a record this log's writer makes \\(from: `));
+  });
+
   it("a reader that finds a live writer between its renames waits for its save, and leaves the writer's rename to it", async () => {
     const t = Trainer.create({ ...small, steps: 2 });
     const out = join(dir, 'run');
