@@ -257,6 +257,13 @@ async function replaceShards(dir: string, produce: (staging: string) => Promise<
   } catch (e) {
     throw new Error(`${dir}: cannot create the output directory (${(e as Error).message})`);
   }
+  // the loader reads every .bin in a directory: token files of another kind would be mixed in
+  const foreign = readdirSync(dir).filter((name) => name.endsWith('.bin') && !SHARD_NAME.test(name));
+  if (foreign.length > 0)
+    throw new Error(
+      `${dir} holds token files prepare does not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): ` +
+        'a run reads every .bin file there, so they would be mixed with the new shards: choose another --out, or move them',
+    );
   removeAbandonedStaging(dir);
   const staging = join(dir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   let done = false;

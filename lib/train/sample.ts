@@ -2,12 +2,13 @@
 // read once into a KV cache and each new token is a one-position forward against it; past the
 // context length the window slides, as nanoGPT's does, so every token then reads the last
 // contextLength tokens afresh. Several samples of one prompt are drawn side by side in one batch.
+import { totalmem } from 'node:os';
 import { noGrad } from '../autograd';
 import { Xoshiro128 } from '../data/rng';
 import { fromTypedArray } from '../factories';
 import type { GPT } from '../nn/gpt';
 import { KVCache } from '../nn/kv-cache';
-import { withAutocast } from '../runtime';
+import { memoryStats, withAutocast } from '../runtime';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { checkTokenChoice, chooseToken, type TokenChoice } from './next-token';
@@ -36,6 +37,33 @@ export interface SampleOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Refuses a batch of samples that cannot fit (a mistyped --samples 100000 would otherwise be ended
+ * by the kernel's OOM killer, without a word): a lower bound on what it holds at once — each
+ * sample's KV cache, its logits on the device and in JS (read back for the token choice), and the
+ * prompt's widest activations (QKV, MLP, attention scores) — against the device's total memory.
+ */
+function checkSampleMemory(model: GPT, samples: number, promptWindow: number, capacity: number, cached: boolean): void {
+  const c = model.config;
+  const device = model.parameters()[0].device;
+  const total = device.startsWith('cuda')
+    ? memoryStats().cuda.find((d) => d.device === (device === 'cuda' ? 0 : Number(device.split(':')[1])))?.total
+    : totalmem();
+  if (total === undefined) return;
+  const vocab = model.transformer.wte.weight.shape[0];
+  const perSample =
+    4 *
+    ((cached ? 2 * c.nLayer * capacity * c.nEmbd : 0) + 3 * vocab + promptWindow * (4 * c.mlpWidth + 3 * c.nEmbd + c.nHead * promptWindow));
+  const need = samples * perSample;
+  if (need > total) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new RangeError(
+      `generate: ${samples} samples side by side need at least ${gib(need)} at once (KV cache, logits, the prompt's activations), ` +
+        `more than this ${device.startsWith('cuda') ? 'GPU' : 'machine'} has (${gib(total)}): draw at most ${Math.max(1, Math.floor(total / perSample))} at a time`,
+    );
+  }
+}
+
 /** Continues `prompt` (token ids, at least one) by up to maxNewTokens tokens; returns only the new ones. */
 export function generate(model: GPT, prompt: number[], opts: SampleOptions): number[] {
   return generateSamples(model, prompt, 1, opts)[0];
@@ -56,9 +84,10 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
   const bad = prompt.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= V);
   if (bad >= 0)
     throw new RangeError(`generate: prompt token ${bad} is ${prompt[bad]}, not an id of this model's vocabulary (0 … ${V - 1})`);
-  const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
   const ctx = model.config.contextLength;
   const device = model.parameters()[0].device;
+  checkSampleMemory(model, samples, Math.min(ctx, prompt.length), Math.min(ctx, prompt.length + opts.maxNewTokens), opts.kvCache !== false);
+  const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
   const sequences = Array.from({ length: samples }, () => [...prompt]);
   const done = new Array<boolean>(samples).fill(false);
   // (room for the whole generation; past the context the window slides within contextLength)

@@ -157,6 +157,20 @@ describe('a prepare replaces the shard set as a whole', () => {
     expect(() => loadTokenData(out)).toThrow(/no \.bin token files/);
   });
 
+  test('refuses a directory holding token files of another kind (a run would read them with the new shards)', async () => {
+    const dir = tmp();
+    const input = join(dir, 'a.txt');
+    writeFileSync(input, TEXT);
+    const out = join(dir, 'out');
+    await prepare({ inputs: [input], outDir: out });
+    writeFileSync(join(out, 'train.bin'), 'nanoGPT tokens');
+    const before = readdirSync(out).sort();
+    await expect(prepare({ inputs: [input], outDir: out })).rejects.toThrow(
+      /out holds token files prepare does not write \(train\.bin\): a run reads every \.bin file there, so they would be mixed with the new shards/,
+    );
+    expect(readdirSync(out).sort()).toEqual(before);
+  });
+
   test('a failed prepare into a new directory leaves no directory', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'a.txt'), TEXT);

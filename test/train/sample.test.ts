@@ -1,6 +1,7 @@
 // Sampling: the token choice (temperature, top-k, top-p) against direct computations, and generation
 // with the KV cache against generation that recomputes every window (float64, so the draws agree),
 // including past the context length where the window slides.
+import { totalmem } from 'node:os';
 import { GPT, generate, generateSamples, manualSeed, noGrad, parseGPTConfig, randint, tidy } from '../imports';
 import { Xoshiro128 } from '../../lib/data/rng';
 import { chooseToken, largest } from '../../lib/train/next-token';
@@ -180,6 +181,14 @@ describe('generate', () => {
     expect(() => generate(m, [1.5], { maxNewTokens: 1 })).toThrow(/prompt token 0 is 1.5/);
     expect(() => generateSamples(m, [1], 2, { maxNewTokens: 1, seed: Number.MAX_SAFE_INTEGER })).toThrow(
       /seed \+ samples − 1 a safe integer, got 9007199254740991 \(2 samples\)/,
+    );
+    // more samples side by side than the machine holds: refused before anything is allocated
+    // (each sample holds its 40 logits three times over at least: on the device, in JS, in the choice)
+    const tooMany = Math.ceil(totalmem() / (3 * 4 * 40)) + 1;
+    expect(() => generateSamples(m, [1, 2], tooMany, { maxNewTokens: 1 })).toThrow(
+      new RegExp(
+        `generate: ${tooMany} samples side by side need at least [\\d.]+ GiB at once .*more than this machine has .*: draw at most \\d+ at a time`,
+      ),
     );
     m.dispose();
   });
