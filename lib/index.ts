@@ -12,8 +12,10 @@ export { Profiler, profileToFile, profilerAvailable } from './profile';
 export type { BuildInfo } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';
-export { learningRate, kaplanPeakLr, parseSchedule, type Schedule, type ScheduleInput } from './optim/schedule';
+export { learningRate, kaplanPeakLr, parseSchedule, pastHorizon, type Schedule, type ScheduleInput } from './optim/schedule';
 export * from './growth';
+// scaling laws, the planner, the growth trigger, fitting a law (what plan, slope and fit run)
+export * from './scaling';
 export { CudaGraph, cudaGraphsAvailable } from './cuda-graph';
 export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-step';
 export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent } from './train/trainer';
