@@ -6,7 +6,7 @@
 // directory it locks. It is stale (taken over) when its process has ended on this host, or when it
 // names another directory (a copy of a run directory, lock and all); a lock from another host is
 // left alone, and the error says which file to remove once that run is gone.
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,7 @@ function liveOwner(lock: LockRecord, dir: string, path: string): string | null {
  * owner, when a live process holds it. Returns the release function.
  */
 export function lockRunDirectory(out: string): () => void {
+  const created = !existsSync(out);
   mkdirSync(out, { recursive: true });
   const dir = realpathSync(out);
   const path = join(dir, LOCK_FILE);
@@ -94,6 +95,13 @@ export function lockRunDirectory(out: string): () => void {
       const now = readLock(path);
       if (now !== null && now.pid === record.pid && now.started === record.started && now.host === record.host)
         rmSync(path, { force: true });
+      // a run refused before it wrote anything leaves no directory behind
+      if (created)
+        try {
+          rmdirSync(dir); // (fails, and keeps it, when not empty)
+        } catch {
+          // (kept)
+        }
     };
   }
   throw new Error(`could not take the lock ${path} (other processes keep taking it): try again`);
