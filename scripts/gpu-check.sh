@@ -8,7 +8,7 @@
 # after a growth and the growth time of a 124M state, the eager step's GPU time by kind of work,
 # PyTorch's and ours side by side (bench/profile-reference.py, bench --profile, bench/trace-summary.ts), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init,
-# sampling with the KV cache, a bf16 matmul.
+# sampling with the KV cache, activation checkpointing's memory and time, a bf16 matmul.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 # The whole check keeps within BUDGET_S seconds (default 500, for a device command limited to
 # 540–600 s): each part runs under its own limit, cut to what is left, and parts are skipped once
@@ -95,6 +95,8 @@ touch node_modules/.package-lock.json
   # training right after a growth into 124M vs a fresh 124M: time and memory ratios
   part speed-after-growth 90 node dist/bench/speed-after-growth.js --device cuda --steps 10 --rounds 3 | grep summary
   part growth-time 45 node dist/bench/growth-time.js cuda
+  # activation checkpointing at 124M, 16×1024: peak allocated and time, recomputing vs plain
+  part activation-memory 60 node dist/bench/activation-memory.js --device cuda --steps 5 --rounds 1 | grep summary
   # the trainer's own step, eager and replayed as a CUDA graph (wall-clock of the same 300 steps)
   for g in "" --cuda-graph; do
     part "train ${g:-eager}" 60 node dist/lib/cli/main.js train --preset tiny --device cuda --steps 300 --batch-size 16 \

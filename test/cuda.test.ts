@@ -166,6 +166,45 @@ describe('CUDA', () => {
     model.dispose();
   });
 
+  itCuda("activation checkpointing on CUDA: the plain backward's gradients (dropout on the CUDA generator), a lower peak", () => {
+    manualSeed(5);
+    const config = parseGPTConfig({
+      vocabSize: 512,
+      contextLength: 256,
+      nLayer: 6,
+      nHead: 4,
+      nEmbd: 128,
+      dropout: { embedding: 0.1, attention: 0.1, residual: 0.1 },
+    });
+    const model = new GPT(config, { device: 'cuda' });
+    model.train();
+    const x = randint(0, 512, [8, 256], { device: 'cuda' });
+    const y = randint(0, 512, [8, 256], { device: 'cuda' });
+    const step = (recompute: boolean) => {
+      manualSeed(9);
+      for (const p of model.parameters()) p.grad?.zero_();
+      emptyCache();
+      resetPeakMemory();
+      const loss = tidy(() => model.lossBackward(x, y, { recompute }).item());
+      const peak = memoryStats().cuda[0].peakAllocated;
+      const grads = model.parameters().map((p) => p.grad!.clone());
+      return { loss, peak, grads };
+    };
+    const plain = step(false);
+    const again = step(true);
+    expect(again.loss).toBeCloseTo(plain.loss, 5);
+    plain.grads.forEach((g, i) => {
+      const d = tidy(() => again.grads[i].sub(g).abs().max().item());
+      const scale = tidy(() => g.abs().max().item());
+      expect(d).toBeLessThanOrEqual(1e-4 * Math.max(scale, 1e-3));
+    });
+    expect(again.peak).toBeLessThan(0.7 * plain.peak);
+    for (const g of [...plain.grads, ...again.grads]) g.dispose();
+    x.dispose();
+    y.dispose();
+    model.dispose();
+  });
+
   itCuda('trains the tiny preset in bf16 autocast on CUDA and lowers the loss', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slm-cuda-'));
     try {

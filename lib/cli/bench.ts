@@ -29,6 +29,7 @@ export function registerBench(program: Command): void {
         "the residual add + LayerNorm's kernel: libtorch's, or staged-lm's fused CUDA one (default: STAGED_LM_NORM_KERNEL's, where it applies)",
       ).choices(['aten', 'fused']),
     )
+    .option('--activation-checkpointing', "recompute each block's forward in the backward (less memory, about a third more compute)")
     .option('--count-ops', 'count the ATen operators of one more step after the timed ones (ops_per_step)')
     .option(
       '--profile <file>',
@@ -36,6 +37,15 @@ export function registerBench(program: Command): void {
     )
     .option('--json', 'print one JSON object (the default output is JSON too)')
     .action((f: BenchOptions) => {
-      process.stdout.write(JSON.stringify(runBench({ ...f, cudaGraph: f.cudaGraph === true, countOps: f.countOps === true })) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          runBench({
+            ...f,
+            cudaGraph: f.cudaGraph === true,
+            countOps: f.countOps === true,
+            activationCheckpointing: f.activationCheckpointing === true,
+          }),
+        ) + '\n',
+      );
     });
 }

@@ -1,8 +1,9 @@
 // GPT-2: token + position embeddings, L pre-LN blocks, final LayerNorm, LM head (tied to the token
 // embedding by default). Parameter names follow Hugging Face's GPT2LMHeadModel.
-import { noGrad } from '../autograd';
+import { enableGrad, noGrad } from '../autograd';
 import { randn, type TensorOptions } from '../factories';
 import { float32CrossEntropy, linear } from '../functional';
+import { getRngState, setRngState } from '../runtime';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
@@ -91,16 +92,7 @@ export class GPT extends Module {
       );
     if (cache !== undefined && start + T > cache.capacity)
       throw new Error(`sequence length ${start + T} (${start} cached) exceeds the cache's capacity ${cache.capacity}`);
-    const tr = this.transformer;
-    let h = tidy(() => {
-      // positions 0…T−1 are wpe's first T rows: a view broadcast over the batch. Its backward is
-      // one sum over the batch (and a zero-fill + copy when T < contextLength) where an embedding
-      // lookup's is, on CUDA, a sort and about ten more kernels — with the arange, a dozen
-      // launches per step that a small, launch-bound model pays for in time
-      const wpe = tr.wpe.weight;
-      const positions = start === 0 && T === wpe.shape[0] ? wpe : wpe.narrow(0, start, T); // (T, d)
-      return modelDropout(tr.wte.forward(idx).add(positions), this.config.dropout.embedding, this.training);
-    });
+    let h = this.embed(idx, start);
     let branch: Tensor | null = null;
     this.blocks.forEach((b, layer) => {
       // release each block's input handles once the next ones exist: the memory stays only as
@@ -112,6 +104,21 @@ export class GPT extends Module {
     });
     if (cache !== undefined) cache.length += T;
     return { residual: h, branch };
+  }
+
+  /** Token + position embeddings (with their dropout) of idx (B, T) at positions start…: (B, T, d). */
+  private embed(idx: Tensor, start = 0): Tensor {
+    const tr = this.transformer;
+    const T = idx.shape[1];
+    return tidy(() => {
+      // positions 0…T−1 are wpe's first T rows: a view broadcast over the batch. Its backward is
+      // one sum over the batch (and a zero-fill + copy when T < contextLength) where an embedding
+      // lookup's is, on CUDA, a sort and about ten more kernels — with the arange, a dozen
+      // launches per step that a small, launch-bound model pays for in time
+      const wpe = tr.wpe.weight;
+      const positions = start === 0 && T === wpe.shape[0] ? wpe : wpe.narrow(0, start, T); // (T, d)
+      return modelDropout(tr.wte.forward(idx).add(positions), this.config.dropout.embedding, this.training);
+    });
   }
 
   /** Logits over the padded vocabulary: idx (B, T) → (B, T, Vpad). */
@@ -138,23 +145,101 @@ export class GPT extends Module {
     );
   }
 
-  /** LNf and the LM head on the residual stream: (B, T, d) → (B, T, Vpad). */
-  private head({ residual, branch }: { residual: Tensor; branch: Tensor | null }): Tensor {
+  /** LNf and the LM head on the residual stream: (B, T, d) → (B, T, Vpad); `weight` stands in for the head's. */
+  private head({ residual, branch }: { residual: Tensor; branch: Tensor | null }, weight?: Tensor): Tensor {
     const lnF = this.transformer.lnF;
     const x = branch === null ? lnF.forward(residual) : lnF.addForward(residual, branch)[1];
-    const head = this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
+    const head = weight ?? this.lmHead?.weight ?? this.transformer.wte.weight; // (Vpad, d): linear's (out, in)
     return linear(x, head);
   }
 
   /** Mean next-token cross-entropy of idx (B, T) against targets (B, T), in at least float32. */
   loss(idx: Tensor, targets: Tensor): Tensor {
+    return tidy(() => this.scoreLogits(this.logits(idx), targets));
+  }
+
+  private scoreLogits(logits: Tensor, targets: Tensor): Tensor {
+    const V = logits.shape[2];
+    // scored in float32 even for half-precision logits (bf16 weights, or autocast), the gradient
+    // written back in their dtype without a float32 round trip or full-size temporaries: the
+    // step's largest tensors
+    return float32CrossEntropy(logits.view(-1, V), targets.reshape(-1)); // reshape: targets may be a strided slice
+  }
+
+  /**
+   * The loss of idx against targets and its backward: the gradients of (loss / divisor) are
+   * accumulated into the parameters' .grad. Returns the loss, detached.
+   *
+   * With `recompute` (activation checkpointing), the forward keeps only each block's input — two
+   * (B, T, d) tensors a block, where autograd would keep a dozen and the attention's — and the
+   * backward runs block by block from the last, each block's forward run again with autograd on
+   * just before its backward: about a third more compute for the blocks' activations' memory.
+   * Dropout draws the same masks again (each block's generator state is put back before its
+   * recomputation, and the state after the forward at the end), so the gradients are those of
+   * the plain backward. A tied embedding gets its two contributions (the head's, the lookup's) in
+   * one accumulation, as in the plain backward, so that gradient hooks (data parallel) see it once.
+   * `run` wraps each forward (autocast).
+   */
+  lossBackward(idx: Tensor, targets: Tensor, opts: { divisor?: number; recompute?: boolean; run?: <R>(fn: () => R) => R } = {}): Tensor {
+    const run = opts.run ?? (<R>(fn: () => R) => fn());
+    const divisor = opts.divisor ?? 1;
+    const scaled = (loss: Tensor) => (divisor === 1 ? loss : loss.div(divisor));
+    if (!opts.recompute)
+      return tidy(() => {
+        const loss = run(() => this.loss(idx, targets));
+        scaled(loss).backward();
+        return loss.detach();
+      });
+    const device = idx.device;
     return tidy(() => {
-      const logits = this.logits(idx);
-      const V = logits.shape[2];
-      // scored in float32 even for half-precision logits (bf16 weights, or autocast), the gradient
-      // written back in their dtype without a float32 round trip or full-size temporaries: the
-      // step's largest tensors
-      return float32CrossEntropy(logits.view(-1, V), targets.reshape(-1)); // reshape: targets may be a strided slice
+      const rngStart = getRngState(device);
+      // the forward, no graph: each block's input (stream, pending branch) and generator state
+      const inputs: { h: Tensor; pending: Tensor | null; rng: Tensor }[] = [];
+      const end = noGrad(() =>
+        run(() => {
+          let h = this.embed(idx);
+          let branch: Tensor | null = null;
+          for (const b of this.blocks) {
+            inputs.push({ h, pending: branch, rng: getRngState(device) });
+            ({ residual: h, branch } = b.forwardPending(h, branch));
+          }
+          return { residual: h, branch };
+        }),
+      );
+      const rngEnd = getRngState(device);
+      const leaf = (t: Tensor | null) => (t === null ? null : t.detach().requiresGrad_());
+      // the head and the loss, from the last block's output; a tied head's weight as a leaf of its own
+      const tied = this.lmHead === null ? leaf(this.transformer.wte.weight) : null;
+      let gradIn = { residual: leaf(end.residual)!, branch: leaf(end.branch) };
+      const loss = enableGrad(() => run(() => this.scoreLogits(this.head(gradIn, tied ?? undefined), targets)));
+      scaled(loss).backward();
+      // d(Σ out·g)/d out = g: one backward of a block's two outputs against their gradients
+      const against = (outs: (Tensor | null)[], grads: (Tensor | null)[]): Tensor =>
+        outs
+          .map((o, i) => (o === null ? null : o.mul(grads[i]!).sum()))
+          .filter((t): t is Tensor => t !== null)
+          .reduce((a, b) => a.add(b));
+      for (let i = this.blocks.length - 1; i >= 0; i--) {
+        // (each block's recomputed activations, its output gradients and its kept input go as
+        // soon as its backward is done: the memory stays at one block's worth)
+        const next = tidy(() => {
+          const { h, pending, rng } = inputs[i];
+          const x = { residual: leaf(h)!, branch: leaf(pending) };
+          setRngState(rng, device);
+          const out = enableGrad(() => run(() => this.blocks[i].forwardPending(x.residual, x.branch)));
+          enableGrad(() => against([out.residual, out.branch], [gradIn.residual.grad, gradIn.branch?.grad ?? null])).backward();
+          return x;
+        });
+        for (const t of [gradIn.residual, gradIn.branch, inputs[i].h, inputs[i].pending, inputs[i].rng]) t?.dispose();
+        gradIn = next;
+      }
+      setRngState(rngStart, device);
+      const h0 = enableGrad(() => run(() => this.embed(idx)));
+      enableGrad(() =>
+        against([h0, tied === null ? null : this.transformer.wte.weight], [gradIn.residual.grad, tied?.grad ?? null]),
+      ).backward();
+      setRngState(rngEnd, device);
+      return loss.detach();
     });
   }
 }

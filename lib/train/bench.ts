@@ -1,5 +1,6 @@
 // Training throughput on random tokens, shaped like ../shared/bench/torch_reference.py so the two
 // print comparable JSON: same models, AdamW (fused on CUDA), clipping at 1.0, bf16 autocast on CUDA.
+import { readFileSync } from 'node:fs';
 import { checkDevice, cudaIndex, type Device } from '../dtype';
 import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
@@ -44,6 +45,8 @@ export interface BenchOptions {
   lossKernel?: LossKernel;
   /** The residual add + LayerNorm's kernel (addLayerNorm): libtorch's or staged-lm's fused CUDA one (default: setNormKernel's, where it applies). */
   normKernel?: NormKernel;
+  /** Activation checkpointing (GPT.lossBackward with recompute): blocks run forward again in the backward. */
+  activationCheckpointing?: boolean;
   /** Count the ATen operators of one more step after the timed ones (countOps), in ops_per_step. */
   countOps?: boolean;
   /** Record one more step after the timed ones with libtorch's profiler: its Chrome trace goes to this file, its split by kind to `profile`. */
@@ -67,6 +70,10 @@ export interface BenchResult {
   /** What peak_mem_gib counts: peak allocated bytes (eager) or all reserved bytes (CUDA graph). */
   peak_mem_kind: 'allocated' | 'reserved';
   final_loss: number;
+  /** The process's peak resident set (VmHWM, Linux; null elsewhere): on the CPU, what the run's memory peaked at. */
+  peak_rss_gib: number | null;
+  /** Whether the step recomputed the blocks' activations in its backward (forward time is then counted in backward). */
+  activation_checkpointing: boolean;
   host_ms_per_step: number;
   /** Host time per step by phase: where a launch-bound step spends its time (kernels run async). */
   host_phase_ms: { forward: number; backward: number; optimizer: number } | null;
@@ -121,9 +128,15 @@ export function runBench(o: BenchOptions): BenchResult {
   const step = (): Tensor =>
     tidy(() => {
       const h0 = performance.now();
-      const loss = phase('forward', () => (cuda ? withAutocast('bfloat16', () => model.loss(x, y)) : model.loss(x, y)));
+      const autocast = <R>(fn: () => R): R => (cuda ? withAutocast('bfloat16', fn) : fn());
+      // (with recomputation the forward runs inside lossBackward: all of it counts as backward)
+      const loss = o.activationCheckpointing ? null : phase('forward', () => autocast(() => model.loss(x, y)));
       const h1 = performance.now();
-      phase('backward', () => loss.backward());
+      const detached = phase('backward', () => {
+        if (loss === null) return model.lossBackward(x, y, { recompute: true, run: autocast });
+        loss.backward();
+        return loss.detach();
+      });
       const h2 = performance.now();
       phase('optimizer', () => {
         opt.clipAndUpdate(1.0, 6e-4);
@@ -134,10 +147,12 @@ export function runBench(o: BenchOptions): BenchResult {
       phases.backward += h2 - h1;
       phases.optimizer += h3 - h2;
       hostMs += h3 - h0;
-      return loss.detach();
+      return detached;
     });
   try {
     if (o.cudaGraph && !cuda) throw new Error('--cuda-graph needs a CUDA device');
+    if (o.cudaGraph && o.activationCheckpointing)
+      throw new Error('--cuda-graph captures a plain step: not with --activation-checkpointing');
     // before the run, not after it
     if (o.profile !== undefined) checkProfiling(o.profile, '--profile');
     if (o.cudaGraph && o.warmup < 1)
@@ -225,6 +240,8 @@ export function runBench(o: BenchOptions): BenchResult {
       peak_mem_gib: cuda && mem ? Math.round(((captured === null ? mem.peakAllocated : mem.reserved) / 2 ** 30) * 100) / 100 : null,
       peak_mem_kind: captured === null ? 'allocated' : 'reserved',
       final_loss: Math.round(finalLoss * 1e4) / 1e4,
+      peak_rss_gib: peakRssGib(),
+      activation_checkpointing: o.activationCheckpointing === true,
       host_ms_per_step: hostMsPerStep,
       host_phase_ms: hostPhaseMs,
       ops_per_step: ops,
@@ -237,5 +254,15 @@ export function runBench(o: BenchOptions): BenchResult {
     y.dispose();
     model.dispose();
     opt.dispose();
+  }
+}
+
+/** VmHWM of /proc/self/status in GiB (two decimals), or null where there is none. */
+function peakRssGib(): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m === null ? null : Math.round((Number(m[1]) / 2 ** 20) * 100) / 100;
+  } catch {
+    return null;
   }
 }

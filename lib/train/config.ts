@@ -203,6 +203,13 @@ export const RunConfigSchema = z
      */
     cudaGraph: z.boolean().default(false),
     /**
+     * Activation checkpointing: the forward keeps only each block's input and the backward runs
+     * each block's forward again just before its backward (GPT.lossBackward) — about a third more
+     * compute for the memory of the blocks' activations (a larger batch, a deeper model). Same
+     * gradients, dropout masks included. Not with cudaGraph.
+     */
+    activationCheckpointing: z.boolean().default(false),
+    /**
      * Which implementation runs the ops staged-lm has its own CUDA kernels for: libtorch's ('aten')
      * or the fused ones ('fused': CUDA, a build with them). Absent: the process-wide choice
      * (STAGED_LM_LOSS_KERNEL / STAGED_LM_NORM_KERNEL; libtorch's when unset). See lib/kernels.ts.
@@ -264,6 +271,10 @@ export const RunConfigSchema = z
     path: ['model'],
   })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
+  .refine((c) => !(c.cudaGraph && c.activationCheckpointing), {
+    message: 'cudaGraph captures one plain forward and backward: it does not take activationCheckpointing',
+    path: ['activationCheckpointing'],
+  })
   .refine((c) => !c.cudaGraph || c.gradAccum === 1, {
     message: 'cudaGraph captures one forward and backward per step: it needs gradAccum 1',
     path: ['cudaGraph'],

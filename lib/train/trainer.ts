@@ -581,11 +581,13 @@ export class Trainer {
       let lossSum: Tensor | null = null;
       for (let micro = 0; micro < gradAccum; micro++) {
         const { x, y } = batch();
-        const forward = () => this.model.loss(x, y);
-        const loss = this.autocast ? withAutocast(this.autocast, forward) : forward();
+        const autocast = this.autocast;
         if (this.dp !== null && micro === gradAccum - 1) this.dp.prepareBackward();
-        (gradAccum > 1 ? loss.div(gradAccum) : loss).backward();
-        const l = loss.detach();
+        const l = this.model.lossBackward(x, y, {
+          divisor: gradAccum,
+          recompute: this.config.activationCheckpointing,
+          ...(autocast === null ? {} : { run: <R>(fn: () => R) => withAutocast(autocast, fn) }),
+        });
         lossSum = lossSum === null ? l : lossSum.add(l);
       }
       this.dp?.finishBackward();

@@ -258,6 +258,12 @@ describe('--json output and a small run: train → eval, sample → resume', () 
       expect(Number.isFinite(r[k])).toBe(true);
       expect(r[k] as number).toBeGreaterThan(0);
     }
+    expect(r.activation_checkpointing).toBe(false);
+    // the same steps with the blocks recomputed in the backward: the same loss
+    const a = jsonOf(
+      await cli(['bench', '--model', 'tiny', '--batch', '1', '--seq', '16', '--steps', '2', '--warmup', '1', '--activation-checkpointing']),
+    );
+    expect(a).toMatchObject({ activation_checkpointing: true, final_loss: r.final_loss });
   });
 
   it('bench --model micro --vocab --threads: the shapes of the reference script (its parameter count), the libtorch version', async () => {
