@@ -1,12 +1,14 @@
 // `staged-lm eval`: held-out loss of a checkpoint on a text or token file, with bits per byte and
 // per-token perplexity (bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text)).
-import { Option, type Command } from 'commander';
+import { statSync } from 'node:fs';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { inputSize } from '../data/documents';
 import { INPUT_FORMATS, readInputPieces, textFieldNote, type InputFormat, type InputOptions } from '../data/inputs';
 import { evalWindowCount, textBytes } from '../data/eval';
+import { loadTokenData } from '../data/source';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
-import { EOT } from '../data/tokenizer';
+import { EOT, GPT2_VOCAB } from '../data/tokenizer';
 import { evaluate } from '../train/evaluate';
 import { device, output, positiveInt } from './common';
 import { loadModel } from './model-io';
@@ -16,6 +18,7 @@ interface EvalFlags {
   data: string;
   batchSize: number;
   seqLen?: number;
+  stride?: number;
   maxBatches?: number;
   format?: InputFormat;
   textField?: string;
@@ -26,11 +29,16 @@ interface EvalFlags {
 export interface EvalReport {
   loss: number;
   tokens: number;
-  /** null when the scored tokens stand for no text (only end-of-text tokens). */
+  /**
+   * null when the scored tokens stand for no text (only end-of-text tokens), or for a model whose
+   * vocabulary is not GPT-2's (its ids' bytes are unknown: `bytes` is null too).
+   */
   bitsPerByte: number | null;
   perplexity: number;
-  bytes: number;
+  bytes: number | null;
   seqLen: number;
+  /** Tokens between window starts (seqLen: windows do not overlap). */
+  stride: number;
 }
 
 /**
@@ -43,7 +51,22 @@ async function fileTokens(
   path: string,
   vocabSize: number,
   input: InputOptions = {},
-): Promise<{ tokens: FileTokens; text: false } | { tokens: Uint16Array; text: true }> {
+): Promise<{ tokens: Tokens; text: false; what?: string } | { tokens: Uint16Array; text: true }> {
+  let directory = false;
+  try {
+    directory = statSync(path).isDirectory();
+  } catch {
+    // (named below, when it is read)
+  }
+  // a directory of token files (as prepare writes): its validation split, as training evaluates it
+  if (directory) {
+    const data = loadTokenData(path, { vocabSize });
+    return {
+      tokens: data.val,
+      text: false,
+      what: `the validation split of ${path} (${data.files.val.length} file${data.files.val.length === 1 ? '' : 's'})`,
+    };
+  }
   try {
     // a token file is read window by window as it is scored (it may be larger than memory), its ids
     // checked against the model's vocabulary as they are read; text is checked after encoding
@@ -74,6 +97,20 @@ function checkTextIds(path: string, tokens: Uint16Array, vocabSize: number): voi
   );
 }
 
+/** The text bytes of tokens[from … to), a million at a time (a token file may be larger than memory). */
+function bytesOf(tokens: Tokens, from: number, to: number): number {
+  let bytes = 0;
+  for (let a = from; a < to; a += 1 << 20) bytes += textBytes(tokens.subarray(a, Math.min(to, a + (1 << 20))));
+  return bytes;
+}
+
+/** --data, given once: eval scores one file or directory. */
+function oneData(value: string, previous: string | undefined): string {
+  if (previous !== undefined)
+    throw new InvalidArgumentError(`give one --data (eval scores one file or directory; got ${previous} and ${value})`);
+  return value;
+}
+
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -83,10 +120,16 @@ export function registerEval(program: Command): void {
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .requiredOption(
       '--data <file>',
-      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .ndjson, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
+      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), a directory of them (as prepare writes: its validation split), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .ndjson, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
+      oneData,
     )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
-    .option('--seq-len <n>', 'window length (default: the context length); windows do not overlap', positiveInt('--seq-len'))
+    .option('--seq-len <n>', 'window length (default: the context length)', positiveInt('--seq-len'))
+    .option(
+      '--stride <n>',
+      "windows n tokens apart, each scoring only its last n targets with the tokens before them as context (a sliding window, as Hugging Face's perplexity; default: the window length, no overlap)",
+      positiveInt('--stride'),
+    )
     .option('--max-batches <n>', 'score at most this many batches', positiveInt('--max-batches'))
     .addOption(
       new Option('--format <format>', "the text's format (default: by name: .jsonl, .ndjson, .json are JSON lines)").choices([
@@ -105,34 +148,45 @@ export function registerEval(program: Command): void {
         if (input.text) checkTextIds(f.data, input.tokens, model.config.vocabSize);
         const tokens: Tokens = input.tokens;
         const seqLen = f.seqLen ?? model.config.contextLength;
-        if (evalWindowCount(tokens.length, seqLen) === 0) {
+        const stride = f.stride ?? seqLen;
+        if (stride > seqLen) throw new Error(`--stride ${stride} is longer than the window (${seqLen} tokens): windows would skip tokens`);
+        const windows = evalWindowCount(tokens.length, seqLen, stride);
+        if (windows === 0) {
           throw new Error(
-            `--data ${f.data}: ${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets`,
+            `--data ${input.text ? f.data : (input.what ?? f.data)}: ${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets (a shorter --seq-len fits more)`,
           );
         }
         const r = evaluate(model, tokens, {
           batchSize: f.batchSize,
           seqLen,
+          stride,
           maxBatches: f.maxBatches,
           device: model.parameters()[0].device,
           autocast: null,
         });
-        // windows are consecutive from the start, so the scored targets are tokens[1 .. 1 + r.tokens];
-        // bits per byte divides by the text they stand for (end-of-text tokens are no bytes)
-        const bytes = textBytes(tokens.subarray(1, 1 + r.tokens));
+        // the scored targets are tokens[1 .. 1 + r.tokens] (windows from the start; with a stride each
+        // scores the S after the last one's); bits per byte divides by the text they stand for
+        // (end-of-text tokens are no bytes) — GPT-2's ids only: another vocabulary's bytes are unknown
+        const gpt2 = model.config.vocabSize >= GPT2_VOCAB;
+        const bytes = gpt2 ? bytesOf(tokens, 1, 1 + r.tokens) : null;
         const report: EvalReport = {
           loss: r.loss,
           tokens: r.tokens,
-          bitsPerByte: bytes > 0 ? (r.loss * r.tokens) / (Math.LN2 * bytes) : null,
+          bitsPerByte: bytes !== null && bytes > 0 ? (r.loss * r.tokens) / (Math.LN2 * bytes) : null,
           perplexity: Math.exp(r.loss),
           bytes,
           seqLen,
+          stride,
         };
+        const na =
+          bytes === null
+            ? `n/a (the model's vocabulary, ${model.config.vocabSize} ids, is not GPT-2's: the bytes its ids stand for are unknown)`
+            : 'n/a (the scored tokens hold no text)';
         output(
           f.json,
           report,
           () =>
-            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes} bytes, windows of ${seqLen})\nbits per byte ${report.bitsPerByte === null ? 'n/a (the scored tokens hold no text)' : report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
+            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes === null ? 'bytes unknown' : `${bytes} bytes`}, windows of ${seqLen}${stride === seqLen ? '' : `, ${stride} apart`})\nbits per byte ${report.bitsPerByte === null ? na : report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
         );
       } finally {
         model.dispose();

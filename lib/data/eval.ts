@@ -1,6 +1,9 @@
-// Deterministic evaluation batches: consecutive, non-overlapping windows of T tokens from the start
-// of the data (each with its T next-token targets), so every evaluation scores the same tokens; and
-// the UTF-8 bytes those tokens stand for, the denominator of bits per byte.
+// Deterministic evaluation batches: consecutive windows of T tokens from the start of the data (each
+// with its T next-token targets), so every evaluation scores the same tokens; and the UTF-8 bytes
+// those tokens stand for, the denominator of bits per byte. Windows do not overlap by default; with
+// a stride S < T they start S apart and each scores only its last S targets (the first window all
+// T), the T − S before them serving as context — Hugging Face's sliding-window perplexity: every
+// target is scored once, with at least T − S tokens before it (the first window's excepted).
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
 import type { Tokens } from './file-tokens';
@@ -11,6 +14,8 @@ export interface EvalOptions {
   seqLen: number;
   /** Stop after this many batches (default: all windows). */
   maxBatches?: number;
+  /** Tokens between window starts, 1 … seqLen (default seqLen: no overlap); see the file comment. */
+  stride?: number;
   device?: Device;
   /** Only batches i with i mod worldSize = rank (data parallel: the ranks split the same batches). */
   shard?: { rank: number; worldSize: number };
@@ -19,18 +24,26 @@ export interface EvalOptions {
 export interface EvalBatch extends Batch {
   /** 0-based index of this batch. */
   index: number;
-  /** Targets scored in this batch: rows × T (the last batch may have fewer rows than B). */
+  /** Targets scored in this batch: rows × T without a stride (the last batch may have fewer rows than B); see `stride`. */
   tokens: number;
 }
 
-/** Windows of T tokens that fit: window w covers tokens [wT, wT + T] (T inputs and the next-token target of each). */
-export function evalWindowCount(dataLength: number, seqLen: number): number {
-  return dataLength < seqLen + 1 ? 0 : Math.floor((dataLength - 1) / seqLen);
+/**
+ * Windows of T tokens that fit, S = stride apart: window w covers tokens [wS, wS + T] (T inputs and
+ * the next-token target of each).
+ */
+export function evalWindowCount(dataLength: number, seqLen: number, stride = seqLen): number {
+  return dataLength < seqLen + 1 ? 0 : Math.floor((dataLength - 1 - seqLen) / stride) + 1;
+}
+
+/** Targets the first `windows` windows score: T, then S more each (tokens[1 … 1 + that], contiguous). */
+export function evalScoredTokens(windows: number, seqLen: number, stride = seqLen): number {
+  return windows === 0 ? 0 : seqLen + (windows - 1) * stride;
 }
 
 /** Batches evalBatches yields for these options. */
 export function evalBatchCount(dataLength: number, opts: Omit<EvalOptions, 'device'>): number {
-  const all = Math.ceil(evalWindowCount(dataLength, opts.seqLen) / opts.batchSize);
+  const all = Math.ceil(evalWindowCount(dataLength, opts.seqLen, opts.stride) / opts.batchSize);
   return opts.maxBatches === undefined ? all : Math.min(all, opts.maxBatches);
 }
 
@@ -42,6 +55,9 @@ export function evalBatches(tokens: Tokens, opts: EvalOptions): Generator<EvalBa
   checkWindow(tokens, opts.batchSize, opts.seqLen, 'evalBatches');
   if (opts.maxBatches !== undefined && (!Number.isInteger(opts.maxBatches) || opts.maxBatches < 0)) {
     throw new TypeError(`evalBatches: expected a non-negative integer for maxBatches but received ${opts.maxBatches}`);
+  }
+  if (opts.stride !== undefined && !(Number.isInteger(opts.stride) && opts.stride >= 1 && opts.stride <= opts.seqLen)) {
+    throw new RangeError(`evalBatches: stride must be an integer from 1 to seqLen (${opts.seqLen}), got ${opts.stride}`);
   }
   const sh = opts.shard;
   if (
@@ -55,7 +71,8 @@ export function evalBatches(tokens: Tokens, opts: EvalOptions): Generator<EvalBa
 
 function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator<EvalBatch, void, undefined> {
   const { batchSize: B, seqLen: T } = opts;
-  const windows = evalWindowCount(tokens.length, T);
+  const S = opts.stride ?? T;
+  const windows = evalWindowCount(tokens.length, T, S);
   const batches = evalBatchCount(tokens.length, opts);
   const { rank, worldSize } = opts.shard ?? { rank: 0, worldSize: 1 };
   for (let index = rank; index < batches; index += worldSize) {
@@ -63,15 +80,24 @@ function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator
     const rows = Math.min(B, windows - first);
     const x = new Int32Array(rows * T);
     const y = new Int32Array(rows * T);
+    let scored = 0;
     for (let r = 0; r < rows; r++) {
-      const start = (first + r) * T;
-      const window = tokens.subarray(start, start + T + 1); // (one read for data on disk)
+      const w = first + r;
+      const window = tokens.subarray(w * S, w * S + T + 1); // (one read for data on disk)
       x.set(window.subarray(0, T), r * T);
       y.set(window.subarray(1), r * T);
+      // a later window's first T − S targets were scored by the windows before it: ignored here
+      // (the loss's ignore index), so that every target counts once
+      const context = w === 0 ? 0 : T - S;
+      y.fill(IGNORED, r * T, r * T + context);
+      scored += T - context;
     }
-    yield { ...toBatch(x, y, rows, T, device), index, tokens: rows * T };
+    yield { ...toBatch(x, y, rows, T, device), index, tokens: scored };
   }
 }
+
+/** The loss's ignore index (float32CrossEntropy's default): targets a window does not score. */
+const IGNORED = -100;
 
 let lengths: Uint16Array | undefined;
 

@@ -1,4 +1,5 @@
-// Held-out loss over consecutive windows (the same tokens every time), in eval mode without autograd.
+// Held-out loss over consecutive windows (the same tokens every time; overlapping with a stride, each
+// target scored once), in eval mode without autograd.
 // Sharded (data parallel), a rank scores every W-th batch and returns its partial sums.
 import { noGrad } from '../autograd';
 import { evalBatches } from '../data/eval';
@@ -22,6 +23,8 @@ export function evaluate(
     batchSize: number;
     seqLen: number;
     maxBatches?: number;
+    /** Windows this many tokens apart, each scoring its last `stride` targets (default seqLen: no overlap). */
+    stride?: number;
     device: Device;
     autocast?: 'bfloat16' | null;
     /** Score only batches i with i mod worldSize = rank; the result may then cover 0 tokens (loss NaN). */
@@ -37,6 +40,7 @@ export function evaluate(
       batchSize: opts.batchSize,
       seqLen: opts.seqLen,
       maxBatches: opts.maxBatches,
+      stride: opts.stride,
       device: opts.device,
       shard: opts.shard,
     })) {

@@ -15,7 +15,9 @@ import { GPT } from '../../lib/nn/gpt';
 import { parseGPTConfig } from '../../lib/nn/config';
 import { AdamW } from '../../lib/optim/adamw';
 import { manualSeed } from '../../lib/runtime';
-import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../lib/train/checkpoint';
+import { CHECKPOINT_FORMAT, loadCheckpoint, loadParameters, saveCheckpoint } from '../../lib/train/checkpoint';
+import { noGrad } from '../../lib/autograd';
+import { fromTypedArray } from '../../lib/factories';
 import type { EvalReport } from '../../lib/cli/eval';
 
 const CLI = resolve(__dirname, '../../dist/lib/cli/main.js');
@@ -219,6 +221,89 @@ describe('staged-lm eval', () => {
     expect(fromText.stderr).not.toMatch(/index out of range/);
     expectRefused(fromBad, new RegExp(`${esc(bad)}: token id 1000 at position 20 is outside the vocabulary \\(size 1000\\)`));
     expect(reportOf(fromGood)).toMatchObject({ tokens: 32, seqLen: 32 });
+  });
+
+  it('--stride: windows S apart, each scoring its last S targets — each target once, with the context before it', async () => {
+    const ids = Uint16Array.from([EOT, ...encodeDocuments([...DOCS, ...DOCS])]);
+    const path = join(dir, 'stride.bin');
+    writeShard(path, ids);
+    const [T, S] = [16, 5];
+    const e = reportOf(
+      await cli([
+        'eval',
+        '--checkpoint',
+        gpt2,
+        '--data',
+        path,
+        '--seq-len',
+        String(T),
+        '--stride',
+        String(S),
+        '--batch-size',
+        '3',
+        '--json',
+      ]),
+    );
+    // independently: each window's logits, and −log softmax at the positions it scores
+    const loaded = loadCheckpoint(gpt2);
+    const model = new GPT(loaded.config);
+    loadParameters(model, loaded.params, gpt2);
+    model.eval();
+    let nats = 0;
+    let scored = 0;
+    for (let w = 0; w * S + T + 1 <= ids.length; w++) {
+      const window = Array.from(ids.subarray(w * S, w * S + T + 1));
+      const logits = noGrad(() => model.logits(fromTypedArray(Int32Array.from(window.slice(0, T)), [1, T], { dtype: 'int64' })));
+      const rows = logits.to({ dtype: 'float64' }).toArray() as Float64Array;
+      const V = logits.shape[2];
+      logits.dispose();
+      for (let p = w === 0 ? 0 : T - S; p < T; p++) {
+        const row = rows.subarray(p * V, p * V + V);
+        const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
+        const lse = max + Math.log(row.reduce((a, b) => a + Math.exp(b - max), 0));
+        nats += lse - row[window[p + 1]];
+        scored++;
+      }
+    }
+    model.dispose();
+    expect(e).toMatchObject({ tokens: scored, seqLen: T, stride: S, bytes: textBytes(ids.subarray(1, 1 + scored)) });
+    expect(e.loss).toBeCloseTo(nats / scored, 5);
+    // stride = the window length is the default, non-overlapping count
+    const plain = reportOf(await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', String(T), '--json']));
+    expect(
+      reportOf(await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', String(T), '--stride', String(T), '--json'])),
+    ).toEqual(plain);
+    expectRefused(
+      await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', String(T), '--stride', '17']),
+      /--stride 17 is longer than the window \(16 tokens\)/,
+    );
+  });
+
+  it("a prepared directory: its validation split; one --data only; no bits per byte for a vocabulary not GPT-2's", async () => {
+    const text = join(dir, 'dir-docs.txt');
+    writeFileSync(text, DOCS.join('\n\f\n'));
+    const n = encodeDocuments(DOCS).length;
+    expect((await cli(['prepare', '--text', text, '--out', join(dir, 'prepared-dir'), '--val-tokens', String(n - 1)])).code).toBe(0);
+    const args = ['--checkpoint', gpt2, '--seq-len', '8', '--json'];
+    const [fromDir, fromShard, twice] = await Promise.all([
+      cli(['eval', '--data', join(dir, 'prepared-dir'), ...args]),
+      cli(['eval', '--data', join(dir, 'prepared-dir', 'val_000000.bin'), ...args]),
+      cli(['eval', '--data', text, '--data', join(dir, 'prepared-dir'), ...args]),
+    ]);
+    expect(reportOf(fromDir)).toEqual(reportOf(fromShard));
+    expect(twice.code).not.toBe(0);
+    expect(twice.stderr).toMatch(/give one --data \(eval scores one file or directory; got .*dir-docs\.txt and .*prepared-dir\)/);
+    // a model of 1000 ids scores a file of its ids; what bytes they stand for is unknown
+    const own = join(dir, 'own-ids.bin');
+    writeShard(
+      own,
+      Uint16Array.from({ length: 100 }, (_, i) => (i * 7) % 1000),
+    );
+    const r = await cli(['eval', '--checkpoint', small, '--data', own]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/bytes unknown/);
+    expect(r.stdout).toMatch(/bits per byte n\/a \(the model's vocabulary, 1000 ids, is not GPT-2's/);
+    expect(reportOf(await cli(['eval', '--checkpoint', small, '--data', own, '--json']))).toMatchObject({ bitsPerByte: null, bytes: null });
   });
 
   it('refuses data too short for one window, naming the file', async () => {
