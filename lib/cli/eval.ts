@@ -61,7 +61,14 @@ async function fileTokens(
   }
   // a directory of token files (as prepare writes): its validation split, as training evaluates it
   if (directory) {
-    const data = loadTokenData(path, { vocabSize });
+    let data: ReturnType<typeof loadTokenData>;
+    try {
+      data = loadTokenData(path, { vocabSize });
+    } catch (e) {
+      throw new Error(
+        `--data ${path}: a directory, read as prepared token shards (its validation split), but ${(e as Error).message.replace(/^.*?: /, '')}`,
+      );
+    }
     return {
       tokens: data.val,
       text: false,

@@ -28,6 +28,7 @@ interface TrainFlags {
   batchSize?: number;
   seqLen?: number;
   cudaGraph?: boolean;
+  activationCheckpointing?: boolean;
   lossKernel?: 'aten' | 'fused';
   normKernel?: 'aten' | 'fused';
   tf32?: boolean;
@@ -142,6 +143,11 @@ export function registerTrain(program: Command): void {
     .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
     .option('--cuda-graph', 'replay the training step as a CUDA graph (CUDA, static shapes: small models gain most)')
     .option('--no-cuda-graph', 'eager steps (run config cudaGraph: false; with --resume, turns a graph run back to eager)')
+    .option(
+      '--activation-checkpointing',
+      "recompute each block's forward in the backward: less memory, about a third more compute, the same gradients (run config activationCheckpointing)",
+    )
+    .option('--no-activation-checkpointing', 'keep every activation (run config activationCheckpointing: false; also with --resume)')
     .addOption(
       new Option(
         '--loss-kernel <kernel>',
@@ -181,7 +187,7 @@ export function registerTrain(program: Command): void {
         if (fixed.length > 0)
           throw new Error(
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
-              '(with --resume: --steps, --end-at, --out, --cuda-graph, --loss-kernel, --norm-kernel, --tf32, --profile)',
+              '(with --resume: --steps, --end-at, --out, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile)',
           );
         const dir = checkpointDir(f.resume);
         if (f.out !== undefined) checkFreshOut(f.out, dir);
@@ -193,6 +199,7 @@ export function registerTrain(program: Command): void {
           steps: f.steps,
           endAt: f.endAt,
           ...(f.cudaGraph === undefined ? {} : { cudaGraph: f.cudaGraph }),
+          ...(f.activationCheckpointing === undefined ? {} : { activationCheckpointing: f.activationCheckpointing }),
           ...kernelFlags(f),
           ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),
         });
@@ -235,6 +242,7 @@ export function registerTrain(program: Command): void {
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
         if (f.cudaGraph !== undefined) cfg.cudaGraph = f.cudaGraph;
+        if (f.activationCheckpointing !== undefined) cfg.activationCheckpointing = f.activationCheckpointing;
         const { kernels } = kernelFlags(f);
         if (kernels !== undefined) cfg.kernels = { ...(cfg.kernels as object | undefined), ...kernels };
         if (f.tf32 !== undefined) cfg.tf32 = f.tf32;

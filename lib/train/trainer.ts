@@ -285,11 +285,19 @@ export class Trainer {
   /**
    * Continues the run saved in a checkpoint directory; `steps` may extend it, `cudaGraph` switch
    * CUDA-graph steps on or off, `kernels` change which kernels run (the math is the same either
-   * way, up to the order of float sums) and `tf32` switch TF32 float32 matmuls.
+   * way, up to the order of float sums), `tf32` switch TF32 float32 matmuls and
+   * `activationCheckpointing` switch the blocks' recomputation (the same gradients either way).
    */
   static resume(
     dir: string,
-    overrides: { steps?: number; endAt?: RunConfig['endAt']; cudaGraph?: boolean; kernels?: RunConfig['kernels']; tf32?: boolean } = {},
+    overrides: {
+      steps?: number;
+      endAt?: RunConfig['endAt'];
+      cudaGraph?: boolean;
+      kernels?: RunConfig['kernels'];
+      tf32?: boolean;
+      activationCheckpointing?: boolean;
+    } = {},
     data?: TrainData,
   ): Trainer {
     const state = readCheckpointState(dir);
@@ -314,6 +322,7 @@ export class Trainer {
         ...(overrides.steps ? { steps: stepsOnResume(overrides.endAt ?? (extra.run as { endAt?: string }).endAt, overrides.steps) } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
+        ...(overrides.activationCheckpointing === undefined ? {} : { activationCheckpointing: overrides.activationCheckpointing }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
       },
       Object.values(overrides).every((v) => v === undefined)

@@ -303,6 +303,20 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4]);
   });
 
+  it('train --activation-checkpointing: the same losses as the plain run; --resume may switch it off', async () => {
+    const r = jsonOf(
+      await cli(['train', '--config', 'run.json', '--out', 'recomputed', '--activation-checkpointing', '--json', '--no-progress']),
+    );
+    expect(r).toMatchObject({ step: 4 });
+    const losses = (run: string) => metricsLines(join(dir, run)).map((m) => (m as { loss?: number }).loss);
+    expect(losses('recomputed')).toEqual(losses('run').slice(0, 4));
+    const state = () =>
+      expectCheckpoint(join(dir, 'recomputed', 'checkpoint')) as unknown as { extra: { run: { activationCheckpointing: boolean } } };
+    expect(state().extra.run.activationCheckpointing).toBe(true);
+    jsonOf(await cli(['train', '--resume', 'recomputed', '--steps', '5', '--no-activation-checkpointing', '--json', '--no-progress']));
+    expect(state().extra.run.activationCheckpointing).toBe(false);
+  });
+
   it('train --no-progress still prints a growth and its notes (not the per-interval lines)', async () => {
     const r = await cli([
       'train',
@@ -645,7 +659,10 @@ describe('bad inputs fail cleanly', () => {
       cli(['train', '--config', 'run.json', '--batch-size', '100000000', '--out', 'n4', '--no-progress']),
     ]);
     expectCleanFailure(nullConfig, /config null\.json must hold a JSON object \(a run config\), not null/);
-    expectCleanFailure(dataDir, /\.: is a directory, not a text file \(give the files in it\)/);
+    expectCleanFailure(
+      dataDir,
+      /--data \.: a directory, read as prepared token shards \(its validation split\), but no \.bin token files in this directory/,
+    );
     expectCleanFailure(vocab, /embedded corpus holds GPT-2 token ids up to \d+: a model with vocabSize 100 cannot embed them/);
     expectCleanFailure(benchModel, /unknown model 'nope' \(expected one of micro, tiny, 124M, 350M, /);
     expectCleanFailure(demoSteps, /demo needs --steps of at least 12/);
