@@ -303,29 +303,35 @@ describe('2 ranks over loopback (Gloo)', () => {
     expect(JSON.parse(r2.stdout)).toMatchObject({ step: 25, interrupted: false });
   });
 
-  itGloo('with dropout, a resumed run draws the masks an uninterrupted one does on every rank', async () => {
-    // rank 1 draws its own masks: its generator is saved with rank 0's and restored on resuming
-    const withDropout = (steps: number) => ({
-      ...config(4, steps),
-      model: { preset: 'tiny', nLayer: 2, nEmbd: 64, nHead: 2, dropout: { attention: 0.1, residual: 0.1 } },
-      lr: { peak: 3e-3, warmup: 2, total: 12 },
-      stages: [],
-    });
-    writeFileSync(join(dir, 'drop12.json'), JSON.stringify(withDropout(12)));
-    writeFileSync(join(dir, 'drop6.json'), JSON.stringify(withDropout(6)));
-    const launch = (args: string[]) => node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', ...args, '--no-progress']);
-    const [whole, first] = await Promise.all([
-      launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-whole')]),
-      launch(['--config', join(dir, 'drop6.json'), '--out', join(dir, 'drop-resumed')]),
-    ]);
-    expect([whole.code, first.code]).toEqual([0, 0]);
-    const rest = await launch(['--resume', join(dir, 'drop-resumed'), '--steps', '12']);
-    expect(rest.code).toBe(0);
-    const a = losses(join(dir, 'drop-whole'));
-    const b = losses(join(dir, 'drop-resumed'));
-    expect(a.size).toBe(12);
-    expect([...b.entries()]).toEqual([...a.entries()]);
-  });
+  itGloo(
+    'with dropout, a resumed run draws the masks an uninterrupted one does on every rank, also with activation checkpointing',
+    async () => {
+      // rank 1 draws its own masks: its generator is saved with rank 0's and restored on resuming
+      const withDropout = (steps: number) => ({
+        ...config(4, steps),
+        model: { preset: 'tiny', nLayer: 2, nEmbd: 64, nHead: 2, dropout: { attention: 0.1, residual: 0.1 } },
+        lr: { peak: 3e-3, warmup: 2, total: 12 },
+        stages: [],
+      });
+      writeFileSync(join(dir, 'drop12.json'), JSON.stringify(withDropout(12)));
+      writeFileSync(join(dir, 'drop6.json'), JSON.stringify(withDropout(6)));
+      const launch = (args: string[]) => node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', ...args, '--no-progress']);
+      const [whole, first, recomputed] = await Promise.all([
+        launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-whole')]),
+        launch(['--config', join(dir, 'drop6.json'), '--out', join(dir, 'drop-resumed')]),
+        // activation checkpointing: the recomputed blocks' gradients reach the all-reduce hooks once each
+        launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-recomputed'), '--activation-checkpointing']),
+      ]);
+      expect([whole.code, first.code, recomputed.code]).toEqual([0, 0, 0]);
+      expect([...losses(join(dir, 'drop-recomputed')).entries()]).toEqual([...losses(join(dir, 'drop-whole')).entries()]);
+      const rest = await launch(['--resume', join(dir, 'drop-resumed'), '--steps', '12']);
+      expect(rest.code).toBe(0);
+      const a = losses(join(dir, 'drop-whole'));
+      const b = losses(join(dir, 'drop-resumed'));
+      expect(a.size).toBe(12);
+      expect([...b.entries()]).toEqual([...a.entries()]);
+    },
+  );
 
   itGloo('rank 0 decides, any rank can stop, and the state check names a tensor that differs between ranks', async () => {
     const r = await node([CLI, 'launch', '-n', '2', '--', 'node', RANK], {
