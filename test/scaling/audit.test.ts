@@ -6,38 +6,20 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { fmtCount, registerFit, registerPlan } from '../../lib/cli/plan';
+import { fmtCount } from '../../lib/cli/plan';
 import { fmtFlops } from '../../lib/cli/common';
-import { registerReport } from '../../lib/cli/report';
-import { registerSlope } from '../../lib/cli/slope';
 import { findGrowthPoint, lossAt, planStages, replayTrigger, type ValPoint } from '../../lib/scaling';
 
+import { Command } from 'commander';
+import { registerSlope } from '../../lib/cli/slope';
+import { runScalingCli } from './run-cli';
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'scaling-audit-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the command line in-process; returns stdout, or throws the command's error. */
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerPlan(program);
-  registerFit(program);
-  registerSlope(program);
-  registerReport(program);
-  let out = '';
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = runScalingCli;
 
 /**
  * An independent online trigger (the spec's recipe with the default x smoothing, after trig.py of the

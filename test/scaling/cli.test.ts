@@ -2,35 +2,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { registerFit, registerPlan } from '../../lib/cli/plan';
-import { registerSlope } from '../../lib/cli/slope';
 import { lossAt } from '../../lib/scaling';
 
+import { runScalingCli } from './run-cli';
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'scaling-cli-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the command line; returns stdout, or throws the command's error. */
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerPlan(program);
-  registerFit(program);
-  registerSlope(program);
-  let out = '';
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = runScalingCli;
 
 /** A law curve as metrics.jsonl records (a fixed batch of 5e5 tokens), with train records in between. */
 function metricsLog(N: number, maxStep: number): string {
