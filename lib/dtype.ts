@@ -91,9 +91,29 @@ export function checkInt(value: unknown, arg: string): number {
   return value as number;
 }
 
-export function checkNumber(value: unknown, arg: string): number {
+/** Any JS number but NaN (±Infinity included): where NaN means nothing (alpha, eps, a norm's p). */
+export function checkNumber(value: unknown, arg: string, op?: string): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected a number for ${arg} but received ${describe(value)}`);
+    throw new TypeError(`${op === undefined ? '' : `${op}: `}Expected a number other than NaN for ${arg} but received ${describe(value)}`);
   }
   return value;
+}
+
+/** Any JS number, NaN and ±Infinity included: a value to store (full, fill_, maskedFill). */
+export function checkValue(value: unknown, arg: string, op: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${op}: expected a number for ${arg} but received ${describe(value)}`);
+  return value;
+}
+
+/** A finite number (not NaN, not ±Infinity), for ops where nothing else has a meaning (arange's bounds). */
+export function checkFinite(value: unknown, arg: string, op: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`${op}: expected a finite number for ${arg} but received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Whether dtype is a floating one (the only kind that can require gradients). */
+export function isFloatingDtype(dtype: Dtype): boolean {
+  return FLOAT_DTYPES.includes(dtype);
 }

@@ -1,6 +1,6 @@
 // The typed Tensor: a handle on one libtorch tensor. Every op is one native call; arguments are
 // checked here first so mistakes come back as TypeErrors that name the argument.
-import { checkDevice, checkDtype, checkInt, checkNumber, checkShape, describe, type Device, type Dtype } from './dtype';
+import { checkDevice, checkDtype, checkInt, checkNumber, checkShape, checkValue, describe, type Device, type Dtype } from './dtype';
 import { native, type NativeTensor } from './native';
 import { setDisposeAll, setTensorCheck, track, type Scoped } from './scope';
 
@@ -89,9 +89,23 @@ export class Tensor {
   toArrayAsync(): Promise<TypedArrayOut> {
     return native.toTypedArrayAsync(this.native);
   }
-  /** The value of a one-element tensor. */
+  /**
+   * The value of a one-element tensor (bool as 0 or 1). An int64 value beyond ±(2^53 − 1)
+   * (Number.MAX_SAFE_INTEGER), which a JS number cannot hold exactly, throws a RangeError:
+   * toArray() reads it exactly (a BigInt64Array).
+   */
   item(): number {
-    return Number(native.item(this.native));
+    const v = Number(native.item(this.native));
+    if (!Number.isSafeInteger(v) && Number.isInteger(v) && this.dtype === 'int64') {
+      const exact = (this.toArray() as BigInt64Array)[0];
+      if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < -BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new RangeError(
+          `item: the int64 value ${exact} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number ` +
+            'holds exactly; read it with toArray() (a BigInt64Array)',
+        );
+      }
+    }
+    return v;
   }
   /** The elements as a flat array of JS numbers (int64 converted; exact below 2^53). */
   toNumberArray(): number[] {
@@ -152,21 +166,37 @@ export class Tensor {
 
   // ---- shape ---------------------------------------------------------------------------------
 
-  view(...shape: number[]): Tensor {
+  /** The same data seen with another shape (one entry may be -1): view(2, 3) or view([2, 3]). */
+  view(shape: number[]): Tensor;
+  view(...shape: number[]): Tensor;
+  view(...shape: (number | number[])[]): Tensor {
     return new Tensor(native.view(this.native, checkShapeWithInfer(shape, 'view')));
   }
-  reshape(...shape: number[]): Tensor {
+  /** reshape(2, 3) or reshape([2, 3]); one entry may be -1. */
+  reshape(shape: number[]): Tensor;
+  reshape(...shape: number[]): Tensor;
+  reshape(...shape: (number | number[])[]): Tensor {
     return new Tensor(native.reshape(this.native, checkShapeWithInfer(shape, 'reshape')));
   }
   transpose(dim0: number, dim1: number): Tensor {
     return new Tensor(native.transpose(this.native, checkInt(dim0, 'dim0'), checkInt(dim1, 'dim1')));
   }
-  /** Transpose of a 2-D tensor. */
+  /** Transpose of a 2-D tensor; any other number of dimensions is refused (use transpose or permute there). */
   get T(): Tensor {
+    const shape = this.shape;
+    if (shape.length !== 2) {
+      throw new Error(
+        `T: expected a 2-D tensor but its shape is [${shape.join(', ')}] (${shape.length} dimension${shape.length === 1 ? '' : 's'}); ` +
+          'use transpose(dim0, dim1) or permute(...dims) to reorder the dimensions of other tensors',
+      );
+    }
     return this.transpose(0, 1);
   }
-  permute(...dims: number[]): Tensor {
-    return new Tensor(native.permute(this.native, dims));
+  /** The dimensions reordered: permute(2, 0, 1) or permute([2, 0, 1]). */
+  permute(dims: number[]): Tensor;
+  permute(...dims: number[]): Tensor;
+  permute(...dims: (number | number[])[]): Tensor {
+    return new Tensor(native.permute(this.native, intList(dims, 'permute', 'dims')));
   }
   contiguous(): Tensor {
     return new Tensor(native.contiguous(this.native));
@@ -183,8 +213,11 @@ export class Tensor {
   squeeze(dim?: number): Tensor {
     return new Tensor(native.squeeze(this.native, dim === undefined ? undefined : checkInt(dim, 'dim')));
   }
-  expand(...shape: number[]): Tensor {
-    return new Tensor(native.expand(this.native, shape));
+  /** A broadcast view: expand(2, 3) or expand([2, 3]); -1 keeps a dimension's size. */
+  expand(shape: number[]): Tensor;
+  expand(...shape: number[]): Tensor;
+  expand(...shape: (number | number[])[]): Tensor {
+    return new Tensor(native.expand(this.native, checkShapeWithInfer(shape, 'expand')));
   }
   flatten(startDim = 0, endDim = -1): Tensor {
     return new Tensor(native.flatten(this.native, checkInt(startDim, 'startDim'), checkInt(endDim, 'endDim')));
@@ -199,14 +232,34 @@ export class Tensor {
   chunk(chunks: number, dim = 0): Tensor[] {
     return native.chunk(this.native, checkInt(chunks, 'chunks'), checkInt(dim, 'dim')).map((h) => new Tensor(h));
   }
-  /** A view of `length` elements along dim, from `start`. */
+  /**
+   * A view of `length` elements along dim, from `start` (negative: counted from the end; in
+   * [-size, size]). The messages are PyTorch's.
+   */
   narrow(dim: number, start: number, length: number): Tensor {
-    return new Tensor(native.narrow(this.native, checkInt(dim, 'dim'), checkInt(start, 'start'), checkInt(length, 'length')));
+    checkInt(dim, 'dim');
+    checkInt(start, 'start');
+    if (checkInt(length, 'length') < 0) throw new RangeError(`narrow: length must be non-negative, but got ${length}`);
+    try {
+      return new Tensor(native.narrow(this.native, dim, start, length));
+    } catch (e) {
+      // libtorch 1.13 reports a start out of range as a dimension out of range
+      const shape = this.shape;
+      const size = shape[dim < 0 ? dim + shape.length : dim];
+      if (size !== undefined && (start < -size || start > size)) {
+        throw new RangeError(`narrow: start out of range (expected to be in range of [${-size}, ${size}], but got ${start})`);
+      }
+      throw e;
+    }
   }
-  /** Python's t[start:end:step] along dim (a view); end defaults to the end. */
+  /**
+   * Python's t[start:end:step] along dim (a view); end defaults to the end. As in Python, start and
+   * end may be negative (counted from the end) and lie beyond the size (clamped: slice(0, 1,
+   * Infinity) is t[1:]); ±Infinity are accepted. The step is a positive integer.
+   */
   slice(dim: number, start = 0, end = Number.MAX_SAFE_INTEGER, step = 1): Tensor {
     return new Tensor(
-      native.slice(this.native, checkInt(dim, 'dim'), checkInt(start, 'start'), checkInt(end, 'end'), checkInt(step, 'step')),
+      native.slice(this.native, checkInt(dim, 'dim'), sliceBound(start, 'start'), sliceBound(end, 'end'), checkInt(step, 'step')),
     );
   }
   select(dim: number, index: number): Tensor {
@@ -294,8 +347,9 @@ export class Tensor {
   tril(diagonal = 0): Tensor {
     return new Tensor(native.tril(this.native, checkInt(diagonal, 'diagonal')));
   }
+  /** value (NaN and ±Infinity included) where mask (bool) is true. */
   maskedFill(mask: Tensor, value: number): Tensor {
-    return new Tensor(native.maskedFill(this.native, tensorOf(mask, 'maskedFill', 'mask'), checkNumber(value, 'value')));
+    return new Tensor(native.maskedFill(this.native, tensorOf(mask, 'maskedFill', 'mask'), checkValue(value, 'value', 'maskedFill')));
   }
 
   // ---- comparisons -------------------------------------------------------------------------
@@ -330,13 +384,15 @@ export class Tensor {
 
   // ---- reductions ----------------------------------------------------------------------------
 
+  /** Sum over dims (all elements by default); keepdim keeps each reduced dimension as size 1 (all of them with no dims). */
   sum(dims?: number | number[], keepdim = false): Tensor {
     return new Tensor(native.sum(this.native, dimsOf(dims, 'sum'), keepdim));
   }
+  /** Mean over dims (all elements by default); keepdim as sum's. */
   mean(dims?: number | number[], keepdim = false): Tensor {
     return new Tensor(native.mean(this.native, dimsOf(dims, 'mean'), keepdim));
   }
-  /** Vector p-norm over dims (all elements by default). */
+  /** Vector p-norm over dims (all elements by default); keepdim as sum's. */
   norm(p = 2, dims?: number | number[], keepdim = false): Tensor {
     return new Tensor(native.norm(this.native, checkNumber(p, 'p'), dimsOf(dims, 'norm'), keepdim));
   }
@@ -356,6 +412,7 @@ export class Tensor {
     const [v, i] = native.minDim(this.native, checkInt(dim, 'dim'), keepdim);
     return { values: new Tensor(v), indices: new Tensor(i) };
   }
+  /** Index of the largest value along dim; with no dim, the flat index (shaped [1, …, 1] with keepdim). */
   argmax(dim?: number, keepdim = false): Tensor {
     return new Tensor(native.argmax(this.native, dim === undefined ? null : checkInt(dim, 'dim'), keepdim));
   }
@@ -415,8 +472,7 @@ export class Tensor {
   }
   /** Sets every element to value (NaN and ±Infinity included). */
   fill_(value: number): this {
-    if (typeof value !== 'number') throw new TypeError(`fill_: expected a number for value but received ${describe(value)}`);
-    native.fill_(this.native, value);
+    native.fill_(this.native, checkValue(value, 'value', 'fill_'));
     return this;
   }
   /** this += value·a·b */
@@ -435,7 +491,7 @@ export class Tensor {
     return this;
   }
   maskedFill_(mask: Tensor, value: number): this {
-    native.maskedFill_(this.native, tensorOf(mask, 'maskedFill_', 'mask'), checkNumber(value, 'value'));
+    native.maskedFill_(this.native, tensorOf(mask, 'maskedFill_', 'mask'), checkValue(value, 'value', 'maskedFill_'));
     return this;
   }
 
@@ -493,7 +549,25 @@ export function disposeTogether(items: Scoped[]): void {
 }
 setDisposeAll(disposeTogether);
 
-/** A shape in which one entry may be -1 (inferred), as view and reshape take. */
+/** A start or end of slice: an integer, or ±Infinity; clamped to ±2^53 (beyond any size, as libtorch clamps to the size). */
+function sliceBound(value: unknown, arg: string): number {
+  if (value === Infinity || value === -Infinity) return Math.sign(value) * Number.MAX_SAFE_INTEGER;
+  if (!Number.isInteger(value)) {
+    throw new TypeError(`slice: expected an integer (or ±Infinity) for ${arg} but received ${describe(value)}`);
+  }
+  return Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, value as number));
+}
+
+/** Integers given as arguments (f(2, 0, 1)) or as one array (f([2, 0, 1])). */
+function intList(args: unknown[], op: string, arg: string): number[] {
+  const flat = args.length === 1 && Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
+  if (!flat.every((d) => Number.isInteger(d))) {
+    throw new TypeError(`${op}: expected integers for ${arg} but received [${flat.map(String).join(', ')}]`);
+  }
+  return flat as number[];
+}
+
+/** A shape in which one entry may be -1 (inferred), as view, reshape and expand take. */
 function checkShapeWithInfer(shape: unknown[], op: string): number[] {
   const flat = shape.length === 1 && Array.isArray(shape[0]) ? (shape[0] as unknown[]) : shape;
   if (!flat.every((d) => Number.isInteger(d) && (d as number) >= -1)) {

@@ -3,6 +3,7 @@
 #include <ATen/ops/empty.h>
 #include <c10/core/GradMode.h>
 
+#include <cstdint>
 #include <cstring>
 #include <iomanip>
 #include <sstream>
@@ -57,6 +58,33 @@ void checkIntegralRange(const Napi::CallbackInfo& info, const at::Tensor& host,
                                              dtypeName(dtype) + " without overflow");
 }
 
+// The values an integer dtype holds; false for any other dtype.
+bool integerRange(at::ScalarType t, int64_t& lo, int64_t& hi) {
+  switch (t) {
+    case at::kLong: lo = INT64_MIN, hi = INT64_MAX; return true;
+    case at::kInt: lo = INT32_MIN, hi = INT32_MAX; return true;
+    case at::kShort: lo = INT16_MIN, hi = INT16_MAX; return true;
+    case at::kChar: lo = INT8_MIN, hi = INT8_MAX; return true;
+    case at::kByte: lo = 0, hi = UINT8_MAX; return true;
+    default: return false;
+  }
+}
+
+// Integer values bound for a narrower integer dtype must fit it too: the cast wraps (300 → uint8
+// 44, 2^40 → int32 0). Compared in int64, exactly; nothing to do when every source value fits.
+void checkIntegerSourceRange(const Napi::CallbackInfo& info, const at::Tensor& host,
+                             at::ScalarType dtype) {
+  int64_t srcLo, srcHi, lo, hi;
+  if (!integerRange(host.scalar_type(), srcLo, srcHi) || !integerRange(dtype, lo, hi)) return;
+  if (srcLo >= lo && srcHi <= hi) return;
+  at::Tensor wide = host.to(at::kLong);
+  at::Tensor bad = wide.lt(at::Scalar(lo)).logical_or(wide.gt(at::Scalar(hi)));
+  if (!bad.any().item<bool>()) return;
+  throw Napi::TypeError::New(
+      info.Env(), "value " + std::to_string(wide.masked_select(bad)[0].item<int64_t>()) +
+                      " cannot be converted to " + dtypeName(dtype) + " without overflow");
+}
+
 Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "expected a typed array for argument 'data'");
@@ -85,6 +113,8 @@ Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   }
   if (numel > 0 && at::isFloatingType(src) && at::isIntegralType(dtype, /*includeBool=*/false))
     checkIntegralRange(info, host, dtype);
+  if (numel > 0 && at::isIntegralType(src, /*includeBool=*/false))
+    checkIntegerSourceRange(info, host, dtype);
   if (src == dtype && device.is_cpu()) return wrap(info.Env(), host);
   return wrap(info.Env(), host.to(device, dtype));
 }

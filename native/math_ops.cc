@@ -15,15 +15,22 @@
 #include <ATen/ops/triu.h>
 #include <ATen/ops/where.h>
 
+#include <cmath>
+#include <sstream>
+
 #include "tensor.h"
 
 namespace slm {
 namespace {
 
 // An integral JS number becomes an integer Scalar so int tensors stay int (PyTorch's promotion).
+// -0 stays a double (as Python's -0.0 is a float): as the integer 0 it lost its sign, and
+// reciprocal(x·-0) gave +Infinity. Magnitudes from 2^63 on stay doubles too (the cast to int64
+// would be undefined).
 at::Scalar scalarArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   double d = numberArg(info, i, name);
-  if (std::isfinite(d) && d == static_cast<double>(static_cast<int64_t>(d))) {
+  if (std::isfinite(d) && std::fabs(d) < 9223372036854775808.0 && !(d == 0 && std::signbit(d)) &&
+      d == std::trunc(d)) {
     return at::Scalar(static_cast<int64_t>(d));
   }
   return at::Scalar(d);
@@ -86,9 +93,38 @@ Napi::Value SubInplace(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// pow(t, exponent): an integer (or bool) tensor to a negative integer number is refused, as
+// PyTorch does (libtorch 1.13 returned zeros).
+void checkIntegerPow(const Napi::CallbackInfo& info, const at::Tensor& base) {
+  if (info.Length() < 2 || !info[1].IsNumber() ||
+      !at::isIntegralType(base.scalar_type(), /*includeBool=*/true))
+    return;
+  double e = info[1].As<Napi::Number>().DoubleValue();
+  if (e < 0 && e == std::trunc(e)) {
+    std::ostringstream v;
+    v << e;
+    throw Napi::Error::New(info.Env(), "Integers to negative integer powers are not allowed (" +
+                                           std::string(dtypeName(base.scalar_type())) +
+                                           " tensor to the power " + v.str() +
+                                           "): convert the tensor to a floating dtype first");
+  }
+}
+Napi::Value Pow(const Napi::CallbackInfo& info) {
+  at::Tensor& a = tensorArg(info, 0, "tensor");
+  checkIntegerPow(info, a);
+  at::Tensor e = operandArg(info, 1, "exponent", a);
+  return wrap(info.Env(), a.pow(e));
+}
+Napi::Value PowInplace(const Napi::CallbackInfo& info) {
+  at::Tensor& a = tensorArg(info, 0, "tensor");
+  checkIntegerPow(info, a);
+  at::Tensor e = operandArg(info, 1, "exponent", a);
+  a.pow_(e);
+  return info.Env().Undefined();
+}
+
 BINARY(Mul, mul)
 BINARY(Div, div)
-BINARY(Pow, pow)
 BINARY(Eq, eq)
 BINARY(Ne, ne)
 BINARY(Lt, lt)
@@ -99,7 +135,6 @@ BINARY(Maximum, maximum)
 BINARY(Minimum, minimum)
 BINARY_INPLACE(MulInplace, mul_)
 BINARY_INPLACE(DivInplace, div_)
-BINARY_INPLACE(PowInplace, pow_)
 BINARY_INPLACE(CopyInplace, copy_)
 
 UNARY(Neg, t.neg())
@@ -196,19 +231,30 @@ Napi::Value Tril(const Napi::CallbackInfo& info) {
 }
 
 // ---- reductions: (t, dims|null, keepdim) -------------------------------------------------
+// With no dims they reduce every element; keepdim then keeps every dimension as size 1, as
+// PyTorch does ([2, 3] → [1, 1]).
+
+// Every dimension of t, for a full reduction with keepdim (none for a 0-dim tensor).
+std::vector<int64_t> allDims(const at::Tensor& t) {
+  std::vector<int64_t> dims(t.dim());
+  for (int64_t d = 0; d < t.dim(); d++) dims[d] = d;
+  return dims;
+}
 
 Napi::Value Sum(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
   auto dims = optionalIntListArg(info, 1, "dims");
-  if (!dims) return wrap(info.Env(), t.sum());
-  return wrap(info.Env(), t.sum(*dims, boolArg(info, 2, "keepdim")));
+  bool keepdim = boolArg(info, 2, "keepdim");
+  if (!dims && (!keepdim || t.dim() == 0)) return wrap(info.Env(), t.sum());
+  return wrap(info.Env(), t.sum(dims ? *dims : allDims(t), keepdim));
 }
 
 Napi::Value Mean(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
   auto dims = optionalIntListArg(info, 1, "dims");
-  if (!dims) return wrap(info.Env(), t.mean());
-  return wrap(info.Env(), t.mean(*dims, boolArg(info, 2, "keepdim")));
+  bool keepdim = boolArg(info, 2, "keepdim");
+  if (!dims && (!keepdim || t.dim() == 0)) return wrap(info.Env(), t.mean());
+  return wrap(info.Env(), t.mean(dims ? *dims : allDims(t), keepdim));
 }
 
 // norm(t, p, dims|null, keepdim): the vector p-norm over dims (all elements when null)
@@ -216,8 +262,9 @@ Napi::Value Norm(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
   at::Scalar p = numberArg(info, 1, "p");
   auto dims = optionalIntListArg(info, 2, "dims");
-  if (!dims) return wrap(info.Env(), t.norm(p));
-  return wrap(info.Env(), t.norm(p, *dims, boolArg(info, 3, "keepdim")));
+  bool keepdim = boolArg(info, 3, "keepdim");
+  if (!dims && (!keepdim || t.dim() == 0)) return wrap(info.Env(), t.norm(p));
+  return wrap(info.Env(), t.norm(p, dims ? *dims : allDims(t), keepdim));
 }
 
 // max(t) → the largest element; maxDim(t, dim, keepdim) → [values, indices]
@@ -238,7 +285,12 @@ Napi::Value MinDim(const Napi::CallbackInfo& info) {
 // argmax(t, dim|null, keepdim)
 Napi::Value Argmax(const Napi::CallbackInfo& info) {
   at::Tensor& t = tensorArg(info, 0, "tensor");
-  if (isMissing(info, 1)) return wrap(info.Env(), t.argmax());
+  if (isMissing(info, 1)) {
+    // the flat index of the largest element; keepdim: shaped [1, 1, …] (one per dimension)
+    at::Tensor r = t.argmax();
+    if (boolArg(info, 2, "keepdim")) r = r.reshape(std::vector<int64_t>(t.dim(), 1));
+    return wrap(info.Env(), r);
+  }
   return wrap(info.Env(), t.argmax(intArg(info, 1, "dim"), boolArg(info, 2, "keepdim")));
 }
 Napi::Value All(const Napi::CallbackInfo& info) {

@@ -106,11 +106,21 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
 }
 
 // scaledDotProductAttention(q, k, v, mask?, dropoutP, isCausal); q, k, v (B, heads, T, dh)
+// The mask is bool (true = attend) or floating (added to the scores). Any other dtype is refused,
+// as PyTorch does: libtorch 1.13 added an int64 or uint8 0/1 mask to the scores without a word.
 Napi::Value ScaledDotProductAttention(const Napi::CallbackInfo& info) {
+  auto mask = optionalTensorArg(info, 3, "mask");
+  if (mask && mask->scalar_type() != at::kBool && !at::isFloatingType(mask->scalar_type())) {
+    throw Napi::TypeError::New(info.Env(),
+                               std::string("expected a bool (true = attend) or floating (additive) "
+                                           "tensor for argument 'mask' but received ") +
+                                   dtypeName(mask->scalar_type()) +
+                                   ": convert a 0/1 mask with .eq(1) (or .to('bool'))");
+  }
   return wrap(info.Env(), compat::scaledDotProductAttention(
                               tensorArg(info, 0, "query"), tensorArg(info, 1, "key"),
-                              tensorArg(info, 2, "value"), optionalTensorArg(info, 3, "mask"),
-                              numberArg(info, 4, "dropoutP"), boolArg(info, 5, "isCausal")));
+                              tensorArg(info, 2, "value"), mask, numberArg(info, 4, "dropoutP"),
+                              boolArg(info, 5, "isCausal")));
 }
 
 // crossEntropy(logits (N, C), targets (N), ignoreIndex, reduction, labelSmoothing)

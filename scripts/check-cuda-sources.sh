@@ -9,6 +9,7 @@
 #     headers ATen's CUDA context includes stubbed where the toolkit lacks them (only handle and
 #     status types are used from them there);
 #   - native/kernels/*.cu: nvcc -c for the architectures the build uses (sm_80, sm_90).
+# ALL=1 checks every native/*.cc the same way (minutes), for C++ changes outside the CUDA branches.
 # Needs python3 with torch (PYTHON=...), g++ and, for the kernels, nvcc (CUDA_HOME or PATH).
 # Prints one line per file and exits non-zero if any fails.
 set -uo pipefail
@@ -39,7 +40,10 @@ defs=(-DSTAGED_LM_CUDA=1 -DSTAGED_LM_CUDA_GRAPHS=1 -DSTAGED_LM_CUDA_KERNELS=1 -D
   -DNODE_ADDON_API_DISABLE_DEPRECATED -DSTAGED_LM_LIBTORCH_SOURCE='"check"' -DSTAGED_LM_LIBTORCH_PREFIX='"check"'
   -DSTAGED_LM_BUILD_TYPE='"check"')
 failed=0
-for f in native/cuda_graph.cc native/runtime.cc native/loss.cc native/norm.cc native/optim.cc; do
+files=(native/cuda_graph.cc native/runtime.cc native/loss.cc native/norm.cc native/optim.cc)
+# ALL=1: every C++ file against these (newer) headers, for a change outside the CUDA branches
+[ "${ALL:-0}" = 1 ] && mapfile -t files < <(ls native/*.cc)
+for f in "${files[@]}"; do
   if out=$(g++ -std=c++17 -fsyntax-only "${defs[@]}" "${inc[@]}" "$f" 2>&1); then
     echo "ok      $f (torch $major.$minor headers, CUDA branches on)"
   else
