@@ -3,10 +3,14 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <c10/util/intrusive_ptr.h>
 #include <torch/version.h>
 
+#include <cstdio>
 #include <mutex>
+#include <string>
+#include <unordered_set>
 
 #ifndef STAGED_LM_CUDA
 #define STAGED_LM_CUDA 0
@@ -301,7 +305,47 @@ Napi::Value TF32Enabled(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+namespace {
+
+// libtorch's warnings (TORCH_WARN: reading .grad of a non-leaf tensor, a deprecated overload, …)
+// go by default through glog, which prints "WARNING: Logging before InitGoogleLogging() is written
+// to STDERR" and a C++ file and line before the message. This handler prints each distinct message
+// once, as one line in the CLI's style; it may run on autograd's threads.
+class WarningLines : public c10::WarningHandler {
+ public:
+#if STAGED_LM_TORCH_AT_LEAST(2, 0)
+  void process(const c10::Warning& warning) override {
+    print(warning.msg());
+  }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    print(msg);
+  }
+#endif
+
+ private:
+  void print(const std::string& msg) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (seen_.size() >= 1000 || !seen_.insert(msg).second) return;  // (bounded: a flood is cut)
+    std::fprintf(stderr, "staged-lm: libtorch warning: %s\n", msg.c_str());
+  }
+  std::mutex mutex_;
+  std::unordered_set<std::string> seen_;
+};
+
+void installWarningLines() {
+  static WarningLines handler;  // (lives as long as the process: libtorch keeps the pointer)
+#if STAGED_LM_TORCH_AT_LEAST(2, 0)
+  c10::WarningUtils::set_warning_handler(&handler);
+#else
+  c10::Warning::set_warning_handler(&handler);
+#endif
+}
+
+}  // namespace
+
 void initRuntime(Napi::Env env, Napi::Object exports) {
+  installWarningLines();
   define(env, exports, "buildInfo", BuildInfo);
   define(env, exports, "cudaAvailable", CudaAvailable);
   define(env, exports, "cudaDeviceCount", CudaDeviceCount);

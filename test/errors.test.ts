@@ -1,5 +1,6 @@
 // Bad calls: each throws the expected class with a message naming the problem, and the process
 // (this test) lives on to make the next call.
+import { spawnSync } from 'node:child_process';
 import { native } from '../lib/native';
 import { AdamW } from '../lib/optim/adamw';
 import {
@@ -193,5 +194,21 @@ describe('bad calls throw clear errors and the process lives on', () => {
 
   it('still computes after every failure above', () => {
     expect(tidy(() => a.add(1).sum().item())).toBe(12);
+  });
+});
+
+describe("libtorch's warnings", () => {
+  it('print once each as one line in the CLI style, not through glog with a C++ file and line', () => {
+    const script = [
+      `const t = require(${JSON.stringify(require.resolve('../dist/lib/index.js'))});`,
+      'const a = t.randn([2], { requiresGrad: true });',
+      'const b = a.mul(2); b.grad; b.grad; a.mul(3).grad;', // (reading .grad of a non-leaf warns)
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^staged-lm: libtorch warning: The \.grad attribute of a Tensor that is not a leaf Tensor is being accessed/);
+    expect(r.stderr).not.toMatch(/InitGoogleLogging|\.h:\d+\]/);
   });
 });
