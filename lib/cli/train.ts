@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
+import { runDirectoryOwner } from '../train/run-lock';
 import { pastHorizon } from '../optim/schedule';
 import { describeProfile } from '../train/profile-window';
 import { FileTokens } from '../data/file-tokens';
@@ -83,6 +84,7 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
  * checkpoint replaced (a resumed run may write to its own directory).
  */
 function checkFreshOut(out: string, resumedFrom?: string): void {
+  checkNoOwner(out);
   if (resumedFrom !== undefined && resolve(out) === resolve(resumedFrom, '..')) return;
   const held = ['metrics.jsonl', 'checkpoint'].filter((f) => existsSync(join(out, f)));
   if (held.length === 1 && held[0] === 'metrics.jsonl')
@@ -93,6 +95,12 @@ function checkFreshOut(out: string, resumedFrom?: string): void {
     throw new Error(
       `${out} already holds a run (${held.join(', ')}): continue it with --resume ${out}, or choose another --out (or remove it)`,
     );
+}
+
+/** A run directory a live process trains in is named as such first (not as a log without a checkpoint, say). */
+function checkNoOwner(out: string): void {
+  const owner = runDirectoryOwner(out);
+  if (owner !== null) throw new Error(owner);
 }
 
 /** The data's name and split sizes; a split read from disk as needed says so. */
@@ -189,6 +197,8 @@ export function registerTrain(program: Command): void {
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
               '(with --resume: --steps, --end-at, --out, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile)',
           );
+        // (a run that trains there now and has saved nothing yet: named as such, not as no checkpoint)
+        if (f.out === undefined) checkNoOwner(basename(resolve(f.resume)) === 'checkpoint' ? join(f.resume, '..') : f.resume);
         const dir = checkpointDir(f.resume);
         if (f.out !== undefined) checkFreshOut(f.out, dir);
         // in place only as a run's own checkpoint/ (its metrics beside it); a snapshot or a copy

@@ -207,12 +207,42 @@ export class GPT extends Module {
         }),
       );
       const rngEnd = getRngState(device);
+      // (a throw part-way leaves the gradients partly accumulated, but the generator where the
+      // plain step would leave it)
+      try {
+        return this.recomputedBackward(idx, targets, { inputs, end, rngStart, device, run, scaled });
+      } finally {
+        setRngState(rngEnd, device);
+      }
+    });
+  }
+
+  /** lossBackward's backward with recomputation, from the forward's kept block inputs. */
+  private recomputedBackward(
+    idx: Tensor,
+    targets: Tensor,
+    o: {
+      inputs: { h: Tensor; pending: Tensor | null; rng: Tensor }[];
+      end: { residual: Tensor; branch: Tensor | null };
+      rngStart: Tensor;
+      device: Tensor['device'];
+      run: <R>(fn: () => R) => R;
+      scaled: (loss: Tensor) => Tensor;
+    },
+  ): Tensor {
+    const { inputs, end, rngStart, device, run, scaled } = o;
+    return tidy(() => {
       const leaf = (t: Tensor | null) => (t === null ? null : t.detach().requiresGrad_());
-      // the head and the loss, from the last block's output; a tied head's weight as a leaf of its own
+      // the head and the loss, from the last block's output; a tied head's weight as a leaf of its
+      // own. Their own scope: the logits and LNf's output are freed before the blocks' backward
       const tied = this.lmHead === null ? leaf(this.transformer.wte.weight) : null;
       let gradIn = { residual: leaf(end.residual)!, branch: leaf(end.branch) };
-      const loss = enableGrad(() => run(() => this.scoreLogits(this.head(gradIn, tied ?? undefined), targets)));
-      scaled(loss).backward();
+      const loss = tidy(() => {
+        const l = enableGrad(() => run(() => this.scoreLogits(this.head(gradIn, tied ?? undefined), targets)));
+        scaled(l).backward();
+        return l.detach();
+      });
+      for (const t of [end.residual, end.branch]) t?.dispose();
       // d(Σ out·g)/d out = g: one backward of a block's two outputs against their gradients
       const against = (outs: (Tensor | null)[], grads: (Tensor | null)[]): Tensor =>
         outs
@@ -221,7 +251,7 @@ export class GPT extends Module {
           .reduce((a, b) => a.add(b));
       for (let i = this.blocks.length - 1; i >= 0; i--) {
         // (each block's recomputed activations, its output gradients and its kept input go as
-        // soon as its backward is done: the memory stays at one block's worth)
+        // soon as its backward is done: beyond the kept inputs, one block's activations at a time)
         const next = tidy(() => {
           const { h, pending, rng } = inputs[i];
           const x = { residual: leaf(h)!, branch: leaf(pending) };
@@ -238,8 +268,7 @@ export class GPT extends Module {
       enableGrad(() =>
         against([h0, tied === null ? null : this.transformer.wte.weight], [gradIn.residual.grad, tied?.grad ?? null]),
       ).backward();
-      setRngState(rngEnd, device);
-      return loss.detach();
+      return loss;
     });
   }
 }

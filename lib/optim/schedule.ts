@@ -50,14 +50,15 @@ export function learningRate(s: Schedule, t: number): number {
 
 /**
  * What positions first..last (a session's steps, as learningRate numbers them) do past the decay
- * horizon: how many train at the final rate, and how many are still in a re-warmup that runs past
- * the horizon (rising towards the final rate, never decaying). Zero both for a constant schedule.
+ * horizon (positions after `total`; the schedule's own last step, at `total`, is at the final rate
+ * by design): how many train at the final rate, and how many are still in a re-warmup that runs
+ * past the horizon (rising towards the final rate, never decaying). Zero both for a constant schedule.
  */
 export function pastHorizon(s: Schedule, first: number, last: number): { atFinal: number; rewarming: number } {
-  if (s.kind === 'constant' || last < s.total) return { atFinal: 0, rewarming: 0 };
+  if (s.kind === 'constant' || last <= s.total) return { atFinal: 0, rewarming: 0 };
   const rampEnd = s.restart === undefined ? 0 : s.restart.at + s.restart.rewarmup; // first position past the re-warmup
-  const flatFrom = Math.max(first, s.total, rampEnd);
-  const rampFrom = Math.max(first, s.total, s.restart?.at ?? 0);
+  const flatFrom = Math.max(first, s.total + 1, rampEnd);
+  const rampFrom = Math.max(first, s.total + 1, s.restart?.at ?? 0);
   return { atFinal: Math.max(0, last - flatFrom + 1), rewarming: Math.max(0, Math.min(last + 1, rampEnd) - rampFrom) };
 }
 

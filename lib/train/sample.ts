@@ -5,6 +5,7 @@
 import { totalmem } from 'node:os';
 import { noGrad } from '../autograd';
 import { Xoshiro128 } from '../data/rng';
+import { DTYPE_BYTES } from '../dtype';
 import { fromTypedArray } from '../factories';
 import type { GPT } from '../nn/gpt';
 import { KVCache } from '../nn/kv-cache';
@@ -39,27 +40,35 @@ export interface SampleOptions {
 
 /**
  * Refuses a batch of samples that cannot fit (a mistyped --samples 100000 would otherwise be ended
- * by the kernel's OOM killer, without a word): a lower bound on what it holds at once — each
+ * by the kernel's OOM killer, without a word): an estimate of what it holds at once — each
  * sample's KV cache, its logits on the device and in JS (read back for the token choice), and the
- * prompt's widest activations (QKV, MLP, attention scores) — against the device's total memory.
+ * widest activations of a forward over `window` positions (QKV, MLP, and on the CPU the attention
+ * scores: CUDA's fused attention keeps none) — against the device's total memory. `window` is the
+ * prompt's positions, or the context once the window slides or without a cache (each token then
+ * reads the whole window again). The advice keeps half the device for everything else.
  */
-function checkSampleMemory(model: GPT, samples: number, promptWindow: number, capacity: number, cached: boolean): void {
+function checkSampleMemory(model: GPT, samples: number, window: number, capacity: number, cached: boolean): void {
   const c = model.config;
-  const device = model.parameters()[0].device;
-  const total = device.startsWith('cuda')
+  const weight = model.transformer.wte.weight;
+  const device = weight.device;
+  const cuda = device.startsWith('cuda');
+  const total = cuda
     ? memoryStats().cuda.find((d) => d.device === (device === 'cuda' ? 0 : Number(device.split(':')[1])))?.total
     : totalmem();
   if (total === undefined) return;
-  const vocab = model.transformer.wte.weight.shape[0];
+  const bytes = DTYPE_BYTES[weight.dtype];
+  const vocab = weight.shape[0];
+  const width = c.nHead * c.headSize; // (the keys' and values' width)
   const perSample =
-    4 *
-    ((cached ? 2 * c.nLayer * capacity * c.nEmbd : 0) + 3 * vocab + promptWindow * (4 * c.mlpWidth + 3 * c.nEmbd + c.nHead * promptWindow));
+    bytes * (cached ? 2 * c.nLayer * capacity * width : 0) +
+    4 * 3 * vocab + // (float32: the logits read back, their copy in JS, the choice's weights)
+    bytes * window * (4 * c.mlpWidth + 3 * width + (cuda ? 0 : 3 * c.nHead * window)); // (scores, mask, softmax)
   const need = samples * perSample;
   if (need > total) {
     const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
     throw new RangeError(
-      `generate: ${samples} samples side by side need at least ${gib(need)} at once (KV cache, logits, the prompt's activations), ` +
-        `more than this ${device.startsWith('cuda') ? 'GPU' : 'machine'} has (${gib(total)}): draw at most ${Math.max(1, Math.floor(total / perSample))} at a time`,
+      `generate: ${samples} samples side by side need about ${gib(need)} at once (KV cache, logits, activations), ` +
+        `more than this ${cuda ? 'GPU' : 'machine'} has (${gib(total)}): draw at most about ${Math.max(1, Math.floor(total / 2 / perSample))} at a time`,
     );
   }
 }
@@ -86,7 +95,14 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
     throw new RangeError(`generate: prompt token ${bad} is ${prompt[bad]}, not an id of this model's vocabulary (0 … ${V - 1})`);
   const ctx = model.config.contextLength;
   const device = model.parameters()[0].device;
-  checkSampleMemory(model, samples, Math.min(ctx, prompt.length), Math.min(ctx, prompt.length + opts.maxNewTokens), opts.kvCache !== false);
+  const slides = opts.kvCache === false || prompt.length + opts.maxNewTokens > ctx; // (a forward over the whole window per token)
+  checkSampleMemory(
+    model,
+    samples,
+    slides ? ctx : Math.min(ctx, prompt.length),
+    Math.min(ctx, prompt.length + opts.maxNewTokens),
+    opts.kvCache !== false,
+  );
   const rngs = Array.from({ length: samples }, (_, i) => Xoshiro128.fromSeed(seed + i));
   const sequences = Array.from({ length: samples }, () => [...prompt]);
   const done = new Array<boolean>(samples).fill(false);

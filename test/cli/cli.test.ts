@@ -520,7 +520,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     const r = await cli(['train', '--resume', 'fixed-grown', '--steps', '8', '--no-progress']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(
-      /note: the re-warmup after the growth \(150 steps from position 3\) runs past the schedule's horizon \(lr\.total 4\): 4 of these steps still rise/,
+      /note: the re-warmup after the growth \(150 steps from position 3\) runs past the schedule's horizon \(lr\.total 4\): 3 of these steps still rise/,
     );
     expect(r.stderr).not.toMatch(/train at its final rate/);
   });
@@ -550,6 +550,16 @@ describe('Ctrl-C', () => {
         }
         expect(exited).toBe(false);
         expect(existsSync(metrics)).toBe(true);
+        if (signal === 'SIGINT') {
+          // while it trains (no checkpoint yet): another run there, or a resume, is told so by name
+          const owner = new RegExp(`another staged-lm process \\(pid ${child.pid} since .*\\) trains in .*interrupted-SIGINT`);
+          const [fresh, resume] = await Promise.all([
+            cli(['train', '--config', 'run.json', '--out', `interrupted-${signal}`, '--no-progress']),
+            cli(['train', '--resume', `interrupted-${signal}`, '--no-progress']),
+          ]);
+          expectCleanFailure(fresh, owner);
+          expectCleanFailure(resume, owner);
+        }
         const sent = Date.now();
         child.kill(signal);
         r = await done;

@@ -43,4 +43,26 @@ describe('activation checkpointing (lossBackward, recompute)', () => {
   it('untied head, a divisor (gradient accumulation)', () => compare({ dropout, tiedEmbeddings: false }, 3));
   it('head size ≠ d/heads, no biases, one layer', () => compare({ dropout, headSize: 5, bias: false, nLayer: 1 }));
   it('without dropout, the same', () => compare({}));
+
+  it('a block that throws in its recomputation leaves the generator where the plain step would', () => {
+    const c = parseGPTConfig({ vocabSize: 37, vocabMultiple: 8, contextLength: 12, nLayer: 3, nHead: 2, nEmbd: 16, dropout });
+    manualSeed(1);
+    const m = new GPT(c, { dtype: 'float64' });
+    m.train();
+    const idx = randint(0, 37, [2, 12], { dtype: 'int64' });
+    manualSeed(7);
+    m.lossBackward(idx, idx, {});
+    const plainAfter = [...(getRngState('cpu').toArray() as Uint8Array)];
+    const block = m.blocks[1];
+    const forward = block.forwardPending.bind(block);
+    let calls = 0;
+    block.forwardPending = (...args: Parameters<typeof forward>) => {
+      if (++calls === 2) throw new Error('block 1 failed'); // (its recomputation, after the forward)
+      return forward(...args);
+    };
+    manualSeed(7);
+    expect(() => m.lossBackward(idx, idx, { recompute: true })).toThrow('block 1 failed');
+    expect([...(getRngState('cpu').toArray() as Uint8Array)]).toEqual(plainAfter);
+    m.dispose();
+  });
 });

@@ -62,13 +62,13 @@ describe('restart with re-warmup (the spec example)', () => {
   });
 });
 
-describe('pastHorizon: the steps of a session past the decay horizon', () => {
+describe('pastHorizon: the steps of a session past the decay horizon (after lr.total)', () => {
   // counted directly: each position's rate, against the final one and the re-warmup's ramp
   const direct = (s: ReturnType<typeof parseSchedule>, first: number, last: number) => {
     let atFinal = 0;
     let rewarming = 0;
     for (let t = first; t <= last; t++) {
-      if (t < s.total) continue;
+      if (t <= s.total) continue; // (the schedule's last step is at its final rate by design)
       const inRamp = s.restart !== undefined && t < s.restart.at + s.restart.rewarmup;
       if (inRamp) {
         rewarming++;

@@ -27,7 +27,7 @@ describe('lockRunDirectory', () => {
   it('refuses a second holder while the first holds it, and is free again once released', () => {
     const run = join(dir, 'run');
     const release = lockRunDirectory(run);
-    expect(() => lockRunDirectory(run)).toThrow(new RegExp(`another staged-lm process \\(pid ${process.pid} since .*\\) trains in ${run}`));
+    expect(() => lockRunDirectory(run)).toThrow(`this process already trains in ${run}`);
     release();
     expect(existsSync(join(run, LOCK_FILE))).toBe(false);
     lockRunDirectory(run)();
@@ -45,6 +45,20 @@ describe('lockRunDirectory', () => {
       expect(JSON.parse(readFileSync(join(run, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, dir: run });
       release();
     }
+  });
+
+  it("refuses a live process's lock (naming the file to remove if no run is going on), and takes over one whose pid a later process reuses", () => {
+    const run = join(dir, 'run');
+    const parent = process.ppid; // (alive, and started before this test wrote anything)
+    writeLock(run, { pid: parent, host: hostname(), dir: run, started: new Date().toISOString() });
+    expect(() => lockRunDirectory(run)).toThrow(
+      new RegExp(
+        `another staged-lm process \\(pid ${parent} since .*\\) trains in ${run}: wait for it to end, or choose another --out \\(if no such run is going on, remove ${join(run, LOCK_FILE)}\\)`,
+      ),
+    );
+    // the same pid in a lock written long before that process started: a dead owner's number, reused
+    writeLock(run, { pid: parent, host: hostname(), dir: run, started: '2001-01-01T00:00:00.000Z' });
+    lockRunDirectory(run)();
   });
 
   it("leaves another host's lock alone and says which file to remove", () => {
@@ -72,7 +86,7 @@ describe('the trainer', () => {
     const second = Trainer.create({ ...small, seed: 2 });
     const controller = new AbortController();
     const running = first.train({ out, progress: false, signal: controller.signal });
-    await expect(second.train({ out, progress: false })).rejects.toThrow(/another staged-lm process \(pid \d+ since .*\) trains in/);
+    await expect(second.train({ out, progress: false })).rejects.toThrow(/this process already trains in /);
     controller.abort();
     const r = await running;
     expect(r.interrupted).toBe(true);

@@ -187,9 +187,16 @@ describe('generate', () => {
     const tooMany = Math.ceil(totalmem() / (3 * 4 * 40)) + 1;
     expect(() => generateSamples(m, [1, 2], tooMany, { maxNewTokens: 1 })).toThrow(
       new RegExp(
-        `generate: ${tooMany} samples side by side need at least [\\d.]+ GiB at once .*more than this machine has .*: draw at most \\d+ at a time`,
+        `generate: ${tooMany} samples side by side need about [\\d.]+ GiB at once .*more than this machine has .*: draw at most about \\d+ at a time`,
       ),
     );
     m.dispose();
+    // a window that slides past the context reads all of it for every token: counted so
+    const long = new GPT(parseGPTConfig({ vocabSize: 256, vocabMultiple: 8, contextLength: 2048, nLayer: 1, nHead: 16, nEmbd: 32 }));
+    long.eval();
+    const scores = 3 * 16 * 2048 * 2048 * 4; // (one sample's attention scores over the whole window, three times)
+    const sliding = Math.ceil(totalmem() / scores) + 1;
+    expect(() => generateSamples(long, [1, 2, 3], sliding, { maxNewTokens: 2060 })).toThrow(/samples side by side need about/);
+    long.dispose();
   });
 });

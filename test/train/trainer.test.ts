@@ -421,5 +421,5 @@ describe('learning', () => {
     expect(r.valLoss).not.toBeNull();
     expect(before - r.valLoss!).toBeGreaterThan(1);
     t.dispose();
-  });
+  }, 300_000); // (35 s alone; a hang guard with room for a loaded 2-core machine)
 });
