@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { rewarmupPastHorizonNote } from '../optim/schedule';
 import { growthOptions } from '../train/config';
 import { Trainer, type ModelSize } from '../train/trainer';
 import { nonNegativeInt, nonNegativeNumber, output, positiveInt, probability } from './common';
@@ -125,12 +126,8 @@ export function registerGrow(program: Command): void {
         );
         const event = trainer.grow(f.op, opts);
         trainer.save(target);
-        const { restart, total, kind } = trainer.schedule;
-        if (restart !== undefined && kind !== 'constant' && restart.at < total && restart.at + restart.rewarmup >= total)
-          process.stderr.write(
-            `staged-lm: note: the re-warmup (${restart.rewarmup} steps from position ${restart.at}) ends at or past the schedule's horizon ${total}: ` +
-              `the rate never decays (grow with a shorter --rewarmup)\n`,
-          );
+        const late = rewarmupPastHorizonNote(trainer.schedule);
+        if (late !== null) process.stderr.write(`staged-lm: note: ${late} (grow with a shorter --rewarmup)\n`);
         output(f.json, { ...event, checkpoint: target }, () =>
           [
             `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,

@@ -7,7 +7,7 @@ import { fitScalingLaw, type FitPoint } from '../scaling/fit';
 import { KAPLAN, lawFromJson, type ScalingLaw } from '../scaling/kaplan';
 import { fitPointsFromMetrics, parseFitPoints } from '../scaling/logs';
 import { planStages, type Plan, type PlanOptionsInput } from '../scaling/planner';
-import { fmtFlops, output, positiveInt } from './common';
+import { fmtFlops, output, positiveInt, positiveNumber } from './common';
 
 /**
  * 'kaplan' or a JSON file with the constants (or a fit result holding them under `law`); `batchTokens`:
@@ -33,14 +33,6 @@ export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: st
   if (b !== undefined && b !== null && !(typeof b === 'number' && b > 0 && Number.isFinite(b)))
     throw new Error(`law file '${spec}': batchTokens must be a positive number or null (got ${JSON.stringify(b)})`);
   return { law, source: spec, batchTokens: typeof b === 'number' ? b : null };
-}
-
-function positiveNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number (got '${v}')`);
-    return n;
-  };
 }
 
 function factorList(v: string): number[] {

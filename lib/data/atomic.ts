@@ -2,9 +2,9 @@
 // write, even when the process dies mid-write or two processes write the same path at once. The
 // data is flushed before the rename and the directory after it, so that a machine that loses power
 // (or a node that crashes) keeps the old file or the new one, not an empty one.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Whether the process `pid` (the writer named in a temporary file's or directory's name) still
@@ -18,6 +18,20 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes what writers that have ended left in `dir`: the entries whose name `pattern` matches with
+ * the writer's pid as its first group. `ownPidEnded`: an entry with this process's pid is an earlier
+ * process's (one that writes and removes its own synchronously, never while it cleans up).
+ */
+export function removeAbandoned(dir: string, pattern: RegExp, opts: { ownPidEnded?: boolean } = {}): void {
+  for (const name of readdirSync(dir)) {
+    const m = pattern.exec(name);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if ((opts.ownPidEnded === true && pid === process.pid) || !processAlive(pid)) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fsyncDirectory, processAlive } from './atomic';
+import { fsyncDirectory, removeAbandoned } from './atomic';
 import { inputSize } from './documents';
 import { readInputPieces, type InputFormat } from './inputs';
 import { tokenizePieces, type Piece } from './parallel';
@@ -264,7 +264,7 @@ async function replaceShards(dir: string, produce: (staging: string) => Promise<
       `${dir} holds token files prepare does not write (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): ` +
         'a run reads every .bin file there, so they would be mixed with the new shards: choose another --out, or move them',
     );
-  removeAbandonedStaging(dir);
+  removeAbandoned(dir, STAGING_NAME); // (staging directories of prepares that were killed)
   const staging = join(dir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   let done = false;
   try {
@@ -292,14 +292,6 @@ function removeShardSet(dir: string): void {
     for (const name of readdirSync(dir)) if (SHARD_NAME.test(name)) rmSync(join(dir, name), { force: true });
   } catch {
     // (the error that brought us here is the one to report)
-  }
-}
-
-/** Removes staging directories left in `dir` by prepares that were killed (whose process is gone). */
-function removeAbandonedStaging(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    const m = STAGING_NAME.exec(name);
-    if (m !== null && !processAlive(Number(m[1]))) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -62,6 +62,16 @@ export function pastHorizon(s: Schedule, first: number, last: number): { atFinal
   return { atFinal: Math.max(0, last - flatFrom + 1), rewarming: Math.max(0, Math.min(last + 1, rampEnd) - rampFrom) };
 }
 
+/**
+ * The note for a growth's re-warmup that ends at or past the decay horizon (the rate then never
+ * decays), or null when it ends before it (or the schedule is constant, or restarts past it).
+ */
+export function rewarmupPastHorizonNote(s: Schedule): string | null {
+  const r = s.restart;
+  if (r === undefined || s.kind === 'constant' || r.at >= s.total || r.at + r.rewarmup < s.total) return null;
+  return `the re-warmup (${r.rewarmup} steps from position ${r.at}) ends at or past the schedule's horizon ${s.total}: the rate never decays`;
+}
+
 export function parseSchedule(input: ScheduleInput): Schedule {
   return parseOrThrow(ScheduleSchema, input, 'schedule');
 }

@@ -5,7 +5,7 @@
 import { totalmem } from 'node:os';
 import { noGrad } from '../autograd';
 import { Xoshiro128 } from '../data/rng';
-import { DTYPE_BYTES } from '../dtype';
+import { cudaIndex, DTYPE_BYTES } from '../dtype';
 import { fromTypedArray } from '../factories';
 import type { GPT } from '../nn/gpt';
 import { KVCache } from '../nn/kv-cache';
@@ -52,9 +52,7 @@ function checkSampleMemory(model: GPT, samples: number, window: number, capacity
   const weight = model.transformer.wte.weight;
   const device = weight.device;
   const cuda = device.startsWith('cuda');
-  const total = cuda
-    ? memoryStats().cuda.find((d) => d.device === (device === 'cuda' ? 0 : Number(device.split(':')[1])))?.total
-    : totalmem();
+  const total = cuda ? memoryStats().cuda.find((d) => d.device === cudaIndex(device))?.total : totalmem();
   if (total === undefined) return;
   const bytes = DTYPE_BYTES[weight.dtype];
   const vocab = weight.shape[0];

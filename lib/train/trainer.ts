@@ -5,7 +5,7 @@
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { processAlive } from '../data/atomic';
+import { removeAbandoned } from '../data/atomic';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
@@ -18,7 +18,7 @@ import { useKernels } from '../kernels';
 import { GPT } from '../nn/gpt';
 import { kaplanParams, nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
-import { kaplanPeakLr, learningRate, parseSchedule, type Schedule } from '../optim/schedule';
+import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote } from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
@@ -925,16 +925,8 @@ export class Trainer {
             );
             for (const line of this.endNotes(steps)) progress.note(line);
           }
-          const restart = this.schedule.restart;
-          if (
-            restart !== undefined &&
-            this.schedule.kind !== 'constant' &&
-            restart.at < this.schedule.total &&
-            restart.at + restart.rewarmup >= this.schedule.total
-          )
-            progress.note(
-              `staged-lm: note: the re-warmup (${restart.rewarmup} steps from position ${restart.at}) ends at or past the schedule's horizon ${this.schedule.total}: the rate never decays (a shorter grow.rewarmup fits)`,
-            );
+          const late = rewarmupPastHorizonNote(this.schedule);
+          if (late !== null) progress.note(`staged-lm: note: ${late} (a shorter grow.rewarmup fits)`);
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
             progress.note(
@@ -1051,14 +1043,8 @@ export function snapshotDir(out: string, step: number, kind?: 'before-growth'): 
  */
 function pruneSnapshots(out: string, keep: number): void {
   const dir = join(out, 'snapshots');
-  const names = readdirSync(dir);
-  for (const name of names) {
-    const m = /^\.deleting-(\d+)-/.exec(name);
-    // (our own pid's are an earlier process's: this one deletes synchronously)
-    if (m !== null && (Number(m[1]) === process.pid || !processAlive(Number(m[1]))))
-      rmSync(join(dir, name), { recursive: true, force: true });
-  }
-  const steps = names
+  removeAbandoned(dir, /^\.deleting-(\d+)-/, { ownPidEnded: true });
+  const steps = readdirSync(dir)
     .map((name) => /^step-(\d+)$/.exec(name))
     .filter((m) => m !== null)
     .map((m) => ({ name: m[0], step: Number(m[1]) }))
