@@ -211,7 +211,8 @@ describe('requiresGrad with a non-floating dtype is refused before allocating', 
     } catch (e) {
       err = e as Error;
     }
-    expect(memoryStats().liveTensors).toBe(before);
+    // (at most: finalizers may collect earlier tests' handles meanwhile; a leak only adds)
+    expect(memoryStats().liveTensors).toBeLessThanOrEqual(before);
     expect(err?.constructor.name).toBe('TypeError');
     expect(err?.message).toMatch(new RegExp(`^${op}: only tensors of a floating dtype can require gradients`));
   });
