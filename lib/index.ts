@@ -12,13 +12,15 @@ export { Profiler, profileToFile, profilerAvailable } from './profile';
 export type { BuildInfo } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';
+export { GradScaler, type GradScalerState, type LossScaleOptionsInput } from './optim/grad-scaler';
 export { learningRate, kaplanPeakLr, parseSchedule, pastHorizon, type Schedule, type ScheduleInput } from './optim/schedule';
 export * from './growth';
 // scaling laws, the planner, the growth trigger, fitting a law (what plan, slope and fit run)
 export * from './scaling';
 export { CudaGraph, cudaGraphsAvailable } from './cuda-graph';
 export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-step';
-export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent } from './train/trainer';
+export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent, type StepResult } from './train/trainer';
+export { autoPrecision } from './train/precision';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
 export { loadWeights, adoptWeights, checkpointDir, type Weights } from './train/weights';

@@ -208,11 +208,16 @@ export interface NativeModule {
     hyper: AdamWHyper,
     lrTensor?: T | null,
     gradScale?: T | null,
+    foundInf?: T | null,
   ): number;
   /** Clips at once and returns the norm; deferred: returns [norm, divisor for adamwStep's gradScale | null] and leaves the gradients. */
   clipGradNorm(params: T[], maxNorm: number): T;
   clipGradNorm(params: T[], maxNorm: number, deferred: true): [T, T | null];
+  /** Under loss scaling: [unscaled norm, lossScale × clipping divisor, foundInf (1: inf/NaN gradients)]. */
+  clipGradNorm(params: T[], maxNorm: number, deferred: true, lossScale: T): [T, T, T];
   zeroGrad(params: T[]): void;
+  /** Dynamic loss scaling's update of scale (float32) and growth tracker (int32), in place on the device. */
+  ampUpdateScale(scale: T, growthTracker: T, foundInf: T, growthFactor: number, backoffFactor: number, growthInterval: number): void;
   // CUDA graphs (native/cuda_graph.cc): the functions throw where hasCudaGraphs is false
   hasCudaGraphs: boolean;
   cudaGraphWarmup(device: number, fn: () => void): void;

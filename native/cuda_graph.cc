@@ -44,11 +44,12 @@ bool cudaGraphsAvailable() {
 bool adamwFusedDeviceLr(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
                         std::vector<at::Tensor>& m, std::vector<at::Tensor>& v,
                         const at::Tensor& step, const at::Tensor& lr,
-                        const c10::optional<at::Tensor>& gradScale, double beta1, double beta2,
+                        const c10::optional<at::Tensor>& gradScale,
+                        const c10::optional<at::Tensor>& foundInf, double beta1, double beta2,
                         double weightDecay, double eps) {
   std::vector<at::Tensor> steps(params.size(), step);
   at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, beta1, beta2,
-                    weightDecay, eps, /*amsgrad=*/false, /*maximize=*/false, gradScale);
+                    weightDecay, eps, /*amsgrad=*/false, /*maximize=*/false, gradScale, foundInf);
   return true;
 }
 
@@ -203,8 +204,8 @@ Napi::Value CudaGraphReset(const Napi::CallbackInfo& info) {
 
 bool adamwFusedDeviceLr(std::vector<at::Tensor>&, std::vector<at::Tensor>&,
                         std::vector<at::Tensor>&, std::vector<at::Tensor>&, const at::Tensor&,
-                        const at::Tensor&, const c10::optional<at::Tensor>&, double, double, double,
-                        double) {
+                        const at::Tensor&, const c10::optional<at::Tensor>&,
+                        const c10::optional<at::Tensor>&, double, double, double, double) {
   return false;
 }
 

@@ -2,8 +2,9 @@
 // (so growth operators can read and replace them); one native call updates a whole parameter
 // group. CUDA on libtorch >= 2.1 and CPU on >= 2.4 use the fused multi-tensor kernel; elsewhere
 // the foreach (multi-tensor) ops. Also gradient clipping by global norm (applied at once, or
-// deferred into the update, where the fused kernel divides the gradients as it reads them) and
-// zeroing gradients.
+// deferred into the update, where the fused kernel divides the gradients as it reads them), the
+// unscaling and overflow check of dynamic loss scaling (folded into the same norm and update), the
+// loss scale's update, and zeroing gradients.
 #include <ATen/ops/_foreach_add.h>
 #include <ATen/ops/_foreach_addcdiv.h>
 #include <ATen/ops/_foreach_addcmul.h>
@@ -12,7 +13,9 @@
 #include <ATen/ops/_foreach_norm.h>
 #include <ATen/ops/_foreach_sqrt.h>
 #include <ATen/ops/stack.h>
+#include <ATen/ops/where.h>
 #include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
@@ -23,6 +26,7 @@
 #include "tensor.h"
 
 #if STAGED_LM_TORCH_AT_LEAST(2, 1)
+#include <ATen/ops/_amp_update_scale.h>
 #include <ATen/ops/_fused_adamw.h>
 #define STAGED_LM_HAS_FUSED_ADAMW 1
 #else
@@ -88,7 +92,8 @@ void adamwForeach(std::vector<at::Tensor>& params, std::vector<at::Tensor>& rawG
 //   lr' = lr·bc1/√bc2,  ε' = ε/√bc2,  wd' = wd·lr/lr'.
 void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
                 std::vector<at::Tensor>& m, std::vector<at::Tensor>& v, const at::Tensor& stepT,
-                const c10::optional<at::Tensor>& gradScale, const AdamWHyper& h) {
+                const c10::optional<at::Tensor>& gradScale,
+                const c10::optional<at::Tensor>& foundInf, const AdamWHyper& h) {
   double lr = h.lr, eps = h.eps, wd = h.weightDecay;
   if (!h.biasCorrection) {
     double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(h.step));
@@ -99,7 +104,7 @@ void adamwFused(std::vector<at::Tensor>& params, std::vector<at::Tensor>& grads,
   }
   std::vector<at::Tensor> steps(params.size(), stepT);
   at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, h.beta1, h.beta2, wd,
-                    eps, /*amsgrad=*/false, /*maximize=*/false, gradScale);
+                    eps, /*amsgrad=*/false, /*maximize=*/false, gradScale, foundInf);
 }
 #endif
 
@@ -123,18 +128,19 @@ void scaleGrads(std::vector<at::Tensor>& grads, const at::Tensor& coef) {
 // parameters' device: anything else would be misread, or read back to the host (a sync that
 // breaks a graph capture).
 void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::Device device,
-                       const char* what, bool allowDouble = false) {
+                       const char* what, bool allowDouble = false, const char* op = "adamwStep") {
   bool dtypeOk = t.scalar_type() == at::kFloat || (allowDouble && t.scalar_type() == at::kDouble);
   if (!dtypeOk || t.numel() != 1 || t.device() != device)
-    throw Napi::Error::New(info.Env(),
-                           std::string("adamwStep: the ") + what + " tensor must be a " +
-                               (allowDouble ? "float32 or float64" : "float32") + " scalar on " +
-                               device.str() + ", got " + dtypeName(t.scalar_type()) + " " +
-                               shapeString(t.sizes()) + " on " + t.device().str());
+    throw Napi::Error::New(info.Env(), std::string(op) + ": the " + what + " tensor must be a " +
+                                           (allowDouble ? "float32 or float64" : "float32") +
+                                           " scalar on " + device.str() + ", got " +
+                                           dtypeName(t.scalar_type()) + " " +
+                                           shapeString(t.sizes()) + " on " + t.device().str());
 }
 
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
-//           step, biasCorrection, fused}, lrTensor?, gradScale?) → number of parameters updated
+//           step, biasCorrection, fused}, lrTensor?, gradScale?, foundInf?)
+//   → number of parameters updated
 // Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
 // on the parameters' device holding `step`, needed by the fused kernel. lrTensor: a float32
 // scalar there holding lr, read by the kernel when it runs (a CUDA graph replays the update with
@@ -142,7 +148,11 @@ void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::
 // gradScale: a float32 scalar on the parameters' device that the gradients are divided by before
 // the update (clipGradNorm's deferred divisor); the fused kernel divides as it reads them and
 // writes the divided gradients back, as an immediate clipping would have left them. A float64
-// one (the divisor for float64 gradients) divides them first, at that precision.
+// one (the divisor for float64 gradients) divides them first, at that precision. foundInf: a
+// float32 scalar there (clipGradNorm's, under loss scaling); where it holds 1 nothing is updated
+// (the fused kernels read it on the device; the foreach path reads it back, a host sync), and a
+// foreach update takes its step from stepTensor when one is given (the optimizer's count of
+// updates made, which skipped ones do not advance, lives on the device).
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
@@ -196,10 +206,12 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   }
   auto lrT = optionalTensorArg(info, 5, "lrTensor");
   auto gradScale = optionalTensorArg(info, 6, "gradScale");
+  auto foundInf = optionalTensorArg(info, 7, "foundInf");
   if (p.empty()) return Napi::Number::New(info.Env(), 0);
   at::NoGradGuard noGrad;
   if (gradScale)
     checkDeviceScalar(info, *gradScale, p[0].device(), "gradScale", /*allowDouble=*/true);
+  if (foundInf) checkDeviceScalar(info, *foundInf, p[0].device(), "foundInf");
   if (gradScale && gradScale->scalar_type() == at::kDouble) {
     // a float64 divisor (clipGradNorm of float64 gradients): the fused kernels read a float32
     // grad_scale, so the gradients are divided here, at full precision, instead
@@ -221,8 +233,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
                              "moments in the parameters' dtype");
     checkDeviceScalar(info, *stepT, p[0].device(), "step");
     checkDeviceScalar(info, *lrT, p[0].device(), "learning-rate");
-    if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, gradScale, h.beta1, h.beta2, h.weightDecay,
-                            h.eps))
+    if (!adamwFusedDeviceLr(p, g, m, v, *stepT, *lrT, gradScale, foundInf, h.beta1, h.beta2,
+                            h.weightDecay, h.eps))
       throw Napi::Error::New(info.Env(),
                              "adamwStep: this build has no fused AdamW with a device learning "
                              "rate (CUDA libtorch >= 2.4 needed)");
@@ -232,11 +244,15 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   if (wantFused && stepT && fusable &&
       (p[0].is_cuda() || (STAGED_LM_HAS_FUSED_ADAMW_CPU && p[0].is_cpu()))) {
     checkDeviceScalar(info, *stepT, p[0].device(), "step");
-    adamwFused(p, g, m, v, *stepT, gradScale, h);
+    adamwFused(p, g, m, v, *stepT, gradScale, foundInf, h);
     return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   }
 #endif
   (void)wantFused;
+  if (foundInf) {
+    if (foundInf->item<float>() != 0.0f) return Napi::Number::New(info.Env(), 0);
+    if (stepT) h.step = static_cast<int64_t>(std::llround(stepT->item<double>()));
+  }
   if (gradScale) scaleGrads(g, gradScale->reciprocal());
   adamwForeach(p, g, m, v, h);
   return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
@@ -249,10 +265,18 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 // nothing is clipped). Multi-tensor kernels as torch.nn.utils.clip_grad_norm_ does: one per-tensor
 // launch each for the norm and the scaling was ~2 kernels per parameter, which on a GPU costs more
 // than the math.
+// lossScale (dynamic loss scaling: the gradients are those of the loss times this float32 scalar
+// on their device): the result is [norm, divisor, foundInf] — the norm of the unscaled gradients,
+// divisor = lossScale times the clipping divisor (never null: adamwStep's gradScale unscales and
+// clips in one), and foundInf = 1 where a gradient holds an inf or NaN (their norm is not
+// finite), else 0 (adamwStep's foundInf, the loss scale's update). Always deferred. The norm is
+// the check torch.amp.GradScaler makes element by element: the two differ only where the sum of
+// squares itself overflows (a scaled norm above 1.8e19), which is skipped here too.
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   double maxNorm = numberArg(info, 1, "maxNorm");
-  bool deferred = !isMissing(info, 2) && boolArg(info, 2, "deferred");
+  auto lossScale = optionalTensorArg(info, 3, "lossScale");
+  bool deferred = lossScale || (!isMissing(info, 2) && boolArg(info, 2, "deferred"));
   bool clips = std::isfinite(maxNorm) && maxNorm > 0;
   at::NoGradGuard noGrad;
   std::vector<at::Tensor> grads;
@@ -260,17 +284,20 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
     const at::Tensor& g = p.grad();
     if (g.defined()) grads.push_back(g);
   }
+  auto device = params.empty() ? at::Device(at::kCPU) : params[0].device();
+  if (lossScale) checkDeviceScalar(info, *lossScale, device, "lossScale", false, "clipGradNorm");
   auto result = [&](const at::Tensor& total, const c10::optional<at::Tensor>& divisor) {
     if (!deferred) return wrap(info.Env(), total);
-    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    Napi::Array out = Napi::Array::New(info.Env(), lossScale ? 3 : 2);
     out.Set(0u, wrap(info.Env(), total));
     out.Set(1u, divisor ? wrap(info.Env(), *divisor) : info.Env().Null());
+    if (lossScale) out.Set(2u, wrap(info.Env(), total.isfinite().logical_not().to(at::kFloat)));
     return out.As<Napi::Value>();
   };
   if (grads.empty()) {
-    auto device = params.empty() ? at::Device(at::kCPU) : params[0].device();
-    return result(at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device)),
-                  c10::nullopt);
+    at::Tensor zero = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
+    if (lossScale) return result(zero, lossScale->clone());
+    return result(zero, c10::nullopt);
   }
   std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
   // summed in float32 (bf16/fp16 norms widened), or in float64 when a gradient is float64, so that
@@ -281,11 +308,62 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   for (auto& n : norms)
     if (n.scalar_type() != acc) n = n.to(acc);
   at::Tensor total = at::stack(norms).norm(2);
+  if (lossScale) {
+    // (a power-of-two scale divides exactly: the norm of the unscaled gradients, to the bit)
+    total = total / *lossScale;
+    if (!clips) return result(total, lossScale->to(acc));
+    return result(total, ((total + 1e-6) / maxNorm).clamp_min(1.0) * *lossScale);
+  }
   if (clips && deferred) return result(total, ((total + 1e-6) / maxNorm).clamp_min(1.0));
   if (clips) {
     scaleGrads(grads, (maxNorm / (total + 1e-6)).clamp_max(1.0));
   }
   return result(total, c10::nullopt);
+}
+
+// ampUpdateScale(scale, growthTracker, foundInf, growthFactor, backoffFactor, growthInterval):
+// dynamic loss scaling's update, in place and on the device (no host sync), as torch.amp's
+// GradScaler.update: an overflow (foundInf 1) multiplies the float32 scale by backoffFactor and
+// restarts the int32 count of good steps; growthInterval good steps in a row multiply it by
+// growthFactor (kept only if finite) and restart the count. libtorch's kernel on CUDA; elsewhere
+// the same arithmetic in tensor ops (products in double rounded to float, as the kernel does).
+Napi::Value AmpUpdateScale(const Napi::CallbackInfo& info) {
+  at::Tensor scale = tensorArg(info, 0, "scale");
+  at::Tensor tracker = tensorArg(info, 1, "growthTracker");
+  at::Tensor found = tensorArg(info, 2, "foundInf");
+  double growth = numberArg(info, 3, "growthFactor");
+  double backoff = numberArg(info, 4, "backoffFactor");
+  double intervalArg = numberArg(info, 5, "growthInterval");
+  if (!(intervalArg >= 1) || intervalArg != std::floor(intervalArg) || intervalArg > INT32_MAX)
+    throw Napi::RangeError::New(info.Env(),
+                                "ampUpdateScale: growthInterval must be a positive integer");
+  auto interval = static_cast<int64_t>(intervalArg);
+  checkDeviceScalar(info, scale, scale.device(), "scale", false, "ampUpdateScale");
+  checkDeviceScalar(info, found, scale.device(), "foundInf", false, "ampUpdateScale");
+  if (tracker.scalar_type() != at::kInt || tracker.numel() != 1 ||
+      tracker.device() != scale.device())
+    throw Napi::Error::New(
+        info.Env(),
+        "ampUpdateScale: the growth tracker must be an int32 scalar on " + scale.device().str());
+  at::NoGradGuard noGrad;
+#if STAGED_LM_TORCH_AT_LEAST(2, 1)
+  if (scale.is_cuda()) {
+    at::_amp_update_scale_(scale, tracker, found, growth, backoff, interval);
+    return info.Env().Undefined();
+  }
+#endif
+  at::Tensor overflow = found.ne(0);
+  at::Tensor good = tracker + 1;
+  at::Tensor grows = good.eq(interval).logical_and(overflow.logical_not());
+  at::Tensor wide = scale.to(at::kDouble);
+  at::Tensor grown = (wide * growth).to(at::kFloat);
+  at::Tensor backedOff = (wide * backoff).to(at::kFloat);
+  at::Tensor next =
+      at::where(overflow, backedOff, at::where(grows.logical_and(grown.isfinite()), grown, scale));
+  at::Tensor count = at::where(overflow.logical_or(grows), at::zeros_like(good), good);
+  scale.copy_(next);
+  tracker.copy_(count);
+  return info.Env().Undefined();
 }
 
 // zeroGrad(params): drops every gradient (set to none: no memory, no kernel).
@@ -300,6 +378,7 @@ void initOptim(Napi::Env env, Napi::Object exports) {
   define(env, exports, "adamwStep", AdamWStep);
   define(env, exports, "clipGradNorm", ClipGradNorm);
   define(env, exports, "zeroGrad", ZeroGrad);
+  define(env, exports, "ampUpdateScale", AmpUpdateScale);
   exports.Set("hasFusedAdamW", Napi::Boolean::New(env, STAGED_LM_HAS_FUSED_ADAMW == 1));
   exports.Set("hasFusedAdamWCpu", Napi::Boolean::New(env, STAGED_LM_HAS_FUSED_ADAMW_CPU == 1));
 }

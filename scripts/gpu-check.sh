@@ -8,7 +8,8 @@
 # after a growth and the growth time of a 124M state, the eager step's GPU time by kind of work,
 # PyTorch's and ours side by side (bench/profile-reference.py, bench --profile, bench/trace-summary.ts), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init,
-# sampling with the KV cache, activation checkpointing's memory and time, a bf16 matmul.
+# sampling with the KV cache, activation checkpointing's memory and time, a bf16 matmul, and
+# fp16 with loss scaling beside bf16 at 124M.
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 # The whole check keeps within BUDGET_S seconds (default 500, for a device command limited to
 # 540–600 s): each part runs under its own limit, cut to what is left, and parts are skipped once
@@ -55,7 +56,8 @@ touch node_modules/.package-lock.json
   else
     # (the kernels' CPU emulation is left to CI: it is the same on every machine)
     part jest 150 npx jest --ci -t '^(?!.*emulated on the CPU)' test/cuda.test.ts test/cuda-graph.test.ts test/host-sync.test.ts \
-      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts test/nn/add-layer-norm.test.ts test/tf32.test.ts >"$out/jest.log" 2>&1
+      test/nn/fused-cross-entropy.test.ts test/nn/float32-cross-entropy.test.ts test/nn/add-layer-norm.test.ts test/tf32.test.ts \
+      test/optim/grad-scaler.test.ts >"$out/jest.log" 2>&1
   fi
   echo "jest exit $?"
   # failures and totals here; every test's line is in $out/jest.log
@@ -132,5 +134,11 @@ PY
   # sampling with the KV cache against recomputing every window (same greedy tokens, checked)
   part sample-speed 40 node dist/bench/sample-speed.js --device cuda --preset gpt2-124m --prompt 256 --tokens 256
   part matmul 30 node dist/bench/matmul.js 8192
+  # fp16 autocast with dynamic loss scaling beside bf16, at 124M (for GPUs without bf16; here, its cost)
+  for p in bf16 fp16; do
+    part "bench $p 124M" 40 node dist/lib/cli/main.js bench --model 124M --device cuda --precision $p --steps 10 --warmup 3 |
+      node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const r = JSON.parse(s);
+        console.log(JSON.stringify({ precision: r.precision, ms_per_step: r.ms_per_step, tokens_per_s: r.tokens_per_s, peak_mem_gib: r.peak_mem_gib, final_loss: r.final_loss })); });'
+  done
   echo "check: $(($(date +%s) - start)) s of $budget"
 } 2>&1 | tee "$out/summary.txt"

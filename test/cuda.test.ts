@@ -26,6 +26,8 @@ import {
 import { AdamW } from '../lib/optim/adamw';
 import { native } from '../lib/native';
 import { Trainer } from '../lib/train/trainer';
+import { autoPrecision } from '../lib/train/precision';
+import { readCheckpointState } from '../lib/train/checkpoint';
 import { expectRelClose, itWhen } from './helpers';
 
 const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
@@ -217,7 +219,8 @@ describe('CUDA', () => {
         eval: { interval: 60, batches: 4 },
         lr: { peak: 3e-3, warmup: 5 },
       });
-      expect(t.autocast).toBe('bfloat16');
+      // ('auto': bf16 where the GPU has bf16 tensor cores, fp16 with loss scaling before them)
+      expect([t.precision, t.autocast]).toEqual(autoPrecision('cuda') === 'bf16' ? ['bf16', 'bfloat16'] : ['fp16', 'float16']);
       const before = t.evaluate();
       const r = await t.train({ out: dir, progress: false });
       expect(before - r.valLoss!).toBeGreaterThan(0.5);
@@ -229,4 +232,44 @@ describe('CUDA', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  itCuda(
+    'trains in fp16 autocast with dynamic loss scaling: the loss falls as in bf16, few updates skipped, and a resume goes on with the scale',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'slm-cuda-'));
+      try {
+        const cfg = {
+          model: 'tiny',
+          device: 'cuda',
+          steps: 60,
+          batchSize: 8,
+          seqLen: 128,
+          eval: { interval: 60, batches: 4 },
+          lr: { peak: 3e-3, warmup: 5 },
+          logInterval: 10,
+        };
+        const run = async (precision: 'bf16' | 'fp16', out: string) => {
+          const t = Trainer.create({ ...cfg, precision });
+          const before = t.evaluate();
+          const r = await t.train({ out, progress: false });
+          t.dispose();
+          return { drop: before - r.valLoss!, r };
+        };
+        const half = await run('fp16', join(dir, 'fp16'));
+        const bf16 = await run('bf16', join(dir, 'bf16'));
+        expect(half.r.lossScale).not.toBeNull();
+        expect(half.r.lossScale!.skippedUpdates).toBeLessThan(6);
+        expect(half.drop).toBeGreaterThan(0.5);
+        expect(Math.abs(half.r.valLoss! - bf16.r.valLoss!)).toBeLessThan(0.1);
+        const state = readCheckpointState(join(dir, 'fp16', 'checkpoint'));
+        expect(state.optimizerStep).toBe(60 - half.r.lossScale!.skippedUpdates);
+        const resumed = Trainer.resume(join(dir, 'fp16', 'checkpoint'), { steps: 62 });
+        expect(resumed.scaler!.state()).toEqual((state.extra as { lossScale: unknown }).lossScale);
+        await resumed.train({ out: join(dir, 'fp16'), progress: false });
+        resumed.dispose();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -6,6 +6,8 @@ it('exports the trainer, growth, sampling, data and scaling-law functions by nam
   for (const name of [
     'Trainer',
     'parseRunConfig',
+    'AdamW',
+    'GradScaler',
     'grow',
     'generateSamples',
     'prepare',

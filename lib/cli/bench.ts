@@ -19,6 +19,12 @@ export function registerBench(program: Command): void {
     .option('--cuda-graph', 'capture the whole step as a CUDA graph after the warm-up and replay it (CUDA, static shapes)')
     .addOption(
       new Option(
+        '--precision <p>',
+        "the step's precision: bf16 autocast (CUDA's default, the reference's), fp16 autocast with dynamic loss scaling, or fp32 (the CPU's only one)",
+      ).choices(['bf16', 'fp16', 'fp32']),
+    )
+    .addOption(
+      new Option(
         '--loss-kernel <kernel>',
         "the loss's kernel: libtorch's, or staged-lm's fused CUDA cross-entropy (default: STAGED_LM_LOSS_KERNEL's, where it applies)",
       ).choices(['aten', 'fused']),

@@ -3,6 +3,7 @@ import { lossKernelInfo, normKernelInfo } from '../kernels';
 import { buildInfo, getNumThreads, memoryStats } from '../runtime';
 import { native } from '../native';
 import { profilerAvailable } from '../profile';
+import { autoPrecision } from '../train/precision';
 import { packageVersion } from './version';
 import { distributedSupport, distributedUnavailableReason } from '../distributed/process-group';
 
@@ -25,7 +26,15 @@ export interface DoctorReport {
   distributed: { gloo: boolean; nccl: boolean; reason: string | null };
   cuda: {
     available: boolean;
-    devices: { index: number; name: string; totalMemoryGiB: number; computeCapability: string; freeGiB?: number }[];
+    devices: {
+      index: number;
+      name: string;
+      totalMemoryGiB: number;
+      computeCapability: string;
+      /** What a run's precision 'auto' trains in there: bf16 with bf16 tensor cores (sm 8.0+), else fp16 with loss scaling. */
+      autoPrecision: 'bf16' | 'fp16';
+      freeGiB?: number;
+    }[];
   };
 }
 
@@ -66,6 +75,7 @@ export function doctorReport(): DoctorReport {
           name: d.name,
           totalMemoryGiB: round2(d.totalMemory / GiB),
           computeCapability: d.computeCapability,
+          autoPrecision: autoPrecision(`cuda:${d.index}`, info.devices) === 'fp16' ? 'fp16' : 'bf16',
           ...(free === undefined ? {} : { freeGiB: round2(free / GiB) }),
         };
       }),
@@ -93,7 +103,7 @@ export function formatDoctor(r: DoctorReport): string {
   );
   for (const d of r.cuda.devices) {
     lines.push(
-      `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}`,
+      `  cuda:${d.index}  ${d.name}, ${d.totalMemoryGiB} GiB${d.freeGiB === undefined ? '' : ` (${d.freeGiB} GiB free)`}, sm ${d.computeCapability}, precision auto: ${d.autoPrecision}${d.autoPrecision === 'fp16' ? ' (no bf16 tensor cores: fp16 with loss scaling)' : ''}`,
     );
   }
   return lines.join('\n');

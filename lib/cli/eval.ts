@@ -23,7 +23,7 @@ interface EvalFlags {
   format?: InputFormat;
   textField?: string;
   device: string;
-  precision: 'fp32' | 'bf16';
+  precision: 'fp32' | 'bf16' | 'fp16';
   json?: boolean;
 }
 
@@ -147,16 +147,16 @@ export function registerEval(program: Command): void {
     .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .addOption(
-      new Option('--precision <p>', 'fp32, or bf16 autocast (CUDA; the loss is still summed in float32)')
-        .choices(['fp32', 'bf16'])
+      new Option('--precision <p>', 'fp32, or bf16 / fp16 autocast (CUDA; the loss is still summed in float32)')
+        .choices(['fp32', 'bf16', 'fp16'])
         .default('fp32'),
     )
     .option('--json', 'print one JSON object')
     .action(async (f: EvalFlags) => {
       const note = textFieldNote([f.data], f);
       if (note !== null && !/\.bin$/i.test(f.data)) process.stderr.write(note + '\n');
-      if (f.precision === 'bf16' && !f.device.startsWith('cuda'))
-        throw new Error('--precision bf16 needs a CUDA device (autocast is CUDA-only here)');
+      if (f.precision !== 'fp32' && !f.device.startsWith('cuda'))
+        throw new Error(`--precision ${f.precision} needs a CUDA device (autocast is CUDA-only here)`);
       const model = loadModel(f.checkpoint, f.device);
       try {
         const input = await fileTokens(f.data, model.config.vocabSize, { format: f.format, textField: f.textField });
@@ -177,7 +177,7 @@ export function registerEval(program: Command): void {
           stride,
           maxBatches: f.maxBatches,
           device: model.parameters()[0].device,
-          autocast: f.precision === 'bf16' ? 'bfloat16' : null,
+          autocast: f.precision === 'bf16' ? 'bfloat16' : f.precision === 'fp16' ? 'float16' : null,
         });
         // the scored targets are tokens[1 .. 1 + r.tokens] (windows from the start; with a stride each
         // scores the S after the last one's); bits per byte divides by the text they stand for

@@ -25,6 +25,7 @@ interface TrainFlags {
   seed?: number;
   out?: string;
   device?: string;
+  precision?: 'auto' | 'fp32' | 'bf16' | 'fp16';
   resume?: string;
   batchSize?: number;
   seqLen?: number;
@@ -75,6 +76,7 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['set', '--set'],
   ['seed', '--seed'],
   ['device', '--device'],
+  ['precision', '--precision'],
   ['batchSize', '--batch-size'],
   ['seqLen', '--seq-len'],
 ];
@@ -147,6 +149,12 @@ export function registerTrain(program: Command): void {
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
     .option('--seq-len <n>', 'tokens per sequence', positiveInt('--seq-len'))
     .option('--device <device>', 'cpu, cuda or cuda:N', device)
+    .addOption(
+      new Option(
+        '--precision <p>',
+        'run config precision: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, or fp16 (float16 autocast with dynamic loss scaling, for GPUs without bf16)',
+      ).choices(['auto', 'fp32', 'bf16', 'fp16']),
+    )
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
     .option('--resume <dir>', 'continue from a checkpoint directory (or a run directory)')
     .option('--cuda-graph', 'replay the training step as a CUDA graph (CUDA, static shapes: small models gain most)')
@@ -249,6 +257,7 @@ export function registerTrain(program: Command): void {
         if (f.endAt !== undefined) cfg.endAt = f.endAt;
         if (f.seed !== undefined) cfg.seed = f.seed;
         if (f.device !== undefined) cfg.device = f.device;
+        if (f.precision !== undefined) cfg.precision = f.precision;
         if (f.batchSize !== undefined) cfg.batchSize = f.batchSize;
         if (f.seqLen !== undefined) cfg.seqLen = f.seqLen;
         if (f.cudaGraph !== undefined) cfg.cudaGraph = f.cudaGraph;
@@ -265,7 +274,7 @@ export function registerTrain(program: Command): void {
       }
       if (f.progress && isMainRank())
         process.stderr.write(
-          `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device}, data ${describeData(trainer.data)}, run ${out}\n`,
+          `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device} (${trainer.precision}), data ${describeData(trainer.data)}, run ${out}\n`,
         );
       // Ctrl-C, and SIGTERM (how schedulers and torchrun preempt a job): a checkpoint at the next
       // step, exit 130 / 143; a second signal quits at once

@@ -178,12 +178,22 @@ export class GPT extends Module {
    * recomputation, and the state after the forward at the end), so the gradients are those of
    * the plain backward. A tied embedding gets its two contributions (the head's, the lookup's) in
    * one accumulation, as in the plain backward, so that gradient hooks (data parallel) see it once.
-   * `run` wraps each forward (autocast).
+   * `run` wraps each forward (autocast). `lossScale` (a scalar tensor; dynamic loss scaling, see
+   * GradScaler) multiplies the loss the backward starts from: the gradients are those of
+   * loss · lossScale / divisor; the loss returned is not scaled.
    */
-  lossBackward(idx: Tensor, targets: Tensor, opts: { divisor?: number; recompute?: boolean; run?: <R>(fn: () => R) => R } = {}): Tensor {
+  lossBackward(
+    idx: Tensor,
+    targets: Tensor,
+    opts: { divisor?: number; recompute?: boolean; run?: <R>(fn: () => R) => R; lossScale?: Tensor } = {},
+  ): Tensor {
     const run = opts.run ?? (<R>(fn: () => R) => fn());
     const divisor = opts.divisor ?? 1;
-    const scaled = (loss: Tensor) => (divisor === 1 ? loss : loss.div(divisor));
+    const lossScale = opts.lossScale;
+    const scaled = (loss: Tensor) => {
+      const l = lossScale === undefined ? loss : loss.mul(lossScale);
+      return divisor === 1 ? l : l.div(divisor);
+    };
     if (!opts.recompute)
       return tidy(() => {
         const loss = run(() => this.loss(idx, targets));

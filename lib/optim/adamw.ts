@@ -51,8 +51,13 @@ function momentDtype(t: Tensor): 'float32' | 'float64' {
 
 export class AdamW {
   readonly options: AdamWOptions;
-  /** Updates made so far; the next step() makes update `step + 1`. */
-  step = 0;
+  /** Updates attempted: made, or skipped under loss scaling for overflowing gradients. */
+  private attempted = 0;
+  /**
+   * Updates skipped for overflowing gradients (scaledUpdate), counted on the device: whether one
+   * was skipped is known there only, and reading it back each step would stall the GPU.
+   */
+  private skippedTensor: Tensor | null = null;
   private entries: Entry[];
   private stepTensor: Tensor | null = null;
   /** Each group's rate in device memory, for stageUpdate (keyed like groups()). */
@@ -73,6 +78,27 @@ export class AdamW {
       tensors.set(p.tensor, p.name);
     }
     this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor), lrScale: 1 }));
+  }
+
+  /**
+   * Updates made so far (the bias corrections' t); the next update is `step + 1`. Reading it after
+   * a scaledUpdate waits for the device (it counts the skipped updates there); setting it (a
+   * checkpoint's count) forgets the skipped ones.
+   */
+  get step(): number {
+    return this.skippedTensor === null ? this.attempted : this.attempted - this.skippedTensor.item();
+  }
+
+  set step(n: number) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`AdamW: step must be a non-negative integer, got ${n}`);
+    this.attempted = n;
+    this.skippedTensor?.dispose();
+    this.skippedTensor = null;
+  }
+
+  /** Updates skipped so far (since the step was last set) for overflowing gradients; waits for the device. */
+  skippedUpdates(): number {
+    return this.skippedTensor === null ? 0 : this.skippedTensor.item();
   }
 
   /**
@@ -183,7 +209,7 @@ export class AdamW {
 
   /** One AdamW update at learning rate lr (parameters without a gradient are skipped). */
   update(lr: number): void {
-    this.updateWith(lr, null);
+    this.updateWith(lr, null, null);
   }
 
   /**
@@ -194,21 +220,67 @@ export class AdamW {
   clipAndUpdate(maxNorm: number, lr: number): Tensor {
     checkLr(lr);
     checkMaxNorm(maxNorm);
-    return this.withDeferredClip(maxNorm, (divisor) => this.updateWith(lr, divisor));
+    return this.withDeferredClip(maxNorm, (divisor) => this.updateWith(lr, divisor, null));
   }
 
-  private updateWith(lr: number, gradScale: Tensor | null): void {
+  /**
+   * The update after the backward of a loss multiplied by `lossScale` (dynamic loss scaling, a
+   * float32 scalar on the parameters' device; see GradScaler): the gradients are unscaled, clipped
+   * to maxNorm (Infinity: not clipped) and applied in one pass, as torch.amp.GradScaler's
+   * unscale_, clip_grad_norm_ and step do — unless one of them holds an inf or NaN, when nothing
+   * is updated and `step` does not advance. Returns the norm of the unscaled gradients and
+   * foundInf (1: skipped, 0: made; for GradScaler.update), both tensors on the device: on the
+   * fused path nothing here waits for it. The gradients are left unscaled (and clipped) where the
+   * update was made.
+   */
+  scaledUpdate(lr: number, lossScale: Tensor, maxNorm = Infinity): { norm: Tensor; foundInf: Tensor } {
     checkLr(lr);
-    this.step += 1;
+    checkMaxNorm(maxNorm);
+    const [n, d, f] = native.clipGradNorm(
+      this.entries.map((e) => e.tensor.native),
+      maxNorm,
+      true,
+      lossScale.native,
+    );
+    const norm = new Tensor(n);
+    const divisor = new Tensor(d);
+    const foundInf = new Tensor(f);
+    try {
+      this.updateWith(lr, divisor, foundInf);
+    } catch (e) {
+      norm.dispose();
+      foundInf.dispose();
+      throw e;
+    } finally {
+      divisor.dispose();
+    }
+    return { norm, foundInf };
+  }
+
+  private updateWith(lr: number, gradScale: Tensor | null, foundInf: Tensor | null): void {
+    checkLr(lr);
     const useFused = this.usesFusedKernel();
-    if (useFused) this.deviceScalar('step').fill_(this.step);
+    this.attempted += 1;
+    // the step this update makes: attempted minus skipped. The fused kernel reads it from the
+    // device, which counts the skipped ones; the foreach path is given it (a read-back, as that
+    // path reads foundInf back anyway)
+    let hostStep = this.attempted;
+    const skipped = foundInf === null ? null : (this.skippedTensor ??= keep(zeros([], { device: foundInf.device })));
+    if (skipped !== null && !useFused) hostStep -= skipped.item();
+    if (useFused) this.deviceScalar('step').fill_(this.attempted);
     try {
       noGrad(() => {
+        if (skipped !== null) {
+          skipped.add_(foundInf!);
+          if (useFused) this.deviceScalar('step').sub_(skipped);
+        }
         for (const { decay, scale, entries: group } of this.groups().values())
-          this.launch(group, decay, scale, lr, useFused, null, gradScale);
+          this.launch(group, decay, scale, lr, useFused, null, gradScale, foundInf, hostStep);
       });
     } catch (e) {
-      this.step -= 1; // refused (a gradient not its parameter's shape): no update was counted
+      // refused (a gradient not its parameter's shape): no update was counted
+      this.attempted -= 1;
+      if (skipped !== null) noGrad(() => skipped.sub_(foundInf!));
       throw e;
     }
   }
@@ -247,8 +319,8 @@ export class AdamW {
     checkLr(lr);
     if (!this.usesFusedKernel() || !this.entries[0].tensor.device.startsWith('cuda') || !this.options.biasCorrection)
       throw new Error('AdamW: a staged (device-rate) update needs CUDA parameters, the fused kernel and bias correction');
-    this.step += 1;
-    this.deviceScalar('step').fill_(this.step);
+    this.attempted += 1;
+    this.deviceScalar('step').fill_(this.attempted);
     for (const [key, g] of this.groups()) this.deviceScalar(key).fill_(lr * g.scale);
   }
 
@@ -288,7 +360,7 @@ export class AdamW {
       for (const [key, { decay, scale, entries: group }] of this.groups()) {
         const lrT = this.lrTensors.get(key);
         if (lrT === undefined) throw new Error('AdamW: the parameter groups changed since stageUpdate(lr)');
-        this.launch(group, decay, scale, 0, true, lrT, gradScale);
+        this.launch(group, decay, scale, 0, true, lrT, gradScale, null, this.attempted);
       }
     });
   }
@@ -339,6 +411,8 @@ export class AdamW {
     fused: boolean,
     lrTensor: Tensor | null,
     gradScale: Tensor | null,
+    foundInf: Tensor | null,
+    step: number,
   ): void {
     const { betas, eps, weightDecay, biasCorrection } = this.options;
     const args = [
@@ -354,12 +428,12 @@ export class AdamW {
         // the multiplier scales the Adam step, not the decay: lr·weightDecay stays the run's
         // (a width-scaled matrix decays on the same time constant as at any other width)
         weightDecay: decay && scale > 0 ? weightDecay / scale : 0,
-        step: this.step,
+        step,
         biasCorrection,
         fused,
       },
     ] as const;
-    native.adamwStep(...args, lrTensor?.native ?? null, gradScale?.native ?? null);
+    native.adamwStep(...args, lrTensor?.native ?? null, gradScale?.native ?? null, foundInf?.native ?? null);
   }
 
   /** Every moment tensor, keyed `<name>.exp_avg` / `<name>.exp_avg_sq` (the checkpoint layout). */
@@ -394,6 +468,8 @@ export class AdamW {
       e.expAvgSq.dispose();
     }
     this.stepTensor?.dispose();
+    this.skippedTensor?.dispose();
+    this.skippedTensor = null;
     for (const t of this.lrTensors.values()) t.dispose();
     this.lrTensors.clear();
   }

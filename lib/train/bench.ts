@@ -6,6 +6,7 @@ import { randint } from '../factories';
 import { GPT } from '../nn/gpt';
 import { parseGPTConfig, PRESET_NAMES, presetConfig, totalParams, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
+import { GradScaler } from '../optim/grad-scaler';
 import { countOps, mergeCounts, type OpCounts } from '../op-count';
 import { checkProfiling, profileToFile } from '../profile';
 import { readTrace, summarizeTrace, type TraceSummary } from './trace-summary';
@@ -41,6 +42,11 @@ export interface BenchOptions {
   threads?: number;
   /** Capture the step as a CUDA graph after the warm-up and time its replays. */
   cudaGraph?: boolean;
+  /**
+   * The step's precision on CUDA: 'bf16' autocast (the default, the reference's), 'fp16' autocast
+   * with dynamic loss scaling (GradScaler), or 'fp32'. The CPU runs fp32 only.
+   */
+  precision?: 'bf16' | 'fp16' | 'fp32';
   /** The loss's kernel (float32CrossEntropy): libtorch's or staged-lm's fused CUDA one (default: setLossKernel's, where it applies). */
   lossKernel?: LossKernel;
   /** The residual add + LayerNorm's kernel (addLayerNorm): libtorch's or staged-lm's fused CUDA one (default: setNormKernel's, where it applies). */
@@ -59,6 +65,8 @@ export interface BenchResult {
   /** The libtorch version the addon was built against (the reference prints its torch's). */
   torch: string;
   device: string;
+  /** The step's precision: bf16 or fp16 autocast (fp16 with loss scaling), or fp32. */
+  precision: 'bf16' | 'fp16' | 'fp32';
   model: string;
   params: number;
   batch: number;
@@ -97,6 +105,9 @@ export function benchConfig(name: string): GPTConfig {
 export function runBench(o: BenchOptions): BenchResult {
   const device: Device = checkDevice(o.device);
   const cuda = device.startsWith('cuda');
+  const precision = o.precision ?? (cuda ? 'bf16' : 'fp32');
+  if (precision !== 'fp32' && !cuda) throw new Error(`--precision ${precision} needs a CUDA device (autocast is CUDA-only here)`);
+  if (precision === 'fp16' && o.cudaGraph) throw new Error('--cuda-graph does not capture loss scaling: not with --precision fp16');
   // the model's loss and LayerNorms read the process-wide choices: the ones asked for (refused
   // where they cannot run), else the process's; each runs fused where it applies
   const restoreKernels = useKernels({ loss: o.lossKernel, norm: o.normKernel }, device, 'bench kernels');
@@ -110,6 +121,8 @@ export function runBench(o: BenchOptions): BenchResult {
   manualSeed(0);
   const model = new GPT(cfg, { device });
   const opt = new AdamW(model.namedParameters(), { betas: [0.9, 0.95], weightDecay: 0.1, noDecay: [] });
+  const autocastDtype = precision === 'bf16' ? 'bfloat16' : precision === 'fp16' ? 'float16' : null;
+  const scaler = precision === 'fp16' ? new GradScaler(device) : null;
   const x = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   const y = randint(0, cfg.vocabSize, [o.batch, o.seq], { device });
   let hostMs = 0;
@@ -128,18 +141,20 @@ export function runBench(o: BenchOptions): BenchResult {
   const step = (): Tensor =>
     tidy(() => {
       const h0 = performance.now();
-      const autocast = <R>(fn: () => R): R => (cuda ? withAutocast('bfloat16', fn) : fn());
+      const autocast = <R>(fn: () => R): R => (autocastDtype === null ? fn() : withAutocast(autocastDtype, fn));
       // (with recomputation the forward runs inside lossBackward: all of it counts as backward)
       const loss = o.activationCheckpointing ? null : phase('forward', () => autocast(() => model.loss(x, y)));
       const h1 = performance.now();
       const detached = phase('backward', () => {
-        if (loss === null) return model.lossBackward(x, y, { recompute: true, run: autocast });
-        loss.backward();
+        if (loss === null)
+          return model.lossBackward(x, y, { recompute: true, run: autocast, ...(scaler === null ? {} : { lossScale: scaler.scale }) });
+        (scaler === null ? loss : scaler.scaleLoss(loss)).backward();
         return loss.detach();
       });
       const h2 = performance.now();
       phase('optimizer', () => {
-        opt.clipAndUpdate(1.0, 6e-4);
+        if (scaler === null) opt.clipAndUpdate(1.0, 6e-4);
+        else scaler.update(opt.scaledUpdate(6e-4, scaler.scale, 1.0).foundInf);
         opt.zeroGrad();
       });
       const h3 = performance.now();
@@ -166,7 +181,7 @@ export function runBench(o: BenchOptions): BenchResult {
       // the warm-up's cached blocks go back first, so that what is reserved afterwards is the
       // state plus the graph's private pool (which the allocator counts as free, not allocated)
       emptyCache();
-      captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: true });
+      captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: precision === 'bf16' });
       captured.run(6e-4); // the first replay uploads the graph: not timed
     }
     synchronize();
@@ -228,6 +243,7 @@ export function runBench(o: BenchOptions): BenchResult {
       impl: `${captured === null ? 'staged-lm' : 'staged-lm-cuda-graph'}${lossFused ? '+fused-loss' : ''}${normFused ? '+fused-norm' : ''}`,
       torch: buildInfo().torchVersion,
       device,
+      precision,
       model: o.model,
       params: totalParams(cfg),
       batch: o.batch,
@@ -254,6 +270,7 @@ export function runBench(o: BenchOptions): BenchResult {
     y.dispose();
     model.dispose();
     opt.dispose();
+    scaler?.dispose();
   }
 }
 

@@ -1,6 +1,7 @@
 // The run configuration of `staged-lm train`, validated by zod: errors name the field.
 import { z } from 'zod';
 import { AdamWOptionsSchema } from '../optim/adamw';
+import { LossScaleOptionsSchema } from '../optim/grad-scaler';
 import { GPTConfigSchema, parseGPTConfig, presetConfig, PRESET_NAMES, type GPTConfig, type GPTConfigInput } from '../nn/config';
 import { formatIssues } from '../validate';
 
@@ -164,8 +165,20 @@ export const RunConfigSchema = z
       .string()
       .regex(/^(cpu|cuda(:\d+)?)$/, "expected 'cpu', 'cuda' or 'cuda:N'")
       .default('cpu'),
-    /** 'auto': bf16 autocast on CUDA with fp32 master weights, fp32 on CPU. */
-    precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+    /**
+     * 'auto': bf16 autocast on CUDA with fp32 master weights, fp32 on CPU. 'fp16': float16
+     * autocast with fp32 master weights and dynamic loss scaling (lossScale), for GPUs without
+     * bf16 tensor cores (V100, T4, RTX 20xx). bf16 and fp16 need CUDA.
+     */
+    precision: z.enum(['auto', 'fp32', 'bf16', 'fp16']).default('auto'),
+    /**
+     * Dynamic loss scaling, as torch.amp.GradScaler: the loss is multiplied by a scale before the
+     * backward, the update divides it out and is skipped where the gradients overflowed (inf or
+     * NaN); the scale halves after an overflow and doubles after growthInterval good steps.
+     * `enabled` defaults to precision 'fp16'; under another precision it skips updates whose
+     * gradients are not finite (nothing else changes: a power-of-two scale is exact in float32).
+     */
+    lossScale: LossScaleOptionsSchema.extend({ enabled: z.boolean().optional() }).strict().prefault({}),
     /**
      * Let CUDA float32 matmuls use TF32 tensor cores (setTF32) for the run's lifetime: for
      * precision 'fp32' on a GPU (bf16 autocast's matmuls are not float32; no effect on the CPU).
@@ -275,6 +288,10 @@ export const RunConfigSchema = z
     message: 'cudaGraph captures one plain forward and backward: it does not take activationCheckpointing',
     path: ['activationCheckpointing'],
   })
+  .refine((c) => !(c.cudaGraph && lossScaling(c)), {
+    message: 'cudaGraph does not capture loss scaling (precision fp16, lossScale.enabled): use precision bf16, or run without cudaGraph',
+    path: ['cudaGraph'],
+  })
   .refine((c) => !c.cudaGraph || c.gradAccum === 1, {
     message: 'cudaGraph captures one forward and backward per step: it needs gradAccum 1',
     path: ['cudaGraph'],
@@ -297,6 +314,11 @@ export const RunConfigSchema = z
     message: 'lr.hiddenWidthBase scales by nEmbd: it does not cover the mlp and heads operators (use width, depth or both)',
     path: ['lr', 'hiddenWidthBase'],
   });
+
+/** Whether a run scales its loss (lossScale.enabled, by default on for precision fp16). */
+export function lossScaling(c: { precision: string; lossScale: { enabled?: boolean | undefined } }): boolean {
+  return c.lossScale.enabled ?? c.precision === 'fp16';
+}
 
 /** A model spec that only sets dropout (what a run from initFrom may change about its model). */
 function isDropoutOnly(spec: unknown): spec is { dropout: Record<string, unknown> } {

@@ -26,7 +26,7 @@ export function evaluate(
     /** Windows this many tokens apart, each scoring its last `stride` targets (default seqLen: no overlap). */
     stride?: number;
     device: Device;
-    autocast?: 'bfloat16' | null;
+    autocast?: 'bfloat16' | 'float16' | null;
     /** Score only batches i with i mod worldSize = rank; the result may then cover 0 tokens (loss NaN). */
     shard?: { rank: number; worldSize: number };
   },

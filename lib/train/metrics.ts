@@ -1,6 +1,8 @@
 // metrics.jsonl: one JSON object per line. Training records carry
 //   {step, tokens, flops, loss, lr, gradNorm, tokensPerSec, elapsedSec}
-// and, at evaluation steps, valLoss (with valOffInterval: true at a session's end off the interval); other events (growth, interrupt, resume) carry `event`.
+// and, at evaluation steps, valLoss (with valOffInterval: true at a session's end off the interval);
+// under loss scaling, skipped: true on skipped updates and lossScale at each log interval's end;
+// other events (growth, interrupt, resume) carry `event`.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -22,6 +24,10 @@ export interface StepRecord {
    * resumed run grows where an uninterrupted one does.
    */
   valOffInterval?: boolean;
+  /** Loss scaling: true where this step's update was skipped (its gradients overflowed at the loss scale). */
+  skipped?: boolean;
+  /** Loss scaling: the scale after this step (on the last record of each log interval). */
+  lossScale?: number;
 }
 
 export type MetricsRecord = StepRecord | ({ event: string; step: number } & Record<string, unknown>);

@@ -26,7 +26,7 @@ export interface SampleOptions {
   seed?: number;
   /** A sample ends after this token (e.g. end-of-text), which it includes. */
   stopToken?: number;
-  autocast?: 'bfloat16' | null;
+  autocast?: 'bfloat16' | 'float16' | null;
   /**
    * Reuse each position's keys and values (default true). false recomputes the whole window for
    * every token: the same logits, far slower; kept as the reference the cache is checked against.

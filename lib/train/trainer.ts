@@ -1,6 +1,7 @@
 // The training loop: micro-batches with gradient accumulation, clipping, AdamW on a schedule,
 // periodic evaluation, metrics, checkpoints and exact resume. One step, from config to kernel:
 //   loader.next() → model.loss() (bf16 autocast on CUDA) → backward → clip + AdamW.update(lr(t))
+// (under float16, with the loss scaled before the backward and unscaled in the update: GradScaler)
 // Losses stay on the device until a log interval reads them all at once (one host sync).
 // Inside a data-parallel job (lib/distributed) each rank trains on its shard of every batch, the
 // gradients are averaged over ranks, and rank 0 alone writes metrics, checkpoints and progress.
@@ -18,6 +19,7 @@ import { useKernels } from '../kernels';
 import { GPT } from '../nn/gpt';
 import { kaplanParams, nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
+import { GradScaler, type GradScalerState } from '../optim/grad-scaler';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote } from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
@@ -35,8 +37,9 @@ import {
   type CheckpointState,
   type RngState,
 } from './checkpoint';
-import { growthOptions, initModel, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
+import { growthOptions, initModel, lossScaling, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
 import { evaluate } from './evaluate';
+import { autoPrecision } from './precision';
 import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
@@ -126,6 +129,17 @@ export interface TrainResult {
   report: { svg: string; table: string } | null;
   /** With opts.profile: the trace and the recorded steps' time by kind of work (null if the run ended first). */
   profile: ProfileResult | null;
+  /** Under loss scaling (precision fp16): the scale at the end, and the updates skipped for overflowing gradients over the whole run. */
+  lossScale: { scale: number; skippedUpdates: number } | null;
+}
+
+/** One optimizer step's results, as device tensors the caller owns (nothing waits for the device). */
+export interface StepResult {
+  loss: Tensor;
+  gradNorm: Tensor | null;
+  lr: number;
+  /** Under loss scaling: 1 where the update was skipped for overflowing gradients, else 0. */
+  skipped: Tensor | null;
 }
 
 export class Trainer {
@@ -144,7 +158,13 @@ export class Trainer {
   readonly loader: BatchLoader;
   readonly seqLen: number;
   readonly device: Device;
-  readonly autocast: 'bfloat16' | null;
+  /** The run's precision: config.precision, with 'auto' resolved for the device (autoPrecision). */
+  readonly precision: 'fp32' | 'bf16' | 'fp16';
+  readonly autocast: 'bfloat16' | 'float16' | null;
+  /** Dynamic loss scaling (config.lossScale; precision fp16), null where the run does not scale its loss. */
+  readonly scaler: GradScaler | null;
+  /** Updates skipped under loss scaling for overflowing gradients, over the whole run (counted at log intervals). */
+  skippedUpdates = 0;
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
@@ -173,7 +193,7 @@ export class Trainer {
     readonly config: RunConfig,
     modelConfig: GPTConfig,
     readonly data: TrainData,
-    init: { loaderState?: LoaderState; schedule?: Schedule } = {},
+    init: { loaderState?: LoaderState; schedule?: Schedule; lossScale?: GradScalerState } = {},
   ) {
     this.modelConfig = modelConfig;
     const group = processGroup();
@@ -182,9 +202,15 @@ export class Trainer {
     this.dp = group === null ? null : new DataParallel(group, this.device);
     if (config.cudaGraph && this.dp !== null)
       throw new Error('cudaGraph: a data-parallel step all-reduces from autograd hooks and is not captured; run without cudaGraph');
-    this.autocast = config.precision === 'bf16' || (config.precision === 'auto' && this.device.startsWith('cuda')) ? 'bfloat16' : null;
+    this.precision = config.precision === 'auto' ? autoPrecision(this.device) : config.precision;
+    this.autocast = this.precision === 'fp16' ? 'float16' : this.precision === 'bf16' ? 'bfloat16' : null;
     if (this.autocast !== null && !this.device.startsWith('cuda'))
-      throw new Error('precision bf16 needs a CUDA device (autocast is CUDA-only here)');
+      throw new Error(`precision ${config.precision} needs a CUDA device (autocast is CUDA-only here)`);
+    const scales = lossScaling({ precision: this.precision, lossScale: config.lossScale });
+    if (scales && config.cudaGraph)
+      throw new Error(
+        `cudaGraph does not capture loss scaling (precision ${this.precision}${config.precision === 'auto' ? `, what 'auto' picks on ${this.device}` : ''}): use precision bf16, or run without cudaGraph`,
+      );
     this.seqLen = config.seqLen ?? modelConfig.contextLength;
     if (this.seqLen > modelConfig.contextLength)
       throw new Error(`seqLen ${this.seqLen} exceeds the model's context length ${modelConfig.contextLength}`);
@@ -198,6 +224,10 @@ export class Trainer {
           (validates === 'a growth' ? '' : ', or set eval.interval 0'),
       );
     manualSeed(config.seed);
+    const { growthFactor, backoffFactor, growthInterval, init: initScale } = config.lossScale;
+    this.scaler = scales
+      ? new GradScaler(this.device, { init: initScale, growthFactor, backoffFactor, growthInterval }, init.lossScale)
+      : null;
     this.model = new GPT(modelConfig, { device: this.device });
     this.optimizer = new AdamW(this.model.namedParameters(), config.optimizer);
     this.applyLrScales();
@@ -314,6 +344,8 @@ export class Trainer {
       valHistory?: Trainer['valHistory'];
       compute?: number;
       elapsed?: number;
+      lossScale?: GradScalerState;
+      skippedUpdates?: number;
     };
     const config = parseRunConfig(
       {
@@ -341,7 +373,10 @@ export class Trainer {
       t = new Trainer(config, ck.config, runData, {
         loaderState: extra.loader,
         schedule: parseSchedule(extra.schedule),
+        // (a checkpoint from before loss scaling, or of a run without it: the scale starts afresh)
+        ...(extra.lossScale === undefined ? {} : { lossScale: extra.lossScale }),
       });
+      t.skippedUpdates = extra.skippedUpdates ?? 0;
       loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
@@ -573,7 +608,7 @@ export class Trainer {
    * One optimizer step (gradAccum micro-batches). Returns the mean loss and the gradient norm as
    * device tensors the caller owns: nothing here waits for the device.
    */
-  step(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+  step(): StepResult {
     if (this.config.cudaGraph && !this.graphFailed) {
       if (this.eagerSteps >= GRAPH_WARMUP_STEPS) return this.replayStep();
       // the last warm-up step on the capture stream: its per-stream set-up happens outside the capture
@@ -583,9 +618,10 @@ export class Trainer {
   }
 
   /** One step run op by op, on gradAccum micro-batches drawn from `batch`. */
-  private eagerStep(batch: () => { x: Tensor; y: Tensor }): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+  private eagerStep(batch: () => { x: Tensor; y: Tensor }): StepResult {
     const { gradAccum, clipGradNorm } = this.config;
     const lr = this.currentLr();
+    const scaler = this.scaler;
     const out = tidy(() => {
       let lossSum: Tensor | null = null;
       for (let micro = 0; micro < gradAccum; micro++) {
@@ -596,20 +632,34 @@ export class Trainer {
           divisor: gradAccum,
           recompute: this.config.activationCheckpointing,
           ...(autocast === null ? {} : { run: <R>(fn: () => R) => withAutocast(autocast, fn) }),
+          ...(scaler === null ? {} : { lossScale: scaler.scale }),
         });
         lossSum = lossSum === null ? l : lossSum.add(l);
       }
       this.dp?.finishBackward();
       // clipping folded into the update: the fused kernel divides the gradients as it reads them
+      // (under loss scaling, by the scale too, and it skips an update whose gradients overflowed)
       let gradNorm: Tensor | null = null;
-      if (clipGradNorm === null) this.optimizer.update(lr);
+      let skipped: Tensor | null = null;
+      if (scaler !== null) {
+        const r = this.optimizer.scaledUpdate(lr, scaler.scale, clipGradNorm ?? Infinity);
+        scaler.update(r.foundInf);
+        skipped = r.foundInf;
+        if (clipGradNorm === null) r.norm.dispose();
+        else gradNorm = r.norm;
+      } else if (clipGradNorm === null) this.optimizer.update(lr);
       else gradNorm = this.optimizer.clipAndUpdate(clipGradNorm, lr);
       this.optimizer.zeroGrad();
-      return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm };
+      return { loss: gradAccum > 1 ? lossSum!.div(gradAccum) : lossSum!, gradNorm, skipped };
     });
     this.eagerSteps += 1;
     this.advance();
-    return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+    return {
+      loss: keep(out.loss),
+      gradNorm: out.gradNorm === null ? null : keep(out.gradNorm),
+      lr,
+      skipped: out.skipped === null ? null : keep(out.skipped),
+    };
   }
 
   /**
@@ -617,7 +667,7 @@ export class Trainer {
    * last changed; the batch is copied into the graph's inputs, loss and norm out of its outputs.
    * A capture that fails is reported once and the run goes on eagerly with the same batch.
    */
-  private replayStep(): { loss: Tensor; gradNorm: Tensor | null; lr: number } {
+  private replayStep(): StepResult {
     const batch = this.loader.next();
     try {
       if (this.captured === null) {
@@ -644,7 +694,7 @@ export class Trainer {
         return { loss: captured.loss.clone(), gradNorm: captured.gradNorm?.clone() ?? null };
       });
       this.advance();
-      return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr };
+      return { loss: keep(out.loss), gradNorm: out.gradNorm === null ? null : keep(out.gradNorm), lr, skipped: null };
     } finally {
       batch.x.dispose();
       batch.y.dispose();
@@ -725,6 +775,8 @@ export class Trainer {
         compute: this.compute,
         // wall-clock seconds so far: a resumed run's elapsedSec goes on from here
         elapsed: this.elapsedClock(),
+        // loss scaling: the scale and its count of good steps go on where they were
+        ...(this.scaler === null ? {} : { lossScale: this.scaler.state(), skippedUpdates: this.skippedUpdates }),
       },
     };
   }
@@ -842,7 +894,7 @@ export class Trainer {
     this.elapsedClock = () => elapsedBefore + (performance.now() - t0) / 1000;
     let windowStart = performance.now();
     let windowTokens = 0;
-    let pending: { step: number; tokens: number; flops: number; compute: number; loss: Tensor; gradNorm: Tensor | null; lr: number }[] = [];
+    let pending: ({ step: number; tokens: number; flops: number; compute: number } & StepResult)[] = [];
     let lastLoss = NaN;
     let interrupted = false;
     let profile: ProfileResult | null = null;
@@ -871,6 +923,11 @@ export class Trainer {
         return (this.dp === null ? l : this.dp.mean(l)).toNumberArray();
       });
       const norms = pending[0].gradNorm === null ? null : tidy(() => stack(pending.map((p) => p.gradNorm!)).toNumberArray());
+      // loss scaling: which updates were skipped, and the scale now (one read-back with them)
+      const scaling =
+        this.scaler === null || pending.some((p) => p.skipped === null)
+          ? null
+          : tidy(() => stack([...pending.map((p) => p.skipped!), this.scaler!.scale]).toNumberArray());
       const seconds = (end - windowStart) / 1000;
       const tps = windowTokens / seconds;
       const records: StepRecord[] = pending.map((p, i) => ({
@@ -881,8 +938,10 @@ export class Trainer {
         loss: losses[i],
         lr: p.lr,
         gradNorm: norms === null ? null : norms[i],
+        ...(scaling !== null && scaling[i] !== 0 ? { skipped: true } : {}),
       }));
       const last = records[records.length - 1];
+      if (scaling !== null) last.lossScale = scaling[scaling.length - 1];
       last.tokensPerSec = tps;
       last.elapsedSec = this.elapsedClock();
       if (valLoss !== undefined) last.valLoss = valLoss;
@@ -890,6 +949,7 @@ export class Trainer {
       for (const p of pending) {
         p.loss.dispose();
         p.gradNorm?.dispose();
+        p.skipped?.dispose();
       }
       pending = [];
       windowStart = performance.now();
@@ -898,6 +958,15 @@ export class Trainer {
       for (const r of records) opts.onRecord?.(r);
       const bad = records.find((r) => !Number.isFinite(r.loss));
       if (bad !== undefined) throw new TrainingDivergedError(bad.step, bad.loss);
+      const skippedNow = records.filter((r) => r.skipped === true).map((r) => r.step);
+      if (skippedNow.length > 0) {
+        this.skippedUpdates += skippedNow.length;
+        const which =
+          skippedNow.length === 1
+            ? `step ${skippedNow[0]}: its update was skipped`
+            : `${skippedNow.length} updates skipped (steps ${skippedNow.slice(0, 5).join(', ')}${skippedNow.length > 5 ? ', …' : ''})`;
+        progress.note(`staged-lm: ${which}: the gradients overflowed at the loss scale, which is ${fmtScale(last.lossScale!)} now`);
+      }
       lastLoss = last.loss;
       progress.update(last.step, { loss: last.loss, lr: last.lr, tokensPerSec: tps });
     };
@@ -995,6 +1064,7 @@ export class Trainer {
       for (const p of pending) {
         p.loss.dispose();
         p.gradNorm?.dispose();
+        p.skipped?.dispose();
       }
       progress.stop();
       this.releaseCapturedStep(); // its memory pool and gradients go back with the run
@@ -1019,6 +1089,7 @@ export class Trainer {
       interrupted,
       checkpoint: checkpointDir,
       seconds: (performance.now() - t0) / 1000,
+      lossScale: this.scaler === null ? null : { scale: this.scaler.scale.item(), skippedUpdates: this.skippedUpdates },
     };
   }
 
@@ -1027,8 +1098,15 @@ export class Trainer {
     this.dp?.dispose();
     this.model.dispose();
     this.optimizer.dispose();
+    this.scaler?.dispose();
     this.restoreProcessSettings();
   }
+}
+
+/** A loss scale as people write it: 2^16 for a power of two, else four digits. */
+function fmtScale(scale: number): string {
+  const log2 = Math.log2(scale);
+  return Number.isInteger(log2) ? `2^${log2}` : scale.toPrecision(4);
 }
 
 /** Where a run keeps its snapshot of `step` (config.snapshots): step-NNNNNN, or step-NNNNNN-before-growth. */

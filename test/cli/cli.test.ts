@@ -599,6 +599,16 @@ describe('bad inputs fail cleanly', () => {
     expect(existsSync(join(dir, 'zero'))).toBe(false);
   });
 
+  it('train --precision fp16 needs a CUDA device, and loss scaling is not captured in a CUDA graph', async () => {
+    const [cpu, graph] = await Promise.all([
+      cli(['train', '--preset', 'tiny', '--steps', '2', '--precision', 'fp16', '--out', 'half', '--no-progress']),
+      cli(['train', '--preset', 'tiny', '--steps', '2', '--device', 'cuda', '--cuda-graph', '--precision', 'fp16', '--out', 'graph']),
+    ]);
+    expectCleanFailure(cpu, /precision fp16 needs a CUDA device/);
+    expectCleanFailure(graph, /cudaGraph does not capture loss scaling \(precision fp16, lossScale\.enabled\)/);
+    expect(existsSync(join(dir, 'half'))).toBe(false);
+  });
+
   it('train --config of a missing file, --resume of a directory without a checkpoint', async () => {
     const [missing, resume] = await Promise.all([
       cli(['train', '--config', 'nope.json', '--no-progress']),
@@ -625,11 +635,11 @@ describe('bad inputs fail cleanly', () => {
 
   it('train --resume refuses the flags it cannot honour, and steps the run has already taken', async () => {
     const [fixed, done] = await Promise.all([
-      cli(['train', '--resume', 'run', '--steps', '9', '--batch-size', '4', '--seed', '3', '--no-progress']),
+      cli(['train', '--resume', 'run', '--steps', '9', '--batch-size', '4', '--seed', '3', '--precision', 'fp32', '--no-progress']),
       // (a trailing slash, as tab completion leaves it, names the checkpoint all the same)
       cli(['train', '--resume', 'run/checkpoint/', '--steps', '6', '--no-progress']),
     ]);
-    expectCleanFailure(fixed, /--resume continues the saved run as it was configured: --seed, --batch-size cannot change it/);
+    expectCleanFailure(fixed, /--resume continues the saved run as it was configured: --seed, --precision, --batch-size cannot change it/);
     expectCleanFailure(done, /the run is already at step 6: nothing to train up to step 6/);
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });

@@ -306,11 +306,12 @@ describe('staged-lm eval', () => {
     expect(reportOf(await cli(['eval', '--checkpoint', small, '--data', own, '--json']))).toMatchObject({ bitsPerByte: null, bytes: null });
   });
 
-  it('--precision bf16 needs a CUDA device', async () => {
-    expectRefused(
-      await cli(['eval', '--checkpoint', gpt2, '--data', join(dir, 'dir-docs.txt'), '--precision', 'bf16']),
-      /--precision bf16 needs a CUDA device/,
-    );
+  it('--precision bf16 and fp16 need a CUDA device', async () => {
+    for (const p of ['bf16', 'fp16'])
+      expectRefused(
+        await cli(['eval', '--checkpoint', gpt2, '--data', join(dir, 'dir-docs.txt'), '--precision', p]),
+        new RegExp(`--precision ${p} needs a CUDA device`),
+      );
   });
 
   it('refuses data too short for one window, naming the file', async () => {

@@ -18,9 +18,12 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
+import { autoPrecision } from '../../lib/train/precision';
+import type { Device } from '../../lib/dtype';
 import { parseRunConfig } from '../../lib/train/config';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
 import { readRun, stageTable } from '../../lib/train/report';
+import type { StepRecord } from '../../lib/train/metrics';
 import { noGrad } from '../../lib';
 import { writeShard } from '../../lib/data';
 
@@ -169,6 +172,90 @@ describe('activation checkpointing', () => {
     expect(() => parseRunConfig({ ...cfg, device: 'cuda', cudaGraph: true, gradAccum: 1, activationCheckpointing: true })).toThrow(
       /activationCheckpointing: cudaGraph captures one plain forward and backward: it does not take activationCheckpointing/,
     );
+  });
+});
+
+describe('loss scaling', () => {
+  /** The records of a run (all of them: steps, skipped flags, scales). */
+  async function records(t: Trainer, out: string): Promise<StepRecord[]> {
+    const seen: StepRecord[] = [];
+    await t.train({ out, progress: false, onRecord: (r) => seen.push(r) });
+    return seen;
+  }
+
+  it('a float32 run that scales its loss (by a power of two) trains to the same losses, bit for bit, gradient accumulation and dropout included', async () => {
+    const cfg = { ...small, steps: 12, gradAccum: 2, model: { ...small.model, dropout: { attention: 0.1, residual: 0.1 } } };
+    const run = async (enabled: boolean) => {
+      const t = Trainer.create({ ...cfg, lossScale: { enabled } });
+      const seen = await records(t, join(dir, String(enabled)));
+      t.dispose();
+      return seen;
+    };
+    const plain = await run(false);
+    const scaled = await run(true);
+    expect(scaled.map((r) => [r.loss, r.gradNorm])).toEqual(plain.map((r) => [r.loss, r.gradNorm]));
+    expect(scaled.some((r) => r.skipped === true)).toBe(false);
+    expect(scaled.filter((r) => r.lossScale !== undefined).map((r) => r.lossScale)).toEqual([65536, 65536, 65536]);
+    expect(plain.every((r) => r.lossScale === undefined)).toBe(true);
+  });
+
+  it('updates whose scaled gradients overflow are skipped, the scale backs off and grows back, and a resumed run goes on exactly', async () => {
+    // 2^66 times gradients of norm ~1 overflows the norm's float32 sum of squares (above 1.8e19):
+    // the first steps are skipped until the scale is small enough, then it grows back every 4 steps
+    const cfg = { ...small, steps: 24, lossScale: { enabled: true, init: 2 ** 66, growthInterval: 4 } };
+    const whole = Trainer.create(cfg);
+    const a = await records(whole, join(dir, 'a'));
+    const wholeResult = whole.skippedUpdates;
+    whole.dispose();
+    const skipped = a.filter((r) => r.skipped === true).map((r) => r.step);
+    expect(skipped.slice(0, 2)).toEqual([1, 2]); // (2^66 and 2^65 overflow)
+    expect(skipped.length).toBeGreaterThan(3); // (and growing back to an overflowing scale again, later)
+    expect(skipped.some((s) => s > 8)).toBe(true);
+    expect(wholeResult).toBe(skipped.length);
+    for (const r of a.filter((x) => x.skipped === true)) expect(r.gradNorm).toBe(Infinity);
+    // the checkpoint counts the updates made: the bias corrections of a resumed run go on from it
+    const state = readCheckpointState(join(dir, 'a', 'checkpoint'));
+    expect(state.optimizerStep).toBe(24 - skipped.length);
+    expect(state.extra).toMatchObject({ skippedUpdates: skipped.length, lossScale: { scale: a[a.length - 1].lossScale } });
+
+    const first = Trainer.create({ ...cfg, steps: 10 });
+    const b1 = await records(first, join(dir, 'b'));
+    first.dispose();
+    const second = Trainer.resume(join(dir, 'b', 'checkpoint'), { steps: 24 });
+    const b2 = await records(second, join(dir, 'b'));
+    expect(second.skippedUpdates).toBe(skipped.length);
+    second.dispose();
+    const strip = (rs: StepRecord[]) => rs.map(({ loss, gradNorm, skipped: s, lossScale }) => ({ loss, gradNorm, s, lossScale }));
+    expect(strip([...b1, ...b2])).toEqual(strip(a));
+  });
+
+  it("precision 'auto' is bf16 on GPUs with bf16 tensor cores (compute capability 8.0+), fp16 on older ones, fp32 on the CPU", () => {
+    const gpus = [
+      { index: 0, computeCapability: '7.0' }, // V100
+      { index: 1, computeCapability: '7.5' }, // T4
+      { index: 2, computeCapability: '8.0' }, // A100
+      { index: 3, computeCapability: '9.0' }, // H100
+    ];
+    expect(['cuda', 'cuda:1', 'cuda:2', 'cuda:3'].map((d) => autoPrecision(d as Device, gpus))).toEqual(['fp16', 'fp16', 'bf16', 'bf16']);
+    expect(autoPrecision('cpu')).toBe('fp32');
+    const t = Trainer.create({ ...small, steps: 1 });
+    expect([t.precision, t.autocast, t.scaler]).toEqual(['fp32', null, null]);
+    t.dispose();
+  });
+
+  it('precision fp16 needs CUDA; loss scaling is not captured in a CUDA graph', () => {
+    expect(() => Trainer.create({ ...small, steps: 2, precision: 'fp16' })).toThrow(/precision fp16 needs a CUDA device/);
+    expect(() => parseRunConfig({ ...small, steps: 2, device: 'cuda', cudaGraph: true, precision: 'fp16' })).toThrow(
+      /cudaGraph: cudaGraph does not capture loss scaling/,
+    );
+    expect(() => parseRunConfig({ ...small, steps: 2, lossScale: { growthFactor: 0.5 } })).toThrow(/lossScale\.growthFactor/);
+    // (on by default for fp16 only)
+    expect(parseRunConfig({ ...small, steps: 2, precision: 'fp16' }).lossScale).toEqual({
+      init: 65536,
+      growthFactor: 2,
+      backoffFactor: 0.5,
+      growthInterval: 2000,
+    });
   });
 });
 
