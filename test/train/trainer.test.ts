@@ -17,7 +17,7 @@ import {
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trainer, TrainingDivergedError } from '../../lib/train/trainer';
+import { Trainer, TrainingDivergedError, type GrowthEvent } from '../../lib/train/trainer';
 import { autoPrecision } from '../../lib/train/precision';
 import type { Device } from '../../lib/dtype';
 import { parseRunConfig } from '../../lib/train/config';
@@ -202,11 +202,22 @@ describe('loss scaling', () => {
   it('updates whose scaled gradients overflow are skipped, the scale backs off and grows back, and a resumed run goes on exactly', async () => {
     // 2^66 times gradients of norm ~1 overflows the norm's float32 sum of squares (above 1.8e19):
     // the first steps are skipped until the scale is small enough, then it grows back every 4 steps
-    const cfg = { ...small, steps: 24, lossScale: { enabled: true, init: 2 ** 66, growthInterval: 4 } };
+    // (with a depth growth at step 14: the grown optimizer counts the updates made)
+    const cfg = {
+      ...small,
+      steps: 24,
+      lossScale: { enabled: true, init: 2 ** 66, growthInterval: 4 },
+      stages: [{ until: { steps: 14 }, grow: { op: 'depth' as const } }],
+    };
     const whole = Trainer.create(cfg);
-    const a = await records(whole, join(dir, 'a'));
+    const growths: GrowthEvent[] = [];
+    const a: StepRecord[] = [];
+    await whole.train({ out: join(dir, 'a'), progress: false, onRecord: (r) => a.push(r), onGrowth: (g) => growths.push(g) });
     const wholeResult = whole.skippedUpdates;
+    expect(whole.modelConfig.nLayer).toBe(2);
     whole.dispose();
+    expect(growths).toHaveLength(1);
+    expect(growths[0].lossAfter).toBeCloseTo(growths[0].lossBefore, 5);
     const skipped = a.filter((r) => r.skipped === true).map((r) => r.step);
     expect(skipped.slice(0, 2)).toEqual([1, 2]); // (2^66 and 2^65 overflow)
     expect(skipped.length).toBeGreaterThan(3); // (and growing back to an overflowing scale again, later)
