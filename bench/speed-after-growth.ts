@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { cudaAvailable, emptyCache, memoryStats, synchronize } from '../lib/runtime';
 import { presetConfig, type GPTConfig } from '../lib/nn/config';
-import { Trainer } from '../lib/train/trainer';
+import { Trainer, type StepResult } from '../lib/train/trainer';
 import type { GrowthOperator } from '../lib/growth';
 import { median } from './stats';
 
@@ -73,9 +73,10 @@ function msPerStep(t: Trainer): number {
   return (performance.now() - t0) / steps;
 }
 
-function disposeStep(s: { loss: { dispose(): void }; gradNorm: { dispose(): void } | null }): void {
+function disposeStep(s: StepResult): void {
   s.loss.dispose();
   s.gradNorm?.dispose();
+  s.skipped?.dispose();
 }
 
 const gib = (b: number) => Math.round((b / 2 ** 30) * 1000) / 1000;

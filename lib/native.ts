@@ -262,6 +262,8 @@ export interface AdamWHyper {
   weightDecay: number;
   /** The step this update makes (1 on the first). */
   step: number;
+  /** The step is the step tensor's value instead (updates were skipped under loss scaling: the count lives on the device). */
+  stepOnDevice?: boolean;
   biasCorrection: boolean;
   /** Use the fused CUDA kernel where available. */
   fused: boolean;

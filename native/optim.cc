@@ -149,10 +149,10 @@ void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::
 // the update (clipGradNorm's deferred divisor); the fused kernel divides as it reads them and
 // writes the divided gradients back, as an immediate clipping would have left them. A float64
 // one (the divisor for float64 gradients) divides them first, at that precision. foundInf: a
-// float32 scalar there (clipGradNorm's, under loss scaling); where it holds 1 nothing is updated
-// (the fused kernels read it on the device; the foreach path reads it back, a host sync), and a
-// foreach update takes its step from stepTensor when one is given (the optimizer's count of
-// updates made, which skipped ones do not advance, lives on the device).
+// float32 scalar there (clipGradNorm's, under loss scaling) holding 0 or 1; where it holds 1
+// nothing is updated (the fused kernels read it on the device; the foreach path reads it back, a
+// host sync). hyper.stepOnDevice: the step is stepTensor's value, not hyper.step (the count of
+// updates made lives on the device once one was skipped); the foreach path reads it back.
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   std::vector<at::Tensor> expAvgs = tensorListArg(info, 1, "expAvgs");
@@ -249,10 +249,9 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   }
 #endif
   (void)wantFused;
-  if (foundInf) {
-    if (foundInf->item<float>() != 0.0f) return Napi::Number::New(info.Env(), 0);
-    if (stepT) h.step = static_cast<int64_t>(std::llround(stepT->item<double>()));
-  }
+  if (foundInf && foundInf->item<float>() != 0.0f) return Napi::Number::New(info.Env(), 0);
+  if (stepT && o.Get("stepOnDevice").ToBoolean().Value())
+    h.step = static_cast<int64_t>(std::llround(stepT->item<double>()));
   if (gradScale) scaleGrads(g, gradScale->reciprocal());
   adamwForeach(p, g, m, v, h);
   return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
@@ -271,7 +270,9 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
 // clips in one), and foundInf = 1 where a gradient holds an inf or NaN (their norm is not
 // finite), else 0 (adamwStep's foundInf, the loss scale's update). Always deferred. The norm is
 // the check torch.amp.GradScaler makes element by element: the two differ only where the sum of
-// squares itself overflows (a scaled norm above 1.8e19), which is skipped here too.
+// squares itself overflows (a scaled norm above 1.8e19), which is skipped here too. The gradients
+// must be float32 or float64 (master weights): a float16 norm overflows at 65504, and unscaling in
+// half precision would lose the small values the scale kept (torch.amp refuses them too).
 Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   std::vector<at::Tensor> params = tensorListArg(info, 0, "params");
   double maxNorm = numberArg(info, 1, "maxNorm");
@@ -285,7 +286,16 @@ Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
     if (g.defined()) grads.push_back(g);
   }
   auto device = params.empty() ? at::Device(at::kCPU) : params[0].device();
-  if (lossScale) checkDeviceScalar(info, *lossScale, device, "lossScale", false, "clipGradNorm");
+  if (lossScale) {
+    checkDeviceScalar(info, *lossScale, device, "lossScale", false, "clipGradNorm");
+    for (const auto& g : grads)
+      if (g.scalar_type() != at::kFloat && g.scalar_type() != at::kDouble)
+        throw Napi::Error::New(info.Env(),
+                               std::string("clipGradNorm: loss scaling needs float32 or float64 "
+                                           "gradients (float32 master weights, as autocast "
+                                           "keeps them), got ") +
+                                   dtypeName(g.scalar_type()));
+  }
   auto result = [&](const at::Tensor& total, const c10::optional<at::Tensor>& divisor) {
     if (!deferred) return wrap(info.Env(), total);
     Napi::Array out = Napi::Array::New(info.Env(), lossScale ? 3 : 2);

@@ -156,7 +156,7 @@ describe('CUDA graphs', () => {
       });
     graphLosses.push(eagerStep(0)());
     graphLosses.push(CudaGraph.warmup('cuda', eagerStep(1))); // the last warm-up on the capture stream
-    const step = CapturedTrainStep.capture(g.model, g.opt, batches[2][0], batches[2][1], { clip: 1.0, autocast: false });
+    const step = CapturedTrainStep.capture(g.model, g.opt, batches[2][0], batches[2][1], { clip: 1.0, autocast: null });
     const graphNorms: number[] = [];
     for (let i = 2; i < lrs.length; i++) {
       graphLosses.push(step.run(lrs[i], batches[i][0], batches[i][1]).item());
@@ -211,7 +211,7 @@ describe('CUDA graphs', () => {
     const capture = (): CapturedTrainStep => {
       eagerStep();
       CudaGraph.warmup('cuda', eagerStep);
-      const step = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: false });
+      const step = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: null });
       captured.push(step);
       return step;
     };

@@ -249,7 +249,9 @@ describe('CUDA', () => {
           logInterval: 10,
         };
         const run = async (precision: 'bf16' | 'fp16', out: string) => {
-          const t = Trainer.create({ ...cfg, precision });
+          // fp16 from a scale of 2^30: the first backwards overflow float16 (logit gradients of
+          // 2^30/1024 tokens), so the skip path runs before the scale settles
+          const t = Trainer.create({ ...cfg, precision, ...(precision === 'fp16' ? { lossScale: { init: 2 ** 30 } } : {}) });
           const before = t.evaluate();
           const r = await t.train({ out, progress: false });
           t.dispose();
@@ -258,7 +260,9 @@ describe('CUDA', () => {
         const half = await run('fp16', join(dir, 'fp16'));
         const bf16 = await run('bf16', join(dir, 'bf16'));
         expect(half.r.lossScale).not.toBeNull();
-        expect(half.r.lossScale!.skippedUpdates).toBeLessThan(6);
+        expect(half.r.lossScale!.skippedUpdates).toBeGreaterThanOrEqual(1);
+        expect(half.r.lossScale!.skippedUpdates).toBeLessThan(20);
+        expect(half.r.lossScale!.scale).toBeLessThan(2 ** 30);
         expect(half.drop).toBeGreaterThan(0.5);
         expect(Math.abs(half.r.valLoss! - bf16.r.valLoss!)).toBeLessThan(0.1);
         const state = readCheckpointState(join(dir, 'fp16', 'checkpoint'));

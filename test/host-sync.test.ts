@@ -58,7 +58,7 @@ describe('cudaSyncDebugMode', () => {
 describe('the training step makes no host sync on CUDA', () => {
   // steps 1–2 run first (lazy CUDA set-up, the pinned-memory pool, a graph's capture): what is
   // checked is the steady state, 3 steps with every host wait an error
-  const steadySteps = (cudaGraph: boolean, precision: 'fp32' | 'bf16'): number[] => {
+  const steadySteps = (cudaGraph: boolean, precision: 'fp32' | 'bf16' | 'fp16'): number[] => {
     const t = Trainer.create({
       model: { nLayer: 2, nHead: 2, nEmbd: 32, contextLength: 32 },
       device: 'cuda',
@@ -84,18 +84,22 @@ describe('the training step makes no host sync on CUDA', () => {
       for (const r of results) {
         r.loss.dispose();
         r.gradNorm?.dispose();
+        r.skipped?.dispose();
       }
       t.dispose();
     }
   };
 
-  itCuda('eager, fp32 and bf16 autocast (forward, backward, clipping, fused AdamW, the next batch)', () => {
-    for (const precision of ['fp32', 'bf16'] as const) {
-      const losses = steadySteps(false, precision);
-      expect(losses.length).toBe(5);
-      for (const l of losses) expect(Number.isFinite(l)).toBe(true);
-    }
-  });
+  itCuda(
+    'eager, fp32, bf16 autocast and fp16 with loss scaling (forward, backward, clipping, fused AdamW, the scale, the next batch)',
+    () => {
+      for (const precision of ['fp32', 'bf16', 'fp16'] as const) {
+        const losses = steadySteps(false, precision);
+        expect(losses.length).toBe(5);
+        for (const l of losses) expect(Number.isFinite(l)).toBe(true);
+      }
+    },
+  );
 
   itGraphs('replayed CUDA graph (copying the batch in, the rate staged on the device)', () => {
     const losses = steadySteps(true, 'bf16');

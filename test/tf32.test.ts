@@ -45,6 +45,7 @@ itSwitchable("a run's tf32 holds for the trainer's lifetime and is put back at d
       const r = t.step();
       r.loss.dispose();
       r.gradNorm?.dispose();
+      r.skipped?.dispose();
       expect(tf32Enabled()).toBe(during);
     } finally {
       t.dispose();

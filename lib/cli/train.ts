@@ -152,7 +152,7 @@ export function registerTrain(program: Command): void {
     .addOption(
       new Option(
         '--precision <p>',
-        'run config precision: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, or fp16 (float16 autocast with dynamic loss scaling, for GPUs without bf16)',
+        'run config precision: auto (bf16 on GPUs with bf16 tensor cores, fp16 on older ones, fp32 on the CPU), fp32, bf16, or fp16 (float16 autocast with dynamic loss scaling)',
       ).choices(['auto', 'fp32', 'bf16', 'fp16']),
     )
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')

@@ -265,22 +265,23 @@ export class AdamW {
     // device, which counts the skipped ones; the foreach path is given it (a read-back, as that
     // path reads foundInf back anyway)
     let hostStep = this.attempted;
-    const skipped = foundInf === null ? null : (this.skippedTensor ??= keep(zeros([], { device: foundInf.device })));
+    const skipped = foundInf === null ? this.skippedTensor : (this.skippedTensor ??= keep(zeros([], { device: foundInf.device })));
     if (skipped !== null && !useFused) hostStep -= skipped.item();
+    // without bias correction the step only has to agree between host and kernel (see adamwFused):
+    // the attempted count, which the host knows
+    const stepOnDevice = skipped !== null && useFused && this.options.biasCorrection;
     if (useFused) this.deviceScalar('step').fill_(this.attempted);
     try {
       noGrad(() => {
-        if (skipped !== null) {
-          skipped.add_(foundInf!);
-          if (useFused) this.deviceScalar('step').sub_(skipped);
-        }
+        if (foundInf !== null) skipped!.add_(foundInf);
+        if (stepOnDevice) this.deviceScalar('step').sub_(skipped!);
         for (const { decay, scale, entries: group } of this.groups().values())
-          this.launch(group, decay, scale, lr, useFused, null, gradScale, foundInf, hostStep);
+          this.launch(group, decay, scale, lr, useFused, null, gradScale, foundInf, hostStep, stepOnDevice);
       });
     } catch (e) {
       // refused (a gradient not its parameter's shape): no update was counted
       this.attempted -= 1;
-      if (skipped !== null) noGrad(() => skipped.sub_(foundInf!));
+      if (foundInf !== null) noGrad(() => skipped!.sub_(foundInf));
       throw e;
     }
   }
@@ -321,6 +322,7 @@ export class AdamW {
       throw new Error('AdamW: a staged (device-rate) update needs CUDA parameters, the fused kernel and bias correction');
     this.attempted += 1;
     this.deviceScalar('step').fill_(this.attempted);
+    if (this.skippedTensor !== null) noGrad(() => this.deviceScalar('step').sub_(this.skippedTensor!));
     for (const [key, g] of this.groups()) this.deviceScalar(key).fill_(lr * g.scale);
   }
 
@@ -360,7 +362,7 @@ export class AdamW {
       for (const [key, { decay, scale, entries: group }] of this.groups()) {
         const lrT = this.lrTensors.get(key);
         if (lrT === undefined) throw new Error('AdamW: the parameter groups changed since stageUpdate(lr)');
-        this.launch(group, decay, scale, 0, true, lrT, gradScale, null, this.attempted);
+        this.launch(group, decay, scale, 0, true, lrT, gradScale, null, this.attempted, this.skippedTensor !== null);
       }
     });
   }
@@ -413,6 +415,7 @@ export class AdamW {
     gradScale: Tensor | null,
     foundInf: Tensor | null,
     step: number,
+    stepOnDevice: boolean,
   ): void {
     const { betas, eps, weightDecay, biasCorrection } = this.options;
     const args = [
@@ -429,6 +432,7 @@ export class AdamW {
         // (a width-scaled matrix decays on the same time constant as at any other width)
         weightDecay: decay && scale > 0 ? weightDecay / scale : 0,
         step,
+        stepOnDevice,
         biasCorrection,
         fused,
       },

@@ -181,7 +181,7 @@ export function runBench(o: BenchOptions): BenchResult {
       // the warm-up's cached blocks go back first, so that what is reserved afterwards is the
       // state plus the graph's private pool (which the allocator counts as free, not allocated)
       emptyCache();
-      captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: precision === 'bf16' });
+      captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: autocastDtype });
       captured.run(6e-4); // the first replay uploads the graph: not timed
     }
     synchronize();

@@ -12,8 +12,8 @@ import type { Tensor } from '../tensor';
 export interface CapturedStepOptions {
   /** Clip gradients to this global L2 norm (Infinity: no clipping). */
   clip: number;
-  /** bf16 autocast inside the step. */
-  autocast: boolean;
+  /** Autocast inside the step (its dtype), or none. */
+  autocast: 'bfloat16' | 'float16' | null;
 }
 
 export class CapturedTrainStep {
@@ -49,7 +49,8 @@ export class CapturedTrainStep {
     try {
       const graph = CudaGraph.capture(x.device, () => {
         out = tidy(() => {
-          const l = o.autocast ? withAutocast('bfloat16', () => model.loss(staticX, staticY)) : model.loss(staticX, staticY);
+          const dtype = o.autocast;
+          const l = dtype !== null ? withAutocast(dtype, () => model.loss(staticX, staticY)) : model.loss(staticX, staticY);
           l.backward();
           let norm: Tensor | null = null;
           if (Number.isFinite(o.clip) && o.clip > 0) norm = opt.clipAndApplyStagedUpdate(o.clip);

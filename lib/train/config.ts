@@ -166,9 +166,9 @@ export const RunConfigSchema = z
       .regex(/^(cpu|cuda(:\d+)?)$/, "expected 'cpu', 'cuda' or 'cuda:N'")
       .default('cpu'),
     /**
-     * 'auto': bf16 autocast on CUDA with fp32 master weights, fp32 on CPU. 'fp16': float16
-     * autocast with fp32 master weights and dynamic loss scaling (lossScale), for GPUs without
-     * bf16 tensor cores (V100, T4, RTX 20xx). bf16 and fp16 need CUDA.
+     * 'auto': bf16 autocast with fp32 master weights on GPUs with bf16 tensor cores (compute
+     * capability 8.0+), fp16 on older ones, fp32 on the CPU (autoPrecision). 'fp16': float16
+     * autocast with fp32 master weights and dynamic loss scaling (lossScale). bf16 and fp16 need CUDA.
      */
     precision: z.enum(['auto', 'fp32', 'bf16', 'fp16']).default('auto'),
     /**
@@ -176,7 +176,7 @@ export const RunConfigSchema = z
      * backward, the update divides it out and is skipped where the gradients overflowed (inf or
      * NaN); the scale halves after an overflow and doubles after growthInterval good steps.
      * `enabled` defaults to precision 'fp16'; under another precision it skips updates whose
-     * gradients are not finite (nothing else changes: a power-of-two scale is exact in float32).
+     * gradients are not finite (with a power-of-two scale the updates made are the unscaled ones).
      */
     lossScale: LossScaleOptionsSchema.extend({ enabled: z.boolean().optional() }).strict().prefault({}),
     /**

@@ -24,7 +24,10 @@ export interface StepRecord {
    * resumed run grows where an uninterrupted one does.
    */
   valOffInterval?: boolean;
-  /** Loss scaling: true where this step's update was skipped (its gradients overflowed at the loss scale). */
+  /**
+   * Loss scaling: true where this step's update was skipped (its gradients overflowed at the loss
+   * scale; their norm, gradNorm, is then not finite: null in the file, as JSON has no Infinity).
+   */
   skipped?: boolean;
   /** Loss scaling: the scale after this step (on the last record of each log interval). */
   lossScale?: number;

@@ -59,15 +59,30 @@ export class TrainingDivergedError extends Error {
   constructor(
     readonly step: number,
     readonly value: number,
-    /** What went non-finite: the step's loss, or the parameters after its update. */
-    readonly what: 'loss' | 'parameters' = 'loss',
+    /**
+     * What went non-finite: the step's loss, the parameters after its update, or (under loss
+     * scaling) the gradients, at MAX_SKIPPED_IN_A_ROW steps in a row (value: the scale then).
+     */
+    readonly what: 'loss' | 'parameters' | 'gradients' = 'loss',
   ) {
     super(
-      `training diverged: ${what === 'loss' ? `the loss is ${value}` : 'the parameters blew up (their norm is not finite)'} at step ${step} ` +
-        '(the checkpoint and snapshots written before it, if any, are intact)',
+      `training diverged: ${
+        what === 'loss'
+          ? `the loss is ${value}`
+          : what === 'parameters'
+            ? 'the parameters blew up (their norm is not finite)'
+            : `the gradients were not finite at ${MAX_SKIPPED_IN_A_ROW} steps in a row, whatever the loss scale (down to ${value})`
+      } at step ${step} (the checkpoint and snapshots written before it, if any, are intact)`,
     );
   }
 }
+
+/**
+ * Updates skipped in a row under loss scaling after which a run stops as diverged: each skip halves
+ * the scale, and a float16 run settles within a few dozen (from 2^16, below 2^−16); what still
+ * overflows then is not the scale's doing (NaN gradients), and the run would go on without training.
+ */
+export const MAX_SKIPPED_IN_A_ROW = 50;
 
 /** Steps between the ranks' agreement on a stop request when no log, eval or checkpoint step comes sooner. */
 const STOP_POLL_STEPS = 10;
@@ -165,6 +180,8 @@ export class Trainer {
   readonly scaler: GradScaler | null;
   /** Updates skipped under loss scaling for overflowing gradients, over the whole run (counted at log intervals). */
   skippedUpdates = 0;
+  /** The last updates, in a row, that were skipped (counted at log intervals; see MAX_SKIPPED_IN_A_ROW). */
+  private skippedInARow = 0;
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
@@ -301,6 +318,13 @@ export class Trainer {
    */
   private joinDataParallel(ranks?: RngState[]): void {
     if (this.dp === null) return;
+    // precision 'auto' is decided per GPU: ranks on GPUs that differ in bf16 support would average
+    // scaled float16 gradients with unscaled bf16 ones
+    const half = this.precision === 'fp16';
+    if (this.dp.any(half) && this.dp.any(!half))
+      throw new Error(
+        `the ranks train in different precisions (fp16 on some, ${half ? 'not here' : `${this.precision} here`}): precision 'auto' picks bf16 on GPUs with bf16 tensor cores and fp16 on older ones; set precision for the job`,
+      );
     this.dp.adopt(this.trainState());
     const own = ranks?.length === this.dp.worldSize ? ranks[this.dp.rank] : undefined;
     if (own === undefined) this.seedRank();
@@ -346,6 +370,7 @@ export class Trainer {
       elapsed?: number;
       lossScale?: GradScalerState;
       skippedUpdates?: number;
+      skippedInARow?: number;
     };
     const config = parseRunConfig(
       {
@@ -377,6 +402,7 @@ export class Trainer {
         ...(extra.lossScale === undefined ? {} : { lossScale: extra.lossScale }),
       });
       t.skippedUpdates = extra.skippedUpdates ?? 0;
+      t.skippedInARow = extra.skippedInARow ?? 0;
       loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
@@ -674,7 +700,7 @@ export class Trainer {
         try {
           this.captured = CapturedTrainStep.capture(this.model, this.optimizer, batch.x, batch.y, {
             clip: this.config.clipGradNorm ?? Infinity,
-            autocast: this.autocast !== null,
+            autocast: this.autocast,
           });
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);
@@ -776,7 +802,9 @@ export class Trainer {
         // wall-clock seconds so far: a resumed run's elapsedSec goes on from here
         elapsed: this.elapsedClock(),
         // loss scaling: the scale and its count of good steps go on where they were
-        ...(this.scaler === null ? {} : { lossScale: this.scaler.state(), skippedUpdates: this.skippedUpdates }),
+        ...(this.scaler === null
+          ? {}
+          : { lossScale: this.scaler.state(), skippedUpdates: this.skippedUpdates, skippedInARow: this.skippedInARow }),
       },
     };
   }
@@ -967,6 +995,11 @@ export class Trainer {
             : `${skippedNow.length} updates skipped (steps ${skippedNow.slice(0, 5).join(', ')}${skippedNow.length > 5 ? ', …' : ''})`;
         progress.note(`staged-lm: ${which}: the gradients overflowed at the loss scale, which is ${fmtScale(last.lossScale!)} now`);
       }
+      if (scaling !== null)
+        for (const r of records) {
+          this.skippedInARow = r.skipped === true ? this.skippedInARow + 1 : 0;
+          if (this.skippedInARow >= MAX_SKIPPED_IN_A_ROW) throw new TrainingDivergedError(r.step, last.lossScale!, 'gradients');
+        }
       lastLoss = last.loss;
       progress.update(last.step, { loss: last.loss, lr: last.lr, tokensPerSec: tps });
     };
@@ -993,6 +1026,15 @@ export class Trainer {
               `staged-lm: the schedule resumes at position ${this.progression.schedulePos} of ${this.schedule.total}: the run now ends at step ${steps}`,
             );
             for (const line of this.endNotes(steps)) progress.note(line);
+          }
+          // a counter end the run is already past (a slope stage before it ended late): the stage
+          // trains no steps, its growth follows at once — most likely not what the config meant
+          const next = this.config.stages[this.progression.stage];
+          if (next !== undefined && next.until.slope === undefined && this.stageEnded(next)) {
+            const [kind, at] = Object.entries(next.until).find(([, v]) => v !== undefined) as [string, number];
+            progress.note(
+              `staged-lm: note: stage ${this.progression.stage} ends at ${kind} ${at}, which the run has already passed (the counters run over the whole run): it trains no steps and grows at once`,
+            );
           }
           const late = rewarmupPastHorizonNote(this.schedule);
           if (late !== null) progress.note(`staged-lm: note: ${late} (a shorter grow.rewarmup fits)`);

@@ -304,7 +304,7 @@ describe('2 ranks over loopback (Gloo)', () => {
   });
 
   itGloo(
-    'with dropout, a resumed run draws the masks an uninterrupted one does on every rank, also with activation checkpointing',
+    'with dropout, a resumed run draws the masks an uninterrupted one does on every rank, also with activation checkpointing and loss scaling',
     async () => {
       // rank 1 draws its own masks: its generator is saved with rank 0's and restored on resuming
       const withDropout = (steps: number) => ({
@@ -316,14 +316,17 @@ describe('2 ranks over loopback (Gloo)', () => {
       writeFileSync(join(dir, 'drop12.json'), JSON.stringify(withDropout(12)));
       writeFileSync(join(dir, 'drop6.json'), JSON.stringify(withDropout(6)));
       const launch = (args: string[]) => node([CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', ...args, '--no-progress']);
-      const [whole, first, recomputed] = await Promise.all([
+      const [whole, first, recomputed, scaled] = await Promise.all([
         launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-whole')]),
         launch(['--config', join(dir, 'drop6.json'), '--out', join(dir, 'drop-resumed')]),
         // activation checkpointing: the recomputed blocks' gradients reach the all-reduce hooks once each
         launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-recomputed'), '--activation-checkpointing']),
+        // loss scaling: the ranks all-reduce scaled gradients and agree on the check (fp32, 2^16: the same losses)
+        launch(['--config', join(dir, 'drop12.json'), '--out', join(dir, 'drop-scaled'), '--set', 'lossScale.enabled=true']),
       ]);
-      expect([whole.code, first.code, recomputed.code]).toEqual([0, 0, 0]);
+      expect([whole.code, first.code, recomputed.code, scaled.code]).toEqual([0, 0, 0, 0]);
       expect([...losses(join(dir, 'drop-recomputed')).entries()]).toEqual([...losses(join(dir, 'drop-whole')).entries()]);
+      expect([...losses(join(dir, 'drop-scaled')).entries()]).toEqual([...losses(join(dir, 'drop-whole')).entries()]);
       const rest = await launch(['--resume', join(dir, 'drop-resumed'), '--steps', '12']);
       expect(rest.code).toBe(0);
       const a = losses(join(dir, 'drop-whole'));

@@ -29,7 +29,7 @@ export function bf16TrainLosses(kernels: { loss?: LossKernel; norm?: NormKernel 
       });
     if (!graph) return Array.from({ length: 8 }, step);
     const losses = [step(), CudaGraph.warmup('cuda', step)];
-    const captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: true });
+    const captured = CapturedTrainStep.capture(model, opt, x, y, { clip: 1.0, autocast: 'bfloat16' });
     try {
       for (let i = 2; i < 8; i++) losses.push(captured.run(3e-3).item());
     } finally {

@@ -230,6 +230,98 @@ describe('AdamW.scaledUpdate', () => {
     scale.dispose();
   });
 
+  // Two optimizers on the same gradients, one of which first skips `skips` overflowing updates:
+  // the updates they then make (scaled or plain, as `then` says) must be the same.
+  function afterSkips(o: { skips: number; then: 'scaled' | 'plain'; biasCorrection: boolean; fused: boolean; strided?: boolean }) {
+    const make = (): { p: Tensor; opt: AdamW } => {
+      // (strided: a transposed view, which the fused kernel does not take: the native falls back to foreach)
+      const base = fromTypedArray(Float32Array.from([1, -2, 3, 0.5, 0.25, -1]), o.strided ? [3, 2] : [2, 3]);
+      const p = (o.strided ? base.T : base).requiresGrad_();
+      const opt = new AdamW([{ name: 'p', tensor: p, kind: 'weight' }], {
+        weightDecay: 0.1,
+        biasCorrection: o.biasCorrection,
+        fused: o.fused,
+      });
+      return { p, opt };
+    };
+    const a = make();
+    const b = make();
+    const scale = full([], 2 ** 10);
+    const grad = (t: number) => fromTypedArray(Float32Array.from([0.5, 0.25, -1, t, -t, 2]), [2, 3]);
+    for (let i = 0; i < o.skips; i++)
+      tidy(() => {
+        a.p
+          .mul(fromTypedArray(Float32Array.from([1e38, 0, 0, 0, 0, 0]), [2, 3]))
+          .sum()
+          .mul(scale)
+          .backward();
+        expect(a.opt.scaledUpdate(0.1, scale).foundInf.item()).toBe(1);
+        a.opt.zeroGrad();
+      });
+    for (let t = 1; t <= 3; t++)
+      for (const { p, opt } of [a, b])
+        tidy(() => {
+          const loss = p.mul(grad(t)).sum();
+          if (o.then === 'scaled') {
+            loss.mul(scale).backward();
+            opt.scaledUpdate(0.1, scale);
+          } else {
+            loss.backward();
+            opt.update(0.1);
+          }
+          opt.zeroGrad();
+        });
+    const out = [a.p.toNumberArray(), b.p.toNumberArray(), [a.opt.step, b.opt.step]];
+    for (const x of [a, b]) {
+      x.opt.dispose();
+      x.p.dispose();
+    }
+    scale.dispose();
+    return out;
+  }
+
+  it.each([
+    ['scaled', true, true],
+    ['scaled', true, false],
+    ['scaled', false, true],
+    ['scaled', false, false],
+    ['plain', true, true],
+    ['plain', true, false],
+    ['plain', false, true],
+  ] as const)(
+    'after skipped updates, %s updates (bias correction %s, fused %s) are those of an optimizer that skipped none',
+    (then, biasCorrection, fused) => {
+      const [a, b, steps] = afterSkips({ skips: 4, then, biasCorrection, fused });
+      // (without bias correction the fused kernel is given lr, ε and decay rescaled at the step it
+      // reads, the attempted count: the same update, rounded differently — the ulps of float32)
+      if (biasCorrection) expect(a).toEqual(b);
+      else for (let i = 0; i < b.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-6);
+      expect(steps).toEqual([3, 3]);
+    },
+  );
+
+  it("after skipped updates, a parameter the fused kernel cannot take (strided) is updated at the device's step count", () => {
+    const [a, b, steps] = afterSkips({ skips: 3, then: 'scaled', biasCorrection: true, fused: true, strided: true });
+    expect(a).toEqual(b);
+    expect(steps).toEqual([3, 3]);
+  });
+
+  it('refuses half-precision gradients (their norm overflows at 65504, and unscaling them loses what the scale kept)', () => {
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const p = fromTypedArray(Float32Array.from([1, 2]), [2], { dtype }).requiresGrad_();
+      const opt = new AdamW([{ name: 'p', tensor: p, kind: 'weight' }]);
+      tidy(() => {
+        p.sum().backward();
+        expect(() => opt.scaledUpdate(0.1, full([], 8))).toThrow(
+          new RegExp(`loss scaling needs float32 or float64 gradients \\(float32 master weights, as autocast keeps them\\), got ${dtype}`),
+        );
+      });
+      expect(opt.step).toBe(0);
+      opt.dispose();
+      p.dispose();
+    }
+  });
+
   it('refuses a loss scale that is not a float32 scalar on the parameters’ device', () => {
     const p = fromTypedArray(Float32Array.from([1, 2]), [2]).requiresGrad_();
     const opt = new AdamW([{ name: 'p', tensor: p, kind: 'weight' }]);

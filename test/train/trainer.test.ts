@@ -240,6 +240,19 @@ describe('loss scaling', () => {
     expect(strip([...b1, ...b2])).toEqual(strip(a));
   });
 
+  it('a run whose updates are all skipped stops as diverged after 50 in a row (the scale is then no longer the cause)', async () => {
+    // 2^126 halved 50 times is 2^76: times gradients of norm ~1, still past the norm's float32 range
+    const t = Trainer.create({ ...small, steps: 80, logInterval: 10, lossScale: { enabled: true, init: 2 ** 126 } });
+    const err = await t.train({ out: join(dir, 'nan'), progress: false }).catch((e: unknown) => e);
+    t.dispose();
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect((err as TrainingDivergedError).what).toBe('gradients');
+    expect((err as Error).message).toMatch(
+      /training diverged: the gradients were not finite at 50 steps in a row, whatever the loss scale \(down to .*\) at step 50/,
+    );
+    expect(existsSync(join(dir, 'nan', 'checkpoint'))).toBe(false);
+  });
+
   it("precision 'auto' is bf16 on GPUs with bf16 tensor cores (compute capability 8.0+), fp16 on older ones, fp32 on the CPU", () => {
     const gpus = [
       { index: 0, computeCapability: '7.0' }, // V100
