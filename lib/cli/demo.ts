@@ -68,7 +68,7 @@ export function registerDemo(program: Command): void {
           onRecord,
           onGrowth: (g) =>
             process.stdout.write(
-              `  ---- step ${g.step}: grew ${g.op} → ${g.to.nLayer} layers × ${g.to.nEmbd}; val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}\n`,
+              `  ---- step ${g.step}: grew ${g.op} → ${g.to.nLayer} layers × ${g.to.nEmbd}; val loss on 2 batches ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}\n`,
             ),
           signal: controller.signal,
         });

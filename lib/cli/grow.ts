@@ -131,7 +131,7 @@ export function registerGrow(program: Command): void {
         output(f.json, { ...event, checkpoint: target }, () =>
           [
             `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,
-            `validation loss ${event.lossBefore.toFixed(6)} → ${event.lossAfter.toFixed(6)}`,
+            `validation loss on 2 batches ${event.lossBefore.toFixed(6)} → ${event.lossAfter.toFixed(6)}`,
             `schedule: peak LR ${event.peakLr.toExponential(3)}, continuing at position ${event.schedulePos}`,
             `checkpoint: ${target}  (continue with: staged-lm train --resume ${target} --steps N)`,
           ].join('\n'),

@@ -1014,7 +1014,7 @@ export class Trainer {
           const g = this.grow(stage.grow.op, this.stageGrowthOptions(stage), metrics);
           lastSave = null;
           progress.note(
-            `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
+            `step ${g.step}: grew ${g.op} → ${g.to.nLayer}×${g.to.nEmbd} (stage ${g.stage}); val loss on 2 batches ${g.lossBefore.toFixed(4)} → ${g.lossAfter.toFixed(4)}, peak LR ${g.peakLr.toExponential(2)}`,
           );
           // the grown model resumes the target schedule at R < S_pre: a run that ends with its
           // schedule ends later; one with a step budget may end before that schedule has decayed

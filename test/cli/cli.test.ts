@@ -330,9 +330,30 @@ describe('--json output and a small run: train → eval, sample → resume', () 
       '--no-progress',
     ]);
     expect(jsonOf(r)).toMatchObject({ step: 4, interrupted: false });
-    expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\); val loss /m);
+    expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\); val loss on 2 batches /m);
     expect(r.stderr).not.toMatch(/^step \d+\/\d+/m); // no progress lines
     expect(r.stderr).not.toMatch(/^staged-lm: tiny|on cpu, data/m); // nor the run's header
+  });
+
+  it('a stage whose end the run has already passed when it begins is noted: it trains no steps', async () => {
+    // stage 0 ends at 128 tokens (step 2, 64 tokens a step); stage 1 at step 1, already passed
+    const r = await cli([
+      'train',
+      '--config',
+      'run.json',
+      '--set',
+      'stages=[{"until":{"tokens":128},"grow":{"op":"depth"}},{"until":{"steps":1},"grow":{"op":"depth"}}]',
+      '--out',
+      'passed',
+      '--json',
+      '--no-progress',
+    ]);
+    expect(jsonOf(r)).toMatchObject({ step: 4, interrupted: false });
+    expect(r.stderr).toMatch(
+      /^staged-lm: note: stage 1 ends at steps 1, which the run has already passed \(the counters run over the whole run\): it trains no steps and grows at once$/m,
+    );
+    expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\)/m);
+    expect(r.stderr).toMatch(/^step 2: grew depth → 4×32 \(stage 2\)/m);
   });
 
   it('train --set PATH=VALUE and --data change the run config; a bad one names the field or the file', async () => {
