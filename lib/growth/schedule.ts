@@ -42,12 +42,16 @@ export function rescheduled(
   const old = small.schedule;
   const peak = o.peak === 'kaplan' ? kaplanPeakLr(kaplanParams(grown)) : o.peak;
   const R = Math.round(small.progression.schedulePos / cOp);
+  const total = o.total ?? old.total;
   const schedule = parseSchedule({
     kind: old.kind,
     peak,
     warmup: o.warmup ?? old.warmup,
-    total: o.total ?? old.total,
+    total,
     final: (old.final / old.peak) * peak,
+    // (wsd: the decay ends at the horizon; a moved horizon keeps its share of the steps)
+    ...(old.decay === undefined ? {} : { decay: Math.round((old.decay * total) / old.total) }),
+    ...(old.decayShape === undefined ? {} : { decayShape: old.decayShape }),
     restart: { at: R, rewarmup: o.rewarmup },
   });
   return { schedule, schedulePos: R };

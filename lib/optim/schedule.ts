@@ -6,7 +6,13 @@ import { parseOrThrow } from '../validate';
 
 export const ScheduleSchema = z
   .object({
-    kind: z.enum(['linear', 'cosine', 'constant']).default('linear'),
+    /**
+     * linear / cosine: decay from the end of warmup to `total`. constant: the peak after warmup.
+     * wsd (warmup–stable–decay): the peak until the last `decay` steps before `total`, then a
+     * decay to `final` (Hu et al. 2024, MiniCPM; Hägele et al. 2024) — a run can go on at the
+     * peak and cool down at any point.
+     */
+    kind: z.enum(['linear', 'cosine', 'constant', 'wsd']).default('linear'),
     /** Peak learning rate, reached at the end of warmup. */
     peak: z.number().positive(),
     /** Linear warmup from 0 over this many steps. */
@@ -15,11 +21,20 @@ export const ScheduleSchema = z
     total: z.number().int().positive(),
     /** LR at and after `total`. */
     final: z.number().nonnegative().default(0),
+    /** wsd: the decay's length in steps, ending at `total`. */
+    decay: z.number().int().nonnegative().optional(),
+    /** wsd: the decay's shape over its progress p ∈ [0, 1]: 1 − p, or 1 − √p (the default; Hägele et al.'s better cooldown). */
+    decayShape: z.enum(['linear', '1-sqrt']).optional(),
     /** Restart inside this schedule (after growth): start at step `at` with a re-warmup of `rewarmup` steps. */
     restart: z.object({ at: z.number().int().nonnegative(), rewarmup: z.number().int().nonnegative() }).optional(),
   })
   .strict()
-  .refine((s) => s.kind === 'constant' || s.total >= s.warmup, { message: 'total must be at least warmup', path: ['total'] });
+  .refine((s) => s.kind === 'constant' || s.total >= s.warmup, { message: 'total must be at least warmup', path: ['total'] })
+  .refine((s) => s.kind !== 'wsd' || s.decay !== undefined, { message: "a 'wsd' schedule needs its decay length", path: ['decay'] })
+  .refine((s) => s.kind !== 'wsd' || s.decay === undefined || s.warmup + s.decay <= s.total, {
+    message: 'warmup + decay must fit in total',
+    path: ['decay'],
+  });
 
 export type Schedule = z.infer<typeof ScheduleSchema>;
 export type ScheduleInput = z.input<typeof ScheduleSchema>;
@@ -29,6 +44,13 @@ function base(s: Schedule, t: number): number {
   if (s.warmup > 0 && t < s.warmup) return (s.peak * t) / s.warmup;
   if (s.kind === 'constant') return s.peak;
   if (t >= s.total) return s.final;
+  if (s.kind === 'wsd') {
+    const decay = s.decay ?? 0;
+    const start = s.total - decay;
+    if (t < start) return s.peak;
+    const p = (t - start) / decay; // (decay > 0 here: t < total)
+    return s.final + (s.peak - s.final) * (s.decayShape === 'linear' ? 1 - p : 1 - Math.sqrt(p));
+  }
   const span = s.total - s.warmup;
   const progress = span === 0 ? 1 : (t - s.warmup) / span;
   if (s.kind === 'linear') return s.final + (s.peak - s.final) * (1 - progress);

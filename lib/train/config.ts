@@ -190,13 +190,18 @@ export const RunConfigSchema = z
       .object({
         /** Peak LR, or 'kaplan' for lr(N) = 0.003239 − 0.0001395·log10(N). */
         peak: z.union([z.number().positive(), z.literal('kaplan')]).default('kaplan'),
-        kind: z.enum(['linear', 'cosine', 'constant']).default('cosine'),
+        /** See ScheduleSchema: 'wsd' holds the peak until its decay (the last decayFraction of the steps after warmup). */
+        kind: z.enum(['linear', 'cosine', 'constant', 'wsd']).default('cosine'),
         /** Warmup steps (default: 10% of the steps, at most 500). */
         warmup: z.number().int().nonnegative().optional(),
         /** Decay horizon (default: steps). */
         total: z.number().int().positive().optional(),
         /** Final LR as a fraction of the peak. */
         finalFraction: z.number().min(0).max(1).default(0.1),
+        /** wsd: the decay's share of the steps after warmup (Hägele et al.: 20% matches cosine). */
+        decayFraction: z.number().gt(0).max(1).default(0.2),
+        /** wsd: the decay's shape, 1 − p or 1 − √p over its progress p. */
+        decayShape: z.enum(['linear', '1-sqrt']).default('1-sqrt'),
         /**
          * Width-scaled learning rates (μP's Adam rule): the blocks' weight matrices and the final
          * LayerNorm train at peak · hiddenWidthBase / nEmbd, everything else at the peak. Under it a

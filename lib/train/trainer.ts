@@ -1196,7 +1196,15 @@ export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
   const peak = config.lr.peak === 'kaplan' ? kaplanPeakLr(kaplanParams(model)) : config.lr.peak;
   const total = config.lr.total ?? config.steps;
   const warmup = Math.min(config.lr.warmup ?? Math.min(500, Math.floor(config.steps / 10)), total);
-  return parseSchedule({ kind: config.lr.kind, peak, warmup, total, final: peak * config.lr.finalFraction });
+  const { kind, decayFraction, decayShape } = config.lr;
+  return parseSchedule({
+    kind,
+    peak,
+    warmup,
+    total,
+    final: peak * config.lr.finalFraction,
+    ...(kind === 'wsd' ? { decay: Math.round(decayFraction * (total - warmup)), decayShape } : {}),
+  });
 }
 
 /** The validation curve of a from-scratch run to align a growth to (its metrics.jsonl, or its directory). */

@@ -1,6 +1,10 @@
 // Schedules against the spec's exact values (../shared/spec/growth.md).
 import { kaplanPeakLr, learningRate, parseSchedule, pastHorizon } from '../../lib/optim/schedule';
 import { kaplanParams, presetConfig } from '../../lib/nn/config';
+import { parseRunConfig } from '../../lib/train/config';
+import { defaultSchedule } from '../../lib/train/trainer';
+import { rescheduled } from '../../lib/growth/schedule';
+import type { TrainState } from '../../lib/growth/state';
 
 describe('Kaplan peak LR', () => {
   it('gives the spec values for 12×768 and 24×1536', () => {
@@ -28,6 +32,48 @@ describe('warmup + linear decay', () => {
     expect(learningRate(s, 60)).toBeCloseTo(0.5, 12);
     expect(learningRate(s, 110)).toBe(0);
     expect(learningRate(s, 500)).toBe(0);
+  });
+});
+
+describe('warmup–stable–decay (wsd)', () => {
+  it('holds the peak until the last `decay` steps, then decays as 1 − √p (default) or 1 − p to final at total', () => {
+    const s = parseSchedule({ kind: 'wsd', peak: 2, warmup: 10, total: 110, decay: 20, final: 0.2 });
+    expect(learningRate(s, 5)).toBeCloseTo(1, 12);
+    expect(learningRate(s, 10)).toBe(2);
+    expect(learningRate(s, 89)).toBe(2);
+    expect(learningRate(s, 90)).toBe(2); // p = 0
+    // p = 1/4: 1 − √(1/4) = 1/2 of the way from final to peak
+    expect(learningRate(s, 95)).toBeCloseTo(0.2 + 1.8 * 0.5, 12);
+    expect(learningRate(s, 110)).toBeCloseTo(0.2, 12);
+    expect(learningRate(s, 200)).toBeCloseTo(0.2, 12);
+    const lin = parseSchedule({ kind: 'wsd', peak: 2, warmup: 10, total: 110, decay: 20, final: 0.2, decayShape: 'linear' });
+    expect(learningRate(lin, 95)).toBeCloseTo(0.2 + 1.8 * 0.75, 12);
+    expect(learningRate(lin, 105)).toBeCloseTo(0.2 + 1.8 * 0.25, 12);
+    // no decay: the peak up to the horizon, then final
+    const none = parseSchedule({ kind: 'wsd', peak: 2, total: 50, decay: 0, final: 0.2 });
+    expect([learningRate(none, 49), learningRate(none, 50)]).toEqual([2, 0.2]);
+  });
+
+  it('refuses a wsd schedule without its decay, or whose warmup and decay do not fit', () => {
+    expect(() => parseSchedule({ kind: 'wsd', peak: 1, total: 100 })).toThrow(/decay: a 'wsd' schedule needs its decay length/);
+    expect(() => parseSchedule({ kind: 'wsd', peak: 1, warmup: 60, total: 100, decay: 50 })).toThrow(
+      /decay: warmup \+ decay must fit in total/,
+    );
+  });
+
+  it('a run config with kind wsd decays over decayFraction of the steps after warmup; a growth keeps the shape and its share', () => {
+    const cfg = parseRunConfig({ steps: 1000, lr: { kind: 'wsd', peak: 1e-3, warmup: 100, decayFraction: 0.2 } });
+    const s = defaultSchedule(cfg, presetConfig('tiny'));
+    expect(s).toMatchObject({ kind: 'wsd', warmup: 100, total: 1000, decay: 180, decayShape: '1-sqrt' });
+    expect(learningRate(s, 819)).toBe(1e-3);
+    expect(learningRate(s, 1000)).toBeCloseTo(1e-4, 15);
+    const grown = rescheduled(
+      { schedule: s, progression: { step: 600, tokens: 0, flops: 0, stage: 0, schedulePos: 600 } } as unknown as TrainState,
+      presetConfig('tiny'),
+      'depth',
+      { peak: 2e-3, total: 2000, rewarmup: 10 },
+    ).schedule;
+    expect(grown).toMatchObject({ kind: 'wsd', total: 2000, decay: 360, decayShape: '1-sqrt', peak: 2e-3, final: 2e-4 });
   });
 });
 
