@@ -1,6 +1,5 @@
 // `staged-lm sample`: text from a checkpoint, printed as it is drawn.
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { decode, encode, EOT, TextStream } from '../data/tokenizer';
 import { generateSamples } from '../train/sample';
 import { device, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
@@ -16,6 +15,7 @@ interface SampleFlags {
   topP: number;
   seed: number;
   device: string;
+  precision: 'fp32' | 'bf16' | 'fp16';
   json?: boolean;
 }
 
@@ -38,8 +38,15 @@ export function registerSample(program: Command): void {
     .option('--top-p <p>', 'then among the most likely tokens holding probability p (nucleus; 1: all)', probability, 1)
     .option('--seed <n>', 'sampling seed', nonNegativeInt('--seed'), 0)
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
+    .addOption(
+      new Option('--precision <p>', 'fp32, or the forward in bf16 / fp16 autocast (CUDA; the weights stay as loaded)')
+        .choices(['fp32', 'bf16', 'fp16'])
+        .default('fp32'),
+    )
     .option('--json', 'print one JSON object')
     .action((f: SampleFlags) => {
+      if (f.precision !== 'fp32' && !f.device.startsWith('cuda'))
+        throw new Error(`--precision ${f.precision} needs a CUDA device (autocast is CUDA-only here)`);
       const model = loadModel(f.checkpoint, f.device);
       try {
         const prompt = encode(f.prompt);
@@ -63,6 +70,7 @@ export function registerSample(program: Command): void {
           topP: f.topP,
           seed: f.seed,
           stopToken: EOT,
+          autocast: f.precision === 'bf16' ? 'bfloat16' : f.precision === 'fp16' ? 'float16' : null,
           onToken: streaming ? (id) => process.stdout.write(text.push(id)) : undefined,
           signal: closed.signal,
         });

@@ -626,6 +626,7 @@ describe('bad inputs fail cleanly', () => {
       cli(['train', '--preset', 'tiny', '--steps', '2', '--device', 'cuda', '--cuda-graph', '--precision', 'fp16', '--out', 'graph']),
     ]);
     expectCleanFailure(cpu, /precision fp16 needs a CUDA device/);
+    expectCleanFailure(await cli(['sample', '--checkpoint', 'run', '--precision', 'bf16']), /--precision bf16 needs a CUDA device/);
     expectCleanFailure(graph, /cudaGraph does not capture loss scaling \(precision fp16, lossScale\.enabled\)/);
     expect(existsSync(join(dir, 'half'))).toBe(false);
   });
