@@ -301,6 +301,10 @@ export function registerTrain(program: Command): void {
                 (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
               `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
               `checkpoint: ${r.checkpoint}`,
+              ...(r.best?.snapshot ? [`best: ${r.best.snapshot} (step ${r.best.step}, val loss ${r.best.valLoss.toFixed(4)})`] : []),
+              ...(r.lossScale === null
+                ? []
+                : [`loss scale: ${r.lossScale.scale}, ${r.lossScale.skippedUpdates} update(s) skipped for overflowing gradients`]),
               `metrics: ${join(out, 'metrics.jsonl')}`,
               ...(r.profile === null ? [] : [f.progress ? `profile: ${r.profile.trace}` : describeProfile(r.profile)]),
             ].join('\n'),

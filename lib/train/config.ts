@@ -254,6 +254,12 @@ export const RunConfigSchema = z
         keep: z.number().int().nonnegative().default(0),
         /** Right before each growth (`step-NNNNNN-before-growth`): the state to grow again another way (`staged-lm grow`). */
         beforeGrowth: z.boolean().default(false),
+        /**
+         * `snapshots/best`: the state at the lowest validation loss so far (replaced by each evaluation
+         * on eval.interval that improves on it; needs eval.interval > 0) — the model to keep when a
+         * run, a fine-tune say, starts to overfit.
+         */
+        best: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -289,6 +295,10 @@ export const RunConfigSchema = z
     path: ['model'],
   })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
+  .refine((c) => !c.snapshots.best || c.eval.interval > 0, {
+    message: 'the best snapshot is chosen at evaluations: it needs eval.interval > 0',
+    path: ['snapshots', 'best'],
+  })
   .refine((c) => !(c.cudaGraph && c.activationCheckpointing), {
     message: 'cudaGraph captures one plain forward and backward: it does not take activationCheckpointing',
     path: ['activationCheckpointing'],

@@ -146,6 +146,8 @@ export interface TrainResult {
   profile: ProfileResult | null;
   /** Under loss scaling (precision fp16): the scale at the end, and the updates skipped for overflowing gradients over the whole run. */
   lossScale: { scale: number; skippedUpdates: number } | null;
+  /** The lowest validation loss of the run and its step; snapshot: where its state is (config.snapshots.best), else null. */
+  best: { step: number; valLoss: number; snapshot: string | null } | null;
 }
 
 /** One optimizer step's results, as device tensors the caller owns (nothing waits for the device). */
@@ -185,6 +187,8 @@ export class Trainer {
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
+  /** The lowest validation loss so far and its step (config.snapshots.best keeps that state), null before any. */
+  best: { step: number; valLoss: number } | null = null;
   /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
   valHistory: { step: number; flops: number; compute?: number; loss: number }[] = [];
   /** This process's part in a data-parallel job (null in a single-process run). */
@@ -365,6 +369,7 @@ export class Trainer {
       schedule: Schedule;
       progression: Progression;
       lastValLoss: number | null;
+      best?: { step: number; valLoss: number } | null;
       valHistory?: Trainer['valHistory'];
       compute?: number;
       elapsed?: number;
@@ -407,6 +412,7 @@ export class Trainer {
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
+      t.best = extra.best ?? null;
       // a checkpoint older than the compute counter: its FLOPs, scaled by the current model's ratio
       // of Kaplan compute to FLOPs, stand in — for the counter and its curve's points alike, so that
       // the trigger's log-log slopes (blind to a common factor) go on unchanged; exact before any
@@ -796,6 +802,7 @@ export class Trainer {
         schedule: this.schedule,
         progression: { ...p },
         lastValLoss: this.lastValLoss,
+        best: this.best,
         // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
         valHistory: this.valHistory,
         compute: this.compute,
@@ -1066,6 +1073,14 @@ export class Trainer {
           if (onInterval) this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
           flush(v, end, !onInterval);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
+          // (on the interval only, as the trigger's curve: a resumed run keeps the uninterrupted one's best)
+          if (onInterval && (this.best === null || v < this.best.valLoss)) {
+            this.best = { step: p.step, valLoss: v };
+            if (this.config.snapshots.best) {
+              save(bestSnapshotDir(opts.out));
+              windowStart = performance.now();
+            }
+          }
         } else if (logNow) {
           flush();
         }
@@ -1132,6 +1147,7 @@ export class Trainer {
       checkpoint: checkpointDir,
       seconds: (performance.now() - t0) / 1000,
       lossScale: this.scaler === null ? null : { scale: this.scaler.scale.item(), skippedUpdates: this.skippedUpdates },
+      best: this.best === null ? null : { ...this.best, snapshot: this.config.snapshots.best ? bestSnapshotDir(opts.out) : null },
     };
   }
 
@@ -1149,6 +1165,11 @@ export class Trainer {
 function fmtScale(scale: number): string {
   const log2 = Math.log2(scale);
   return Number.isInteger(log2) ? `2^${log2}` : scale.toPrecision(4);
+}
+
+/** Where a run keeps the state of its lowest validation loss (config.snapshots.best). */
+export function bestSnapshotDir(out: string): string {
+  return join(out, 'snapshots', 'best');
 }
 
 /** Where a run keeps its snapshot of `step` (config.snapshots): step-NNNNNN, or step-NNNNNN-before-growth. */

@@ -175,6 +175,43 @@ describe('activation checkpointing', () => {
   });
 });
 
+describe('the best snapshot', () => {
+  // a rate high enough that the validation loss goes up and down: 10.11, 8.99, 9.09, 8.67, 8.81
+  const bumpy = { ...small, eval: { interval: 2, batches: 2 }, lr: { kind: 'constant' as const, peak: 0.05, warmup: 0 } };
+
+  it('keeps the state of the lowest validation loss on the interval; a resumed run keeps the same one', async () => {
+    const whole = Trainer.create({ ...bumpy, steps: 10, snapshots: { best: true } });
+    const seen: StepRecord[] = [];
+    const r = await whole.train({ out: join(dir, 'a'), progress: false, onRecord: (x) => seen.push(x) });
+    whole.dispose();
+    const vals = seen.filter((x) => x.valLoss !== undefined).map((x) => [x.step, x.valLoss!] as const);
+    const [bestStep, bestLoss] = vals.reduce((a, b) => (b[1] < a[1] ? b : a));
+    expect(bestStep).not.toBe(10); // (the curve is not monotone here: the test means something)
+    expect(r.best).toEqual({ step: bestStep, valLoss: bestLoss, snapshot: join(dir, 'a', 'snapshots', 'best') });
+    expect(readCheckpointState(join(dir, 'a', 'snapshots', 'best')).step).toBe(bestStep);
+    // its weights score that loss again
+    const back = Trainer.resume(join(dir, 'a', 'snapshots', 'best'));
+    expect(back.evaluate()).toBe(bestLoss);
+    back.dispose();
+
+    // interrupted at step 5 (an evaluation off the interval there, which does not count) and resumed
+    const first = Trainer.create({ ...bumpy, steps: 5, snapshots: { best: true } });
+    await first.train({ out: join(dir, 'b'), progress: false });
+    first.dispose();
+    const second = Trainer.resume(join(dir, 'b', 'checkpoint'), { steps: 10 });
+    const r2 = await second.train({ out: join(dir, 'b'), progress: false });
+    second.dispose();
+    expect(r2.best).toEqual({ ...r.best, snapshot: join(dir, 'b', 'snapshots', 'best') });
+    expect(readCheckpointState(join(dir, 'b', 'snapshots', 'best')).step).toBe(bestStep);
+  });
+
+  it('needs evaluations', () => {
+    expect(() => parseRunConfig({ ...small, steps: 2, snapshots: { best: true } })).toThrow(
+      /snapshots\.best: the best snapshot is chosen at evaluations: it needs eval\.interval > 0/,
+    );
+  });
+});
+
 describe('loss scaling', () => {
   /** The records of a run (all of them: steps, skipped flags, scales). */
   async function records(t: Trainer, out: string): Promise<StepRecord[]> {
