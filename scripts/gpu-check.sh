@@ -134,11 +134,13 @@ PY
   # sampling with the KV cache against recomputing every window (same greedy tokens, checked)
   part sample-speed 40 node dist/bench/sample-speed.js --device cuda --preset gpt2-124m --prompt 256 --tokens 256
   part matmul 30 node dist/bench/matmul.js 8192
-  # fp16 autocast with dynamic loss scaling beside bf16, at 124M (for GPUs without bf16; here, its cost)
+  # fp16 autocast with dynamic loss scaling beside bf16, at 124M (for GPUs without bf16; here, its
+  # cost), and PyTorch's fp16 recipe (GradScaler + fused AdamW) on the same shape
   for p in bf16 fp16; do
     part "bench $p 124M" 40 node dist/lib/cli/main.js bench --model 124M --device cuda --precision $p --steps 10 --warmup 3 |
       node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const r = JSON.parse(s);
         console.log(JSON.stringify({ precision: r.precision, ms_per_step: r.ms_per_step, tokens_per_s: r.tokens_per_s, peak_mem_gib: r.peak_mem_gib, final_loss: r.final_loss })); });'
   done
+  part "pytorch fp16 124M" 45 python3 bench/torch-fp16-reference.py .gpu/torch_reference.py --model 124M --steps 10 --warmup 3 | tail -1
   echo "check: $(($(date +%s) - start)) s of $budget"
 } 2>&1 | tee "$out/summary.txt"
