@@ -297,7 +297,7 @@ export function registerTrain(program: Command): void {
         if (isMainRank())
           output(f.json, { ...r, out }, () =>
             [
-              `${r.interrupted ? 'interrupted' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
+              `${r.interrupted ? 'interrupted' : r.stoppedEarly ? 'stopped early' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
                 (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
               `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
               `checkpoint: ${r.checkpoint}`,

@@ -237,7 +237,15 @@ export const RunConfigSchema = z
       .strict()
       .prefault({}),
     eval: z
-      .object({ interval: z.number().int().nonnegative().default(50), batches: z.number().int().positive().default(8) })
+      .object({
+        interval: z.number().int().nonnegative().default(50),
+        batches: z.number().int().positive().default(8),
+        /**
+         * Early stopping: end the run after this many evaluations on the interval in a row without a
+         * new lowest validation loss (snapshots.best keeps that state). Absent: never.
+         */
+        patience: z.number().int().positive().optional(),
+      })
       .strict()
       .prefault({}),
     /** Save a checkpoint every N steps (0: only at the end and on interrupt). */
@@ -295,6 +303,10 @@ export const RunConfigSchema = z
     path: ['model'],
   })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
+  .refine((c) => c.eval.patience === undefined || c.eval.interval > 0, {
+    message: 'early stopping counts evaluations: it needs eval.interval > 0',
+    path: ['eval', 'patience'],
+  })
   .refine((c) => !c.snapshots.best || c.eval.interval > 0, {
     message: 'the best snapshot is chosen at evaluations: it needs eval.interval > 0',
     path: ['snapshots', 'best'],

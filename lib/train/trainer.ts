@@ -148,6 +148,8 @@ export interface TrainResult {
   lossScale: { scale: number; skippedUpdates: number } | null;
   /** The lowest validation loss of the run and its step; snapshot: where its state is (config.snapshots.best), else null. */
   best: { step: number; valLoss: number; snapshot: string | null } | null;
+  /** The run ended before its last step: eval.patience evaluations in a row brought no lower validation loss. */
+  stoppedEarly: boolean;
 }
 
 /** One optimizer step's results, as device tensors the caller owns (nothing waits for the device). */
@@ -189,6 +191,8 @@ export class Trainer {
   lastValLoss: number | null = null;
   /** The lowest validation loss so far and its step (config.snapshots.best keeps that state), null before any. */
   best: { step: number; valLoss: number } | null = null;
+  /** Evaluations on the interval since the best one (config.eval.patience ends the run when it is reached). */
+  evalsSinceBest = 0;
   /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
   valHistory: { step: number; flops: number; compute?: number; loss: number }[] = [];
   /** This process's part in a data-parallel job (null in a single-process run). */
@@ -370,6 +374,7 @@ export class Trainer {
       progression: Progression;
       lastValLoss: number | null;
       best?: { step: number; valLoss: number } | null;
+      evalsSinceBest?: number;
       valHistory?: Trainer['valHistory'];
       compute?: number;
       elapsed?: number;
@@ -413,6 +418,7 @@ export class Trainer {
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
       t.best = extra.best ?? null;
+      t.evalsSinceBest = extra.evalsSinceBest ?? 0;
       // a checkpoint older than the compute counter: its FLOPs, scaled by the current model's ratio
       // of Kaplan compute to FLOPs, stand in — for the counter and its curve's points alike, so that
       // the trigger's log-log slopes (blind to a common factor) go on unchanged; exact before any
@@ -803,6 +809,7 @@ export class Trainer {
         progression: { ...p },
         lastValLoss: this.lastValLoss,
         best: this.best,
+        evalsSinceBest: this.evalsSinceBest,
         // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
         valHistory: this.valHistory,
         compute: this.compute,
@@ -932,6 +939,7 @@ export class Trainer {
     let pending: ({ step: number; tokens: number; flops: number; compute: number } & StepResult)[] = [];
     let lastLoss = NaN;
     let interrupted = false;
+    let stoppedEarly = false;
     let profile: ProfileResult | null = null;
     // a profile that fails (a full disk, say) is reported and dropped; the run goes on
     const profiling = (stage: (w: ProfileWindow) => ProfileResult | null | void): void => {
@@ -1076,10 +1084,20 @@ export class Trainer {
           // (on the interval only, as the trigger's curve: a resumed run keeps the uninterrupted one's best)
           if (onInterval && (this.best === null || v < this.best.valLoss)) {
             this.best = { step: p.step, valLoss: v };
+            this.evalsSinceBest = 0;
             if (this.config.snapshots.best) {
               save(bestSnapshotDir(opts.out));
               windowStart = performance.now();
             }
+          } else if (onInterval) this.evalsSinceBest += 1;
+          // (every rank evaluated the same loss: they stop together)
+          const patience = ev.patience;
+          if (patience !== undefined && this.evalsSinceBest >= patience && p.step < steps) {
+            stoppedEarly = true;
+            progress.note(
+              `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${patience} evaluation(s) since step ${this.best!.step} (${this.best!.valLoss.toFixed(4)})`,
+            );
+            break;
           }
         } else if (logNow) {
           flush();
@@ -1114,6 +1132,7 @@ export class Trainer {
       flush();
       profiling((w) => w.finish());
       if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
+      if (stoppedEarly) metrics.append([{ event: 'early-stop', step: this.progression.step, best: this.best }]);
       save(checkpointDir);
       this.dp?.barrier(); // no rank reports done before rank 0's checkpoint is written
     } finally {
@@ -1148,6 +1167,7 @@ export class Trainer {
       seconds: (performance.now() - t0) / 1000,
       lossScale: this.scaler === null ? null : { scale: this.scaler.scale.item(), skippedUpdates: this.skippedUpdates },
       best: this.best === null ? null : { ...this.best, snapshot: this.config.snapshots.best ? bestSnapshotDir(opts.out) : null },
+      stoppedEarly,
     };
   }
 

@@ -205,6 +205,29 @@ describe('the best snapshot', () => {
     expect(readCheckpointState(join(dir, 'b', 'snapshots', 'best')).step).toBe(bestStep);
   });
 
+  it('eval.patience stops the run after that many evaluations without a lower validation loss; a resume goes on', async () => {
+    // 10.11 at step 2, 8.99 at 4, 9.09 at 6: one evaluation without improvement
+    const t = Trainer.create({ ...bumpy, steps: 10, eval: { ...bumpy.eval, patience: 1 }, snapshots: { best: true } });
+    const r = await t.train({ out: join(dir, 'es'), progress: false });
+    t.dispose();
+    expect(r).toMatchObject({ step: 6, stoppedEarly: true, interrupted: false, best: { step: 4 } });
+    expect(readCheckpointState(join(dir, 'es', 'checkpoint')).step).toBe(6);
+    const events = readFileSync(join(dir, 'es', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event?: string; step: number })
+      .filter((e) => e.event !== undefined);
+    expect(events).toEqual([expect.objectContaining({ event: 'early-stop', step: 6, best: expect.objectContaining({ step: 4 }) })]);
+    // resumed, it improves at step 8 and reaches its last step (no stop at the end)
+    const more = Trainer.resume(join(dir, 'es', 'checkpoint'), { steps: 10 });
+    const r2 = await more.train({ out: join(dir, 'es'), progress: false });
+    more.dispose();
+    expect(r2).toMatchObject({ step: 10, stoppedEarly: false, best: { step: 8 } });
+    expect(() => parseRunConfig({ ...small, steps: 2, eval: { interval: 0, patience: 2 } })).toThrow(
+      /eval\.patience: early stopping counts evaluations: it needs eval\.interval > 0/,
+    );
+  });
+
   it('needs evaluations', () => {
     expect(() => parseRunConfig({ ...small, steps: 2, snapshots: { best: true } })).toThrow(
       /snapshots\.best: the best snapshot is chosen at evaluations: it needs eval\.interval > 0/,
