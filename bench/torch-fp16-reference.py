@@ -15,6 +15,8 @@ import time
 
 import torch
 
+if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    sys.exit("usage: torch-fp16-reference.py PATH/torch_reference.py [--model 124M] [--batch 16] [--seq 1024] [--steps 30] [--warmup 5]")
 spec = importlib.util.spec_from_file_location("torch_reference", sys.argv[1])
 R = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(R)
@@ -30,6 +32,7 @@ ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense 16-bit p
 a = ap.parse_args(sys.argv[2:])
 
 torch.manual_seed(0)
+torch.backends.cuda.matmul.allow_tf32 = True  # (as the reference sets it)
 cuda = torch.cuda.is_available()
 dev = "cuda" if cuda else "cpu"
 L, h, d = R.MODELS[a.model]
@@ -57,7 +60,6 @@ for _ in range(a.warmup):
     step()
 if cuda:
     torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
 t0 = time.perf_counter()
 for _ in range(a.steps):
     loss = step()

@@ -9,7 +9,7 @@
 # PyTorch's and ours side by side (bench/profile-reference.py, bench --profile, bench/trace-summary.ts), the trainer's
 # eager and graph steps, a 1-rank NCCL data-parallel run, the 350M reference with scaled init,
 # sampling with the KV cache, activation checkpointing's memory and time, a bf16 matmul, and
-# fp16 with loss scaling beside bf16 at 124M.
+# fp16 with loss scaling beside bf16 at 124M, with PyTorch's fp16 recipe (bench/torch-fp16-reference.py).
 # Logs go to $OUT (or /tmp/staged-lm-gpu), at most 8 files; a short summary goes to stdout.
 # The whole check keeps within BUDGET_S seconds (default 500, for a device command limited to
 # 540–600 s): each part runs under its own limit, cut to what is left, and parts are skipped once

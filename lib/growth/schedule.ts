@@ -43,14 +43,16 @@ export function rescheduled(
   const peak = o.peak === 'kaplan' ? kaplanPeakLr(kaplanParams(grown)) : o.peak;
   const R = Math.round(small.progression.schedulePos / cOp);
   const total = o.total ?? old.total;
+  const warmup = o.warmup ?? old.warmup;
+  // (wsd: the decay ends at the horizon and keeps its share of the steps after warmup)
+  const share = old.decay === undefined ? 0 : old.decay / Math.max(1, old.total - old.warmup);
   const schedule = parseSchedule({
     kind: old.kind,
     peak,
-    warmup: o.warmup ?? old.warmup,
+    warmup,
     total,
     final: (old.final / old.peak) * peak,
-    // (wsd: the decay ends at the horizon; a moved horizon keeps its share of the steps)
-    ...(old.decay === undefined ? {} : { decay: Math.round((old.decay * total) / old.total) }),
+    ...(old.decay === undefined ? {} : { decay: Math.min(Math.round(share * (total - warmup)), Math.max(0, total - warmup)) }),
     ...(old.decayShape === undefined ? {} : { decayShape: old.decayShape }),
     restart: { at: R, rewarmup: o.rewarmup },
   });

@@ -9,8 +9,8 @@ export const ScheduleSchema = z
     /**
      * linear / cosine: decay from the end of warmup to `total`. constant: the peak after warmup.
      * wsd (warmup–stable–decay): the peak until the last `decay` steps before `total`, then a
-     * decay to `final` (Hu et al. 2024, MiniCPM; Hägele et al. 2024) — a run can go on at the
-     * peak and cool down at any point.
+     * decay to `final` (Hu et al. 2024, MiniCPM; Hägele et al. 2024). Its stable phase is flat, so
+     * the decay can be moved to a run's end (wsdEndingAt) until it has begun.
      */
     kind: z.enum(['linear', 'cosine', 'constant', 'wsd']).default('linear'),
     /** Peak learning rate, reached at the end of warmup. */
@@ -31,6 +31,10 @@ export const ScheduleSchema = z
   .strict()
   .refine((s) => s.kind === 'constant' || s.total >= s.warmup, { message: 'total must be at least warmup', path: ['total'] })
   .refine((s) => s.kind !== 'wsd' || s.decay !== undefined, { message: "a 'wsd' schedule needs its decay length", path: ['decay'] })
+  .refine((s) => s.kind === 'wsd' || (s.decay === undefined && s.decayShape === undefined), {
+    message: "decay and decayShape belong to a 'wsd' schedule",
+    path: ['kind'],
+  })
   .refine((s) => s.kind !== 'wsd' || s.decay === undefined || s.warmup + s.decay <= s.total, {
     message: 'warmup + decay must fit in total',
     path: ['decay'],
@@ -92,6 +96,20 @@ export function rewarmupPastHorizonNote(s: Schedule): string | null {
   const r = s.restart;
   if (r === undefined || s.kind === 'constant' || r.at >= s.total || r.at + r.rewarmup < s.total) return null;
   return `the re-warmup (${r.rewarmup} steps from position ${r.at}) ends at or past the schedule's horizon ${s.total}: the rate never decays`;
+}
+
+/**
+ * A wsd schedule whose decay ends at position `end` instead of at `total` (the stable phase is flat:
+ * nothing else changes), so that a run that grew, or was extended, still cools down at its last
+ * step. The decay keeps its length where it fits after `pos` (and after warmup), else is shortened
+ * to what is left. Null where nothing changes: not wsd, already ending at `end`, or the decay has
+ * begun at `pos` (moving it then would jump the rate).
+ */
+export function wsdEndingAt(s: Schedule, pos: number, end: number): Schedule | null {
+  if (s.kind !== 'wsd' || end === s.total || !(end > pos)) return null;
+  const decay = s.decay ?? 0;
+  if (pos >= s.total - decay) return null;
+  return parseSchedule({ ...s, total: end, decay: Math.max(0, Math.min(decay, end - pos, end - s.warmup)) });
 }
 
 export function parseSchedule(input: ScheduleInput): Schedule {

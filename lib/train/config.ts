@@ -198,10 +198,10 @@ export const RunConfigSchema = z
         total: z.number().int().positive().optional(),
         /** Final LR as a fraction of the peak. */
         finalFraction: z.number().min(0).max(1).default(0.1),
-        /** wsd: the decay's share of the steps after warmup (Hägele et al.: 20% matches cosine). */
-        decayFraction: z.number().gt(0).max(1).default(0.2),
-        /** wsd: the decay's shape, 1 − p or 1 − √p over its progress p. */
-        decayShape: z.enum(['linear', '1-sqrt']).default('1-sqrt'),
+        /** wsd: the decay's share of the steps after warmup (default 0.2; Hägele et al.: 20% matches cosine). */
+        decayFraction: z.number().gt(0).max(1).optional(),
+        /** wsd: the decay's shape, 1 − p or 1 − √p (default) over its progress p. */
+        decayShape: z.enum(['linear', '1-sqrt']).optional(),
         /**
          * Width-scaled learning rates (μP's Adam rule): the blocks' weight matrices and the final
          * LayerNorm train at peak · hiddenWidthBase / nEmbd, everything else at the peak. Under it a
@@ -211,6 +211,10 @@ export const RunConfigSchema = z
         hiddenWidthBase: z.number().int().positive().optional(),
       })
       .strict()
+      .refine((l) => l.kind === 'wsd' || (l.decayFraction === undefined && l.decayShape === undefined), {
+        message: "decayFraction and decayShape belong to kind 'wsd'",
+        path: ['kind'],
+      })
       .prefault({}),
     /** Clip gradients to this global L2 norm (null: no clipping). */
     clipGradNorm: z.number().positive().nullable().default(1),
@@ -242,7 +246,8 @@ export const RunConfigSchema = z
         batches: z.number().int().positive().default(8),
         /**
          * Early stopping: end the run after this many evaluations on the interval in a row without a
-         * new lowest validation loss (snapshots.best keeps that state). Absent: never.
+         * new lowest validation loss (snapshots.best keeps that state; the count starts afresh at
+         * each growth). Absent: never.
          */
         patience: z.number().int().positive().optional(),
       })
@@ -264,8 +269,8 @@ export const RunConfigSchema = z
         beforeGrowth: z.boolean().default(false),
         /**
          * `snapshots/best`: the state at the lowest validation loss so far (replaced by each evaluation
-         * on eval.interval that improves on it; needs eval.interval > 0) — the model to keep when a
-         * run, a fine-tune say, starts to overfit.
+         * on eval.interval, or at the run's last step, that improves on it; needs eval.interval > 0)
+         * — the model to keep when a run, a fine-tune say, starts to overfit.
          */
         best: z.boolean().default(false),
       })

@@ -20,7 +20,7 @@ import { GPT } from '../nn/gpt';
 import { kaplanParams, nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { GradScaler, type GradScalerState } from '../optim/grad-scaler';
-import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote } from '../optim/schedule';
+import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote, wsdEndingAt } from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
@@ -855,6 +855,23 @@ export class Trainer {
   }
 
   /**
+   * A wsd schedule's decay moved to the run's last step (endAt 'steps'): after a growth, which
+   * places the model at R < S_pre of its target schedule, the decay would otherwise come after
+   * the run's end; on resuming with more steps, it goes on at the peak. Not while the decay is
+   * under way, nor for a schedule whose lr.total the config set (and that never grew).
+   */
+  private alignWsdToEnd(note: (line: string) => void): void {
+    if (this.config.endAt !== 'steps' || (this.config.lr.total !== undefined && this.schedule.restart === undefined)) return;
+    // (the run's configured end: a session that stops earlier, train({ steps }), is a part of it)
+    const steps = this.config.steps;
+    const end = this.progression.schedulePos + (steps - this.progression.step);
+    const moved = wsdEndingAt(this.schedule, this.progression.schedulePos, end);
+    if (moved === null) return;
+    this.schedule = moved;
+    note(`staged-lm: the wsd schedule's decay (${moved.decay} steps) now ends with the run: at position ${end}, step ${steps}`);
+  }
+
+  /**
    * The run's last step: config.steps (or opts.steps), or with endAt 'schedule' the step at which the
    * current schedule reaches its horizon (it moves at each growth that repositions the schedule).
    */
@@ -929,7 +946,14 @@ export class Trainer {
       main && (opts.progress ?? true),
       main && (opts.notes ?? opts.progress ?? true),
     );
+    this.alignWsdToEnd((line) => progress.note(line));
     for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.note(line);
+    // a best snapshot the run does not know of (it was saved after the checkpoint this run resumed
+    // from, by a session that was killed): set aside, named, as the resumed run will save its own
+    if (main && this.config.snapshots.best) {
+      const stray = strayBestSnapshot(opts.out, this.best);
+      if (stray !== null) progress.note(`staged-lm: note: ${stray}`);
+    }
     const t0 = performance.now();
     // wall time of the whole run: what earlier sessions of it spent, then this one's
     const elapsedBefore = this.elapsedSeconds;
@@ -1042,13 +1066,23 @@ export class Trainer {
             );
             for (const line of this.endNotes(steps)) progress.note(line);
           }
+          this.alignWsdToEnd((line) => progress.note(line));
+          // each stage has its own patience: the grown model's first evaluations (its re-warmup)
+          // do not count against the last stage's
+          this.evalsSinceBest = 0;
           // a counter end the run is already past (a slope stage before it ended late): the stage
           // trains no steps, its growth follows at once — most likely not what the config meant
           const next = this.config.stages[this.progression.stage];
           if (next !== undefined && next.until.slope === undefined && this.stageEnded(next)) {
-            const [kind, at] = Object.entries(next.until).find(([, v]) => v !== undefined) as [string, number];
+            const u = next.until;
+            const at =
+              u.steps !== undefined
+                ? `step ${u.steps}`
+                : u.tokens !== undefined
+                  ? `${u.tokens} tokens`
+                  : `${u.flops!.toExponential(3)} FLOPs`;
             progress.note(
-              `staged-lm: note: stage ${this.progression.stage} ends at ${kind} ${at}, which the run has already passed (the counters run over the whole run): it trains no steps and grows at once`,
+              `staged-lm: note: stage ${this.progression.stage} (stages[${this.progression.stage}]) ends at ${at}, which the run has already passed (the counters run over the whole run): it trains no steps and grows at once`,
             );
           }
           const late = rewarmupPastHorizonNote(this.schedule);
@@ -1081,23 +1115,28 @@ export class Trainer {
           if (onInterval) this.valHistory.push({ step: p.step, flops: p.flops, compute: this.compute, loss: v });
           flush(v, end, !onInterval);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
-          // (on the interval only, as the trigger's curve: a resumed run keeps the uninterrupted one's best)
-          if (onInterval && (this.best === null || v < this.best.valLoss)) {
-            this.best = { step: p.step, valLoss: v };
-            this.evalsSinceBest = 0;
-            if (this.config.snapshots.best) {
-              save(bestSnapshotDir(opts.out));
-              windowStart = performance.now();
-            }
-          } else if (onInterval) this.evalsSinceBest += 1;
-          // (every rank evaluated the same loss: they stop together)
+          // candidates: the evaluations on the interval (as the trigger's curve: a resumed run keeps
+          // the uninterrupted one's best) and the one at the run's last step
+          if (onInterval || p.step === steps) {
+            if (Number.isFinite(v) && (this.best === null || v < this.best.valLoss)) {
+              this.best = { step: p.step, valLoss: v };
+              this.evalsSinceBest = 0;
+              if (this.config.snapshots.best) {
+                save(bestSnapshotDir(opts.out));
+                windowStart = performance.now();
+              }
+            } else this.evalsSinceBest += 1;
+          }
+          // (every rank evaluated the same loss: they stop together, after this step's saves)
           const patience = ev.patience;
           if (patience !== undefined && this.evalsSinceBest >= patience && p.step < steps) {
             stoppedEarly = true;
+            const left = this.config.stages.length - this.progression.stage;
             progress.note(
-              `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${patience} evaluation(s) since step ${this.best!.step} (${this.best!.valLoss.toFixed(4)})`,
+              `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${patience} evaluation(s)` +
+                (this.best === null ? '' : ` since step ${this.best.step} (${this.best.valLoss.toFixed(4)})`) +
+                (left > 0 ? `; ${left} growth(s) of the config not made` : ''),
             );
-            break;
           }
         } else if (logNow) {
           flush();
@@ -1124,6 +1163,7 @@ export class Trainer {
         // same step: agreed at log, eval and checkpoint steps, which read back from the device
         // anyway, and every STOP_POLL_STEPS steps in between. A stop during the last step is none.
         const agreeNow = evalNow || logNow || checkpointNow || p.step % STOP_POLL_STEPS === 0;
+        if (stoppedEarly) break;
         if ((this.dp === null ? stop : agreeNow && this.dp.any(stop)) && p.step < steps) {
           interrupted = true;
           break;
@@ -1166,7 +1206,7 @@ export class Trainer {
       checkpoint: checkpointDir,
       seconds: (performance.now() - t0) / 1000,
       lossScale: this.scaler === null ? null : { scale: this.scaler.scale.item(), skippedUpdates: this.skippedUpdates },
-      best: this.best === null ? null : { ...this.best, snapshot: this.config.snapshots.best ? bestSnapshotDir(opts.out) : null },
+      best: this.best === null ? null : { ...this.best, snapshot: bestSnapshotHolding(opts.out, this.best.step) },
       stoppedEarly,
     };
   }
@@ -1190,6 +1230,34 @@ function fmtScale(scale: number): string {
 /** Where a run keeps the state of its lowest validation loss (config.snapshots.best). */
 export function bestSnapshotDir(out: string): string {
   return join(out, 'snapshots', 'best');
+}
+
+/** The step of the state in a run's best snapshot, null where it holds none (or none readable). */
+function bestSnapshotStep(out: string): number | null {
+  try {
+    return readCheckpointState(bestSnapshotDir(out)).step;
+  } catch {
+    return null;
+  }
+}
+
+/** The best snapshot's directory where it holds the state of `step`, else null (a run resumed into another directory, say). */
+function bestSnapshotHolding(out: string, step: number): string | null {
+  return bestSnapshotStep(out) === step ? bestSnapshotDir(out) : null;
+}
+
+/**
+ * Renames a best snapshot that is not the run's best (a killed session saved it after the
+ * checkpoint the run resumed from) to `snapshots/abandoned-best-step-NNNNNN`, and says so; null
+ * where there is none, or it is the run's.
+ */
+function strayBestSnapshot(out: string, best: { step: number } | null): string | null {
+  const step = bestSnapshotStep(out);
+  if (step === null || step === best?.step) return null;
+  const aside = join(out, 'snapshots', `abandoned-best-step-${String(step).padStart(6, '0')}`);
+  rmSync(aside, { recursive: true, force: true });
+  renameSync(bestSnapshotDir(out), aside);
+  return `${bestSnapshotDir(out)} held step ${step}, after the checkpoint this run resumed from (a session that ended without saving it): moved to ${aside}`;
 }
 
 /** Where a run keeps its snapshot of `step` (config.snapshots): step-NNNNNN, or step-NNNNNN-before-growth. */
@@ -1244,7 +1312,7 @@ export function defaultSchedule(config: RunConfig, model: GPTConfig): Schedule {
     warmup,
     total,
     final: peak * config.lr.finalFraction,
-    ...(kind === 'wsd' ? { decay: Math.round(decayFraction * (total - warmup)), decayShape } : {}),
+    ...(kind === 'wsd' ? { decay: Math.round((decayFraction ?? 0.2) * (total - warmup)), decayShape: decayShape ?? '1-sqrt' } : {}),
   });
 }
 

@@ -350,7 +350,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     ]);
     expect(jsonOf(r)).toMatchObject({ step: 4, interrupted: false });
     expect(r.stderr).toMatch(
-      /^staged-lm: note: stage 1 ends at steps 1, which the run has already passed \(the counters run over the whole run\): it trains no steps and grows at once$/m,
+      /^staged-lm: note: stage 1 \(stages\[1\]\) ends at step 1, which the run has already passed \(the counters run over the whole run\): it trains no steps and grows at once$/m,
     );
     expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\)/m);
     expect(r.stderr).toMatch(/^step 2: grew depth → 4×32 \(stage 2\)/m);

@@ -1,5 +1,5 @@
 // Schedules against the spec's exact values (../shared/spec/growth.md).
-import { kaplanPeakLr, learningRate, parseSchedule, pastHorizon } from '../../lib/optim/schedule';
+import { kaplanPeakLr, learningRate, parseSchedule, pastHorizon, wsdEndingAt } from '../../lib/optim/schedule';
 import { kaplanParams, presetConfig } from '../../lib/nn/config';
 import { parseRunConfig } from '../../lib/train/config';
 import { defaultSchedule } from '../../lib/train/trainer';
@@ -54,14 +54,31 @@ describe('warmup–stable–decay (wsd)', () => {
     expect([learningRate(none, 49), learningRate(none, 50)]).toEqual([2, 0.2]);
   });
 
-  it('refuses a wsd schedule without its decay, or whose warmup and decay do not fit', () => {
+  it('wsdEndingAt moves the decay to a run end while the decay has not begun, shortening it to what is left', () => {
+    const s = parseSchedule({ kind: 'wsd', peak: 2, warmup: 10, total: 110, decay: 20, final: 0.2 });
+    expect(wsdEndingAt(s, 50, 200)).toMatchObject({ total: 200, decay: 20 });
+    expect(wsdEndingAt(s, 50, 60)).toMatchObject({ total: 60, decay: 10 }); // (10 steps left: all of them decay)
+    expect(wsdEndingAt(s, 95, 200)).toBeNull(); // under way
+    expect(wsdEndingAt(s, 50, 110)).toBeNull();
+    expect(wsdEndingAt(parseSchedule({ kind: 'cosine', peak: 1, total: 100 }), 10, 200)).toBeNull();
+    const moved = wsdEndingAt(s, 50, 200)!;
+    expect([learningRate(moved, 179), learningRate(moved, 190), learningRate(moved, 200)]).toEqual([2, learningRate(s, 100), 0.2]);
+  });
+
+  it('refuses a wsd schedule without its decay, or whose warmup and decay do not fit; decay fields on another kind', () => {
+    expect(() => parseSchedule({ kind: 'cosine', peak: 1, total: 100, decay: 10 })).toThrow(
+      /kind: decay and decayShape belong to a 'wsd' schedule/,
+    );
+    expect(() => parseRunConfig({ steps: 10, lr: { kind: 'cosine', decayShape: 'linear' } })).toThrow(
+      /lr\.kind: decayFraction and decayShape belong to kind 'wsd'/,
+    );
     expect(() => parseSchedule({ kind: 'wsd', peak: 1, total: 100 })).toThrow(/decay: a 'wsd' schedule needs its decay length/);
     expect(() => parseSchedule({ kind: 'wsd', peak: 1, warmup: 60, total: 100, decay: 50 })).toThrow(
       /decay: warmup \+ decay must fit in total/,
     );
   });
 
-  it('a run config with kind wsd decays over decayFraction of the steps after warmup; a growth keeps the shape and its share', () => {
+  it('a run config with kind wsd decays over decayFraction of the steps after warmup; a growth keeps the shape and its share of the steps after warmup', () => {
     const cfg = parseRunConfig({ steps: 1000, lr: { kind: 'wsd', peak: 1e-3, warmup: 100, decayFraction: 0.2 } });
     const s = defaultSchedule(cfg, presetConfig('tiny'));
     expect(s).toMatchObject({ kind: 'wsd', warmup: 100, total: 1000, decay: 180, decayShape: '1-sqrt' });
@@ -73,7 +90,7 @@ describe('warmup–stable–decay (wsd)', () => {
       'depth',
       { peak: 2e-3, total: 2000, rewarmup: 10 },
     ).schedule;
-    expect(grown).toMatchObject({ kind: 'wsd', total: 2000, decay: 360, decayShape: '1-sqrt', peak: 2e-3, final: 2e-4 });
+    expect(grown).toMatchObject({ kind: 'wsd', total: 2000, decay: 380, decayShape: '1-sqrt', peak: 2e-3, final: 2e-4 });
   });
 });
 

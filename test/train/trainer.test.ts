@@ -228,10 +228,71 @@ describe('the best snapshot', () => {
     );
   });
 
+  it('a best snapshot saved after the checkpoint a run resumes from is set aside; one in another run directory is not reported', async () => {
+    const t = Trainer.create({ ...bumpy, steps: 10, snapshots: { best: true, interval: 4 } });
+    await t.train({ out: join(dir, 'k'), progress: false });
+    t.dispose();
+    // a kill after step 8's best save: the checkpoint of step 4 is what a resume finds
+    rmSync(join(dir, 'k', 'checkpoint'), { recursive: true });
+    cpSync(join(dir, 'k', 'snapshots', 'step-000004'), join(dir, 'k', 'checkpoint'), { recursive: true });
+    const resumed = Trainer.resume(join(dir, 'k', 'checkpoint'), { steps: 10 });
+    const r = await resumed.train({ out: join(dir, 'k'), progress: false, steps: 6 });
+    resumed.dispose();
+    expect(r.best).toEqual({ step: 4, valLoss: expect.any(Number), snapshot: null });
+    expect(readCheckpointState(join(dir, 'k', 'snapshots', 'abandoned-best-step-000008')).step).toBe(8);
+    // resumed into another directory: its best is the old run's, whose snapshot is not there
+    // (to step 6, whose 9.09 is no better than step 4's 8.99)
+    const elsewhere = Trainer.resume(join(dir, 'k', 'snapshots', 'step-000004'), { steps: 6 });
+    const r2 = await elsewhere.train({ out: join(dir, 'k2'), progress: false });
+    elsewhere.dispose();
+    expect(r2.best).toMatchObject({ step: 4, snapshot: null });
+  });
+
+  it('the evaluation at the last step is a candidate; patience restarts at a growth', async () => {
+    // steps 7 (off the interval of 2): the loss at step 7 is a candidate
+    const t = Trainer.create({ ...bumpy, steps: 7, snapshots: { best: true } });
+    const seen: StepRecord[] = [];
+    const r = await t.train({ out: join(dir, 'last'), progress: false, onRecord: (x) => seen.push(x) });
+    t.dispose();
+    const vals = seen.filter((x) => x.valLoss !== undefined).map((x) => [x.step, x.valLoss!] as const);
+    expect(vals.map(([s]) => s)).toEqual([2, 4, 6, 7]);
+    const [bestStep] = vals.reduce((a, b) => (b[1] < a[1] ? b : a));
+    expect(r.best!.step).toBe(bestStep);
+    // a growth at step 6 (after 4 without improvement: one evaluation) restarts the count: no stop at 6 or 8
+    const g = Trainer.create({
+      ...bumpy,
+      steps: 10,
+      eval: { ...bumpy.eval, patience: 2 },
+      stages: [{ until: { steps: 6 }, grow: { op: 'depth' } }],
+    });
+    const rg = await g.train({ out: join(dir, 'grown'), progress: false });
+    g.dispose();
+    expect(rg.step).toBe(10);
+  });
+
   it('needs evaluations', () => {
     expect(() => parseRunConfig({ ...small, steps: 2, snapshots: { best: true } })).toThrow(
       /snapshots\.best: the best snapshot is chosen at evaluations: it needs eval\.interval > 0/,
     );
+  });
+});
+
+describe('wsd', () => {
+  it('a staged wsd run ending at its step count still decays: the decay moves to the run end after the growth', async () => {
+    const t = Trainer.create({
+      ...small,
+      steps: 40,
+      lr: { kind: 'wsd', peak: 1e-3, warmup: 4 },
+      stages: [{ until: { steps: 20 }, grow: { op: 'depth', rewarmup: 2 } }],
+    });
+    const seen: StepRecord[] = [];
+    await t.train({ out: join(dir, 'wsd'), progress: false, onRecord: (x) => seen.push(x) });
+    expect(t.schedule).toMatchObject({ kind: 'wsd', total: t.progression.schedulePos });
+    t.dispose();
+    const lr = new Map(seen.map((x) => [x.step, x.lr]));
+    expect(lr.get(30)).toBe(1e-3); // stable
+    expect(lr.get(40)).toBeCloseTo(1e-4, 12); // the final rate at the last step
+    expect(lr.get(38)!).toBeLessThan(1e-3);
   });
 });
 
