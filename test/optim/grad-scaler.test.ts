@@ -37,25 +37,26 @@ interface Fixture {
 
 const fixture = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'grad-scaler-torch.json'), 'utf8')) as Fixture;
 
+/** The fixture's sequences of overflow flags through GradScaler.update on `device`: torch's scales and counts. */
+function expectUpdatesLikeTorch(device: Device): void {
+  for (const c of fixture.update) {
+    const { init, growthFactor, backoffFactor, growthInterval } = c;
+    const s = new GradScaler(device, { init, growthFactor, backoffFactor, growthInterval });
+    const seen = c.foundInf.map((f) =>
+      tidy(() => {
+        s.update(full([], f, { device }));
+        return s.state();
+      }),
+    );
+    expect(seen.map((x) => x.scale)).toEqual(c.scales);
+    expect(seen.map((x) => x.growthTracker)).toEqual(c.trackers);
+    s.dispose();
+  }
+}
+
 describe("the loss scale's update", () => {
   it('follows torch._amp_update_scale_ step by step: back-off, growth after the interval, a growth past float32 kept out', () => {
-    for (const c of fixture.update) {
-      const s = new GradScaler('cpu', {
-        init: c.init,
-        growthFactor: c.growthFactor,
-        backoffFactor: c.backoffFactor,
-        growthInterval: c.growthInterval,
-      });
-      const seen = c.foundInf.map((f) =>
-        tidy(() => {
-          s.update(full([], f));
-          return s.state();
-        }),
-      );
-      expect(seen.map((x) => x.scale)).toEqual(c.scales);
-      expect(seen.map((x) => x.growthTracker)).toEqual(c.trackers);
-      s.dispose();
-    }
+    expectUpdatesLikeTorch('cpu');
   });
 
   it('refuses settings and states it cannot hold, naming the field', () => {
@@ -342,23 +343,7 @@ const itCuda = itWhen(cudaAvailable(), 'no CUDA device');
 
 describe('on CUDA', () => {
   itCuda("the scale's update (libtorch's kernel there) follows torch._amp_update_scale_", () => {
-    for (const c of fixture.update) {
-      const s = new GradScaler('cuda', {
-        init: c.init,
-        growthFactor: c.growthFactor,
-        backoffFactor: c.backoffFactor,
-        growthInterval: c.growthInterval,
-      });
-      const seen = c.foundInf.map((f) =>
-        tidy(() => {
-          s.update(full([], f, { device: 'cuda' }));
-          return s.state();
-        }),
-      );
-      expect(seen.map((x) => x.scale)).toEqual(c.scales);
-      expect(seen.map((x) => x.growthTracker)).toEqual(c.trackers);
-      s.dispose();
-    }
+    expectUpdatesLikeTorch('cuda');
   });
 
   itCuda('scaledUpdate trains as torch.amp.GradScaler does: the fused kernel reading foundInf on the device, and the foreach path', () => {
