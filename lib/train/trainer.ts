@@ -1116,8 +1116,9 @@ export class Trainer {
           flush(v, end, !onInterval);
           progress.log(`step ${p.step}: val loss ${this.lastValLoss!.toFixed(4)}`);
           // candidates: the evaluations on the interval (as the trigger's curve: a resumed run keeps
-          // the uninterrupted one's best) and the one at the run's last step
-          if (onInterval || p.step === steps) {
+          // the uninterrupted one's best) and the one at the run's last step (its config's, not a
+          // shorter session's: train({ steps }))
+          if (onInterval || p.step === this.lastStep()) {
             if (Number.isFinite(v) && (this.best === null || v < this.best.valLoss)) {
               this.best = { step: p.step, valLoss: v };
               this.evalsSinceBest = 0;

@@ -194,7 +194,7 @@ describe('the best snapshot', () => {
     expect(back.evaluate()).toBe(bestLoss);
     back.dispose();
 
-    // interrupted at step 5 (an evaluation off the interval there, which does not count) and resumed
+    // a 5-step run (its last step's evaluation counts), resumed to 10 steps
     const first = Trainer.create({ ...bumpy, steps: 5, snapshots: { best: true } });
     await first.train({ out: join(dir, 'b'), progress: false });
     first.dispose();
@@ -203,6 +203,18 @@ describe('the best snapshot', () => {
     second.dispose();
     expect(r2.best).toEqual({ ...r.best, snapshot: join(dir, 'b', 'snapshots', 'best') });
     expect(readCheckpointState(join(dir, 'b', 'snapshots', 'best')).step).toBe(bestStep);
+
+    // a shorter session of the 10-step run (train({ steps: 3 })): its evaluation at step 3, off the
+    // interval, is no candidate, though lower than step 2's
+    const part = Trainer.create({ ...bumpy, steps: 10, snapshots: { best: true } });
+    const partSeen: StepRecord[] = [];
+    const r3 = await part.train({ out: join(dir, 'c'), progress: false, steps: 3, onRecord: (x) => partSeen.push(x) });
+    const at3 = partSeen.find((x) => x.step === 3)!.valLoss!;
+    expect(at3).toBeLessThan(vals[0][1]);
+    expect(r3.best).toMatchObject({ step: 2 });
+    const r4 = await part.train({ out: join(dir, 'c'), progress: false });
+    part.dispose();
+    expect(r4.best).toEqual({ ...r.best, snapshot: join(dir, 'c', 'snapshots', 'best') });
   });
 
   it('eval.patience stops the run after that many evaluations without a lower validation loss; a resume goes on', async () => {
