@@ -68,12 +68,17 @@ function resumedDevice(resume: string): string | undefined {
 }
 
 /** What a resumed run takes from its checkpoint and cannot change: the flags that would set it. */
+/**
+ * What `--set` may change on `--resume`: what a run logs, saves and when it stops early, none of
+ * which changes its steps (evaluations and the batch feed the slope trigger and the data order).
+ */
+const BOOKKEEPING_ON_RESUME = ['logInterval', 'checkpointInterval', 'snapshots', 'eval.patience'];
+
 const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['config', '--config'],
   ['preset', '--preset'],
   ['initFrom', '--init-from'],
   ['data', '--data'],
-  ['set', '--set'],
   ['seed', '--seed'],
   ['device', '--device'],
   ['precision', '--precision'],
@@ -203,8 +208,13 @@ export function registerTrain(program: Command): void {
         if (fixed.length > 0)
           throw new Error(
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
-              '(with --resume: --steps, --end-at, --out, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile)',
+              '(with --resume: --steps, --end-at, --out, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile, and --set of its bookkeeping)',
           );
+        for (const o of f.set ?? [])
+          if (!BOOKKEEPING_ON_RESUME.some((p) => o.path.join('.') === p || o.path.join('.').startsWith(`${p}.`)))
+            throw new Error(
+              `--set ${o.text}: --resume continues the saved run as it was configured; --set may change only its bookkeeping there (${BOOKKEEPING_ON_RESUME.join(', ')})`,
+            );
         // (a run that trains there now and has saved nothing yet: named as such, not as no checkpoint)
         if (f.out === undefined) checkNoOwner(basename(resolve(f.resume)) === 'checkpoint' ? join(f.resume, '..') : f.resume);
         const dir = checkpointDir(f.resume);
@@ -220,6 +230,7 @@ export function registerTrain(program: Command): void {
           ...(f.activationCheckpointing === undefined ? {} : { activationCheckpointing: f.activationCheckpointing }),
           ...kernelFlags(f),
           ...(f.tf32 === undefined ? {} : { tf32: f.tf32 }),
+          ...(f.set === undefined ? {} : { edit: (run: Record<string, unknown>) => applyOverrides(run, f.set!) }),
         });
         out = f.out ?? join(dir, '..');
         const { schedule, progression } = trainer;

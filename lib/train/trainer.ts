@@ -359,6 +359,8 @@ export class Trainer {
       kernels?: RunConfig['kernels'];
       tf32?: boolean;
       activationCheckpointing?: boolean;
+      /** Changes to the saved run config before it is checked (the CLI's --set of bookkeeping fields). */
+      edit?: (run: Record<string, unknown>) => void;
     } = {},
     data?: TrainData,
   ): Trainer {
@@ -382,9 +384,11 @@ export class Trainer {
       skippedUpdates?: number;
       skippedInARow?: number;
     };
+    const saved = structuredClone(extra.run) as Record<string, unknown>;
+    overrides.edit?.(saved);
     const config = parseRunConfig(
       {
-        ...(extra.run as object),
+        ...saved,
         ...(overrides.endAt === undefined ? {} : { endAt: overrides.endAt }),
         ...(overrides.steps ? { steps: stepsOnResume(overrides.endAt ?? (extra.run as { endAt?: string }).endAt, overrides.steps) } : {}),
         ...(overrides.cudaGraph === undefined ? {} : { cudaGraph: overrides.cudaGraph }),

@@ -390,8 +390,36 @@ describe('--json output and a small run: train → eval, sample → resume', () 
       /invalid run config run\.json with its --set fields: lr\.peak: Invalid input: expected number, received string, or expected "kaplan"/,
     );
     expectCleanFailure(badData, /no-such-tokens\.bin/);
-    expectCleanFailure(onResume, /--resume continues the saved run as it was configured: --set cannot change it/);
+    expectCleanFailure(
+      onResume,
+      /--set lr\.peak=1e-3: --resume continues the saved run as it was configured; --set may change only its bookkeeping there \(logInterval, checkpointInterval, snapshots, eval\.patience\)/,
+    );
     expect(existsSync(join(dir, 'set2'))).toBe(false);
+  });
+
+  it('train --resume --set changes what the run logs and saves, and a bad value names the field', async () => {
+    const [ok, bad] = await Promise.all([
+      cli([
+        'train',
+        '--resume',
+        'run',
+        '--out',
+        'booked',
+        '--steps',
+        '9',
+        '--set',
+        'logInterval=1',
+        '--set',
+        'checkpointInterval=2',
+        '--no-progress',
+      ]),
+      cli(['train', '--resume', 'run', '--out', 'booked2', '--steps', '9', '--set', 'snapshots.best=true', '--no-progress']),
+    ]);
+    expect(ok.code).toBe(0);
+    const state = JSON.parse(readFileSync(join(dir, 'booked', 'checkpoint', 'state.json'), 'utf8')) as { extra: { run: unknown } };
+    expect(state.extra.run).toMatchObject({ logInterval: 1, checkpointInterval: 2 });
+    expect(metricsLines(join(dir, 'booked')).length).toBeGreaterThan(0);
+    expectCleanFailure(bad, /snapshots\.best: the best snapshot is chosen at evaluations: it needs eval\.interval > 0/);
   });
 
   it('eval --json: loss, tokens, bits per byte, perplexity = exp(loss); sample: text (seeded), streamed, several side by side', async () => {
