@@ -213,7 +213,8 @@ export function registerTrain(program: Command): void {
         for (const o of f.set ?? [])
           if (!BOOKKEEPING_ON_RESUME.some((p) => o.path.join('.') === p || o.path.join('.').startsWith(`${p}.`)))
             throw new Error(
-              `--set ${o.text}: --resume continues the saved run as it was configured; --set may change only its bookkeeping there (${BOOKKEEPING_ON_RESUME.join(', ')})`,
+              `--set ${o.text}: --resume continues the saved run as it was configured; --set may change only its bookkeeping there (${BOOKKEEPING_ON_RESUME.join(', ')})` +
+                (o.path[0] === 'steps' ? ': the step count is --steps' : ''),
             );
         // (a run that trains there now and has saved nothing yet: named as such, not as no checkpoint)
         if (f.out === undefined) checkNoOwner(basename(resolve(f.resume)) === 'checkpoint' ? join(f.resume, '..') : f.resume);
@@ -241,12 +242,12 @@ export function registerTrain(program: Command): void {
           if (past.rewarming > 0)
             process.stderr.write(
               `staged-lm: note: the re-warmup after the growth (${schedule.restart!.rewarmup} steps from position ${schedule.restart!.at}) runs past the schedule's horizon (lr.total ${schedule.total}): ` +
-                `${past.rewarming} of these steps still rise towards its final rate ${schedule.final}, and the rate never decays\n`,
+                `${past.rewarming} of these steps still rise towards its final rate ${schedule.final.toPrecision(4)}, and the rate never decays\n`,
             );
           if (past.atFinal > 0)
             process.stderr.write(
               `staged-lm: note: the learning-rate schedule reaches its end (lr.total ${schedule.total}) before step ${f.steps}: ` +
-                `the last ${past.atFinal} steps train at its final rate ${schedule.final}\n`,
+                `the last ${past.atFinal} steps train at its final rate ${schedule.final.toPrecision(4)}\n`,
             );
         }
       } else {
@@ -312,10 +313,20 @@ export function registerTrain(program: Command): void {
                 (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
               `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
               `checkpoint: ${r.checkpoint}`,
-              ...(r.best?.snapshot ? [`best: ${r.best.snapshot} (step ${r.best.step}, val loss ${r.best.valLoss.toFixed(4)})`] : []),
+              ...(r.best === null
+                ? []
+                : r.best.snapshot !== null
+                  ? [`best: ${r.best.snapshot} (step ${r.best.step}, val loss ${r.best.valLoss.toFixed(4)})`]
+                  : trainer.config.snapshots.best
+                    ? [
+                        `best: step ${r.best.step}, val loss ${r.best.valLoss.toFixed(4)} (its snapshot is not in this run directory: the run was resumed from elsewhere)`,
+                      ]
+                    : []),
               ...(r.lossScale === null
                 ? []
-                : [`loss scale: ${r.lossScale.scale}, ${r.lossScale.skippedUpdates} update(s) skipped for overflowing gradients`]),
+                : [
+                    `loss scale: ${Number(r.lossScale.scale.toPrecision(4))}, ${r.lossScale.skippedUpdates} update(s) skipped for overflowing gradients`,
+                  ]),
               `metrics: ${join(out, 'metrics.jsonl')}`,
               ...(r.profile === null ? [] : [f.progress ? `profile: ${r.profile.trace}` : describeProfile(r.profile)]),
             ].join('\n'),

@@ -247,9 +247,9 @@ export const RunConfigSchema = z
         /**
          * Early stopping: end the run after this many evaluations on the interval in a row without a
          * new lowest validation loss (snapshots.best keeps that state; the count starts afresh at
-         * each growth). Absent: never.
+         * each growth). Absent or null: never.
          */
-        patience: z.number().int().positive().optional(),
+        patience: z.number().int().positive().nullable().optional(),
       })
       .strict()
       .prefault({}),
@@ -308,7 +308,7 @@ export const RunConfigSchema = z
     path: ['model'],
   })
   .refine((c) => !c.cudaGraph || c.device.startsWith('cuda'), { message: 'cudaGraph needs a CUDA device', path: ['cudaGraph'] })
-  .refine((c) => c.eval.patience === undefined || c.eval.interval > 0, {
+  .refine((c) => c.eval.patience === undefined || c.eval.patience === null || c.eval.interval > 0, {
     message: 'early stopping counts evaluations: it needs eval.interval > 0',
     path: ['eval', 'patience'],
   })

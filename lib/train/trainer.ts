@@ -71,7 +71,7 @@ export class TrainingDivergedError extends Error {
           ? `the loss is ${value}`
           : what === 'parameters'
             ? 'the parameters blew up (their norm is not finite)'
-            : `the gradients were not finite at ${MAX_SKIPPED_IN_A_ROW} steps in a row, whatever the loss scale (down to ${value})`
+            : `the gradients overflowed at ${MAX_SKIPPED_IN_A_ROW} steps in a row although the loss scale halved each time (down to ${value.toPrecision(4)}): they are not finite (NaN), or the scale began far too high (lossScale.init; 2^16 by default)`
       } at step ${step} (the checkpoint and snapshots written before it, if any, are intact)`,
     );
   }
@@ -191,8 +191,12 @@ export class Trainer {
   lastValLoss: number | null = null;
   /** The lowest validation loss so far and its step (config.snapshots.best keeps that state), null before any. */
   best: { step: number; valLoss: number } | null = null;
-  /** Evaluations on the interval since the best one (config.eval.patience ends the run when it is reached). */
+  /** Evaluations on the interval since the lowest of them (config.eval.patience ends the run when it is reached). */
   evalsSinceBest = 0;
+  /** The lowest validation loss of the evaluations on the interval (patience's reference). */
+  private intervalBest: number | null = null;
+  /** Notes from before train() (resume), printed when it starts. */
+  private pendingNotes: string[] = [];
   /** Validation points of the current stage (cumulative FLOPs, loss): the slope trigger's input. */
   valHistory: { step: number; flops: number; compute?: number; loss: number }[] = [];
   /** This process's part in a data-parallel job (null in a single-process run). */
@@ -377,6 +381,7 @@ export class Trainer {
       lastValLoss: number | null;
       best?: { step: number; valLoss: number } | null;
       evalsSinceBest?: number;
+      intervalBest?: number | null;
       valHistory?: Trainer['valHistory'];
       compute?: number;
       elapsed?: number;
@@ -398,7 +403,7 @@ export class Trainer {
       },
       Object.values(overrides).every((v) => v === undefined)
         ? `${dir}/state.json run`
-        : `${dir}/state.json run with the options given on resuming`,
+        : `run config (${dir}/state.json's, with the options given on resuming)`,
     );
     const ck = loadCheckpoint(dir, checkDevice(config.device));
     let t: Trainer | null = null;
@@ -423,6 +428,9 @@ export class Trainer {
       t.lastValLoss = extra.lastValLoss;
       t.best = extra.best ?? null;
       t.evalsSinceBest = extra.evalsSinceBest ?? 0;
+      t.intervalBest = extra.intervalBest ?? null;
+      // (now, not at train(): the caller reads the schedule for its own notes)
+      t.alignWsdToEnd();
       // a checkpoint older than the compute counter: its FLOPs, scaled by the current model's ratio
       // of Kaplan compute to FLOPs, stand in — for the counter and its curve's points alike, so that
       // the trigger's log-log slopes (blind to a common factor) go on unchanged; exact before any
@@ -814,6 +822,7 @@ export class Trainer {
         lastValLoss: this.lastValLoss,
         best: this.best,
         evalsSinceBest: this.evalsSinceBest,
+        intervalBest: this.intervalBest,
         // this stage's validation curve: the slope trigger reads it, and a resumed run must see it
         valHistory: this.valHistory,
         compute: this.compute,
@@ -864,7 +873,7 @@ export class Trainer {
    * the run's end; on resuming with more steps, it goes on at the peak. Not while the decay is
    * under way, nor for a schedule whose lr.total the config set (and that never grew).
    */
-  private alignWsdToEnd(note: (line: string) => void): void {
+  private alignWsdToEnd(note: (line: string) => void = (line) => this.pendingNotes.push(line)): void {
     if (this.config.endAt !== 'steps' || (this.config.lr.total !== undefined && this.schedule.restart === undefined)) return;
     // (the run's configured end: a session that stops earlier, train({ steps }), is a part of it)
     const steps = this.config.steps;
@@ -951,6 +960,7 @@ export class Trainer {
       main && (opts.notes ?? opts.progress ?? true),
     );
     this.alignWsdToEnd((line) => progress.note(line));
+    for (const line of this.pendingNotes.splice(0)) progress.note(line);
     for (const line of [...this.endNotes(steps), ...this.symmetryNotes()]) progress.note(line);
     // a best snapshot the run does not know of (it was saved after the checkpoint this run resumed
     // from, by a session that was killed): set aside, named, as the resumed run will save its own
@@ -1122,24 +1132,33 @@ export class Trainer {
           // candidates: the evaluations on the interval (as the trigger's curve: a resumed run keeps
           // the uninterrupted one's best) and the one at the run's last step (its config's, not a
           // shorter session's: train({ steps }))
-          if (onInterval || p.step === this.lastStep()) {
-            if (Number.isFinite(v) && (this.best === null || v < this.best.valLoss)) {
-              this.best = { step: p.step, valLoss: v };
+          if ((onInterval || p.step === this.lastStep()) && Number.isFinite(v) && (this.best === null || v < this.best.valLoss)) {
+            this.best = { step: p.step, valLoss: v };
+            if (this.config.snapshots.best) {
+              save(bestSnapshotDir(opts.out));
+              windowStart = performance.now();
+            }
+          }
+          // patience counts the interval's evaluations only, against the interval's best: a
+          // session's last one off the interval would make a resumed run stop where an
+          // uninterrupted one does not
+          if (onInterval) {
+            if (Number.isFinite(v) && (this.intervalBest === null || v < this.intervalBest)) {
+              this.intervalBest = v;
               this.evalsSinceBest = 0;
-              if (this.config.snapshots.best) {
-                save(bestSnapshotDir(opts.out));
-                windowStart = performance.now();
-              }
             } else this.evalsSinceBest += 1;
           }
           // (every rank evaluated the same loss: they stop together, after this step's saves)
           const patience = ev.patience;
-          if (patience !== undefined && this.evalsSinceBest >= patience && p.step < steps) {
+          if (patience !== undefined && patience !== null && this.evalsSinceBest >= patience && p.step < steps) {
             stoppedEarly = true;
             const left = this.config.stages.length - this.progression.stage;
             progress.note(
-              `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${patience} evaluation(s)` +
-                (this.best === null ? '' : ` since step ${this.best.step} (${this.best.valLoss.toFixed(4)})`) +
+              `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${this.evalsSinceBest} evaluation(s) on the interval` +
+                (this.best === null ? '' : ` (the lowest: ${this.best.valLoss.toFixed(4)} at step ${this.best.step})`) +
+                (this.skippedInARow > 0
+                  ? `; the last ${this.skippedInARow} updates were skipped, their gradients overflowing at the loss scale ${fmtScale(this.scaler!.state().scale)}: the model has not trained since`
+                  : '') +
                 (left > 0 ? `; ${left} growth(s) of the config not made` : ''),
             );
           }

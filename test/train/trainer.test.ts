@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer, TrainingDivergedError, type GrowthEvent } from '../../lib/train/trainer';
 import { autoPrecision } from '../../lib/train/precision';
+import { pastHorizon } from '../../lib/optim/schedule';
 import type { Device } from '../../lib/dtype';
 import { parseRunConfig } from '../../lib/train/config';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
@@ -282,6 +283,18 @@ describe('the best snapshot', () => {
     expect(rg.step).toBe(10);
   });
 
+  it("patience counts the interval's evaluations only: a run extended after its last step stops where an uninterrupted one does", async () => {
+    // uninterrupted with patience 2: 10.11, 8.99, 9.09 (1), 8.67, 8.81 (1) — no stop. A 5-step run
+    // evaluates at its last step too (9.10, off the interval): counted, it would stop the extension at 6
+    const first = Trainer.create({ ...bumpy, steps: 5, eval: { ...bumpy.eval, patience: 2 } });
+    await first.train({ out: join(dir, 'p'), progress: false });
+    first.dispose();
+    const more = Trainer.resume(join(dir, 'p', 'checkpoint'), { steps: 10 });
+    const r = await more.train({ out: join(dir, 'p'), progress: false });
+    more.dispose();
+    expect(r).toMatchObject({ step: 10, stoppedEarly: false });
+  });
+
   it('needs evaluations', () => {
     expect(() => parseRunConfig({ ...small, steps: 2, snapshots: { best: true } })).toThrow(
       /snapshots\.best: the best snapshot is chosen at evaluations: it needs eval\.interval > 0/,
@@ -305,6 +318,18 @@ describe('wsd', () => {
     expect(lr.get(30)).toBe(1e-3); // stable
     expect(lr.get(40)).toBeCloseTo(1e-4, 12); // the final rate at the last step
     expect(lr.get(38)!).toBeLessThan(1e-3);
+  });
+});
+
+describe('wsd on resuming', () => {
+  it('a wsd run resumed with more steps while at its peak moves its decay to the new end at once (before train())', async () => {
+    const t = Trainer.create({ ...small, steps: 20, lr: { kind: 'wsd', peak: 1e-3, warmup: 2 } });
+    await t.train({ out: join(dir, 'w'), progress: false, steps: 10 });
+    t.dispose();
+    const more = Trainer.resume(join(dir, 'w', 'checkpoint'), { steps: 40 });
+    expect(more.schedule).toMatchObject({ kind: 'wsd', total: 40 });
+    expect(pastHorizon(more.schedule, 11, 40)).toEqual({ atFinal: 0, rewarming: 0 });
+    more.dispose();
   });
 });
 
@@ -381,7 +406,7 @@ describe('loss scaling', () => {
     expect(err).toBeInstanceOf(TrainingDivergedError);
     expect((err as TrainingDivergedError).what).toBe('gradients');
     expect((err as Error).message).toMatch(
-      /training diverged: the gradients were not finite at 50 steps in a row, whatever the loss scale \(down to .*\) at step 50/,
+      /training diverged: the gradients overflowed at 50 steps in a row although the loss scale halved each time \(down to .*\): they are not finite \(NaN\), or the scale began far too high \(lossScale\.init; 2\^16 by default\) at step 50/,
     );
     expect(existsSync(join(dir, 'nan', 'checkpoint'))).toBe(false);
   });
