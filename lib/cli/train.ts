@@ -310,7 +310,9 @@ export function registerTrain(program: Command): void {
           output(f.json, { ...r, out }, () =>
             [
               `${r.interrupted ? 'interrupted' : r.stoppedEarly ? 'stopped early' : 'done'} at step ${r.step}: loss ${r.finalLoss.toFixed(4)}` +
-                (r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}`),
+                (r.valLoss === null
+                  ? ''
+                  : `, val loss ${r.valLoss.toFixed(4)}${r.valLossStep !== null && r.valLossStep !== r.step ? ` (at step ${r.valLossStep})` : ''}`),
               `${r.tokens} tokens, ${fmtFlops(r.flops)}, ${r.seconds.toFixed(1)} s`,
               `checkpoint: ${r.checkpoint}`,
               ...(r.best === null

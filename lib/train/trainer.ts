@@ -137,6 +137,8 @@ export interface TrainResult {
   flops: number;
   finalLoss: number;
   valLoss: number | null;
+  /** The step valLoss was measured at (an interrupted run's last evaluation may be a few steps back). */
+  valLossStep: number | null;
   interrupted: boolean;
   checkpoint: string;
   seconds: number;
@@ -189,6 +191,8 @@ export class Trainer {
   schedule: Schedule;
   progression: Progression = { step: 0, tokens: 0, flops: 0, stage: 0, schedulePos: 0 };
   lastValLoss: number | null = null;
+  /** The step of lastValLoss. */
+  lastValStep: number | null = null;
   /** The lowest validation loss so far and its step (config.snapshots.best keeps that state), null before any. */
   best: { step: number; valLoss: number } | null = null;
   /** Evaluations on the interval since the lowest of them (config.eval.patience ends the run when it is reached). */
@@ -379,6 +383,7 @@ export class Trainer {
       schedule: Schedule;
       progression: Progression;
       lastValLoss: number | null;
+      lastValStep?: number | null;
       best?: { step: number; valLoss: number } | null;
       evalsSinceBest?: number;
       intervalBest?: number | null;
@@ -426,6 +431,7 @@ export class Trainer {
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
+      t.lastValStep = extra.lastValStep ?? (extra.lastValLoss === null ? null : extra.progression.step);
       t.best = extra.best ?? null;
       t.evalsSinceBest = extra.evalsSinceBest ?? 0;
       t.intervalBest = extra.intervalBest ?? null;
@@ -801,6 +807,7 @@ export class Trainer {
       loss = nats / tokens;
     }
     this.lastValLoss = loss;
+    this.lastValStep = this.progression.step;
     return loss;
   }
 
@@ -820,6 +827,7 @@ export class Trainer {
         schedule: this.schedule,
         progression: { ...p },
         lastValLoss: this.lastValLoss,
+        lastValStep: this.lastValStep,
         best: this.best,
         evalsSinceBest: this.evalsSinceBest,
         intervalBest: this.intervalBest,
@@ -1226,6 +1234,7 @@ export class Trainer {
       flops: p.flops,
       finalLoss: lastLoss,
       valLoss: this.lastValLoss,
+      valLossStep: this.lastValStep,
       interrupted,
       checkpoint: checkpointDir,
       seconds: (performance.now() - t0) / 1000,

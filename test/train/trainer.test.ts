@@ -618,6 +618,25 @@ describe('what a run reports', () => {
     t.dispose();
     t3.dispose();
   });
+
+  it('the validation loss reported is dated: an interrupted run names the step it was measured at', async () => {
+    const stop = new AbortController();
+    const t = Trainer.create({ ...small, steps: 20, logInterval: 1, eval: { interval: 2, batches: 1 } });
+    // stopped after step 3's record: the last evaluation was step 2's
+    const r = await t.train({
+      out: join(dir, 'dated'),
+      progress: false,
+      onRecord: (x) => x.step === 3 && stop.abort(),
+      signal: stop.signal,
+      notes: false,
+    });
+    t.dispose();
+    expect(r).toMatchObject({ interrupted: true, valLossStep: 2 });
+    expect(r.step).toBeGreaterThan(2);
+    const again = Trainer.resume(join(dir, 'dated', 'checkpoint'));
+    expect(again.lastValStep).toBe(2);
+    again.dispose();
+  });
 });
 
 describe('the run data', () => {
