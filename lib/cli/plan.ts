@@ -236,7 +236,7 @@ export function registerFit(program: Command): void {
     .option(
       '--run <file:N>',
       "a from-scratch run's metrics.jsonl and its non-embedding parameter count (repeatable); S = step, every valLoss record " +
-        '(the end-of-session ones too); a staged run (a log with a growth event) is refused: its points after a growth belong to another size',
+        '(the end-of-session ones too); a staged run (a log with a growth event, or resumed past one) is refused: its points after a growth belong to another size',
       collectRun,
       [],
     )

@@ -94,6 +94,11 @@ export function fitPointsFromMetrics(text: string, params: number, name = 'metri
       throw new Error(
         `${name} line ${line}: a growth at step ${String(r.step)}: this is a staged run; fit needs from-scratch runs (one size each)`,
       );
+    // a run resumed past a growth (a checkpoint `staged-lm grow` wrote, say): its log holds no growth
+    if (r.event === 'resume' && typeof r.stage === 'number' && r.stage > 0)
+      throw new Error(
+        `${name} line ${line}: resumed at step ${String(r.step)} in stage ${r.stage}, after a growth: this is a staged run; fit needs from-scratch runs (one size each)`,
+      );
     if ('event' in r) continue;
     if (typeof r.step === 'number' && r.step > 0 && typeof r.tokens === 'number' && r.tokens > 0)
       ratios.add(Number((r.tokens / r.step).toPrecision(12)));

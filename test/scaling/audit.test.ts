@@ -345,6 +345,24 @@ describe('7. fit --run refuses a staged run', () => {
   });
 });
 
+describe('7b. fit --run refuses a run resumed past a growth (grow, then train --resume: no growth in its log)', () => {
+  test('names the file and the stage', async () => {
+    const f = join(dir, 'grown-resumed.jsonl');
+    writeFileSync(
+      f,
+      toJsonl([
+        { event: 'resume', step: 150, stage: 1, tokens: 150, flops: 1, compute: 1, size: { nLayer: 2, nEmbd: 32 } },
+        { step: 200, tokens: 200, valLoss: 4 },
+      ]),
+    );
+    await expect(run(['fit', '--run', `${f}:1e6`])).rejects.toThrow(
+      new RegExp(
+        `${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 1: resumed at step 150 in stage 1, after a growth: this is a staged run; fit needs from-scratch runs`,
+      ),
+    );
+  });
+});
+
 describe('8. fit --points reads pretty-printed JSON', () => {
   test('{"points": [...]} over several lines, an array over several lines, JSON lines', async () => {
     const law = { Nc: 2e12, alphaN: 0.1, Sc: 5e3, alphaS: 0.65, Bstar: 2.1e8, alphaB: 0.21 };
