@@ -15,6 +15,10 @@ export function registerReport(program: Command): void {
     )
     .action((f: { run: string; baseline?: string; json?: boolean }) => {
       const r = writeReport(f.run, f.baseline);
-      output(f.json, { svg: r.svg, stages: r.stages }, () => `${r.table}\nplot: ${r.svg}`);
+      output(
+        f.json,
+        { svg: r.svg, stages: r.stages, earlyStop: r.earlyStop, skippedUpdates: r.skippedUpdates },
+        () => `${r.table}\nplot: ${r.svg}`,
+      );
     });
 }

@@ -52,6 +52,10 @@ export interface RunCurves {
   stages: StageRow[];
   /** Tokens and FLOPs before the log's first step: 0, or a resumed run's counters (its `resume` event). */
   origin: { tokens: number; flops: number };
+  /** The step of the run's `early-stop` event (eval.patience), null where it has none or went on past it. */
+  earlyStop: number | null;
+  /** Updates skipped under loss scaling (records with skipped: true). */
+  skippedUpdates: number;
 }
 
 /** Reads metrics.jsonl into curves, growth points and per-stage rows. */
@@ -65,6 +69,8 @@ export function readRun(dir: string): RunCurves {
   let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
   let origin = { tokens: 0, flops: 0 };
   let seen = false; // a step record or a growth: a resume event after one is a resume in place
+  let earlyStop: number | null = null;
+  let skippedUpdates = 0;
   for (const { value, line } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
     const where = `${path} line ${line}`;
     if (value === null || typeof value !== 'object' || Array.isArray(value))
@@ -107,7 +113,10 @@ export function readRun(dir: string): RunCurves {
       };
       continue;
     }
+    if (r.event === 'early-stop' && typeof r.step === 'number') earlyStop = r.step;
     if (typeof r.step !== 'number' || r.event !== undefined) continue;
+    if (r.skipped === true) skippedUpdates += 1;
+    if (earlyStop !== null && r.step > earlyStop) earlyStop = null; // (resumed past it)
     const flops = r.flops as number;
     if (typeof r.loss === 'number') train.push({ flops, loss: r.loss });
     if (typeof r.valLoss === 'number') {
@@ -122,7 +131,7 @@ export function readRun(dir: string): RunCurves {
   // the last stage's size where no growth event names it (a run that never grew): its checkpoint's
   if (current.size === '') current.size = checkpointSize(dir);
   stages.push(current);
-  return { train, val, growths, stages, origin };
+  return { train, val, growths, stages, origin, earlyStop, skippedUpdates };
 }
 
 /** `L×d` of the run's checkpoint (config.json in HF's names), or '' without a readable one. */
@@ -181,6 +190,8 @@ export function stageTable(run: RunCurves): string {
     rows.push(
       `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens).padStart(10)}  ${s.flops.toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,
     );
+  if (run.earlyStop !== null) rows.push(`stopped early at step ${run.earlyStop} (eval.patience)`);
+  if (run.skippedUpdates > 0) rows.push(`${run.skippedUpdates} update(s) skipped under loss scaling (gradients overflowed)`);
   return rows.join('\n');
 }
 
@@ -264,10 +275,13 @@ export function renderSvg(run: RunCurves, baseline: RunCurves | null, title: str
 }
 
 /** Writes DIR/report.svg and returns its path, the stage table and its rows. */
-export function writeReport(dir: string, baselineDir?: string): { svg: string; table: string; stages: StageTableRow[] } {
+export function writeReport(
+  dir: string,
+  baselineDir?: string,
+): { svg: string; table: string; stages: StageTableRow[]; earlyStop: number | null; skippedUpdates: number } {
   const run = readRun(dir);
   const baseline = baselineDir === undefined ? null : readRun(baselineDir);
   const svg = join(dir, 'report.svg');
   writeFileSync(svg, renderSvg(run, baseline, baseline ? 'staged run vs baseline' : 'loss vs compute'));
-  return { svg, table: stageTable(run), stages: stageRows(run) };
+  return { svg, table: stageTable(run), stages: stageRows(run), earlyStop: run.earlyStop, skippedUpdates: run.skippedUpdates };
 }

@@ -231,11 +231,13 @@ describe('the best snapshot', () => {
       .map((l) => JSON.parse(l) as { event?: string; step: number })
       .filter((e) => e.event !== undefined);
     expect(events).toEqual([expect.objectContaining({ event: 'early-stop', step: 6, best: expect.objectContaining({ step: 4 }) })]);
+    expect(stageTable(readRun(join(dir, 'es')))).toMatch(/\nstopped early at step 6 \(eval\.patience\)$/);
     // resumed, it improves at step 8 and reaches its last step (no stop at the end)
     const more = Trainer.resume(join(dir, 'es', 'checkpoint'), { steps: 10 });
     const r2 = await more.train({ out: join(dir, 'es'), progress: false });
     more.dispose();
     expect(r2).toMatchObject({ step: 10, stoppedEarly: false, best: { step: 8 } });
+    expect(stageTable(readRun(join(dir, 'es')))).not.toMatch(/stopped early/); // (it went on past the stop)
     expect(() => parseRunConfig({ ...small, steps: 2, eval: { interval: 0, patience: 2 } })).toThrow(
       /eval\.patience: early stopping counts evaluations: it needs eval\.interval > 0/,
     );
@@ -382,6 +384,9 @@ describe('loss scaling', () => {
     expect(skipped.some((s) => s > 8)).toBe(true);
     expect(wholeResult).toBe(skipped.length);
     for (const r of a.filter((x) => x.skipped === true)) expect(r.gradNorm).toBe(Infinity);
+    expect(stageTable(readRun(join(dir, 'a')))).toMatch(
+      new RegExp(`\\n${skipped.length} update\\(s\\) skipped under loss scaling \\(gradients overflowed\\)$`),
+    );
     // the checkpoint counts the updates made: the bias corrections of a resumed run go on from it
     const state = readCheckpointState(join(dir, 'a', 'checkpoint'));
     expect(state.optimizerStep).toBe(24 - skipped.length);
