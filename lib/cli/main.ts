@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `staged-lm` command line. Each command takes --json for one machine-readable object on stdout;
-// human-readable output and progress go to stderr/stdout as each command documents.
+// The `staged-lm` command line. Each command takes --json for one machine-readable object on stdout
+// (its result, or `{ error }` when it fails); human-readable output and progress go to stderr/stdout
+// as each command documents.
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
@@ -14,6 +15,7 @@ import { registerReport } from './report';
 import { registerSlope } from './slope';
 import { registerSample } from './sample';
 import { registerTrain } from './train';
+import { TrainingDivergedError } from '../train/trainer';
 import { packageVersion } from './version';
 
 export function buildProgram(): Command {
@@ -44,17 +46,65 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * Whether the command asked for --json: its parsed options once an action began, else (a usage
+ * error) the command's own words — those before `--`, and for `launch` those before the ranks'
+ * command, which has its own --json.
+ */
+function jsonRequested(argv: string[], actionOpts: Record<string, unknown> | undefined): boolean {
+  if (actionOpts !== undefined) return actionOpts.json === true;
+  const dashes = argv.indexOf('--');
+  const own = dashes < 0 ? argv : argv.slice(0, dashes);
+  // without `--`, where launch's ranks' command begins is commander's to say
+  if (own[0] === 'launch' && dashes < 0) return false;
+  return own.includes('--json');
+}
+
+/**
+ * A failed --json command's one object on stdout: `{ error: { message, exitCode, ... } }`, with a
+ * divergence's step, what went non-finite and its value, so that a script reads why it failed
+ * without parsing stderr (which carries the same message).
+ */
+export function errorObject(e: unknown, exitCode: number): { error: Record<string, unknown> } {
+  const error: Record<string, unknown> = { message: e instanceof Error ? e.message : String(e), exitCode };
+  if (e instanceof CommanderError) error.code = e.code;
+  if (e instanceof TrainingDivergedError)
+    error.diverged = {
+      step: e.step,
+      what: e.what,
+      // NaN and ±Infinity have no JSON number
+      value: Number.isFinite(e.value) ? e.value : String(e.value),
+    };
+  return { error };
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
+  // commander's errors as exceptions, not process.exit: a subcommand does not inherit this from
+  // its parent once created, so each gets it
+  const overrideExits = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(overrideExits);
+  };
+  overrideExits(program);
+  let actionOpts: Record<string, unknown> | undefined;
+  program.hook('preAction', (_program, action) => {
+    actionOpts = action.opts();
+  });
+  const fail = (e: unknown, code: number): number => {
+    if (code !== 0 && jsonRequested(argv, actionOpts)) process.stdout.write(JSON.stringify(errorObject(e, code)) + '\n');
+    return code;
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
     // an action may have set an exit code (130 after Ctrl-C, 3 after divergence)
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
+    // commander has written its message to stderr (and --help / --version exit 0)
+    if (e instanceof CommanderError) return fail(e, e.exitCode);
     process.stderr.write(`staged-lm: ${e instanceof Error ? e.message : String(e)}\n`);
     // an action that failed may have chosen its code (3: training diverged)
-    return typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1;
+    return fail(e, typeof process.exitCode === 'number' && process.exitCode !== 0 ? process.exitCode : 1);
   }
 }
 

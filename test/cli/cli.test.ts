@@ -18,6 +18,7 @@ interface Run {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  args: string[];
 }
 
 /** Starts the CLI; `done` never rejects (a spawn error or a timeout reads as code null, in stderr). */
@@ -39,11 +40,11 @@ function start(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}):
     }, opts.timeoutMs ?? TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
-      res({ code: null, signal: null, stdout, stderr: stderr + `\n[test] spawn failed: ${e.message}` });
+      res({ code: null, signal: null, stdout, stderr: stderr + `\n[test] spawn failed: ${e.message}`, args });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      res({ code, signal, stdout, stderr });
+      res({ code, signal, stdout, stderr, args });
     });
   });
   return { child, done };
@@ -92,7 +93,13 @@ function expectCleanFailure(r: Run, mention: string | RegExp): void {
   expect(r.stderr).toMatch(typeof mention === 'string' ? new RegExp(mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : mention);
   expect(r.stderr).not.toMatch(/^\s+at\s/m); // a stack frame
   expect(r.stderr).not.toMatch(/\b(Type|Range|Reference|Syntax)?Error: /); // an uncaught error's header
-  expect(r.stdout).toBe('');
+  const own = r.args.includes('--') ? r.args.slice(0, r.args.indexOf('--')) : r.args;
+  if (own.includes('--json') && (own[0] !== 'launch' || r.args.includes('--'))) {
+    // --json: the error's one object on stdout, with stderr's message and the exit status
+    const { error } = jsonLine(r.stdout) as { error: { message: string; exitCode: number } };
+    expect(error.exitCode).toBe(r.code);
+    expect(error.message).toMatch(typeof mention === 'string' ? new RegExp(mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : mention);
+  } else expect(r.stdout).toBe('');
 }
 
 function metricsLines(runDir: string): Record<string, unknown>[] {
@@ -187,6 +194,9 @@ describe('--help and usage errors', () => {
     ['an unknown option', ['train', '--bogus'], "unknown option '--bogus'"],
     ['train --steps -3', ['train', '--steps', '-3'], /--steps.*-3/],
     ['train --steps 1.5', ['train', '--steps', '1.5'], /--steps.*1\.5/],
+    // with --json, also the error's object on stdout (expectCleanFailure checks it)
+    ['train --steps 1.5 --json', ['train', '--json', '--steps', '1.5'], /--steps.*1\.5/],
+    ['eval --json without --checkpoint', ['eval', '--data', 'x.txt', '--json'], '--checkpoint'],
     ['bench --device tpu', ['bench', '--device', 'tpu'], /--device.*tpu/],
     [
       'train --profile-steps without --profile',
@@ -205,6 +215,7 @@ describe('--help and usage errors', () => {
     ['prepare --workers 0', ['prepare', '--text', 'a.txt', '--out', 'o', '--workers', '0'], /--workers.*0/],
     ['eval without --checkpoint', ['eval', '--data', 'x.txt'], '--checkpoint'],
     ['launch -n 0', ['launch', '-n', '0', '--', 'staged-lm', 'doctor'], /--nproc.*0/],
+    ['launch -n 0 --json', ['launch', '-n', '0', '--json', '--', 'staged-lm', 'doctor', '--json'], /--nproc.*0/],
     ['launch without a command', ['launch', '-n', '2'], /missing required argument 'command'/],
     // the tiny sizes keep the run short should the check ever regress
     [
@@ -707,10 +718,18 @@ describe('bad inputs fail cleanly', () => {
         logInterval: 10,
       }),
     );
-    const r = await cli(['train', '--config', 'nan.json', '--out', 'nan', '--no-progress']);
+    const r = await cli(['train', '--config', 'nan.json', '--out', 'nan', '--no-progress', '--json']);
     expect(r.code).toBe(3);
     const diverged = Number(/training diverged: the loss is NaN at step (\d+)/.exec(r.stderr)?.[1]);
     expect(diverged).toBeGreaterThan(0);
+    // --json: why, in one object on stdout (NaN, which JSON has no number for, as a string)
+    expect(jsonLine(r.stdout)).toEqual({
+      error: {
+        message: expect.stringMatching(/^training diverged: the loss is NaN/) as unknown,
+        exitCode: 3,
+        diverged: { step: diverged, what: 'loss', value: 'NaN' },
+      },
+    });
     // a checkpoint, if one was due before, is from before the divergence (here: none at all)
     const ckpt = join(dir, 'nan', 'checkpoint');
     if (existsSync(ckpt)) expect((expectCheckpoint(ckpt) as { step: number }).step).toBeLessThan(diverged);

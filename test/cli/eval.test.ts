@@ -27,6 +27,7 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+  args: string[];
 }
 
 /** Runs the CLI to completion (one libtorch thread: jest runs two workers). */
@@ -44,11 +45,11 @@ function cli(args: string[]): Promise<Run> {
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
-      res({ code: null, stdout, stderr: `${stderr}\nspawn failed: ${e.message}` });
+      res({ code: null, stdout, stderr: `${stderr}\nspawn failed: ${e.message}`, args });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      res({ code, stdout, stderr });
+      res({ code, stdout, stderr, args });
     });
   });
 }
@@ -69,7 +70,13 @@ function esc(s: string): string {
 /** A clean refusal: exit 1, one `staged-lm: …` line matching `message`, no stack trace. */
 function expectRefused(r: Run, message: RegExp): void {
   expect(r.code).toBe(1);
-  expect(r.stdout).toBe('');
+  if (r.args.includes('--json')) {
+    // the error's one object, with the message stderr has
+    const { error } = JSON.parse(r.stdout) as { error: { message: string; exitCode: number } };
+    expect(r.stdout.split('\n')).toHaveLength(2);
+    expect(error.exitCode).toBe(1);
+    expect(r.stderr).toBe(`staged-lm: ${error.message}\n`);
+  } else expect(r.stdout).toBe('');
   expect(r.stderr).toMatch(/^staged-lm: /);
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at /);
