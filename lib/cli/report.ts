@@ -11,13 +11,13 @@ export function registerReport(program: Command): void {
     .option('--baseline <dir>', 'a from-scratch run to overlay')
     .option(
       '--json',
-      "print one JSON object: svg, and stages as the table shows them (tokens and flops: the stage's own; cumulativeTokens and cumulativeFlops: the run's totals at the stage's end)",
+      "print one JSON object: svg, and stages as the table shows them (tokens and flops: the stage's own; cumulativeTokens and cumulativeFlops: the run's totals at the stage's end), earlyStop, skippedUpdates, initFrom (a fine-tune's starting weights)",
     )
     .action((f: { run: string; baseline?: string; json?: boolean }) => {
       const r = writeReport(f.run, f.baseline);
       output(
         f.json,
-        { svg: r.svg, stages: r.stages, earlyStop: r.earlyStop, skippedUpdates: r.skippedUpdates },
+        { svg: r.svg, stages: r.stages, earlyStop: r.earlyStop, skippedUpdates: r.skippedUpdates, initFrom: r.initFrom },
         () => `${r.table}\nplot: ${r.svg}`,
       );
     });

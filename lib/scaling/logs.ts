@@ -99,6 +99,12 @@ export function fitPointsFromMetrics(text: string, params: number, name = 'metri
       throw new Error(
         `${name} line ${line}: resumed at step ${String(r.step)} in stage ${r.stage}, after a growth: this is a staged run; fit needs from-scratch runs (one size each)`,
       );
+    // a fine-tune: its losses start from trained weights, not from the size's own curve
+    const initFrom = r.event === 'init' ? r.from : r.event === 'resume' ? r.initFrom : undefined;
+    if (typeof initFrom === 'string')
+      throw new Error(
+        `${name} line ${line}: a fine-tune of ${initFrom} (initFrom): its losses start from trained weights; fit needs from-scratch runs (one size each)`,
+      );
     if ('event' in r) continue;
     if (typeof r.step === 'number' && r.step > 0 && typeof r.tokens === 'number' && r.tokens > 0)
       ratios.add(Number((r.tokens / r.step).toPrecision(12)));

@@ -16,7 +16,9 @@ const ResumeRecord = z.object({
   tokens: z.number(),
   flops: z.number(),
   size: Size.optional(),
+  initFrom: z.string().optional(),
 });
+const InitRecord = z.object({ event: z.literal('init'), step: z.number(), from: z.string() });
 const GrowthRecord = z.object({ event: z.literal('growth'), step: z.number(), stage: z.number(), op: z.string(), from: Size, to: Size });
 const StepRecordShape = z.object({ step: z.number(), tokens: z.number(), flops: z.number() });
 
@@ -56,6 +58,8 @@ export interface RunCurves {
   earlyStop: number | null;
   /** Updates skipped under loss scaling (records with skipped: true). */
   skippedUpdates: number;
+  /** Where a fine-tune's weights came from (its `init` event, or a resume event's initFrom); null from scratch. */
+  initFrom: string | null;
 }
 
 /** Reads metrics.jsonl into curves, growth points and per-stage rows. */
@@ -71,6 +75,7 @@ export function readRun(dir: string): RunCurves {
   let seen = false; // a step record or a growth: a resume event after one is a resume in place
   let earlyStop: number | null = null;
   let skippedUpdates = 0;
+  let initFrom: string | null = null;
   for (const { value, line } of parseJsonLines(readFileSync(path, 'utf8'), path)) {
     const where = `${path} line ${line}`;
     if (value === null || typeof value !== 'object' || Array.isArray(value))
@@ -78,7 +83,9 @@ export function readRun(dir: string): RunCurves {
     const r = value as Record<string, unknown>;
     if (r.event === 'resume') checked(ResumeRecord, r, where);
     else if (r.event === 'growth') checked(GrowthRecord, r, where);
+    else if (r.event === 'init') initFrom = checked(InitRecord, r, where).from;
     else if (r.event === undefined && r.step !== undefined) checked(StepRecordShape, r, where);
+    if (r.event === 'resume' && typeof r.initFrom === 'string') initFrom = r.initFrom;
     if (r.event === 'resume' && !seen) {
       // the log of a run resumed into this directory starts mid-run: its first stage starts here
       const size = r.size as { nLayer: number; nEmbd: number } | undefined;
@@ -131,7 +138,7 @@ export function readRun(dir: string): RunCurves {
   // the last stage's size where no growth event names it (a run that never grew): its checkpoint's
   if (current.size === '') current.size = checkpointSize(dir);
   stages.push(current);
-  return { train, val, growths, stages, origin, earlyStop, skippedUpdates };
+  return { train, val, growths, stages, origin, earlyStop, skippedUpdates, initFrom };
 }
 
 /** `L×d` of the run's checkpoint (config.json in HF's names), or '' without a readable one. */
@@ -185,7 +192,8 @@ export function stageRows(run: RunCurves): StageTableRow[] {
 
 /** The stage table: tokens and FLOPs per stage (stageRows). */
 export function stageTable(run: RunCurves): string {
-  const rows = ['stage  steps          size        tokens       FLOPs      loss  val loss'];
+  const rows = run.initFrom === null ? [] : [`initialized from ${run.initFrom} (a fine-tune)`];
+  rows.push('stage  steps          size        tokens       FLOPs      loss  val loss');
   for (const s of stageRows(run))
     rows.push(
       `${String(s.stage).padStart(5)}  ${`${s.fromStep}–${s.toStep}`.padEnd(13)}  ${s.size.padEnd(9)}  ${String(s.tokens).padStart(10)}  ${s.flops.toExponential(2).padStart(10)}  ${s.finalLoss === null ? '     -' : s.finalLoss.toFixed(3).padStart(8)}  ${s.finalValLoss === null ? '       -' : s.finalValLoss.toFixed(3).padStart(8)}`,
@@ -278,10 +286,24 @@ export function renderSvg(run: RunCurves, baseline: RunCurves | null, title: str
 export function writeReport(
   dir: string,
   baselineDir?: string,
-): { svg: string; table: string; stages: StageTableRow[]; earlyStop: number | null; skippedUpdates: number } {
+): {
+  svg: string;
+  table: string;
+  stages: StageTableRow[];
+  earlyStop: number | null;
+  skippedUpdates: number;
+  initFrom: string | null;
+} {
   const run = readRun(dir);
   const baseline = baselineDir === undefined ? null : readRun(baselineDir);
   const svg = join(dir, 'report.svg');
   writeFileSync(svg, renderSvg(run, baseline, baseline ? 'staged run vs baseline' : 'loss vs compute'));
-  return { svg, table: stageTable(run), stages: stageRows(run), earlyStop: run.earlyStop, skippedUpdates: run.skippedUpdates };
+  return {
+    svg,
+    table: stageTable(run),
+    stages: stageRows(run),
+    earlyStop: run.earlyStop,
+    skippedUpdates: run.skippedUpdates,
+    initFrom: run.initFrom,
+  };
 }

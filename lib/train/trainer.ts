@@ -948,8 +948,15 @@ export class Trainer {
       if (this.progression.step > 0 && (lastLogged ?? -1) < this.progression.step) {
         const p = this.progression;
         const size = { nLayer: this.modelConfig.nLayer, nEmbd: this.modelConfig.nEmbd };
-        log.append([{ event: 'resume', step: p.step, stage: p.stage, tokens: p.tokens, flops: p.flops, compute: this.compute, size }]);
+        const init = this.config.initFrom === undefined ? {} : { initFrom: this.config.initFrom };
+        log.append([
+          { event: 'resume', step: p.step, stage: p.stage, tokens: p.tokens, flops: p.flops, compute: this.compute, size, ...init },
+        ]);
       }
+      // a fine-tune's log says whose weights it began from: its losses are not a from-scratch
+      // run's (fit refuses it, report names it)
+      if (this.progression.step === 0 && lastLogged === null && this.config.initFrom !== undefined)
+        log.append([{ event: 'init', step: 0, from: this.config.initFrom }]);
       metrics = log;
     }
     const checkpointDir = join(opts.out, 'checkpoint');

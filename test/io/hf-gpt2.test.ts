@@ -3,14 +3,16 @@
 // differs, and used as a run's initFrom. With Python and transformers at hand (STAGED_LM_PYTHON, else
 // python3), transformers' own logits are the reference both ways.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { crossEntropy, fromTypedArray, GPT, manualSeed, noGrad, paddedVocab, parseGPTConfig, randint, tidy, type Tensor } from '../imports';
 import { saveSafetensors } from '../../lib/io/safetensors';
 import { isHfDir, loadHfGpt2 } from '../../lib/io/hf-gpt2';
 import { loadModel } from '../../lib/cli/model-io';
 import { Trainer } from '../../lib/train/trainer';
+import { readRun, writeReport } from '../../lib/train/report';
+import { fitPointsFromMetrics } from '../../lib/scaling/logs';
 import { itWhen } from '../helpers';
 
 const config = parseGPTConfig({ vocabSize: 50257, contextLength: 16, nLayer: 2, nHead: 2, nEmbd: 16 });
@@ -165,6 +167,20 @@ describe('Hugging Face GPT-2 directories', () => {
     const r = await t.train({ out, progress: false });
     expect(r.step).toBe(3);
     t.dispose();
+    // its log says so: report names the weights it began from, fit refuses it (its losses are not
+    // a from-scratch run's)
+    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n');
+    expect(JSON.parse(log[0])).toEqual({ event: 'init', step: 0, from: resolve(path) });
+    const report = writeReport(out);
+    expect(report.initFrom).toBe(resolve(path));
+    expect(report.table.split('\n')[0]).toBe(`initialized from ${resolve(path)} (a fine-tune)`);
+    expect(() => fitPointsFromMetrics(log.join('\n'), 1e6, 'log')).toThrow(/log line 1: a fine-tune of .*init \(initFrom\)/);
+    // resumed into another directory, the resume event carries it
+    const moved = join(dir, 'run-init-moved');
+    const resumed = Trainer.resume(join(out, 'checkpoint'));
+    await resumed.train({ out: moved, steps: 4, progress: false });
+    resumed.dispose();
+    expect(readRun(moved).initFrom).toBe(resolve(path));
     // a staged-lm run directory works too; naming a model beside it is refused
     const again = Trainer.create({ initFrom: out, steps: 1, batchSize: 2, seqLen: 16, eval: { interval: 0 } });
     expect(again.modelConfig.nLayer).toBe(2);

@@ -363,6 +363,45 @@ describe('7b. fit --run refuses a run resumed past a growth (grow, then train --
   });
 });
 
+describe('7c. fit --run refuses a fine-tune (initFrom): its losses start from trained weights', () => {
+  test('its init event, and a resume event that carries initFrom, name the checkpoint', async () => {
+    const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const fresh = join(dir, 'fine-tune.jsonl');
+    writeFileSync(
+      fresh,
+      toJsonl([
+        { event: 'init', step: 0, from: '/models/gpt2' },
+        { step: 200, tokens: 200, valLoss: 4 },
+      ]),
+    );
+    await expect(run(['fit', '--run', `${fresh}:1e6`])).rejects.toThrow(
+      new RegExp(
+        `${esc(fresh)} line 1: a fine-tune of /models/gpt2 \\(initFrom\\): its losses start from trained weights; fit needs from-scratch runs`,
+      ),
+    );
+    const resumed = join(dir, 'fine-tune-resumed.jsonl');
+    writeFileSync(
+      resumed,
+      toJsonl([
+        {
+          event: 'resume',
+          step: 150,
+          stage: 0,
+          tokens: 150,
+          flops: 1,
+          compute: 1,
+          size: { nLayer: 2, nEmbd: 32 },
+          initFrom: '/models/gpt2',
+        },
+        { step: 200, tokens: 200, valLoss: 4 },
+      ]),
+    );
+    await expect(run(['fit', '--run', `${resumed}:1e6`])).rejects.toThrow(
+      new RegExp(`${esc(resumed)} line 1: a fine-tune of /models/gpt2`),
+    );
+  });
+});
+
 describe('8. fit --points reads pretty-printed JSON', () => {
   test('{"points": [...]} over several lines, an array over several lines, JSON lines', async () => {
     const law = { Nc: 2e12, alphaN: 0.1, Sc: 5e3, alphaS: 0.65, Bstar: 2.1e8, alphaB: 0.21 };
