@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { inputSize } from '../data/documents';
 import { INPUT_FORMATS, readInputPieces, textFieldNote, type InputFormat, type InputOptions } from '../data/inputs';
-import { evalWindowCount, textBytes } from '../data/eval';
+import { evalBatchCount, evalTailTokens, evalWindowCount, textBytes } from '../data/eval';
 import { loadTokenData } from '../data/source';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
@@ -20,6 +20,7 @@ interface EvalFlags {
   seqLen?: number;
   stride?: number;
   maxBatches?: number;
+  tail: boolean;
   format?: InputFormat;
   textField?: string;
   device: string;
@@ -40,6 +41,11 @@ export interface EvalReport {
   seqLen: number;
   /** Tokens between window starts (seqLen: windows do not overlap). */
   stride: number;
+  /**
+   * Targets after the last whole window, scored by one more window that ends with the data (0:
+   * none, or --no-tail, or --max-batches stopped before it).
+   */
+  tail: number;
 }
 
 /**
@@ -139,12 +145,19 @@ export function registerEval(program: Command): void {
       positiveInt('--stride'),
     )
     .option('--max-batches <n>', 'score at most this many batches', positiveInt('--max-batches'))
+    .option(
+      '--no-tail',
+      "score whole windows from the data's start only, as a training run's evaluation does (default: the targets after the last one too, with a window ending at the data's end: every target once)",
+    )
     .addOption(
       new Option('--format <format>', "the text's format (default: by name: .jsonl, .ndjson, .json are JSON lines)").choices([
         ...INPUT_FORMATS,
       ]),
     )
-    .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
+    .option(
+      '--text-field <name>',
+      'the field holding the text, for JSON lines: a name, or a dotted path into nested objects (default: "text")',
+    )
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .addOption(
       new Option('--precision <p>', 'fp32, or bf16 / fp16 autocast (CUDA; the loss is still summed in float32)')
@@ -171,16 +184,17 @@ export function registerEval(program: Command): void {
             `--data ${input.text ? f.data : (input.what ?? f.data)}: ${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets (a shorter --seq-len fits more)`,
           );
         }
+        const batching = { batchSize: f.batchSize, seqLen, stride, maxBatches: f.maxBatches, tail: f.tail };
+        // (the tail window is the last one: --max-batches may stop before it)
+        const tail =
+          f.tail && evalBatchCount(tokens.length, batching) * f.batchSize > windows ? evalTailTokens(tokens.length, seqLen, stride) : 0;
         const r = evaluate(model, tokens, {
-          batchSize: f.batchSize,
-          seqLen,
-          stride,
-          maxBatches: f.maxBatches,
+          ...batching,
           device: model.parameters()[0].device,
           autocast: f.precision === 'bf16' ? 'bfloat16' : f.precision === 'fp16' ? 'float16' : null,
         });
         // the scored targets are tokens[1 .. 1 + r.tokens] (windows from the start; with a stride each
-        // scores the S after the last one's); bits per byte divides by the text they stand for
+        // scores the S after the last one's; the tail window the rest); bits per byte divides by the text they stand for
         // (end-of-text tokens are no bytes) — GPT-2's ids only: another vocabulary's bytes are unknown
         const gpt2 = model.config.vocabSize >= GPT2_VOCAB;
         const bytes = gpt2 ? bytesOf(tokens, 1, 1 + r.tokens) : null;
@@ -192,6 +206,7 @@ export function registerEval(program: Command): void {
           bytes,
           seqLen,
           stride,
+          tail,
         };
         const na =
           bytes === null
@@ -201,7 +216,7 @@ export function registerEval(program: Command): void {
           f.json,
           report,
           () =>
-            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes === null ? 'bytes unknown' : `${bytes} bytes`}, windows of ${seqLen}${stride === seqLen ? '' : `, ${stride} apart`})\nbits per byte ${report.bitsPerByte === null ? na : report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
+            `loss ${report.loss.toFixed(4)} nats/token over ${report.tokens} tokens (${bytes === null ? 'bytes unknown' : `${bytes} bytes`}, windows of ${seqLen}${stride === seqLen ? '' : `, ${stride} apart`}${tail > 0 ? `; the last ${tail} by a window ending with the data` : ''})\nbits per byte ${report.bitsPerByte === null ? na : report.bitsPerByte.toFixed(4)}\nperplexity ${report.perplexity.toFixed(2)}`,
         );
       } finally {
         model.dispose();

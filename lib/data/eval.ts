@@ -4,6 +4,9 @@
 // a stride S < T they start S apart and each scores only its last S targets (the first window all
 // T), the T − S before them serving as context — Hugging Face's sliding-window perplexity: every
 // target is scored once, with at least T − S tokens before it (the first window's excepted).
+// With `tail`, the targets after the last such window (fewer than S) are scored too, by one more
+// window that ends with the data — every target of the data then counts, as in Hugging Face's
+// recipe, and with a full window of context (its last window is shorter).
 import type { Device } from '../dtype';
 import { checkWindow, resolveDevice, toBatch, type Batch } from './batch';
 import type { Tokens } from './file-tokens';
@@ -16,6 +19,8 @@ export interface EvalOptions {
   maxBatches?: number;
   /** Tokens between window starts, 1 … seqLen (default seqLen: no overlap); see the file comment. */
   stride?: number;
+  /** Also score the targets after the last whole window, with a window ending at the data's end (default false). */
+  tail?: boolean;
   device?: Device;
   /** Only batches i with i mod worldSize = rank (data parallel: the ranks split the same batches). */
   shard?: { rank: number; worldSize: number };
@@ -41,9 +46,24 @@ export function evalScoredTokens(windows: number, seqLen: number, stride = seqLe
   return windows === 0 ? 0 : seqLen + (windows - 1) * stride;
 }
 
+/**
+ * Targets after the last whole window (0 … S − 1): what a `tail` window scores, the last ones of
+ * the data. 0 where no window fits.
+ */
+export function evalTailTokens(dataLength: number, seqLen: number, stride = seqLen): number {
+  const windows = evalWindowCount(dataLength, seqLen, stride);
+  return windows === 0 ? 0 : dataLength - 1 - evalScoredTokens(windows, seqLen, stride);
+}
+
+/** Windows evalBatches scores (before maxBatches): the whole ones, and the tail's where it has targets. */
+function windowCount(dataLength: number, opts: Pick<EvalOptions, 'seqLen' | 'stride' | 'tail'>): number {
+  const tail = opts.tail === true && evalTailTokens(dataLength, opts.seqLen, opts.stride) > 0 ? 1 : 0;
+  return evalWindowCount(dataLength, opts.seqLen, opts.stride) + tail;
+}
+
 /** Batches evalBatches yields for these options. */
 export function evalBatchCount(dataLength: number, opts: Omit<EvalOptions, 'device'>): number {
-  const all = Math.ceil(evalWindowCount(dataLength, opts.seqLen, opts.stride) / opts.batchSize);
+  const all = Math.ceil(windowCount(dataLength, opts) / opts.batchSize);
   return opts.maxBatches === undefined ? all : Math.min(all, opts.maxBatches);
 }
 
@@ -72,7 +92,8 @@ export function evalBatches(tokens: Tokens, opts: EvalOptions): Generator<EvalBa
 function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator<EvalBatch, void, undefined> {
   const { batchSize: B, seqLen: T } = opts;
   const S = opts.stride ?? T;
-  const windows = evalWindowCount(tokens.length, T, S);
+  const whole = evalWindowCount(tokens.length, T, S);
+  const windows = windowCount(tokens.length, opts);
   const batches = evalBatchCount(tokens.length, opts);
   const { rank, worldSize } = opts.shard ?? { rank: 0, worldSize: 1 };
   for (let index = rank; index < batches; index += worldSize) {
@@ -83,12 +104,15 @@ function* generate(tokens: Tokens, opts: EvalOptions, device: Device): Generator
     let scored = 0;
     for (let r = 0; r < rows; r++) {
       const w = first + r;
-      const window = tokens.subarray(w * S, w * S + T + 1); // (one read for data on disk)
+      // the tail window ends with the data
+      const start = w < whole ? w * S : tokens.length - 1 - T;
+      const window = tokens.subarray(start, start + T + 1); // (one read for data on disk)
       x.set(window.subarray(0, T), r * T);
       y.set(window.subarray(1), r * T);
-      // a later window's first T − S targets were scored by the windows before it: ignored here
-      // (the loss's ignore index), so that every target counts once
-      const context = w === 0 ? 0 : T - S;
+      // a later window's first targets were scored by the windows before it (T − S of them; the
+      // tail's all but the last few): ignored here (the loss's ignore index), so that every target
+      // counts once
+      const context = w === 0 ? 0 : w < whole ? T - S : T - evalTailTokens(tokens.length, T, S);
       y.fill(IGNORED, r * T, r * T + context);
       scored += T - context;
     }

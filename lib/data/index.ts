@@ -20,5 +20,5 @@ export { FileTokens, detectTokenFile, sliceSegment, tokenFileSegment, type Token
 export { DEFAULT_SHARD_TOKENS, prepare, type PrepareOptions, type PrepareSummary, type ShardInfo } from './prepare';
 export type { Batch } from './batch';
 export { BatchLoader, type BatchLoaderOptions, type LoaderState } from './loader';
-export { evalBatchCount, evalBatches, evalScoredTokens, evalWindowCount, type EvalBatch, type EvalOptions } from './eval';
+export { evalBatchCount, evalBatches, evalScoredTokens, evalTailTokens, evalWindowCount, type EvalBatch, type EvalOptions } from './eval';
 export { Xoshiro128, type RngState } from './rng';

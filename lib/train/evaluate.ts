@@ -25,6 +25,8 @@ export function evaluate(
     maxBatches?: number;
     /** Windows this many tokens apart, each scoring its last `stride` targets (default seqLen: no overlap). */
     stride?: number;
+    /** Also score the targets after the last whole window (see evalBatches). */
+    tail?: boolean;
     device: Device;
     autocast?: 'bfloat16' | 'float16' | null;
     /** Score only batches i with i mod worldSize = rank; the result may then cover 0 tokens (loss NaN). */
@@ -41,6 +43,7 @@ export function evaluate(
       seqLen: opts.seqLen,
       maxBatches: opts.maxBatches,
       stride: opts.stride,
+      tail: opts.tail,
       device: opts.device,
       shard: opts.shard,
     })) {

@@ -187,19 +187,22 @@ describe('staged-lm eval', () => {
     const path = join(dir, 'docs.txt');
     writeFileSync(path, text);
     // prepare keeps at least one token for training: the validation shard is all but the last token,
-    // and a window length that does not divide n - 1 scores the same windows on both
+    // and a window length that does not divide n - 1 scores the same whole windows on both
     const n = encodeDocuments(DOCS).length;
     const seqLen = (n - 1) % 16 === 0 ? 15 : 16;
     const prep = await cli(['prepare', '--text', path, '--out', join(dir, 'prepared'), '--val-tokens', String(n - 1), '--json']);
     expect(prep.code).toBe(0);
     const args = ['--checkpoint', gpt2, '--seq-len', String(seqLen), '--json'];
-    const [fromText, fromShard] = await Promise.all([
+    const [fromText, fromShard, withTail] = await Promise.all([
+      cli(['eval', '--data', path, ...args, '--no-tail']),
+      cli(['eval', '--data', join(dir, 'prepared', 'val_000000.bin'), ...args, '--no-tail']),
       cli(['eval', '--data', path, ...args]),
-      cli(['eval', '--data', join(dir, 'prepared', 'val_000000.bin'), ...args]),
     ]);
     const t = reportOf(fromText);
     expect(t.tokens).toBe(Math.floor((n - 1) / seqLen) * seqLen);
     expect(reportOf(fromShard)).toEqual(t);
+    // by default every target of the text: its n tokens' n − 1
+    expect(reportOf(withTail)).toMatchObject({ tokens: n - 1, tail: (n - 1) % seqLen });
   });
 
   it('refuses ids outside the model vocabulary, naming the file and the id, for text and token files', async () => {
@@ -227,30 +230,31 @@ describe('staged-lm eval', () => {
     );
     expect(fromText.stderr).not.toMatch(/index out of range/);
     expectRefused(fromBad, new RegExp(`${esc(bad)}: token id 1000 at position 20 is outside the vocabulary \\(size 1000\\)`));
-    expect(reportOf(fromGood)).toMatchObject({ tokens: 32, seqLen: 32 });
+    expect(reportOf(fromGood)).toMatchObject({ tokens: 63, seqLen: 32, tail: 31 }); // every target of the 64 ids
   });
 
-  it('--stride: windows S apart, each scoring its last S targets — each target once, with the context before it', async () => {
-    const ids = Uint16Array.from([EOT, ...encodeDocuments([...DOCS, ...DOCS])]);
+  it('--stride: windows S apart, each scoring its last S targets, and a last window for the tail — each target once, with the context before it', async () => {
+    const [T, S] = [16, 5];
+    const all = Uint16Array.from([EOT, ...encodeDocuments([...DOCS, ...DOCS])]);
+    // a length that leaves targets after the last whole window (L − 1 − T not a multiple of S)
+    const ids = all.subarray(0, (all.length - 1 - T) % S === 0 ? all.length - 1 : all.length);
     const path = join(dir, 'stride.bin');
     writeShard(path, ids);
-    const [T, S] = [16, 5];
-    const e = reportOf(
-      await cli([
-        'eval',
-        '--checkpoint',
-        gpt2,
-        '--data',
-        path,
-        '--seq-len',
-        String(T),
-        '--stride',
-        String(S),
-        '--batch-size',
-        '3',
-        '--json',
-      ]),
-    );
+    const args = [
+      'eval',
+      '--checkpoint',
+      gpt2,
+      '--data',
+      path,
+      '--seq-len',
+      String(T),
+      '--stride',
+      String(S),
+      '--batch-size',
+      '3',
+      '--json',
+    ];
+    const [e, noTail] = await Promise.all([cli(args), cli([...args, '--no-tail'])]).then((rs) => rs.map(reportOf));
     // independently: each window's logits, and −log softmax at the positions it scores
     const loaded = loadCheckpoint(gpt2);
     const model = new GPT(loaded.config);
@@ -258,23 +262,38 @@ describe('staged-lm eval', () => {
     model.eval();
     let nats = 0;
     let scored = 0;
-    for (let w = 0; w * S + T + 1 <= ids.length; w++) {
-      const window = Array.from(ids.subarray(w * S, w * S + T + 1));
+    /** Scores positions from … T − 1 of the window at `start`. */
+    const score = (start: number, from: number) => {
+      const window = Array.from(ids.subarray(start, start + T + 1));
       const logits = noGrad(() => model.logits(fromTypedArray(Int32Array.from(window.slice(0, T)), [1, T], { dtype: 'int64' })));
       const rows = logits.to({ dtype: 'float64' }).toArray() as Float64Array;
       const V = logits.shape[2];
       logits.dispose();
-      for (let p = w === 0 ? 0 : T - S; p < T; p++) {
+      for (let p = from; p < T; p++) {
         const row = rows.subarray(p * V, p * V + V);
         const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
         const lse = max + Math.log(row.reduce((a, b) => a + Math.exp(b - max), 0));
         nats += lse - row[window[p + 1]];
         scored++;
       }
-    }
+    };
+    for (let w = 0; w * S + T + 1 <= ids.length; w++) score(w * S, w === 0 ? 0 : T - S);
+    const whole = { nats, scored };
+    // the targets left: the last window ends with the data
+    const left = ids.length - 1 - scored;
+    expect(left).toBeGreaterThan(0);
+    score(ids.length - 1 - T, T - left);
     model.dispose();
-    expect(e).toMatchObject({ tokens: scored, seqLen: T, stride: S, bytes: textBytes(ids.subarray(1, 1 + scored)) });
+    expect(scored).toBe(ids.length - 1); // every target
+    expect(e).toMatchObject({ tokens: scored, seqLen: T, stride: S, tail: left, bytes: textBytes(ids.subarray(1)) });
     expect(e.loss).toBeCloseTo(nats / scored, 5);
+    // --no-tail: whole windows only, as training evaluates
+    expect(noTail).toMatchObject({ tokens: whole.scored, tail: 0, bytes: textBytes(ids.subarray(1, 1 + whole.scored)) });
+    expect(noTail.loss).toBeCloseTo(whole.nats / whole.scored, 5);
+    // --max-batches that stops before the tail window scores none of it
+    const windows = Math.floor((ids.length - 1 - T) / S) + 1;
+    const stopped = reportOf(await cli([...args, '--max-batches', String(Math.ceil(windows / 3))]));
+    expect(stopped.tail).toBe(windows % 3 === 0 ? 0 : left);
     // stride = the window length is the default, non-overlapping count
     const plain = reportOf(await cli(['eval', '--checkpoint', gpt2, '--data', path, '--seq-len', String(T), '--json']));
     expect(

@@ -1,5 +1,5 @@
 import { cudaAvailable, tidy } from '../../lib';
-import { BatchLoader, evalBatchCount, evalBatches, type Batch } from '../../lib/data';
+import { BatchLoader, evalBatchCount, evalBatches, evalTailTokens, type Batch } from '../../lib/data';
 import { itWhen, flat } from '../helpers';
 
 // token i is i % 50000: every window of < 50000 tokens is identified by its first token
@@ -141,6 +141,25 @@ describe('evalBatches', () => {
     expect(targets).toEqual(Array.from(tokens.subarray(1, 101)));
     expect(scored).toBe(100);
     expect(evalBatchCount(tokens.length, { batchSize: 4, seqLen: 10 })).toBe(3);
+  });
+
+  test('tail: one more window ends with the data and scores only the targets the whole windows left', () => {
+    const tokens = data.subarray(0, 103); // T = 10: whole windows score targets 1 … 100; 101 and 102 are left
+    const batches = [...evalBatches(tokens, { batchSize: 4, seqLen: 10, tail: true })];
+    const last = batches[batches.length - 1];
+    const rows = tidy(() => ({ x: flat(last.x), y: flat(last.y) }));
+    batches.forEach((b) => (b.x.dispose(), b.y.dispose()));
+    expect(batches.map((b) => b.tokens)).toEqual([40, 40, 22]);
+    // the tail window, the batch's third row: inputs 92 … 101, all but its last two targets ignored
+    expect(rows.x.slice(20)).toEqual(Array.from(tokens.subarray(92, 102)));
+    expect(rows.y.slice(20)).toEqual([...Array(8).fill(-100), tokens[101], tokens[102]]);
+    expect(evalTailTokens(103, 10)).toBe(2);
+    expect(evalBatchCount(103, { batchSize: 4, seqLen: 10, tail: true })).toBe(3);
+    // with a stride, and none left: no extra window
+    expect(evalTailTokens(101, 10)).toBe(0);
+    expect(evalBatchCount(101, { batchSize: 5, seqLen: 10, tail: true })).toBe(2);
+    expect(evalTailTokens(30, 10, 4)).toBe(29 - (10 + 4 * 4));
+    expect(evalBatchCount(30, { batchSize: 5, seqLen: 10, stride: 4, tail: true })).toBe(2); // 5 whole + the tail
   });
 
   test('maxBatches stops early; two passes are identical', () => {
