@@ -29,7 +29,10 @@ export function registerPrepare(program: Command): Command {
         ...INPUT_FORMATS,
       ]),
     )
-    .option('--text-field <name>', 'the field holding the text, for JSON lines (default: "text")')
+    .option(
+      '--text-field <name>',
+      'the field holding the text, for JSON lines: a name, or a dotted path into nested objects (default: "text")',
+    )
     .requiredOption('--out <dir>', 'output directory for val_000000.bin, train_000001.bin, …')
     .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
     .option(

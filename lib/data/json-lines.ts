@@ -8,8 +8,31 @@ import { textChunks, type DocumentPiece, type ReadDocumentsOptions } from './doc
 import { safeCuts } from './tokenizer';
 
 export interface JsonLinesOptions extends ReadDocumentsOptions {
-  /** The field that holds each document's text (default "text"). */
+  /**
+   * The field that holds each document's text (default "text"): a top-level name, or a dotted path
+   * into nested objects ("meta.body"); a top-level name that itself holds a dot is taken first.
+   */
   field?: string;
+}
+
+/**
+ * The value at `field` in a JSON object: its own key of that name, else the dotted path. Where the
+ * path stops, `at` names the object it stopped in ('' for the line's own) and `keys` its keys.
+ */
+function fieldValue(obj: object, field: string): { value: unknown } | { missing: true; at: string; keys: string[] } {
+  if (Object.hasOwn(obj, field)) return { value: (obj as Record<string, unknown>)[field] };
+  const parts = field.split('.');
+  let v: object = obj;
+  for (let i = 0; i < parts.length; i++) {
+    if (!Object.hasOwn(v, parts[i])) return { missing: true, at: parts.slice(0, i).join('.'), keys: Object.keys(v) };
+    const next: unknown = (v as Record<string, unknown>)[parts[i]];
+    if (i === parts.length - 1) return { value: next };
+    // (a path through a value that is not an object: that value has no such field)
+    if (typeof next !== 'object' || next === null || Array.isArray(next))
+      return { missing: true, at: parts.slice(0, i + 1).join('.'), keys: [] };
+    v = next;
+  }
+  return { missing: true, at: '', keys: Object.keys(obj) }; // (not reached: parts is never empty)
 }
 
 /** The documents of a JSON-lines file, in pieces, as they are read. */
@@ -68,18 +91,23 @@ function documentOf(raw: string, file: string, line: number, field: string, piec
     throw new Error(
       `${file}:${line}: a JSON line must be an object with a "${field}" field, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
     );
-  const text = Object.hasOwn(value, field) ? (value as Record<string, unknown>)[field] : undefined;
-  if (typeof text !== 'string') {
-    const fields = Object.keys(value)
-      .slice(0, 8)
-      .map((k) => JSON.stringify(k))
-      .join(', ');
+  const found = fieldValue(value, field);
+  if ('missing' in found) {
+    const fields =
+      found.keys
+        .slice(0, 8)
+        .map((k) => JSON.stringify(k))
+        .join(', ') || 'none';
+    const where = found.at === '' ? `it has ${fields}` : `its "${found.at}" has ${found.keys.length === 0 ? 'no fields' : fields}`;
     throw new Error(
-      text === undefined
-        ? `${file}:${line}: no "${field}" field (it has ${fields || 'none'}; choose one with --text-field, a top-level name)`
-        : `${file}:${line}: the "${field}" field is ${text === null ? 'null' : typeof text}, not text`,
+      `${file}:${line}: no "${field}" field (${where}; choose one with --text-field: a name, or a dotted path such as meta.text)`,
     );
   }
+  const text = found.value;
+  if (typeof text !== 'string')
+    throw new Error(
+      `${file}:${line}: the "${field}" field is ${text === null ? 'null' : Array.isArray(text) ? 'an array' : typeof text}, not text`,
+    );
   if (text.length === 0) return [];
   const parts = text.length > pieceChars ? safeCuts(text, pieceChars) : [text];
   return parts.map((t, i) => ({ text: t, eot: i === parts.length - 1, bytes: 0 }));

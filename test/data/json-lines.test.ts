@@ -88,6 +88,11 @@ describe('JSON lines', () => {
     writeFileSync(join(dir, 'a.jsonl.gz'), gzipSync(lines));
     writeFileSync(join(dir, 'a.jsonl.br'), brotliCompressSync(lines));
     writeFileSync(join(dir, 'c4.json.gz'), gzipSync(lines.replace(/"text"/g, '"body"')));
+    writeFileSync(join(dir, 'nested.jsonl'), DOCS.map((body) => JSON.stringify({ id: 1, doc: { body, lang: 'en' } })).join('\n'));
+    writeFileSync(
+      join(dir, 'dotted.jsonl'),
+      DOCS.map((body) => JSON.stringify({ 'doc.body': body, doc: { body: 'not this' } })).join('\n'),
+    );
     const shards = async (name: string, inputs: string[], opts = {}) => {
       const s = await prepare({ inputs: inputs.map((f) => join(dir, f)), outDir: join(dir, name), valTokens: 5, ...opts });
       expect(s.documents).toBe(DOCS.length);
@@ -99,6 +104,9 @@ describe('JSON lines', () => {
     expect(await shards('jsonl-gz', ['a.jsonl.gz'])).toEqual(reference);
     expect(await shards('jsonl-br', ['a.jsonl.br'])).toEqual(reference);
     expect(await shards('field', ['c4.json.gz'], { textField: 'body' })).toEqual(reference);
+    // a nested field, by its dotted path (a top-level name with a dot in it comes first)
+    expect(await shards('nested', ['nested.jsonl'], { textField: 'doc.body' })).toEqual(reference);
+    expect(await shards('dotted', ['dotted.jsonl'], { textField: 'doc.body' })).toEqual(reference);
   });
 
   it('errors name the file and line, and what to do', async () => {
@@ -109,8 +117,15 @@ describe('JSON lines', () => {
     };
     expect(await error(write('bad.jsonl', '{"text": "a"}\n{"text": oops}\n'))).toMatch(/bad\.jsonl:2: not JSON/);
     expect(await error(write('field.jsonl', '{"text": "a"}\n\n{"content": "b", "id": 3}\n'))).toMatch(
-      /field\.jsonl:3: no "text" field \(it has "content", "id"; choose one with --text-field, a top-level name\)/,
+      /field\.jsonl:3: no "text" field \(it has "content", "id"; choose one with --text-field: a name, or a dotted path such as meta\.text\)/,
     );
+    // a dotted path names where it stopped
+    const nested = write('nested.jsonl', '{"meta": {"body": "a", "url": "u"}, "id": 1}\n');
+    expect(await error(nested, { textField: 'meta.text' })).toMatch(
+      /nested\.jsonl:1: no "meta\.text" field \(its "meta" has "body", "url";/,
+    );
+    expect(await error(nested, { textField: 'id.text' })).toMatch(/nested\.jsonl:1: no "id\.text" field \(its "id" has no fields;/);
+    expect(await error(nested, { textField: 'meta' })).toMatch(/nested\.jsonl:1: the "meta" field is object, not text/);
     expect(await error(write('null.jsonl', '{"text": null}\n'))).toMatch(/null\.jsonl:1: the "text" field is null, not text/);
     expect(await error(write('array.jsonl', '["a"]\n'))).toMatch(
       /array\.jsonl:1: a JSON line must be an object with a "text" field, not an array/,
