@@ -13,7 +13,15 @@ export type { BuildInfo } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';
 export { GradScaler, type GradScalerState, type LossScaleOptionsInput } from './optim/grad-scaler';
-export { learningRate, kaplanPeakLr, parseSchedule, pastHorizon, type Schedule, type ScheduleInput } from './optim/schedule';
+export {
+  learningRate,
+  kaplanPeakLr,
+  parseSchedule,
+  pastHorizon,
+  rewarmupPastHorizonNote,
+  type Schedule,
+  type ScheduleInput,
+} from './optim/schedule';
 export * from './growth';
 // scaling laws, the planner, the growth trigger, fitting a law (what plan, slope and fit run)
 export * from './scaling';

@@ -89,5 +89,8 @@ export function grow(s: TrainState, op: GrowthOperator, opts: Record<string, unk
       return growMlp(s, opts);
     case 'heads':
       return growHeads(s, opts);
+    default:
+      // (an op read from JSON or the command line is not checked by the type)
+      throw new TypeError(`grow: unknown operator '${String(op)}' (width, depth, both, mlp or heads)`);
   }
 }

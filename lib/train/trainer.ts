@@ -489,14 +489,17 @@ export class Trainer {
 
   /**
    * Grows the model in place with a growth operator, logging the event (step, op, sizes, validation
-   * loss before and after) to the metrics file when given. Returns the event.
+   * loss before and after) to the metrics file when given. Returns the event. The grown schedule's
+   * peak is the run's lr.peak unless `opts.schedule.peak` says otherwise; a re-warmup that ends past
+   * the schedule's horizon (the rate would never decay) is what rewarmupPastHorizonNote(t.schedule)
+   * reports.
    */
   grow(op: GrowthOperator, opts: Record<string, unknown> = {}, metrics?: Pick<MetricsLog, 'append'>): GrowthEvent {
     const before = this.quickValLoss();
     const fromConfig = this.modelConfig;
     // every rank draws the same random numbers in the operator (symmetry-breaking noise)
     if (this.dp !== null) manualSeed(this.config.seed + 7919 * this.progression.step);
-    const grown = grow(this.trainState(), op, opts);
+    const grown = grow(this.trainState(), op, this.withRunPeak(op, opts));
     this.applyState(grown, { adopt: true }); // the grown tensors become the model's: no second copy
     if (this.dp !== null) {
       this.dp.checkIdentical(this.trainState(), `after the ${op} growth at step ${this.progression.step}`);
@@ -520,6 +523,18 @@ export class Trainer {
     };
     metrics?.append([event]);
     return event;
+  }
+
+  /**
+   * `opts` with the grown schedule's peak defaulting to the run's lr.peak, as a stage's or `grow`'s
+   * (the operators alone default to 'kaplan', the spec's target-size rate). mlp and heads keep the
+   * schedule unless given one.
+   */
+  private withRunPeak(op: GrowthOperator, opts: Record<string, unknown>): Record<string, unknown> {
+    const s = opts.schedule;
+    if (s === false || ((op === 'mlp' || op === 'heads') && s === undefined)) return opts;
+    const given = typeof s === 'object' && s !== null ? (s as Record<string, unknown>) : {};
+    return given.peak !== undefined ? opts : { ...opts, schedule: { ...given, peak: this.config.lr.peak } };
   }
 
   /** The growth options of a stage's end, with c_op measured on the `alignTo` curve when given. */

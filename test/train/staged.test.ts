@@ -46,6 +46,18 @@ describe('staged runs', () => {
     const mixed = await peaks({ stages: [{ ...stages[0], grow: { ...stages[0].grow, peakLr: 'kaplan' } }, stages[1]] });
     expect(mixed[0]).toBeCloseTo(kaplan(2, 16), 12);
     expect(mixed[1]).toBe(3e-3);
+    // Trainer.grow from a script takes the run's lr.peak too, unless its options name a peak; mlp
+    // keeps the schedule (the operators alone default to the spec's 'kaplan')
+    const t = Trainer.create({ ...staged, stages: undefined, steps: 12 });
+    expect(t.grow('depth').peakLr).toBe(3e-3);
+    expect(t.grow('width', { schedule: { rewarmup: 1 } }).peakLr).toBe(3e-3);
+    expect(t.schedule.restart?.rewarmup).toBe(1);
+    expect(t.grow('depth', { schedule: { peak: 'kaplan' } }).peakLr).toBeCloseTo(kaplan(4, 32), 12);
+    const before = t.schedule;
+    t.grow('mlp');
+    expect(t.schedule).toEqual(before);
+    expect(() => t.grow('wide' as 'width')).toThrow(/grow: unknown operator 'wide' \(width, depth, both, mlp or heads\)/);
+    t.dispose();
   });
 
   it('grow twice in place, log each growth, and write the report', async () => {
