@@ -30,7 +30,15 @@ export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-st
 export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent, type StepResult } from './train/trainer';
 export { autoPrecision } from './train/precision';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
-export { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  captureRng,
+  restoreRng,
+  type CheckpointState,
+  type LoadedCheckpoint,
+  type RngState,
+} from './train/checkpoint';
 export { loadWeights, adoptWeights, checkpointDir, type Weights } from './train/weights';
 export { loadHfGpt2, isHfDir } from './io/hf-gpt2';
 export { generate, generateSamples, type SampleOptions } from './train/sample';

@@ -10,6 +10,7 @@ import type { TrainState } from './state';
 import { widthParams, type WidthOptions } from './width';
 
 export * from './state';
+export { stateOf, instantiate } from './model-state';
 export { REFERENCE_C_OP, REFERENCE_REWARMUP, rescheduled, type GrowthOp, type GrowthScheduleOptions } from './schedule';
 export { widthParams, widthRole, grownWidthConfig, type WidthOptions } from './width';
 export { depthParams, type DepthOptions } from './depth';
