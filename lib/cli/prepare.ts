@@ -37,7 +37,7 @@ export function registerPrepare(program: Command): Command {
     .option('--shard-tokens <n>', 'most tokens per shard', positiveInt('--shard-tokens'), DEFAULT_SHARD_TOKENS)
     .option(
       '--val-tokens <n>',
-      'tokens in the validation shard, extended to the end of the document they end in (default: 10% of all tokens, at most --shard-tokens)',
+      'tokens in the validation shard, moved to a document end within half to twice that many, else cut inside the document (default: 10% of all tokens, at most --shard-tokens)',
       positiveInt('--val-tokens'),
     )
     .option('--workers <n>', 'tokenizer threads (default: available cores; small inputs use the main thread)', positiveInt('--workers'))

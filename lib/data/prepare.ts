@@ -217,14 +217,18 @@ function defaultValTokens(total: number, shardTokens: number): number {
 }
 
 /**
- * Where the validation split ends: after `valTokens` tokens, moved up to the end of the document
- * that token is in (just past its EOT), so that no document is in both splits. When that end is
- * past one shard (`shardTokens`) or leaves no training tokens (the last document, or one long
- * one), there is no such boundary to move to and the cut stays at `valTokens`, inside a document.
+ * Where the validation split ends: at a document's end near `valTokens` tokens (just past its
+ * EOT), so that no document is in both splits — the end of the document that token is in, where
+ * that keeps the split within twice the size asked for (and within one shard, `shardTokens`, and
+ * before the last token, which training needs), else the end of the last document before it, where
+ * that keeps at least half; failing both (one long document), the cut stays at `valTokens`, inside
+ * a document. (Without the bound, a first input file of one long document became the whole
+ * validation split.)
  */
 export function validationEnd(tokens: Uint16Array, valTokens: number, shardTokens: number): number {
-  const limit = Math.min(shardTokens, tokens.length - 1);
+  const limit = Math.min(shardTokens, tokens.length - 1, 2 * valTokens);
   for (let i = valTokens - 1; i < limit; i++) if (tokens[i] === EOT) return i + 1;
+  for (let i = valTokens - 2; i + 1 >= Math.ceil(valTokens / 2); i--) if (tokens[i] === EOT) return i + 1;
   return valTokens;
 }
 

@@ -205,7 +205,7 @@ describe('the validation split ends at the end of a document', () => {
     writeFileSync(join(dir, 'docs.txt'), docs.join('\n\f\n'));
     const lengths = docs.map((d) => encode(d).length + 1);
     const out = join(dir, 'out');
-    const s = await prepare({ inputs: [join(dir, 'docs.txt')], outDir: out, valTokens: lengths[0] + 2 });
+    const s = await prepare({ inputs: [join(dir, 'docs.txt')], outDir: out, valTokens: lengths[0] + lengths[1] - 2 });
     expect(s.tokens.val).toBe(lengths[0] + lengths[1]);
     const val = readShard(join(out, 'val_000000.bin'));
     expect(decode(val)).toBe(`${docs[0]}<|endoftext|>${docs[1]}<|endoftext|>`);
@@ -214,12 +214,26 @@ describe('the validation split ends at the end of a document', () => {
     expect((await prepare({ inputs: [join(dir, 'docs.txt')], outDir: out, valTokens: lengths[0] })).tokens.val).toBe(lengths[0]);
   });
 
-  test('it stays inside a document when no document ends within one shard and before the last token', () => {
+  test('it stays inside a document when no document ends near the count, within one shard and before the last token', () => {
     const tokens = Uint16Array.of(1, 2, 3, EOT, 4, 5, 6, 7, 8, EOT);
     expect(validationEnd(tokens, 2, 100)).toBe(4);
     expect(validationEnd(tokens, 4, 100)).toBe(4);
     expect(validationEnd(tokens, 2, 3)).toBe(2); // (4 tokens would not fit one shard of 3)
-    expect(validationEnd(tokens, 5, 100)).toBe(5); // (the next end is the last token: no training split)
+    // the next end is the last token (no training split): the end before, which keeps over half
+    expect(validationEnd(tokens, 5, 100)).toBe(4);
+    expect(validationEnd(tokens, 9, 100)).toBe(9); // (4 is less than half of 9)
+  });
+
+  test('a long first document is cut, not taken whole: the split stays within twice the count', () => {
+    // one document of 1000 tokens, then short ones: asked for 100, validation is 100 tokens, not 1001
+    const long = Uint16Array.from([...Array.from({ length: 1000 }, (_, i) => i % 50), EOT, 1, 2, EOT, 3, 4, EOT]);
+    expect(validationEnd(long, 100, 1e6)).toBe(100);
+    // a document end up to twice the count away is still taken, and one before it that keeps half
+    const ends = Uint16Array.from([...Array(59).fill(1), EOT, ...Array(139).fill(2), EOT, ...Array(50).fill(3), EOT]);
+    expect(validationEnd(ends, 90, 1e6)).toBe(60); // 200 is past 2 × 90; 60 ≥ 45
+    expect(validationEnd(ends, 100, 1e6)).toBe(200); // 200 ≤ 2 × 100
+    expect(validationEnd(ends, 130, 1e6)).toBe(200);
+    expect(validationEnd(ends, 130, 150)).toBe(130); // (200 would not fit a shard of 150; 60 < 65)
   });
 });
 
