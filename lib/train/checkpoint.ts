@@ -17,6 +17,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -108,6 +109,20 @@ export function saveCheckpoint(
   state: Omit<CheckpointState, 'format' | 'version'>,
   opts: { tensorsFrom?: string } = {},
 ): void {
+  checkSaveTarget(dir);
+  const shape = StateShape.safeParse(state);
+  if (!shape.success)
+    throw new TypeError(
+      `saveCheckpoint: state is not a checkpoint state (${shape.error.issues.map((i) => `${i.path.join('.') || '(state)'}: ${i.message}`).join('; ')})`,
+    );
+  // the optimizer must be this model's: its moments are saved under the model's parameter names
+  const names = model.namedParameters().map((p) => p.name);
+  const held = optimizer.parameters().map((p) => p.name);
+  const tensors = new Set(model.namedParameters().map((p) => p.tensor));
+  if (held.length !== names.length || !optimizer.parameters().every((p) => tensors.has(p.tensor)))
+    throw new Error(
+      `saveCheckpoint: the optimizer is not this model's (it updates ${held.length} parameters${held.length === names.length ? ", not the model's own tensors" : `, the model has ${names.length}`})`,
+    );
   mkdirSync(dirname(dir), { recursive: true });
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
@@ -142,6 +157,36 @@ export function saveCheckpoint(
 }
 
 const CHECKPOINT_FILES = [...TENSOR_FILES, 'state.json'];
+
+/**
+ * A save replaces what is at `dir` as a whole: only nothing, an empty directory or a checkpoint
+ * (its files and nothing else, or a state.json of this format) is replaced — never a file or a
+ * directory of something else that a mistyped path names.
+ */
+function checkSaveTarget(dir: string): void {
+  let entries: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error(`saveCheckpoint: ${dir} is a file, not a checkpoint directory: it is left as it is`);
+    entries = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (entries.every((f) => CHECKPOINT_FILES.includes(f))) return;
+  let format: unknown;
+  try {
+    format = (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { format?: unknown }).format;
+  } catch {
+    format = undefined;
+  }
+  if (format !== CHECKPOINT_FORMAT)
+    throw new Error(
+      `saveCheckpoint: ${dir} holds files that are not a checkpoint's (${entries
+        .filter((f) => !CHECKPOINT_FILES.includes(f))
+        .slice(0, 3)
+        .join(', ')}): a save replaces its directory as a whole, so it is left as it is; choose another path`,
+    );
+}
 
 /** A hard link where the file system makes one (the same device), else a flushed copy. */
 function linkOrCopy(src: string, dst: string): void {

@@ -1,0 +1,70 @@
+// saveCheckpoint from a script: it replaces its directory as a whole, so it refuses a path that holds
+// anything but a checkpoint (a file, another directory) and leaves it as it was; it refuses an
+// optimizer that is not the model's and a state that is not a checkpoint's.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdamW, GPT, loadCheckpoint, manualSeed, parseGPTConfig, saveCheckpoint } from '../../lib';
+
+let dir: string;
+beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-ckpt-'))));
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const state = { library: 'test', step: 3, tokens: 48, flops: 0, stage: 0, optimizerStep: 3, rng: { cpu: '' }, extra: {} };
+const small = (nEmbd = 16) => new GPT(parseGPTConfig({ nLayer: 1, nHead: 2, nEmbd, contextLength: 8, vocabSize: 64 }));
+
+describe('saveCheckpoint', () => {
+  it('writes a new checkpoint, and replaces one (an empty directory too)', () => {
+    manualSeed(1);
+    const model = small();
+    const opt = new AdamW(model.namedParameters());
+    const path = join(dir, 'ckpt');
+    saveCheckpoint(path, model, opt, state);
+    saveCheckpoint(path, model, opt, { ...state, step: 4 });
+    expect(loadCheckpoint(path, 'cpu', { optimizer: false }).state.step).toBe(4);
+    mkdirSync(join(dir, 'empty'));
+    saveCheckpoint(join(dir, 'empty'), model, opt, state);
+    expect(readdirSync(join(dir, 'empty')).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json']);
+    model.dispose();
+    opt.dispose();
+  });
+
+  it('leaves a file, or a directory of something else, as it was', () => {
+    const model = small();
+    const opt = new AdamW(model.namedParameters());
+    const file = join(dir, 'notes.txt');
+    writeFileSync(file, 'mine');
+    expect(() => saveCheckpoint(file, model, opt, state)).toThrow(/saveCheckpoint: .*notes\.txt is a file, not a checkpoint directory/);
+    expect(readFileSync(file, 'utf8')).toBe('mine');
+    const project = join(dir, 'project');
+    mkdirSync(project);
+    writeFileSync(join(project, 'main.ts'), 'code');
+    writeFileSync(join(project, 'state.json'), '{"format": "something else"}');
+    expect(() => saveCheckpoint(project, model, opt, state)).toThrow(
+      /saveCheckpoint: .*project holds files that are not a checkpoint's \(main\.ts\): a save replaces its directory as a whole/,
+    );
+    expect(readdirSync(project).sort()).toEqual(['main.ts', 'state.json']);
+    // nothing left beside it either (no temporary directory)
+    expect(readdirSync(dir).sort()).toEqual(['notes.txt', 'project']);
+    model.dispose();
+    opt.dispose();
+  });
+
+  it("refuses another model's optimizer and a state that is not a checkpoint's", () => {
+    const model = small();
+    const other = small(32);
+    const theirs = new AdamW(other.namedParameters());
+    const part = new AdamW(model.namedParameters().slice(1));
+    const path = join(dir, 'ckpt');
+    expect(() => saveCheckpoint(path, model, theirs, state)).toThrow(/saveCheckpoint: the optimizer is not this model's/);
+    expect(() => saveCheckpoint(path, model, part, state)).toThrow(
+      /the optimizer is not this model's \(it updates \d+ parameters, the model has \d+\)/,
+    );
+    const own = new AdamW(model.namedParameters());
+    expect(() => saveCheckpoint(path, model, own, {} as typeof state)).toThrow(/saveCheckpoint: state is not a checkpoint state \(step: /);
+    expect(readdirSync(dir)).toEqual([]);
+    for (const o of [theirs, part, own]) o.dispose();
+    model.dispose();
+    other.dispose();
+  });
+});
