@@ -78,9 +78,7 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['config', '--config'],
   ['preset', '--preset'],
   ['initFrom', '--init-from'],
-  ['data', '--data'],
   ['seed', '--seed'],
-  ['device', '--device'],
   ['precision', '--precision'],
   ['batchSize', '--batch-size'],
   ['seqLen', '--seq-len'],
@@ -137,7 +135,10 @@ export function registerTrain(program: Command): void {
       '--init-from <dir>',
       'start from the weights of a checkpoint or run directory, or a Hugging Face GPT-2 directory (fresh optimizer and schedule; run config initFrom)',
     )
-    .option('--data <source>', "training data: 'embedded', a directory of prepared shards, or a token file")
+    .option(
+      '--data <source>',
+      "training data: 'embedded', a directory of prepared shards, or a token file (with --resume: where the run's data is now, if it moved; the same tokens)",
+    )
     .option(
       '--set <path=value>',
       'set one run-config field, e.g. --set lr.peak=6e-4 --set model.nLayer=8 (repeatable; the value is read as JSON, else as a string; applied after --config and --preset, before the other flags)',
@@ -153,7 +154,7 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed of init, data order and dropout', nonNegativeInt('--seed'))
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt('--batch-size'))
     .option('--seq-len <n>', 'tokens per sequence', positiveInt('--seq-len'))
-    .option('--device <device>', 'cpu, cuda or cuda:N', device)
+    .option('--device <device>', 'cpu, cuda or cuda:N (with --resume: another device for the run)', device)
     .addOption(
       new Option(
         '--precision <p>',
@@ -208,7 +209,7 @@ export function registerTrain(program: Command): void {
         if (fixed.length > 0)
           throw new Error(
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
-              '(with --resume: --steps, --end-at, --out, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile, and --set of its bookkeeping)',
+              '(with --resume: --steps, --end-at, --out, --data where the same data is now, --device, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile, and --set of its bookkeeping)',
           );
         for (const o of f.set ?? [])
           if (!BOOKKEEPING_ON_RESUME.some((p) => o.path.join('.') === p || o.path.join('.').startsWith(`${p}.`)))
@@ -227,6 +228,8 @@ export function registerTrain(program: Command): void {
         trainer = Trainer.resume(dir, {
           steps: f.steps,
           endAt: f.endAt,
+          ...(f.data === undefined ? {} : { data: f.data }),
+          ...(f.device === undefined ? {} : { device: f.device }),
           ...(f.cudaGraph === undefined ? {} : { cudaGraph: f.cudaGraph }),
           ...(f.activationCheckpointing === undefined ? {} : { activationCheckpointing: f.activationCheckpointing }),
           ...kernelFlags(f),

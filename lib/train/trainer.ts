@@ -367,6 +367,17 @@ export class Trainer {
       kernels?: RunConfig['kernels'];
       tf32?: boolean;
       activationCheckpointing?: boolean;
+      /**
+       * The run's data where it is now (moved, copied to another machine): a path, kept absolute.
+       * The training split must hold the same tokens (the loader checks its length and a
+       * fingerprint), so the batches go on as they would have.
+       */
+      data?: string;
+      /**
+       * Another device than the run's (another GPU, or the CPU): the same state trains on there.
+       * Its random streams (dropout) are then the new device's, not an uninterrupted run's.
+       */
+      device?: string;
       /** Changes to the saved run config before it is checked (the CLI's --set of bookkeeping fields). */
       edit?: (run: Record<string, unknown>) => void;
     } = {},
@@ -405,6 +416,8 @@ export class Trainer {
         ...(overrides.tf32 === undefined ? {} : { tf32: overrides.tf32 }),
         ...(overrides.activationCheckpointing === undefined ? {} : { activationCheckpointing: overrides.activationCheckpointing }),
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
+        ...(overrides.data === undefined ? {} : { data: overrides.data === 'embedded' ? 'embedded' : resolve(overrides.data) }),
+        ...(overrides.device === undefined ? {} : { device: overrides.device }),
       },
       Object.values(overrides).every((v) => v === undefined)
         ? `${dir}/state.json run`
@@ -417,14 +430,27 @@ export class Trainer {
       try {
         runData ??= loadRunData(config.data, ck.config.vocabSize);
       } catch (e) {
-        throw new Error(`the run's data '${config.data}' (${dir}/state.json, run.data): ${(e as Error).message}`);
+        throw new Error(
+          `the run's data '${config.data}' (${dir}/state.json, run.data): ${(e as Error).message}` +
+            (overrides.data === undefined ? ' (if it moved, resume with --data where it is now: the same tokens)' : ''),
+        );
       }
-      t = new Trainer(config, ck.config, runData, {
-        loaderState: extra.loader,
-        schedule: parseSchedule(extra.schedule),
-        // (a checkpoint from before loss scaling, or of a run without it: the scale starts afresh)
-        ...(extra.lossScale === undefined ? {} : { lossScale: extra.lossScale }),
-      });
+      try {
+        t = new Trainer(config, ck.config, runData, {
+          loaderState: extra.loader,
+          schedule: parseSchedule(extra.schedule),
+          // (a checkpoint from before loss scaling, or of a run without it: the scale starts afresh)
+          ...(extra.lossScale === undefined ? {} : { lossScale: extra.lossScale }),
+        });
+      } catch (e) {
+        // the loader's own words name its state, not the run's files
+        const m = /^BatchLoader\.restore: the state was saved for (.*?)(; the batches would differ)?$/.exec((e as Error).message);
+        if (m === null) throw e;
+        throw new Error(
+          `the run's data '${config.data}' is not what the run trained on: the checkpoint's loader was saved for ${m[1]}. ` +
+            'A run resumes only on the same training tokens (was the directory prepared again, or another one named?)',
+        );
+      }
       t.skippedUpdates = extra.skippedUpdates ?? 0;
       t.skippedInARow = extra.skippedInARow ?? 0;
       loadParameters(t.model, ck.params, `${dir}/model.safetensors`);

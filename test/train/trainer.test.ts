@@ -674,6 +674,27 @@ describe('the run data', () => {
     expect(() => Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 3 })).toThrow(
       `the run's data '${data}' (${join(dir, 'run', 'checkpoint')}/state.json, run.data): ${data}: cannot read the token data`,
     );
+    expect(() => Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 3 })).toThrow(/if it moved, resume with --data where it is now/);
+    // named where it is now, it goes on as an uninterrupted run (here: with another --device named too)
+    const moved = Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 4, data: join(dir, 'moved'), device: 'cpu' });
+    expect(moved.config.data).toBe(join(dir, 'moved'));
+    const resumed = await losses(moved, join(dir, 'run'));
+    moved.dispose();
+    const whole = Trainer.create({ ...small, data: join(dir, 'moved'), steps: 4 });
+    const uninterrupted = await losses(whole, join(dir, 'whole'));
+    whole.dispose();
+    expect(resumed.length).toBeGreaterThan(0);
+    expect(resumed).toEqual(uninterrupted.slice(-resumed.length));
+    // other tokens under that name are refused, in the run's words
+    writeShard(
+      join(dir, 'moved', 'train_000001.bin'),
+      Uint16Array.from({ length: 1500 }, (_, i) => (i * 5) % 97),
+    );
+    expect(() => Trainer.resume(join(dir, 'run', 'checkpoint'), { steps: 5, data: join(dir, 'moved') })).toThrow(
+      new RegExp(
+        `^the run's data '${join(dir, 'moved')}' is not what the run trained on: the checkpoint's loader was saved for data of 2000 tokens but this loader has 1500\\. A run resumes only on the same training tokens`,
+      ),
+    );
   });
 
   it('a validation split too short for one window is refused before any step, when something evaluates', () => {
