@@ -11,7 +11,7 @@ import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
 import { EOT, GPT2_VOCAB } from '../data/tokenizer';
 import { evaluate } from '../train/evaluate';
 import { device, output, positiveInt } from './common';
-import { loadModel } from './model-io';
+import { loadModel, trainedSeqLen } from './model-io';
 
 interface EvalFlags {
   checkpoint: string;
@@ -138,7 +138,11 @@ export function registerEval(program: Command): void {
       oneData,
     )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)
-    .option('--seq-len <n>', 'window length (default: the context length)', positiveInt('--seq-len'))
+    .option(
+      '--seq-len <n>',
+      "window length (default: the run's training --seq-len where shorter than the model's context, else the context length)",
+      positiveInt('--seq-len'),
+    )
     .option(
       '--stride <n>',
       "windows n tokens apart, each scoring only its last n targets with the tokens before them as context (a sliding window, as Hugging Face's perplexity; default: the window length, no overlap)",
@@ -175,13 +179,22 @@ export function registerEval(program: Command): void {
         const input = await fileTokens(f.data, model.config.vocabSize, { format: f.format, textField: f.textField });
         if (input.text) checkTextIds(f.data, input.tokens, model.config.vocabSize);
         const tokens: Tokens = input.tokens;
-        const seqLen = f.seqLen ?? model.config.contextLength;
+        // a run trained on shorter sequences never trained the positions past them
+        const trained = f.seqLen === undefined ? trainedSeqLen(f.checkpoint, model.config.contextLength) : null;
+        if (trained !== null)
+          process.stderr.write(
+            `staged-lm: note: windows of ${trained} tokens, the run's training --seq-len (its context is ${model.config.contextLength}, positions past ${trained} were never trained; --seq-len ${model.config.contextLength} reads them)\n`,
+          );
+        const seqLen = f.seqLen ?? trained ?? model.config.contextLength;
         const stride = f.stride ?? seqLen;
         if (stride > seqLen) throw new Error(`--stride ${stride} is longer than the window (${seqLen} tokens): windows would skip tokens`);
         const windows = evalWindowCount(tokens.length, seqLen, stride);
         if (windows === 0) {
           throw new Error(
-            `--data ${input.text ? f.data : (input.what ?? f.data)}: ${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets (a shorter --seq-len fits more)`,
+            `--data ${input.text ? f.data : (input.what ?? f.data)}: ` +
+              (tokens.length < 2
+                ? `${tokens.length} token${tokens.length === 1 ? '' : 's'}: nothing to score (a target needs a token before it)`
+                : `${tokens.length} tokens, too few for one window of ${seqLen} tokens and its next-token targets (a shorter --seq-len fits more)`),
           );
         }
         const batching = { batchSize: f.batchSize, seqLen, stride, maxBatches: f.maxBatches, tail: f.tail };

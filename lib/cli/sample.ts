@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { decode, encode, EOT, TextStream } from '../data/tokenizer';
 import { generateSamples } from '../train/sample';
 import { device, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
-import { loadModel } from './model-io';
+import { loadModel, trainedSeqLen } from './model-io';
 
 interface SampleFlags {
   checkpoint: string;
@@ -14,6 +14,7 @@ interface SampleFlags {
   topK: number;
   topP: number;
   seed: number;
+  context?: number;
   device: string;
   precision: 'fp32' | 'bf16' | 'fp16';
   json?: boolean;
@@ -37,6 +38,11 @@ export function registerSample(program: Command): void {
     .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', nonNegativeInt('--top-k'), 40)
     .option('--top-p <p>', 'then among the most likely tokens holding probability p (nucleus; 1: all)', probability, 1)
     .option('--seed <n>', 'sampling seed', nonNegativeInt('--seed'), 0)
+    .option(
+      '--context <n>',
+      "positions the model reads at most; past them the window slides (default: the run's training --seq-len where shorter than the model's context, else the context)",
+      positiveInt('--context'),
+    )
     .option('--device <device>', 'cpu, cuda or cuda:N', device, 'cpu')
     .addOption(
       new Option('--precision <p>', 'fp32, or the forward in bf16 / fp16 autocast (CUDA; the weights stay as loaded)')
@@ -51,6 +57,14 @@ export function registerSample(program: Command): void {
       try {
         const prompt = encode(f.prompt);
         if (prompt.length === 0) throw new Error('--prompt must not be empty');
+        const ctx = model.config.contextLength;
+        if (f.context !== undefined && f.context > ctx)
+          throw new Error(`--context ${f.context} is longer than the model's context (${ctx} positions)`);
+        const trained = f.context === undefined ? trainedSeqLen(f.checkpoint, ctx) : null;
+        if (trained !== null && prompt.length + f.tokens > trained)
+          process.stderr.write(
+            `staged-lm: note: the run trained on sequences of ${trained} tokens (its context is ${ctx}): the window slides at ${trained}, past which positions were never trained (--context ${ctx} reads them)\n`,
+          );
         // one sample is printed token by token as it is drawn; several, each when all are done
         const streaming = !f.json && f.samples === 1;
         const text = new TextStream();
@@ -69,6 +83,7 @@ export function registerSample(program: Command): void {
           topK: f.topK,
           topP: f.topP,
           seed: f.seed,
+          context: f.context ?? trained ?? ctx,
           stopToken: EOT,
           autocast: f.precision === 'bf16' ? 'bfloat16' : f.precision === 'fp16' ? 'float16' : null,
           onToken: streaming ? (id) => process.stdout.write(text.push(id)) : undefined,

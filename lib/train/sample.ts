@@ -32,6 +32,11 @@ export interface SampleOptions {
    * every token: the same logits, far slower; kept as the reference the cache is checked against.
    */
   kvCache?: boolean;
+  /**
+   * Positions the model reads at most (default its contextLength): past them the window slides.
+   * A model trained on shorter sequences than its context reads no further than it was trained.
+   */
+  context?: number;
   /** Called with each token as it is drawn, and the sample it belongs to. */
   onToken?: (token: number, sample: number) => void;
   /** Stops drawing (before the next token) once aborted: what was drawn is returned. */
@@ -91,7 +96,11 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
   const bad = prompt.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= V);
   if (bad >= 0)
     throw new RangeError(`generate: prompt token ${bad} is ${prompt[bad]}, not an id of this model's vocabulary (0 … ${V - 1})`);
-  const ctx = model.config.contextLength;
+  const ctx = opts.context ?? model.config.contextLength;
+  if (!Number.isInteger(ctx) || ctx < 1 || ctx > model.config.contextLength)
+    throw new RangeError(
+      `generate: context must be an integer from 1 to the model's contextLength (${model.config.contextLength}), got ${ctx}`,
+    );
   const device = model.parameters()[0].device;
   const slides = opts.kvCache === false || prompt.length + opts.maxNewTokens > ctx; // (a forward over the whole window per token)
   checkSampleMemory(

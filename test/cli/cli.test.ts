@@ -466,6 +466,29 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(new Set(several.map((x) => x.text)).size).toBeGreaterThan(1); // seeds 3, 4, 5
   });
 
+  it('eval and sample read no further than a run trained (its seqLen, where shorter than the context), with a note', async () => {
+    writeFileSync(join(dir, 'short-seq.json'), JSON.stringify({ ...smallRun, seqLen: 16, steps: 2 }));
+    expect((await cli(['train', '--config', 'short-seq.json', '--out', 'short-seq', '--no-progress'])).code).toBe(0);
+    const args = ['eval', '--checkpoint', 'short-seq', '--data', join(dir, 'eval.txt'), '--json'];
+    const [byRun, whole, drawn, wide, tooWide] = await Promise.all([
+      cli(args),
+      cli([...args, '--seq-len', '32']),
+      cli(['sample', '--checkpoint', 'short-seq', '--prompt', 'The whale', '--tokens', '20', '--json']),
+      cli(['sample', '--checkpoint', 'short-seq', '--prompt', 'The whale', '--tokens', '20', '--context', '32', '--json']),
+      cli(['sample', '--checkpoint', 'short-seq', '--prompt', 'The whale', '--context', '33']),
+    ]);
+    expect(jsonOf(byRun).seqLen).toBe(16);
+    expect(byRun.stderr).toMatch(
+      /note: windows of 16 tokens, the run's training --seq-len \(its context is 32, positions past 16 were never trained; --seq-len 32 reads them\)/,
+    );
+    expect(jsonOf(whole).seqLen).toBe(32);
+    expect(whole.stderr).toBe('');
+    expect(drawn.stderr).toMatch(/note: the run trained on sequences of 16 tokens \(its context is 32\): the window slides at 16/);
+    expect(jsonOf(wide).tokens).toBeGreaterThan(0);
+    expect(wide.stderr).toBe('');
+    expectCleanFailure(tooWide, /--context 33 is longer than the model's context \(32 positions\)/);
+  });
+
   it("--resume of a checkpoint that is not a run directory's checkpoint/ (a snapshot, a copy) needs --out", async () => {
     cpSync(join(dir, 'run', 'checkpoint'), join(dir, 'copied'), { recursive: true });
     expectCleanFailure(

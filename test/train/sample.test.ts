@@ -2,7 +2,7 @@
 // with the KV cache against generation that recomputes every window (float64, so the draws agree),
 // including past the context length where the window slides.
 import { totalmem } from 'node:os';
-import { GPT, generate, generateSamples, manualSeed, noGrad, parseGPTConfig, randint, tidy } from '../imports';
+import { fromTypedArray, GPT, generate, generateSamples, manualSeed, noGrad, parseGPTConfig, randint, tidy } from '../imports';
 import { Xoshiro128 } from '../../lib/data/rng';
 import { chooseToken, largest } from '../../lib/train/next-token';
 
@@ -119,6 +119,33 @@ describe('generate', () => {
     expect(generate(m, long, { maxNewTokens: 6, temperature: 1 })).toEqual(
       generate(m, long, { maxNewTokens: 6, temperature: 1, kvCache: false }),
     );
+    m.dispose();
+  });
+
+  it('a shorter context slides the window there: each greedy token is the argmax over the last `context` tokens', () => {
+    const m = model();
+    const opts = { maxNewTokens: 12, temperature: 0, context: 6 }; // context 6 of the model's 10
+    const drawn = generate(m, [1, 2, 3], opts);
+    expect(generate(m, [1, 2, 3], { ...opts, kvCache: false })).toEqual(drawn);
+    const seq = [1, 2, 3, ...drawn];
+    for (let k = 3; k < seq.length; k++) {
+      const window = seq.slice(Math.max(0, k - 6), k);
+      const row = tidy(() =>
+        noGrad(() => {
+          const x = fromTypedArray(Int32Array.from(window), [1, window.length], { dtype: 'int64' });
+          return m
+            .logits(x)
+            .select(1, window.length - 1)
+            .narrow(1, 0, 40)
+            .toArray() as Float32Array;
+        }),
+      );
+      expect(row.indexOf(Math.max(...row))).toBe(seq[k]);
+    }
+    expect(() => generate(m, [1], { maxNewTokens: 1, context: 11 })).toThrow(
+      /generate: context must be an integer from 1 to the model's contextLength \(10\), got 11/,
+    );
+    expect(() => generate(m, [1], { maxNewTokens: 1, context: 0 })).toThrow(/context must be an integer from 1/);
     m.dispose();
   });
 
