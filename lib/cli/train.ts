@@ -286,6 +286,12 @@ export function registerTrain(program: Command): void {
         const label =
           (f.config !== undefined ? `run config ${f.config}` : 'run config') + (f.set !== undefined ? ' with its --set fields' : '');
         trainer = Trainer.create(parseRunConfig(cfg, label));
+        // a fine-tune at the from-scratch rate can undo much of what the weights learned
+        const lr = cfg.lr as { peak?: unknown } | undefined;
+        if (cfg.initFrom !== undefined && lr?.peak === undefined && isMainRank())
+          process.stderr.write(
+            `staged-lm: note: lr.peak is 'kaplan' (${trainer.schedule.peak.toPrecision(3)}), a from-scratch rate for this size; fine-tuning usually takes 10–100× less (--set lr.peak=…)\n`,
+          );
       }
       if (f.progress && isMainRank())
         process.stderr.write(

@@ -50,7 +50,27 @@ export function loadTokenData(path: string, opts: LoadTokenDataOptions = {}): To
   } catch (e) {
     throw new TokenFileError(path, `cannot read the token data: ${(e as Error).message}`);
   }
-  return dir ? loadDirectory(path, opts) : loadFile(path, opts);
+  try {
+    return dir ? loadDirectory(path, opts) : loadFile(path, opts);
+  } catch (e) {
+    if (!(e instanceof TokenFileError)) throw e;
+    const hint = prepareHint(path, dir);
+    if (hint === null) throw e;
+    // (a text file's wrong magic and the raw-format advice would only mislead)
+    throw new TokenFileError(e.file, dir ? `${e.message.slice(e.file.length + 2)}; ${hint}` : hint);
+  }
+}
+
+/** Names of text a run cannot read as tokens (what prepare reads), plain or compressed. */
+const TEXT_NAME = /\.(txt|text|md|jsonl|ndjson|json|csv|tsv|html?)(\.(gz|br|zst|xz|bz2))?$/i;
+
+/** For text given where tokens are read (a file, or a directory of them): what to run first. */
+function prepareHint(path: string, dir: boolean): string | null {
+  const texts = dir ? readdirSync(path).filter((f) => TEXT_NAME.test(f)) : TEXT_NAME.test(path) ? [basename(path)] : [];
+  if (texts.length === 0) return null;
+  const what = dir ? `it holds text (${texts.slice(0, 3).join(', ')}${texts.length > 3 ? ', …' : ''})` : 'text, not token ids';
+  const input = dir ? join(path, '*') : path;
+  return `${what}, which a run reads once tokenized: staged-lm prepare --text ${input} --out DIR, then --data DIR`;
 }
 
 /** The split in memory when it is small enough, else on disk. */

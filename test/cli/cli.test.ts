@@ -489,6 +489,21 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expectCleanFailure(tooWide, /--context 33 is longer than the model's context \(32 positions\)/);
   });
 
+  it("train --init-from: a note when the rate is left at the from-scratch 'kaplan'; its log begins with an init event", async () => {
+    expect((await cli(['train', '--config', 'run.json', '--steps', '2', '--out', 'ft-base', '--no-progress'])).code).toBe(0);
+    const [plain, tuned] = await Promise.all([
+      cli(['train', '--init-from', 'ft-base', '--steps', '1', '--out', 'ft-plain', '--no-progress']),
+      cli(['train', '--init-from', 'ft-base', '--steps', '1', '--set', 'lr.peak=1e-4', '--out', 'ft-tuned', '--no-progress']),
+    ]);
+    expect(plain.code).toBe(0);
+    expect(plain.stderr).toMatch(
+      /note: lr\.peak is 'kaplan' \([\d.e-]+\), a from-scratch rate for this size; fine-tuning usually takes 10–100× less/,
+    );
+    expect(tuned.code).toBe(0);
+    expect(tuned.stderr).not.toMatch(/from-scratch rate/);
+    expect(metricsLines(join(dir, 'ft-tuned'))[0]).toEqual({ event: 'init', step: 0, from: join(dir, 'ft-base') });
+  });
+
   it("--resume of a checkpoint that is not a run directory's checkpoint/ (a snapshot, a copy) needs --out", async () => {
     cpSync(join(dir, 'run', 'checkpoint'), join(dir, 'copied'), { recursive: true });
     expectCleanFailure(

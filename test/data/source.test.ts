@@ -86,6 +86,21 @@ describe('loadTokenData', () => {
     expect(() => loadTokenData(onlyVal)).toThrow(/no training shards/);
   });
 
+  test('text where tokens are read (a file, a directory of them) points to prepare', () => {
+    const d = tmp();
+    writeFileSync(join(d, 'book.txt'), 'Call me Ishmael.\n');
+    writeFileSync(join(d, 'web.jsonl.gz'), 'x');
+    expect(() => loadTokenData(join(d, 'book.txt'))).toThrow(
+      `${join(d, 'book.txt')}: text, not token ids, which a run reads once tokenized: staged-lm prepare --text ${join(d, 'book.txt')} --out DIR, then --data DIR`,
+    );
+    expect(() => loadTokenData(d)).toThrow(
+      `${d}: no .bin token files in this directory; it holds text (book.txt, web.jsonl.gz), which a run reads once tokenized: staged-lm prepare --text ${join(d, '*')} --out DIR`,
+    );
+    // a file that is neither: the token reader's own words
+    writeFileSync(join(d, 'weights.pt'), 'not tokens at all');
+    expect(() => loadTokenData(join(d, 'weights.pt'))).toThrow(/wrong magic .*a headerless uint16 token file needs a \.bin name/);
+  });
+
   test('a single file: its last 10% (or valFraction) is validation', () => {
     const path = join(tmp(), 'all.bin');
     writeShard(
