@@ -72,7 +72,7 @@ function resumedDevice(resume: string): string | undefined {
  * What `--set` may change on `--resume`: what a run logs, saves and when it stops early, none of
  * which changes its steps (evaluations and the batch feed the slope trigger and the data order).
  */
-const BOOKKEEPING_ON_RESUME = ['logInterval', 'checkpointInterval', 'snapshots', 'eval.patience'];
+const BOOKKEEPING_ON_RESUME = ['logInterval', 'checkpointInterval', 'checkpointMinutes', 'snapshots', 'eval.patience'];
 
 const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['config', '--config'],

@@ -256,6 +256,13 @@ export const RunConfigSchema = z
     /** Save a checkpoint every N steps (0: only at the end and on interrupt). */
     checkpointInterval: z.number().int().nonnegative().default(0),
     /**
+     * Also save one when this many minutes have passed since the last (default 30; 0: never), so
+     * that a crash, an OOM kill or a lost machine costs at most that much of a long run. Checked
+     * every few steps (at log and eval steps, and every 10); the steps it lands on do not change
+     * what the run computes.
+     */
+    checkpointMinutes: z.number().nonnegative().default(30),
+    /**
      * Copies of the training state kept beside the latest checkpoint, in `<out>/snapshots/step-NNNNNN/`:
      * each a full checkpoint (sample, eval, grow and initFrom read it; `--resume` it with `--out`).
      */

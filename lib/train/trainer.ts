@@ -974,7 +974,7 @@ export class Trainer {
   }
 
   private async trainLocked(opts: TrainOptions, lastStep: number, main: boolean): Promise<TrainResult> {
-    const { logInterval, eval: ev, checkpointInterval } = this.config;
+    const { logInterval, eval: ev, checkpointInterval, checkpointMinutes } = this.config;
     let steps = lastStep;
     // checked before anything is written: Kineto in this libtorch, the counts, a writable path
     const profileWindow = opts.profile !== undefined && main ? new ProfileWindow(opts.profile, this.device.startsWith('cuda')) : null;
@@ -1004,10 +1004,13 @@ export class Trainer {
     // a second save of the same state (the last step's snapshot, then the checkpoint) links the
     // first one's tensor files; a growth (same step, new model) forgets it
     let lastSave: { dir: string; step: number } | null = null;
+    // when the checkpoint was last saved (checkpointMinutes counts from here)
+    let checkpointSavedAt = performance.now();
     const save = (dir: string) => {
       const step = this.progression.step;
       this.save(dir, lastSave !== null && lastSave.step === step ? { tensorsFrom: lastSave.dir } : {});
       lastSave = { dir, step };
+      if (dir === checkpointDir) checkpointSavedAt = performance.now();
     };
     const progress = new Progress(
       steps,
@@ -1228,7 +1231,13 @@ export class Trainer {
           if (main && this.config.snapshots.keep > 0) pruneSnapshots(opts.out, this.config.snapshots.keep);
           windowStart = performance.now();
         }
-        const checkpointNow = checkpointInterval > 0 && p.step % checkpointInterval === 0 && p.step < steps;
+        // steps every rank reaches together (data parallel: where they can agree on a decision)
+        const pollNow = evalNow || logNow || p.step % STOP_POLL_STEPS === 0;
+        const dueByTime = checkpointMinutes > 0 && performance.now() - checkpointSavedAt >= checkpointMinutes * 60_000;
+        const checkpointNow =
+          p.step < steps &&
+          ((checkpointInterval > 0 && p.step % checkpointInterval === 0) ||
+            (checkpointMinutes > 0 && pollNow && (this.dp === null ? dueByTime : this.dp.any(dueByTime))));
         if (checkpointNow) {
           // the losses since the last log are read first: a diverged run stops before its NaN
           // weights replace the last good checkpoint, and the records reach metrics.jsonl with it
@@ -1242,7 +1251,7 @@ export class Trainer {
         // a stop request (Ctrl-C reaches every rank, but not at the same step) ends every rank at the
         // same step: agreed at log, eval and checkpoint steps, which read back from the device
         // anyway, and every STOP_POLL_STEPS steps in between. A stop during the last step is none.
-        const agreeNow = evalNow || logNow || checkpointNow || p.step % STOP_POLL_STEPS === 0;
+        const agreeNow = pollNow || checkpointNow;
         if (stoppedEarly) break;
         if ((this.dp === null ? stop : agreeNow && this.dp.any(stop)) && p.step < steps) {
           interrupted = true;

@@ -403,7 +403,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expectCleanFailure(badData, /no-such-tokens\.bin/);
     expectCleanFailure(
       onResume,
-      /--set lr\.peak=1e-3: --resume continues the saved run as it was configured; --set may change only its bookkeeping there \(logInterval, checkpointInterval, snapshots, eval\.patience\)/,
+      /--set lr\.peak=1e-3: --resume continues the saved run as it was configured; --set may change only its bookkeeping there \(logInterval, checkpointInterval, checkpointMinutes, snapshots, eval\.patience\)/,
     );
     expect(existsSync(join(dir, 'set2'))).toBe(false);
   });

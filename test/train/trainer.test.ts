@@ -60,6 +60,34 @@ function header(path: string): Record<string, { dtype: string; shape: number[] }
   return JSON.parse(json.toString('utf8')) as Record<string, { dtype: string; shape: number[] }>;
 }
 
+describe('checkpointMinutes', () => {
+  /** The steps at which the run saved its checkpoint (not snapshots). */
+  async function checkpointSteps(cfg: object): Promise<{ steps: number[]; losses: number[] }> {
+    const t = Trainer.create({ ...small, steps: 25, ...cfg });
+    const steps: number[] = [];
+    const save = t.save.bind(t);
+    t.save = (d, o) => {
+      if (d.endsWith('checkpoint')) steps.push(t.progression.step);
+      save(d, o);
+    };
+    const seen = await losses(t, join(dir, String(steps.length) + Math.random()));
+    t.dispose();
+    return { steps, losses: seen };
+  }
+
+  it('saves when that much time has passed, at steps every rank reaches together; what the run computes is the same', async () => {
+    // (a minute's millionth: due at every check — the log steps, every 5, and every 10th)
+    const timed = await checkpointSteps({ checkpointMinutes: 1e-6 });
+    expect(timed.steps).toEqual([5, 10, 15, 20, 25]);
+    const never = await checkpointSteps({ checkpointMinutes: 0 });
+    expect(never.steps).toEqual([25]);
+    expect(timed.losses).toEqual(never.losses);
+    // the default, 30 minutes, does not come due in a short run
+    expect((await checkpointSteps({})).steps).toEqual([25]);
+    expect(parseRunConfig({ steps: 1 }).checkpointMinutes).toBe(30);
+  });
+});
+
 describe('resume', () => {
   it('train 60 steps == train 30 + resume 30 (same losses, bit for bit)', async () => {
     const full = Trainer.create({ ...small, steps: 60, model: { ...small.model, dropout: { attention: 0.1, residual: 0.1 } } });
