@@ -1,6 +1,6 @@
 // `staged-lm train`: a run from a config file or a preset, or a resumed run.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
 import { readCheckpointState } from '../train/checkpoint';
@@ -83,6 +83,23 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['batchSize', '--batch-size'],
   ['seqLen', '--seq-len'],
 ];
+
+/**
+ * A path in a run config file that is missing where it resolves (the working directory, as on the
+ * command line) but present beside the config file: named, rather than failing to read it.
+ */
+function checkConfigPaths(file: string, cfg: Record<string, unknown>, given: { data?: string; initFrom?: string }): void {
+  for (const key of ['data', 'initFrom'] as const) {
+    if (given[key] !== undefined) continue; // (the flag's path replaces the file's)
+    const v = cfg[key];
+    if (typeof v !== 'string' || v === 'embedded' || isAbsolute(v) || existsSync(v)) continue;
+    const beside = join(dirname(file), v);
+    if (existsSync(beside))
+      throw new Error(
+        `${key} '${v}' (run config ${file}) is not in the working directory ${process.cwd()}: paths in a run config resolve against the working directory, as on the command line; it is at ${beside}: give that path, or train from ${dirname(resolve(file))}`,
+      );
+  }
+}
 
 /**
  * Refuses to start a run in a directory that holds one: its metrics would be cut and its
@@ -259,6 +276,7 @@ export function registerTrain(program: Command): void {
         if (f.initFrom !== undefined && f.preset !== undefined)
           throw new Error('--init-from takes the model from its checkpoint: --preset does not apply');
         const cfg: Record<string, unknown> = f.config !== undefined ? readConfig(f.config) : {};
+        if (f.config !== undefined) checkConfigPaths(f.config, cfg, f);
         if (f.preset !== undefined) cfg.model = f.preset;
         if (f.initFrom !== undefined) cfg.initFrom = f.initFrom;
         if (f.set !== undefined) {

@@ -251,9 +251,15 @@ export interface LoadedCheckpoint {
   moments: Record<string, Tensor> | null;
 }
 
+/** Why `dir` has no file `f`: there is no such directory, or it is not a checkpoint. */
+function missingFile(dir: string, f: string): string {
+  if (!existsSync(dir)) return `${dir}: no such checkpoint or run directory`;
+  return `${dir} is not a staged-lm checkpoint: ${f} is missing`;
+}
+
 function readJsonFile(dir: string, f: string): Record<string, unknown> {
   const p = join(dir, f);
-  if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
+  if (!existsSync(p)) throw new Error(missingFile(dir, f));
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(p, 'utf8'));
@@ -302,7 +308,7 @@ export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { opti
   recoverCheckpoint(dir);
   const need = (f: string) => {
     const p = join(dir, f);
-    if (!existsSync(p)) throw new Error(`${dir} is not a staged-lm checkpoint: ${f} is missing`);
+    if (!existsSync(p)) throw new Error(missingFile(dir, f));
     return p;
   };
   const config = fromHfConfig(readJsonFile(dir, 'config.json'));

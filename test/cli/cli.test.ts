@@ -714,7 +714,20 @@ describe('bad inputs fail cleanly', () => {
       cli(['train', '--resume', '/nonexistent', '--no-progress']),
     ]);
     expectCleanFailure(missing, /nope\.json/);
-    expectCleanFailure(resume, /not a staged-lm checkpoint/);
+    // a config whose data path is beside it, not in the working directory: named so
+    mkdirSync(join(dir, 'configs', 'tokens'), { recursive: true });
+    writeFileSync(join(dir, 'configs', 'beside.json'), JSON.stringify({ ...smallRun, data: 'tokens' }));
+    expectCleanFailure(
+      await cli(['train', '--config', 'configs/beside.json', '--out', 'beside', '--no-progress']),
+      /data 'tokens' \(run config configs\/beside\.json\) is not in the working directory .*: paths in a run config resolve against the working directory, as on the command line; it is at configs\/tokens/,
+    );
+    expectCleanFailure(resume, /\/nonexistent: no such checkpoint or run directory/);
+    // a directory that is not one: named as such
+    mkdirSync(join(dir, 'not-a-run'), { recursive: true });
+    expectCleanFailure(
+      await cli(['train', '--resume', 'not-a-run', '--no-progress']),
+      /not-a-run is not a staged-lm checkpoint: state\.json is missing/,
+    );
   });
 
   it('train into a directory that holds a run refuses and leaves the run as it was', async () => {
@@ -797,8 +810,8 @@ describe('bad inputs fail cleanly', () => {
     for (const d of ['n1', 'n2', 'n3', 'n4']) expect(existsSync(join(dir, d))).toBe(false);
   });
 
-  it('eval --checkpoint /nonexistent says it is not a checkpoint', async () => {
+  it('eval --checkpoint /nonexistent says there is no such directory', async () => {
     const r = await cli(['eval', '--checkpoint', '/nonexistent', '--data', 'eval.txt', '--json']);
-    expectCleanFailure(r, /\/nonexistent.*not a staged-lm checkpoint/);
+    expectCleanFailure(r, /\/nonexistent: no such checkpoint or run directory/);
   });
 });
