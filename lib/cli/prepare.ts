@@ -4,7 +4,7 @@
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { INPUT_FORMATS, textFieldNote, type InputFormat } from '../data/inputs';
-import { DEFAULT_SHARD_TOKENS, prepare, type PrepareSummary } from '../data/prepare';
+import { DEFAULT_SHARD_TOKENS, prepare, PrepareInterruptedError, type PrepareSummary } from '../data/prepare';
 
 interface PrepareFlags {
   text: string[];
@@ -46,22 +46,43 @@ export function registerPrepare(program: Command): Command {
       const note = textFieldNote(flags.text, flags);
       if (note !== null) process.stderr.write(note + '\n');
       const bar = process.stderr.isTTY ? progressBar() : undefined;
-      let summary: PrepareSummary;
+      // Ctrl-C (SIGTERM too): stop reading, remove the staging directory, keep the old shard set;
+      // a second signal quits at once
+      const controller = new AbortController();
+      let stopCode = 130;
+      const onStop = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) process.exit(stopCode);
+        stopCode = signal === 'SIGINT' ? 130 : 143;
+        controller.abort();
+      };
+      process.on('SIGINT', onStop);
+      process.on('SIGTERM', onStop);
       try {
-        summary = await prepare({
-          inputs: flags.text,
-          format: flags.format,
-          textField: flags.textField,
-          outDir: flags.out,
-          shardTokens: flags.shardTokens,
-          valTokens: flags.valTokens,
-          workers: flags.workers,
-          onProgress: bar?.onProgress,
-        });
+        let summary: PrepareSummary;
+        try {
+          summary = await prepare({
+            inputs: flags.text,
+            format: flags.format,
+            textField: flags.textField,
+            outDir: flags.out,
+            shardTokens: flags.shardTokens,
+            valTokens: flags.valTokens,
+            workers: flags.workers,
+            onProgress: bar?.onProgress,
+            signal: controller.signal,
+          });
+        } catch (e) {
+          if (e instanceof PrepareInterruptedError) process.exitCode = stopCode;
+          throw e;
+        } finally {
+          bar?.stop();
+        }
+        process.stdout.write((flags.json ? JSON.stringify(summary) : formatPrepare(summary)) + '\n');
       } finally {
-        bar?.stop();
+        // (held until here: a signal after the new set is in place interrupts nothing, and exits 0)
+        process.off('SIGINT', onStop);
+        process.off('SIGTERM', onStop);
       }
-      process.stdout.write((flags.json ? JSON.stringify(summary) : formatPrepare(summary)) + '\n');
     });
 }
 

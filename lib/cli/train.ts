@@ -321,7 +321,12 @@ export function registerTrain(program: Command): void {
       let stopSignal: 'SIGINT' | 'SIGTERM' = 'SIGINT';
       const onStop = (signal: 'SIGINT' | 'SIGTERM') => {
         const code = signal === 'SIGINT' ? 130 : 143;
-        if (controller.signal.aborted) process.exit(code);
+        if (controller.signal.aborted) {
+          process.stderr.write(
+            `\nstaged-lm: quit at once; the run goes on from its last saved checkpoint, if any: ${join(out, 'checkpoint')}\n`,
+          );
+          process.exit(code);
+        }
         stopSignal = signal;
         process.stderr.write(
           `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)\n`,

@@ -35,6 +35,18 @@ export interface PrepareOptions {
   workers?: number;
   /** Bytes of the input files (as stored) tokenized so far, and their total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Stops reading once aborted (Ctrl-C): prepare then rejects with PrepareInterruptedError, its
+   * staging directory removed and the directory's earlier shard set left as it was.
+   */
+  signal?: AbortSignal;
+}
+
+export class PrepareInterruptedError extends Error {
+  constructor(outDir: string) {
+    super(`prepare interrupted: ${outDir} is as it was (its earlier shard set, if any, is complete)`);
+    this.name = 'PrepareInterruptedError';
+  }
 }
 
 export interface ShardInfo {
@@ -75,6 +87,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
   async function* pieces(): AsyncGenerator<Piece> {
     for (const file of inputs) {
       for await (const p of readInputPieces(file, { format: opts.format, textField: opts.textField })) {
+        if (opts.signal?.aborted) throw new PrepareInterruptedError(opts.outDir);
         characters += p.text.length;
         if (p.eot) documents++;
         yield { text: p.text, eot: p.eot, units: p.bytes };
@@ -90,6 +103,8 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
     workers = (
       await tokenizePieces(pieces(), inputBytes, { workers: opts.workers, onProgress: opts.onProgress, onTokens: (t) => s.push(t) })
     ).workers;
+    // (an abort after the last piece was read: the new set is not put in place either)
+    if (opts.signal?.aborted) throw new PrepareInterruptedError(opts.outDir);
     return s.finish();
   });
   const val = files[0].tokens;

@@ -16,7 +16,7 @@ import {
   tokenizeDocuments,
 } from '../../lib/data';
 import { safeCuts, tokenizePieces } from '../../lib/data/parallel';
-import { ShardSink, validationEnd } from '../../lib/data/prepare';
+import { PrepareInterruptedError, ShardSink, validationEnd } from '../../lib/data/prepare';
 import * as shards from '../../lib/data/shards';
 import { tempDirs } from './tmp';
 import { itWhen } from '../helpers';
@@ -179,6 +179,39 @@ describe('a prepare replaces the shard set as a whole', () => {
     });
     await expect(prepare({ inputs: [join(dir, 'a.txt')], outDir: join(dir, 'new', 'out') })).rejects.toThrow(/ENOSPC/);
     expect(readdirSync(join(dir, 'new'))).toEqual([]);
+  });
+
+  test('an interrupted prepare (its signal aborted) leaves the old set whole and no staging directory', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    writeFileSync(join(dir, 'a.txt'), TEXT);
+    writeFileSync(join(dir, 'b.txt'), TEXT.toUpperCase());
+    await prepare({ inputs: [join(dir, 'a.txt')], outDir: out });
+    const before = readdirSync(out).map((f) => [f, readFileSync(join(out, f)).toString('hex')]);
+    const stop = new AbortController();
+    // aborted as the second file is read: the first one's tokens are staged already
+    let done = 0;
+    const interrupted = prepare({
+      inputs: [join(dir, 'a.txt'), join(dir, 'b.txt')],
+      outDir: out,
+      workers: 1,
+      onProgress: (n) => {
+        done = n;
+        if (n > 0) stop.abort();
+      },
+      signal: stop.signal,
+    });
+    await expect(interrupted).rejects.toThrow(PrepareInterruptedError);
+    await expect(interrupted).rejects.toThrow(/prepare interrupted: .*out is as it was/);
+    expect(done).toBeGreaterThan(0);
+    expect(readdirSync(out).map((f) => [f, readFileSync(join(out, f)).toString('hex')])).toEqual(before);
+    // into a directory it created: removed again
+    const fresh = new AbortController();
+    fresh.abort();
+    await expect(prepare({ inputs: [join(dir, 'a.txt')], outDir: join(dir, 'fresh'), signal: fresh.signal })).rejects.toThrow(
+      PrepareInterruptedError,
+    );
+    expect(readdirSync(dir).sort()).toEqual(['a.txt', 'b.txt', 'out']);
   });
 
   test("a killed prepare's staging directory is removed by the next prepare; a running one's is kept", async () => {
