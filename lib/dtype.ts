@@ -86,8 +86,9 @@ export function checkShape(value: unknown, arg = 'shape'): number[] {
   return value as number[];
 }
 
-export function checkInt(value: unknown, arg: string): number {
-  if (!Number.isInteger(value)) throw new TypeError(`Expected an integer for ${arg} but received ${describe(value)}`);
+export function checkInt(value: unknown, arg: string, op?: string): number {
+  if (!Number.isInteger(value))
+    throw new TypeError(`${op === undefined ? '' : `${op}: `}Expected an integer for ${arg} but received ${describe(value)}`);
   return value as number;
 }
 

@@ -165,7 +165,7 @@ export function arange(start: number, end?: number, step = 1, opts?: TensorOptio
 
 export function eye(n: number, opts?: TensorOptions): Tensor {
   const { dtype, device } = resolve('eye', opts);
-  return finish(native.eye(checkInt(n, 'n'), dtype, device), opts);
+  return finish(native.eye(checkInt(n, 'n', 'eye'), dtype, device), opts);
 }
 
 /** Standard normal samples from the device's generator (seeded by manualSeed). */
@@ -183,12 +183,13 @@ export function rand(shape: number[], opts?: TensorOptions): Tensor {
 /** Integers uniform in [low, high); int64 by default. */
 export function randint(low: number, high: number, shape: number[], opts?: TensorOptions): Tensor {
   const { dtype, device } = resolve('randint', opts, 'int64');
-  if (checkInt(high, 'high') <= checkInt(low, 'low')) throw new TypeError(`randint: high (${high}) must be greater than low (${low})`);
+  if (checkInt(high, 'high', 'randint') <= checkInt(low, 'low', 'randint'))
+    throw new TypeError(`randint: high (${high}) must be greater than low (${low})`);
   return finish(native.randint(low, high, checkShape(shape), dtype, device), opts);
 }
 
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, opts?: TensorOptions): Tensor {
   const { dtype, device } = resolve('randperm', opts, 'int64');
-  return finish(native.randperm(checkInt(n, 'n'), dtype, device), opts);
+  return finish(native.randperm(checkInt(n, 'n', 'randperm'), dtype, device), opts);
 }

@@ -21,11 +21,11 @@ function handles(xs: unknown, op: string): NativeTensor[] {
 }
 
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.cat(handles(tensors, 'cat'), checkInt(dim, 'dim')));
+  return new Tensor(native.cat(handles(tensors, 'cat'), checkInt(dim, 'dim', 'cat')));
 }
 
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.stack(handles(tensors, 'stack'), checkInt(dim, 'dim')));
+  return new Tensor(native.stack(handles(tensors, 'stack'), checkInt(dim, 'dim', 'stack')));
 }
 
 /** Elementwise choice: a where cond is true, else b (tensors or numbers, broadcast). */
@@ -67,11 +67,11 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
 }
 
 export function softmax(x: Tensor, dim: number): Tensor {
-  return new Tensor(native.softmax(handle(x, 'softmax', 'input'), checkInt(dim, 'dim')));
+  return new Tensor(native.softmax(handle(x, 'softmax', 'input'), checkInt(dim, 'dim', 'softmax')));
 }
 
 export function logSoftmax(x: Tensor, dim: number): Tensor {
-  return new Tensor(native.logSoftmax(handle(x, 'logSoftmax', 'input'), checkInt(dim, 'dim')));
+  return new Tensor(native.logSoftmax(handle(x, 'logSoftmax', 'input'), checkInt(dim, 'dim', 'logSoftmax')));
 }
 
 /** LayerNorm over the trailing dims given by normalizedShape. */
@@ -156,7 +156,7 @@ export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
 
 /** A fused QKV projection (B, T, 3·H·D) → [q, k, v], each (B, H, T, D) (views, no copy). */
 export function splitHeads(qkv: Tensor, heads: number): [Tensor, Tensor, Tensor] {
-  const [q, k, v] = native.splitHeads(handle(qkv, 'splitHeads', 'qkv'), checkInt(heads, 'heads')).map((h) => new Tensor(h));
+  const [q, k, v] = native.splitHeads(handle(qkv, 'splitHeads', 'qkv'), checkInt(heads, 'heads', 'splitHeads')).map((h) => new Tensor(h));
   return [q, k, v];
 }
 
@@ -191,7 +191,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     native.crossEntropy(
       handle(logits, 'crossEntropy', 'logits'),
       handle(targets, 'crossEntropy', 'targets'),
-      checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
+      checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex', 'crossEntropy'),
       opts.reduction ?? 'mean',
       checkProbability(opts.labelSmoothing ?? 0, 'crossEntropy', 'labelSmoothing'),
     ),
@@ -221,8 +221,8 @@ export function float32CrossEntropy(
     native.float32CrossEntropy(
       handle(logits, 'float32CrossEntropy', 'logits'),
       handle(targets, 'float32CrossEntropy', 'targets'),
-      checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex'),
-      checkInt(opts.chunkElements ?? 0, 'chunkElements'),
+      checkInt(opts.ignoreIndex ?? -100, 'ignoreIndex', 'float32CrossEntropy'),
+      checkInt(opts.chunkElements ?? 0, 'chunkElements', 'float32CrossEntropy'),
       opts.kernel ?? 'default',
     ),
   );

@@ -179,7 +179,7 @@ export class Tensor {
     return new Tensor(native.reshape(this.native, checkShapeWithInfer(shape, 'reshape')));
   }
   transpose(dim0: number, dim1: number): Tensor {
-    return new Tensor(native.transpose(this.native, checkInt(dim0, 'dim0'), checkInt(dim1, 'dim1')));
+    return new Tensor(native.transpose(this.native, checkInt(dim0, 'dim0', 'transpose'), checkInt(dim1, 'dim1', 'transpose')));
   }
   /** Transpose of a 2-D tensor; any other number of dimensions is refused (use transpose or permute there). */
   get T(): Tensor {
@@ -208,10 +208,10 @@ export class Tensor {
     return native.stride(this.native);
   }
   unsqueeze(dim: number): Tensor {
-    return new Tensor(native.unsqueeze(this.native, checkInt(dim, 'dim')));
+    return new Tensor(native.unsqueeze(this.native, checkInt(dim, 'dim', 'unsqueeze')));
   }
   squeeze(dim?: number): Tensor {
-    return new Tensor(native.squeeze(this.native, dim === undefined ? undefined : checkInt(dim, 'dim')));
+    return new Tensor(native.squeeze(this.native, dim === undefined ? undefined : checkInt(dim, 'dim', 'squeeze')));
   }
   /** A broadcast view: expand(2, 3) or expand([2, 3]); -1 keeps a dimension's size. */
   expand(shape: number[]): Tensor;
@@ -220,26 +220,26 @@ export class Tensor {
     return new Tensor(native.expand(this.native, checkShapeWithInfer(shape, 'expand')));
   }
   flatten(startDim = 0, endDim = -1): Tensor {
-    return new Tensor(native.flatten(this.native, checkInt(startDim, 'startDim'), checkInt(endDim, 'endDim')));
+    return new Tensor(native.flatten(this.native, checkInt(startDim, 'startDim', 'flatten'), checkInt(endDim, 'endDim', 'flatten')));
   }
   /** Equal pieces of `size` along dim (the last may be smaller), or pieces of the given sizes. */
   split(sizeOrSizes: number | number[], dim = 0): Tensor[] {
     if (typeof sizeOrSizes !== 'number' && !Array.isArray(sizeOrSizes)) {
       throw new TypeError(`split: expected a size or array of sizes but received ${describe(sizeOrSizes)}`);
     }
-    return native.split(this.native, sizeOrSizes, checkInt(dim, 'dim')).map((h) => new Tensor(h));
+    return native.split(this.native, sizeOrSizes, checkInt(dim, 'dim', 'split')).map((h) => new Tensor(h));
   }
   chunk(chunks: number, dim = 0): Tensor[] {
-    return native.chunk(this.native, checkInt(chunks, 'chunks'), checkInt(dim, 'dim')).map((h) => new Tensor(h));
+    return native.chunk(this.native, checkInt(chunks, 'chunks', 'chunk'), checkInt(dim, 'dim', 'chunk')).map((h) => new Tensor(h));
   }
   /**
    * A view of `length` elements along dim, from `start` (negative: counted from the end; in
    * [-size, size]). The messages are PyTorch's.
    */
   narrow(dim: number, start: number, length: number): Tensor {
-    checkInt(dim, 'dim');
-    checkInt(start, 'start');
-    if (checkInt(length, 'length') < 0) throw new RangeError(`narrow: length must be non-negative, but got ${length}`);
+    checkInt(dim, 'dim', 'narrow');
+    checkInt(start, 'start', 'narrow');
+    if (checkInt(length, 'length', 'narrow') < 0) throw new RangeError(`narrow: length must be non-negative, but got ${length}`);
     try {
       return new Tensor(native.narrow(this.native, dim, start, length));
     } catch (e) {
@@ -259,14 +259,20 @@ export class Tensor {
    */
   slice(dim: number, start = 0, end = Number.MAX_SAFE_INTEGER, step = 1): Tensor {
     return new Tensor(
-      native.slice(this.native, checkInt(dim, 'dim'), sliceBound(start, 'start'), sliceBound(end, 'end'), checkInt(step, 'step')),
+      native.slice(
+        this.native,
+        checkInt(dim, 'dim', 'slice'),
+        sliceBound(start, 'start'),
+        sliceBound(end, 'end'),
+        checkInt(step, 'step', 'slice'),
+      ),
     );
   }
   select(dim: number, index: number): Tensor {
-    return new Tensor(native.select(this.native, checkInt(dim, 'dim'), checkInt(index, 'index')));
+    return new Tensor(native.select(this.native, checkInt(dim, 'dim', 'select'), checkInt(index, 'index', 'select')));
   }
   indexSelect(dim: number, index: Tensor): Tensor {
-    return new Tensor(native.indexSelect(this.native, checkInt(dim, 'dim'), tensorOf(index, 'indexSelect', 'index')));
+    return new Tensor(native.indexSelect(this.native, checkInt(dim, 'dim', 'indexSelect'), tensorOf(index, 'indexSelect', 'index')));
   }
 
   // ---- arithmetic (broadcasting; the second operand may be a number) --------------------------
@@ -333,19 +339,19 @@ export class Tensor {
     return new Tensor(native.gelu(this.native, approximate));
   }
   softmax(dim: number): Tensor {
-    return new Tensor(native.softmax(this.native, checkInt(dim, 'dim')));
+    return new Tensor(native.softmax(this.native, checkInt(dim, 'dim', 'softmax')));
   }
   logSoftmax(dim: number): Tensor {
-    return new Tensor(native.logSoftmax(this.native, checkInt(dim, 'dim')));
+    return new Tensor(native.logSoftmax(this.native, checkInt(dim, 'dim', 'logSoftmax')));
   }
   clamp(min: number | null, max: number | null = null): Tensor {
     return new Tensor(native.clamp(this.native, min, max));
   }
   triu(diagonal = 0): Tensor {
-    return new Tensor(native.triu(this.native, checkInt(diagonal, 'diagonal')));
+    return new Tensor(native.triu(this.native, checkInt(diagonal, 'diagonal', 'triu')));
   }
   tril(diagonal = 0): Tensor {
-    return new Tensor(native.tril(this.native, checkInt(diagonal, 'diagonal')));
+    return new Tensor(native.tril(this.native, checkInt(diagonal, 'diagonal', 'tril')));
   }
   /** value (NaN and ±Infinity included) where mask (bool) is true. */
   maskedFill(mask: Tensor, value: number): Tensor {
@@ -405,16 +411,16 @@ export class Tensor {
   }
   /** Largest values along dim and where they are. */
   maxDim(dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
-    const [v, i] = native.maxDim(this.native, checkInt(dim, 'dim'), keepdim);
+    const [v, i] = native.maxDim(this.native, checkInt(dim, 'dim', 'max'), keepdim);
     return { values: new Tensor(v), indices: new Tensor(i) };
   }
   minDim(dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
-    const [v, i] = native.minDim(this.native, checkInt(dim, 'dim'), keepdim);
+    const [v, i] = native.minDim(this.native, checkInt(dim, 'dim', 'min'), keepdim);
     return { values: new Tensor(v), indices: new Tensor(i) };
   }
   /** Index of the largest value along dim; with no dim, the flat index (shaped [1, …, 1] with keepdim). */
   argmax(dim?: number, keepdim = false): Tensor {
-    return new Tensor(native.argmax(this.native, dim === undefined ? null : checkInt(dim, 'dim'), keepdim));
+    return new Tensor(native.argmax(this.native, dim === undefined ? null : checkInt(dim, 'dim', 'argmax'), keepdim));
   }
   all(): Tensor {
     return new Tensor(native.all(this.native));

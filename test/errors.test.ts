@@ -5,6 +5,7 @@ import { native } from '../lib/native';
 import { AdamW } from '../lib/optim/adamw';
 import {
   addLayerNorm,
+  softmax,
   splitHeads,
   cat,
   checkDevice,
@@ -128,6 +129,9 @@ const cases: Case[] = [
     /^maskedFill: expected a bool tensor for argument 'mask' but received float32/,
   ],
   ['split by 0', () => a.split(0), TypeError, /^split: 'size' must be positive/],
+  // an integer argument left out: the op is named
+  ['softmax without dim', () => softmax(a, undefined as never), TypeError, /^softmax: Expected an integer for dim but received undefined/],
+  ['narrow of a fraction', () => a.narrow(0, 0.5, 1), TypeError, /^narrow: Expected an integer for start but received number 0\.5/],
   // values that libtorch would take in silently, wrongly
   ['int overflow', () => tensor([1e10], { dtype: 'int32' }), TypeError, /value 10000000000 cannot be converted to int32 without overflow/],
   ['NaN to int64', () => tensor([1, NaN], { dtype: 'int64' }), TypeError, /value nan cannot be converted to int64 without overflow/],

@@ -30,7 +30,11 @@ export interface TrainState {
   progression: Progression;
 }
 
-/** Frees every tensor of a state (e.g. the small one once the grown one is in use). */
+/**
+ * Frees every tensor of a state that owns them: a grown state nothing has taken over, or a loaded
+ * one. Not a state whose tensors a model or optimizer holds — stateOf's view of live ones, or one
+ * given to instantiate({ adopt: true }), resetParameters or setMoments.
+ */
 export function disposeState(s: TrainState): void {
   for (const t of Object.values(s.params)) t.dispose();
   for (const m of Object.values(s.moments)) {

@@ -11,6 +11,30 @@ import { paddedVocab, type GPTConfig } from './config';
 import type { KVCache } from './kv-cache';
 import { Embedding, LayerNorm, modelDropout } from './layers';
 import { Module } from './module';
+import { FLOAT_DTYPES } from '../dtype';
+
+/**
+ * Token ids a model reads or scores: a (B, T) tensor (libtorch names a wrong dtype itself). Returns
+ * its shape (one native call per step's check: the step is host-bound on small models).
+ */
+function checkTokens(t: unknown, arg: string): number[] {
+  if (!(t instanceof Tensor))
+    throw new TypeError(`GPT: ${arg} must be a Tensor of token ids (B, T), got ${Array.isArray(t) ? 'an array' : typeof t}`);
+  const shape = t.shape;
+  if (shape.length !== 2) throw new RangeError(`GPT: ${arg} must be (batch, positions), got shape [${shape}]`);
+  return shape;
+}
+
+/** A config made by parseGPTConfig (a hand-built object may lack its defaults and derived sizes). */
+function checkConfig(c: GPTConfig): void {
+  for (const k of ['nLayer', 'nHead', 'nEmbd', 'contextLength', 'vocabSize', 'mlpWidth', 'headSize'] as const) {
+    const v: unknown = c?.[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'nLayer' ? 0 : 1))
+      throw new TypeError(
+        `GPT: config.${k} is ${String(v)}: build the config with parseGPTConfig({...}), which fills in the defaults and checks it`,
+      );
+  }
+}
 
 /** transformer.{wte, wpe, h.N, ln_f} */
 class Transformer extends Module {
@@ -62,7 +86,10 @@ export class GPT extends Module {
     opts: GPTOptions = {},
   ) {
     super();
+    checkConfig(config);
     const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' };
+    if (!FLOAT_DTYPES.includes(o.dtype))
+      throw new TypeError(`GPT: dtype must be a floating type (${FLOAT_DTYPES.join(', ')}), got '${String(o.dtype)}'`);
     this.transformer = this.registerModule('transformer', new Transformer(config, o));
     this.lmHead = config.tiedEmbeddings ? null : this.registerModule('lm_head', new LMHead(config, o));
   }
@@ -84,7 +111,7 @@ export class GPT extends Module {
    * without blocks), so that the caller adds it in one op with the LayerNorm after it.
    */
   private stream(idx: Tensor, cache?: KVCache): { residual: Tensor; branch: Tensor | null } {
-    const T = idx.shape[1];
+    const T = checkTokens(idx, 'idx')[1];
     const start = cache?.length ?? 0; // the position of idx's first token
     if (start + T > this.config.contextLength)
       throw new Error(
@@ -159,7 +186,11 @@ export class GPT extends Module {
   }
 
   private scoreLogits(logits: Tensor, targets: Tensor): Tensor {
-    const V = logits.shape[2];
+    const shape = logits.shape;
+    const given = checkTokens(targets, 'targets');
+    if (given[0] !== shape[0] || given[1] !== shape[1])
+      throw new RangeError(`GPT.loss: targets have shape [${given}] but idx has [${shape.slice(0, 2)}]`);
+    const V = shape[2];
     // scored in float32 even for half-precision logits (bf16 weights, or autocast), the gradient
     // written back in their dtype without a float32 round trip or full-size temporaries: the
     // step's largest tensors

@@ -150,7 +150,10 @@ export class AdamW {
     return { expAvg: e.expAvg, expAvgSq: e.expAvgSq };
   }
 
-  /** Replaces the moments of one parameter; the old tensors are disposed. Shapes must match the parameter. */
+  /**
+   * Replaces the moments of one parameter; the old tensors are disposed. Shapes must match the
+   * parameter. The optimizer takes the given tensors over (no copy): the caller must not dispose them.
+   */
   setMoments(name: string, m: Moments): void {
     this.checkNotHeld('setMoments');
     const e = this.entry(name);
@@ -170,7 +173,9 @@ export class AdamW {
 
   /**
    * Replaces the parameter set (after growth): parameters whose names are known keep their
-   * moments unless `moments` gives new ones; new names start at zero moments.
+   * moments unless `moments` gives new ones; new names start at zero moments. Given moments are
+   * taken over (no copy), as by setMoments: do not dispose them, nor a state that holds them
+   * (disposeState).
    */
   resetParameters(params: NamedParameter[], moments: Record<string, Moments> = {}): void {
     this.checkNotHeld('resetParameters');
@@ -235,6 +240,8 @@ export class AdamW {
    */
   scaledUpdate(lr: number, lossScale: Tensor, maxNorm = Infinity): { norm: Tensor; foundInf: Tensor } {
     checkLr(lr);
+    if (!(lossScale instanceof Tensor))
+      throw new TypeError(`AdamW.scaledUpdate: lossScale must be a float32 scalar Tensor (GradScaler's scale), got ${typeof lossScale}`);
     checkMaxNorm(maxNorm);
     const [n, d, f] = native.clipGradNorm(
       this.entries.map((e) => e.tensor.native),
@@ -450,7 +457,10 @@ export class AdamW {
     return out;
   }
 
-  /** Loads moments saved by momentTensors(); every parameter must be present. */
+  /**
+   * Loads moments saved by momentTensors(); every parameter must be present. They are copied to
+   * each parameter's device and moment dtype: the caller still owns `tensors` and disposes them.
+   */
   loadMomentTensors(tensors: Record<string, Tensor>, step: number): void {
     this.checkNotHeld('loadMomentTensors');
     for (const e of this.entries) {
@@ -485,5 +495,9 @@ function checkMaxNorm(maxNorm: number): void {
 }
 
 function checkLr(lr: number): void {
-  if (!(lr >= 0)) throw new RangeError(`AdamW: learning rate must be a non-negative number, got ${lr}`);
+  // (a string '0.1' compares as a number in JS, and Infinity would turn every parameter to ±inf/NaN)
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0)
+    throw new RangeError(
+      `AdamW: learning rate must be a finite non-negative number, got ${typeof lr === 'string' ? `'${lr}'` : String(lr)}`,
+    );
 }

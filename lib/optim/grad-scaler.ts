@@ -72,6 +72,7 @@ export class GradScaler {
 
   /** loss × scale: what to call backward() on. */
   scaleLoss(loss: Tensor): Tensor {
+    if (!(loss instanceof Tensor)) throw new TypeError(`GradScaler.scaleLoss: loss must be a Tensor, got ${typeof loss}`);
     return loss.mul(this.scale);
   }
 
@@ -80,6 +81,8 @@ export class GradScaler {
    * scale off or counts a good step, growing the scale after growthInterval of them. On the device.
    */
   update(foundInf: Tensor): void {
+    if (!(foundInf instanceof Tensor))
+      throw new TypeError(`GradScaler.update: foundInf must be the Tensor AdamW.scaledUpdate returned, got ${typeof foundInf}`);
     const { growthFactor, backoffFactor, growthInterval } = this.options;
     native.ampUpdateScale(this.scale.native, this.tracker.native, foundInf.native, growthFactor, backoffFactor, growthInterval);
   }

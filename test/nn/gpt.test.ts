@@ -7,6 +7,24 @@ import { manualSeed, noGrad, randint, tidy, type Tensor } from '../../lib';
 const small = parseGPTConfig({ vocabSize: 50257, contextLength: 16, nLayer: 2, nHead: 2, nEmbd: 16 });
 
 describe('GPT structure', () => {
+  it('refuses a hand-built config, a non-float dtype and token ids that are not a (B, T) tensor, naming them', () => {
+    expect(() => new GPT({ nLayer: 2, nHead: 2, nEmbd: 32 } as never)).toThrow(
+      /GPT: config\.contextLength is undefined: build the config with parseGPTConfig/,
+    );
+    expect(() => new GPT(small, { dtype: 'int64' })).toThrow(/GPT: dtype must be a floating type .*, got 'int64'/);
+    manualSeed(0);
+    const m = new GPT(small);
+    tidy(() => {
+      const ids = randint(0, 100, [2, 4], { dtype: 'int64' });
+      expect(() => m.loss([[3, 1]] as never, ids)).toThrow(/GPT: idx must be a Tensor of token ids \(B, T\), got an array/);
+      expect(() => m.loss(randint(0, 100, [4], { dtype: 'int64' }), ids)).toThrow(/GPT: idx must be \(batch, positions\), got shape \[4\]/);
+      expect(() => m.loss(ids, randint(0, 100, [2, 3], { dtype: 'int64' }))).toThrow(
+        /GPT\.loss: targets have shape \[2,3\] but idx has \[2,4\]/,
+      );
+    });
+    m.dispose();
+  });
+
   it('uses Hugging Face GPT-2 names and Conv1D (in, out) shapes', () => {
     manualSeed(0);
     const m = new GPT(small);

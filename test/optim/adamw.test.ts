@@ -261,7 +261,12 @@ describe('AdamW state', () => {
     expect(a.grad!.norm().item()).toBeCloseTo(1, 4);
     expect(b.toNumberArray()).toEqual(before);
     expect(opt.step).toBe(2);
-    expect(() => opt.clipAndUpdate(1, -1)).toThrow(/learning rate must be a non-negative number/);
+    expect(() => opt.clipAndUpdate(1, -1)).toThrow(/learning rate must be a finite non-negative number, got -1/);
+    expect(() => opt.update(Infinity)).toThrow(/learning rate must be a finite non-negative number, got Infinity/);
+    expect(() => opt.update('0.1' as unknown as number)).toThrow(/learning rate must be a finite non-negative number, got '0\.1'/);
+    expect(() => opt.scaledUpdate(0.1, 65536 as unknown as Tensor)).toThrow(
+      /AdamW\.scaledUpdate: lossScale must be a float32 scalar Tensor \(GradScaler's scale\), got number/,
+    );
     expect(opt.step).toBe(2);
     // nothing to clip: no gradients at all
     opt.zeroGrad();

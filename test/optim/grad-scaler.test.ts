@@ -68,6 +68,11 @@ describe("the loss scale's update", () => {
     expect(() => new GradScaler('cpu', {}, { scale: 2, growthTracker: 1.5 })).toThrow(/growthTracker/);
     const s = new GradScaler('cpu', {}, { scale: 1024, growthTracker: 7 });
     expect(s.state()).toEqual({ scale: 1024, growthTracker: 7 });
+    // a number where a tensor belongs: named, not a JavaScript error from inside
+    expect(() => s.scaleLoss(3 as unknown as Tensor)).toThrow(/GradScaler\.scaleLoss: loss must be a Tensor, got number/);
+    expect(() => s.update(0 as unknown as Tensor)).toThrow(
+      /GradScaler\.update: foundInf must be the Tensor AdamW\.scaledUpdate returned, got number/,
+    );
     s.dispose();
   });
 
