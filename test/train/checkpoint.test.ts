@@ -22,6 +22,9 @@ describe('saveCheckpoint', () => {
     saveCheckpoint(path, model, opt, state);
     saveCheckpoint(path, model, opt, { ...state, step: 4 });
     expect(loadCheckpoint(path, 'cpu', { optimizer: false }).state.step).toBe(4);
+    // a run directory stands for its checkpoint/
+    saveCheckpoint(join(dir, 'run', 'checkpoint'), model, opt, { ...state, step: 5 });
+    expect(loadCheckpoint(join(dir, 'run'), 'cpu', { optimizer: false }).state.step).toBe(5);
     mkdirSync(join(dir, 'empty'));
     saveCheckpoint(join(dir, 'empty'), model, opt, state);
     expect(readdirSync(join(dir, 'empty')).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json']);
