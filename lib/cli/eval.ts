@@ -187,7 +187,11 @@ export function registerEval(program: Command): void {
           );
         const seqLen = f.seqLen ?? trained ?? model.config.contextLength;
         const stride = f.stride ?? seqLen;
-        if (stride > seqLen) throw new Error(`--stride ${stride} is longer than the window (${seqLen} tokens): windows would skip tokens`);
+        if (stride > seqLen)
+          throw new Error(
+            `--stride ${stride} is longer than the window (${seqLen} tokens${trained !== null ? ", the run's training --seq-len" : ''}): windows would skip tokens` +
+              (f.seqLen === undefined ? ' (--seq-len sets the window)' : ''),
+          );
         const windows = evalWindowCount(tokens.length, seqLen, stride);
         if (windows === 0) {
           throw new Error(

@@ -16,6 +16,7 @@ import { registerSlope } from './slope';
 import { registerSample } from './sample';
 import { registerTrain } from './train';
 import { TrainingDivergedError } from '../train/trainer';
+import { distributedEnv } from '../distributed/process-group';
 import { packageVersion } from './version';
 
 export function buildProgram(): Command {
@@ -78,6 +79,15 @@ export function errorObject(e: unknown, exitCode: number): { error: Record<strin
   return { error };
 }
 
+/** This process's rank under launch or torchrun (0 alone, or when its variables do not parse). */
+function launchedRank(): number {
+  try {
+    return distributedEnv()?.rank ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   // commander's errors as exceptions, not process.exit: a subcommand does not inherit this from
@@ -92,7 +102,9 @@ export async function main(argv: string[]): Promise<number> {
     actionOpts = action.opts();
   });
   const fail = (e: unknown, code: number): number => {
-    if (code !== 0 && jsonRequested(argv, actionOpts)) process.stdout.write(JSON.stringify(errorObject(e, code)) + '\n');
+    // (data parallel: rank 0's object only, as a result is rank 0's; every rank's message is on stderr)
+    if (code !== 0 && jsonRequested(argv, actionOpts) && launchedRank() === 0)
+      process.stdout.write(JSON.stringify(errorObject(e, code)) + '\n');
     return code;
   };
   try {

@@ -53,6 +53,9 @@ export function registerPrepare(program: Command): Command {
       const onStop = (signal: NodeJS.Signals) => {
         if (controller.signal.aborted) process.exit(stopCode);
         stopCode = signal === 'SIGINT' ? 130 : 143;
+        process.stderr.write(
+          `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — stopping; the old shard set stays (again to quit at once)\n`,
+        );
         controller.abort();
       };
       process.on('SIGINT', onStop);

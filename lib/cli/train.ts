@@ -79,7 +79,6 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
   ['preset', '--preset'],
   ['initFrom', '--init-from'],
   ['seed', '--seed'],
-  ['precision', '--precision'],
   ['batchSize', '--batch-size'],
   ['seqLen', '--seq-len'],
 ];
@@ -88,9 +87,10 @@ const FIXED_ON_RESUME: [keyof TrainFlags, string][] = [
  * A path in a run config file that is missing where it resolves (the working directory, as on the
  * command line) but present beside the config file: named, rather than failing to read it.
  */
-function checkConfigPaths(file: string, cfg: Record<string, unknown>, given: { data?: string; initFrom?: string }): void {
+function checkConfigPaths(file: string, cfg: Record<string, unknown>, given: { data?: string; initFrom?: string; set?: Override[] }): void {
   for (const key of ['data', 'initFrom'] as const) {
-    if (given[key] !== undefined) continue; // (the flag's path replaces the file's)
+    // (a flag's path, or a --set of it, replaces the file's)
+    if (given[key] !== undefined || (given.set ?? []).some((o) => o.path[0] === key)) continue;
     const v = cfg[key];
     if (typeof v !== 'string' || v === 'embedded' || isAbsolute(v) || existsSync(v)) continue;
     const beside = join(dirname(file), v);
@@ -226,7 +226,7 @@ export function registerTrain(program: Command): void {
         if (fixed.length > 0)
           throw new Error(
             `--resume continues the saved run as it was configured: ${fixed.join(', ')} cannot change it ` +
-              '(with --resume: --steps, --end-at, --out, --data where the same data is now, --device, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile, and --set of its bookkeeping)',
+              '(with --resume: --steps, --end-at, --out, --data where the same data is now, --device, --precision, --cuda-graph, --activation-checkpointing, --loss-kernel, --norm-kernel, --tf32, --profile, and --set of its bookkeeping)',
           );
         for (const o of f.set ?? [])
           if (!BOOKKEEPING_ON_RESUME.some((p) => o.path.join('.') === p || o.path.join('.').startsWith(`${p}.`)))
@@ -247,6 +247,7 @@ export function registerTrain(program: Command): void {
           endAt: f.endAt,
           ...(f.data === undefined ? {} : { data: f.data }),
           ...(f.device === undefined ? {} : { device: f.device }),
+          ...(f.precision === undefined ? {} : { precision: f.precision }),
           ...(f.cudaGraph === undefined ? {} : { cudaGraph: f.cudaGraph }),
           ...(f.activationCheckpointing === undefined ? {} : { activationCheckpointing: f.activationCheckpointing }),
           ...kernelFlags(f),
@@ -254,6 +255,11 @@ export function registerTrain(program: Command): void {
           ...(f.set === undefined ? {} : { edit: (run: Record<string, unknown>) => applyOverrides(run, f.set!) }),
         });
         out = f.out ?? join(dir, '..');
+        const trainedOn = resumedDevice(dir);
+        if (f.device !== undefined && trainedOn !== undefined && trainedOn !== trainer.config.device && isMainRank())
+          process.stderr.write(
+            `staged-lm: note: the run trained on ${trainedOn} and goes on on ${trainer.device} (${trainer.precision}): from here its random streams (dropout) are this device's, not an uninterrupted run's\n`,
+          );
         const { schedule, progression } = trainer;
         if (f.steps !== undefined && isMainRank()) {
           // (the next step is at position schedulePos + 1: learningRate's numbering)

@@ -53,7 +53,8 @@ export function loadTokenData(path: string, opts: LoadTokenDataOptions = {}): To
   try {
     return dir ? loadDirectory(path, opts) : loadFile(path, opts);
   } catch (e) {
-    if (!(e instanceof TokenFileError)) throw e;
+    // (the hint is for text where tokens are read: not for a token file's own fault in a directory)
+    if (!(e instanceof TokenFileError) || (dir && e.file !== path)) throw e;
     const hint = prepareHint(path, dir);
     if (hint === null) throw e;
     // (a text file's wrong magic and the raw-format advice would only mislead)

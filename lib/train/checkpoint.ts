@@ -306,7 +306,12 @@ export function readCheckpointState(dir: string): CheckpointState {
 /** Reads a checkpoint directory; every problem is reported with the path at fault. */
 export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
   // a run directory stands for its checkpoint/ (as loadWeights and the commands take it)
-  if (!existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'checkpoint', 'config.json'))) dir = join(dir, 'checkpoint');
+  // (its save cut short between two renames is put back first, as checkpointDir does)
+  if (
+    !existsSync(join(dir, 'config.json')) &&
+    (existsSync(join(dir, 'checkpoint', 'config.json')) || recoverCheckpoint(join(dir, 'checkpoint')))
+  )
+    dir = join(dir, 'checkpoint');
   recoverCheckpoint(dir);
   const need = (f: string) => {
     const p = join(dir, f);

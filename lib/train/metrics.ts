@@ -53,7 +53,8 @@ export class MetricsLog {
       if (l.trim() === '') return false;
       try {
         const r = JSON.parse(l) as { step?: unknown; event?: unknown; stage?: unknown };
-        if (typeof r.step !== 'number' || r.step > step) return false;
+        // (at 0 every record goes, a fine-tune's `init` event too: the run writes its own)
+        if (typeof r.step !== 'number' || r.step > step || step === 0) return false;
         // a growth at the resumed step that the checkpoint predates (the run was stopped before
         // the grown state was saved) happens again: its first record goes
         return !(stage !== undefined && r.step === step && r.event === 'growth' && typeof r.stage === 'number' && r.stage > stage);

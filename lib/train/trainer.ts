@@ -378,6 +378,11 @@ export class Trainer {
        * Its random streams (dropout) are then the new device's, not an uninterrupted run's.
        */
       device?: string;
+      /**
+       * Another precision (with a device that has no bf16, say): the same state trains on in it;
+       * the loss scale's state carries over where both scale the loss.
+       */
+      precision?: RunConfig['precision'];
       /** Changes to the saved run config before it is checked (the CLI's --set of bookkeeping fields). */
       edit?: (run: Record<string, unknown>) => void;
     } = {},
@@ -418,6 +423,7 @@ export class Trainer {
         ...(overrides.kernels === undefined ? {} : { kernels: { ...(extra.run as { kernels?: object }).kernels, ...overrides.kernels } }),
         ...(overrides.data === undefined ? {} : { data: overrides.data === 'embedded' ? 'embedded' : resolve(overrides.data) }),
         ...(overrides.device === undefined ? {} : { device: overrides.device }),
+        ...(overrides.precision === undefined ? {} : { precision: overrides.precision }),
       },
       Object.values(overrides).every((v) => v === undefined)
         ? `${dir}/state.json run`
@@ -452,7 +458,9 @@ export class Trainer {
         );
       }
       t.skippedUpdates = extra.skippedUpdates ?? 0;
-      t.skippedInARow = extra.skippedInARow ?? 0;
+      // (a run resumed where it no longer scales its loss — on another device under 'auto' — skips
+      // nothing from here: no run of skips goes on)
+      t.skippedInARow = t.scaler === null ? 0 : (extra.skippedInARow ?? 0);
       loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
       t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
       t.progression = { ...extra.progression };
@@ -1215,8 +1223,8 @@ export class Trainer {
             progress.note(
               `staged-lm: stopping early at step ${p.step}: no lower validation loss in ${this.evalsSinceBest} evaluation(s) on the interval` +
                 (this.best === null ? '' : ` (the lowest: ${this.best.valLoss.toFixed(4)} at step ${this.best.step})`) +
-                (this.skippedInARow > 0
-                  ? `; the last ${this.skippedInARow} updates were skipped, their gradients overflowing at the loss scale ${fmtScale(this.scaler!.state().scale)}: the model has not trained since`
+                (this.skippedInARow > 0 && this.scaler !== null
+                  ? `; the last ${this.skippedInARow} updates were skipped, their gradients overflowing at the loss scale ${fmtScale(this.scaler.state().scale)}: the model has not trained since`
                   : '') +
                 (left > 0 ? `; ${left} growth(s) of the config not made` : ''),
             );

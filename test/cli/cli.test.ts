@@ -721,6 +721,20 @@ describe('bad inputs fail cleanly', () => {
       await cli(['train', '--config', 'configs/beside.json', '--out', 'beside', '--no-progress']),
       /data 'tokens' \(run config configs\/beside\.json\) is not in the working directory .*: paths in a run config resolve against the working directory, as on the command line; it is at configs\/tokens/,
     );
+    // a --set of it replaces the file's path: nothing to name
+    const replaced = await cli([
+      'train',
+      '--config',
+      'configs/beside.json',
+      '--set',
+      'data=embedded',
+      '--steps',
+      '1',
+      '--out',
+      'beside-set',
+      '--no-progress',
+    ]);
+    expect(replaced.code).toBe(0);
     expectCleanFailure(resume, /\/nonexistent: no such checkpoint or run directory/);
     // a directory that is not one: named as such
     mkdirSync(join(dir, 'not-a-run'), { recursive: true });
@@ -751,9 +765,42 @@ describe('bad inputs fail cleanly', () => {
       // (a trailing slash, as tab completion leaves it, names the checkpoint all the same)
       cli(['train', '--resume', 'run/checkpoint/', '--steps', '6', '--no-progress']),
     ]);
-    expectCleanFailure(fixed, /--resume continues the saved run as it was configured: --seed, --precision, --batch-size cannot change it/);
+    expectCleanFailure(fixed, /--resume continues the saved run as it was configured: --seed, --batch-size cannot change it/);
     expectCleanFailure(done, /the run is already at step 6: nothing to train up to step 6/);
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('train --resume --device moves a run to another device (--precision where that device lacks its own), with a note', async () => {
+    expect((await cli(['train', '--config', 'run.json', '--steps', '2', '--out', 'gpu-run', '--no-progress'])).code).toBe(0);
+    // as if it had trained on a second GPU in bf16
+    const statePath = join(dir, 'gpu-run', 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { extra: { run: Record<string, unknown> } };
+    state.extra.run = { ...state.extra.run, device: 'cuda:1', precision: 'bf16' };
+    writeFileSync(statePath, JSON.stringify(state));
+    const [noPrecision, moved] = await Promise.all([
+      cli(['train', '--resume', 'gpu-run', '--steps', '3', '--device', 'cpu', '--out', 'gpu-run-a', '--no-progress']),
+      cli([
+        'train',
+        '--resume',
+        'gpu-run',
+        '--steps',
+        '3',
+        '--device',
+        'cpu',
+        '--precision',
+        'fp32',
+        '--out',
+        'gpu-run-b',
+        '--no-progress',
+        '--json',
+      ]),
+    ]);
+    expectCleanFailure(noPrecision, /bf16.*CUDA/);
+    expect(moved.code).toBe(0);
+    expect(jsonOf(moved)).toMatchObject({ step: 3 });
+    expect(moved.stderr).toMatch(
+      /note: the run trained on cuda:1 and goes on on cpu \(fp32\): from here its random streams \(dropout\) are this device's/,
+    );
   });
 
   it('a run whose loss turns NaN exits with code 3 before a checkpoint of NaN weights is written', async () => {

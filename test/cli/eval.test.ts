@@ -186,23 +186,39 @@ describe('staged-lm eval', () => {
     const text = DOCS.join('\n\f\n');
     const path = join(dir, 'docs.txt');
     writeFileSync(path, text);
-    // prepare keeps at least one token for training: the validation shard is all but the last token,
-    // and a window length that does not divide n - 1 scores the same whole windows on both
+    // prepared with more text after it (prepare keeps training tokens), and a validation split of
+    // exactly its n tokens (they end a document): the shard holds the same ids as the text
+    writeFileSync(join(dir, 'more.txt'), 'The rest of the corpus, which trains. '.repeat(20));
     const n = encodeDocuments(DOCS).length;
-    const seqLen = (n - 1) % 16 === 0 ? 15 : 16;
-    const prep = await cli(['prepare', '--text', path, '--out', join(dir, 'prepared'), '--val-tokens', String(n - 1), '--json']);
-    expect(prep.code).toBe(0);
-    const args = ['--checkpoint', gpt2, '--seq-len', String(seqLen), '--json'];
-    const [fromText, fromShard, withTail] = await Promise.all([
-      cli(['eval', '--data', path, ...args, '--no-tail']),
-      cli(['eval', '--data', join(dir, 'prepared', 'val_000000.bin'), ...args, '--no-tail']),
-      cli(['eval', '--data', path, ...args]),
+    const prep = await cli([
+      'prepare',
+      '--text',
+      path,
+      join(dir, 'more.txt'),
+      '--out',
+      join(dir, 'prepared'),
+      '--val-tokens',
+      String(n),
+      '--json',
     ]);
+    expect(prep.code).toBe(0);
+    // a window length that does not divide n − 1: whole windows, and a tail
+    const seqLen = (n - 1) % 16 === 0 ? 15 : 16;
+    const args = ['--checkpoint', gpt2, '--seq-len', String(seqLen), '--json'];
+    const shard = join(dir, 'prepared', 'val_000000.bin');
+    const [fromText, fromShard, wholeText, wholeShard] = await Promise.all([
+      cli(['eval', '--data', path, ...args]),
+      cli(['eval', '--data', shard, ...args]),
+      cli(['eval', '--data', path, ...args, '--no-tail']),
+      cli(['eval', '--data', shard, ...args, '--no-tail']),
+    ]);
+    // every target of the text: its n tokens' n − 1
     const t = reportOf(fromText);
-    expect(t.tokens).toBe(Math.floor((n - 1) / seqLen) * seqLen);
+    expect(t).toMatchObject({ tokens: n - 1, tail: (n - 1) % seqLen });
     expect(reportOf(fromShard)).toEqual(t);
-    // by default every target of the text: its n tokens' n − 1
-    expect(reportOf(withTail)).toMatchObject({ tokens: n - 1, tail: (n - 1) % seqLen });
+    const w = reportOf(wholeText);
+    expect(w.tokens).toBe(Math.floor((n - 1) / seqLen) * seqLen);
+    expect(reportOf(wholeShard)).toEqual(w);
   });
 
   it('refuses ids outside the model vocabulary, naming the file and the id, for text and token files', async () => {

@@ -96,6 +96,13 @@ describe('loadTokenData', () => {
     expect(() => loadTokenData(d)).toThrow(
       `${d}: no .bin token files in this directory; it holds text (book.txt, web.jsonl.gz), which a run reads once tokenized: staged-lm prepare --text ${join(d, '*')} --out DIR`,
     );
+    // a token file's own fault in a directory that also holds text (a README): no hint
+    const shards = tmp();
+    writeFileSync(join(shards, 'README.md'), 'prepared from …');
+    writeShard(join(shards, 'val_000000.bin'), Uint16Array.of(1, 2, 3));
+    writeFileSync(join(shards, 'train_000001.bin'), 'not a shard');
+    expect(() => loadTokenData(shards)).toThrow(/train_000001\.bin: /);
+    expect(() => loadTokenData(shards)).not.toThrow(/staged-lm prepare/);
     // a file that is neither: the token reader's own words
     writeFileSync(join(d, 'weights.pt'), 'not tokens at all');
     expect(() => loadTokenData(join(d, 'weights.pt'))).toThrow(/wrong magic .*a headerless uint16 token file needs a \.bin name/);

@@ -29,6 +29,10 @@ describe('metrics.jsonl', () => {
     expect(steps(path)).toEqual([1, 2, 2]);
     log.truncateAfter(0);
     expect(readFileSync(path, 'utf8')).toBe('');
+    // records at step 0 (a fine-tune's init event) go too: a run at step 0 writes its own
+    log.append([{ event: 'init', step: 0, from: '/models/a' }]);
+    expect(log.truncateAfter(0)).toBeNull();
+    expect(readFileSync(path, 'utf8')).toBe('');
   });
 
   it('truncateAfter(step, stage) drops a growth at that step which the checkpoint (stage) predates', () => {

@@ -84,6 +84,24 @@ describe('checkpointMinutes', () => {
     expect(timed.losses).toEqual(never.losses);
     // the default, 30 minutes, does not come due in a short run
     expect((await checkpointSteps({})).steps).toEqual([25]);
+    // on a clock of a minute a step, every 12 minutes: due at the check at step 15, then counted
+    // from that save (due from step 27: not at 20 or 25)
+    let step = 0;
+    const clock = jest.spyOn(performance, 'now').mockImplementation(() => step * 60_000);
+    try {
+      const t = Trainer.create({ ...small, steps: 25, checkpointMinutes: 12 });
+      const saved: number[] = [];
+      const save = t.save.bind(t);
+      t.save = (d, o) => {
+        if (d.endsWith('checkpoint')) saved.push(t.progression.step);
+        save(d, o);
+      };
+      await t.train({ out: join(dir, 'clock'), progress: false, onRecord: (r) => (step = r.step) });
+      t.dispose();
+      expect(saved).toEqual([15, 25]);
+    } finally {
+      clock.mockRestore();
+    }
     expect(parseRunConfig({ steps: 1 }).checkpointMinutes).toBe(30);
   });
 });
@@ -266,6 +284,18 @@ describe('the best snapshot', () => {
     more.dispose();
     expect(r2).toMatchObject({ step: 10, stoppedEarly: false, best: { step: 8 } });
     expect(stageTable(readRun(join(dir, 'es')))).not.toMatch(/stopped early/); // (it went on past the stop)
+    // a checkpoint with skipped updates in a row, resumed where the loss is not scaled (another
+    // device under 'auto'): no run of skips goes on, and the stop's note does not ask for a scale
+    const part = Trainer.create({ ...bumpy, steps: 10, eval: { ...bumpy.eval, patience: 1 } });
+    await part.train({ out: join(dir, 'skips'), progress: false, steps: 4 });
+    part.dispose();
+    const statePath = join(dir, 'skips', 'checkpoint', 'state.json');
+    const saved = JSON.parse(readFileSync(statePath, 'utf8')) as { extra: Record<string, unknown> };
+    writeFileSync(statePath, JSON.stringify({ ...saved, extra: { ...saved.extra, skippedInARow: 3 } }));
+    const unscaled = Trainer.resume(join(dir, 'skips', 'checkpoint'));
+    expect(unscaled.scaler).toBeNull();
+    expect(await unscaled.train({ out: join(dir, 'skips'), progress: false })).toMatchObject({ step: 6, stoppedEarly: true });
+    unscaled.dispose();
     expect(() => parseRunConfig({ ...small, steps: 2, eval: { interval: 0, patience: 2 } })).toThrow(
       /eval\.patience: early stopping counts evaluations: it needs eval\.interval > 0/,
     );
