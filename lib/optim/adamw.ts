@@ -9,6 +9,7 @@ import { Tensor } from '../tensor';
 import { zeros } from '../factories';
 import { noGrad } from '../autograd';
 import { parseOrThrow } from '../validate';
+import { isFloatingDtype } from '../dtype';
 
 /** What a parameter is, for weight-decay grouping. */
 export type ParamKind = 'weight' | 'bias' | 'layernorm' | 'embedding';
@@ -76,6 +77,10 @@ export class AdamW {
       const other = tensors.get(p.tensor);
       if (other !== undefined) throw new Error(`AdamW: '${p.name}' is the same tensor as '${other}'`);
       tensors.set(p.tensor, p.name);
+      // (libtorch would refuse an integer parameter only inside the first step)
+      if (!(p.tensor instanceof Tensor)) throw new TypeError(`AdamW: parameter '${p.name}' is not a Tensor`);
+      if (!isFloatingDtype(p.tensor.dtype))
+        throw new TypeError(`AdamW: parameter '${p.name}' is ${p.tensor.dtype}: only floating-point tensors can be trained`);
     }
     this.entries = params.map((p) => ({ ...p, ...this.freshMoments(p.tensor), lrScale: 1 }));
   }

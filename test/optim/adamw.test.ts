@@ -1,6 +1,6 @@
 // AdamW against the formula, written out in plain float64 JS (torch.optim.AdamW's math).
 import { AdamW, type NamedParameter, type ParamKind } from '../../lib/optim/adamw';
-import { fromTypedArray, manualSeed, memoryStats, randn, tidy, type Tensor } from '../../lib';
+import { fromTypedArray, manualSeed, memoryStats, randn, tidy, zeros, type Tensor } from '../../lib';
 import { countOps } from '../../lib/op-count';
 import { native } from '../../lib/native';
 import { itWhen } from '../helpers';
@@ -138,6 +138,22 @@ function gradientOnA() {
 }
 
 describe('AdamW state', () => {
+  it('refuses parameters it could not train: integer, one tensor under two names', () => {
+    tidy(() => {
+      const w = randn([2]).requiresGrad_();
+      expect(() => new AdamW([{ name: 'i', tensor: zeros([2], { dtype: 'int64' }), kind: 'weight' }])).toThrow(
+        /AdamW: parameter 'i' is int64: only floating-point tensors can be trained/,
+      );
+      expect(
+        () =>
+          new AdamW([
+            { name: 'a', tensor: w, kind: 'weight' },
+            { name: 'b', tensor: w, kind: 'weight' },
+          ]),
+      ).toThrow(/AdamW: 'b' is the same tensor as 'a'/);
+    });
+  });
+
   it('moments are addressable and replaceable by name; shape mismatches are refused', () => {
     const p = randn([2, 3]).requiresGrad_();
     const opt = new AdamW([{ name: 'w', tensor: p, kind: 'weight' }]);
