@@ -1,4 +1,5 @@
 // `staged-lm sample`: text from a checkpoint, printed as it is drawn.
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { decode, encode, EOT, TextStream } from '../data/tokenizer';
 import { generateSamples } from '../train/sample';
@@ -8,6 +9,7 @@ import { loadModel, trainedSeqLen } from './model-io';
 interface SampleFlags {
   checkpoint: string;
   prompt: string;
+  promptFile?: string;
   tokens: number;
   samples: number;
   temperature: number;
@@ -26,12 +28,30 @@ function probability(v: string): number {
   return p;
 }
 
+/** A prompt file's text (UTF-8, a BOM dropped; '-': standard input), refused when it is not UTF-8. */
+function readPrompt(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file === '-' ? 0 : file);
+  } catch (e) {
+    throw new Error(`--prompt-file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`--prompt-file ${file}: not UTF-8 text`);
+  }
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+
 export function registerSample(program: Command): void {
   program
     .command('sample')
     .description('continue a prompt with a trained checkpoint')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .option('--prompt <text>', 'the text to continue', '\n')
+    .option('--prompt-file <file>', "the text to continue, read from a UTF-8 file ('-': standard input)")
     .option('--tokens <n>', 'new tokens to generate (each sample ends early at end-of-text)', positiveInt('--tokens'), 100)
     .option('--samples <n>', 'continuations to draw, side by side in one batch (sample i uses seed + i)', positiveInt('--samples'), 1)
     .option('--temperature <t>', 'softmax temperature (0: greedy)', nonNegativeNumber('--temperature'), 0.8)
@@ -50,13 +70,18 @@ export function registerSample(program: Command): void {
         .default('fp32'),
     )
     .option('--json', 'print one JSON object')
-    .action((f: SampleFlags) => {
+    .action((f: SampleFlags, cmd: Command) => {
+      if (f.promptFile !== undefined) {
+        if (cmd.getOptionValueSource('prompt') === 'cli') throw new Error('give --prompt or --prompt-file, not both');
+        f.prompt = readPrompt(f.promptFile);
+      }
       if (f.precision !== 'fp32' && !f.device.startsWith('cuda'))
         throw new Error(`--precision ${f.precision} needs a CUDA device (autocast is CUDA-only here)`);
       const model = loadModel(f.checkpoint, f.device);
       try {
         const prompt = encode(f.prompt);
-        if (prompt.length === 0) throw new Error('--prompt must not be empty');
+        if (prompt.length === 0)
+          throw new Error(f.promptFile !== undefined ? `--prompt-file ${f.promptFile} is empty` : '--prompt must not be empty');
         const ctx = model.config.contextLength;
         if (f.context !== undefined && f.context > ctx)
           throw new Error(`--context ${f.context} is longer than the model's context (${ctx} positions)`);

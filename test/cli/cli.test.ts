@@ -168,8 +168,33 @@ describe('--help and usage errors', () => {
       '--no-progress',
       '--json',
     ],
-    eval: ['--checkpoint', '--data', '--batch-size', '--seq-len', '--max-batches', '--format', '--text-field', '--device', '--json'],
-    sample: ['--checkpoint', '--prompt', '--tokens', '--samples', '--temperature', '--top-k', '--top-p', '--seed', '--device', '--json'],
+    eval: [
+      '--checkpoint',
+      '--data',
+      '--batch-size',
+      '--seq-len',
+      '--stride',
+      '--max-batches',
+      '--no-tail',
+      '--format',
+      '--text-field',
+      '--device',
+      '--json',
+    ],
+    sample: [
+      '--checkpoint',
+      '--prompt',
+      '--prompt-file',
+      '--tokens',
+      '--samples',
+      '--temperature',
+      '--top-k',
+      '--top-p',
+      '--seed',
+      '--context',
+      '--device',
+      '--json',
+    ],
     prepare: ['--text', '--format', '--text-field', '--out', '--shard-tokens', '--val-tokens', '--workers', '--json'],
     bench: [
       '--model',
@@ -489,6 +514,27 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expectCleanFailure(tooWide, /--context 33 is longer than the model's context \(32 positions\)/);
   });
 
+  it('sample --prompt-file reads the prompt from a file (as --prompt of its text); errors name the file', async () => {
+    writeFileSync(join(dir, 'prompt.txt'), '\uFEFFThe whale, café');
+    writeFileSync(join(dir, 'empty-prompt.txt'), '');
+    writeFileSync(join(dir, 'latin1-prompt.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    const base = ['sample', '--checkpoint', 'short-seq', '--tokens', '4', '--seed', '2', '--json'];
+    const [fromFile, inline, both, empty, latin1, missing] = await Promise.all([
+      cli([...base, '--prompt-file', 'prompt.txt']),
+      cli([...base, '--prompt', 'The whale, café']),
+      cli([...base, '--prompt', 'x', '--prompt-file', 'prompt.txt']),
+      cli([...base, '--prompt-file', 'empty-prompt.txt']),
+      cli([...base, '--prompt-file', 'latin1-prompt.txt']),
+      cli([...base, '--prompt-file', 'nope.txt']),
+    ]);
+    const a = jsonOf(fromFile);
+    const b = jsonOf(inline);
+    expect({ ...a, seconds: 0 }).toEqual({ ...b, seconds: 0 });
+    expectCleanFailure(both, /give --prompt or --prompt-file, not both/);
+    expectCleanFailure(empty, /--prompt-file empty-prompt\.txt is empty/);
+    expectCleanFailure(latin1, /--prompt-file latin1-prompt\.txt: not UTF-8 text/);
+    expectCleanFailure(missing, /--prompt-file nope\.txt: no such file/);
+  });
   it("train --init-from: a note when the rate is left at the from-scratch 'kaplan'; its log begins with an init event", async () => {
     expect((await cli(['train', '--config', 'run.json', '--steps', '2', '--out', 'ft-base', '--no-progress'])).code).toBe(0);
     const [plain, tuned] = await Promise.all([
