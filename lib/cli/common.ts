@@ -1,5 +1,6 @@
 // Helpers shared by the commands: option parsing with clear errors, JSON vs human output.
 import { InvalidArgumentError } from 'commander';
+import { distributedEnv } from '../distributed/process-group';
 
 export function positiveInt(name: string) {
   return (v: string): number => {
@@ -40,7 +41,21 @@ export function device(v: string): string {
 }
 
 /** Prints one JSON object (for --json) or human-readable lines, on stdout. */
+/** This process's rank under launch or torchrun (0 alone, or when its variables do not parse). */
+export function launchedRank(): number {
+  try {
+    return distributedEnv()?.rank ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A command's result on stdout: one JSON object, or its human form. Under launch or torchrun, rank
+ * 0's alone (every rank computes the same; a pipe into jq reads one object).
+ */
 export function output(json: boolean | undefined, obj: unknown, human: () => string): void {
+  if (launchedRank() > 0) return;
   process.stdout.write(json ? JSON.stringify(obj) + '\n' : human() + '\n');
 }
 

@@ -6,6 +6,7 @@ import { inputSize } from '../data/documents';
 import { INPUT_FORMATS, readInputPieces, textFieldNote, type InputFormat, type InputOptions } from '../data/inputs';
 import { evalBatchCount, evalTailTokens, evalWindowCount, textBytes } from '../data/eval';
 import { loadTokenData } from '../data/source';
+import { loadEmbeddedCorpus } from '../data/corpus';
 import { tokenizePieces } from '../data/parallel';
 import { FileTokens, detectTokenFile, type Tokens } from '../data/file-tokens';
 import { EOT, GPT2_VOCAB } from '../data/tokenizer';
@@ -59,6 +60,16 @@ async function fileTokens(
   vocabSize: number,
   input: InputOptions = {},
 ): Promise<{ tokens: Tokens; text: false; what?: string } | { tokens: Uint16Array; text: true }> {
+  // the corpus runs train on by default: its validation split, as training evaluates it
+  if (path === 'embedded') {
+    const c = loadEmbeddedCorpus();
+    const top = c.val.reduce((a, b) => Math.max(a, b), 0);
+    if (top >= vocabSize)
+      throw new Error(
+        `--data embedded: the embedded corpus holds GPT-2 token ids up to ${top}: this model's vocabulary (vocabSize ${vocabSize}) has no rows for them`,
+      );
+    return { tokens: c.val, text: false, what: `the validation split of the embedded corpus (${c.name})` };
+  }
   let directory = false;
   try {
     directory = statSync(path).isDirectory();
@@ -134,7 +145,7 @@ export function registerEval(program: Command): void {
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .requiredOption(
       '--data <file>',
-      'a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), a directory of them (as prepare writes: its validation split), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .ndjson, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
+      'embedded (the validation split of the corpus runs train on by default), a token file (.bin: llm.c shard or raw uint16, ids < the model\'s vocabSize), a directory of them (as prepare writes: its validation split), or text read and tokenized as prepare does (UTF-8 with documents separated by "\\n\\f\\n", or JSON lines: .jsonl, .ndjson, .json; plain, .gz or .br; end-of-text after each document; GPT-2 vocabulary)',
       oneData,
     )
     .option('--batch-size <n>', 'sequences per batch', positiveInt('--batch-size'), 8)

@@ -16,7 +16,8 @@ import { registerSlope } from './slope';
 import { registerSample } from './sample';
 import { registerTrain } from './train';
 import { TrainingDivergedError } from '../train/trainer';
-import { distributedEnv } from '../distributed/process-group';
+import { watchLauncher } from '../distributed/launch';
+import { launchedRank } from './common';
 import { packageVersion } from './version';
 
 export function buildProgram(): Command {
@@ -56,9 +57,15 @@ function jsonRequested(argv: string[], actionOpts: Record<string, unknown> | und
   if (actionOpts !== undefined) return actionOpts.json === true;
   const dashes = argv.indexOf('--');
   const own = dashes < 0 ? argv : argv.slice(0, dashes);
-  // without `--`, where launch's ranks' command begins is commander's to say
-  if (own[0] === 'launch' && dashes < 0) return false;
-  return own.includes('--json');
+  if (own[0] !== 'launch' || dashes >= 0) return own.includes('--json');
+  // launch without `--`: its own options end at the ranks' command, its first positional word
+  const takesValue = new Set(['-n', '--nproc', '--master-port', '--grace']);
+  for (let i = 1; i < own.length; i++) {
+    if (own[i] === '--json') return true;
+    if (!own[i].startsWith('-')) return false;
+    if (takesValue.has(own[i])) i++;
+  }
+  return false;
 }
 
 /**
@@ -77,15 +84,6 @@ export function errorObject(e: unknown, exitCode: number): { error: Record<strin
       value: Number.isFinite(e.value) ? e.value : String(e.value),
     };
   return { error };
-}
-
-/** This process's rank under launch or torchrun (0 alone, or when its variables do not parse). */
-function launchedRank(): number {
-  try {
-    return distributedEnv()?.rank ?? 0;
-  } catch {
-    return 0;
-  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -121,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  watchLauncher(); // (a rank of `launch`: stop with a checkpoint should the launcher die)
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { decode, encode, EOT, TextStream } from '../data/tokenizer';
 import { generateSamples } from '../train/sample';
-import { device, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
+import { device, launchedRank, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
 import { loadModel, trainedSeqLen } from './model-io';
 
 interface SampleFlags {
@@ -91,7 +91,7 @@ export function registerSample(program: Command): void {
             `staged-lm: note: the run trained on sequences of ${trained} tokens (its context is ${ctx}): the window slides at ${trained}, past which positions were never trained (--context ${ctx} reads them)\n`,
           );
         // one sample is printed token by token as it is drawn; several, each when all are done
-        const streaming = !f.json && f.samples === 1;
+        const streaming = !f.json && f.samples === 1 && launchedRank() === 0;
         const text = new TextStream();
         // a reader that stops early (`sample … | head`) closes the pipe: stop drawing, and end quietly
         const closed = new AbortController();

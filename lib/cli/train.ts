@@ -175,7 +175,7 @@ export function registerTrain(program: Command): void {
     .addOption(
       new Option(
         '--precision <p>',
-        'run config precision: auto (bf16 on GPUs with bf16 tensor cores, fp16 on older ones, fp32 on the CPU), fp32, bf16, or fp16 (float16 autocast with dynamic loss scaling)',
+        "run config precision: auto (bf16 on GPUs with bf16 tensor cores, fp16 on older ones, fp32 on the CPU), fp32, bf16, or fp16 (float16 autocast with dynamic loss scaling); with --resume: another one, e.g. on a device without the run's",
       ).choices(['auto', 'fp32', 'bf16', 'fp16']),
     )
     .option('--out <dir>', 'run directory (metrics.jsonl, checkpoint/)')
@@ -255,10 +255,14 @@ export function registerTrain(program: Command): void {
           ...(f.set === undefined ? {} : { edit: (run: Record<string, unknown>) => applyOverrides(run, f.set!) }),
         });
         out = f.out ?? join(dir, '..');
-        const trainedOn = resumedDevice(dir);
-        if (f.device !== undefined && trainedOn !== undefined && trainedOn !== trainer.config.device && isMainRank())
+        const saved = (readCheckpointState(dir).extra as { run?: { device?: string; precision?: string } }).run ?? {};
+        if (f.device !== undefined && saved.device !== undefined && saved.device !== trainer.config.device && isMainRank())
           process.stderr.write(
-            `staged-lm: note: the run trained on ${trainedOn} and goes on on ${trainer.device} (${trainer.precision}): from here its random streams (dropout) are this device's, not an uninterrupted run's\n`,
+            `staged-lm: note: the run trained on ${saved.device} and goes on on ${trainer.device} (${trainer.precision}): from here its random streams (dropout) are this device's, not an uninterrupted run's\n`,
+          );
+        if (f.precision !== undefined && saved.precision !== undefined && saved.precision !== f.precision && isMainRank())
+          process.stderr.write(
+            `staged-lm: note: the run trained in precision ${saved.precision} and goes on in ${f.precision}: its numerics change from here\n`,
           );
         const { schedule, progression } = trainer;
         if (f.steps !== undefined && isMainRank()) {

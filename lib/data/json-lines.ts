@@ -19,7 +19,7 @@ export interface JsonLinesOptions extends ReadDocumentsOptions {
  * The value at `field` in a JSON object: its own key of that name, else the dotted path. Where the
  * path stops, `at` names the object it stopped in ('' for the line's own) and `keys` its keys.
  */
-function fieldValue(obj: object, field: string): { value: unknown } | { missing: true; at: string; keys: string[] } {
+function fieldValue(obj: object, field: string): { value: unknown } | { missing: true; at: string; keys: string[]; kind?: string } {
   if (Object.hasOwn(obj, field)) return { value: (obj as Record<string, unknown>)[field] };
   const parts = field.split('.');
   let v: object = obj;
@@ -29,7 +29,12 @@ function fieldValue(obj: object, field: string): { value: unknown } | { missing:
     if (i === parts.length - 1) return { value: next };
     // (a path through a value that is not an object: that value has no such field)
     if (typeof next !== 'object' || next === null || Array.isArray(next))
-      return { missing: true, at: parts.slice(0, i + 1).join('.'), keys: [] };
+      return {
+        missing: true,
+        at: parts.slice(0, i + 1).join('.'),
+        keys: [],
+        kind: next === null ? 'null' : Array.isArray(next) ? 'an array' : `a ${typeof next}`,
+      };
     v = next;
   }
   return { missing: true, at: '', keys: Object.keys(obj) }; // (not reached: parts is never empty)
@@ -98,7 +103,12 @@ function documentOf(raw: string, file: string, line: number, field: string, piec
         .slice(0, 8)
         .map((k) => JSON.stringify(k))
         .join(', ') || 'none';
-    const where = found.at === '' ? `it has ${fields}` : `its "${found.at}" has ${found.keys.length === 0 ? 'no fields' : fields}`;
+    const where =
+      found.at === ''
+        ? `it has ${fields}`
+        : found.kind !== undefined
+          ? `its "${found.at}" is ${found.kind}, not an object`
+          : `its "${found.at}" has ${found.keys.length === 0 ? 'no fields' : fields}`;
     throw new Error(
       `${file}:${line}: no "${field}" field (${where}; choose one with --text-field: a name, or a dotted path such as meta.text)`,
     );

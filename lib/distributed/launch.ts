@@ -2,8 +2,11 @@
 // torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 // Like torchrun: when a rank fails the others get a grace period to fail on their own (their
 // collectives report the dead peer), then are terminated; the launcher exits with the first
-// failure's code. Ctrl-C reaches the ranks (same process group) and the launcher waits for their
-// checkpoints.
+// failure's code. The ranks run in process groups of their own, and the launcher forwards the
+// signals it gets to them, as torchrun does: Ctrl-C, SIGTERM (a scheduler's stop; SIGHUP as
+// SIGTERM) reach every rank exactly once whether they were sent to the terminal's group or to the
+// launcher alone, and a second one quits the ranks at once. Ranks whose launcher is gone (killed
+// with SIGKILL) stop on their own with a checkpoint (watchLauncher).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { availableParallelism, constants } from 'node:os';
@@ -52,6 +55,30 @@ export function freePort(): Promise<number> {
 
 const CLI = resolve(__dirname, '..', 'cli', 'main.js');
 
+/** Set in every rank's environment: the launcher's pid (watchLauncher). */
+export const LAUNCHER_PID_ENV = 'STAGED_LM_LAUNCHER_PID';
+
+/**
+ * In a rank that launch started: when the launcher is gone (killed with SIGKILL, so that it could
+ * not forward a stop), the rank stops as on SIGTERM — a checkpoint, then exit — instead of training
+ * on unseen, and its output to the launcher's closed pipes is dropped rather than crashing it.
+ * Checked every `everyMs`; nothing to do outside launch.
+ */
+export function watchLauncher(everyMs = 2000): void {
+  const launcher = Number(process.env[LAUNCHER_PID_ENV]);
+  if (!Number.isInteger(launcher) || launcher <= 0) return;
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  const timer = setInterval(() => {
+    if (process.ppid === launcher) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, everyMs);
+  timer.unref();
+}
+
 /** The argv of one rank: `staged-lm …` runs this package's CLI with this Node. */
 export function rankArgv(command: string[]): [string, string[]] {
   if (command.length === 0) throw new Error('launch: no command to run (staged-lm launch -n N -- staged-lm train …)');
@@ -84,6 +111,8 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   const exited = Array.from({ length: nproc }, (_, rank) => {
     const child = spawn(file, args, {
       stdio: ['inherit', tag || opts.stdout !== undefined ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      // (its own process group: a terminal's Ctrl-C reaches it once, through the launcher)
+      detached: true,
       env: {
         ...process.env,
         OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? threads,
@@ -95,6 +124,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
         GROUP_RANK: '0',
         MASTER_ADDR: '127.0.0.1',
         MASTER_PORT: String(port),
+        [LAUNCHER_PID_ENV]: String(process.pid),
       },
     });
     children.push(child);
@@ -128,13 +158,25 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       child.on('exit', done);
     });
   });
-  // Ctrl-C reaches the children directly (same process group): wait for their checkpoints
-  const onSigint = () => process.stderr.write('launch: interrupted — waiting for the ranks to save and exit\n');
-  process.on('SIGINT', onSigint);
+  // the signals the launcher gets go to every rank still running; it waits for their checkpoints
+  let signals = 0;
+  const forward = (signal: NodeJS.Signals) => {
+    signals++;
+    process.stderr.write(
+      signals === 1
+        ? `launch: ${signal === 'SIGINT' ? 'interrupted' : `asked to stop (${signal})`} — waiting for the ranks to save and exit (again to quit at once)\n`
+        : 'launch: the ranks quit at once\n',
+    );
+    // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a second one)
+    const toRanks = signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(toRanks);
+  };
+  const stops = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of stops) process.on(s, forward);
   try {
     await Promise.all(exited);
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const s of stops) process.off(s, forward);
     if (killTimer !== null) clearTimeout(killTimer);
   }
   return { code: firstFailure === null ? 0 : firstCode, ranks, firstFailure, masterPort: port };

@@ -429,7 +429,17 @@ export class Trainer {
         ? `${dir}/state.json run`
         : `run config (${dir}/state.json's, with the options given on resuming)`,
     );
-    const ck = loadCheckpoint(dir, checkDevice(config.device));
+    let device: Device;
+    try {
+      device = checkDevice(config.device);
+    } catch (e) {
+      // (the run's device is not here: say how to go on elsewhere)
+      if (overrides.device !== undefined) throw e;
+      throw new Error(
+        `${(e as Error).message} — the run's device (${dir}/state.json, run.device): resume it on another with --device (the CPU: --device cpu, with --precision fp32 for a bf16 or fp16 run)`,
+      );
+    }
+    const ck = loadCheckpoint(dir, device);
     let t: Trainer | null = null;
     try {
       let runData = data;
@@ -450,7 +460,16 @@ export class Trainer {
         });
       } catch (e) {
         // the loader's own words name its state, not the run's files
-        const m = /^BatchLoader\.restore: the state was saved for (.*?)(; the batches would differ)?$/.exec((e as Error).message);
+        const message = (e as Error).message;
+        if (/^precision (bf16|fp16) needs a CUDA device/.test(message) && overrides.precision === undefined)
+          throw new Error(`${message}: resume it with --precision fp32 (the run's precision, ${dir}/state.json, run.precision)`);
+        const world = /^BatchLoader\.restore: the state was saved by a run of (\d+) rank\(s\) but this one has (\d+)/.exec(message);
+        if (world !== null)
+          throw new Error(
+            `the run trained on ${world[1]} rank(s) and this one has ${world[2]}: a run resumes on as many (its batches are split between them): ` +
+              (world[1] === '1' ? 'resume it without launch' : `resume it with staged-lm launch -n ${world[1]}`),
+          );
+        const m = /^BatchLoader\.restore: the state was saved for (.*?)(; the batches would differ)?$/.exec(message);
         if (m === null) throw e;
         throw new Error(
           `the run's data '${config.data}' is not what the run trained on: the checkpoint's loader was saved for ${m[1]}. ` +

@@ -841,12 +841,18 @@ describe('bad inputs fail cleanly', () => {
         '--json',
       ]),
     ]);
-    expectCleanFailure(noPrecision, /bf16.*CUDA/);
+    expectCleanFailure(noPrecision, /precision bf16 needs a CUDA device .*: resume it with --precision fp32/);
+    // without --device: the run's device is not here, and the message says how to go on
+    expectCleanFailure(
+      await cli(['train', '--resume', 'gpu-run', '--steps', '3', '--out', 'gpu-run-c', '--no-progress']),
+      /run\.device\): resume it on another with --device \(the CPU: --device cpu, with --precision fp32 for a bf16 or fp16 run\)/,
+    );
     expect(moved.code).toBe(0);
     expect(jsonOf(moved)).toMatchObject({ step: 3 });
     expect(moved.stderr).toMatch(
       /note: the run trained on cuda:1 and goes on on cpu \(fp32\): from here its random streams \(dropout\) are this device's/,
     );
+    expect(moved.stderr).toMatch(/note: the run trained in precision bf16 and goes on in fp32: its numerics change from here/);
   });
 
   it('a run whose loss turns NaN exits with code 3 before a checkpoint of NaN weights is written', async () => {

@@ -348,6 +348,18 @@ describe('staged-lm eval', () => {
     expect(reportOf(await cli(['eval', '--checkpoint', small, '--data', own, '--json']))).toMatchObject({ bitsPerByte: null, bytes: null });
   });
 
+  it('--data embedded: the validation split of the corpus runs train on by default; refused for a vocabulary without its ids', async () => {
+    const [gpt2Run, smallRun] = await Promise.all([
+      cli(['eval', '--checkpoint', gpt2, '--data', 'embedded', '--seq-len', '32', '--max-batches', '1', '--json']),
+      cli(['eval', '--checkpoint', small, '--data', 'embedded', '--json']),
+    ]);
+    expect(reportOf(gpt2Run)).toMatchObject({ tokens: 8 * 32, seqLen: 32 });
+    expectRefused(
+      smallRun,
+      /--data embedded: the embedded corpus holds GPT-2 token ids up to \d+: this model's vocabulary \(vocabSize 1000\) has no rows for them/,
+    );
+  });
+
   it('--precision bf16 and fp16 need a CUDA device', async () => {
     for (const p of ['bf16', 'fp16'])
       expectRefused(

@@ -124,7 +124,9 @@ describe('JSON lines', () => {
     expect(await error(nested, { textField: 'meta.text' })).toMatch(
       /nested\.jsonl:1: no "meta\.text" field \(its "meta" has "body", "url";/,
     );
-    expect(await error(nested, { textField: 'id.text' })).toMatch(/nested\.jsonl:1: no "id\.text" field \(its "id" has no fields;/);
+    expect(await error(nested, { textField: 'id.text' })).toMatch(
+      /nested\.jsonl:1: no "id\.text" field \(its "id" is a number, not an object;/,
+    );
     expect(await error(nested, { textField: 'meta' })).toMatch(/nested\.jsonl:1: the "meta" field is object, not text/);
     expect(await error(write('null.jsonl', '{"text": null}\n'))).toMatch(/null\.jsonl:1: the "text" field is null, not text/);
     expect(await error(write('array.jsonl', '["a"]\n'))).toMatch(

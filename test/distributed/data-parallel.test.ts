@@ -3,7 +3,7 @@
 // identical states, they resume from rank 0's checkpoint, and a killed rank makes the other fail
 // with a clear error instead of hanging. Skipped when the build has no Gloo backend.
 // Child processes run the built library (dist/; npm test's set-up builds it).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -305,6 +305,12 @@ describe('2 ranks over loopback (Gloo)', () => {
     // only rank 0 prints, and its --json result stays untagged: stdout parses
     expect(r2.stdout).not.toMatch(/\[rank 1\]/);
     expect(JSON.parse(r2.stdout)).toMatchObject({ step: 25, interrupted: false });
+    // resumed in one process: refused, saying how to resume it
+    const alone = await node([CLI, 'train', '--resume', dp, '--steps', '26', '--out', join(dir, 'dp-alone'), '--no-progress']);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toMatch(
+      /the run trained on 2 rank\(s\) and this one has 1: a run resumes on as many \(its batches are split between them\): resume it with staged-lm launch -n 2/,
+    );
   });
 
   itGloo(
@@ -435,6 +441,58 @@ describe('2 ranks over loopback (Gloo)', () => {
     // gone), not on a failed collective (exit 1)
     expect(stderr).toMatch(/rank 1: (130|SIGINT)/);
   });
+
+  itGloo(
+    "SIGTERM to the launcher alone (a scheduler's stop) reaches every rank once: checkpoints, exit 143; ranks whose launcher is killed stop with one too",
+    async () => {
+      // (long.json: the previous test's endless run)
+      const run = (out: string) =>
+        spawn(process.execPath, [CLI, 'launch', '-n', '2', '--', 'staged-lm', 'train', '--config', join(dir, 'long.json'), '--out', out], {
+          env: { ...process.env, OMP_NUM_THREADS: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      /** Sends `signal` to the launcher alone once both ranks train; resolves with its exit code. */
+      const stopped = (child: ReturnType<typeof run>, signal: NodeJS.Signals) =>
+        new Promise<{ code: number | null; stderr: string }>((res) => {
+          let stderr = '';
+          let sent = false;
+          child.stdout.resume();
+          child.stderr.setEncoding('utf8').on('data', (d: string) => {
+            stderr += d;
+            if (!sent && /\[rank 0\] staged-lm: .* run /.test(stderr)) {
+              sent = true;
+              setTimeout(() => child.kill(signal), 3000);
+            }
+          });
+          const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
+          child.on('close', (code) => {
+            clearTimeout(timer);
+            res({ code, stderr });
+          });
+        });
+      const checkpointed = (out: string) => {
+        const interrupts = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"event":"interrupt"'));
+        expect(interrupts).toHaveLength(1);
+        const step = (JSON.parse(interrupts[0]) as { step: number }).step;
+        expect(step).toBeGreaterThan(0);
+        expect((JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number }).step).toBe(step);
+      };
+      const term = await stopped(run(join(dir, 'term')), 'SIGTERM');
+      expect(term.code).toBe(143);
+      expect(term.stderr).toMatch(/launch: asked to stop \(SIGTERM\) — waiting for the ranks to save and exit/);
+      expect(term.stderr).toMatch(/rank 0: 143, rank 1: 143/);
+      checkpointed(join(dir, 'term'));
+      // the launcher killed outright: its ranks see it gone, save and exit by themselves
+      await stopped(run(join(dir, 'orphans')), 'SIGKILL');
+      const gone = Date.now() + 60000;
+      const alive = () => spawnSync('pgrep', ['-f', join(dir, 'orphans')]).status === 0;
+      while (alive() && Date.now() < gone) await new Promise((r) => setTimeout(r, 500));
+      expect(alive()).toBe(false);
+      checkpointed(join(dir, 'orphans'));
+    },
+  );
 
   itGloo('launch reports the first failing rank and exits with its code', async () => {
     const r = await node([
