@@ -55,6 +55,29 @@ export function freePort(): Promise<number> {
 
 const CLI = resolve(__dirname, '..', 'cli', 'main.js');
 
+/**
+ * Signals a rank still running: its whole process group (the rank leads one of its own), so that a
+ * rank started through a wrapper (`-- bash -c '…'`, `-- npx staged-lm …`) gets it as well.
+ */
+function signalRank(c: ChildProcess, signal: NodeJS.Signals): void {
+  if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return;
+  try {
+    process.kill(-c.pid, signal);
+  } catch {
+    c.kill(signal); // (its group is gone: the rank alone)
+  }
+}
+
+/** Whether a process of this pid exists (signal 0 checks without sending; EPERM: it exists). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Set in every rank's environment: the launcher's pid (watchLauncher). */
 export const LAUNCHER_PID_ENV = 'STAGED_LM_LAUNCHER_PID';
 
@@ -72,7 +95,8 @@ export function watchLauncher(everyMs = 2000): void {
       if (e.code !== 'EPIPE') throw e;
     });
   const timer = setInterval(() => {
-    if (process.ppid === launcher) return;
+    // (the launcher need not be the parent: `launch -- npx staged-lm …` puts npx in between)
+    if (process.ppid === launcher || alive(launcher)) return;
     clearInterval(timer);
     process.kill(process.pid, 'SIGTERM');
   }, everyMs);
@@ -143,9 +167,9 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
           const grace = (opts.graceSeconds ?? 30) * 1000;
           // SIGTERM (a rank saves what it can), then SIGKILL for one still blocked on the dead rank
           killTimer = setTimeout(() => {
-            for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+            for (const c of children) signalRank(c, 'SIGTERM');
             killTimer = setTimeout(() => {
-              for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+              for (const c of children) signalRank(c, 'SIGKILL');
             }, KILL_AFTER_TERM_MS);
           }, grace);
         }
@@ -169,7 +193,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     );
     // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a second one)
     const toRanks = signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(toRanks);
+    for (const c of children) signalRank(c, toRanks);
   };
   const stops = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of stops) process.on(s, forward);
