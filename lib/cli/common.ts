@@ -40,9 +40,14 @@ export function device(v: string): string {
   return v;
 }
 
-/** Prints one JSON object (for --json) or human-readable lines, on stdout. */
-/** This process's rank under launch or torchrun (0 alone, or when its variables do not parse). */
+/**
+ * This process's rank when `staged-lm launch` or torchrun started it with others (they mark their
+ * ranks: STAGED_LM_LAUNCHER_PID, TORCHELASTIC_RUN_ID); 0 otherwise — a process that only has RANK
+ * in its environment (a Kubernetes worker pod, say) prints its own results — or when the
+ * variables do not parse.
+ */
 export function launchedRank(): number {
+  if (process.env.STAGED_LM_LAUNCHER_PID === undefined && process.env.TORCHELASTIC_RUN_ID === undefined) return 0;
   try {
     return distributedEnv()?.rank ?? 0;
   } catch {

@@ -18,6 +18,7 @@ import { registerTrain } from './train';
 import { TrainingDivergedError } from '../train/trainer';
 import { watchLauncher } from '../distributed/launch';
 import { launchedRank } from './common';
+import { stopRequested } from './stop-signals';
 import { packageVersion } from './version';
 
 export function buildProgram(): Command {
@@ -119,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  watchLauncher(); // (a rank of `launch`: stop with a checkpoint should the launcher die)
+  watchLauncher(stopRequested); // (a rank of `launch`: stop with a checkpoint should the launcher die)
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

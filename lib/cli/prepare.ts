@@ -4,6 +4,7 @@
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { INPUT_FORMATS, textFieldNote, type InputFormat } from '../data/inputs';
+import { handleStops } from './stop-signals';
 import { DEFAULT_SHARD_TOKENS, prepare, PrepareInterruptedError, type PrepareSummary } from '../data/prepare';
 
 interface PrepareFlags {
@@ -50,16 +51,16 @@ export function registerPrepare(program: Command): Command {
       // a second signal quits at once
       const controller = new AbortController();
       let stopCode = 130;
-      const onStop = (signal: NodeJS.Signals) => {
-        if (controller.signal.aborted) process.exit(stopCode);
-        stopCode = signal === 'SIGINT' ? 130 : 143;
-        process.stderr.write(
-          `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — stopping; the old shard set stays (again to quit at once)\n`,
-        );
-        controller.abort();
-      };
-      process.on('SIGINT', onStop);
-      process.on('SIGTERM', onStop);
+      const removeStops = handleStops(
+        (signal) => {
+          stopCode = signal === 'SIGINT' ? 130 : 143;
+          process.stderr.write(
+            `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — stopping; the old shard set stays (again to quit at once)\n`,
+          );
+          controller.abort();
+        },
+        () => process.exit(stopCode),
+      );
       try {
         let summary: PrepareSummary;
         try {
@@ -83,8 +84,7 @@ export function registerPrepare(program: Command): Command {
         process.stdout.write((flags.json ? JSON.stringify(summary) : formatPrepare(summary)) + '\n');
       } finally {
         // (held until here: a signal after the new set is in place interrupts nothing, and exits 0)
-        process.off('SIGINT', onStop);
-        process.off('SIGTERM', onStop);
+        removeStops();
       }
     });
 }

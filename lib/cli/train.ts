@@ -13,6 +13,7 @@ import { describeModel, Trainer, TrainingDivergedError, type TrainData } from '.
 import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
 import { checkpointDir } from './model-io';
 import { applyOverrides, collectOverride, type Override } from './overrides';
+import { handleStops } from './stop-signals';
 
 interface TrainFlags {
   config?: string;
@@ -260,9 +261,12 @@ export function registerTrain(program: Command): void {
           process.stderr.write(
             `staged-lm: note: the run trained on ${saved.device} and goes on on ${trainer.device} (${trainer.precision}): from here its random streams (dropout) are this device's, not an uninterrupted run's\n`,
           );
-        if (f.precision !== undefined && saved.precision !== undefined && saved.precision !== f.precision && isMainRank())
+        // ('auto' on the CPU was fp32; on a GPU, bf16 or fp16 by its kind: named as 'auto' there)
+        const before =
+          saved.precision === 'auto' && saved.device !== undefined && !saved.device.startsWith('cuda') ? 'fp32' : saved.precision;
+        if (f.precision !== undefined && before !== undefined && before !== trainer.precision && isMainRank())
           process.stderr.write(
-            `staged-lm: note: the run trained in precision ${saved.precision} and goes on in ${f.precision}: its numerics change from here\n`,
+            `staged-lm: note: the run trained in precision ${before}${before === 'auto' ? ` on ${saved.device}` : ''} and goes on in ${trainer.precision}: its numerics change from here\n`,
           );
         const { schedule, progression } = trainer;
         if (f.steps !== undefined && isMainRank()) {
@@ -326,25 +330,24 @@ export function registerTrain(program: Command): void {
           `staged-lm: ${describeModel(trainer.modelConfig)} on ${trainer.device} (${trainer.precision}), data ${describeData(trainer.data)}, run ${out}\n`,
         );
       // Ctrl-C, and SIGTERM (how schedulers and torchrun preempt a job): a checkpoint at the next
-      // step, exit 130 / 143; a second signal quits at once
+      // step, exit 130 / 143; a second signal (not the same one delivered twice) quits at once
       const controller = new AbortController();
-      let stopSignal: 'SIGINT' | 'SIGTERM' = 'SIGINT';
-      const onStop = (signal: 'SIGINT' | 'SIGTERM') => {
-        const code = signal === 'SIGINT' ? 130 : 143;
-        if (controller.signal.aborted) {
+      let stopSignal: NodeJS.Signals = 'SIGINT';
+      const removeStops = handleStops(
+        (signal) => {
+          stopSignal = signal;
+          process.stderr.write(
+            `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)\n`,
+          );
+          controller.abort();
+        },
+        (signal) => {
           process.stderr.write(
             `\nstaged-lm: quit at once; the run goes on from its last saved checkpoint, if any: ${join(out, 'checkpoint')}\n`,
           );
-          process.exit(code);
-        }
-        stopSignal = signal;
-        process.stderr.write(
-          `\nstaged-lm: ${signal === 'SIGINT' ? 'interrupted' : 'asked to stop (SIGTERM)'} — saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)\n`,
-        );
-        controller.abort();
-      };
-      process.on('SIGINT', onStop);
-      process.on('SIGTERM', onStop);
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        },
+      );
       try {
         const profile = f.profile === undefined ? undefined : { trace: f.profile, steps: f.profileSteps, after: f.profileAfter };
         const r = await trainer.train({ out, progress: f.progress, notes: true, signal: controller.signal, profile });
@@ -380,8 +383,7 @@ export function registerTrain(program: Command): void {
         if (e instanceof TrainingDivergedError) process.exitCode = 3;
         throw e;
       } finally {
-        process.off('SIGINT', onStop);
-        process.off('SIGTERM', onStop);
+        removeStops();
         trainer.dispose();
         destroyDistributed();
       }

@@ -10,7 +10,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { availableParallelism, constants } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DUPLICATE_SIGNAL_MS } from '../cli/stop-signals';
 import { createInterface } from 'node:readline';
 
 export interface LaunchOptions {
@@ -68,13 +70,21 @@ function signalRank(c: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Whether a process of this pid exists (signal 0 checks without sending; EPERM: it exists). */
+/**
+ * Whether a process of this pid is running: signal 0 checks without sending (EPERM: it exists),
+ * and on Linux a zombie — dead, not yet reaped by its parent — counts as gone.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // (no /proc: the signal's answer stands)
   }
 }
 
@@ -87,18 +97,22 @@ export const LAUNCHER_PID_ENV = 'STAGED_LM_LAUNCHER_PID';
  * on unseen, and its output to the launcher's closed pipes is dropped rather than crashing it.
  * Checked every `everyMs`; nothing to do outside launch.
  */
-export function watchLauncher(everyMs = 2000): void {
+export function watchLauncher(isStopping: () => boolean = () => false, everyMs = 2000): void {
   const launcher = Number(process.env[LAUNCHER_PID_ENV]);
   if (!Number.isInteger(launcher) || launcher <= 0) return;
+  // (a closed pipe, or a terminal hung up under --no-tag: the output is lost, the rank goes on)
   for (const stream of [process.stdout, process.stderr])
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') throw e;
+      if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
     });
+  // a launcher this process cannot see (another pid namespace: unshare, a container) is not watched
+  if (process.ppid !== launcher && !alive(launcher)) return;
   const timer = setInterval(() => {
     // (the launcher need not be the parent: `launch -- npx staged-lm …` puts npx in between)
     if (process.ppid === launcher || alive(launcher)) return;
     clearInterval(timer);
-    process.kill(process.pid, 'SIGTERM');
+    // (a rank already stopping — the launcher forwarded a stop, then was killed — is not asked again)
+    if (!isStopping()) process.kill(process.pid, 'SIGTERM');
   }, everyMs);
   timer.unref();
 }
@@ -184,23 +198,48 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   });
   // the signals the launcher gets go to every rank still running; it waits for their checkpoints
   let signals = 0;
+  let firstAt = 0;
+  // (a write to a terminal that hung up fails: the launcher still has ranks to wait for)
+  const say = (text: string) => {
+    try {
+      process.stderr.write(text);
+    } catch {
+      // (lost with the terminal)
+    }
+  };
   const forward = (signal: NodeJS.Signals) => {
+    // the same stop twice (npm wrapping the launcher forwards what the terminal already sent) is
+    // forwarded once: the ranks would take a second one as "quit at once"
+    if (signals > 0 && Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
     signals++;
-    process.stderr.write(
+    if (signals === 1) firstAt = Date.now();
+    say(
       signals === 1
         ? `launch: ${signal === 'SIGINT' ? 'interrupted' : `asked to stop (${signal})`} — waiting for the ranks to save and exit (again to quit at once)\n`
         : 'launch: the ranks quit at once\n',
     );
-    // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a second one)
+    // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a later second one)
     const toRanks = signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
     for (const c of children) signalRank(c, toRanks);
   };
   const stops = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of stops) process.on(s, forward);
+  // Ctrl-Z pauses the ranks with the launcher (they are not in the terminal's process group)
+  const pause = () => {
+    for (const c of children) signalRank(c, 'SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  const resume = () => {
+    for (const c of children) signalRank(c, 'SIGCONT');
+  };
+  process.on('SIGTSTP', pause);
+  process.on('SIGCONT', resume);
   try {
     await Promise.all(exited);
   } finally {
     for (const s of stops) process.off(s, forward);
+    process.off('SIGTSTP', pause);
+    process.off('SIGCONT', resume);
     if (killTimer !== null) clearTimeout(killTimer);
   }
   return { code: firstFailure === null ? 0 : firstCode, ranks, firstFailure, masterPort: port };

@@ -443,7 +443,7 @@ describe('2 ranks over loopback (Gloo)', () => {
   });
 
   itGloo(
-    "SIGTERM to the launcher alone (a scheduler's stop) reaches every rank once: checkpoints, exit 143; ranks whose launcher is killed stop with one too",
+    'SIGTERM to the launcher alone, or to every process, reaches every rank as one stop: checkpoints, exit 143; ranks whose launcher is killed stop with one too',
     async () => {
       // (long.json: the previous test's endless run)
       const run = (out: string) =>
@@ -451,8 +451,12 @@ describe('2 ranks over loopback (Gloo)', () => {
           env: { ...process.env, OMP_NUM_THREADS: '1' },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-      /** Sends `signal` to the launcher alone once both ranks train; resolves with its exit code. */
-      const stopped = (child: ReturnType<typeof run>, signal: NodeJS.Signals) =>
+      /**
+       * Once both ranks train: `signal` to the launcher alone, or also to its ranks at once (a
+       * scheduler that signals every process of the job), or `then` to the launcher 300 ms later
+       * (a supervisor's escalation). Resolves with the launcher's exit code.
+       */
+      const stopped = (child: ReturnType<typeof run>, signal: NodeJS.Signals, o: { ranksToo?: boolean; then?: NodeJS.Signals } = {}) =>
         new Promise<{ code: number | null; stderr: string }>((res) => {
           let stderr = '';
           let sent = false;
@@ -461,7 +465,16 @@ describe('2 ranks over loopback (Gloo)', () => {
             stderr += d;
             if (!sent && /\[rank 0\] staged-lm: .* run /.test(stderr)) {
               sent = true;
-              setTimeout(() => child.kill(signal), 3000);
+              setTimeout(() => {
+                const ranks = o.ranksToo
+                  ? (spawnSync('pgrep', ['-P', String(child.pid)])
+                      .stdout.toString()
+                      .match(/\d+/g) ?? [])
+                  : [];
+                child.kill(signal);
+                for (const r of ranks) process.kill(Number(r), signal);
+                if (o.then !== undefined) setTimeout(() => child.kill(o.then), 300);
+              }, 3000);
             }
           });
           const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
@@ -484,12 +497,22 @@ describe('2 ranks over loopback (Gloo)', () => {
       expect(term.stderr).toMatch(/launch: asked to stop \(SIGTERM\) — waiting for the ranks to save and exit/);
       expect(term.stderr).toMatch(/rank 0: 143, rank 1: 143/);
       checkpointed(join(dir, 'term'));
+      // every process signalled at once: each rank takes its own and the launcher's as one stop
+      const all = await stopped(run(join(dir, 'term-all')), 'SIGTERM', { ranksToo: true });
+      expect(all.code).toBe(143);
+      expect(all.stderr).not.toMatch(/staged-lm: quit at once|the ranks quit at once/);
+      checkpointed(join(dir, 'term-all'));
+      // SIGTERM, then SIGKILL: the ranks, already stopping, are not asked again when the launcher is gone
+      await stopped(run(join(dir, 'term-kill')), 'SIGTERM', { then: 'SIGKILL' });
+      const gone = Date.now() + 60000;
+      const running = (out: string) => spawnSync('pgrep', ['-f', join(dir, out)]).status === 0;
+      while (running('term-kill') && Date.now() < gone) await new Promise((r) => setTimeout(r, 500));
+      checkpointed(join(dir, 'term-kill'));
       // the launcher killed outright: its ranks see it gone, save and exit by themselves
       await stopped(run(join(dir, 'orphans')), 'SIGKILL');
-      const gone = Date.now() + 60000;
-      const alive = () => spawnSync('pgrep', ['-f', join(dir, 'orphans')]).status === 0;
-      while (alive() && Date.now() < gone) await new Promise((r) => setTimeout(r, 500));
-      expect(alive()).toBe(false);
+      const later = Date.now() + 60000;
+      while (running('orphans') && Date.now() < later) await new Promise((r) => setTimeout(r, 500));
+      expect(running('orphans')).toBe(false);
       checkpointed(join(dir, 'orphans'));
     },
   );
