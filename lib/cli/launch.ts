@@ -2,7 +2,7 @@
 // environment); see lib/distributed/launch.ts.
 import type { Command } from 'commander';
 import { distributedUnavailableReason } from '../distributed/process-group';
-import { launch } from '../distributed/launch';
+import { launch, writeLost } from '../distributed/launch';
 import { nonNegativeInt, positiveInt } from './common';
 
 interface LaunchFlags {
@@ -42,13 +42,14 @@ export function registerLaunch(program: Command): void {
         tagOutput: f.tag && f.nproc > 1,
         stdout: f.json ? process.stderr : process.stdout,
       });
-      if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
+      if (f.json) writeLost(process.stdout, JSON.stringify(r) + '\n');
       if (r.firstFailure !== null) {
         const first = r.ranks[r.firstFailure];
         const all = r.ranks.map((x) => `rank ${x.rank}: ${x.signal ?? x.code}`).join(', ');
         // every rank stopped by Ctrl-C or a termination request, each with its checkpoint: no failure
         const stopped = r.ranks.every((x) => x.code === 130 || x.code === 143 || x.signal === 'SIGINT' || x.signal === 'SIGTERM');
-        process.stderr.write(
+        writeLost(
+          process.stderr,
           stopped
             ? `staged-lm launch: interrupted; ${all}\n`
             : `staged-lm launch: rank ${r.firstFailure} failed first (${first.signal ?? `exit code ${first.code}`}); ${all}\n`,

@@ -124,10 +124,39 @@ export function rankArgv(command: string[]): [string, string[]] {
   return [command[0], command.slice(1)];
 }
 
+/**
+ * A write that a terminal which hung up (EIO) or a closed pipe (EPIPE) loses instead of failing:
+ * the launcher still has ranks to wait for. (A terminal's write fails at once, not as an event.)
+ */
+export function writeLost(out: NodeJS.WritableStream, text: string): void {
+  try {
+    out.write(text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EIO' && code !== 'EPIPE') throw e;
+  }
+}
+
+let lostTerminalHandled = false;
+
+/**
+ * Output to a terminal that hung up (SIGHUP) fails with EIO — at once, or as an 'error' event on
+ * process.stdout/stderr later, even after the last write: the launcher ignores it for the rest of
+ * its life (its ranks' lines and its own are lost, it still waits for their checkpoints).
+ */
+function keepWritingOnLostTerminal(): void {
+  if (lostTerminalHandled) return;
+  lostTerminalHandled = true;
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EIO' && e.code !== 'EPIPE') throw e;
+    });
+}
+
 function pipeTagged(stream: NodeJS.ReadableStream | null, out: NodeJS.WritableStream, tag: string): void {
   if (stream === null) return;
   // progress bars redraw with \r: keep them per line so tags stay readable
-  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${tag}${line}\n`));
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => writeLost(out, `${tag}${line}\n`));
 }
 
 export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
@@ -148,7 +177,8 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
 
   const exited = Array.from({ length: nproc }, (_, rank) => {
     const child = spawn(file, args, {
-      stdio: ['inherit', tag || opts.stdout !== undefined ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      // (no stdin: ranks in a process group of their own must not read the terminal)
+      stdio: ['ignore', tag || opts.stdout !== undefined ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       // (its own process group: a terminal's Ctrl-C reaches it once, through the launcher)
       detached: true,
       env: {
@@ -190,7 +220,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
         res();
       };
       child.on('error', (e) => {
-        process.stderr.write(`launch: rank ${rank} could not start ${file}: ${e.message}\n`);
+        writeLost(process.stderr, `launch: rank ${rank} could not start ${file}: ${e.message}\n`);
         done(127, null);
       });
       child.on('exit', done);
@@ -200,13 +230,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   let signals = 0;
   let firstAt = 0;
   // (a write to a terminal that hung up fails: the launcher still has ranks to wait for)
-  const say = (text: string) => {
-    try {
-      process.stderr.write(text);
-    } catch {
-      // (lost with the terminal)
-    }
-  };
+  const say = (text: string) => writeLost(process.stderr, text);
   const forward = (signal: NodeJS.Signals) => {
     // the same stop twice (npm wrapping the launcher forwards what the terminal already sent) is
     // forwarded once: the ranks would take a second one as "quit at once"
@@ -224,6 +248,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   };
   const stops = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of stops) process.on(s, forward);
+  keepWritingOnLostTerminal();
   // Ctrl-Z pauses the ranks with the launcher (they are not in the terminal's process group)
   const pause = () => {
     for (const c of children) signalRank(c, 'SIGSTOP');
