@@ -3,7 +3,8 @@
 // identical states, they resume from rank 0's checkpoint, and a killed rank makes the other fail
 // with a clear error instead of hanging. Skipped when the build has no Gloo backend.
 // Child processes run the built library (dist/; npm test's set-up builds it).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,6 +95,40 @@ const config = (batchSize: number, steps = 20) => ({
   logInterval: 5,
   stages: [{ until: { steps: 10 }, grow: { op: 'width' } }],
 });
+
+/**
+ * Runs `act` three seconds after rank 0 of a launched job starts training (its start line on the
+ * launcher's stderr); resolves with the launcher's exit code, whether `act` ran, and its stderr.
+ * After 90 s the launcher (its group, where it leads one) is killed.
+ */
+function afterRanksTrain(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  act: () => void,
+): Promise<{ code: number | null; sent: boolean; stderr: string }> {
+  return new Promise((res) => {
+    let stderr = '';
+    let sent = false;
+    child.stdout.resume();
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (!sent && /\[rank 0\] staged-lm: .* run /.test(stderr)) {
+        sent = true;
+        setTimeout(act, 3000);
+      }
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 90000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, sent, stderr });
+    });
+  });
+}
 
 let dir: string;
 beforeAll(() => {
@@ -408,24 +443,8 @@ describe('2 ranks over loopback (Gloo)', () => {
         detached: true,
       },
     );
-    let stderr = '';
-    let sent = false;
-    child.stdout.resume();
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      // (once both ranks train: rank 0's start line, then a few seconds of steps)
-      if (!sent && /\[rank 0\] staged-lm: .* run /.test(stderr)) {
-        sent = true;
-        setTimeout(() => process.kill(-child.pid!, 'SIGINT'), 3000);
-      }
-    });
-    const code = await new Promise<number | null>((res) => {
-      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 90000);
-      child.on('close', (c) => {
-        clearTimeout(timer);
-        res(c);
-      });
-    });
+    // (once both ranks train: rank 0's start line, then a few seconds of steps)
+    const { code, sent, stderr } = await afterRanksTrain(child, () => process.kill(-child.pid!, 'SIGINT'));
     expect(sent).toBe(true);
     expect(code).toBe(130);
     const events = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
@@ -457,31 +476,15 @@ describe('2 ranks over loopback (Gloo)', () => {
        * (a supervisor's escalation). Resolves with the launcher's exit code.
        */
       const stopped = (child: ReturnType<typeof run>, signal: NodeJS.Signals, o: { ranksToo?: boolean; then?: NodeJS.Signals } = {}) =>
-        new Promise<{ code: number | null; stderr: string }>((res) => {
-          let stderr = '';
-          let sent = false;
-          child.stdout.resume();
-          child.stderr.setEncoding('utf8').on('data', (d: string) => {
-            stderr += d;
-            if (!sent && /\[rank 0\] staged-lm: .* run /.test(stderr)) {
-              sent = true;
-              setTimeout(() => {
-                const ranks = o.ranksToo
-                  ? (spawnSync('pgrep', ['-P', String(child.pid)])
-                      .stdout.toString()
-                      .match(/\d+/g) ?? [])
-                  : [];
-                child.kill(signal);
-                for (const r of ranks) process.kill(Number(r), signal);
-                if (o.then !== undefined) setTimeout(() => child.kill(o.then), 300);
-              }, 3000);
-            }
-          });
-          const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
-          child.on('close', (code) => {
-            clearTimeout(timer);
-            res({ code, stderr });
-          });
+        afterRanksTrain(child, () => {
+          const ranks = o.ranksToo
+            ? (spawnSync('pgrep', ['-P', String(child.pid)])
+                .stdout.toString()
+                .match(/\d+/g) ?? [])
+            : [];
+          child.kill(signal);
+          for (const r of ranks) process.kill(Number(r), signal);
+          if (o.then !== undefined) setTimeout(() => child.kill(o.then), 300);
         });
       const checkpointed = (out: string) => {
         const interrupts = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
