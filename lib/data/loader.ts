@@ -118,19 +118,28 @@ export class BatchLoader {
       throw new RangeError(`BatchLoader.restore: the state has ${mismatch} ${s[mismatch]} but this loader has ${this[mismatch]}`);
     }
     if ((s.worldSize ?? 1) !== this.shard.worldSize) {
-      throw new RangeError(
-        `BatchLoader.restore: the state was saved by a run of ${s.worldSize ?? 1} rank(s) but this one has ${this.shard.worldSize}; the batches would differ`,
+      throw new LoaderMismatchError(
+        'worldSize',
+        `the state was saved by a run of ${s.worldSize ?? 1} rank(s) but this one has ${this.shard.worldSize}`,
+        s.worldSize ?? 1,
+        this.shard.worldSize,
       );
     }
     if (s.dataLength !== this.tokens.length) {
-      throw new RangeError(
-        `BatchLoader.restore: the state was saved for data of ${s.dataLength} tokens but this loader has ${this.tokens.length}; the batches would differ`,
+      throw new LoaderMismatchError(
+        'data',
+        `the state was saved for data of ${s.dataLength} tokens but this loader has ${this.tokens.length}`,
+        s.dataLength,
+        this.tokens.length,
       );
     }
     // (states from before the fingerprint have none: their length check is all there is)
     if (s.dataFingerprint !== undefined && s.dataFingerprint !== dataFingerprint(this.tokens)) {
-      throw new RangeError(
-        `BatchLoader.restore: the state was saved for other data of the same length (${s.dataLength} tokens, different contents); the batches would differ`,
+      throw new LoaderMismatchError(
+        'data',
+        `the state was saved for other data of the same length (${s.dataLength} tokens, different contents)`,
+        s.dataLength,
+        this.tokens.length,
       );
     }
     this.rng = Xoshiro128.fromState(s.rng);
@@ -143,6 +152,23 @@ export class BatchLoader {
  * data, read at once even from disk: a different corpus of the same length — another tokenization,
  * another shard order — is all but certain to differ in one of them.
  */
+/**
+ * A loader state that belongs to another run shape: `what` differs (the world size, or the data),
+ * `saved` against `current` (ranks, or tokens). `problem` is the message's own part, without the
+ * op's prefix and its consequence.
+ */
+export class LoaderMismatchError extends RangeError {
+  constructor(
+    readonly what: 'worldSize' | 'data',
+    readonly problem: string,
+    readonly saved: number,
+    readonly current: number,
+  ) {
+    super(`BatchLoader.restore: ${problem}; the batches would differ`);
+    this.name = 'LoaderMismatchError';
+  }
+}
+
 export function dataFingerprint(tokens: Tokens): string {
   const n = tokens.length;
   const SAMPLES = 16;

@@ -10,7 +10,7 @@ import { removeAbandoned } from '../data/atomic';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadEmbeddedCorpus } from '../data/corpus';
-import { BatchLoader, type LoaderState } from '../data/loader';
+import { BatchLoader, LoaderMismatchError, type LoaderState } from '../data/loader';
 import type { Tokens } from '../data/file-tokens';
 import { loadTokenData } from '../data/source';
 import { checkDevice, type Device } from '../dtype';
@@ -459,20 +459,18 @@ export class Trainer {
           ...(extra.lossScale === undefined ? {} : { lossScale: extra.lossScale }),
         });
       } catch (e) {
-        // the loader's own words name its state, not the run's files
         const message = (e as Error).message;
         if (/^precision (bf16|fp16) needs a CUDA device/.test(message) && overrides.precision === undefined)
           throw new Error(`${message}: resume it with --precision fp32 (the run's precision, ${dir}/state.json, run.precision)`);
-        const world = /^BatchLoader\.restore: the state was saved by a run of (\d+) rank\(s\) but this one has (\d+)/.exec(message);
-        if (world !== null)
+        // the loader's own words name its state, not the run's files
+        if (!(e instanceof LoaderMismatchError)) throw e;
+        if (e.what === 'worldSize')
           throw new Error(
-            `the run trained on ${world[1]} rank(s) and this one has ${world[2]}: a run resumes on as many (its batches are split between them): ` +
-              (world[1] === '1' ? 'resume it without launch' : `resume it with staged-lm launch -n ${world[1]}`),
+            `the run trained on ${e.saved} rank(s) and this one has ${e.current}: a run resumes on as many (its batches are split between them): ` +
+              (e.saved === 1 ? 'resume it without launch' : `resume it with staged-lm launch -n ${e.saved}`),
           );
-        const m = /^BatchLoader\.restore: the state was saved for (.*?)(; the batches would differ)?$/.exec(message);
-        if (m === null) throw e;
         throw new Error(
-          `the run's data '${config.data}' is not what the run trained on: the checkpoint's loader was saved for ${m[1]}. ` +
+          `the run's data '${config.data}' is not what the run trained on: the checkpoint's loader was ${e.problem.replace(/^the state was /, '')}. ` +
             'A run resumes only on the same training tokens (was the directory prepared again, or another one named?)',
         );
       }
