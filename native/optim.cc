@@ -140,7 +140,7 @@ void checkDeviceScalar(const Napi::CallbackInfo& info, const at::Tensor& t, at::
 
 // adamwStep(params, expAvgs, expAvgSqs, stepTensor|null, {lr, beta1, beta2, eps, weightDecay,
 //           step, biasCorrection, fused}, lrTensor?, gradScale?, foundInf?)
-//   → number of parameters updated
+//   → number of parameters with a gradient (updated, unless foundInf skipped the update)
 // Parameters without a gradient are skipped (like torch.optim). stepTensor: a float32 scalar
 // on the parameters' device holding `step`, needed by the fused kernel. lrTensor: a float32
 // scalar there holding lr, read by the kernel when it runs (a CUDA graph replays the update with
@@ -249,7 +249,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   }
 #endif
   (void)wantFused;
-  if (foundInf && foundInf->item<float>() != 0.0f) return Napi::Number::New(info.Env(), 0);
+  if (foundInf && foundInf->item<float>() != 0.0f)
+    return Napi::Number::New(info.Env(), static_cast<double>(p.size()));
   if (stepT && o.Get("stepOnDevice").ToBoolean().Value())
     h.step = static_cast<int64_t>(std::llround(stepT->item<double>()));
   if (gradScale) scaleGrads(g, gradScale->reciprocal());

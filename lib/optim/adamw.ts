@@ -283,19 +283,26 @@ export class AdamW {
     // the attempted count, which the host knows
     const stepOnDevice = skipped !== null && useFused && this.options.biasCorrection;
     if (useFused) this.deviceScalar('step').fill_(this.attempted);
+    const undo = () => {
+      this.attempted -= 1;
+      if (foundInf !== null) noGrad(() => skipped!.sub_(foundInf));
+    };
+    let withGradient = 0;
     try {
       noGrad(() => {
         if (foundInf !== null) skipped!.add_(foundInf);
         if (stepOnDevice) this.deviceScalar('step').sub_(skipped!);
         for (const { decay, scale, entries: group } of this.groups().values())
-          this.launch(group, decay, scale, lr, useFused, null, gradScale, foundInf, hostStep, stepOnDevice);
+          withGradient += this.launch(group, decay, scale, lr, useFused, null, gradScale, foundInf, hostStep, stepOnDevice);
       });
     } catch (e) {
       // refused (a gradient not its parameter's shape): no update was counted
-      this.attempted -= 1;
-      if (foundInf !== null) noGrad(() => skipped!.sub_(foundInf));
+      undo();
       throw e;
     }
+    // no parameter had a gradient: nothing was updated, and the step stays where it was, as
+    // torch.optim's per-parameter step does (the device step tensor is refilled by the next update)
+    if (withGradient === 0) undo();
   }
 
   /**
@@ -428,7 +435,7 @@ export class AdamW {
     foundInf: Tensor | null,
     step: number,
     stepOnDevice: boolean,
-  ): void {
+  ): number {
     const { betas, eps, weightDecay, biasCorrection } = this.options;
     const args = [
       group.map((e) => e.tensor.native),
@@ -449,7 +456,7 @@ export class AdamW {
         fused,
       },
     ] as const;
-    native.adamwStep(...args, lrTensor?.native ?? null, gradScale?.native ?? null, foundInf?.native ?? null);
+    return native.adamwStep(...args, lrTensor?.native ?? null, gradScale?.native ?? null, foundInf?.native ?? null);
   }
 
   /** Every moment tensor, keyed `<name>.exp_avg` / `<name>.exp_avg_sq` (the checkpoint layout). */

@@ -235,6 +235,30 @@ describe('AdamW state', () => {
     expect(a.grad).toBeNull();
   });
 
+  it.each([true, false])('an update with no gradient at all changes nothing and leaves the step (fused %s)', (fused) => {
+    // torch.optim's steps are per parameter and advance only with a gradient; the one shared
+    // step here must not count an update that touched nothing, or the next one's bias
+    // corrections would be those of a later step
+    const p = fromTypedArray(new Float64Array([0.5, -1, 2]), [3]).requiresGrad_();
+    const opt = new AdamW([{ name: 'p', tensor: p, kind: 'weight' }], { fused });
+    const o = { lr: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8, wd: opt.options.weightDecay, bc: true };
+    const ref: RefParam[] = [{ p: p.toNumberArray(), m: [0, 0, 0], v: [0, 0, 0], decay: true }];
+    const g = [0.3, -0.2, 0.1];
+    p.grad = fromTypedArray(new Float64Array(g), [3]);
+    opt.update(0.1);
+    refStep(ref, [g], 1, o);
+    opt.zeroGrad();
+    opt.update(0.1);
+    opt.clipAndUpdate(1, 0.1).dispose();
+    expect(opt.step).toBe(1);
+    expect(maxRelErr(p, ref[0].p)).toBeLessThan(1e-15);
+    p.grad = fromTypedArray(new Float64Array(g), [3]);
+    opt.update(0.1);
+    refStep(ref, [g], 2, o);
+    expect(opt.step).toBe(2);
+    expect(maxRelErr(p, ref[0].p)).toBeLessThan(1e-12);
+  });
+
   it('float64 gradients are clipped at float64 precision, as clip_grad_norm_ does', () => {
     const p = fromTypedArray(new Float64Array([1 / 3, 2 / 3, 1]), [3]).requiresGrad_();
     const opt = new AdamW([{ name: 'p', tensor: p, kind: 'weight' }]);
