@@ -96,24 +96,21 @@ export class Tensor {
    */
   item(): number {
     const v = Number(native.item(this.native));
-    if (!Number.isSafeInteger(v) && Number.isInteger(v) && this.dtype === 'int64') {
-      const exact = (this.toArray() as BigInt64Array)[0];
-      if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < -BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw new RangeError(
-          `item: the int64 value ${exact} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number ` +
-            'holds exactly; read it with toArray() (a BigInt64Array)',
-        );
-      }
-    }
+    if (!Number.isSafeInteger(v) && Number.isInteger(v) && this.dtype === 'int64')
+      return exactNumber('item')((this.toArray() as BigInt64Array)[0]);
     return v;
   }
-  /** The elements as a flat array of JS numbers (int64 converted; exact below 2^53). */
+  /**
+   * The elements as a flat array of JS numbers. An int64 element beyond ±(2^53 − 1) throws a
+   * RangeError, as item() does, rather than coming back rounded: toArray() reads it exactly.
+   */
   toNumberArray(): number[] {
-    return Array.from(this.toArray() as ArrayLike<number | bigint>, Number);
+    return Array.from(this.toArray() as ArrayLike<number | bigint>, exactNumber('toNumberArray'));
   }
-  /** The elements as nested JS arrays (numbers; booleans for bool tensors). */
+  /** The elements as nested JS arrays (numbers; booleans for bool tensors); int64 as toNumberArray(). */
   toList(): NestedArray {
-    const flat = Array.from(this.toArray() as ArrayLike<number | bigint>, (v) => (this.dtype === 'bool' ? v !== 0 : Number(v)));
+    const asNumber = exactNumber('toList');
+    const flat = Array.from(this.toArray() as ArrayLike<number | bigint>, (v) => (this.dtype === 'bool' ? v !== 0 : asNumber(v)));
     const shape = this.shape;
     const build = (dim: number, offset: number): NestedArray => {
       if (dim === shape.length) return flat[offset];
@@ -556,6 +553,21 @@ export function disposeTogether(items: Scoped[]): void {
 setDisposeAll(disposeTogether);
 
 /** A start or end of slice: an integer, or ±Infinity; clamped to ±2^53 (beyond any size, as libtorch clamps to the size). */
+/**
+ * A converter from toArray()'s elements to JS numbers that refuses an int64 value a number cannot
+ * hold exactly (beyond ±(2^53 − 1)): a token id or count read back rounded would be wrong silently.
+ */
+function exactNumber(op: string): (v: number | bigint) => number {
+  return (v) => {
+    if (typeof v === 'bigint' && (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)))
+      throw new RangeError(
+        `${op}: the int64 value ${v} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number ` +
+          'holds exactly; read it with toArray() (a BigInt64Array)',
+      );
+    return Number(v);
+  };
+}
+
 function sliceBound(value: unknown, arg: string): number {
   if (value === Infinity || value === -Infinity) return Math.sign(value) * Number.MAX_SAFE_INTEGER;
   if (!Number.isInteger(value)) {

@@ -255,22 +255,31 @@ describe('NaN and ±Infinity as fill values', () => {
   });
 });
 
-describe('item() of an int64 beyond 2^53', () => {
-  // PyTorch: torch.tensor(2**53 + 1).item() = 9007199254740993 (a Python int, exact)
-  it('throws a RangeError naming the value and toArray()', () => {
-    for (const v of [2n ** 53n + 1n, 2n ** 53n, -(2n ** 60n)]) {
-      const e = thrown(() => fromTypedArray(new BigInt64Array([v]), [1]).item());
-      expect(e.name).toBe('RangeError');
-      expect(e.message).toBe(
-        `item: the int64 value ${v} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number holds exactly; ` +
-          'read it with toArray() (a BigInt64Array)',
-      );
-    }
+describe('item(), toNumberArray() and toList() of an int64 beyond 2^53', () => {
+  // PyTorch: torch.tensor(2**53 + 1).item() = 9007199254740993 and .tolist() the same (Python ints, exact)
+  it('throw a RangeError naming the value and toArray()', () => {
+    for (const v of [2n ** 53n + 1n, 2n ** 53n, -(2n ** 60n)])
+      for (const op of ['item', 'toNumberArray', 'toList'] as const) {
+        const e = thrown(() =>
+          fromTypedArray(new BigInt64Array([3n, v]), [2])
+            .narrow(0, op === 'item' ? 1 : 0, op === 'item' ? 1 : 2)
+            [op](),
+        );
+        expect(e.name).toBe('RangeError');
+        expect(e.message).toBe(
+          `${op}: the int64 value ${v} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number holds exactly; ` +
+            'read it with toArray() (a BigInt64Array)',
+        );
+      }
   });
-  it('returns the exact value up to 2^53 − 1; floats are unaffected', () =>
+  it('return the exact value up to 2^53 − 1; floats are unaffected', () =>
     tidy(() => {
       expect(fromTypedArray(new BigInt64Array([2n ** 53n - 1n]), [1]).item()).toBe(Number.MAX_SAFE_INTEGER);
       expect(fromTypedArray(new BigInt64Array([-(2n ** 53n - 1n)]), [1]).item()).toBe(-Number.MAX_SAFE_INTEGER);
+      const edge = fromTypedArray(new BigInt64Array([2n ** 53n - 1n, -(2n ** 53n - 1n)]), [1, 2]);
+      expect(edge.toList()).toEqual([[Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]]);
+      expect(edge.toNumberArray()).toEqual([Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]);
+      expect(tensor([2 ** 60], { dtype: 'float64' }).toList()).toEqual([2 ** 60]);
       expect(tensor([2 ** 60], { dtype: 'float64' }).item()).toBe(2 ** 60);
       expect((fromTypedArray(new BigInt64Array([2n ** 53n + 1n]), [1]).toArray() as BigInt64Array)[0]).toBe(2n ** 53n + 1n);
     }));
