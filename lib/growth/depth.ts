@@ -9,6 +9,7 @@
 // only to compare against.
 import { z } from 'zod';
 import { eye, zeros, zerosLike } from '../factories';
+import { cat } from '../functional';
 import { parseGPTConfig } from '../nn/config';
 import type { Moments } from '../optim/adamw';
 import { keep, tidy } from '../scope';
@@ -50,7 +51,20 @@ function identityLike(shape: number[], like: Tensor): Tensor {
 /** The value of a new (identity) block's parameter made from the original block's. */
 function newBlockValue(name: string, p: Tensor, init: 'copy' | 'identity'): Tensor {
   if (/\.(ln_1|ln_2)\.(weight|bias)$/.test(name) || /\.bias$/.test(name)) return zerosLike(p); // γ = β = 0, b = 0
-  return init === 'copy' ? p.clone() : identityLike(p.shape, p);
+  if (init === 'copy') return p.clone();
+  // the fused QKV weight (d × 3a) is three projections: identity-like each, [I | I | I]. One
+  // identity over the whole would be [I | 0 | 0]: v = 0 for every token, so the attention's output
+  // would not depend on q, k or LN1 and none of them would ever get a gradient
+  if (/\.attn\.c_attn\.weight$/.test(name)) {
+    const [d, three] = p.shape;
+    return tidy(() =>
+      cat(
+        [0, 1, 2].map(() => identityLike([d, three / 3], p)),
+        1,
+      ),
+    );
+  }
+  return identityLike(p.shape, p);
 }
 
 function cloneMoments(m: Moments): Moments {

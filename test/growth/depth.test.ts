@@ -3,7 +3,7 @@
 // negative control.
 import { growBoth, growDepth } from '../../lib/growth';
 import { instantiate } from '../../lib/growth/model-state';
-import { noGrad, randn, tidy } from '../../lib';
+import { eye, noGrad, randn, tidy, type Tensor } from '../../lib';
 import { GPT } from '../../lib/nn';
 import { batch, gradients, maxAbsDiff, tinyState } from './fixture';
 
@@ -56,6 +56,28 @@ describe('depth ×2 (interleaved)', () => {
     for (const n of ['ln_1.weight', 'ln_1.bias', 'ln_2.bias', 'attn.c_proj.bias', 'mlp.c_proj.bias']) {
       expect(tidy(() => gd[`transformer.h.1.${n}`].abs().sum().item())).toBeGreaterThan(0);
     }
+  });
+
+  it('identity-like init: the new blocks train — LN1, and after one step q and k (QKV is [I | I | I], not [I | 0 | 0])', () => {
+    // one identity over the fused QKV weight would leave v = 0: attention's output would not depend
+    // on LN1, q or k, and none of them would ever get a gradient
+    const m = instantiate(growDepth(small, { init: 'identity' })).model;
+    tidy(() => {
+      for (const part of m.blocks[1].attn.cAttn.weight.chunk(3, 1)) {
+        const n = Math.min(...part.shape);
+        expect(maxAbsDiff(part.narrow(0, 0, n).narrow(1, 0, n), eye(n, { dtype: part.dtype }))).toBe(0);
+      }
+    });
+    const sumAbs = (t: Tensor) => tidy(() => t.abs().sum().item());
+    let g = gradients(m, x, y);
+    for (const n of ['ln_1.weight', 'ln_1.bias', 'ln_2.weight', 'ln_2.bias', 'attn.c_proj.bias', 'mlp.c_fc.bias', 'mlp.c_proj.bias'])
+      expect(sumAbs(g[`transformer.h.1.${n}`])).toBeGreaterThan(0);
+    // at step 1 k = 0, so q and k get none yet; after one plain gradient step LN1 outputs more than 0
+    noGrad(() => m.namedParameters().forEach((p) => p.tensor.sub_(g[p.name].mul(0.1))));
+    g = gradients(m, x, y);
+    for (const n of ['attn.c_attn.weight', 'attn.c_attn.bias'])
+      for (const part of g[`transformer.h.1.${n}`].chunk(3, -1)) expect(sumAbs(part)).toBeGreaterThan(0);
+    m.dispose();
   });
 
   it('appended placement and identity-like init are exact too', () => {
