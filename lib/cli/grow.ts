@@ -3,10 +3,11 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { referenceCOpNote } from '../growth';
 import { rewarmupPastHorizonNote } from '../optim/schedule';
 import { growthOptions } from '../train/config';
 import { Trainer, type ModelSize } from '../train/trainer';
-import { nonNegativeInt, nonNegativeNumber, output, positiveInt, probability } from './common';
+import { nonNegativeInt, nonNegativeNumber, output, positiveInt, positiveNumber, probability } from './common';
 import { checkpointDir } from './model-io';
 
 interface GrowFlags {
@@ -18,6 +19,7 @@ interface GrowFlags {
   noise?: number;
   splitNoise?: number;
   rewarmup?: number;
+  cOp?: number;
   peakLr?: number | 'kaplan';
   untiedHead?: 'duplicate';
   json?: boolean;
@@ -66,6 +68,11 @@ export function registerGrow(program: Command): void {
     )
     .option('--rewarmup <steps>', 're-warmup steps after growth (default: the reference 150; 0: none)', nonNegativeInt('--rewarmup'))
     .option(
+      '--c-op <c>',
+      'step-ratio constant: the grown model continues its schedule at S_pre / c (default: the reference constant of ×2 width 1.776, depth 1.412, both 2.455; mlp and heads keep the schedule unless given)',
+      positiveNumber('--c-op'),
+    )
+    .option(
       '--peak-lr <lr>',
       "peak LR of the grown model's schedule: a number, or 'kaplan' for lr(N) of the grown size (default: the run's lr.peak)",
       peakLr,
@@ -82,8 +89,9 @@ export function registerGrow(program: Command): void {
         ['--dropout', f.dropout, ['width', 'both']],
         ['--noise', f.noise, ['width', 'both']],
         ['--split-noise', f.splitNoise, ['width', 'both', 'mlp', 'heads']],
-        ['--rewarmup', f.rewarmup, ['width', 'depth', 'both']],
-        ['--peak-lr', f.peakLr, ['width', 'depth', 'both']],
+        // mlp and heads keep the schedule, unless given a c_op
+        ['--rewarmup', f.rewarmup, f.cOp === undefined ? ['width', 'depth', 'both'] : OPS],
+        ['--peak-lr', f.peakLr, f.cOp === undefined ? ['width', 'depth', 'both'] : OPS],
         ['--factor', f.factor, ['width', 'depth', 'mlp', 'heads']],
         ['--untied-head', f.untiedHead, ['width', 'both']],
       ] as const;
@@ -120,6 +128,7 @@ export function registerGrow(program: Command): void {
             ...(f.splitNoise !== undefined ? { splitNoiseStd: f.splitNoise } : {}),
             ...(f.untiedHead !== undefined ? { untiedHead: f.untiedHead } : {}),
             ...(f.rewarmup !== undefined ? { rewarmup: f.rewarmup } : {}),
+            ...(f.cOp !== undefined ? { cOp: f.cOp } : {}),
             ...(f.peakLr !== undefined ? { peakLr: f.peakLr } : {}),
           },
           trainer.config.lr.peak,
@@ -128,6 +137,8 @@ export function registerGrow(program: Command): void {
         trainer.save(target);
         const late = rewarmupPastHorizonNote(trainer.schedule);
         if (late !== null) process.stderr.write(`staged-lm: note: ${late} (grow with a shorter --rewarmup)\n`);
+        const guess = referenceCOpNote(f.op, f.factor, f.cOp !== undefined);
+        if (guess !== null) process.stderr.write(`staged-lm: note: ${guess} (give --c-op)\n`);
         output(f.json, { ...event, checkpoint: target }, () =>
           [
             `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,

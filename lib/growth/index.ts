@@ -11,7 +11,7 @@ import { widthParams, type WidthOptions } from './width';
 
 export * from './state';
 export { stateOf, instantiate } from './model-state';
-export { REFERENCE_C_OP, REFERENCE_REWARMUP, rescheduled, type GrowthOp, type GrowthScheduleOptions } from './schedule';
+export { REFERENCE_C_OP, REFERENCE_REWARMUP, referenceCOpNote, rescheduled, type GrowthOp, type GrowthScheduleOptions } from './schedule';
 export { widthParams, widthRole, grownWidthConfig, type WidthOptions } from './width';
 export { depthParams, type DepthOptions } from './depth';
 export { mlpParams, headsParams, InnerOptionsSchema, type InnerOptions } from './inner';
@@ -49,6 +49,12 @@ export function growBoth(
   s: TrainState,
   opts: { width?: WidthOptions; depth?: DepthOptions; schedule?: GrowthScheduleOptions | false } = {},
 ): TrainState {
+  // (a `factor` here would be ignored silently: each operator takes its own)
+  const unknown = Object.keys(opts).filter((k) => !['width', 'depth', 'schedule'].includes(k));
+  if (unknown.length > 0)
+    throw new TypeError(
+      `growBoth: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}: it takes width, depth and schedule (each operator's factor goes in its own options: { width: { factor }, depth: { factor } })`,
+    );
   const wide = widthParams(s, opts.width);
   const mid: TrainState = { ...s, ...wide };
   const deep = depthParams(mid, opts.depth);

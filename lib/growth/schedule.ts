@@ -11,6 +11,17 @@ export type GrowthOp = 'width' | 'depth' | 'both';
 
 /** Reference step-ratio constants c_op (Shen et al. 2022). */
 export const REFERENCE_C_OP: Readonly<Record<GrowthOp, number>> = { depth: 1.412, width: 1.776, both: 2.455 };
+/**
+ * The note for a growth by a factor other than 2 that takes its c_op from REFERENCE_C_OP (the
+ * constants were measured for ×2), or null: the grown model's place on its schedule is then a
+ * guess. `cOpGiven`: c_op was given or measured (alignTo).
+ */
+export function referenceCOpNote(op: string, factor: number | undefined, cOpGiven: boolean): string | null {
+  if (cOpGiven || factor === undefined || factor === 2 || !(op in REFERENCE_C_OP)) return null;
+  const c = REFERENCE_C_OP[op as GrowthOp];
+  return `c_op ${c} is the reference constant of ${op} growth ×2: for ×${factor} the grown model's place on its schedule (R = S_pre / ${c}) is a guess`;
+}
+
 /** Reference re-warmup length. */
 export const REFERENCE_REWARMUP = 150;
 

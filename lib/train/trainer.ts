@@ -22,7 +22,7 @@ import { AdamW } from '../optim/adamw';
 import { GradScaler, type GradScalerState } from '../optim/grad-scaler';
 import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote, wsdEndingAt } from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
-import { grow, type GrowthOperator, type Progression, type TrainState } from '../growth';
+import { grow, referenceCOpNote, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
@@ -663,10 +663,15 @@ export class Trainer {
       const { op, dropout, noiseStd, splitNoiseStd } = st.grow;
       const modelDropout = Math.max(this.modelConfig.dropout.attention, this.modelConfig.dropout.residual);
       const split = (splitNoiseStd ?? 0) > 0;
-      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || (noiseStd ?? 0) > 0 || split))
+      // embedding dropout (kept through growth) masks the two copies of each residual unit apart
+      const embedding = this.modelConfig.dropout.embedding > 0;
+      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || embedding || (noiseStd ?? 0) > 0 || split))
         notes.push(
           `staged-lm: note: stage ${i + 1}'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
         );
+      const guess = referenceCOpNote(op, st.grow.factor, st.grow.cOp !== undefined || st.grow.alignTo !== undefined);
+      if (guess !== null)
+        notes.push(`staged-lm: note: stage ${i + 1}: ${guess} (give grow.cOp, or grow.alignTo a from-scratch run's log to measure it)`);
       // dropout acts on the MLP's averaged output, never on its copied units; attention dropout does tell heads apart
       if (op === 'mlp' && !split)
         notes.push(

@@ -668,6 +668,30 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     );
     expect(r.stderr).not.toMatch(/train at its final rate/);
   });
+
+  it('grow --c-op places the grown model on its schedule at S_pre / c; a factor other than 2 without it is noted', async () => {
+    const [guessed, given, mlp] = await Promise.all([
+      cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--factor', '3', '--out', 'cop-guess', '--json']),
+      cli(['grow', '--checkpoint', 'run', '--op', 'depth', '--factor', '3', '--c-op', '2', '--out', 'cop-given', '--json']),
+      // mlp keeps the schedule unless given a c_op (then --rewarmup applies to it too)
+      cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--c-op', '1.5', '--rewarmup', '2', '--out', 'cop-mlp', '--json']),
+    ]);
+    // the run's checkpoint is at step (and schedule position) 6
+    expect(jsonOf(guessed)).toMatchObject({ step: 6, schedulePos: Math.round(6 / 1.412) });
+    expect(guessed.stderr).toMatch(
+      /note: c_op 1\.412 is the reference constant of depth growth ×2: for ×3 the grown model's place on its schedule \(R = S_pre \/ 1\.412\) is a guess \(give --c-op\)/,
+    );
+    expect(jsonOf(given)).toMatchObject({ step: 6, schedulePos: 3 });
+    expect(given.stderr).not.toMatch(/c_op/);
+    expect(jsonOf(mlp)).toMatchObject({ step: 6, schedulePos: 4 });
+    expect(expectCheckpoint(join(dir, 'cop-mlp', 'checkpoint'))).toMatchObject({
+      extra: { schedule: { restart: { at: 4, rewarmup: 2 } } },
+    });
+    expectCleanFailure(
+      await cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--rewarmup', '2', '--out', 'cop-none']),
+      /--rewarmup applies to --op width \/ depth \/ both, not mlp/,
+    );
+  });
 });
 
 describe('Ctrl-C', () => {

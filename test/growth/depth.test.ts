@@ -1,7 +1,7 @@
 // Depth growth against spec/growth.md: exact (also in fp32), identity blocks, originals untouched,
 // gradients, moments, new blocks train, appended and ×3 placements, and copy-stacking as the
 // negative control.
-import { growBoth, growDepth } from '../../lib/growth';
+import { grow, growBoth, growDepth } from '../../lib/growth';
 import { instantiate } from '../../lib/growth/model-state';
 import { eye, noGrad, randn, tidy, type Tensor } from '../../lib';
 import { GPT } from '../../lib/nn';
@@ -108,5 +108,12 @@ describe('both at once', () => {
     const d = growDepth(small, { schedule: false });
     const w = instantiate(growBoth(d, { depth: { factor: 2 } })).model;
     expect(maxAbsDiff(logitsOf(model), logitsOf(w))).toBeLessThan(1e-10);
+  });
+
+  it("refuses an option it would ignore (a top-level factor), through grow('both') too", () => {
+    const message =
+      /growBoth: unknown option 'factor': it takes width, depth and schedule \(each operator's factor goes in its own options/;
+    expect(() => growBoth(small, { factor: 3 } as never)).toThrow(message);
+    expect(() => grow(small, 'both', { factor: 3 })).toThrow(message);
   });
 });

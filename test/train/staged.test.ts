@@ -322,6 +322,31 @@ describe('staged runs', () => {
     ]);
   });
 
+  it('notes a factor other than 2 that takes the ×2 c_op, and no symmetry note where embedding dropout tells the copies apart', async () => {
+    const notesOf = (model: object, stages: object[]) =>
+      withStderr(async (lines) => {
+        const t = Trainer.create({ ...staged, model, steps: 1, stages });
+        await t.train({ out: join(dir, `run-${Math.random()}`), progress: true });
+        t.dispose();
+        // (the stages end after this one-step run: that note is not what is looked at)
+        return lines.filter((l) => l.includes('note: stage') && !l.includes('does not grow in this run'));
+      });
+    const late = { until: { steps: 20 } };
+    expect(
+      await notesOf({ ...staged.model, dropout: { embedding: 0.1 } }, [
+        { ...late, grow: { op: 'depth', factor: 3 } },
+        { until: { steps: 25 }, grow: { op: 'width', factor: 3, cOp: 2.5 } },
+      ]),
+    ).toEqual([
+      expect.stringMatching(
+        /note: stage 1: c_op 1\.412 is the reference constant of depth growth ×2: for ×3 the grown model's place on its schedule \(R = S_pre \/ 1\.412\) is a guess \(give grow\.cOp, or grow\.alignTo a from-scratch run's log to measure it\)/,
+      ),
+    ]);
+    expect(await notesOf(staged.model, [{ ...late, grow: { op: 'width' } }])).toEqual([
+      expect.stringMatching(/note: stage 1's width growth has nothing to break the symmetry/),
+    ]);
+  });
+
   it("endAt 'schedule': the run ends when the grown model's schedule ends, S_pre − R steps after `steps`, also across a resume", async () => {
     // 30-step linear schedule; depth growth at step 10 with cOp 2 resumes it at R = 5: the run ends at 10 + (30 − 5) = 35
     const config = {
