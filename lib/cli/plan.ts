@@ -91,7 +91,8 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-export function formatPlan(plan: Plan, lawSource: string): string {
+/** The plan as a table. batchSource: where a fixed batch came from (the law file's record, or --batch-tokens). */
+export function formatPlan(plan: Plan, lawSource: string, batchSource: 'law' | 'flag' = 'law'): string {
   const rows = [
     ['stage', 'params', 'growth', 'loss start → end', 'steps', 'tokens', 'FLOPs', 'PF-days'],
     ...plan.stages.map((s) => [
@@ -119,7 +120,7 @@ export function formatPlan(plan: Plan, lawSource: string): string {
   const one = plan.singleStage;
   const batch =
     plan.batch === 'fixed'
-      ? `B = ${fmtCount(plan.batchTokens as number)} tokens per step (fixed, the batch the law was fitted at); steps are steps at that batch, tokens = steps·B`
+      ? `B = ${fmtCount(plan.batchTokens as number)} tokens per step (fixed, ${batchSource === 'law' ? 'the batch the law was fitted at' : "the batch given for the law's steps"}); steps are steps at that batch, tokens = steps·B`
       : `${
           plan.batch === 'target'
             ? `B = Bcrit(L_target) = ${fmtCount(plan.stages[plan.stages.length - 1].batchTokens)} tokens`
@@ -179,7 +180,7 @@ export function registerPlan(program: Command): void {
     )
     .option(
       '--batch-tokens <B>',
-      "a fixed batch of B tokens per step: the law's steps are steps at that batch, tokens = steps·B (default: the batch a `staged-lm fit` law file records)",
+      "the batch, in tokens per step, at which a law file's steps were counted (tokens = steps·B): for a law file that does not record it (a `staged-lm fit` file does); not for kaplan, whose steps are critical-batch steps",
       positiveNumber('--batch-tokens'),
     )
     .option('--json', 'print one JSON object')
@@ -191,6 +192,17 @@ export function registerPlan(program: Command): void {
       if (f.batch !== undefined && lawBatch !== null)
         throw new Error(
           `law file '${source}' was fitted on steps at a fixed batch of ${lawBatch} tokens: its steps are not critical-batch steps, so --batch ${f.batch} does not apply (the plan counts tokens = steps·${lawBatch}; --batch-tokens B to count another batch)`,
+        );
+      // a law's steps are counted at one batch: Kaplan's at the critical batch (steps at another
+      // batch B are S_min·(1 + Bcrit/B), not what its L(N, S) counts), a fitted law's at the batch
+      // it was fitted at. --batch-tokens only says at which batch a law's steps were counted.
+      if (f.batchTokens !== undefined && source === 'kaplan')
+        throw new Error(
+          "Kaplan's law counts steps at the critical batch: --batch-tokens does not apply to it (at another batch B it takes S_min·(1 + Bcrit/B) steps, which its L(N, S) does not count); plan with --batch target or per-stage, or with a law fitted at your batch (staged-lm fit)",
+        );
+      if (f.batchTokens !== undefined && lawBatch !== null && f.batchTokens !== lawBatch)
+        throw new Error(
+          `law file '${source}' was fitted on steps at a batch of ${lawBatch} tokens: its steps say nothing about a batch of ${f.batchTokens} (fit runs at that batch for a law of its own)`,
         );
       const fixed = f.batchTokens ?? lawBatch;
       const factors: PlanOptionsInput['factors'] = f.freeFactors
@@ -206,7 +218,9 @@ export function registerPlan(program: Command): void {
         ...(fixed !== null ? { batch: 'fixed', batchTokens: fixed } : { batch: f.batch ?? 'target' }),
         law,
       });
-      output(f.json, { ...plan, lawSource: source }, () => formatPlan(plan, source));
+      output(f.json, { ...plan, lawSource: source }, () =>
+        formatPlan(plan, source, f.batchTokens !== undefined && lawBatch === null ? 'flag' : 'law'),
+      );
     });
 }
 

@@ -237,6 +237,25 @@ describe('4. a law fitted at a fixed batch plans in that batch’s tokens', () =
     await expect(run(['plan', '--law', lawFile, '--target-loss', '3.5', '--batch', 'per-stage'])).rejects.toThrow(
       /fixed batch of 512 tokens/,
     );
+    // its steps say nothing about another batch; the same batch again is fine
+    await expect(run(['plan', '--law', lawFile, '--target-loss', '3.5', '--batch-tokens', '4096'])).rejects.toThrow(
+      /was fitted on steps at a batch of 512 tokens: its steps say nothing about a batch of 4096/,
+    );
+    expect(
+      JSON.parse(await run(['plan', '--law', lawFile, '--target-loss', String(L), '--stages', '1', '--batch-tokens', '512', '--json']))
+        .totalTokens,
+    ).toBe(p.totalTokens);
+    // constants without a recorded batch: --batch-tokens says at which batch their steps were counted
+    const bare = join(dir, 'bare.json');
+    writeFileSync(bare, JSON.stringify(JSON.parse(readFileSync(lawFile, 'utf8')).law));
+    const given = await run(['plan', '--law', bare, '--target-loss', String(L), '--stages', '1', '--batch-tokens', '1024']);
+    expect(given).toMatch(/B = 1.02k tokens per step \(fixed, the batch given for the law's steps\)/);
+  });
+
+  test('Kaplan’s law counts critical-batch steps: --batch-tokens is refused rather than relabelling them', async () => {
+    await expect(run(['plan', '--target-loss', '3', '--batch-tokens', '65536'])).rejects.toThrow(
+      /Kaplan's law counts steps at the critical batch: --batch-tokens does not apply to it/,
+    );
   });
 
   test('fit --run takes the batch from the runs’ logs; runs at different batches are refused', async () => {
