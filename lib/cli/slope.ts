@@ -82,7 +82,8 @@ export function formatTrigger(replay: TriggerReplay, points: number): string {
   ];
   if (r.sPre !== null && r.sTarget !== null)
     lines.push(
-      `S_target = S_pre / c_op = ${r.sPre} / ${r.cOp} = ${Math.round(r.sTarget)} (the grown model resumes the target schedule there)`,
+      `S_target = S_pre / c_op = ${r.sPre} / ${r.cOp} = ${Math.round(r.sTarget)} (the grown model resumes the target schedule there)` +
+        (r.step !== null && r.sPre !== r.step ? `; S_pre is the model's schedule position at step ${r.step} (a growth placed it)` : ''),
     );
   else lines.push(`S_target = S_pre / ${r.cOp} (the log has no steps)`);
   if (r.saving === null) {

@@ -20,11 +20,16 @@ export interface ValidationLogOptions {
 function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
   const out: ValPoint[] = [];
   let segment = 0;
+  // schedule position − step: a growth places the grown model at R (its event's schedulePos)
+  let offset = 0;
   for (const { value: rec, line } of parseJsonLines(text, 'metrics')) {
     if (typeof rec !== 'object' || rec === null) continue;
     const r = rec as Record<string, unknown>;
     // the trainer's trigger curve restarts at each growth
     if (r.event === 'growth') segment++;
+    // (a resume records it too: a run grown by `staged-lm grow` has no growth in its log)
+    if ((r.event === 'growth' || r.event === 'resume') && typeof r.schedulePos === 'number' && typeof r.step === 'number')
+      offset = r.schedulePos - r.step;
     if ('event' in r || typeof r.valLoss !== 'number') continue;
     const step = typeof r.step === 'number' ? r.step : undefined;
     let compute: number;
@@ -35,6 +40,7 @@ function parseMetrics(text: string, o: ValidationLogOptions): ValPoint[] {
     else throw new Error(`metrics line ${line}: a valLoss record without 'flops' (give --params to use 6·N·tokens)`);
     const p: ValPoint = { compute, loss: r.valLoss, segment };
     if (step !== undefined) p.step = step;
+    if (step !== undefined && offset !== 0) p.schedulePos = step + offset;
     // an evaluation at the end of a session, off eval.interval: not in the trainer's trigger curve
     if (r.valOffInterval === true) p.offInterval = true;
     out.push(p);

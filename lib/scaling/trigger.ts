@@ -49,6 +49,11 @@ export interface ValPoint {
   offInterval?: boolean;
   /** For replayTrigger: the number of growths before the point (the trainer's curve restarts at each). */
   segment?: number;
+  /**
+   * The position on the current model's schedule (where a growth placed it, R = S_pre / c_op, plus
+   * the steps since) when it differs from `step`: S_pre of a growth from a grown model. Default: step.
+   */
+  schedulePos?: number;
 }
 
 export const TriggerOptionsSchema = z
@@ -79,6 +84,8 @@ export interface SlopePoint {
   /** Index into the input array. */
   index: number;
   step: number | null;
+  /** The schedule position (ValPoint.schedulePos, else step). */
+  schedulePos: number | null;
   compute: number;
   loss: number;
   x: number;
@@ -107,6 +114,7 @@ export interface TriggerReached extends TriggerCommon {
   sigma: number;
   cOp: number;
   growthFactor: number;
+  /** The small model's step count at the point: its schedule position (step, before any growth). */
   sPre: number | null;
   /** S_pre / c_op. */
   sTarget: number | null;
@@ -172,7 +180,17 @@ export function measureSlopes(
       dropped.push({ index, reason: 'spike' });
       return;
     }
-    kept.push({ index, step: p.step ?? null, compute: p.compute, loss: p.loss, x: Math.log10(p.compute), y: null, sigma: null });
+    const step = p.step ?? null;
+    kept.push({
+      index,
+      step,
+      schedulePos: p.schedulePos ?? step,
+      compute: p.compute,
+      loss: p.loss,
+      x: Math.log10(p.compute),
+      y: null,
+      sigma: null,
+    });
   });
   let sumY = 0;
   let sumX = 0;
@@ -245,7 +263,9 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
   const sigma = p.sigma as number;
   const cOp = o.cOp ?? STEP_RATIO_C_OP[o.op];
   const growthFactor = o.growthFactor ?? OP_PARAM_FACTOR[o.op];
-  const sPre = p.step;
+  // the small model's own step count: its schedule position (a model grown before resumed its
+  // schedule at R), as the trainer's R = schedulePos / c_op
+  const sPre = p.schedulePos;
   const sTarget = sPre === null ? null : sPre / cOp;
   const lawRatio = lawFinalStepRatio(sigma, growthFactor, o.law) ?? lawFinalStepRatio(threshold, growthFactor, o.law);
   const explicit = o.finalSteps !== undefined && sPre !== null && sPre > 0;
@@ -257,7 +277,7 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
     ...common,
     reached: true,
     index: p.index,
-    step: sPre,
+    step: p.step,
     compute: p.compute,
     loss: p.loss,
     sigma,

@@ -1021,7 +1021,18 @@ export class Trainer {
         const size = { nLayer: this.modelConfig.nLayer, nEmbd: this.modelConfig.nEmbd };
         const init = this.config.initFrom === undefined ? {} : { initFrom: this.config.initFrom };
         log.append([
-          { event: 'resume', step: p.step, stage: p.stage, tokens: p.tokens, flops: p.flops, compute: this.compute, size, ...init },
+          {
+            event: 'resume',
+            step: p.step,
+            stage: p.stage,
+            tokens: p.tokens,
+            flops: p.flops,
+            compute: this.compute,
+            // (where this model is on its schedule: slope's S_pre for a model grown in another run)
+            schedulePos: p.schedulePos,
+            size,
+            ...init,
+          },
         ]);
       }
       // a fine-tune's log says whose weights it began from: its losses are not a from-scratch

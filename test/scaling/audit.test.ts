@@ -119,6 +119,33 @@ describe('1. slope reports where the online trigger first fires', () => {
     expect(r.replay.segment).toBe(1);
     expect(await run(['slope', '--log', file])).toMatch(/the log has 2 stages; the trainer's curve restarts at each growth/);
   });
+
+  test("S_pre after a growth is the grown model's schedule position (where the growth placed it), as the trainer's R", async () => {
+    const flat = Array.from({ length: 12 }, (_, i) => ({ step: 10 * (i + 1), compute: 1e8 * (i + 1), valLoss: 9 - 0.001 * i }));
+    const grown = twoDipCurve().map((p) => ({ step: 120 + p.step, compute: 1e9 + p.compute, valLoss: p.loss }));
+    const expected = onlineStep(
+      grown.map((p) => ({ step: p.step, compute: p.compute, loss: p.valLoss })),
+      -0.0575,
+    ) as number;
+    // the growth at step 120 placed the model at position 85 (R = 120 / 1.412): 35 behind its steps
+    for (const [name, event] of [
+      ['grown-at.jsonl', { event: 'growth', step: 120, op: 'depth', schedulePos: 85 }],
+      // (a run grown by `staged-lm grow` and resumed: its log starts with the resume)
+      ['resumed-at.jsonl', { event: 'resume', step: 120, stage: 1, schedulePos: 85 }],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, toJsonl([...(event.event === 'growth' ? flat : []), event, ...grown]));
+      const r = JSON.parse(await run(['slope', '--log', file, '--json']));
+      expect(r.step).toBe(expected);
+      expect(r.sPre).toBe(expected - 35);
+      expect(r.sTarget).toBeCloseTo((expected - 35) / 1.412, 9);
+      expect(await run(['slope', '--log', file])).toMatch(
+        new RegExp(
+          `S_target = S_pre / c_op = ${expected - 35} / 1\\.412 = \\d+ .*; S_pre is the model's schedule position at step ${expected}`,
+        ),
+      );
+    }
+  });
 });
 
 describe('2. end-of-session evaluations (valOffInterval)', () => {
