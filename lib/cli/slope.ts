@@ -98,7 +98,10 @@ export function formatTrigger(replay: TriggerReplay, points: number): string {
       `implied saving ${(100 * r.saving).toFixed(1)}% = (S_target − S_pre/${r.growthFactor}) / S_opt, ` +
         (r.savingBasis === 'final-steps'
           ? `S_opt = ${r.sOpt} (given)`
-          : `S_opt = ${(r.sOptOverSPre as number).toFixed(3)}·S_pre${r.sOpt === null ? '' : ` ≈ ${fmtCount(r.sOpt)}`} (law: the large model trained to its compute-optimal loss)`),
+          : `S_opt = ${(r.sOptOverSPre as number).toFixed(3)}·S_pre${r.sOpt === null ? '' : ` ≈ ${fmtCount(r.sOpt)}`} (law: the large model trained to its compute-optimal loss)`) +
+        (r.lawSigma === 'threshold'
+          ? `; the measured σ ${r.sigma.toFixed(4)} lies outside the law's range, so the law placed the point by the threshold ${r.threshold} instead: a rough figure (give --final-steps)`
+          : ''),
     );
   return lines.join('\n');
 }

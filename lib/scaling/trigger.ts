@@ -125,6 +125,11 @@ export interface TriggerReached extends TriggerCommon {
   saving: number | null;
   savingBasis: 'final-steps' | 'law' | null;
   /**
+   * With savingBasis 'law': the σ the law placed the point by — the measured one, or the threshold
+   * where the measured σ lies outside the law's range (noise can make it positive). Else null.
+   */
+  lawSigma: 'measured' | 'threshold' | null;
+  /**
    * Why `saving` is null: 'sigma-outside-law' (no S_opt: neither σ nor the threshold lies in the law's
    * σ range, and no finalSteps), or 'target-past-schedule' (S_target > S_opt: the grown model would
    * resume past the end of its own schedule, where the formula does not apply).
@@ -267,7 +272,8 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
   // schedule at R), as the trainer's R = schedulePos / c_op
   const sPre = p.schedulePos;
   const sTarget = sPre === null ? null : sPre / cOp;
-  const lawRatio = lawFinalStepRatio(sigma, growthFactor, o.law) ?? lawFinalStepRatio(threshold, growthFactor, o.law);
+  const measuredRatio = lawFinalStepRatio(sigma, growthFactor, o.law);
+  const lawRatio = measuredRatio ?? lawFinalStepRatio(threshold, growthFactor, o.law);
   const explicit = o.finalSteps !== undefined && sPre !== null && sPre > 0;
   const sOptOverSPre = explicit ? (o.finalSteps as number) / (sPre as number) : lawRatio;
   // S_target > S_opt: the grown model would start past the end of the target schedule (it would not
@@ -288,6 +294,7 @@ export function findGrowthPoint(points: readonly ValPoint[], input: TriggerOptio
     saving: sOptOverSPre === null || pastSchedule ? null : (1 / cOp - 1 / growthFactor) / sOptOverSPre,
     noSaving: sOptOverSPre === null ? 'sigma-outside-law' : pastSchedule ? 'target-past-schedule' : null,
     savingBasis: explicit ? 'final-steps' : sOptOverSPre === null ? null : 'law',
+    lawSigma: explicit || sOptOverSPre === null ? null : measuredRatio !== null ? 'measured' : 'threshold',
     sOpt: explicit ? (o.finalSteps as number) : sPre === null || sOptOverSPre === null ? null : sPre * sOptOverSPre,
     sOptOverSPre,
   };

@@ -166,11 +166,33 @@ describe('growth trigger', () => {
     expect(r.reached).toBe(true);
     if (!r.reached) return;
     expect(r.savingBasis).toBe('law');
+    expect(r.lawSigma).toBe('measured');
     const ratio = lawFinalStepRatio(r.sigma, 2) as number;
     expect(r.sOptOverSPre).toBeCloseTo(ratio, 12);
     expect(r.saving as number).toBeCloseTo((1 / 1.412 - 0.5) / ratio, 12);
     expect(r.saving as number).toBeGreaterThan(0);
     expect(lawFinalStepRatio(0.01, 2)).toBeNull();
+  });
+
+  test('a measured σ outside the law’s range (positive, from noise) is placed by the threshold, and says so', () => {
+    // slopes of −0.1, then one of +1 (small steps in log compute: not a spike): the secant over the
+    // window jumps to (4·(−0.1) + 1)/5 = +0.12 where the trigger fires
+    let x = 12;
+    let y = Math.log10(6);
+    const pts = [{ step: 100, compute: 10 ** x, loss: 10 ** y }];
+    [...Array(7).fill(-0.1), 1].forEach((g: number, i) => {
+      x += 0.001;
+      y += g * 0.001;
+      pts.push({ step: 100 * (i + 2), compute: 10 ** x, loss: 10 ** y });
+    });
+    const r = findGrowthPoint(pts, { op: 'depth' });
+    expect(r.reached).toBe(true);
+    if (!r.reached) return;
+    expect(r.sigma).toBeCloseTo(0.12, 6);
+    expect(lawFinalStepRatio(r.sigma, 2)).toBeNull();
+    expect(r.lawSigma).toBe('threshold');
+    expect(r.sOptOverSPre).toBeCloseTo(lawFinalStepRatio(-0.0575, 2) as number, 12);
+    expect(findGrowthPoint(pts, { op: 'depth', finalSteps: 5000 })).toMatchObject({ lawSigma: null, savingBasis: 'final-steps' });
   });
 
   test('points without steps; non-increasing compute and non-positive values are dropped', () => {
