@@ -120,6 +120,11 @@ export interface Plan {
   saving: number;
   /** One stage of the final size (equals singleStage when the final size is the optimum). */
   sameSizeSingleStage: SingleStageOptimum;
+  /**
+   * batch 'per-stage' with several stages: the saving of as many stages all of the final size (the
+   * batch raised per stage, no growth), the share of `saving` that is not growth's. Else null.
+   */
+  batchOnlySaving: number | null;
 }
 
 /**
@@ -472,6 +477,33 @@ function stagesOf(sizes: readonly number[], losses: readonly number[], o: PlanOp
  * or above it).
  */
 export function planStages(input: PlanOptionsInput): Plan {
+  const plan = planOnce(input);
+  if (plan.batch !== 'per-stage' || plan.stages.length < 2) return plan;
+  // per-stage batches charge each stage at Bcrit of its end loss, the single stage at
+  // Bcrit(L_target): raising the batch alone saves compute too. The same stages at one size (the
+  // final one) tell how much of the saving is growth's.
+  let batchOnly: Plan | null = null;
+  try {
+    batchOnly = planOnce({
+      ...input,
+      factors: { kind: 'range', min: 1, max: 1 + 1e-9 },
+      finalSize: plan.stages[plan.stages.length - 1].params,
+    });
+  } catch {
+    batchOnly = null;
+  }
+  if (batchOnly === null) return { ...plan, batchOnlySaving: null };
+  return {
+    ...plan,
+    batchOnlySaving: batchOnly.saving,
+    notes: [
+      ...plan.notes,
+      `per-stage batches save by raising the batch as the loss falls, growth or not: ${plan.stages.length} stages of the final size alone save ${(100 * batchOnly.saving).toFixed(1)}% (this plan ${(100 * plan.saving).toFixed(1)}%)`,
+    ],
+  };
+}
+
+function planOnce(input: PlanOptionsInput): Plan {
   const r = PlanOptionsSchema.safeParse(input);
   if (!r.success) {
     throw new Error(`invalid plan options: ${formatIssues(r.error, '(options)')}`);
@@ -560,5 +592,6 @@ export function planStages(input: PlanOptionsInput): Plan {
     computeRatio: totalFlops / one.flops,
     saving: 1 - totalFlops / one.flops,
     sameSizeSingleStage: atBatch(singleStageAt(finalN, o.targetLoss, o.law)),
+    batchOnlySaving: null,
   };
 }

@@ -141,6 +141,22 @@ describe('planner mechanics', () => {
     checkChain(p);
   });
 
+  test('per-stage batches: how much of the saving raising the batch alone gives (2 stages of one size, brute force)', () => {
+    const per = planStages({ targetLoss: 3.0, stages: 2, batch: 'per-stage' });
+    const N = per.stages[1].params;
+    // one size N in two stages, the first ending at loss l: 6·N·[Bcrit(l)·S(l) + Bcrit(3)·(S(3) − S(l))]
+    const flops = (l: number) =>
+      6 * N * (criticalBatch(l) * stepsToLoss(N, l) + criticalBatch(3) * (stepsToLoss(N, 3) - stepsToLoss(N, l)));
+    let best = Infinity;
+    for (let l = 3.0001; l < 8; l += 1e-4) best = Math.min(best, flops(l));
+    const expected = 1 - best / singleStageOptimum(3.0).flops;
+    expect(per.batchOnlySaving as number).toBeCloseTo(expected, 4);
+    expect(per.batchOnlySaving as number).toBeGreaterThan(0.1);
+    expect(per.batchOnlySaving as number).toBeLessThan(per.saving);
+    expect(per.notes).toContainEqual(expect.stringMatching(/2 stages of the final size alone save 1\d\.\d%/));
+    expect(planStages({ targetLoss: 3.0, stages: 2 }).batchOnlySaving).toBeNull();
+  });
+
   test('per-stage batches: every stage at Bcrit of its end loss (cheaper early stages)', () => {
     const target = planStages({ targetLoss: 3.0, stages: 3 });
     const per = planStages({ targetLoss: 3.0, stages: 3, batch: 'per-stage' });
