@@ -44,7 +44,8 @@ import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
 import { Progress } from './progress';
 import { lockRunDirectory } from './run-lock';
-import { findGrowthPoint } from '../scaling/trigger';
+import { findGrowthPoint, TRIGGER_THRESHOLDS } from '../scaling/trigger';
+import { optimalGrowthPoint } from '../scaling/growth-point';
 import { firstReach, parseValidationLog } from '../scaling/logs';
 import type { ValPoint } from '../scaling/trigger';
 import { writeReport } from './report';
@@ -672,6 +673,21 @@ export class Trainer {
       const guess = referenceCOpNote(op, st.grow.factor, st.grow.cOp !== undefined || st.grow.alignTo !== undefined);
       if (guess !== null)
         notes.push(`staged-lm: note: stage ${i + 1}: ${guess} (give grow.cOp, or grow.alignTo a from-scratch run's log to measure it)`);
+      // the slope trigger's reference thresholds are for ×2 too; the law's optimum moves with the factor
+      const k = st.grow.factor;
+      if (
+        st.until.slope?.threshold === undefined &&
+        st.until.slope !== undefined &&
+        k !== undefined &&
+        k !== 2 &&
+        (op === 'width' || op === 'depth')
+      ) {
+        // (σ at the optimal point does not depend on the size under the law: any N will do)
+        const lawSigma = (factor: number) => optimalGrowthPoint(1e8, op === 'width' ? factor * factor : factor).sigmaPre.toFixed(4);
+        notes.push(
+          `staged-lm: note: stage ${i + 1}: the slope trigger's default threshold ${TRIGGER_THRESHOLDS[op]} is that of ${op} growth ×2; Kaplan's law puts the optimal growth point at σ = ${lawSigma(k)} for ×${k} (${lawSigma(2)} for ×2): give until.slope.threshold`,
+        );
+      }
       // dropout acts on the MLP's averaged output, never on its copied units; attention dropout does tell heads apart
       if (op === 'mlp' && !split)
         notes.push(

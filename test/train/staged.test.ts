@@ -345,6 +345,22 @@ describe('staged runs', () => {
     expect(await notesOf(staged.model, [{ ...late, grow: { op: 'width' } }])).toEqual([
       expect.stringMatching(/note: stage 1's width growth has nothing to break the symmetry/),
     ]);
+    // the slope trigger's default threshold is the ×2 one: the law's optimum for depth ×3 (×3
+    // parameters) and width ×3 (×9), independently σ_pre of optimalGrowthPoint — -0.0551 and -0.0432
+    const slope = { slope: {} };
+    const notes = await notesOf({ ...staged.model, dropout: { embedding: 0.1 } }, [
+      { until: slope, grow: { op: 'depth', factor: 3, cOp: 2 } },
+      { until: slope, grow: { op: 'width', factor: 3, cOp: 3 } },
+      { until: { slope: { threshold: -0.05 } }, grow: { op: 'depth', factor: 4, cOp: 2 } },
+    ]);
+    expect(notes).toEqual([
+      expect.stringMatching(
+        /note: stage 1: the slope trigger's default threshold -0\.0575 is that of depth growth ×2; Kaplan's law puts the optimal growth point at σ = -0\.0551 for ×3 \(-0\.0598 for ×2\): give until\.slope\.threshold/,
+      ),
+      expect.stringMatching(
+        /note: stage 2: the slope trigger's default threshold -0\.0475 is that of width growth ×2; .* σ = -0\.0432 for ×3 \(-0\.0519 for ×2\)/,
+      ),
+    ]);
   });
 
   it("endAt 'schedule': the run ends when the grown model's schedule ends, S_pre − R steps after `steps`, also across a resume", async () => {
