@@ -29,6 +29,10 @@ export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: st
     throw new Error(`law file '${spec}' is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   const law = lawFromJson(value);
+  if (typeof value === 'object' && value !== null && (value as { converged?: unknown }).converged === false)
+    process.stderr.write(
+      `staged-lm: note: law file '${spec}' is a fit that did not converge: its constants may be far from the data's best fit (refit with more points)\n`,
+    );
   const b = typeof value === 'object' && value !== null && 'law' in value ? (value as { batchTokens?: unknown }).batchTokens : undefined;
   if (b !== undefined && b !== null && !(typeof b === 'number' && b > 0 && Number.isFinite(b)))
     throw new Error(`law file '${spec}': batchTokens must be a positive number or null (got ${JSON.stringify(b)})`);
@@ -295,7 +299,11 @@ export function registerFit(program: Command): void {
       output(f.json, result, () =>
         [
           `fitted on ${result.points} points: Nc = ${l.Nc.toExponential(4)}, αN = ${l.alphaN.toFixed(4)}, Sc = ${l.Sc.toExponential(4)}, αS = ${l.alphaS.toFixed(4)} (B* = ${l.Bstar.toExponential(3)}, αB = ${l.alphaB} kept)`,
-          `error: RMS ${(100 * result.rmsRelativeError).toFixed(2)}%, max ${(100 * result.maxRelativeError).toFixed(2)}% (relative loss)${result.converged ? '' : '; did not converge'}`,
+          `error: RMS ${(100 * result.rmsRelativeError).toFixed(2)}%, max ${(100 * result.maxRelativeError).toFixed(2)}% (relative loss)${result.converged ? '' : '; did not converge'}` +
+            // four constants from n points: with few to spare the error says little about the law
+            (result.points - 4 < 4
+              ? ` — ${result.points} points for 4 constants: ${result.points - 4} to spare, so a small error proves little`
+              : ''),
           result.batchTokens !== null
             ? `steps are at a fixed batch of ${result.batchTokens} tokens (${f.batchTokens !== undefined ? '--batch-tokens' : "the runs' logs"}): a plan from this law counts tokens = steps·${result.batchTokens}`
             : "steps of unknown batch: a plan reads them as critical-batch steps (Kaplan's B*); give --batch-tokens B if they are steps at a fixed batch",

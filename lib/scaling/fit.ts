@@ -190,7 +190,8 @@ export function fitScalingLaw(points: readonly FitPoint[], opts: FitOptions = {}
     throw new Error(
       `fit: these points do not determine the law (Nc = ${law.Nc.toPrecision(3)}, αN = ${law.alphaN.toPrecision(3)}, ` +
         `Sc = ${law.Sc.toPrecision(3)}, αS = ${law.alphaS.toPrecision(3)}): the runs span a factor ${spread(d.lnN).toPrecision(3)} ` +
-        `in size and ${spread(d.lnS).toPrecision(3)} in steps; fit runs whose sizes differ by several times`,
+        `in size and ${spread(d.lnS).toPrecision(3)} in steps; the law needs a loss that falls with size and with steps, ` +
+        'over runs whose sizes differ by several times',
     );
   }
   const r = evaluate(d, best.theta);

@@ -279,6 +279,32 @@ describe('4. a law fitted at a fixed batch plans in that batch’s tokens', () =
     expect(given).toMatch(/B = 1.02k tokens per step \(fixed, the batch given for the law's steps\)/);
   });
 
+  test('a fit that did not converge is noted when planned from; a fit with few points to spare says so', async () => {
+    const file = join(dir, 'unconverged.json');
+    writeFileSync(file, JSON.stringify({ law, batchTokens: B, converged: false }));
+    let err = '';
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      err += String(s);
+      return true;
+    });
+    try {
+      await run(['plan', '--law', file, '--target-loss', '3.5']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(err).toMatch(/law file '.*unconverged\.json' is a fit that did not converge: its constants may be far from the data's best fit/);
+    // 5 points for 4 constants
+    const five = [1e5, 1e6].flatMap((N) =>
+      [300, 3000, 30000].map((S) => ({ N, S, L: lossAt(N, S, { ...law, Bstar: 2.1e8, alphaB: 0.21 }) })),
+    );
+    writeFileSync(join(dir, 'five.json'), JSON.stringify(five.slice(0, 5)));
+    expect(await run(['fit', '--points', join(dir, 'five.json')])).toMatch(
+      /5 points for 4 constants: 1 to spare, so a small error proves little/,
+    );
+    writeFileSync(join(dir, 'six.json'), JSON.stringify([...five, ...five.map((p) => ({ ...p, N: p.N * 10 }))]));
+    expect(await run(['fit', '--points', join(dir, 'six.json')])).not.toMatch(/to spare/);
+  });
+
   test('Kaplan’s law counts critical-batch steps: --batch-tokens is refused rather than relabelling them', async () => {
     await expect(run(['plan', '--target-loss', '3', '--batch-tokens', '65536'])).rejects.toThrow(
       /Kaplan's law counts steps at the critical batch: --batch-tokens does not apply to it/,
