@@ -80,7 +80,13 @@ function typedArrayDtype(data: ArrayBufferView): Dtype {
 /** Tensor from a typed array and a shape (elements are copied). The dtype defaults to the array's. */
 export function fromTypedArray(data: ArrayBufferView, shape: number[], opts?: TensorOptions): Tensor {
   const { dtype, device } = resolve('fromTypedArray', opts, typedArrayDtype(data));
-  return finish(native.fromTypedArray(data, checkShape(shape), dtype, device), opts);
+  // Node-API reads typed arrays over an ArrayBuffer only: one over a SharedArrayBuffer is copied
+  // first (slice() gives a typed array of the same kind over a buffer of its own)
+  const own =
+    typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer
+      ? (data as unknown as { slice(): ArrayBufferView }).slice()
+      : data;
+  return finish(native.fromTypedArray(own, checkShape(shape), dtype, device), opts);
 }
 
 /**

@@ -48,6 +48,14 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
                           g.device().str() + " for " + dtypeName(t.scalar_type()) + " " +
                           shapeString(t.sizes()) + " on " + t.device().str());
     }
+    // PyTorch: "can't assign Variable as its own grad". A gradient in the tensor's own memory (the
+    // tensor, or a view of it) would be overwritten by the update that reads it, and a view keeps
+    // its base alive: the tensor would hold itself and never be freed
+    if (g.defined() && t.has_storage() && g.has_storage() && g.storage().is_alias_of(t.storage())) {
+      throw Napi::Error::New(info.Env(),
+                             "the gradient shares the tensor's own memory (the tensor itself, or a "
+                             "view of it): give a tensor of its own (clone() it)");
+    }
     t.mutable_grad() = g;
   }
   return info.Env().Undefined();

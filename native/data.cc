@@ -39,18 +39,18 @@ at::ScalarType sourceDtype(const Napi::CallbackInfo& info, napi_typedarray_type 
 // of range is undefined (it gave the type's minimum for every one), where full() and fill_ refuse.
 void checkIntegralRange(const Napi::CallbackInfo& info, const at::Tensor& host,
                         at::ScalarType dtype) {
-  double lo = 0, hi = 0;
+  // [lo, end): both powers of two (or 0), exact in float32 as in float64. An inclusive top such as
+  // 2^31 − 1 would round to 2^31 in a float32 comparison and let 2^31 through as INT32_MIN.
+  double lo = 0, end = 0;
   switch (dtype) {
-    case at::kLong: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
-    case at::kInt: lo = -2147483648.0, hi = 2147483647.0; break;
-    case at::kShort: lo = -32768.0, hi = 32767.0; break;
-    case at::kChar: lo = -128.0, hi = 127.0; break;
-    case at::kByte: lo = 0.0, hi = 255.0; break;
+    case at::kLong: lo = -9223372036854775808.0, end = 9223372036854775808.0; break;
+    case at::kInt: lo = -2147483648.0, end = 2147483648.0; break;
+    case at::kShort: lo = -32768.0, end = 32768.0; break;
+    case at::kChar: lo = -128.0, end = 128.0; break;
+    case at::kByte: lo = 0.0, end = 256.0; break;
     default: return;
   }
-  at::Tensor bad = host.isnan().logical_or(host.lt(lo)).logical_or(host.gt(hi));
-  // (hi for int64 rounds up to 2^63 in a double, which does not fit: gt(hi) misses it, ge does not)
-  if (dtype == at::kLong) bad = bad.logical_or(host.ge(hi));
+  at::Tensor bad = host.isnan().logical_or(host.lt(lo)).logical_or(host.ge(end));
   if (!bad.any().item<bool>()) return;
   std::ostringstream v;
   v << std::setprecision(17) << host.masked_select(bad)[0].item<double>();
@@ -89,10 +89,12 @@ Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "expected a typed array for argument 'data'");
   }
-  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  // the other arguments first: reading them can run JS (a getter on shape[0]) that detaches or
+  // shrinks the data's buffer, so its length and address are taken after, and used at once
   std::vector<int64_t> shape = intListArg(info, 1, "shape");
   at::ScalarType dtype = dtypeArg(info, 2, "dtype");
   c10::Device device = deviceArg(info, 3, "device");
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
   if (numel != static_cast<int64_t>(arr.ElementLength())) {
@@ -132,7 +134,13 @@ at::Tensor hostReadable(const at::Tensor& t) {
 Napi::Value toTypedArray(Napi::Env env, const at::Tensor& host) {
   size_t n = static_cast<size_t>(host.numel());
   size_t nbytes = n * host.element_size();
-  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, nbytes);
+  // through JS's constructor: where the host memory is short it throws a RangeError, which reaches
+  // the caller; Napi::ArrayBuffer::New (V8's ArrayBuffer::New) aborts the process instead
+  Napi::ArrayBuffer buf = env.Global()
+                              .Get("ArrayBuffer")
+                              .As<Napi::Function>()
+                              .New({Napi::Number::New(env, static_cast<double>(nbytes))})
+                              .As<Napi::ArrayBuffer>();
   if (nbytes) std::memcpy(buf.Data(), host.data_ptr(), nbytes);
   switch (host.scalar_type()) {
     case at::kFloat: return Napi::Float32Array::New(env, n, buf, 0);
@@ -177,14 +185,23 @@ class ReadWorker : public Napi::AsyncWorker {
     try {
       deferred_.Resolve(toTypedArray(Env(), host_));
     } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      reject(e);
     }
     tensor_ = at::Tensor();
     host_ = at::Tensor();
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override { reject(e); }
 
  private:
+  // A worker thread being terminated (or its environment shutting down) can no longer settle the
+  // promise: the rejection throws, and out of here it would reach libuv and abort the process
+  void reject(const Napi::Error& e) {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+
   at::Tensor tensor_;
   at::Tensor host_;
   Napi::Promise::Deferred deferred_;

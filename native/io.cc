@@ -74,8 +74,10 @@ Napi::Value WriteTensorFile(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "expected a Uint8Array for argument 'prefix'");
   }
-  Napi::Uint8Array prefix = info[1].As<Napi::Uint8Array>();
+  // the tensors first: reading that list can run JS (a getter) that detaches the prefix's buffer,
+  // so the prefix's address and length are taken after it
   std::vector<at::Tensor> tensors = tensorListArg(info, 2, "tensors");
+  Napi::Uint8Array prefix = info[1].As<Napi::Uint8Array>();
   PartialFile file(path);
   if (file.fd() < 0) throw Napi::Error::New(info.Env(), sysError("cannot create", path));
   bool ok = writeAll(file.fd(), prefix.Data(), prefix.ByteLength());

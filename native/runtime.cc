@@ -7,6 +7,7 @@
 #include <c10/util/intrusive_ptr.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -91,12 +92,15 @@ Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "disposeMany: expected an array of tensors");
   Napi::Array arr = info[0].As<Napi::Array>();
   const uint32_t n = arr.Length();
-  std::vector<TensorHandle*> handles(n);
+  // (capped: a sparse array's length is no promise of elements)
+  std::vector<TensorHandle*> handles;
+  handles.reserve(std::min<uint32_t>(n, 1u << 16));
   for (uint32_t i = 0; i < n; i++) {
-    handles[i] = TensorHandle::FromValue(env, arr.Get(i));
-    if (handles[i] == nullptr)
+    TensorHandle* h = TensorHandle::FromValue(env, arr.Get(i));
+    if (h == nullptr)
       throw Napi::TypeError::New(env,
                                  "disposeMany: element " + std::to_string(i) + " is not a tensor");
+    handles.push_back(h);
   }
   for (TensorHandle* h : handles) h->release(env);
   return env.Undefined();

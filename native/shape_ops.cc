@@ -1,4 +1,5 @@
 // Shape and layout: views, concatenation, splitting, indexing, device/dtype moves.
+#include <ATen/Context.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/stack.h>
@@ -112,7 +113,13 @@ Napi::Value To(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PinMemory(const Napi::CallbackInfo& info) {
-  return wrap(info.Env(), tensorArg(info, 0, "tensor").pin_memory());
+  at::Tensor& t = tensorArg(info, 0, "tensor");
+  // (libtorch's own message names the CUDA backend's missing kernel, not the missing CUDA)
+  if (!at::hasCUDA())
+    throw Napi::Error::New(info.Env(),
+                           "pinMemory: pinned (page-locked) memory serves copies to a CUDA device, "
+                           "and this libtorch has no CUDA device to copy to");
+  return wrap(info.Env(), t.pin_memory());
 }
 
 Napi::Value Clone(const Napi::CallbackInfo& info) {

@@ -4,7 +4,9 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -275,7 +277,8 @@ std::vector<at::Tensor> tensorListArg(const Napi::CallbackInfo& info, size_t i, 
   if (info.Length() <= i || !info[i].IsArray()) badArg(info, i, name, "an array of Tensors");
   Napi::Array arr = info[i].As<Napi::Array>();
   std::vector<at::Tensor> out;
-  out.reserve(arr.Length());
+  // (capped: a sparse array's length is no promise of elements; see intListArg)
+  out.reserve(std::min<uint32_t>(arr.Length(), 1u << 16));
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr.Get(k);
     TensorHandle* h = TensorHandle::FromValue(info.Env(), v);
@@ -316,16 +319,20 @@ std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name
 std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info.Length() <= i || !info[i].IsArray()) badArg(info, i, name, "an array of integers");
   Napi::Array arr = info[i].As<Napi::Array>();
-  std::vector<int64_t> out(arr.Length());
+  // grown as read, not sized by length(): a sparse array of length 2^32 − 1 would otherwise ask
+  // for 34 GB before its first (missing) element is looked at
+  std::vector<int64_t> out;
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr.Get(k);
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
-    if (d != static_cast<double>(static_cast<int64_t>(d))) {
+    // (int64's range first: casting a double beyond it is undefined behaviour)
+    if (!(std::abs(d) < 9223372036854775808.0) ||
+        d != static_cast<double>(static_cast<int64_t>(d))) {
       throw Napi::TypeError::New(info.Env(), std::string("expected an integer at ") + name + "[" +
                                                  std::to_string(k) + "] but received " +
                                                  (v.IsNumber() ? std::to_string(d) : typeOf(v)));
     }
-    out[k] = static_cast<int64_t>(d);
+    out.push_back(static_cast<int64_t>(d));
   }
   return out;
 }

@@ -36,9 +36,10 @@ export function saveSafetensors(path: string, tensors: Record<string, Tensor>, m
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const name of names) {
+    if (name === '__metadata__') throw new Error(`saveSafetensors: '__metadata__' is the format's own key, not a tensor name (${path})`);
     const t = tensors[name];
     const nbytes = t.numel * DTYPE_BYTES[t.dtype];
-    header[name] = { dtype: TO_SAFE[t.dtype], shape: t.shape, data_offsets: [offset, offset + nbytes] };
+    setOwn(header, name, { dtype: TO_SAFE[t.dtype], shape: t.shape, data_offsets: [offset, offset + nbytes] });
     offset += nbytes;
   }
   let json = JSON.stringify(header);
@@ -92,7 +93,8 @@ export function readSafetensorsHeader(path: string): { entries: Record<string, S
       const dtype = typeof e.dtype === 'string' ? FROM_SAFE[e.dtype] : undefined;
       if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}`);
       const shape = e.shape;
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has a malformed shape`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+        fail(`tensor '${name}' has a malformed shape ${JSON.stringify(shape)}`);
       const offs = e.data_offsets;
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0))
         fail(`tensor '${name}' has malformed data_offsets`);
@@ -101,7 +103,7 @@ export function readSafetensorsHeader(path: string): { entries: Record<string, S
       if (end - begin !== nbytes) fail(`tensor '${name}' spans ${end - begin} bytes but dtype and shape need ${nbytes}`);
       if (dataStart + end > size)
         fail(`tensor '${name}' ends at byte ${dataStart + end}, past the end of the file (${size} bytes): truncated?`);
-      entries[name] = { dtype: dtype!, shape: shape as number[], offset: dataStart + begin, nbytes };
+      setOwn(entries, name, { dtype: dtype!, shape: shape as number[], offset: dataStart + begin, nbytes });
     }
     return { entries, metadata };
   } finally {
@@ -113,13 +115,21 @@ export function readSafetensorsHeader(path: string): { entries: Record<string, S
 export function loadSafetensors(path: string, device: Device = 'cpu', names?: string[]): Record<string, Tensor> {
   const { entries } = readSafetensorsHeader(path);
   const wanted = names ?? Object.keys(entries);
-  for (const n of wanted) if (entries[n] === undefined) throw new Error(`${path}: no tensor named '${n}'`);
+  for (const n of wanted) if (!Object.hasOwn(entries, n)) throw new Error(`${path}: no tensor named '${n}'`);
   const handles = native.readTensorFile(
     path,
     wanted.map((n) => [entries[n].offset, entries[n].dtype, entries[n].shape]),
     device,
   );
   const out: Record<string, Tensor> = {};
-  wanted.forEach((n, i) => (out[n] = new Tensor(handles[i])));
+  wanted.forEach((n, i) => setOwn(out, n, new Tensor(handles[i])));
   return out;
+}
+
+/**
+ * obj[name] = value as an own property, whatever the name: a tensor named `__proto__` set by
+ * assignment would replace the object's prototype and vanish from its keys.
+ */
+function setOwn<T>(obj: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
 }

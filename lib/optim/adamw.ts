@@ -50,6 +50,31 @@ function momentDtype(t: Tensor): 'float32' | 'float64' {
   return t.dtype === 'float64' ? 'float64' : 'float32';
 }
 
+/**
+ * Moments given for a parameter must be what the update can run on, checked before anything is
+ * replaced: its shape, the moment dtype fresh ones would have, its device, and two tensors of their
+ * own. (The update writes them in place: an int64 moment failed only after the weight decay had
+ * touched the other parameters; one tensor as both moments, or the parameter itself, gave wrong
+ * values silently.)
+ */
+function checkMoments(name: string, param: Tensor, m: Moments): void {
+  for (const [label, t] of [
+    ['expAvg', m.expAvg],
+    ['expAvgSq', m.expAvgSq],
+  ] as const) {
+    if (!(t instanceof Tensor)) throw new TypeError(`AdamW: ${label} of '${name}' must be a Tensor, got ${typeof t}`);
+    if (t.shape.join() !== param.shape.join())
+      throw new Error(`AdamW: ${label} of '${name}' has shape [${t.shape}] but the parameter has [${param.shape}]`);
+    if (t.dtype !== momentDtype(param))
+      throw new TypeError(
+        `AdamW: ${label} of '${name}' is ${t.dtype}: the moments of a ${param.dtype} parameter are ${momentDtype(param)}`,
+      );
+    if (t.device !== param.device) throw new Error(`AdamW: ${label} of '${name}' is on ${t.device} but the parameter on ${param.device}`);
+    if (t === param) throw new Error(`AdamW: ${label} of '${name}' is the parameter itself: moments need tensors of their own`);
+  }
+  if (m.expAvg === m.expAvgSq) throw new Error(`AdamW: expAvg and expAvgSq of '${name}' are one tensor: each needs its own`);
+}
+
 export class AdamW {
   readonly options: AdamWOptions;
   /** Updates attempted: made, or skipped under loss scaling for overflowing gradients. */
@@ -162,14 +187,7 @@ export class AdamW {
   setMoments(name: string, m: Moments): void {
     this.checkNotHeld('setMoments');
     const e = this.entry(name);
-    for (const [label, t] of [
-      ['expAvg', m.expAvg],
-      ['expAvgSq', m.expAvgSq],
-    ] as const) {
-      if (t.shape.join() !== e.tensor.shape.join()) {
-        throw new Error(`AdamW: ${label} of '${name}' has shape [${t.shape}] but the parameter has [${e.tensor.shape}]`);
-      }
-    }
+    checkMoments(name, e.tensor, m);
     if (e.expAvg !== m.expAvg) e.expAvg.dispose();
     if (e.expAvgSq !== m.expAvgSq) e.expAvgSq.dispose();
     e.expAvg = keep(m.expAvg);
@@ -190,8 +208,10 @@ export class AdamW {
       const given = moments[p.name];
       const prev = old.get(p.name);
       let m: Moments;
-      if (given !== undefined) m = { expAvg: keep(given.expAvg), expAvgSq: keep(given.expAvgSq) };
-      else if (prev !== undefined && prev.expAvg.shape.join() === p.tensor.shape.join())
+      if (given !== undefined) {
+        checkMoments(p.name, p.tensor, given);
+        m = { expAvg: keep(given.expAvg), expAvgSq: keep(given.expAvgSq) };
+      } else if (prev !== undefined && prev.expAvg.shape.join() === p.tensor.shape.join())
         m = { expAvg: prev.expAvg, expAvgSq: prev.expAvgSq };
       else m = this.freshMoments(p.tensor);
       next.push({ ...p, ...m, lrScale: prev?.lrScale ?? 1 });

@@ -76,3 +76,31 @@ it('names a header of valid JSON but the wrong shape (not an object, an entry th
   );
   expect(() => readSafetensorsHeader(file('{"__metadata__": 5}'))).toThrow(/__metadata__ is not an object of strings/);
 });
+
+it("a tensor named like an Object property (__proto__, constructor) is written and read as any other; '__metadata__' is refused", () => {
+  const path = join(dir, 'names.safetensors');
+  const tensors: Record<string, ReturnType<typeof tensor>> = {};
+  Object.defineProperty(tensors, '__proto__', { value: tensor([1, 2]), enumerable: true, configurable: true, writable: true });
+  tensors.constructor = tensor([3]) as never;
+  saveSafetensors(path, tensors);
+  const { entries } = readSafetensorsHeader(path);
+  expect(Object.keys(entries).sort()).toEqual(['__proto__', 'constructor']);
+  const back = loadSafetensors(path);
+  expect(Object.keys(back).sort()).toEqual(['__proto__', 'constructor']);
+  expect(Object.getOwnPropertyDescriptor(back, '__proto__')!.value.toNumberArray()).toEqual([1, 2]);
+  expect((back.constructor as unknown as ReturnType<typeof tensor>).toNumberArray()).toEqual([3]);
+  // a name that is not in the file is not found on the prototype either
+  expect(() => loadSafetensors(path, 'cpu', ['toString'])).toThrow(/no tensor named 'toString'/);
+  expect(() => saveSafetensors(join(dir, 'meta.safetensors'), { __metadata__: tensor([1]) })).toThrow(
+    /'__metadata__' is the format's own key, not a tensor name/,
+  );
+});
+
+it('a shape entry beyond 2^53 is a malformed shape named in the file, not a native error', () => {
+  const path = join(dir, 'huge.safetensors');
+  const json = Buffer.from(JSON.stringify({ t: { dtype: 'F32', shape: [1e300, 0], data_offsets: [0, 0] } }));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json]));
+  expect(() => loadSafetensors(path)).toThrow(/not a valid safetensors file: tensor 't' has a malformed shape \[1e\+300,0\]/);
+});
