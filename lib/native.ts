@@ -194,6 +194,8 @@ export interface NativeModule {
   tf32Enabled(): boolean;
   watchStorage(t: T): unknown;
   storageAlive(watcher: unknown): boolean;
+  /** Whether two tensors share any element's memory. */
+  memoryOverlaps(a: T, b: T): boolean;
   setAutocast(enabled: boolean, dtype: string): void;
   isAutocastEnabled(): boolean;
   clearAutocastCache(): void;

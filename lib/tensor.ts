@@ -552,14 +552,15 @@ export function disposeTogether(items: Scoped[]): void {
 }
 setDisposeAll(disposeTogether);
 
-/** A start or end of slice: an integer, or ±Infinity; clamped to ±2^53 (beyond any size, as libtorch clamps to the size). */
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * A converter from toArray()'s elements to JS numbers that refuses an int64 value a number cannot
  * hold exactly (beyond ±(2^53 − 1)): a token id or count read back rounded would be wrong silently.
  */
 function exactNumber(op: string): (v: number | bigint) => number {
   return (v) => {
-    if (typeof v === 'bigint' && (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)))
+    if (typeof v === 'bigint' && (v > MAX_EXACT || v < -MAX_EXACT))
       throw new RangeError(
         `${op}: the int64 value ${v} is outside ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), the integers a JS number ` +
           'holds exactly; read it with toArray() (a BigInt64Array)',
@@ -568,6 +569,7 @@ function exactNumber(op: string): (v: number | bigint) => number {
   };
 }
 
+/** A start or end of slice: an integer, or ±Infinity; clamped to ±2^53 (beyond any size, as libtorch clamps to the size). */
 function sliceBound(value: unknown, arg: string): number {
   if (value === Infinity || value === -Infinity) return Math.sign(value) * Number.MAX_SAFE_INTEGER;
   if (!Number.isInteger(value)) {

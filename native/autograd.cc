@@ -48,15 +48,18 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
                           g.device().str() + " for " + dtypeName(t.scalar_type()) + " " +
                           shapeString(t.sizes()) + " on " + t.device().str());
     }
-    // PyTorch: "can't assign Variable as its own grad". A gradient in the tensor's own memory (the
-    // tensor, or a view of it) would be overwritten by the update that reads it, and a view keeps
-    // its base alive: the tensor would hold itself and never be freed
-    if (g.defined() && t.has_storage() && g.has_storage() && g.storage().is_alias_of(t.storage())) {
-      throw Napi::Error::New(info.Env(),
-                             "the gradient shares the tensor's own memory (the tensor itself, or a "
-                             "view of it): give a tensor of its own (clone() it)");
+    // PyTorch: "can't assign Variable as its own grad". A gradient over the tensor's own memory
+    // (the tensor, or a view of it) would be overwritten by the update that reads it, and a view
+    // keeps its base alive: the tensor would hold itself and never be freed
+    if (memoryOverlaps(g, t)) {
+      throw Napi::Error::New(
+          info.Env(),
+          "the gradient overlaps the tensor's own memory (the tensor itself, or a "
+          "view of it): give a tensor of its own (clone() it)");
     }
-    t.mutable_grad() = g;
+    // a gradient is data: one with a graph (p.mul(p)) would keep that graph, and through it the
+    // tensor itself, alive as long as the tensor holds it — a cycle nothing frees
+    t.mutable_grad() = g.requires_grad() ? g.detach() : g;
   }
   return info.Env().Undefined();
 }

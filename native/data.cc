@@ -4,6 +4,7 @@
 #include <c10/core/GradMode.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <iomanip>
 #include <sstream>
@@ -134,14 +135,20 @@ at::Tensor hostReadable(const at::Tensor& t) {
 Napi::Value toTypedArray(Napi::Env env, const at::Tensor& host) {
   size_t n = static_cast<size_t>(host.numel());
   size_t nbytes = n * host.element_size();
-  // through JS's constructor: where the host memory is short it throws a RangeError, which reaches
-  // the caller; Napi::ArrayBuffer::New (V8's ArrayBuffer::New) aborts the process instead
-  Napi::ArrayBuffer buf = env.Global()
-                              .Get("ArrayBuffer")
-                              .As<Napi::Function>()
-                              .New({Napi::Number::New(env, static_cast<double>(nbytes))})
-                              .As<Napi::ArrayBuffer>();
-  if (nbytes) std::memcpy(buf.Data(), host.data_ptr(), nbytes);
+  // allocated here, where a failure can be told: Napi::ArrayBuffer::New (V8's ArrayBuffer::New)
+  // aborts the process when the host memory is short. The buffer owns the block and frees it.
+  void* data = std::malloc(nbytes == 0 ? 1 : nbytes);
+  if (data == nullptr)
+    throw Napi::RangeError::New(
+        env, "cannot allocate " + std::to_string(nbytes) + " bytes on the host for the copy");
+  if (nbytes) std::memcpy(data, host.data_ptr(), nbytes);
+  Napi::ArrayBuffer buf;
+  try {
+    buf = Napi::ArrayBuffer::New(env, data, nbytes, [](Napi::Env, void* p) { std::free(p); });
+  } catch (...) {
+    std::free(data);  // (not taken over)
+    throw;
+  }
   switch (host.scalar_type()) {
     case at::kFloat: return Napi::Float32Array::New(env, n, buf, 0);
     case at::kDouble: return Napi::Float64Array::New(env, n, buf, 0);

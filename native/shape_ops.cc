@@ -122,6 +122,12 @@ Napi::Value PinMemory(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), t.pin_memory());
 }
 
+// memoryOverlaps(a, b) → whether the two share memory (see tensor.h)
+Napi::Value MemoryOverlaps(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(),
+                            memoryOverlaps(tensorArg(info, 0, "a"), tensorArg(info, 1, "b")));
+}
+
 Napi::Value Clone(const Napi::CallbackInfo& info) {
   return wrap(info.Env(), tensorArg(info, 0, "tensor").clone());
 }
@@ -165,6 +171,7 @@ void initShapeOps(Napi::Env env, Napi::Object exports) {
   define(env, exports, "to", To);
   define(env, exports, "pinMemory", PinMemory);
   define(env, exports, "clone", Clone);
+  define(env, exports, "memoryOverlaps", MemoryOverlaps);
   define(env, exports, "alias", Alias);
   define(env, exports, "stride", Stride);
   define(env, exports, "isContiguous", IsContiguous);

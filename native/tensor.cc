@@ -1,6 +1,7 @@
 // TensorHandle lifetime and byte accounting, argument readers, and the error guard.
 #include "tensor.h"
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
 
@@ -225,6 +226,14 @@ std::string shapeString(at::IntArrayRef sizes) {
   return s.str();
 }
 
+bool memoryOverlaps(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined() || !b.defined() || !a.has_storage() || !b.has_storage()) return false;
+  if (!a.storage().is_alias_of(b.storage())) return false;
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  at::MemOverlapStatus s = at::get_overlap_status(a, b);
+  return s != at::MemOverlapStatus::No;
+}
+
 // ---- argument readers --------------------------------------------------------------------
 
 namespace {
@@ -322,6 +331,7 @@ std::vector<int64_t> intListArg(const Napi::CallbackInfo& info, size_t i, const 
   // grown as read, not sized by length(): a sparse array of length 2^32 − 1 would otherwise ask
   // for 34 GB before its first (missing) element is looked at
   std::vector<int64_t> out;
+  out.reserve(std::min<uint32_t>(arr.Length(), 16));
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr.Get(k);
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;

@@ -73,6 +73,9 @@ at::Tensor* tensorArgIfAny(const Napi::CallbackInfo& info, size_t i, const char*
 at::ScalarType parseDtype(const std::string& name);
 const char* dtypeName(at::ScalarType t);
 std::string shapeString(at::IntArrayRef sizes);
+// Whether a and b share any element's memory (ATen's overlap check; where it cannot tell, as for
+// some strided views, sharing one storage counts as overlapping).
+bool memoryOverlaps(const at::Tensor& a, const at::Tensor& b);
 
 Napi::Value wrap(Napi::Env env, at::Tensor t);
 Napi::Value wrapList(Napi::Env env, const std::vector<at::Tensor>& ts);

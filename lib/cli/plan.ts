@@ -195,7 +195,7 @@ export function registerPlan(program: Command): void {
       if (f.batch !== undefined && f.batchTokens !== undefined) throw new Error('give only one of --batch, --batch-tokens');
       if (f.batch !== undefined && lawBatch !== null)
         throw new Error(
-          `law file '${source}' was fitted on steps at a fixed batch of ${lawBatch} tokens: its steps are not critical-batch steps, so --batch ${f.batch} does not apply (the plan counts tokens = steps·${lawBatch}; --batch-tokens B to count another batch)`,
+          `law file '${source}' was fitted on steps at a fixed batch of ${lawBatch} tokens: its steps are not critical-batch steps, so --batch ${f.batch} does not apply (the plan counts tokens = steps·${lawBatch}; a plan at another batch needs a law fitted there)`,
         );
       // a law's steps are counted at one batch: Kaplan's at the critical batch (steps at another
       // batch B are S_min·(1 + Bcrit/B), not what its L(N, S) counts), a fitted law's at the batch

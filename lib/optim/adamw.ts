@@ -70,9 +70,11 @@ function checkMoments(name: string, param: Tensor, m: Moments): void {
         `AdamW: ${label} of '${name}' is ${t.dtype}: the moments of a ${param.dtype} parameter are ${momentDtype(param)}`,
       );
     if (t.device !== param.device) throw new Error(`AdamW: ${label} of '${name}' is on ${t.device} but the parameter on ${param.device}`);
-    if (t === param) throw new Error(`AdamW: ${label} of '${name}' is the parameter itself: moments need tensors of their own`);
+    if (native.memoryOverlaps(t.native, param.native))
+      throw new Error(`AdamW: ${label} of '${name}' lies in the parameter's own memory: moments need tensors of their own`);
   }
-  if (m.expAvg === m.expAvgSq) throw new Error(`AdamW: expAvg and expAvgSq of '${name}' are one tensor: each needs its own`);
+  if (native.memoryOverlaps(m.expAvg.native, m.expAvgSq.native))
+    throw new Error(`AdamW: expAvg and expAvgSq of '${name}' share memory: each needs a tensor of its own`);
 }
 
 export class AdamW {
@@ -204,14 +206,21 @@ export class AdamW {
     this.checkNotHeld('resetParameters');
     const old = new Map(this.entries.map((e) => [e.name, e]));
     const next: Entry[] = [];
+    // every given moment is checked before anything is kept or allocated: a refusal changes nothing
+    for (const p of params) if (moments[p.name] !== undefined) checkMoments(p.name, p.tensor, moments[p.name]);
     for (const p of params) {
       const given = moments[p.name];
       const prev = old.get(p.name);
       let m: Moments;
-      if (given !== undefined) {
-        checkMoments(p.name, p.tensor, given);
-        m = { expAvg: keep(given.expAvg), expAvgSq: keep(given.expAvgSq) };
-      } else if (prev !== undefined && prev.expAvg.shape.join() === p.tensor.shape.join())
+      if (given !== undefined) m = { expAvg: keep(given.expAvg), expAvgSq: keep(given.expAvgSq) };
+      // kept where they still fit the parameter (a parameter now in another dtype or on another
+      // device starts afresh, as one of another shape does)
+      else if (
+        prev !== undefined &&
+        prev.expAvg.shape.join() === p.tensor.shape.join() &&
+        prev.expAvg.dtype === momentDtype(p.tensor) &&
+        prev.expAvg.device === p.tensor.device
+      )
         m = { expAvg: prev.expAvg, expAvgSq: prev.expAvgSq };
       else m = this.freshMoments(p.tensor);
       next.push({ ...p, ...m, lrScale: prev?.lrScale ?? 1 });

@@ -153,7 +153,7 @@ describe('planner mechanics', () => {
     expect(per.batchOnlySaving as number).toBeCloseTo(expected, 4);
     expect(per.batchOnlySaving as number).toBeGreaterThan(0.1);
     expect(per.batchOnlySaving as number).toBeLessThan(per.saving);
-    expect(per.notes).toContainEqual(expect.stringMatching(/2 stages of the final size alone save 1\d\.\d%/));
+    expect(per.notes).toContainEqual(expect.stringMatching(/2 stages of the final size, raising the batch alone, save 1\d\.\d%/));
     expect(planStages({ targetLoss: 3.0, stages: 2 }).batchOnlySaving).toBeNull();
   });
 
