@@ -269,7 +269,11 @@ export function registerTrain(program: Command): void {
             `staged-lm: note: the run trained in precision ${before}${before === 'auto' ? ` on ${saved.device}` : ''} and goes on in ${trainer.precision}: its numerics change from here\n`,
           );
         const { schedule, progression } = trainer;
-        if (f.steps !== undefined && isMainRank()) {
+        // a growth still to come before the new last step sets a schedule of its own (and notes it)
+        const pending = trainer.config.stages[progression.stage];
+        const pendingEnd = pending === undefined ? null : trainer.stageEndStep(pending);
+        const growsFirst = pending !== undefined && (pendingEnd === null || pendingEnd < (f.steps ?? 0));
+        if (f.steps !== undefined && !growsFirst && isMainRank()) {
           // (the next step is at position schedulePos + 1: learningRate's numbering)
           const first = progression.schedulePos + 1;
           const past = pastHorizon(schedule, first, first + (f.steps - progression.step) - 1);

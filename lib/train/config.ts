@@ -295,18 +295,19 @@ export const RunConfigSchema = z
   .superRefine((c, ctx) => {
     // counters are cumulative over stages: a threshold below an earlier stage's of the same kind
     // would end its stage at once
-    const last: Record<string, number> = {};
+    const last: Record<string, { v: number; at: number }> = {};
     c.stages.forEach((st, i) => {
       for (const kind of ['steps', 'tokens', 'flops'] as const) {
         const v = st.until[kind];
         if (v === undefined) continue;
-        if (last[kind] !== undefined && v <= last[kind])
+        const before = last[kind];
+        if (before !== undefined && v <= before.v)
           ctx.addIssue({
             code: 'custom',
-            message: `stage ${i + 1} ends at ${kind} ${v}, not after stage ${i}'s ${last[kind]} (the counters run over the whole run)`,
+            message: `stages[${i}] ends at ${kind} ${v}, not after stages[${before.at}]'s ${before.v} (the counters run over the whole run)`,
             path: ['stages', i, 'until', kind],
           });
-        last[kind] = v;
+        last[kind] = { v, at: i };
       }
     });
   })
@@ -318,6 +319,10 @@ export const RunConfigSchema = z
   .refine((c) => c.eval.patience === undefined || c.eval.patience === null || c.eval.interval > 0, {
     message: 'early stopping counts evaluations: it needs eval.interval > 0',
     path: ['eval', 'patience'],
+  })
+  .refine((c) => c.eval.interval > 0 || c.stages.every((st) => st.until.slope === undefined), {
+    message: 'a stage that ends on the slope trigger reads the validation curve: it needs eval.interval > 0',
+    path: ['eval', 'interval'],
   })
   .refine((c) => !c.snapshots.best || c.eval.interval > 0, {
     message: 'the best snapshot is chosen at evaluations: it needs eval.interval > 0',

@@ -636,6 +636,33 @@ export class Trainer {
    * config.steps. (A run that ends with its schedule ends later after each growth: only the next
    * stage is sure to lie past it, and the notes are made again at each growth that moves the end.)
    */
+  /**
+   * At a run's end, the stage it did not grow out of where nothing said so at its start (a FLOP
+   * budget, the slope trigger): a run that ends at the small size without a word reads as done. A
+   * trigger that fired at the last evaluation grows first thing in a resumed run.
+   */
+  private ungrownNotes(): string[] {
+    const k = this.progression.stage;
+    const st = this.config.stages[k];
+    if (st === undefined || st.until.steps !== undefined || st.until.tokens !== undefined) return [];
+    const at = `stages[${k}] (${st.grow.op} growth)`;
+    if (st.until.flops !== undefined)
+      return [
+        `staged-lm: note: ${at} ends at ${st.until.flops.toExponential(3)} FLOPs; the run ended at ${this.progression.flops.toExponential(3)}: it did not grow`,
+      ];
+    return [
+      this.stageEnded(st)
+        ? `staged-lm: note: ${at}: the slope trigger fired at the last evaluation (step ${this.progression.step}), as the run ended: it did not grow (train --resume with more --steps grows first)`
+        : `staged-lm: note: ${at}: the slope trigger did not fire by the last step ${this.progression.step}: the run ended at the size before that growth`,
+    ];
+  }
+
+  /** The step a stage ends at where its counter tells it in advance (steps, tokens); null for a FLOP budget or the slope trigger. */
+  stageEndStep(stage: StageConfig): number | null {
+    if (stage.until.steps !== undefined) return stage.until.steps;
+    return stage.until.tokens === undefined ? null : Math.ceil(stage.until.tokens / this.tokensPerStep);
+  }
+
   private endNotes(steps: number): string[] {
     const notes: string[] = [];
     if (this.config.endAt === 'schedule' && this.progression.stage === 0 && this.progression.step === 0 && steps !== this.config.steps)
@@ -644,10 +671,10 @@ export class Trainer {
       );
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
-      const at = st.until.steps ?? (st.until.tokens === undefined ? undefined : Math.ceil(st.until.tokens / this.tokensPerStep));
-      if (at !== undefined && at >= steps && (this.config.endAt === 'steps' || i === this.progression.stage))
+      const at = this.stageEndStep(st);
+      if (at !== null && at >= steps && (this.config.endAt === 'steps' || i === this.progression.stage))
         notes.push(
-          `staged-lm: note: stage ${i + 1} ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
+          `staged-lm: note: stages[${i}] ends at step ${at}, not before this run's last step ${steps}: it does not grow in this run`,
         );
     });
     return notes;
@@ -668,11 +695,11 @@ export class Trainer {
       const embedding = this.modelConfig.dropout.embedding > 0;
       if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || embedding || (noiseStd ?? 0) > 0 || split))
         notes.push(
-          `staged-lm: note: stage ${i + 1}'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
+          `staged-lm: note: stages[${i}]'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
         );
       const guess = referenceCOpNote(op, st.grow.factor, st.grow.cOp !== undefined || st.grow.alignTo !== undefined);
       if (guess !== null)
-        notes.push(`staged-lm: note: stage ${i + 1}: ${guess} (give grow.cOp, or grow.alignTo a from-scratch run's log to measure it)`);
+        notes.push(`staged-lm: note: stages[${i}]: ${guess} (give grow.cOp, or grow.alignTo a from-scratch run's log to measure it)`);
       // the slope trigger's reference thresholds are for ×2 too; the law's optimum moves with the factor
       const k = st.grow.factor;
       if (
@@ -685,17 +712,17 @@ export class Trainer {
         // (σ at the optimal point does not depend on the size under the law: any N will do)
         const lawSigma = (factor: number) => optimalGrowthPoint(1e8, op === 'width' ? factor * factor : factor).sigmaPre.toFixed(4);
         notes.push(
-          `staged-lm: note: stage ${i + 1}: the slope trigger's default threshold ${TRIGGER_THRESHOLDS[op]} is that of ${op} growth ×2; Kaplan's law puts the optimal growth point at σ = ${lawSigma(k)} for ×${k} (${lawSigma(2)} for ×2): give until.slope.threshold`,
+          `staged-lm: note: stages[${i}]: the slope trigger's default threshold ${TRIGGER_THRESHOLDS[op]} is that of ${op} growth ×2; Kaplan's law puts the optimal growth point at σ = ${lawSigma(k)} for ×${k} (${lawSigma(2)} for ×2): give until.slope.threshold`,
         );
       }
       // dropout acts on the MLP's averaged output, never on its copied units; attention dropout does tell heads apart
       if (op === 'mlp' && !split)
         notes.push(
-          `staged-lm: note: stage ${i + 1}'s mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical (dropout cannot tell them apart)`,
+          `staged-lm: note: stages[${i}]'s mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical (dropout cannot tell them apart)`,
         );
       if (op === 'heads' && !split && !(this.modelConfig.dropout.attention > 0))
         notes.push(
-          `staged-lm: note: stage ${i + 1}'s heads growth has nothing to break the symmetry of its copies (no attention dropout or splitNoiseStd): they stay identical`,
+          `staged-lm: note: stages[${i}]'s heads growth has nothing to break the symmetry of its copies (no attention dropout or splitNoiseStd): they stay identical`,
         );
     });
     return notes;
@@ -1212,11 +1239,17 @@ export class Trainer {
                   ? `${u.tokens} tokens`
                   : `${u.flops!.toExponential(3)} FLOPs`;
             progress.note(
-              `staged-lm: note: stage ${this.progression.stage} (stages[${this.progression.stage}]) ends at ${at}, which the run has already passed (the counters run over the whole run): it trains no steps and grows at once`,
+              `staged-lm: note: stages[${this.progression.stage}] ends at ${at}, which the run has already passed (the counters run over the whole run): it trains no steps and grows at once`,
             );
           }
           const late = rewarmupPastHorizonNote(this.schedule);
           if (late !== null) progress.note(`staged-lm: note: ${late} (a shorter grow.rewarmup fits)`);
+          // a re-warmup the run ends inside of: the grown model never trains at its full rate
+          const rewarmup = this.schedule.restart?.rewarmup ?? 0;
+          if (late === null && g.step + rewarmup > steps)
+            progress.note(
+              `staged-lm: note: the re-warmup after this growth (${rewarmup} steps) ends at step ${g.step + rewarmup}, after this run's last step ${steps}: the run ends with the rate still rising (a shorter grow.rewarmup fits)`,
+            );
           const end = this.progression.schedulePos + (steps - this.progression.step);
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
             progress.note(
@@ -1317,6 +1350,7 @@ export class Trainer {
       }
       flush();
       profiling((w) => w.finish());
+      if (!interrupted && !stoppedEarly) for (const line of this.ungrownNotes()) progress.note(line);
       if (interrupted) metrics.append([{ event: 'interrupt', step: this.progression.step }]);
       if (stoppedEarly) metrics.append([{ event: 'early-stop', step: this.progression.step, best: this.best }]);
       save(checkpointDir);

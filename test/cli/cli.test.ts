@@ -386,7 +386,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     ]);
     expect(jsonOf(r)).toMatchObject({ step: 4, interrupted: false });
     expect(r.stderr).toMatch(
-      /^staged-lm: note: stage 1 \(stages\[1\]\) ends at step 1, which the run has already passed \(the counters run over the whole run\): it trains no steps and grows at once$/m,
+      /^staged-lm: note: stages\[1\] ends at step 1, which the run has already passed \(the counters run over the whole run\): it trains no steps and grows at once$/m,
     );
     expect(r.stderr).toMatch(/^step 2: grew depth → 2×32 \(stage 1\)/m);
     expect(r.stderr).toMatch(/^step 2: grew depth → 4×32 \(stage 2\)/m);
@@ -583,6 +583,23 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(state.step).toBe(6);
     expect(state.extra.run.tf32).toBe(true);
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('train --resume --steps past a pending growth: no note about the current schedule, which the growth replaces', async () => {
+    await cli([
+      'train',
+      '--config',
+      'run.json',
+      '--set',
+      'stages=[{"until":{"steps":5},"grow":{"op":"depth","rewarmup":1}}]',
+      '--out',
+      'pending',
+      '--no-progress',
+    ]);
+    const r = await cli(['train', '--resume', 'pending', '--steps', '8', '--no-progress']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/step 5: grew depth/);
+    expect(r.stderr).not.toMatch(/reaches its end \(lr\.total 4\) before step 8/);
   });
 
   it('grow --op width --json doubles the width at the same loss; train --resume continues the grown run', async () => {

@@ -263,7 +263,9 @@ describe('staged runs', () => {
       { until: { steps: 10 }, grow: { op: 'depth' } },
       { until: { steps: 5 }, grow: { op: 'width' } },
     ];
-    expect(() => parseRunConfig({ ...staged, stages })).toThrow(/stages\.1\.until\.steps: stage 2 ends at steps 5, not after stage 1's 10/);
+    expect(() => parseRunConfig({ ...staged, stages })).toThrow(
+      /stages\.1\.until\.steps: stages\[1\] ends at steps 5, not after stages\[0\]'s 10/,
+    );
   });
 
   it('checks before training what a growth point would find wrong: an unreadable alignTo, an untied head', async () => {
@@ -315,9 +317,9 @@ describe('staged runs', () => {
       ),
     ]);
     expect(notes).toEqual([
-      expect.stringMatching(/note: stage 2 ends at step 6, not before this run's last step 6: it does not grow in this run/),
+      expect.stringMatching(/note: stages\[1\] ends at step 6, not before this run's last step 6: it does not grow in this run/),
       expect.stringMatching(
-        /note: stage 2's width growth has nothing to break the symmetry of its copies \(no dropout, noiseStd or splitNoiseStd\)/,
+        /note: stages\[1\]'s width growth has nothing to break the symmetry of its copies \(no dropout, noiseStd or splitNoiseStd\)/,
       ),
     ]);
   });
@@ -328,8 +330,8 @@ describe('staged runs', () => {
         const t = Trainer.create({ ...staged, model, steps: 1, stages });
         await t.train({ out: join(dir, `run-${Math.random()}`), progress: true });
         t.dispose();
-        // (the stages end after this one-step run: that note is not what is looked at)
-        return lines.filter((l) => l.includes('note: stage') && !l.includes('does not grow in this run'));
+        // (the stages end after this one-step run: those notes are not what is looked at)
+        return lines.filter((l) => l.includes('note: stage') && !/does not grow in this run|did not fire by the last step/.test(l));
       });
     const late = { until: { steps: 20 } };
     expect(
@@ -339,11 +341,11 @@ describe('staged runs', () => {
       ]),
     ).toEqual([
       expect.stringMatching(
-        /note: stage 1: c_op 1\.412 is the reference constant of depth growth ×2: for ×3 the grown model's place on its schedule \(R = S_pre \/ 1\.412\) is a guess \(give grow\.cOp, or grow\.alignTo a from-scratch run's log to measure it\)/,
+        /note: stages\[0\]: c_op 1\.412 is the reference constant of depth growth ×2: for ×3 the grown model's place on its schedule \(R = S_pre \/ 1\.412\) is a guess \(give grow\.cOp, or grow\.alignTo a from-scratch run's log to measure it\)/,
       ),
     ]);
     expect(await notesOf(staged.model, [{ ...late, grow: { op: 'width' } }])).toEqual([
-      expect.stringMatching(/note: stage 1's width growth has nothing to break the symmetry/),
+      expect.stringMatching(/note: stages\[0\]'s width growth has nothing to break the symmetry/),
     ]);
     // the slope trigger's default threshold is the ×2 one: the law's optimum for depth ×3 (×3
     // parameters) and width ×3 (×9), independently σ_pre of optimalGrowthPoint — -0.0551 and -0.0432
@@ -355,12 +357,44 @@ describe('staged runs', () => {
     ]);
     expect(notes).toEqual([
       expect.stringMatching(
-        /note: stage 1: the slope trigger's default threshold -0\.0575 is that of depth growth ×2; Kaplan's law puts the optimal growth point at σ = -0\.0551 for ×3 \(-0\.0598 for ×2\): give until\.slope\.threshold/,
+        /note: stages\[0\]: the slope trigger's default threshold -0\.0575 is that of depth growth ×2; Kaplan's law puts the optimal growth point at σ = -0\.0551 for ×3 \(-0\.0598 for ×2\): give until\.slope\.threshold/,
       ),
       expect.stringMatching(
-        /note: stage 2: the slope trigger's default threshold -0\.0475 is that of width growth ×2; .* σ = -0\.0432 for ×3 \(-0\.0519 for ×2\)/,
+        /note: stages\[1\]: the slope trigger's default threshold -0\.0475 is that of width growth ×2; .* σ = -0\.0432 for ×3 \(-0\.0519 for ×2\)/,
       ),
     ]);
+  });
+
+  it('notes at the end a stage it did not grow out of (FLOP budget, slope trigger), and a re-warmup the run ends inside of', async () => {
+    const linesOf = (cfg: object) =>
+      withStderr(async (lines) => {
+        const t = Trainer.create({ ...staged, steps: 12, ...cfg });
+        await t.train({ out: join(dir, `run-${Math.random()}`), progress: true });
+        t.dispose();
+        return lines.filter((l) => l.includes('note:'));
+      });
+    expect(await linesOf({ stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] })).toContainEqual(
+      expect.stringMatching(
+        /note: stages\[0\] \(depth growth\): the slope trigger did not fire by the last step 12: the run ended at the size before that growth/,
+      ),
+    );
+    expect(await linesOf({ stages: [{ until: { flops: 1e20 }, grow: { op: 'depth' } }] })).toContainEqual(
+      expect.stringMatching(
+        /note: stages\[0\] \(depth growth\) ends at 1\.000e\+20 FLOPs; the run ended at \d\.\d{3}e\+\d+: it did not grow/,
+      ),
+    );
+    // the depth growth at step 5 re-warms for 20 steps: to step 25, past the last step 12 (not past the horizon 30)
+    const rewarm = await linesOf({ stages: [{ until: { steps: 5 }, grow: { op: 'depth', rewarmup: 20 } }] });
+    expect(rewarm).toContainEqual(
+      expect.stringMatching(
+        /note: the re-warmup after this growth \(20 steps\) ends at step 25, after this run's last step 12: the run ends with the rate still rising/,
+      ),
+    );
+    expect(rewarm.filter((l) => l.includes('did not'))).toEqual([]);
+    // a slope stage without evaluations is refused by the config, before anything runs
+    expect(() => Trainer.create({ ...staged, eval: { interval: 0 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] })).toThrow(
+      /eval\.interval: a stage that ends on the slope trigger reads the validation curve: it needs eval\.interval > 0/,
+    );
   });
 
   it("endAt 'schedule': the run ends when the grown model's schedule ends, S_pre − R steps after `steps`, also across a resume", async () => {
@@ -551,9 +585,11 @@ describe('staged runs', () => {
       };
       const bare = await run([{ op: 'mlp' }, { op: 'heads' }], 'bare');
       expect(bare.notes).toEqual([
-        expect.stringMatching(/note: stage 1's mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical/),
         expect.stringMatching(
-          /note: stage 2's heads growth has nothing to break the symmetry of its copies \(no attention dropout or splitNoiseStd\)/,
+          /note: stages\[0\]'s mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical/,
+        ),
+        expect.stringMatching(
+          /note: stages\[1\]'s heads growth has nothing to break the symmetry of its copies \(no attention dropout or splitNoiseStd\)/,
         ),
       ]);
       const split = await run(
