@@ -3,7 +3,7 @@
 // constants to the validation curves of a few small runs, written as a law file for `plan --law FILE`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { fitScalingLaw, type FitPoint } from '../scaling/fit';
+import { fitScalingLaw, lawWarnings, type FitPoint } from '../scaling/fit';
 import { KAPLAN, lawFromJson, type ScalingLaw } from '../scaling/kaplan';
 import { fitPointsFromMetrics, parseFitPoints } from '../scaling/logs';
 import { planStages, type Plan, type PlanOptionsInput } from '../scaling/planner';
@@ -29,6 +29,7 @@ export function loadLaw(spec: string | undefined): { law: ScalingLaw; source: st
     throw new Error(`law file '${spec}' is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   const law = lawFromJson(value);
+  for (const w of lawWarnings(law)) process.stderr.write(`staged-lm: note: law file '${spec}': ${w}: a plan from it says little\n`);
   if (typeof value === 'object' && value !== null && (value as { converged?: unknown }).converged === false)
     process.stderr.write(
       `staged-lm: note: law file '${spec}' is a fit that did not converge: its constants may be far from the data's best fit (refit with more points)\n`,
@@ -307,6 +308,7 @@ export function registerFit(program: Command): void {
           result.batchTokens !== null
             ? `steps are at a fixed batch of ${result.batchTokens} tokens (${f.batchTokens !== undefined ? '--batch-tokens' : "the runs' logs"}): a plan from this law counts tokens = steps·${result.batchTokens}`
             : "steps of unknown batch: a plan reads them as critical-batch steps (Kaplan's B*); give --batch-tokens B if they are steps at a fixed batch",
+          ...result.warnings.map((w) => `note: ${w}: a plan from this law says little`),
           ...(f.out !== undefined ? [`written to ${f.out} (use: staged-lm plan --law ${f.out} --target-loss L)`] : []),
         ].join('\n'),
       );

@@ -50,6 +50,11 @@ export interface FitResult {
   points: number;
   iterations: number;
   converged: boolean;
+  /**
+   * Exponents far outside what language-model runs show (Kaplan: αN 0.076, αS 0.76), which a fit
+   * of too few, too short or too alike runs finds: a plan from such a law says little.
+   */
+  warnings: string[];
 }
 
 interface Prepared {
@@ -205,5 +210,20 @@ export function fitScalingLaw(points: readonly FitPoint[], opts: FitOptions = {}
     points: r.length,
     iterations: best.iterations,
     converged: best.converged,
+    warnings: lawWarnings(law),
   };
+}
+
+/** Exponents a language model's runs do not show (see FitResult.warnings). */
+export function lawWarnings(law: ScalingLaw): string[] {
+  const out: string[] = [];
+  if (law.alphaN < 0.02)
+    out.push(
+      `αN = ${law.alphaN.toPrecision(3)} (Nc = ${law.Nc.toPrecision(3)}): the loss barely depends on size in this fit (Kaplan: 0.076); the runs may be too short or too alike in size`,
+    );
+  if (law.alphaS < 0.1 || law.alphaS > 3)
+    out.push(
+      `αS = ${law.alphaS.toPrecision(3)}: far from the usual (Kaplan: 0.76); the runs may be too short or their curves dominated by warmup`,
+    );
+  return out;
 }

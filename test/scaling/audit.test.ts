@@ -148,6 +148,30 @@ describe('1. slope reports where the online trigger first fires', () => {
   });
 });
 
+describe('1b. an implied saving the law cannot stand behind', () => {
+  test('S_opt < S_pre (the law would have the large model done before the small one grew) is called out', async () => {
+    // slopes of −0.1, then −0.01: the windowed σ reaches (3·(−0.01) + 2·(−0.1))/5 = −0.046 where the
+    // depth trigger fires, where the law's S_opt/S_pre is 0.85 (above 1/c_op: a saving is computed)
+    let x = 9;
+    let y = Math.log10(8);
+    const recs = [{ step: 100, compute: 10 ** x, valLoss: 10 ** y }];
+    [...Array(7).fill(-0.1), -0.01, -0.01, -0.01, -0.01].forEach((g: number, i) => {
+      x += 0.05;
+      y += g * 0.05;
+      recs.push({ step: 100 * (i + 2), compute: 10 ** x, valLoss: 10 ** y });
+    });
+    const file = join(dir, 'flat.jsonl');
+    writeFileSync(file, toJsonl(recs));
+    const r = JSON.parse(await run(['slope', '--log', file, '--json']));
+    expect(r.sigma).toBeCloseTo(-0.046, 9);
+    expect(r.sOptOverSPre).toBeLessThan(1);
+    expect(r.saving).not.toBeNull();
+    expect(await run(['slope', '--log', file])).toMatch(
+      /S_opt < S_pre: by the law the large model would finish in fewer steps than the small one has taken, so the law does not describe this run/,
+    );
+  });
+});
+
 describe('2. end-of-session evaluations (valOffInterval)', () => {
   /** A resumed run's log: evaluations every 100 steps, and sessions that ended at 1150, 2050 and 2930. */
   function resumedLog(): { recs: object[]; onInterval: { step: number; compute: number; loss: number }[] } {
@@ -293,6 +317,21 @@ describe('4. a law fitted at a fixed batch plans in that batch’s tokens', () =
       spy.mockRestore();
     }
     expect(err).toMatch(/law file '.*unconverged\.json' is a fit that did not converge: its constants may be far from the data's best fit/);
+    // exponents no language model shows (a fit of runs too short or too alike)
+    const odd = join(dir, 'odd.json');
+    writeFileSync(odd, JSON.stringify({ law: { Nc: 1.16e99, alphaN: 0.0089, Sc: 1e3, alphaS: 0.05 } }));
+    err = '';
+    const spy2 = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      err += String(s);
+      return true;
+    });
+    try {
+      await run(['plan', '--law', odd, '--target-loss', '7']).catch(() => undefined);
+    } finally {
+      spy2.mockRestore();
+    }
+    expect(err).toMatch(/law file '.*odd\.json': αN = 0\.00890 \(Nc = 1\.16e\+99\): the loss barely depends on size in this fit/);
+    expect(err).toMatch(/law file '.*odd\.json': αS = 0\.0500: far from the usual \(Kaplan: 0\.76\)/);
     // 5 points for 4 constants
     const five = [1e5, 1e6].flatMap((N) =>
       [300, 3000, 30000].map((S) => ({ N, S, L: lossAt(N, S, { ...law, Bstar: 2.1e8, alphaB: 0.21 }) })),
