@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseJsonLines } from '../io/jsonl';
+import { compareWithBaseline, type BaselineComparison } from './compare';
 
 // what readRun uses of each kind of record (other fields pass): a line that lacks it is named
 const Size = z.object({ nLayer: z.number(), nEmbd: z.number() });
@@ -34,6 +35,12 @@ interface Point {
   loss: number;
 }
 
+/** A validation point: also its step and the spec's compute (6·N·tokens over stages; absent in older logs). */
+export interface ValPointRecord extends Point {
+  step: number;
+  compute?: number;
+}
+
 /** A stage as read from the log: its counters are the run's cumulative ones at the stage's end. */
 export interface StageRow {
   stage: number;
@@ -49,7 +56,7 @@ export interface StageRow {
 
 export interface RunCurves {
   train: Point[];
-  val: Point[];
+  val: ValPointRecord[];
   growths: { step: number; flops: number; op: string; to: string }[];
   stages: StageRow[];
   /** Tokens and FLOPs before the log's first step: 0, or a resumed run's counters (its `resume` event). */
@@ -67,7 +74,7 @@ export function readRun(dir: string): RunCurves {
   const path = join(dir, 'metrics.jsonl');
   if (!existsSync(path)) throw new Error(`${dir}: no metrics.jsonl`);
   const train: Point[] = [];
-  const val: Point[] = [];
+  const val: ValPointRecord[] = [];
   const growths: RunCurves['growths'] = [];
   const stages: StageRow[] = [];
   let current: StageRow = { stage: 0, fromStep: 0, toStep: 0, size: '', tokens: 0, flops: 0, finalLoss: null, finalValLoss: null };
@@ -127,7 +134,7 @@ export function readRun(dir: string): RunCurves {
     const flops = r.flops as number;
     if (typeof r.loss === 'number') train.push({ flops, loss: r.loss });
     if (typeof r.valLoss === 'number') {
-      val.push({ flops, loss: r.valLoss });
+      val.push({ flops, loss: r.valLoss, step: r.step, ...(typeof r.compute === 'number' ? { compute: r.compute } : {}) });
       current.finalValLoss = r.valLoss;
     }
     current.toStep = r.step;
@@ -293,6 +300,8 @@ export function writeReport(
   earlyStop: number | null;
   skippedUpdates: number;
   initFrom: string | null;
+  /** With a baseline: where the run reaches its final loss, and the compute saved (see compare.ts); else null. */
+  comparison: BaselineComparison | null;
 } {
   const run = readRun(dir);
   const baseline = baselineDir === undefined ? null : readRun(baselineDir);
@@ -305,5 +314,6 @@ export function writeReport(
     earlyStop: run.earlyStop,
     skippedUpdates: run.skippedUpdates,
     initFrom: run.initFrom,
+    comparison: baseline === null ? null : compareWithBaseline(run, baseline, dir, baselineDir as string),
   };
 }

@@ -410,6 +410,137 @@ describe('5. report --json carries the table’s per-stage numbers', () => {
   });
 });
 
+describe('5b. report --baseline: where the grown run reaches the baseline’s final loss, and the compute saved', () => {
+  /** A log: val points (step, loss), 1000 FLOPs and 600 compute a step (×2 after a growth). */
+  function log(dirName: string, val: [number, number][], growAt: number | null): string {
+    const d = join(dir, dirName);
+    mkdirSync(d, { recursive: true });
+    const recs: object[] = [];
+    let flops = 0;
+    let compute = 0;
+    for (const [step, valLoss] of val) {
+      if (growAt !== null && step === growAt + 1)
+        recs.push({ event: 'growth', step: growAt, stage: 1, op: 'width', from: { nLayer: 1, nEmbd: 16 }, to: { nLayer: 1, nEmbd: 32 } });
+      const k = growAt !== null && step > growAt ? 2 : 1;
+      flops += 1000 * k;
+      compute += 600 * k;
+      recs.push({ step, tokens: 100 * step, flops, compute, loss: valLoss, valLoss });
+    }
+    writeFileSync(join(d, 'metrics.jsonl'), toJsonl(recs));
+    return d;
+  }
+
+  test('the saving in FLOPs and in 6·N·tokens, interpolated between evaluations (by hand)', async () => {
+    // baseline: 4 steps at 2000 FLOPs (1200 compute) each, to loss 4.0 → 8000 FLOPs, 4800 compute
+    const base = join(dir, 'base');
+    mkdirSync(base, { recursive: true });
+    writeFileSync(
+      join(base, 'metrics.jsonl'),
+      toJsonl(
+        [5, 4.6, 4.3, 4.0].map((l, i) => ({
+          step: i + 1,
+          tokens: 100 * (i + 1),
+          flops: 2000 * (i + 1),
+          compute: 1200 * (i + 1),
+          loss: l,
+          valLoss: l,
+        })),
+      ),
+    );
+    // staged: 2 small steps (1000 each), then big ones (2000): loss 4.2 at step 3 (4000 FLOPs), 3.8 at
+    // step 4 (6000): it reaches 4.0 half way, at 5000 FLOPs and 3000 compute
+    const staged = log(
+      'staged',
+      [
+        [1, 5],
+        [2, 4.5],
+        [3, 4.2],
+        [4, 3.8],
+      ],
+      2,
+    );
+    const j = JSON.parse(await run(['report', '--run', staged, '--baseline', base, '--json']));
+    expect(j.comparison).toMatchObject({
+      baselineLoss: 4,
+      baselineStep: 4,
+      baselineFlops: 8000,
+      baselineCompute: 4800,
+      smallReachedBaselineLoss: false,
+      notes: [],
+    });
+    expect(j.comparison.stagedStep).toBeCloseTo(3.5, 12);
+    expect(j.comparison.stagedFlops).toBeCloseTo(5000, 9);
+    expect(j.comparison.stagedCompute).toBeCloseTo(3000, 9);
+    expect(j.comparison.saving).toBeCloseTo(1 - 5000 / 8000, 12);
+    expect(j.comparison.computeSaving).toBeCloseTo(1 - 3000 / 4800, 12);
+    expect(typeof j.table).toBe('string');
+    expect(await run(['report', '--run', staged, '--baseline', base])).toMatch(
+      /the run reaches it at step 4 \(5\.000e\+3 FLOPs: saving 37\.5%; in 6·N·tokens, the paper's measure: 37\.5%\)/,
+    );
+  });
+
+  test('says when it measures nothing: the small model got there first, a baseline that grew, a run that never reaches it', async () => {
+    const base = log(
+      'base2',
+      [
+        [1, 5],
+        [2, 4.5],
+      ],
+      null,
+    );
+    const early = log(
+      'early',
+      [
+        [1, 4.4],
+        [2, 4.3],
+        [3, 4.6],
+      ],
+      2,
+    );
+    const e = JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison;
+    expect(e.smallReachedBaselineLoss).toBe(true);
+    expect(e.notes).toContainEqual(expect.stringMatching(/reached the baseline's final loss before it grew/));
+    const never = log(
+      'never',
+      [
+        [1, 5],
+        [2, 4.9],
+        [3, 4.8],
+      ],
+      1,
+    );
+    const grewBase = log(
+      'grew-base',
+      [
+        [1, 5],
+        [2, 4.7],
+        [3, 4.5],
+      ],
+      1,
+    );
+    const n = JSON.parse(await run(['report', '--run', never, '--baseline', grewBase, '--json'])).comparison;
+    expect(n).toMatchObject({ stagedFlops: null, saving: null, computeSaving: null });
+    expect(n.notes).toContainEqual(expect.stringMatching(/the baseline grew \(at step 1\): it is not a from-scratch run/));
+    expect(await run(['report', '--run', never, '--baseline', grewBase])).toMatch(
+      /the run does not reach the baseline's final loss after it grew/,
+    );
+    // validation taken at another sequence length (from each run's checkpoint) does not compare
+    for (const [d, seqLen] of [
+      [early, 64],
+      [base, 128],
+    ] as const) {
+      mkdirSync(join(d, 'checkpoint'), { recursive: true });
+      writeFileSync(
+        join(d, 'checkpoint', 'state.json'),
+        JSON.stringify({ extra: { run: { seqLen, data: 'embedded', eval: { batches: 8 } } } }),
+      );
+    }
+    expect(JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes).toContainEqual(
+      "the runs' validation losses are not taken alike (seqLen 64 vs 128): they do not compare",
+    );
+  });
+});
+
 describe('6. slope counts every drop reason', () => {
   test('two logs one after the other: the second’s points are not after the first’s in compute', async () => {
     const a = twoDipCurve().slice(0, 10);
