@@ -411,14 +411,15 @@ describe('5. report --json carries the table’s per-stage numbers', () => {
 });
 
 describe('5b. report --baseline: where the grown run reaches the baseline’s final loss, and the compute saved', () => {
-  /** A log: val points (step, loss), 1000 FLOPs and 600 compute a step (×2 after a growth). */
-  function log(dirName: string, val: [number, number][], growAt: number | null): string {
+  /** A log: a val loss at each step from 1, 1000 FLOPs and 600 compute a step (×2 after a growth). */
+  function log(dirName: string, losses: number[], growAt: number | null): string {
     const d = join(dir, dirName);
     mkdirSync(d, { recursive: true });
     const recs: object[] = [];
     let flops = 0;
     let compute = 0;
-    for (const [step, valLoss] of val) {
+    for (const [i, valLoss] of losses.entries()) {
+      const step = i + 1;
       if (growAt !== null && step === growAt + 1)
         recs.push({ event: 'growth', step: growAt, stage: 1, op: 'width', from: { nLayer: 1, nEmbd: 16 }, to: { nLayer: 1, nEmbd: 32 } });
       const k = growAt !== null && step > growAt ? 2 : 1;
@@ -449,16 +450,7 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
     );
     // staged: 2 small steps (1000 each), then big ones (2000): loss 4.2 at step 3 (4000 FLOPs), 3.8 at
     // step 4 (6000): it reaches 4.0 half way, at 5000 FLOPs and 3000 compute
-    const staged = log(
-      'staged',
-      [
-        [1, 5],
-        [2, 4.5],
-        [3, 4.2],
-        [4, 3.8],
-      ],
-      2,
-    );
+    const staged = log('staged', [5, 4.5, 4.2, 3.8], 2);
     const j = JSON.parse(await run(['report', '--run', staged, '--baseline', base, '--json']));
     expect(j.comparison).toMatchObject({
       baselineLoss: 4,
@@ -480,44 +472,13 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
   });
 
   test('says when it measures nothing: the small model got there first, a baseline that grew, a run that never reaches it', async () => {
-    const base = log(
-      'base2',
-      [
-        [1, 5],
-        [2, 4.5],
-      ],
-      null,
-    );
-    const early = log(
-      'early',
-      [
-        [1, 4.4],
-        [2, 4.3],
-        [3, 4.6],
-      ],
-      2,
-    );
+    const base = log('base2', [5, 4.5], null);
+    const early = log('early', [4.4, 4.3, 4.6], 2);
     const e = JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison;
     expect(e.smallReachedBaselineLoss).toBe(true);
     expect(e.notes).toContainEqual(expect.stringMatching(/reached the baseline's final loss before it grew/));
-    const never = log(
-      'never',
-      [
-        [1, 5],
-        [2, 4.9],
-        [3, 4.8],
-      ],
-      1,
-    );
-    const grewBase = log(
-      'grew-base',
-      [
-        [1, 5],
-        [2, 4.7],
-        [3, 4.5],
-      ],
-      1,
-    );
+    const never = log('never', [5, 4.9, 4.8], 1);
+    const grewBase = log('grew-base', [5, 4.7, 4.5], 1);
     const n = JSON.parse(await run(['report', '--run', never, '--baseline', grewBase, '--json'])).comparison;
     expect(n).toMatchObject({ stagedFlops: null, saving: null, computeSaving: null });
     expect(n.notes).toContainEqual(expect.stringMatching(/the baseline grew \(at step 1\): it is not a from-scratch run/));
