@@ -101,9 +101,6 @@ export function formatTrigger(replay: TriggerReplay, points: number): string {
           : `S_opt = ${(r.sOptOverSPre as number).toFixed(3)}·S_pre${r.sOpt === null ? '' : ` ≈ ${fmtCount(r.sOpt)}`} (law: the large model trained to its compute-optimal loss)`) +
         (r.lawSigma === 'threshold'
           ? `; the measured σ ${r.sigma.toFixed(4)} lies outside the law's range, so the law placed the point by the threshold ${r.threshold} instead: a rough figure (give --final-steps)`
-          : '') +
-        (r.savingBasis === 'law' && r.sOptOverSPre !== null && r.sOptOverSPre < 1
-          ? '; S_opt < S_pre: by the law the large model would finish in fewer steps than the small one has taken, so the law does not describe this run (give --final-steps)'
           : ''),
     );
   return lines.join('\n');

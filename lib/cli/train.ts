@@ -269,23 +269,28 @@ export function registerTrain(program: Command): void {
             `staged-lm: note: the run trained in precision ${before}${before === 'auto' ? ` on ${saved.device}` : ''} and goes on in ${trainer.precision}: its numerics change from here\n`,
           );
         const { schedule, progression } = trainer;
-        // a growth still to come before the new last step sets a schedule of its own (and notes it)
+        // the steps this schedule governs: up to a growth still to come at a known step (it sets a
+        // schedule of its own, and the trainer notes that one); a slope or FLOP stage may come first
         const pending = trainer.config.stages[progression.stage];
         const pendingEnd = pending === undefined ? null : trainer.stageEndStep(pending);
-        const growsFirst = pending !== undefined && (pendingEnd === null || pendingEnd < (f.steps ?? 0));
-        if (f.steps !== undefined && !growsFirst && isMainRank()) {
+        if (f.steps !== undefined && isMainRank()) {
+          const last = pendingEnd !== null && pendingEnd < f.steps ? pendingEnd : f.steps;
+          const unless =
+            pending !== undefined && pendingEnd === null
+              ? ` — unless stages[${progression.stage}]'s ${pending.grow.op} growth comes first and sets a schedule of its own`
+              : '';
           // (the next step is at position schedulePos + 1: learningRate's numbering)
           const first = progression.schedulePos + 1;
-          const past = pastHorizon(schedule, first, first + (f.steps - progression.step) - 1);
+          const past = pastHorizon(schedule, first, first + (last - progression.step) - 1);
           if (past.rewarming > 0)
             process.stderr.write(
               `staged-lm: note: the re-warmup after the growth (${schedule.restart!.rewarmup} steps from position ${schedule.restart!.at}) runs past the schedule's horizon (lr.total ${schedule.total}): ` +
-                `${past.rewarming} of these steps still rise towards its final rate ${schedule.final.toPrecision(4)}, and the rate never decays\n`,
+                `${past.rewarming} of these steps still rise towards its final rate ${schedule.final.toPrecision(4)}, and the rate never decays${unless}\n`,
             );
           if (past.atFinal > 0)
             process.stderr.write(
-              `staged-lm: note: the learning-rate schedule reaches its end (lr.total ${schedule.total}) before step ${f.steps}: ` +
-                `the last ${past.atFinal} steps train at its final rate ${schedule.final.toPrecision(4)}\n`,
+              `staged-lm: note: the learning-rate schedule reaches its end (lr.total ${schedule.total}) before step ${last}: ` +
+                `the last ${past.atFinal} steps ${last < f.steps ? 'before the growth ' : ''}train at its final rate ${schedule.final.toPrecision(4)}${unless}\n`,
             );
         }
       } else {

@@ -33,11 +33,19 @@ function valSettings(dir: string): Record<string, unknown> | null {
   const path = join(dir, 'checkpoint', 'state.json');
   if (!existsSync(path)) return null;
   try {
-    const state = JSON.parse(readFileSync(path, 'utf8')) as { extra?: { run?: Record<string, unknown> } };
+    const state = JSON.parse(readFileSync(path, 'utf8')) as { extra?: { run?: Record<string, unknown>; loader?: Record<string, unknown> } };
     const run = state.extra?.run;
     if (run === undefined) return null;
     const evalBatches = (run.eval as { batches?: unknown } | undefined)?.batches;
-    return { seqLen: run.seqLen, data: run.data, 'eval.batches': evalBatches, batchSize: run.batchSize };
+    // the loader's values are the resolved ones (seqLen defaults to the model's context); an
+    // evaluation scores eval.batches batches of batchSize windows of seqLen tokens
+    const loader = state.extra?.loader ?? {};
+    return {
+      seqLen: loader.seqLen ?? run.seqLen,
+      batchSize: loader.batchSize ?? run.batchSize,
+      'eval.batches': evalBatches,
+      data: run.data,
+    };
   } catch {
     return null;
   }
@@ -49,10 +57,19 @@ export function compareWithBaseline(run: RunCurves, baseline: RunCurves, runDir:
   if (last === undefined) return null;
   const notes: string[] = [];
   if (baseline.growths.length > 0) notes.push(`the baseline grew (at step ${baseline.growths[0].step}): it is not a from-scratch run`);
-  const growStep = run.growths[0]?.step ?? null;
-  if (growStep === null) notes.push('the run never grew: its curve is compared as it is, not as a staged run');
+  else if (baseline.stages[0].stage > 0)
+    notes.push(`the baseline's log starts at stage ${baseline.stages[0].stage}, after a growth: it is not a from-scratch run`);
+  if (baseline.earlyStop !== null) notes.push(`the baseline stopped early (step ${baseline.earlyStop}): its final loss is not its best`);
+  if (baseline.initFrom !== null) notes.push(`the baseline is a fine-tune of ${baseline.initFrom}: its FLOPs leave out the pretraining`);
+  // a log resumed into its directory after the run grew starts grown (its first stage is > 0)
+  const grownAtStart = run.stages[0].stage > 0;
+  const growStep = grownAtStart ? -Infinity : (run.growths[0]?.step ?? null);
+  if (grownAtStart) notes.push(`the run's log starts at stage ${run.stages[0].stage}, after a growth: its counters carry what came before`);
+  else if (growStep === null) notes.push('the run never grew: its curve is compared as it is, not as a staged run');
   const before = growStep === null ? [] : run.val.filter((v) => v.step <= growStep);
-  const after = growStep === null ? run.val : run.val.filter((v) => v.step > growStep);
+  // from the evaluation at the growth on: growth keeps the function, so the crossing may lie
+  // between it and the first evaluation after
+  const after = growStep === null ? run.val : [...before.slice(-1), ...run.val.filter((v) => v.step > growStep)];
   const smallReached = before.some((v) => v.loss <= last.loss);
   if (smallReached)
     notes.push(
@@ -61,7 +78,7 @@ export function compareWithBaseline(run: RunCurves, baseline: RunCurves, runDir:
   const a = valSettings(runDir);
   const b = valSettings(baselineDir);
   if (a !== null && b !== null) {
-    const differ = Object.keys(a).filter((k) => k !== 'batchSize' && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    const differ = Object.keys(a).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
     if (differ.length > 0)
       notes.push(
         `the runs' validation losses are not taken alike (${differ.map((k) => `${k} ${JSON.stringify(a[k])} vs ${JSON.stringify(b[k])}`).join(', ')}): they do not compare`,
@@ -89,13 +106,13 @@ export function compareWithBaseline(run: RunCurves, baseline: RunCurves, runDir:
 
 /** The comparison in a few lines (report's output). */
 export function formatComparison(c: BaselineComparison): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const saved = (x: number) => (x >= 0 ? `saving ${(100 * x).toFixed(1)}%` : `no saving: ${(-100 * x).toFixed(1)}% more`);
   const lines = [
     `baseline: val loss ${c.baselineLoss.toFixed(4)} at step ${c.baselineStep} (${c.baselineFlops.toExponential(3)} FLOPs${c.baselineCompute === null ? '' : `, compute 6·N·tokens ${c.baselineCompute.toExponential(3)}`})`,
     c.stagedFlops === null
       ? "the run does not reach the baseline's final loss after it grew: no saving to state"
-      : `the run reaches it at step ${Math.round(c.stagedStep as number)} (${c.stagedFlops.toExponential(3)} FLOPs: saving ${pct(c.saving as number)}` +
-        (c.computeSaving === null ? ')' : `; in 6·N·tokens, the paper's measure: ${pct(c.computeSaving)})`),
+      : `the run reaches it at step ${Math.round(c.stagedStep as number)} (${c.stagedFlops.toExponential(3)} FLOPs: ${saved(c.saving as number)}` +
+        (c.computeSaving === null ? ')' : `; in 6·N·tokens, the paper's measure: ${saved(c.computeSaving)})`),
   ];
   for (const n of c.notes) lines.push(`note: ${n}`);
   return lines.join('\n');

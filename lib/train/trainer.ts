@@ -20,7 +20,15 @@ import { GPT } from '../nn/gpt';
 import { kaplanParams, nonEmbeddingParams, paddedVocab, trainingFlopsPerToken, type GPTConfig } from '../nn/config';
 import { AdamW } from '../optim/adamw';
 import { GradScaler, type GradScalerState } from '../optim/grad-scaler';
-import { kaplanPeakLr, learningRate, parseSchedule, type Schedule, rewarmupPastHorizonNote, wsdEndingAt } from '../optim/schedule';
+import {
+  kaplanPeakLr,
+  learningRate,
+  parseSchedule,
+  pastHorizon,
+  type Schedule,
+  rewarmupPastHorizonNote,
+  wsdEndingAt,
+} from '../optim/schedule';
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, referenceCOpNote, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
@@ -631,12 +639,6 @@ export class Trainer {
   }
 
   /**
-   * Notes on where the run ends: a stage still to come that ends at or after the last step by a
-   * step or token count (it will not grow in this run); with endAt 'schedule', an end that is not
-   * config.steps. (A run that ends with its schedule ends later after each growth: only the next
-   * stage is sure to lie past it, and the notes are made again at each growth that moves the end.)
-   */
-  /**
    * At a run's end, the stage it did not grow out of where nothing said so at its start (a FLOP
    * budget, the slope trigger): a run that ends at the small size without a word reads as done. A
    * trigger that fired at the last evaluation grows first thing in a resumed run.
@@ -648,7 +650,9 @@ export class Trainer {
     const at = `stages[${k}] (${st.grow.op} growth)`;
     if (st.until.flops !== undefined)
       return [
-        `staged-lm: note: ${at} ends at ${st.until.flops.toExponential(3)} FLOPs; the run ended at ${this.progression.flops.toExponential(3)}: it did not grow`,
+        this.stageEnded(st)
+          ? `staged-lm: note: ${at}: the run reached its ${st.until.flops.toExponential(3)} FLOPs at the last step ${this.progression.step}, as it ended: it did not grow (train --resume with more --steps grows first)`
+          : `staged-lm: note: ${at} ends at ${st.until.flops.toExponential(3)} FLOPs; the run ended at ${this.progression.flops.toExponential(3)}: it did not grow`,
       ];
     return [
       this.stageEnded(st)
@@ -663,6 +667,12 @@ export class Trainer {
     return stage.until.tokens === undefined ? null : Math.ceil(stage.until.tokens / this.tokensPerStep);
   }
 
+  /**
+   * Notes on where the run ends: a stage still to come that ends at or after the last step by a
+   * step or token count (it will not grow in this run); with endAt 'schedule', an end that is not
+   * config.steps. (A run that ends with its schedule ends later after each growth: only the next
+   * stage is sure to lie past it, and the notes are made again at each growth that moves the end.)
+   */
   private endNotes(steps: number): string[] {
     const notes: string[] = [];
     if (this.config.endAt === 'schedule' && this.progression.stage === 0 && this.progression.step === 0 && steps !== this.config.steps)
@@ -1244,8 +1254,10 @@ export class Trainer {
           }
           const late = rewarmupPastHorizonNote(this.schedule);
           if (late !== null) progress.note(`staged-lm: note: ${late} (a shorter grow.rewarmup fits)`);
-          // a re-warmup the run ends inside of: the grown model never trains at its full rate
-          const rewarmup = this.schedule.restart?.rewarmup ?? 0;
+          // a re-warmup the run ends inside of: the grown model never trains at its full rate (only
+          // where this growth placed it: mlp and heads growth keep the schedule, an old restart too)
+          const restart = this.schedule.restart;
+          const rewarmup = restart !== undefined && restart.at === this.progression.schedulePos ? restart.rewarmup : 0;
           if (late === null && g.step + rewarmup > steps)
             progress.note(
               `staged-lm: note: the re-warmup after this growth (${rewarmup} steps) ends at step ${g.step + rewarmup}, after this run's last step ${steps}: the run ends with the rate still rising (a shorter grow.rewarmup fits)`,
@@ -1254,6 +1266,18 @@ export class Trainer {
           if (this.schedule.kind !== 'constant' && end < this.schedule.total)
             progress.note(
               `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
+            );
+          // (the steps of this schedule before the next growth at a known step, if one comes first)
+          const nextEnd = next === undefined ? null : this.stageEndStep(next);
+          const last = nextEnd !== null && nextEnd < steps ? nextEnd : steps;
+          const atFinal = pastHorizon(
+            this.schedule,
+            this.progression.schedulePos + 1,
+            this.progression.schedulePos + (last - this.progression.step),
+          ).atFinal;
+          if (late === null && atFinal > 0)
+            progress.note(
+              `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos} and reaches its end (lr.total ${this.schedule.total}) before step ${last}: the last ${atFinal} steps train at its final rate ${this.schedule.final.toPrecision(4)}`,
             );
           save(checkpointDir);
           windowStart = performance.now();

@@ -585,7 +585,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(metricsLines(join(dir, 'run')).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it('train --resume --steps past a pending growth: no note about the current schedule, which the growth replaces', async () => {
+  it('train --resume --steps past a pending growth: the schedule notes count each schedule to its own end', async () => {
     await cli([
       'train',
       '--config',
@@ -599,7 +599,13 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     const r = await cli(['train', '--resume', 'pending', '--steps', '8', '--no-progress']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/step 5: grew depth/);
-    expect(r.stderr).not.toMatch(/reaches its end \(lr\.total 4\) before step 8/);
+    // the current schedule governs step 5 only (the growth sets its own) …
+    expect(r.stderr).toMatch(/reaches its end \(lr\.total 4\) before step 5: the last 1 steps before the growth train at its final rate/);
+    expect(r.stderr).not.toMatch(/before step 8: the last 4 steps/);
+    // … and the grown one, resumed at R = round(5 / 1.412) = 4 of its 4, the 3 steps after it
+    expect(r.stderr).toMatch(
+      /note: the schedule resumes at position 4 and reaches its end \(lr\.total 4\) before step 8: the last 3 steps train at its final rate/,
+    );
   });
 
   it('grow --op width --json doubles the width at the same loss; train --resume continues the grown run', async () => {

@@ -148,30 +148,6 @@ describe('1. slope reports where the online trigger first fires', () => {
   });
 });
 
-describe('1b. an implied saving the law cannot stand behind', () => {
-  test('S_opt < S_pre (the law would have the large model done before the small one grew) is called out', async () => {
-    // slopes of −0.1, then −0.01: the windowed σ reaches (3·(−0.01) + 2·(−0.1))/5 = −0.046 where the
-    // depth trigger fires, where the law's S_opt/S_pre is 0.85 (above 1/c_op: a saving is computed)
-    let x = 9;
-    let y = Math.log10(8);
-    const recs = [{ step: 100, compute: 10 ** x, valLoss: 10 ** y }];
-    [...Array(7).fill(-0.1), -0.01, -0.01, -0.01, -0.01].forEach((g: number, i) => {
-      x += 0.05;
-      y += g * 0.05;
-      recs.push({ step: 100 * (i + 2), compute: 10 ** x, valLoss: 10 ** y });
-    });
-    const file = join(dir, 'flat.jsonl');
-    writeFileSync(file, toJsonl(recs));
-    const r = JSON.parse(await run(['slope', '--log', file, '--json']));
-    expect(r.sigma).toBeCloseTo(-0.046, 9);
-    expect(r.sOptOverSPre).toBeLessThan(1);
-    expect(r.saving).not.toBeNull();
-    expect(await run(['slope', '--log', file])).toMatch(
-      /S_opt < S_pre: by the law the large model would finish in fewer steps than the small one has taken, so the law does not describe this run/,
-    );
-  });
-});
-
 describe('2. end-of-session evaluations (valOffInterval)', () => {
   /** A resumed run's log: evaluations every 100 steps, and sessions that ended at 1150, 2050 and 2930. */
   function resumedLog(): { recs: object[]; onInterval: { step: number; compute: number; loss: number }[] } {
@@ -467,7 +443,7 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
     expect(j.comparison.computeSaving).toBeCloseTo(1 - 3000 / 4800, 12);
     expect(typeof j.table).toBe('string');
     expect(await run(['report', '--run', staged, '--baseline', base])).toMatch(
-      /the run reaches it at step 4 \(5\.000e\+3 FLOPs: saving 37\.5%; in 6·N·tokens, the paper's measure: 37\.5%\)/,
+      /the run reaches it at step 4 \(5\.000e\+3 FLOPs: saving 37\.5%; in 6·N·tokens, the paper's measure: saving 37\.5%\)/,
     );
   });
 
@@ -499,6 +475,41 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
     expect(JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes).toContainEqual(
       "the runs' validation losses are not taken alike (seqLen 64 vs 128): they do not compare",
     );
+    // the loader's resolved values win (an evaluation scores eval.batches × batchSize windows)
+    for (const [d, batchSize] of [
+      [early, 4],
+      [base, 8],
+    ] as const)
+      writeFileSync(
+        join(d, 'checkpoint', 'state.json'),
+        JSON.stringify({ extra: { run: { data: 'embedded', eval: { batches: 8 } }, loader: { seqLen: 64, batchSize } } }),
+      );
+    expect(JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes).toContainEqual(
+      "the runs' validation losses are not taken alike (batchSize 4 vs 8): they do not compare",
+    );
+  });
+
+  test('the crossing may lie between the evaluation at the growth and the next; a log that starts grown; no saving', async () => {
+    const base = log('base3', [5, 4.5, 4.0, 3.5], null);
+    // 4.2 at the growth (step 2), 3.0 at step 3: 3.5 is reached at step 2 + 0.7/1.2
+    const fast = JSON.parse(await run(['report', '--run', log('fast', [5, 4.2, 3.0], 2), '--baseline', base, '--json'])).comparison;
+    expect(fast.stagedStep).toBeCloseTo(2 + 0.7 / 1.2, 12);
+    // a log resumed after its growth: every point counts, no "never grew"
+    const d = join(dir, 'resumed-grown');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(
+      join(d, 'metrics.jsonl'),
+      toJsonl([
+        { event: 'resume', step: 10, stage: 1, tokens: 1000, flops: 20000, compute: 12000, size: { nLayer: 2, nEmbd: 16 } },
+        { step: 11, tokens: 1100, flops: 22000, compute: 13200, loss: 3.6, valLoss: 3.6 },
+        { step: 12, tokens: 1200, flops: 24000, compute: 14400, loss: 3.4, valLoss: 3.4 },
+      ]),
+    );
+    const r = JSON.parse(await run(['report', '--run', d, '--baseline', base, '--json'])).comparison;
+    expect(r.notes).toEqual(["the run's log starts at stage 1, after a growth: its counters carry what came before"]);
+    expect(r.stagedStep).toBeCloseTo(11.5, 12);
+    // more compute than the baseline: said as such
+    expect(await run(['report', '--run', d, '--baseline', base])).toMatch(/\(2\.300e\+4 FLOPs: no saving: 475\.0% more;/);
   });
 });
 

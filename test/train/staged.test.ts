@@ -391,6 +391,17 @@ describe('staged runs', () => {
       ),
     );
     expect(rewarm.filter((l) => l.includes('did not'))).toEqual([]);
+    // an mlp growth keeps the schedule, the depth growth's restart with it: that re-warmup (steps
+    // 10–30) is not this growth's, and ends before the last step
+    const kept = await linesOf({
+      steps: 40,
+      lr: { ...staged.lr, total: 40 },
+      stages: [
+        { until: { steps: 10 }, grow: { op: 'depth', rewarmup: 20 } },
+        { until: { steps: 25 }, grow: { op: 'mlp', splitNoiseStd: 0.01 } },
+      ],
+    });
+    expect(kept.filter((l) => l.includes('re-warmup'))).toEqual([]);
     // a slope stage without evaluations is refused by the config, before anything runs
     expect(() => Trainer.create({ ...staged, eval: { interval: 0 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] })).toThrow(
       /eval\.interval: a stage that ends on the slope trigger reads the validation curve: it needs eval\.interval > 0/,
