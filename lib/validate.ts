@@ -3,8 +3,14 @@
 import type { z } from 'zod';
 
 /** zod's issues as `path: message; …` (`root` names a problem with the whole value). */
-export function formatIssues(error: z.ZodError, root = '(root)'): string {
-  return error.issues.map((i) => `${i.path.join('.') || root}: ${message(i)}`).join('; ');
+export function formatIssues(error: z.ZodError, root = '(root)', prefix?: string): string {
+  // (prefix: where the validated value sits in a larger one, e.g. 'model' in a run config)
+  return error.issues
+    .map((i) => {
+      const path = [...(prefix === undefined ? [] : [prefix]), ...i.path].join('.');
+      return `${path || root}: ${message(i)}`;
+    })
+    .join('; ');
 }
 
 /**

@@ -39,10 +39,11 @@ export type GPTConfigInput = z.input<typeof GPTConfigSchema>;
 export type GPTConfig = z.infer<typeof GPTConfigSchema> & { mlpWidth: number; headSize: number };
 
 /** Validates a config and fills in defaults; errors name the field. */
-export function parseGPTConfig(input: GPTConfigInput): GPTConfig {
+/** Validates a model config; `at`: where it sits in a larger config (the run config's 'model'), for the messages. */
+export function parseGPTConfig(input: GPTConfigInput, at?: string): GPTConfig {
   const r = GPTConfigSchema.safeParse(input);
   if (!r.success) {
-    throw new Error(`invalid model config: ${formatIssues(r.error, '(config)')}`);
+    throw new Error(`invalid model config: ${formatIssues(r.error, '(config)', at)}`);
   }
   return { ...r.data, mlpWidth: r.data.mlpWidth ?? 4 * r.data.nEmbd, headSize: r.data.headSize ?? r.data.nEmbd / r.data.nHead };
 }
@@ -64,9 +65,9 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
-export function presetConfig(name: string, overrides: Partial<GPTConfigInput> = {}): GPTConfig {
+export function presetConfig(name: string, overrides: Partial<GPTConfigInput> = {}, at?: string): GPTConfig {
   if (!(name in PRESETS)) throw new Error(`unknown preset '${name}' (expected one of ${PRESET_NAMES.join(', ')})`);
-  return parseGPTConfig({ ...PRESETS[name as PresetName], ...overrides });
+  return parseGPTConfig({ ...PRESETS[name as PresetName], ...overrides }, at);
 }
 
 /** Vocabulary rows in the model: vocabSize rounded up to a multiple of vocabMultiple (50257 → 50304). */

@@ -397,10 +397,10 @@ export function resolveModel(spec: RunConfig['model']): GPTConfig {
   if (typeof spec === 'string') return presetConfig(spec);
   if ('preset' in spec && typeof spec.preset === 'string') {
     const { preset, ...overrides } = spec;
-    return presetConfig(preset, overrides as Partial<GPTConfigInput>);
+    return presetConfig(preset, overrides as Partial<GPTConfigInput>, 'model');
   }
   const full = GPTConfigSchema.safeParse(spec);
   if (!full.success)
-    throw new Error(`model: not a preset (${PRESET_NAMES.join(', ')}) nor a valid config: ${formatIssues(full.error, '(model)')}`);
-  return parseGPTConfig(full.data);
+    throw new Error(`model: not a preset (${PRESET_NAMES.join(', ')}) nor a valid config: ${formatIssues(full.error, '(model)', 'model')}`);
+  return parseGPTConfig(full.data, 'model');
 }

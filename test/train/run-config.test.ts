@@ -1,9 +1,10 @@
-// The README's run configs parse as they stand, and its reference recipe is spec/growth.md's
+// Run configs: the README's parse as they stand, and its reference recipe is spec/growth.md's
 // ("Reference training recipe"): β (0.9, 0.98), ε 1e-6, no bias correction, no weight decay, no
-// clipping, dropout 0.1, 512 × 1024 tokens per step, warmup 3000, linear decay to 0 at 250k.
+// clipping, dropout 0.1, 512 × 1024 tokens per step, warmup 3000, linear decay to 0 at 250k. A
+// model's errors name their place in the run config.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseRunConfig } from '../../lib/train/config';
+import { parseRunConfig, resolveModel } from '../../lib/train/config';
 import { defaultSchedule } from '../../lib/train/trainer';
 import { presetConfig } from '../../lib/nn/config';
 
@@ -30,5 +31,16 @@ describe("the README's run configs", () => {
     const m = c.model as { preset: string; dropout: Record<string, number> };
     expect(m.dropout).toEqual({ embedding: 0.1, attention: 0.1, residual: 0.1 });
     expect(presetConfig(m.preset as 'paper-base-half-width').nEmbd * 2).toBe(presetConfig('paper-base').nEmbd);
+  });
+});
+
+describe('a run config’s model errors name their place in the run config', () => {
+  it('model.<key>, for a preset with overrides and for a full config', () => {
+    const cases: [object, RegExp][] = [
+      [{ preset: 'tiny', nEmbed: 64 }, /invalid model config: model: Unrecognized key: "nEmbed"/],
+      [{ preset: 'tiny', nHead: 0 }, /invalid model config: model\.nHead: /],
+      [{ nLayer: 1, nHead: 2, nEmbd: 32, contextLength: 8, dropout: { residual: 2 } }, /model\.dropout\.residual: /],
+    ];
+    for (const [model, message] of cases) expect(() => resolveModel(model as never)).toThrow(message);
   });
 });
