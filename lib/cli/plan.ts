@@ -233,6 +233,7 @@ interface FitFlags {
   points?: string;
   run: string[];
   batchTokens?: number;
+  minSteps?: number;
   out?: string;
   json?: boolean;
 }
@@ -264,6 +265,11 @@ export function registerFit(program: Command): void {
       "tokens per step: converts points given in tokens, and records that the steps are at this fixed batch (default: the runs' tokens per step, which must agree)",
       positiveNumber('--batch-tokens'),
     )
+    .option(
+      '--min-steps <S>',
+      'leave out points before step S (the warmup and the first drop, where L(N, S) does not hold yet)',
+      positiveNumber('--min-steps'),
+    )
     .option('--out <file>', 'write the fit (constants under `law`, the fixed batch as `batchTokens`, errors) as JSON')
     .option('--json', 'print one JSON object')
     .action((f: FitFlags) => {
@@ -294,12 +300,16 @@ export function registerFit(program: Command): void {
           `fit: --run ${other.run} trains ${other.tokensPerStep} tokens per step, but ${f.batchTokens !== undefined ? `--batch-tokens is ${f.batchTokens}` : `--run ${batches[0].run} ${agreed}`}: ` +
             'the steps S of one fit must be steps at one batch (give the points in tokens instead)',
         );
-      const result = fitScalingLaw(points, agreed === undefined ? {} : { batchTokens: agreed });
+      // (a point's step: S, or its tokens at the agreed batch)
+      const stepOf = (p: FitPoint) => p.S ?? (p.tokens !== undefined && agreed !== undefined ? p.tokens / agreed : undefined);
+      const kept = f.minSteps === undefined ? points : points.filter((p) => (stepOf(p) ?? Infinity) >= f.minSteps!);
+      const leftOut = points.length - kept.length;
+      const result = { ...fitScalingLaw(kept, agreed === undefined ? {} : { batchTokens: agreed }), leftOut };
       if (f.out !== undefined) writeFileSync(f.out, JSON.stringify(result, null, 2) + '\n');
       const l = result.law;
       output(f.json, result, () =>
         [
-          `fitted on ${result.points} points: Nc = ${l.Nc.toExponential(4)}, αN = ${l.alphaN.toFixed(4)}, Sc = ${l.Sc.toExponential(4)}, αS = ${l.alphaS.toFixed(4)} (B* = ${l.Bstar.toExponential(3)}, αB = ${l.alphaB} kept)`,
+          `fitted on ${result.points} points${leftOut > 0 ? ` (${leftOut} before step ${f.minSteps} left out)` : ''}: Nc = ${l.Nc.toExponential(4)}, αN = ${l.alphaN.toFixed(4)}, Sc = ${l.Sc.toExponential(4)}, αS = ${l.alphaS.toFixed(4)} (B* = ${l.Bstar.toExponential(3)}, αB = ${l.alphaB} kept)`,
           `error: RMS ${(100 * result.rmsRelativeError).toFixed(2)}%, max ${(100 * result.maxRelativeError).toFixed(2)}% (relative loss)${result.converged ? '' : '; did not converge'}` +
             // four constants from n points: with few to spare the error says little about the law
             (result.points - 4 < 4

@@ -239,6 +239,15 @@ describe('4. a law fitted at a fixed batch plans in that batch’s tokens', () =
     const lawFile = join(dir, 'law512.json');
     const fitOut = await run(['fit', '--points', join(dir, 'tok.json'), '--batch-tokens', String(B), '--out', lawFile]);
     expect(fitOut).toMatch(/steps are at a fixed batch of 512 tokens/);
+    // points before step 1000 (given in tokens: at the batch) left out: 2 of 6 per size
+    const late = JSON.parse(
+      await run(['fit', '--points', join(dir, 'tok.json'), '--batch-tokens', String(B), '--min-steps', '1000', '--json']),
+    );
+    expect(late).toMatchObject({ points: 16, leftOut: 8 });
+    expect(late.law.alphaN).toBeCloseTo(law.alphaN, 4);
+    expect(await run(['fit', '--points', join(dir, 'tok.json'), '--batch-tokens', String(B), '--min-steps', '1000'])).toMatch(
+      /fitted on 16 points \(8 before step 1000 left out\)/,
+    );
     expect(JSON.parse(readFileSync(lawFile, 'utf8')).batchTokens).toBe(B);
     const L = 3.5;
     const p = JSON.parse(await run(['plan', '--law', lawFile, '--target-loss', String(L), '--stages', '1', '--json']));
