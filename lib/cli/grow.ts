@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { referenceCOpNote } from '../growth';
+import { symmetryNote } from '../growth/symmetry';
 import { rewarmupPastHorizonNote } from '../optim/schedule';
 import { growthOptions } from '../train/config';
 import { Trainer, type ModelSize } from '../train/trainer';
@@ -133,12 +134,20 @@ export function registerGrow(program: Command): void {
           },
           trainer.config.lr.peak,
         );
+        const before = trainer.modelConfig;
         const event = trainer.grow(f.op, opts);
         trainer.save(target);
         const late = rewarmupPastHorizonNote(trainer.schedule);
         if (late !== null) process.stderr.write(`staged-lm: note: ${late} (grow with a shorter --rewarmup)\n`);
         const guess = referenceCOpNote(f.op, f.factor, f.cOp !== undefined);
         if (guess !== null) process.stderr.write(`staged-lm: note: ${guess} (give --c-op)\n`);
+        // (the model as it was grown from: its dropout is what the grown one keeps where --dropout sets none)
+        const symmetry = symmetryNote(f.op, { dropout: f.dropout, noiseStd: f.noise, splitNoiseStd: f.splitNoise }, before.dropout, {
+          dropout: '--dropout',
+          noise: '--noise',
+          split: '--split-noise',
+        });
+        if (symmetry !== null) process.stderr.write(`staged-lm: note: this ${symmetry}\n`);
         output(f.json, { ...event, checkpoint: target }, () =>
           [
             `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,

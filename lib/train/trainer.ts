@@ -32,6 +32,7 @@ import {
 import { emptyCache, manualSeed, setTF32, tf32Enabled, withAutocast } from '../runtime';
 import { grow, referenceCOpNote, type GrowthOperator, type Progression, type TrainState } from '../growth';
 import { instantiate, stateOf } from '../growth/model-state';
+import { symmetryNote } from '../growth/symmetry';
 import { keep, tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { packageVersion } from '../cli/version';
@@ -698,15 +699,13 @@ export class Trainer {
     const notes: string[] = [];
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
-      const { op, dropout, noiseStd, splitNoiseStd } = st.grow;
-      const modelDropout = Math.max(this.modelConfig.dropout.attention, this.modelConfig.dropout.residual);
-      const split = (splitNoiseStd ?? 0) > 0;
-      // embedding dropout (kept through growth) masks the two copies of each residual unit apart
-      const embedding = this.modelConfig.dropout.embedding > 0;
-      if ((op === 'width' || op === 'both') && !((dropout ?? modelDropout) > 0 || embedding || (noiseStd ?? 0) > 0 || split))
-        notes.push(
-          `staged-lm: note: stages[${i}]'s width growth has nothing to break the symmetry of its copies (no dropout, noiseStd or splitNoiseStd): they stay identical`,
-        );
+      const { op } = st.grow;
+      const symmetry = symmetryNote(op, st.grow, this.modelConfig.dropout, {
+        dropout: 'dropout',
+        noise: 'noiseStd',
+        split: 'splitNoiseStd',
+      });
+      if (symmetry !== null) notes.push(`staged-lm: note: stages[${i}]'s ${symmetry}`);
       const guess = referenceCOpNote(op, st.grow.factor, st.grow.cOp !== undefined || st.grow.alignTo !== undefined);
       if (guess !== null)
         notes.push(`staged-lm: note: stages[${i}]: ${guess} (give grow.cOp, or grow.alignTo a from-scratch run's log to measure it)`);
@@ -725,15 +724,6 @@ export class Trainer {
           `staged-lm: note: stages[${i}]: the slope trigger's default threshold ${TRIGGER_THRESHOLDS[op]} is that of ${op} growth ×2; Kaplan's law puts the optimal growth point at σ = ${lawSigma(k)} for ×${k} (${lawSigma(2)} for ×2): give until.slope.threshold`,
         );
       }
-      // dropout acts on the MLP's averaged output, never on its copied units; attention dropout does tell heads apart
-      if (op === 'mlp' && !split)
-        notes.push(
-          `staged-lm: note: stages[${i}]'s mlp growth has no splitNoiseStd: its copied units get equal gradients and stay identical (dropout cannot tell them apart)`,
-        );
-      if (op === 'heads' && !split && !(this.modelConfig.dropout.attention > 0))
-        notes.push(
-          `staged-lm: note: stages[${i}]'s heads growth has nothing to break the symmetry of its copies (no attention dropout or splitNoiseStd): they stay identical`,
-        );
     });
     return notes;
   }

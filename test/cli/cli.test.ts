@@ -609,8 +609,13 @@ describe('--json output and a small run: train → eval, sample → resume', () 
   });
 
   it('grow --op width --json doubles the width at the same loss; train --resume continues the grown run', async () => {
-    const g = jsonOf(await cli(['grow', '--checkpoint', 'run', '--op', 'width', '--out', 'grown', '--json']));
+    const grown = await cli(['grow', '--checkpoint', 'run', '--op', 'width', '--out', 'grown', '--json']);
+    const g = jsonOf(grown);
     expect(g).toMatchObject({ event: 'growth', step: 6, op: 'width', from: { nEmbd: 32 }, to: { nEmbd: 64 } });
+    // the run has no dropout and no noise was asked for: said before the compute is spent
+    expect(grown.stderr).toMatch(
+      /note: this width growth has nothing to break the symmetry of its copies \(no --dropout, --noise or --split-noise\): they stay identical/,
+    );
     expect(Math.abs((g.lossAfter as number) - (g.lossBefore as number))).toBeLessThan(1e-4);
     const r = jsonOf(await cli(['train', '--resume', 'grown', '--steps', '8', '--json', '--no-progress']));
     expect(r).toMatchObject({ step: 8, interrupted: false });
@@ -622,6 +627,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect(g).toMatchObject({ event: 'growth', op: 'mlp', from: { nEmbd: 32, mlpWidth: 128 }, to: { nEmbd: 32, mlpWidth: 256 } });
     const human = await cli(['grow', '--checkpoint', 'run', '--op', 'mlp', '--out', 'mlp-human']);
     expect(human.stdout).toMatch(/grew mlp at step 6: 1×32 \(2 heads, MLP 128\) → 1×32 \(2 heads, MLP 256\)/);
+    expect(human.stderr).toMatch(/note: this mlp growth has no --split-noise: its copied units get equal gradients and stay identical/);
     const moved = Math.abs((g.lossAfter as number) - (g.lossBefore as number));
     expect(moved).toBeGreaterThan(0);
     expect(moved).toBeLessThan(1e-2);
