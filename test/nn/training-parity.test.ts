@@ -1,0 +1,87 @@
+// Six training steps against PyTorch: a 2-layer GPT-2 written independently in plain PyTorch
+// (test/fixtures/gpt-training-torch.py: float64, torch.optim.AdamW with decay on matrices and
+// embeddings only, clip_grad_norm_, warmup + cosine) from the same formula-made weights and the
+// same batches. The losses, gradient norms, rates and the final weights and moments must agree
+// to float64 rounding: the model, autograd, clipping, AdamW and the schedule together.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdamW } from '../../lib/optim/adamw';
+import { GPT, fromTypedArray, learningRate, noGrad, parseGPTConfig, parseSchedule, tidy } from '../imports';
+
+interface Reference {
+  config: { nLayer: number; nHead: number; nEmbd: number; contextLength: number; vocabSize: number };
+  batch: number;
+  peak: number;
+  warmup: number;
+  final: number;
+  steps: { step: number; lr: number; loss: number; gradNorm: number }[];
+  params: Record<string, { sum: number; sumSq: number; expAvgSumSq: number; expAvgSqSum: number }>;
+}
+
+const ref = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'gpt-training-torch.json'), 'utf8')) as Reference;
+
+/** The fixture's initial weights: the same formula as the Python script's `initial`. */
+function initial(k: number, name: string, shape: number[]): Float64Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const a = 0.7 * j + 1.3 * k;
+    v[j] =
+      name.includes('ln_') && name.endsWith('weight')
+        ? 1 + 0.1 * Math.sin(a)
+        : name.endsWith('bias')
+          ? 0.01 * Math.cos(a)
+          : 0.1 * Math.sin(a);
+  }
+  return v;
+}
+
+const relErr = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
+
+describe('training steps match PyTorch (float64)', () => {
+  it('losses, gradient norms, rates, final weights and moments', () => {
+    const { config: c, batch: B } = ref;
+    const model = new GPT(parseGPTConfig({ ...c, dropout: { embedding: 0, attention: 0, residual: 0 } }), { dtype: 'float64' });
+    const named = model.namedParameters();
+    // the same order as the script's list: embeddings, each block, the final LayerNorm
+    expect(named.map((p) => p.name)).toEqual(Object.keys(ref.params));
+    noGrad(() => named.forEach((p, k) => tidy(() => p.tensor.copy_(fromTypedArray(initial(k, p.name, p.tensor.shape), p.tensor.shape)))));
+    const opt = new AdamW(named, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+    const schedule = parseSchedule({ kind: 'cosine', peak: ref.peak, warmup: ref.warmup, total: ref.steps.length, final: ref.final });
+    const T = c.contextLength;
+    for (const s of ref.steps) {
+      const xs = new Float64Array(B * T);
+      const ys = new Float64Array(B * T);
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++) {
+          xs[b * T + t] = (3 * s.step + 5 * b + 7 * t) % c.vocabSize;
+          ys[b * T + t] = (3 * xs[b * T + t] + 1 + s.step) % c.vocabSize;
+        }
+      const lr = learningRate(schedule, s.step);
+      expect(relErr(lr, s.lr)).toBeLessThan(1e-15);
+      const { loss, norm } = tidy(() => {
+        const x = fromTypedArray(xs, [B, T], { dtype: 'int64' });
+        const y = fromTypedArray(ys, [B, T], { dtype: 'int64' });
+        const l = model.loss(x, y);
+        l.backward();
+        const n = opt.clipAndUpdate(1, lr);
+        return { loss: l.item(), norm: n.item() };
+      });
+      opt.zeroGrad();
+      expect(relErr(loss, s.loss)).toBeLessThan(1e-12);
+      expect(relErr(norm, s.gradNorm)).toBeLessThan(1e-11);
+    }
+    for (const p of named) {
+      const want = ref.params[p.name];
+      const m = opt.getMoments(p.name);
+      tidy(() => {
+        expect(relErr(p.tensor.sum().item(), want.sum)).toBeLessThan(1e-9);
+        expect(relErr(p.tensor.mul(p.tensor).sum().item(), want.sumSq)).toBeLessThan(1e-11);
+        // (squares: a sum of signed values can cancel to near nothing, and its relative error with it)
+        expect(relErr(m.expAvg.mul(m.expAvg).sum().item(), want.expAvgSumSq)).toBeLessThan(1e-10);
+        expect(relErr(m.expAvgSq.sum().item(), want.expAvgSqSum)).toBeLessThan(1e-10);
+      });
+    }
+    model.dispose();
+  });
+});
