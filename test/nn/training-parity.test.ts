@@ -3,14 +3,15 @@
 // embeddings only, clip_grad_norm_, warmup + cosine) from the same formula-made weights and the
 // same batches. The losses, gradient norms, rates and the final weights and moments must agree
 // to float64 rounding: the model, autograd, clipping, AdamW and the schedule together. And the same
-// run grown to width ×2 mid-run, against the script's own growth written from spec/growth.md's
-// table: the grown weights, moments and step train on as the reference's do.
+// run grown to width ×2 or depth ×2 mid-run, against the script's own growth written from
+// spec/growth.md: the grown weights, moments and step train on as the reference's do.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW } from '../../lib/optim/adamw';
 import {
   GPT,
   fromTypedArray,
+  growDepth,
   growWidth,
   instantiate,
   learningRate,
@@ -32,6 +33,8 @@ interface Reference {
   params: Record<string, ParamRef>;
   /** The same run grown to width ×2 after step `at` (spec/growth.md's table, the schedule kept), trained on. */
   grown: { at: number; steps: StepRef[]; params: Record<string, ParamRef> };
+  /** The same with depth ×2 (identity blocks interleaved, copied weights, zero moments). */
+  deepened: { at: number; steps: StepRef[]; params: Record<string, ParamRef> };
 }
 type StepRef = { step: number; lr: number; loss: number; gradNorm: number };
 type ParamRef = { sum: number; sumSq: number; expAvgSumSq: number; expAvgSqSum: number };
@@ -125,24 +128,24 @@ describe('training steps match PyTorch (float64)', () => {
     opt.dispose();
   });
 
-  it('grown to width ×2 mid-run (weights, moments, step), it trains on as the reference grown by the spec does', () => {
+  it.each([
+    ['width', ref.grown],
+    ['depth', ref.deepened],
+  ] as const)('grown (%s ×2) mid-run — weights, moments, step — it trains on as the reference grown by the spec does', (op, want) => {
     const { model, opt } = start();
-    const at = ref.grown.at;
+    const at = want.at;
     trainAlong(model, opt, ref.steps.slice(0, at));
     const state = stateOf(model, opt, schedule, { step: at, tokens: 0, flops: 0, stage: 0, schedulePos: at });
     // the schedule kept (the reference keeps its rates): this checks the weights, moments and step
-    const grown = instantiate(growWidth(state, { schedule: false }), {
-      adopt: true,
-      optimizer: { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 },
-    });
+    const next = op === 'width' ? growWidth(state, { schedule: false }) : growDepth(state, { schedule: false });
+    const grown = instantiate(next, { adopt: true, optimizer: { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 } });
     model.dispose();
     opt.dispose();
-    expect(grown.model.config.nEmbd).toBe(2 * ref.config.nEmbd);
     expect(grown.optimizer.step).toBe(at);
     // the first grown step's loss is the small model's at that step: the function is kept
-    expect(ref.grown.steps[0].loss).toBe(ref.steps[at].loss);
-    trainAlong(grown.model, grown.optimizer, ref.grown.steps);
-    expectParams(grown.model, grown.optimizer, ref.grown.params);
+    expect(want.steps[0].loss).toBe(ref.steps[at].loss);
+    trainAlong(grown.model, grown.optimizer, want.steps);
+    expectParams(grown.model, grown.optimizer, want.params);
     grown.model.dispose();
     grown.optimizer.dispose();
   });
