@@ -304,6 +304,8 @@ export function registerFit(program: Command): void {
       const stepOf = (p: FitPoint) => p.S ?? (p.tokens !== undefined && agreed !== undefined ? p.tokens / agreed : undefined);
       const kept = f.minSteps === undefined ? points : points.filter((p) => (stepOf(p) ?? Infinity) >= f.minSteps!);
       const leftOut = points.length - kept.length;
+      if (leftOut > 0 && kept.length < 5)
+        throw new Error(`fit: --min-steps ${f.minSteps} leaves ${kept.length} of the ${points.length} points: the fit needs at least 5`);
       const result = { ...fitScalingLaw(kept, agreed === undefined ? {} : { batchTokens: agreed }), leftOut };
       if (f.out !== undefined) writeFileSync(f.out, JSON.stringify(result, null, 2) + '\n');
       const l = result.law;

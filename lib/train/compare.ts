@@ -67,9 +67,10 @@ export function compareWithBaseline(run: RunCurves, baseline: RunCurves, runDir:
   if (grownAtStart) notes.push(`the run's log starts at stage ${run.stages[0].stage}, after a growth: its counters carry what came before`);
   else if (growStep === null) notes.push('the run never grew: its curve is compared as it is, not as a staged run');
   const before = growStep === null ? [] : run.val.filter((v) => v.step <= growStep);
-  // from the evaluation at the growth on: growth keeps the function, so the crossing may lie
-  // between it and the first evaluation after
-  const after = growStep === null ? run.val : [...before.slice(-1), ...run.val.filter((v) => v.step > growStep)];
+  // from an evaluation at the growth step on (growth keeps the function, so the crossing may lie
+  // between it and the first evaluation after); one before the growth is the small model's curve
+  const atGrowth = before.filter((v) => v.step === growStep);
+  const after = growStep === null ? run.val : [...atGrowth, ...run.val.filter((v) => v.step > growStep)];
   const smallReached = before.some((v) => v.loss <= last.loss);
   if (smallReached)
     notes.push(

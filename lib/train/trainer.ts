@@ -1260,6 +1260,10 @@ export class Trainer {
           // (the steps of this schedule before the next growth at a known step, if one comes first)
           const nextEnd = next === undefined ? null : this.stageEndStep(next);
           const last = nextEnd !== null && nextEnd < steps ? nextEnd : steps;
+          const unless =
+            next !== undefined && nextEnd === null
+              ? ` — unless stages[${this.progression.stage}]'s ${next.grow.op} growth comes first and sets a schedule of its own`
+              : '';
           const atFinal = pastHorizon(
             this.schedule,
             this.progression.schedulePos + 1,
@@ -1267,7 +1271,7 @@ export class Trainer {
           ).atFinal;
           if (late === null && atFinal > 0)
             progress.note(
-              `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos} and reaches its end (lr.total ${this.schedule.total}) before step ${last}: the last ${atFinal} steps train at its final rate ${this.schedule.final.toPrecision(4)}`,
+              `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos} and reaches its end (lr.total ${this.schedule.total}) before step ${last}: the last ${atFinal} steps train at its final rate ${this.schedule.final.toPrecision(4)}${unless}`,
             );
           save(checkpointDir);
           windowStart = performance.now();

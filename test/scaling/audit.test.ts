@@ -245,6 +245,9 @@ describe('4. a law fitted at a fixed batch plans in that batch’s tokens', () =
     );
     expect(late).toMatchObject({ points: 16, leftOut: 8 });
     expect(late.law.alphaN).toBeCloseTo(law.alphaN, 4);
+    await expect(run(['fit', '--points', join(dir, 'tok.json'), '--batch-tokens', String(B), '--min-steps', '15000'])).rejects.toThrow(
+      /fit: --min-steps 15000 leaves 4 of the 24 points: the fit needs at least 5/,
+    );
     expect(await run(['fit', '--points', join(dir, 'tok.json'), '--batch-tokens', String(B), '--min-steps', '1000'])).toMatch(
       /fitted on 16 points \(8 before step 1000 left out\)/,
     );
@@ -503,6 +506,20 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
     // 4.2 at the growth (step 2), 3.0 at step 3: 3.5 is reached at step 2 + 0.7/1.2
     const fast = JSON.parse(await run(['report', '--run', log('fast', [5, 4.2, 3.0], 2), '--baseline', base, '--json'])).comparison;
     expect(fast.stagedStep).toBeCloseTo(2 + 0.7 / 1.2, 12);
+    // no evaluation at the growth (step 2): the one before it is the small model's, not a start
+    // for the grown curve — the crossing is not read off it
+    const gap = join(dir, 'gap');
+    mkdirSync(gap, { recursive: true });
+    writeFileSync(
+      join(gap, 'metrics.jsonl'),
+      toJsonl([
+        { step: 1, tokens: 100, flops: 1000, compute: 600, loss: 4.5, valLoss: 4.5 },
+        { step: 2, tokens: 200, flops: 2000, compute: 1200, loss: 4.4 },
+        { event: 'growth', step: 2, stage: 1, op: 'width', from: { nLayer: 1, nEmbd: 16 }, to: { nLayer: 1, nEmbd: 32 } },
+        { step: 3, tokens: 300, flops: 4000, compute: 2400, loss: 2.0, valLoss: 2.0 },
+      ]),
+    );
+    expect(JSON.parse(await run(['report', '--run', gap, '--baseline', base, '--json'])).comparison.stagedStep).toBe(3);
     // a log resumed after its growth: every point counts, no "never grew"
     const d = join(dir, 'resumed-grown');
     mkdirSync(d, { recursive: true });
