@@ -16,10 +16,14 @@ export function stopRequested(): boolean {
 }
 
 /**
- * Calls `onFirst` on the first SIGINT or SIGTERM and `onAgain` on a later one (not a duplicate, see
- * above). Returns the function that removes the handlers.
+ * Calls `onFirst` on the first of `signals` (SIGINT and SIGTERM unless given) and `onAgain` on a
+ * later one (not a duplicate, see above). Returns the function that removes the handlers.
  */
-export function handleStops(onFirst: (signal: NodeJS.Signals) => void, onAgain: (signal: NodeJS.Signals) => void): () => void {
+export function handleStops(
+  onFirst: (signal: NodeJS.Signals) => void,
+  onAgain: (signal: NodeJS.Signals) => void,
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): () => void {
   const handler = (signal: NodeJS.Signals) => {
     const now = Date.now();
     if (firstAt === null) {
@@ -27,11 +31,9 @@ export function handleStops(onFirst: (signal: NodeJS.Signals) => void, onAgain: 
       onFirst(signal);
     } else if (now - firstAt >= DUPLICATE_SIGNAL_MS) onAgain(signal);
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  for (const s of signals) process.on(s, handler);
   return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    for (const s of signals) process.off(s, handler);
     firstAt = null;
   };
 }

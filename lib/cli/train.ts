@@ -269,16 +269,9 @@ export function registerTrain(program: Command): void {
             `staged-lm: note: the run trained in precision ${before}${before === 'auto' ? ` on ${saved.device}` : ''} and goes on in ${trainer.precision}: its numerics change from here\n`,
           );
         const { schedule, progression } = trainer;
-        // the steps this schedule governs: up to a growth still to come at a known step (it sets a
-        // schedule of its own, and the trainer notes that one); a slope or FLOP stage may come first
-        const pending = trainer.config.stages[progression.stage];
-        const pendingEnd = pending === undefined ? null : trainer.stageEndStep(pending);
         if (f.steps !== undefined && isMainRank()) {
-          const last = pendingEnd !== null && pendingEnd < f.steps ? pendingEnd : f.steps;
-          const unless =
-            pending !== undefined && pendingEnd === null
-              ? ` — unless stages[${progression.stage}]'s ${pending.grow.op} growth comes first and sets a schedule of its own`
-              : '';
+          // the steps this schedule governs (a growth still to come sets its own, and the trainer notes that one)
+          const { last, unless } = trainer.scheduleSpan(f.steps);
           // (the next step is at position schedulePos + 1: learningRate's numbering)
           const first = progression.schedulePos + 1;
           const past = pastHorizon(schedule, first, first + (last - progression.step) - 1);

@@ -148,11 +148,6 @@ export class BatchLoader {
 }
 
 /**
- * A hash (FNV-1a, 32 bits, hex) of the length and of 16 samples of 32 tokens spread evenly over the
- * data, read at once even from disk: a different corpus of the same length — another tokenization,
- * another shard order — is all but certain to differ in one of them.
- */
-/**
  * A loader state that belongs to another run shape: `what` differs (the world size, or the data),
  * `saved` against `current` (ranks, or tokens). `problem` is the message's own part, without the
  * op's prefix and its consequence.
@@ -169,6 +164,11 @@ export class LoaderMismatchError extends RangeError {
   }
 }
 
+/**
+ * A hash (FNV-1a, 32 bits, hex) of the length and of 16 samples of 32 tokens spread evenly over the
+ * data, read at once even from disk: a different corpus of the same length — another tokenization,
+ * another shard order — is all but certain to differ in one of them.
+ */
 export function dataFingerprint(tokens: Tokens): string {
   const n = tokens.length;
   const SAMPLES = 16;

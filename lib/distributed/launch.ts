@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, constants } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DUPLICATE_SIGNAL_MS } from '../cli/stop-signals';
+import { handleStops } from '../cli/stop-signals';
 import { createInterface } from 'node:readline';
 
 export interface LaunchOptions {
@@ -101,10 +101,7 @@ export function watchLauncher(isStopping: () => boolean = () => false, everyMs =
   const launcher = Number(process.env[LAUNCHER_PID_ENV]);
   if (!Number.isInteger(launcher) || launcher <= 0) return;
   // (a closed pipe, or a terminal hung up under --no-tag: the output is lost, the rank goes on)
-  for (const stream of [process.stdout, process.stderr])
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
-    });
+  ignoreLostOutput();
   // a launcher this process cannot see (another pid namespace: unshare, a container) is not watched
   if (process.ppid !== launcher && !alive(launcher)) return;
   const timer = setInterval(() => {
@@ -137,19 +134,19 @@ export function writeLost(out: NodeJS.WritableStream, text: string): void {
   }
 }
 
-let lostTerminalHandled = false;
+let lostOutputIgnored = false;
 
 /**
- * Output to a terminal that hung up (SIGHUP) fails with EIO — at once, or as an 'error' event on
- * process.stdout/stderr later, even after the last write: the launcher ignores it for the rest of
- * its life (its ranks' lines and its own are lost, it still waits for their checkpoints).
+ * Output lost instead of fatal: writes to a closed pipe (EPIPE) or a terminal that hung up (EIO)
+ * fail as 'error' events on process.stdout/stderr, even after the last write; the process has work
+ * left (a rank training, a launcher waiting for its ranks). Installed once.
  */
-function keepWritingOnLostTerminal(): void {
-  if (lostTerminalHandled) return;
-  lostTerminalHandled = true;
+function ignoreLostOutput(): void {
+  if (lostOutputIgnored) return;
+  lostOutputIgnored = true;
   for (const stream of [process.stdout, process.stderr])
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EIO' && e.code !== 'EPIPE') throw e;
+      if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
     });
 }
 
@@ -226,29 +223,29 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       child.on('exit', done);
     });
   });
-  // the signals the launcher gets go to every rank still running; it waits for their checkpoints
-  let signals = 0;
-  let firstAt = 0;
+  // the signals the launcher gets go to every rank still running; it waits for their checkpoints.
+  // The same stop twice (npm wrapping the launcher forwards what the terminal already sent) is
+  // forwarded once: the ranks would take a second one as "quit at once" (handleStops).
   // (a write to a terminal that hung up fails: the launcher still has ranks to wait for)
   const say = (text: string) => writeLost(process.stderr, text);
+  // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a later second one)
   const forward = (signal: NodeJS.Signals) => {
-    // the same stop twice (npm wrapping the launcher forwards what the terminal already sent) is
-    // forwarded once: the ranks would take a second one as "quit at once"
-    if (signals > 0 && Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
-    signals++;
-    if (signals === 1) firstAt = Date.now();
-    say(
-      signals === 1
-        ? `launch: ${signal === 'SIGINT' ? 'interrupted' : `asked to stop (${signal})`} — waiting for the ranks to save and exit (again to quit at once)\n`
-        : 'launch: the ranks quit at once\n',
-    );
-    // (a rank saves and exits on SIGINT or SIGTERM, and quits at once on a later second one)
-    const toRanks = signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
-    for (const c of children) signalRank(c, toRanks);
+    for (const c of children) signalRank(c, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
   };
-  const stops = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of stops) process.on(s, forward);
-  keepWritingOnLostTerminal();
+  const removeStops = handleStops(
+    (signal) => {
+      say(
+        `launch: ${signal === 'SIGINT' ? 'interrupted' : `asked to stop (${signal})`} — waiting for the ranks to save and exit (again to quit at once)\n`,
+      );
+      forward(signal);
+    },
+    (signal) => {
+      say('launch: the ranks quit at once\n');
+      forward(signal);
+    },
+    ['SIGINT', 'SIGTERM', 'SIGHUP'],
+  );
+  ignoreLostOutput();
   // Ctrl-Z pauses the ranks with the launcher (they are not in the terminal's process group)
   const pause = () => {
     for (const c of children) signalRank(c, 'SIGSTOP');
@@ -262,7 +259,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   try {
     await Promise.all(exited);
   } finally {
-    for (const s of stops) process.off(s, forward);
+    removeStops();
     process.off('SIGTSTP', pause);
     process.off('SIGCONT', resume);
     if (killTimer !== null) clearTimeout(killTimer);

@@ -662,6 +662,23 @@ export class Trainer {
     ];
   }
 
+  /**
+   * The last step, up to `steps`, that the current schedule governs: the next stage's growth sets a
+   * schedule of its own where its step is known in advance; `unless` is the clause for a note when
+   * it is not (a slope or FLOP stage may grow first), else ''.
+   */
+  scheduleSpan(steps: number): { last: number; unless: string } {
+    const next = this.config.stages[this.progression.stage];
+    const nextEnd = next === undefined ? null : this.stageEndStep(next);
+    return {
+      last: nextEnd !== null && nextEnd < steps ? nextEnd : steps,
+      unless:
+        next !== undefined && nextEnd === null
+          ? ` — unless stages[${this.progression.stage}]'s ${next.grow.op} growth comes first and sets a schedule of its own`
+          : '',
+    };
+  }
+
   /** The step a stage ends at where its counter tells it in advance (steps, tokens); null for a FLOP budget or the slope trigger. */
   stageEndStep(stage: StageConfig): number | null {
     if (stage.until.steps !== undefined) return stage.until.steps;
@@ -1257,13 +1274,7 @@ export class Trainer {
             progress.note(
               `staged-lm: note: the schedule resumes at position ${this.progression.schedulePos}; this run's ${steps} steps end at position ${end} of its ${this.schedule.total} (${steps + this.schedule.total - end} steps would finish its decay)`,
             );
-          // (the steps of this schedule before the next growth at a known step, if one comes first)
-          const nextEnd = next === undefined ? null : this.stageEndStep(next);
-          const last = nextEnd !== null && nextEnd < steps ? nextEnd : steps;
-          const unless =
-            next !== undefined && nextEnd === null
-              ? ` — unless stages[${this.progression.stage}]'s ${next.grow.op} growth comes first and sets a schedule of its own`
-              : '';
+          const { last, unless } = this.scheduleSpan(steps);
           const atFinal = pastHorizon(
             this.schedule,
             this.progression.schedulePos + 1,
