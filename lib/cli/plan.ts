@@ -282,14 +282,16 @@ export function registerFit(program: Command): void {
         }
       };
       if (f.points !== undefined)
-        points.push(...parseFitPoints(read(f.points, '--points')).map((p) => ({ ...p, source: `--points ${f.points}` })));
+        points.push(
+          ...parseFitPoints(read(f.points, '--points')).map((p, k) => ({ ...p, source: `point ${k + 1} of --points ${f.points}` })),
+        );
       // the batch of the runs' steps: one for all (and --batch-tokens', when given), so that S is one unit
       const batches: { run: string; tokensPerStep: number }[] = [];
       for (const r of f.run) {
         const i = r.lastIndexOf(':');
         const file = r.slice(0, i);
         const run = fitPointsFromMetrics(read(file, '--run'), Number(r.slice(i + 1)), file);
-        points.push(...run.points.map((p) => ({ ...p, source: `--run ${r}` })));
+        points.push(...run.points.map((p) => ({ ...p, source: `the evaluation at step ${p.S} of --run ${r}` })));
         if (run.tokensPerStep !== null) batches.push({ run: r, tokensPerStep: run.tokensPerStep });
       }
       if (points.length === 0) throw new Error('fit: give --points FILE and/or --run FILE:N');

@@ -19,7 +19,7 @@ export interface FitPoint {
   S?: number;
   tokens?: number;
   L: number;
-  /** Where the point came from (e.g. `--run a.jsonl:1e6`), for errors. */
+  /** Where the point came from (e.g. `point 3 of --points p.json`), for errors; else its place in the list. */
   source?: string;
 }
 
@@ -73,7 +73,7 @@ function prepare(points: readonly FitPoint[], opts: FitOptions): Prepared {
   const L = new Float64Array(n);
   points.forEach((p, i) => {
     const steps = p.S ?? (p.tokens !== undefined && opts.batchTokens !== undefined ? p.tokens / opts.batchTokens : undefined);
-    const which = `point ${i + 1}${p.source === undefined ? '' : ` (${p.source})`}`;
+    const which = p.source ?? `point ${i + 1}`;
     if (steps === undefined) throw new Error(`fit: ${which} has neither S nor tokens with a batch size`);
     for (const [name, v] of [
       ['N', p.N],

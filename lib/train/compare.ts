@@ -33,17 +33,25 @@ function valSettings(dir: string): Record<string, unknown> | null {
   const path = join(dir, 'checkpoint', 'state.json');
   if (!existsSync(path)) return null;
   try {
-    const state = JSON.parse(readFileSync(path, 'utf8')) as { extra?: { run?: Record<string, unknown>; loader?: Record<string, unknown> } };
+    const state = JSON.parse(readFileSync(path, 'utf8')) as {
+      rng?: { ranks?: unknown };
+      extra?: { run?: Record<string, unknown>; loader?: Record<string, unknown> };
+    };
     const run = state.extra?.run;
     if (run === undefined) return null;
     const evalBatches = (run.eval as { batches?: unknown } | undefined)?.batches;
-    // the loader's values are the resolved ones (seqLen defaults to the model's context); an
-    // evaluation scores eval.batches batches of batchSize windows of seqLen tokens
+    // the loader's values are the resolved ones (seqLen defaults to the model's context, batchSize
+    // is per rank). An evaluation scores the first eval.batches × batchSize × ranks windows of
+    // seqLen tokens (a data-parallel job's ranks split eval.batches batches of the global batch,
+    // a data-parallel checkpoint keeps one generator state per rank): how they are batched does
+    // not change the loss, so 8 batches of 8 and 4 of 8 on 2 ranks score the same windows
     const loader = state.extra?.loader ?? {};
+    const batchSize = loader.batchSize ?? run.batchSize;
+    const ranks = Array.isArray(state.rng?.ranks) ? state.rng.ranks.length : 1;
+    const windows = typeof evalBatches === 'number' && typeof batchSize === 'number' ? evalBatches * batchSize * ranks : null;
     return {
       seqLen: loader.seqLen ?? run.seqLen,
-      batchSize: loader.batchSize ?? run.batchSize,
-      'eval.batches': evalBatches,
+      'windows (eval.batches × batchSize × ranks)': windows,
       data: run.data,
     };
   } catch {

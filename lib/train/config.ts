@@ -373,11 +373,8 @@ function isDropoutOnly(spec: unknown): spec is { dropout: Record<string, unknown
 export function initModel(checkpoint: GPTConfig, spec: RunConfig['model']): GPTConfig {
   if (spec === undefined) return checkpoint;
   if (!isDropoutOnly(spec)) throw new Error('model: initFrom takes the model from its checkpoint: give only its dropout');
-  try {
-    return parseGPTConfig({ ...checkpoint, dropout: { ...checkpoint.dropout, ...spec.dropout } });
-  } catch (e) {
-    throw new Error(`model.dropout: ${(e as Error).message}`);
-  }
+  // (errors name the run config's field: model.dropout.residual)
+  return parseGPTConfig({ ...checkpoint, dropout: { ...checkpoint.dropout, ...spec.dropout } }, 'model');
 }
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;

@@ -714,14 +714,17 @@ export class Trainer {
    */
   private symmetryNotes(): string[] {
     const notes: string[] = [];
+    // the dropout of the model each stage grows: the current one's, then as each earlier stage set it
+    let dropout = this.modelConfig.dropout;
     this.config.stages.forEach((st, i) => {
       if (i < this.progression.stage) return;
       const { op } = st.grow;
-      const symmetry = symmetryNote(op, st.grow, this.modelConfig.dropout, {
+      const symmetry = symmetryNote(op, st.grow, dropout, {
         dropout: 'dropout',
         noise: 'noiseStd',
         split: 'splitNoiseStd',
       });
+      if (st.grow.dropout !== undefined) dropout = { ...dropout, attention: st.grow.dropout, residual: st.grow.dropout };
       if (symmetry !== null) notes.push(`staged-lm: note: stages[${i}]'s ${symmetry}`);
       const guess = referenceCOpNote(op, st.grow.factor, st.grow.cOp !== undefined || st.grow.alignTo !== undefined);
       if (guess !== null)

@@ -497,7 +497,21 @@ describe('5b. report --baseline: where the grown run reaches the baseline’s fi
         JSON.stringify({ extra: { run: { data: 'embedded', eval: { batches: 8 } }, loader: { seqLen: 64, batchSize } } }),
       );
     expect(JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes).toContainEqual(
-      "the runs' validation losses are not taken alike (batchSize 4 vs 8): they do not compare",
+      "the runs' validation losses are not taken alike (windows (eval.batches × batchSize × ranks) 32 vs 64): they do not compare",
+    );
+    // a data-parallel job's evaluation scores eval.batches × batchSize windows per rank (its
+    // checkpoint keeps one generator state per rank): 8 × 4 on 2 ranks is 8 × 8 on one
+    const twoRanks = (batches: number, batchSize: number) =>
+      JSON.stringify({
+        rng: { ranks: [{}, {}] },
+        extra: { run: { data: 'embedded', eval: { batches } }, loader: { seqLen: 64, batchSize } },
+      });
+    writeFileSync(join(early, 'checkpoint', 'state.json'), twoRanks(8, 4));
+    const alike = JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes;
+    expect(alike.filter((n: string) => n.includes('not taken alike'))).toEqual([]);
+    writeFileSync(join(early, 'checkpoint', 'state.json'), twoRanks(8, 8));
+    expect(JSON.parse(await run(['report', '--run', early, '--baseline', base, '--json'])).comparison.notes).toContainEqual(
+      "the runs' validation losses are not taken alike (windows (eval.batches × batchSize × ranks) 128 vs 64): they do not compare",
     );
   });
 
@@ -735,10 +749,12 @@ describe('11. argument errors name the argument; points are numbered from 1', ()
     const f = join(dir, 'nos.json');
     writeFileSync(
       f,
-      JSON.stringify([1, 2, 3, 4, 5].map((i) => (i === 2 ? { N: 1e6, tokens: 100, L: 4 } : { N: 1e6 * i, S: 100 * i, L: 4 }))),
+      JSON.stringify([1, 2, 3, 4, 5, 6].map((i) => (i === 2 ? { N: 1e6, tokens: 100, L: 4 } : { N: 1e6 * i, S: 100 * i, L: 4 }))),
     );
-    await expect(run(['fit', '--points', f])).rejects.toThrow(
-      new RegExp(`fit: point 2 \\(--points .*nos\\.json\\) has neither S nor tokens`),
+    await expect(run(['fit', '--points', f])).rejects.toThrow(new RegExp(`fit: point 2 of --points .*nos\\.json has neither S nor tokens`));
+    // numbered in the file, not in what --min-steps keeps (point 1, at step 100, is left out)
+    await expect(run(['fit', '--points', f, '--min-steps', '150'])).rejects.toThrow(
+      new RegExp(`fit: point 2 of --points .*nos\\.json has neither S nor tokens`),
     );
   });
 });

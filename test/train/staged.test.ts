@@ -347,6 +347,25 @@ describe('staged runs', () => {
     expect(await notesOf(staged.model, [{ ...late, grow: { op: 'width' } }])).toEqual([
       expect.stringMatching(/note: stages\[0\]'s width growth has nothing to break the symmetry/),
     ]);
+    // the dropout an earlier stage sets is the later stages' model's: a second width growth (and a
+    // heads growth, told apart by attention dropout) has it; one set back to 0 has none
+    expect(
+      await notesOf(staged.model, [
+        { ...late, grow: { op: 'width', dropout: 0.1 } },
+        { until: { steps: 25 }, grow: { op: 'width' } },
+        { until: { steps: 30 }, grow: { op: 'heads', splitNoiseStd: 0 } },
+      ]),
+    ).toEqual([]);
+    expect(
+      await notesOf(staged.model, [
+        { ...late, grow: { op: 'width', dropout: 0.1 } },
+        { until: { steps: 25 }, grow: { op: 'width', dropout: 0 } },
+        { until: { steps: 30 }, grow: { op: 'width' } },
+      ]),
+    ).toEqual([
+      expect.stringMatching(/note: stages\[1\]'s width growth has nothing to break the symmetry/),
+      expect.stringMatching(/note: stages\[2\]'s width growth has nothing to break the symmetry/),
+    ]);
     // the slope trigger's default threshold is the ×2 one: the law's optimum for depth ×3 (×3
     // parameters) and width ×3 (×9), independently σ_pre of optimalGrowthPoint — -0.0551 and -0.0432
     const slope = { slope: {} };
