@@ -208,7 +208,10 @@ export function registerTrain(program: Command): void {
     )
     .option('--profile-steps <n>', 'steps to record with --profile (default 3)', positiveInt('--profile-steps'))
     .option('--profile-after <n>', 'steps of this run before recording starts (default 5)', nonNegativeInt('--profile-after'))
-    .option('--no-progress', 'no header line (model, device, data, run), progress bar or per-interval lines on stderr (growths, notes and warnings still print)')
+    .option(
+      '--no-progress',
+      'no header line (model, device, data, run), progress bar or per-interval lines on stderr (growths, notes and warnings still print)',
+    )
     .option('--json', 'print the result as one JSON object')
     .action(async (f: TrainFlags) => {
       if (f.profile === undefined && (f.profileSteps !== undefined || f.profileAfter !== undefined))
