@@ -40,6 +40,7 @@ interface TrainFlags {
   profileAfter?: number;
   json?: boolean;
   progress: boolean;
+  tensorboard?: boolean;
 }
 
 function readConfig(path: string): Record<string, unknown> {
@@ -209,6 +210,10 @@ export function registerTrain(program: Command): void {
     .option('--profile-steps <n>', 'steps to record with --profile (default 3)', positiveInt('--profile-steps'))
     .option('--profile-after <n>', 'steps of this run before recording starts (default 5)', nonNegativeInt('--profile-after'))
     .option(
+      '--tensorboard',
+      'also write the metrics as TensorBoard event files in the run directory (watch with: tensorboard --logdir <out or its parent>)',
+    )
+    .option(
       '--no-progress',
       'no header line (model, device, data, run), progress bar or per-interval lines on stderr (growths, notes and warnings still print)',
     )
@@ -355,7 +360,14 @@ export function registerTrain(program: Command): void {
       );
       try {
         const profile = f.profile === undefined ? undefined : { trace: f.profile, steps: f.profileSteps, after: f.profileAfter };
-        const r = await trainer.train({ out, progress: f.progress, notes: true, signal: controller.signal, profile });
+        const r = await trainer.train({
+          out,
+          progress: f.progress,
+          notes: true,
+          signal: controller.signal,
+          profile,
+          tensorboard: f.tensorboard === true,
+        });
         if (isMainRank())
           output(f.json, { ...r, out }, () =>
             [

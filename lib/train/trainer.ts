@@ -51,6 +51,7 @@ import { evaluate } from './evaluate';
 import { autoPrecision } from './precision';
 import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
+import { TensorBoardLog } from './tensorboard';
 import { Progress } from './progress';
 import { lockRunDirectory } from './run-lock';
 import { findGrowthPoint, TRIGGER_THRESHOLDS } from '../scaling/trigger';
@@ -139,6 +140,11 @@ export interface TrainOptions {
   onGrowth?: (g: GrowthEvent) => void;
   /** Record a few steps with libtorch's profiler (train --profile); on data-parallel runs, rank 0's. */
   profile?: ProfileOptions;
+  /**
+   * Also write metrics.jsonl's scalars as TensorBoard event files into the run directory (train
+   * --tensorboard; `tensorboard --logdir` it, or a folder of run directories). Default false.
+   */
+  tensorboard?: boolean;
 }
 
 export interface TrainResult {
@@ -1103,6 +1109,17 @@ export class Trainer {
       if (this.progression.step === 0 && lastLogged === null && this.config.initFrom !== undefined)
         log.append([{ event: 'init', step: 0, from: this.config.initFrom }]);
       metrics = log;
+      if (opts.tensorboard === true) {
+        // this session's steps supersede what an earlier one logged from its first new step on, as
+        // truncateAfter dropped them from metrics.jsonl (all of them for a fresh run)
+        const board = new TensorBoardLog(opts.out, this.progression.step === 0 ? 0 : this.progression.step + 1);
+        metrics = {
+          append: (records) => {
+            log.append(records);
+            board.append(records);
+          },
+        };
+      }
     }
     const checkpointDir = join(opts.out, 'checkpoint');
     // a second save of the same state (the last step's snapshot, then the checkpoint) links the
