@@ -83,3 +83,8 @@ export function positiveNumber(name: string) {
     return n;
   };
 }
+
+/** A path or word as a shell reads it back in a command we suggest: quoted where it holds anything but safe characters. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

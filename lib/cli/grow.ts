@@ -8,7 +8,7 @@ import { symmetryNote } from '../growth/symmetry';
 import { rewarmupPastHorizonNote } from '../optim/schedule';
 import { growthOptions } from '../train/config';
 import { Trainer, type ModelSize } from '../train/trainer';
-import { nonNegativeInt, nonNegativeNumber, output, positiveInt, positiveNumber, probability } from './common';
+import { nonNegativeInt, nonNegativeNumber, output, positiveInt, positiveNumber, probability, shellWord } from './common';
 import { checkpointDir } from './model-io';
 
 interface GrowFlags {
@@ -153,7 +153,7 @@ export function registerGrow(program: Command): void {
             `grew ${f.op} at step ${event.step}: ${describeSize(event.from)} → ${describeSize(event.to)} (${(event.to.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding params)`,
             `validation loss on 2 batches ${event.lossBefore.toFixed(6)} → ${event.lossAfter.toFixed(6)}`,
             `schedule: peak LR ${event.peakLr.toExponential(3)}, continuing at position ${event.schedulePos}`,
-            `checkpoint: ${target}  (continue with: staged-lm train --resume ${target} --steps N)`,
+            `checkpoint: ${target}  (continue with: staged-lm train --resume ${shellWord(target)} --steps N)`,
           ].join('\n'),
         );
       } finally {

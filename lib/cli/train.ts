@@ -3,14 +3,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { destroyDistributed, distributedEnv, initDistributed, isMainRank } from '../distributed/process-group';
-import { readCheckpointState } from '../train/checkpoint';
+import { readCheckpointState, recoverCheckpoint } from '../train/checkpoint';
 import { parseRunConfig } from '../train/config';
 import { runDirectoryOwner } from '../train/run-lock';
 import { pastHorizon } from '../optim/schedule';
 import { describeProfile } from '../train/profile-window';
 import { FileTokens } from '../data/file-tokens';
 import { describeModel, Trainer, TrainingDivergedError, type TrainData } from '../train/trainer';
-import { device, fmtFlops, nonNegativeInt, output, positiveInt } from './common';
+import { device, fmtFlops, nonNegativeInt, output, positiveInt, shellWord } from './common';
 import { checkpointDir } from './model-io';
 import { applyOverrides, collectOverride, type Override } from './overrides';
 import { handleStops } from './stop-signals';
@@ -110,6 +110,9 @@ function checkConfigPaths(file: string, cfg: Record<string, unknown>, given: { d
 function checkFreshOut(out: string, resumedFrom?: string): void {
   checkNoOwner(out);
   if (resumedFrom !== undefined && resolve(out) === resolve(resumedFrom, '..')) return;
+  // a save cut short between its two renames left its checkpoint under a temporary name: put back,
+  // it is a run to resume (unseen, a fresh run's first save would delete it as a dead process's)
+  recoverCheckpoint(join(out, 'checkpoint'));
   const held = ['metrics.jsonl', 'checkpoint'].filter((f) => existsSync(join(out, f)));
   if (held.length === 1 && held[0] === 'metrics.jsonl')
     throw new Error(
@@ -117,7 +120,7 @@ function checkFreshOut(out: string, resumedFrom?: string): void {
     );
   if (held.length > 0)
     throw new Error(
-      `${out} already holds a run (${held.join(', ')}): continue it with --resume ${out}, or choose another --out (or remove it)`,
+      `${out} already holds a run (${held.join(', ')}): continue it with --resume ${shellWord(out)}, or choose another --out (or remove it)`,
     );
 }
 

@@ -2,9 +2,32 @@
 // write, even when the process dies mid-write or two processes write the same path at once. The
 // data is flushed before the rename and the directory after it, so that a machine that loses power
 // (or a node that crashes) keeps the old file or the new one, not an empty one.
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir says ENOENT ("no such file or
+ * directory") where a parent is read-only (not EROFS), and loops for ever, deaf to signals, where
+ * making a child of an existing parent fails with ENOENT (`/proc/x`); made alone, each level
+ * fails at once with its own reason. A file in the way is an error (EEXIST or ENOTDIR).
+ */
+export function makeDirectory(path: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  if (missing.length === 0 && !statSync(path).isDirectory()) mkdirSync(path); // (throws EEXIST, naming it)
+  for (const p of missing.reverse()) {
+    try {
+      mkdirSync(p);
+    } catch (e) {
+      // (another process made it meanwhile)
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(p).isDirectory()) throw e;
+    }
+  }
+}
 
 /**
  * Whether the process `pid` (the writer named in a temporary file's or directory's name) still

@@ -9,10 +9,10 @@
 // The key must change whenever the content would (source version, tokenizer version, split rule).
 // Every file is written atomically, so concurrent builders (parallel test workers) and crashes leave
 // either nothing or a complete entry. An unreadable or corrupt entry is rebuilt, never trusted.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './atomic';
+import { makeDirectory, writeFileAtomic } from './atomic';
 import { readShard, writeShard } from './shards';
 
 export interface SplitCounts {
@@ -82,7 +82,7 @@ function readEntry(path: string): Splits | null {
 
 function writeEntry(path: string, s: Splits): boolean {
   try {
-    mkdirSync(path, { recursive: true });
+    makeDirectory(path);
     writeShard(join(path, 'val.bin'), s.val);
     writeShard(join(path, 'train.bin'), s.train);
     writeFileAtomic(join(path, 'meta.json'), [Buffer.from(JSON.stringify({ documents: s.documents, bytes: s.bytes }) + '\n')]);

@@ -1,7 +1,9 @@
 // Reading text inputs as documents. A file is UTF-8 text, or Brotli-compressed UTF-8 text when its
 // name ends in `.br` (the shared Gutenberg shards). Documents inside a file are separated by a blank
-// line followed by a line holding only a form feed ("\n\f\n"); a file without that separator is one
-// document. Empty documents are dropped. A leading byte-order mark is dropped.
+// line followed by a line holding only a form feed ("\n\f\n"; with Windows line ends "\r\n\f\r\n",
+// which an editor on Windows makes of it: read as one document, such a file silently lost every
+// boundary); a file without that separator is one document. Empty documents are dropped. A leading
+// byte-order mark is dropped.
 //
 // `prepare` reads with readDocumentPieces: the file is read, decompressed and decoded a chunk at a
 // time, and documents are split off as they come, so no file is ever one string (V8 caps a string
@@ -12,6 +14,12 @@ import { byteChunks, compressionOf, readBytes, readError } from './byte-chunks';
 import { nextSafeCut } from './tokenizer';
 
 export const DOCUMENT_SEPARATOR = '\n\f\n';
+
+/** The separator with either line end: "\n\f\n", "\r\n\f\r\n" (or a mix). */
+const SEPARATOR = /\r?\n\f\r?\n/g;
+
+/** The longest separator's length: one that straddles two chunks starts in the last length − 1 characters of the first. */
+const SEPARATOR_MAX = 5;
 
 /** A piece of a document's text; `eot`: the document ends with it. */
 export interface DocumentPiece {
@@ -113,7 +121,7 @@ export class DocumentSplitter {
   push(text: string, file = 'the text'): DocumentPiece[] {
     const out: DocumentPiece[] = [];
     // a separator may straddle chunks: look again at the last characters already held
-    let from = Math.max(0, this.pending.length - (DOCUMENT_SEPARATOR.length - 1));
+    let from = Math.max(0, this.pending.length - (SEPARATOR_MAX - 1));
     try {
       this.pending += text;
     } catch {
@@ -123,9 +131,12 @@ export class DocumentSplitter {
           `(no space between two letters); separate documents with "\\n\\f\\n"`,
       );
     }
-    for (let at = this.pending.indexOf(DOCUMENT_SEPARATOR, from); at !== -1; at = this.pending.indexOf(DOCUMENT_SEPARATOR, from)) {
-      this.finish(this.pending.slice(0, at), out);
-      this.pending = this.pending.slice(at + DOCUMENT_SEPARATOR.length);
+    for (;;) {
+      SEPARATOR.lastIndex = from;
+      const found = SEPARATOR.exec(this.pending);
+      if (found === null) break;
+      this.finish(this.pending.slice(0, found.index), out);
+      this.pending = this.pending.slice(found.index + found[0].length);
       this.searched = 0;
       from = 0;
     }
@@ -243,8 +254,7 @@ export function readText(file: string): string {
 
 /** The documents of a text. */
 export function splitDocuments(text: string): string[] {
-  const docs = text.includes(DOCUMENT_SEPARATOR) ? text.split(DOCUMENT_SEPARATOR) : [text];
-  return docs.filter((d) => d.length > 0);
+  return text.split(SEPARATOR).filter((d) => d.length > 0);
 }
 
 /** The documents of a file, read whole (readDocumentPieces reads a file of any size). */

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fsyncDirectory, removeAbandoned } from './atomic';
+import { fsyncDirectory, makeDirectory, removeAbandoned } from './atomic';
 import { inputSize } from './documents';
 import { readInputPieces, type InputFormat } from './inputs';
 import { tokenizePieces, type Piece } from './parallel';
@@ -59,7 +59,7 @@ export interface PrepareSummary {
   outDir: string;
   inputs: string[];
   documents: number;
-  /** Characters of text read. */
+  /** Characters (Unicode code points) of text read: an emoji is one. */
   characters: number;
   tokens: { train: number; val: number };
   files: ShardInfo[];
@@ -88,7 +88,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareSummary> {
     for (const file of inputs) {
       for await (const p of readInputPieces(file, { format: opts.format, textField: opts.textField })) {
         if (opts.signal?.aborted) throw new PrepareInterruptedError(opts.outDir);
-        characters += p.text.length;
+        characters += codePoints(p.text);
         if (p.eot) documents++;
         yield { text: p.text, eot: p.eot, units: p.bytes };
       }
@@ -154,7 +154,7 @@ export class ShardSink {
     this.total += tokens.length;
     const decideAt = this.valTokens !== undefined ? this.shardTokens + 1 : 10 * this.shardTokens + 1;
     // (by default, past ten shards 10% of the whole is at least one shard: the split is one shard)
-    if (!this.decided && this.buffered >= decideAt) this.writeValidation(this.valTokens ?? this.shardTokens, false);
+    if (!this.decided && this.buffered >= decideAt) this.writeValidation(this.valTokens ?? this.shardTokens);
     if (this.decided) this.writeFullShards();
   }
 
@@ -166,7 +166,7 @@ export class ShardSink {
         throw new RangeError(
           `prepare: the inputs hold ${this.total} tokens, too few for ${valTokens} validation tokens and a training split`,
         );
-      this.writeValidation(valTokens, true);
+      this.writeValidation(valTokens);
     }
     this.writeFullShards();
     if (this.buffered > 0) this.write('train', this.take(this.buffered));
@@ -174,9 +174,10 @@ export class ShardSink {
   }
 
   /** The validation shard: `valTokens` ids moved up to a document's end (validationEnd). */
-  private writeValidation(valTokens: number, ended: boolean): void {
-    // what validationEnd looks at: the next shard and one id (all of them once the input ended)
-    const head = this.peek(ended ? this.buffered : this.shardTokens + 1);
+  private writeValidation(valTokens: number): void {
+    // what validationEnd looks at: the next shard and one id, or what is held where the input
+    // ended with less (a copy of all that is held, up to ten shards, doubled the peak memory)
+    const head = this.peek(Math.min(this.buffered, this.shardTokens + 1));
     this.write('val', this.take(validationEnd(head, valTokens, this.shardTokens)));
     this.decided = true;
   }
@@ -221,6 +222,16 @@ export class ShardSink {
     this.buffered -= n;
     return out;
   }
+}
+
+/** Code points of a string: its UTF-16 units less the second half of each surrogate pair. */
+function codePoints(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    if (u >= 0xdc00 && u <= 0xdfff && i > 0 && text.charCodeAt(i - 1) >= 0xd800 && text.charCodeAt(i - 1) <= 0xdbff) n--;
+  }
+  return n;
 }
 
 function shardName(split: 'val' | 'train', index: number): string {
@@ -272,7 +283,7 @@ const STAGING_NAME = /^\.staged-lm-prepare-(\d+)-[0-9a-f]+$/;
 async function replaceShards(dir: string, produce: (staging: string) => Promise<ShardInfo[]>): Promise<ShardInfo[]> {
   const created = !existsSync(dir);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
   } catch (e) {
     throw new Error(`${dir}: cannot create the output directory (${(e as Error).message})`);
   }

@@ -189,7 +189,19 @@ export function splitLongRuns(text: string, maxBytes = MAX_RUN_BYTES): string[] 
   return parts;
 }
 
-const CLASS_RUNS = [/\p{L}+/uy, /\p{N}+/uy, /[^\s\p{L}\p{N}]+/uy];
+// (matched 4096 code points at a time: one match of a run of millions — a DNA sequence, a blob of
+// one letter — overflowed V8's regex backtrack stack, "Maximum call stack size exceeded")
+const CLASS_PIECES = [/\p{L}{1,4096}/uy, /\p{N}{1,4096}/uy, /[^\s\p{L}\p{N}]{1,4096}/uy];
+
+/** Where the run of `piece`'s class that starts at i ends (i where none starts there). */
+function runEnd(text: string, i: number, piece: RegExp): number {
+  let j = i;
+  for (;;) {
+    piece.lastIndex = j;
+    if (!piece.test(text)) return j;
+    j = piece.lastIndex;
+  }
+}
 
 /** The cut positions of splitLongRuns, ascending. */
 function longRunCuts(text: string, maxBytes: number): number[] {
@@ -217,10 +229,10 @@ function longRunCuts(text: string, maxBytes: number): number[] {
     // a stretch without whitespace: its runs of letters, digits and other symbols, in turn
     for (let i = a; i < b;) {
       let j = i + 1;
-      for (const re of CLASS_RUNS) {
-        re.lastIndex = i;
-        if (re.test(text)) {
-          j = re.lastIndex;
+      for (const piece of CLASS_PIECES) {
+        const e = runEnd(text, i, piece);
+        if (e > i) {
+          j = e;
           break;
         }
       }

@@ -144,13 +144,36 @@ export function toHfConfig(c: GPTConfig): Record<string, unknown> {
   };
 }
 
+/** The fields of a Hugging Face GPT-2 config that decide the shapes of its model and its outputs. */
+const HF_SHAPE_FIELDS = [
+  'vocab_size',
+  'n_positions',
+  'n_embd',
+  'n_layer',
+  'n_head',
+  'n_inner',
+  'tie_word_embeddings',
+  'layer_norm_epsilon',
+];
+
 /**
  * Reads a config.json written by toHfConfig, or a plain HF GPT-2 config. The latter's vocabulary is
  * kept at its size (vocabMultiple 1): padding rows would be zero in its weights, and a zero row
  * scores logit 0, far above a trained model's real logits, in every softmax over the vocabulary.
  */
 export function fromHfConfig(hf: Record<string, unknown>): GPTConfig {
-  if (hf.staged_lm !== undefined) return parseGPTConfig(hf.staged_lm as GPTConfigInput);
+  if (hf.staged_lm !== undefined) {
+    const c = parseGPTConfig(hf.staged_lm as GPTConfigInput, 'staged_lm');
+    // the Hugging Face fields are what transformers builds its model from: an edit of one that the
+    // block does not share would load here as one model and there as another
+    const own = toHfConfig(c);
+    for (const key of HF_SHAPE_FIELDS)
+      if (key in hf && JSON.stringify(hf[key]) !== JSON.stringify(own[key]))
+        throw new Error(
+          `${key} ${JSON.stringify(hf[key])} is not its staged_lm block's (${JSON.stringify(own[key])}): an edited config, which Hugging Face would read as another model`,
+        );
+    return c;
+  }
   const num = (k: string) => hf[k] as number;
   return parseGPTConfig({
     vocabSize: num('vocab_size'),

@@ -499,15 +499,28 @@ export class AdamW {
   }
 
   /**
-   * Loads moments saved by momentTensors(); every parameter must be present. They are copied to
-   * each parameter's device and moment dtype: the caller still owns `tensors` and disposes them.
+   * Loads moments saved by momentTensors(): exactly one pair for every parameter, each checked
+   * before any is loaded. They are copied to each parameter's device and moment dtype (float32;
+   * float64 for float64 parameters); with `exactDtype` (a checkpoint's own moments, which a
+   * conversion would not resume exactly) another dtype is refused. The caller still owns `tensors`
+   * and disposes them.
    */
-  loadMomentTensors(tensors: Record<string, Tensor>, step: number): void {
+  loadMomentTensors(tensors: Record<string, Tensor>, step: number, opts: { exactDtype?: boolean } = {}): void {
     this.checkNotHeld('loadMomentTensors');
+    const names = new Set(this.entries.flatMap((e) => [`${e.name}.exp_avg`, `${e.name}.exp_avg_sq`]));
+    for (const n of Object.keys(tensors))
+      if (!names.has(n)) throw new Error(`unexpected moment tensor '${n}': no parameter of the model has it`);
+    for (const e of this.entries) {
+      for (const n of [`${e.name}.exp_avg`, `${e.name}.exp_avg_sq`]) {
+        const t = tensors[n] as Tensor | undefined;
+        if (t === undefined) throw new Error(`no moment tensor '${n}' for parameter '${e.name}'`);
+        if (opts.exactDtype === true && t.dtype !== momentDtype(e.tensor))
+          throw new Error(`moment tensor '${n}' is ${t.dtype}: the moments of '${e.name}' are ${momentDtype(e.tensor)}`);
+      }
+    }
     for (const e of this.entries) {
       const m = tensors[`${e.name}.exp_avg`];
       const v = tensors[`${e.name}.exp_avg_sq`];
-      if (m === undefined || v === undefined) throw new Error(`optimizer state has no moments for parameter '${e.name}'`);
       this.setMoments(e.name, {
         expAvg: m.to({ device: e.tensor.device, dtype: momentDtype(e.tensor) }),
         expAvgSq: v.to({ device: e.tensor.device, dtype: momentDtype(e.tensor) }),

@@ -22,9 +22,9 @@ import {
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDirectory, processAlive, writeFileDurable } from '../data/atomic';
+import { fsyncDirectory, makeDirectory, processAlive, writeFileDurable } from '../data/atomic';
 import { noGrad } from '../autograd';
-import type { Device } from '../dtype';
+import { isFloatingDtype, type Device } from '../dtype';
 import { fromTypedArray } from '../factories';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { fromHfConfig, toHfConfig, type GPTConfig } from '../nn/config';
@@ -123,7 +123,7 @@ export function saveCheckpoint(
     throw new Error(
       `saveCheckpoint: the optimizer is not this model's (it updates ${held.length} parameters${held.length === names.length ? ", not the model's own tensors" : `, the model has ${names.length}`})`,
     );
-  mkdirSync(dirname(dir), { recursive: true });
+  makeDirectory(dirname(dir));
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
   try {
@@ -303,40 +303,67 @@ export function readCheckpointState(dir: string): CheckpointState {
   return state;
 }
 
+/**
+ * A checkpoint directory, or a run directory standing for its checkpoint/ (as loadWeights and the
+ * commands take it), whose save cut short between two renames is put back first. A checkpoint/
+ * that lacks files is still the one meant: what it lacks is named there.
+ */
+export function checkpointDir(dir: string): string {
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  const inner = join(dir, 'checkpoint');
+  return isDirectory(inner) || recoverCheckpoint(inner) ? inner : dir;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Reads a checkpoint directory; every problem is reported with the path at fault. */
 export function loadCheckpoint(dir: string, device: Device = 'cpu', opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
-  // a run directory stands for its checkpoint/ (as loadWeights and the commands take it)
-  // (its save cut short between two renames is put back first, as checkpointDir does)
-  if (
-    !existsSync(join(dir, 'config.json')) &&
-    (existsSync(join(dir, 'checkpoint', 'config.json')) || recoverCheckpoint(join(dir, 'checkpoint')))
-  )
-    dir = join(dir, 'checkpoint');
+  dir = checkpointDir(dir);
   recoverCheckpoint(dir);
   const need = (f: string) => {
     const p = join(dir, f);
     if (!existsSync(p)) throw new Error(missingFile(dir, f));
     return p;
   };
-  const config = fromHfConfig(readJsonFile(dir, 'config.json'));
+  let config: GPTConfig;
+  try {
+    config = fromHfConfig(readJsonFile(dir, 'config.json'));
+  } catch (e) {
+    const message = (e as Error).message;
+    throw message.startsWith(dir) ? e : new Error(`${join(dir, 'config.json')}: ${message}`);
+  }
   const state = readCheckpointState(dir);
   const params = loadSafetensors(need('model.safetensors'), device);
   const moments = opts.optimizer === false ? null : loadSafetensors(need('optimizer.safetensors'), device);
   return { config, state, params, moments };
 }
 
-/** Copies loaded parameters into a model of the same config; names and shapes must match exactly. */
-export function loadParameters(model: GPT, params: Record<string, Tensor>, source: string): void {
+/**
+ * Copies loaded parameters into a model of the same config; names and shapes must match exactly,
+ * and so must dtypes with `exactDtype` (a resumed run's own checkpoint: another dtype there is an
+ * edited file, and converting it would not resume the run exactly). Otherwise floating-point
+ * weights are converted (a float16 Hugging Face model into a float32 one); integer ones never are.
+ * Everything is checked before any parameter changes.
+ */
+export function loadParameters(model: GPT, params: Record<string, Tensor>, source: string, opts: { exactDtype?: boolean } = {}): void {
   const expected = model.namedParameters();
   const names = new Set(expected.map((p) => p.name));
   for (const n of Object.keys(params)) if (!names.has(n)) throw new Error(`${source}: unexpected tensor '${n}' for this model config`);
+  for (const p of expected) {
+    const t = params[p.name];
+    if (t === undefined) throw new Error(`${source}: missing tensor '${p.name}'`);
+    if (t.shape.join() !== p.tensor.shape.join())
+      throw new Error(`${source}: tensor '${p.name}' has shape [${t.shape}] but the config needs [${p.tensor.shape}]`);
+    if (t.dtype !== p.tensor.dtype && (opts.exactDtype === true || !isFloatingDtype(t.dtype)))
+      throw new Error(`${source}: tensor '${p.name}' is ${t.dtype} but the model's is ${p.tensor.dtype}`);
+  }
   noGrad(() => {
-    for (const p of expected) {
-      const t = params[p.name];
-      if (t === undefined) throw new Error(`${source}: missing tensor '${p.name}'`);
-      if (t.shape.join() !== p.tensor.shape.join())
-        throw new Error(`${source}: tensor '${p.name}' has shape [${t.shape}] but the config needs [${p.tensor.shape}]`);
-      p.tensor.copy_(t);
-    }
+    for (const p of expected) p.tensor.copy_(params[p.name]);
   });
 }

@@ -3,7 +3,8 @@
 // and, at evaluation steps, valLoss (with valOffInterval: true at a session's end off the interval);
 // under loss scaling, skipped: true on skipped updates and lossScale at each log interval's end;
 // other events (growth, interrupt, resume) carry `event`.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { makeDirectory } from '../data/atomic';
 import { dirname } from 'node:path';
 
 export interface StepRecord {
@@ -37,7 +38,7 @@ export type MetricsRecord = StepRecord | ({ event: string; step: number } & Reco
 
 export class MetricsLog {
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirectory(dirname(path));
   }
 
   /**

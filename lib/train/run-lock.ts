@@ -6,11 +6,11 @@
 // directory it locks. It is stale (taken over) when its process has ended on this host, or when it
 // names another directory (a copy of a run directory, lock and all); a lock from another host is
 // left alone, and the error says which file to remove once that run is gone.
-import { existsSync, linkSync, mkdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../data/atomic';
+import { makeDirectory, processAlive } from '../data/atomic';
 
 export const LOCK_FILE = '.staged-lm.lock';
 
@@ -84,7 +84,7 @@ export function runDirectoryOwner(out: string): string | null {
  */
 export function lockRunDirectory(out: string): () => void {
   const created = !existsSync(out);
-  mkdirSync(out, { recursive: true });
+  makeDirectory(out);
   const dir = realpathSync(out);
   const path = join(dir, LOCK_FILE);
   const record: LockRecord = { pid: process.pid, host: hostname(), dir, started: new Date().toISOString() };

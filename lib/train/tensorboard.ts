@@ -12,7 +12,8 @@
 // and summary.proto; CRC-32C from @aws-crypto/crc32c. Checked byte for byte against files
 // TensorBoard's own writer made (test/fixtures/tensorboard-events.py).
 import { crc32c } from '@aws-crypto/crc32c';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
+import { makeDirectory } from '../data/atomic';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
@@ -113,7 +114,7 @@ export class TensorBoardLog {
     firstStep: number,
     private readonly clock: () => number = () => Date.now() / 1000,
   ) {
-    mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     const now = this.clock();
     this.path = join(dir, `events.out.tfevents.${String(Math.floor(now)).padStart(10, '0')}.${hostname()}.${process.pid}.${filesOpened++}`);
     this.write([

@@ -52,6 +52,7 @@ import { autoPrecision } from './precision';
 import { lrScales } from './lr-scales';
 import { MetricsLog, type StepRecord } from './metrics';
 import { TensorBoardLog } from './tensorboard';
+import { parseTrainerExtra } from './trainer-state';
 import { Progress } from './progress';
 import { lockRunDirectory } from './run-lock';
 import { findGrowthPoint, TRIGGER_THRESHOLDS } from '../scaling/trigger';
@@ -405,27 +406,8 @@ export class Trainer {
     data?: TrainData,
   ): Trainer {
     const state = readCheckpointState(dir);
-    // what the trainer wrote beside the tensors (a hand-edited state.json may have lost some)
-    for (const key of ['run', 'loader', 'schedule', 'progression'])
-      if (typeof (state.extra as Record<string, unknown> | undefined)?.[key] !== 'object')
-        throw new Error(`${dir}/state.json: extra.${key} is missing: not a trainer's checkpoint, or an edited one`);
-    const extra = state.extra as {
-      run: unknown;
-      loader: LoaderState;
-      schedule: Schedule;
-      progression: Progression;
-      lastValLoss: number | null;
-      lastValStep?: number | null;
-      best?: { step: number; valLoss: number } | null;
-      evalsSinceBest?: number;
-      intervalBest?: number | null;
-      valHistory?: Trainer['valHistory'];
-      compute?: number;
-      elapsed?: number;
-      lossScale?: GradScalerState;
-      skippedUpdates?: number;
-      skippedInARow?: number;
-    };
+    // what the trainer wrote beside the tensors, checked before anything uses it
+    const extra = parseTrainerExtra(state, `${dir}/state.json`);
     const saved = structuredClone(extra.run) as Record<string, unknown>;
     overrides.edit?.(saved);
     const config = parseRunConfig(
@@ -494,8 +476,12 @@ export class Trainer {
       // (a run resumed where it no longer scales its loss — on another device under 'auto' — skips
       // nothing from here: no run of skips goes on)
       t.skippedInARow = t.scaler === null ? 0 : (extra.skippedInARow ?? 0);
-      loadParameters(t.model, ck.params, `${dir}/model.safetensors`);
-      t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep);
+      loadParameters(t.model, ck.params, `${dir}/model.safetensors`, { exactDtype: true });
+      try {
+        t.optimizer.loadMomentTensors(ck.moments!, state.optimizerStep, { exactDtype: true });
+      } catch (e) {
+        throw new Error(`${dir}/optimizer.safetensors: ${(e as Error).message}`);
+      }
       t.progression = { ...extra.progression };
       t.lastValLoss = extra.lastValLoss;
       t.lastValStep = extra.lastValStep ?? (extra.lastValLoss === null ? null : extra.progression.step);
@@ -512,7 +498,11 @@ export class Trainer {
       t.valHistory = (extra.valHistory ?? []).map((v) => (v.compute === undefined ? { ...v, compute: v.flops * toCompute } : v));
       t.compute = extra.compute ?? extra.progression.flops * toCompute;
       t.elapsedSeconds = extra.elapsed ?? 0;
-      restoreRng(state.rng, t.device);
+      try {
+        restoreRng(state.rng, t.device);
+      } catch (e) {
+        throw new Error(`${dir}/state.json: rng is not a random generator state this libtorch restores (${(e as Error).message})`);
+      }
       t.joinDataParallel(state.rng.ranks);
     } catch (e) {
       t?.dispose(); // frees its tensors and puts back the process-wide settings it changed

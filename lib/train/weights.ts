@@ -1,20 +1,14 @@
 // A model's weights from a directory: a staged-lm checkpoint (or the run directory holding it) or a
 // Hugging Face GPT-2 directory. What sample, eval and a run's `initFrom` read.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../dtype';
 import { isHfDir, loadHfGpt2 } from '../io/hf-gpt2';
 import type { GPTConfig } from '../nn/config';
 import type { GPT } from '../nn/gpt';
 import type { Tensor } from '../tensor';
-import { loadCheckpoint, loadParameters, recoverCheckpoint } from './checkpoint';
+import { checkpointDir, loadCheckpoint, loadParameters } from './checkpoint';
 
-/** A checkpoint directory, or a run directory holding checkpoint/ (recovered if a save was cut short). */
-export function checkpointDir(dir: string): string {
-  if (existsSync(join(dir, 'config.json'))) return dir;
-  const inner = join(dir, 'checkpoint');
-  return existsSync(join(inner, 'config.json')) || recoverCheckpoint(inner) ? inner : dir;
-}
+export { checkpointDir };
 
 export interface Weights {
   config: GPTConfig;

@@ -3,7 +3,18 @@
 // stdout), train → eval → sample → resume on a very small model, Ctrl-C during training, bad inputs.
 // Needs `npx tsc -p tsconfig.build.json` after changes to lib/ (npm test's set-up does it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { profilerAvailable } from '../../lib/profile';
@@ -856,6 +867,14 @@ describe('bad inputs fail cleanly', () => {
       await cli(['train', '--config', 'run.json', '--out', 'no-checkpoint', '--no-progress']),
       /no-checkpoint holds the metrics\.jsonl of a run that saved no checkpoint \(it stopped before its first save: there is nothing to resume\): remove /,
     );
+    // a run killed between its save's two renames: its checkpoint waits under a temporary name (a
+    // dead process's), put back and named as a run to resume — not a log to remove, whose fresh
+    // run's first save would then have deleted it
+    cpSync(join(dir, 'run'), join(dir, 'cut'), { recursive: true });
+    renameSync(join(dir, 'cut', 'checkpoint'), join(dir, 'cut', '.checkpoint.tmp-99999999-dead.old'));
+    const cut = await cli(['train', '--config', 'run.json', '--out', 'cut', '--no-progress']);
+    expectCleanFailure(cut, /cut already holds a run \(metrics\.jsonl, checkpoint\): continue it with --resume cut/);
+    expect((expectCheckpoint(join(dir, 'cut', 'checkpoint')) as { step: number }).step).toBe(6);
   });
 
   it('train --resume refuses the flags it cannot honour, and steps the run has already taken', async () => {

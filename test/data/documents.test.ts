@@ -77,6 +77,22 @@ describe('reading documents as a stream', () => {
     }
   });
 
+  test('Windows line ends: "\\r\\n\\f\\r\\n" separates documents too, whatever the chunks (it was read as one document)', async () => {
+    const crlf = TEXT.replace(/\n/g, '\r\n');
+    const file = join(tmp(), 'crlf.txt');
+    writeFileSync(file, crlf);
+    // the same documents as with "\n", each with its own line ends
+    const whole = splitDocuments(crlf.slice(1));
+    expect(whole).toEqual(splitDocuments(TEXT.slice(1)).map((d) => d.replace(/\n/g, '\r\n')));
+    expect(whole.length).toBe(4);
+    for (let chunkBytes = 1; chunkBytes <= 13; chunkBytes++) expect(documentsOf(await pieces(file, chunkBytes, 7))).toEqual(whole);
+    // a mix, one straddling two pushes
+    const s = new DocumentSplitter(100);
+    const out = [...s.push('one\r\n\f'), ...s.push('\ntwo\n\f\r'), ...s.push('\nthree\r\n\f\n'), ...s.end()];
+    expect(out.map((p) => p.text)).toEqual(['one', 'two', 'three']);
+    expect(splitDocuments('one\r\n\f\ntwo\n\f\r\nthree\r\n\f\r\n')).toEqual(['one', 'two', 'three']);
+  });
+
   test('the splitter: a separator split across pushes, empty documents dropped', () => {
     const s = new DocumentSplitter(100);
     const out = [...s.push('one\n'), ...s.push('\f'), ...s.push('\ntwo\n\f'), ...s.push('\n\n\f\n'), ...s.end()];

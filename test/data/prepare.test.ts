@@ -45,6 +45,14 @@ describe('prepare', () => {
     expect([data.val.length, data.train.length]).toEqual([val.length, train.length]);
   });
 
+  test('characters are code points: an emoji counts one, as does an accented letter', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'e.txt'), 'Whale 🐋, naïve café, 世界.\n'.repeat(50));
+    const s = await prepare({ inputs: [join(dir, 'e.txt')], outDir: join(dir, 'out') });
+    expect(s.characters).toBe([...'Whale 🐋, naïve café, 世界.\n'].length * 50);
+    expect(s.characters).toBe(25 * 50);
+  });
+
   test('"\\n\\f\\n" separates documents; EOT follows each; several inputs in order; .br input', async () => {
     const dir = tmp();
     const docs = ['First document.\n', 'Second one,\n\nwith a blank line.\n', 'Third.\n'];
@@ -52,6 +60,7 @@ describe('prepare', () => {
     writeFileSync(join(dir, 'more.txt.br'), brotliCompressSync(Buffer.from('Fourth, compressed.\n')));
     const s = await prepare({ inputs: [join(dir, 'multi.txt'), join(dir, 'more.txt.br')], outDir: join(dir, 'out'), valTokens: 3 });
     expect(s.documents).toBe(4);
+    expect(s.characters).toBe(docs.join('').length + 'Fourth, compressed.\n'.length);
     const d = loadTokenData(join(dir, 'out'));
     const all = [...d.val.subarray(0, d.val.length), ...d.train.subarray(0, d.train.length)];
     expect(all).toEqual(Array.from(encodeDocuments([...docs, 'Fourth, compressed.\n'])));

@@ -116,6 +116,25 @@ describe('long runs of one character class', () => {
     }
   });
 
+  test('runs of millions of units are cut too (one regex match of such a run overflowed the stack)', () => {
+    const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
+    for (const [name, run] of Object.entries({
+      letters: 'x'.repeat(8e6),
+      'two-byte letters': 'é'.repeat(5e6),
+      digits: '7'.repeat(6e6),
+      symbols: '='.repeat(6e6),
+      DNA: 'ACGT'.repeat(15e5),
+    })) {
+      const text = `Sequence ≥ 1:\n${run}\nend`;
+      const parts = splitLongRuns(text);
+      expect(parts.join('')).toBe(text);
+      // every part inside the run holds about the cap: none longer than it by more than a unit
+      const longest = Math.max(...parts.map(byteLength));
+      if (longest > MAX_RUN_BYTES + 3 + 20) throw new Error(`${name}: a part of ${longest} bytes`);
+      expect(parts.length).toBeGreaterThan(byteLength(run) / (MAX_RUN_BYTES + 3));
+    }
+  });
+
   test('ordinary text gets exactly the tokens of the uncapped encoder', () => {
     const book = embeddedDocuments().train.slice(0, 20);
     for (const doc of book) expect(encode(doc)).toEqual(uncapped(doc));

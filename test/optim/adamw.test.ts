@@ -222,6 +222,15 @@ describe('AdamW state', () => {
     p.grad = randn([3], { dtype: 'float64' });
     opt.update(1e-3);
     expect(opt.step).toBe(8);
+    // a checkpoint's own moments (exactDtype) must be in that dtype already; a stray one is refused
+    expect(() => opt.loadMomentTensors({ 'w.exp_avg': randn([3]), 'w.exp_avg_sq': randn([3]) }, 7, { exactDtype: true })).toThrow(
+      /moment tensor 'w\.exp_avg' is float32: the moments of 'w' are float64/,
+    );
+    const f64 = () => randn([3], { dtype: 'float64' });
+    expect(() => opt.loadMomentTensors({ 'w.exp_avg': f64(), 'w.exp_avg_sq': f64(), 'v.exp_avg': f64() }, 7)).toThrow(
+      /unexpected moment tensor 'v\.exp_avg': no parameter of the model has it/,
+    );
+    expect(opt.step).toBe(8);
   });
 
   it('skips parameters without a gradient and clips by global norm', () => {

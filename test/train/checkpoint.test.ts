@@ -32,6 +32,26 @@ describe('saveCheckpoint', () => {
     opt.dispose();
   });
 
+  it("loadCheckpoint names config.json where its Hugging Face fields are not its staged_lm block's, and a run's checkpoint/ that lacks it", () => {
+    const model = small();
+    const opt = new AdamW(model.namedParameters());
+    const path = join(dir, 'run', 'checkpoint');
+    saveCheckpoint(path, model, opt, state);
+    const config = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    // (loaded here as 16 wide, by transformers as 32)
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...config, n_embd: 32 }));
+    expect(() => loadCheckpoint(path)).toThrow(
+      /checkpoint.config\.json: n_embd 32 is not its staged_lm block's \(16\): an edited config, which Hugging Face would read as another model/,
+    );
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...config, staged_lm: { ...(config.staged_lm as object), nHead: 0 } }));
+    expect(() => loadCheckpoint(path)).toThrow(/checkpoint.config\.json: invalid model config: staged_lm\.nHead: /);
+    // the run directory names its checkpoint/, not itself, as lacking config.json
+    rmSync(join(path, 'config.json'));
+    expect(() => loadCheckpoint(join(dir, 'run'))).toThrow(/run.checkpoint is not a staged-lm checkpoint: config\.json is missing/);
+    model.dispose();
+    opt.dispose();
+  });
+
   it('leaves a file, or a directory of something else, as it was', () => {
     const model = small();
     const opt = new AdamW(model.namedParameters());

@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { Trainer, TrainingDivergedError, type GrowthEvent } from '../../lib/train/trainer';
 import { autoPrecision } from '../../lib/train/precision';
 import { pastHorizon } from '../../lib/optim/schedule';
-import type { Device } from '../../lib/dtype';
+import type { Device, Dtype } from '../../lib/dtype';
+import { loadSafetensors, saveSafetensors } from '../../lib/io/safetensors';
+import type { Tensor } from '../../lib/tensor';
 import { parseRunConfig } from '../../lib/train/config';
 import { loadCheckpoint, readCheckpointState } from '../../lib/train/checkpoint';
 import { readRun, stageTable } from '../../lib/train/report';
@@ -569,6 +571,69 @@ describe('checkpoints cut short', () => {
     expect(from).toBeDefined();
     writeFileSync(log, [...lines.slice(0, growth), JSON.stringify(rest), ...lines.slice(growth + 1)].join('\n') + '\n');
     expect(() => readRun(out)).toThrow(new RegExp(`metrics\\.jsonl line ${growth + 1}: not a record this log's writer makes \\(from: `));
+  });
+
+  it('refuses an edited trainer state, a tensor of another dtype and a stray moment, naming the file and field', async () => {
+    const t = Trainer.create({ ...small, steps: 4, eval: { interval: 2, batches: 1 } });
+    const out = join(dir, 'run');
+    await t.train({ out, progress: false });
+    t.dispose();
+    const ckpt = join(out, 'checkpoint');
+    const state = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as {
+      rng: { cpu: string };
+      extra: Record<string, unknown> & { progression: Record<string, unknown> };
+    };
+    const copy = (name: string, edit: (d: string) => void) => {
+      const d = join(dir, name);
+      cpSync(ckpt, d, { recursive: true });
+      edit(d);
+      return d;
+    };
+    const edited = (name: string, edit: (s: typeof state) => void) =>
+      copy(name, (d) => {
+        const s = structuredClone(state);
+        edit(s);
+        writeFileSync(join(d, 'state.json'), JSON.stringify(s));
+      });
+    // (unchecked, a null step restarted the run at 0 and dropped its whole log; another step rewound it)
+    expect(() => Trainer.resume(edited('null-step', (s) => (s.extra.progression.step = null)))).toThrow(
+      /null-step.state\.json: a damaged or edited checkpoint state \(extra\.progression\.step: /,
+    );
+    expect(() => Trainer.resume(edited('rewound', (s) => (s.extra.progression.step = 2)))).toThrow(
+      /rewound.state\.json: extra\.progression\.step \(2\) is not the checkpoint's step \(4\)/,
+    );
+    expect(() => Trainer.resume(edited('no-progression', (s) => (s.extra.progression = {})))).toThrow(/extra\.progression\.step: /);
+    expect(() => Trainer.resume(edited('history', (s) => (s.extra.valHistory = 5)))).toThrow(/\(extra\.valHistory: /);
+    expect(() => Trainer.resume(edited('late', (s) => (s.extra.best = { step: 9, valLoss: 1 })))).toThrow(
+      /late.state\.json: extra\.best\.step \(9\) is after the checkpoint's step 4/,
+    );
+    expect(() => Trainer.resume(edited('rng', (s) => (s.rng.cpu = 'AAAA')))).toThrow(
+      /rng.state\.json: rng is not a random generator state this libtorch restores/,
+    );
+    // tensors: another dtype (an int64 bias changed the loss, a float16 moment too), a stray moment
+    const rewrite = (file: string, edit: (tensors: Record<string, Tensor>) => void) => (d: string) => {
+      const tensors = loadSafetensors(join(d, file));
+      edit(tensors);
+      saveSafetensors(join(d, file), tensors);
+      for (const x of Object.values(tensors)) x.dispose();
+    };
+    const retype = (name: string, dtype: Dtype) => (tensors: Record<string, Tensor>) => (tensors[name] = tensors[name].to({ dtype }));
+    const bias = 'transformer.ln_f.bias';
+    for (const dtype of ['int64', 'float64'] as const)
+      expect(() => Trainer.resume(copy(`bias-${dtype}`, rewrite('model.safetensors', retype(bias, dtype))))).toThrow(
+        new RegExp(`bias-${dtype}.model\\.safetensors: tensor '${bias}' is ${dtype} but the model's is float32`),
+      );
+    expect(() => Trainer.resume(copy('moment-f16', rewrite('optimizer.safetensors', retype(`${bias}.exp_avg_sq`, 'float16'))))).toThrow(
+      new RegExp(
+        `moment-f16.optimizer\\.safetensors: moment tensor '${bias}\\.exp_avg_sq' is float16: the moments of '${bias}' are float32`,
+      ),
+    );
+    const stray = rewrite('optimizer.safetensors', (tensors) => (tensors['foo.exp_avg'] = tensors[`${bias}.exp_avg`].clone()));
+    expect(() => Trainer.resume(copy('stray', stray))).toThrow(
+      /stray.optimizer\.safetensors: unexpected moment tensor 'foo\.exp_avg': no parameter of the model has it/,
+    );
+    // the checkpoint itself resumes
+    Trainer.resume(ckpt).dispose();
   });
 
   it("a reader that finds a live writer between its renames waits for its save, and leaves the writer's rename to it", async () => {
