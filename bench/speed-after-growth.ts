@@ -44,7 +44,7 @@ function smaller(op: GrowthOperator): GPTConfig {
   return { ...target, nEmbd: target.nEmbd / 2, nHead: target.nHead / 2, mlpWidth: target.mlpWidth / 2 };
 }
 
-function trainer(model: unknown): Trainer {
+function trainer(model: GPTConfig): Trainer {
   return Trainer.create({
     model,
     data: 'embedded',

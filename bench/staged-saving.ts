@@ -163,11 +163,11 @@ async function main(): Promise<void> {
   if (offDiagonal !== 'zero' && offDiagonal !== 'scaled')
     throw new Error(`--off-diagonal-moments must be zero or scaled, not ${offDiagonal}`);
   const grow = {
-    op,
+    op: op as 'width' | 'depth', // (checked above)
     rewarmup: common.lr.warmup,
     ...placement,
     ...(noiseStd > 0 ? { noiseStd } : {}),
-    ...(op === 'width' ? { offDiagonalMoments: offDiagonal } : {}),
+    ...(op === 'width' ? { offDiagonalMoments: offDiagonal as 'zero' | 'scaled' } : {}),
     ...(op === 'width' && splitNoise > 0 ? { splitNoiseStd: splitNoise } : {}),
   };
   const staged = Trainer.create({ ...common, steps: 2 * steps, model: small, stages: [{ until, grow }] });

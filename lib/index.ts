@@ -27,7 +27,8 @@ export * from './growth';
 export * from './scaling';
 export { CudaGraph, cudaGraphsAvailable } from './cuda-graph';
 export { CapturedTrainStep, type CapturedStepOptions } from './train/captured-step';
-export { Trainer, TrainingDivergedError, type TrainResult, type GrowthEvent, type StepResult } from './train/trainer';
+export { Trainer, TrainingDivergedError, type TrainOptions, type TrainResult, type GrowthEvent, type StepResult } from './train/trainer';
+export type { StepRecord, MetricsRecord } from './train/metrics';
 export { autoPrecision } from './train/precision';
 export { parseRunConfig, type RunConfig, type RunConfigInput } from './train/config';
 export {

@@ -7,7 +7,7 @@ import { getRngState, setRngState } from '../runtime';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
 import { Block } from './block';
-import { paddedVocab, type GPTConfig } from './config';
+import { paddedVocab, parseGPTConfig, type GPTConfig, type GPTConfigInput } from './config';
 import type { KVCache } from './kv-cache';
 import { Embedding, LayerNorm, modelDropout } from './layers';
 import { Module } from './module';
@@ -77,21 +77,28 @@ export interface GPTOptions {
 }
 
 export class GPT extends Module {
+  readonly config: GPTConfig;
   readonly transformer: Transformer;
   readonly lmHead: LMHead | null;
 
-  /** Parameters are initialised from the global generator (seed it with manualSeed). */
-  constructor(
-    readonly config: GPTConfig,
-    opts: GPTOptions = {},
-  ) {
+  /**
+   * Parameters are initialised from the global generator (seed it with manualSeed). `config`: a
+   * parsed one (parseGPTConfig, a preset's), or one as written — `{ nLayer: 2, nHead: 2, nEmbd:
+   * 64, contextLength: 64 }` — which is parsed here (defaults filled in, checked).
+   */
+  constructor(config: GPTConfig | GPTConfigInput, opts: GPTOptions = {}) {
     super();
-    checkConfig(config);
+    const c = config as Partial<GPTConfig> | null;
+    this.config =
+      typeof c === 'object' && c !== null && typeof c.dropout === 'object' && c.mlpWidth !== undefined && c.headSize !== undefined
+        ? (config as GPTConfig)
+        : parseGPTConfig(config as GPTConfigInput);
+    checkConfig(this.config);
     const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' };
     if (!FLOAT_DTYPES.includes(o.dtype))
       throw new TypeError(`GPT: dtype must be a floating type (${FLOAT_DTYPES.join(', ')}), got '${String(o.dtype)}'`);
-    this.transformer = this.registerModule('transformer', new Transformer(config, o));
-    this.lmHead = config.tiedEmbeddings ? null : this.registerModule('lm_head', new LMHead(config, o));
+    this.transformer = this.registerModule('transformer', new Transformer(this.config, o));
+    this.lmHead = this.config.tiedEmbeddings ? null : this.registerModule('lm_head', new LMHead(this.config, o));
   }
 
   get blocks(): Block[] {

@@ -19,7 +19,7 @@ export const ScheduleSchema = z
     warmup: z.number().int().nonnegative().default(0),
     /** Decay horizon: the LR reaches `final` at this step (linear / cosine). */
     total: z.number().int().positive(),
-    /** LR at and after `total`. */
+    /** LR at and after `total`, absolute (at most `peak`; a run config gives it as lr.finalFraction of the peak). */
     final: z.number().nonnegative().default(0),
     /** wsd: the decay's length in steps, ending at `total`. */
     decay: z.number().int().nonnegative().optional(),
@@ -30,6 +30,11 @@ export const ScheduleSchema = z
   })
   .strict()
   .refine((s) => s.kind === 'constant' || s.total >= s.warmup, { message: 'total must be at least warmup', path: ['total'] })
+  // (final is a rate, not a run config's finalFraction: 0.1 with a peak of 1e-3 rose 100× to its end)
+  .refine((s) => s.final <= s.peak, {
+    message: 'final is the rate at the end (absolute), at most peak; a fraction of the peak is final = fraction × peak',
+    path: ['final'],
+  })
   .refine((s) => s.kind !== 'wsd' || s.decay !== undefined, { message: "a 'wsd' schedule needs its decay length", path: ['decay'] })
   .refine((s) => s.kind === 'wsd' || (s.decay === undefined && s.decayShape === undefined), {
     message: "decay and decayShape belong to a 'wsd' schedule",

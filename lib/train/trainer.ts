@@ -46,7 +46,16 @@ import {
   type CheckpointState,
   type RngState,
 } from './checkpoint';
-import { growthOptions, initModel, lossScaling, parseRunConfig, resolveModel, type RunConfig, type StageConfig } from './config';
+import {
+  growthOptions,
+  initModel,
+  lossScaling,
+  parseRunConfig,
+  resolveModel,
+  type RunConfig,
+  type RunConfigInput,
+  type StageConfig,
+} from './config';
 import { evaluate } from './evaluate';
 import { autoPrecision } from './precision';
 import { lrScales } from './lr-scales';
@@ -304,7 +313,7 @@ export class Trainer {
   }
 
   /** A fresh run. */
-  static create(input: unknown, data?: TrainData): Trainer {
+  static create(input: RunConfigInput, data?: TrainData): Trainer {
     const parsed = parseRunConfig(input);
     // paths kept absolute: a resumed run may start in another directory
     const config = {

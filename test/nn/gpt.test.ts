@@ -7,8 +7,14 @@ import { manualSeed, noGrad, randint, tidy, type Tensor } from '../../lib';
 const small = parseGPTConfig({ vocabSize: 50257, contextLength: 16, nLayer: 2, nHead: 2, nEmbd: 16 });
 
 describe('GPT structure', () => {
-  it('refuses a hand-built config, a non-float dtype and token ids that are not a (B, T) tensor, naming them', () => {
-    expect(() => new GPT({ nLayer: 2, nHead: 2, nEmbd: 32 } as never)).toThrow(
+  it('takes a config as written (parsed: defaults filled in); refuses a bad one, a non-float dtype and token ids that are not a (B, T) tensor, naming them', () => {
+    const written = new GPT({ nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 16 });
+    expect(written.config).toEqual(parseGPTConfig({ nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 16 }));
+    written.dispose();
+    expect(() => new GPT({ nLayer: 2, nHead: 3, nEmbd: 32 })).toThrow(/invalid model config: /);
+    expect(() => new GPT({ nLayer: 2, nHead: 2, nEmbd: 32, ctx: 8 } as never)).toThrow(/invalid model config: .*Unrecognized key: "ctx"/);
+    // a parsed config is taken as it is, with the structural checks
+    expect(() => new GPT({ ...small, contextLength: undefined } as never)).toThrow(
       /GPT: config\.contextLength is undefined: build the config with parseGPTConfig/,
     );
     expect(() => new GPT(small, { dtype: 'int64' })).toThrow(/GPT: dtype must be a floating type .*, got 'int64'/);

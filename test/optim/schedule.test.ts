@@ -78,6 +78,13 @@ describe('warmup–stable–decay (wsd)', () => {
     );
   });
 
+  it("refuses a final rate above the peak (a run config's finalFraction given as final)", () => {
+    expect(() => parseSchedule({ kind: 'cosine', peak: 1e-3, warmup: 10, total: 100, final: 0.1 })).toThrow(
+      /final: final is the rate at the end \(absolute\), at most peak; a fraction of the peak is final = fraction × peak/,
+    );
+    expect(learningRate(parseSchedule({ kind: 'cosine', peak: 1e-3, warmup: 10, total: 100, final: 1e-3 }), 100)).toBe(1e-3);
+  });
+
   it('a run config with kind wsd decays over decayFraction of the steps after warmup; a growth keeps the shape and its share of the steps after warmup', () => {
     const cfg = parseRunConfig({ steps: 1000, lr: { kind: 'wsd', peak: 1e-3, warmup: 100, decayFraction: 0.2 } });
     const s = defaultSchedule(cfg, presetConfig('tiny'));

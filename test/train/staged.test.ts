@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../../lib/train/trainer';
-import { growthOptions, parseRunConfig } from '../../lib/train/config';
+import { growthOptions, parseRunConfig, type RunConfigInput } from '../../lib/train/config';
 import { withStderr } from '../helpers';
 
 const staged = {
@@ -19,7 +19,7 @@ const staged = {
     { until: { steps: 10 }, grow: { op: 'depth', rewarmup: 2 } },
     { until: { tokens: 20 * 64 }, grow: { op: 'width', dropout: 0.1, rewarmup: 2 } },
   ],
-};
+} satisfies RunConfigInput;
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-staged-'))));
@@ -169,7 +169,12 @@ describe('staged runs', () => {
   });
 
   it("a checkpoint keeps the stage's validation curve: a resumed run's slope trigger sees the points before it", async () => {
-    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const cfg = {
+      ...staged,
+      steps: 12,
+      eval: { interval: 3, batches: 2 },
+      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
+    } satisfies RunConfigInput;
     const t = Trainer.create(cfg);
     const out = join(dir, 'run');
     await t.train({ out, progress: false, steps: 9 });
@@ -181,7 +186,12 @@ describe('staged runs', () => {
   });
 
   it('a session that ends between eval intervals leaves its last evaluation out of the curve (a resumed trigger sees what an uninterrupted one does)', async () => {
-    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const cfg = {
+      ...staged,
+      steps: 12,
+      eval: { interval: 3, batches: 2 },
+      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
+    } satisfies RunConfigInput;
     const t = Trainer.create(cfg);
     const r = await t.train({ out: join(dir, 'short'), progress: false, steps: 8 });
     expect(r.valLoss).not.toBeNull(); // evaluated at its last step all the same
@@ -201,7 +211,12 @@ describe('staged runs', () => {
   });
 
   it('resumes a checkpoint older than the compute counter with its FLOPs scaled to compute, the curve and the counter alike', async () => {
-    const cfg = { ...staged, steps: 12, eval: { interval: 3, batches: 2 }, stages: [{ until: { slope: {} }, grow: { op: 'depth' } }] };
+    const cfg = {
+      ...staged,
+      steps: 12,
+      eval: { interval: 3, batches: 2 },
+      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
+    } satisfies RunConfigInput;
     const t = Trainer.create(cfg);
     const out = join(dir, 'run');
     await t.train({ out, progress: false, steps: 9 });
@@ -273,8 +288,8 @@ describe('staged runs', () => {
       ...staged,
       model: { ...staged.model, tiedEmbeddings: false },
       stages: [{ until: { steps: 5 }, grow: { op: 'width' } }],
-    };
-    const checks: [object, RegExp][] = [
+    } satisfies RunConfigInput;
+    const checks: [RunConfigInput, RegExp][] = [
       [
         { ...staged, stages: [{ until: { steps: 5 }, grow: { op: 'width', alignTo: join(dir, 'typo') } }] },
         /stages\.0\.grow\.alignTo: cannot read .*typo/,
@@ -325,7 +340,7 @@ describe('staged runs', () => {
   });
 
   it('notes a factor other than 2 that takes the ×2 c_op, and no symmetry note where embedding dropout tells the copies apart', async () => {
-    const notesOf = (model: object, stages: object[]) =>
+    const notesOf = (model: RunConfigInput['model'], stages: RunConfigInput['stages']) =>
       withStderr(async (lines) => {
         const t = Trainer.create({ ...staged, model, steps: 1, stages });
         await t.train({ out: join(dir, `run-${Math.random()}`), progress: true });
@@ -434,7 +449,7 @@ describe('staged runs', () => {
       endAt: 'schedule',
       lr: { ...staged.lr, kind: 'linear' },
       stages: [{ until: { steps: 10 }, grow: { op: 'depth', cOp: 2, rewarmup: 2 } }],
-    };
+    } satisfies RunConfigInput;
     const records: { step: number; lr: number }[] = [];
     let finalLr = NaN;
     const lines = await withStderr(async (lines) => {
@@ -487,7 +502,7 @@ describe('staged runs', () => {
   });
 
   it("endAt 'schedule': a growth placed at or past the horizon ends the run there; growths that keep the schedule move nothing; lr.total is noted", async () => {
-    const base = { ...staged, endAt: 'schedule', lr: { ...staged.lr, kind: 'linear' } };
+    const base = { ...staged, endAt: 'schedule', lr: { ...staged.lr, kind: 'linear' } } satisfies RunConfigInput;
     // cOp 0.2: R = 50 ≥ the 30-step horizon, so the run ends right at the growth
     const past = Trainer.create({ ...base, stages: [{ until: { steps: 10 }, grow: { op: 'depth', cOp: 0.2 } }] });
     expect((await past.train({ out: join(dir, 'past'), progress: false })).step).toBe(10);
@@ -526,7 +541,7 @@ describe('staged runs', () => {
       steps: 12,
       snapshots: { interval: 5, beforeGrowth: true },
       stages: [{ until: { steps: 7 }, grow: { op: 'depth' } }],
-    };
+    } satisfies RunConfigInput;
     const losses: number[] = [];
     const t = Trainer.create(config);
     await t.train({ out: join(dir, 'a'), progress: false, onRecord: (r) => losses.push(r.loss) });
@@ -601,7 +616,7 @@ describe('staged runs', () => {
 
   it('notes mlp and heads growths whose copies nothing tells apart, and trains with split noise', async () => {
     await withStderr(async (lines) => {
-      const run = async (grow: object[], name: string) => {
+      const run = async (grow: NonNullable<RunConfigInput['stages']>[number]['grow'][], name: string) => {
         lines.length = 0;
         const t = Trainer.create({
           ...staged,

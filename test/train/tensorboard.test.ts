@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { encodeEvent, scalarsOf, tfRecord, type TensorBoardEvent } from '../../lib/train/tensorboard';
+import type { RunConfigInput } from '../../lib/train/config';
 import { Trainer } from '../../lib/train/trainer';
 import { itWhen } from '../helpers';
 
@@ -102,7 +103,30 @@ const config = {
   checkpointInterval: 4,
   lr: { peak: 3e-3, warmup: 2 },
   stages: [{ until: { steps: 4 }, grow: { op: 'depth', rewarmup: 1 } }],
-};
+} satisfies RunConfigInput;
+
+/**
+ * A run to step 4, resumed to step 8, then back at the checkpoint of step 4 and resumed to 8 again
+ * (as after a crash at step 7, its last checkpoint at 4): three sessions' files.
+ */
+async function resumedTwice(): Promise<string> {
+  const run = join(dir, 'run');
+  const t = Trainer.create({ ...config, stages: [] });
+  await t.train({ out: run, progress: false, tensorboard: true, steps: 4 });
+  t.dispose();
+  const atFour = join(dir, 'checkpoint-4');
+  cpSync(join(run, 'checkpoint'), atFour, { recursive: true });
+  for (let i = 0; i < 2; i++) {
+    if (i === 1) {
+      rmSync(join(run, 'checkpoint'), { recursive: true });
+      cpSync(atFour, join(run, 'checkpoint'), { recursive: true });
+    }
+    const r = Trainer.resume(join(run, 'checkpoint'));
+    await r.train({ out: run, progress: false, tensorboard: true });
+    r.dispose();
+  }
+  return run;
+}
 
 describe('a run with tensorboard', () => {
   it("writes metrics.jsonl's scalars at their steps (float32), the growth's stage; none without the option", async () => {
@@ -167,22 +191,7 @@ describe('a run with tensorboard', () => {
   });
 
   it('a resumed session starts at its first new step, where what the interrupted one logged after the checkpoint is superseded', async () => {
-    const run = join(dir, 'run');
-    const t = Trainer.create({ ...config, stages: [] });
-    await t.train({ out: run, progress: false, tensorboard: true, steps: 4 });
-    t.dispose();
-    const atFour = join(dir, 'checkpoint-4');
-    cpSync(join(run, 'checkpoint'), atFour, { recursive: true });
-    // on to step 8, then back to the checkpoint at step 4 and on again (as after a crash at step 7)
-    for (let i = 0; i < 2; i++) {
-      if (i === 1) {
-        rmSync(join(run, 'checkpoint'), { recursive: true });
-        cpSync(atFour, join(run, 'checkpoint'), { recursive: true });
-      }
-      const r = Trainer.resume(join(run, 'checkpoint'));
-      await r.train({ out: run, progress: false, tensorboard: true });
-      r.dispose();
-    }
+    const run = await resumedTwice();
     const files = eventFiles(run);
     expect(files).toHaveLength(3);
     expect(files.map((f) => readEvents(f)[1])).toEqual([
@@ -204,21 +213,8 @@ const itTensorBoard = itWhen(hasTensorBoard, `${python} cannot import tensorboar
 
 describe("TensorBoard's reader", () => {
   itTensorBoard('reads a resumed run as one curve: each step once, with the last session’s values', async () => {
-    const run = join(dir, 'run');
-    const t = Trainer.create({ ...config, stages: [] });
-    await t.train({ out: run, progress: false, tensorboard: true, steps: 4 });
-    t.dispose();
-    const atFour = join(dir, 'checkpoint-4');
-    cpSync(join(run, 'checkpoint'), atFour, { recursive: true });
     // the interrupted session's steps 5 … 8 are superseded: without the purge they would be read twice
-    const first = Trainer.resume(join(run, 'checkpoint'));
-    await first.train({ out: run, progress: false, tensorboard: true });
-    first.dispose();
-    rmSync(join(run, 'checkpoint'), { recursive: true });
-    cpSync(atFour, join(run, 'checkpoint'), { recursive: true });
-    const again = Trainer.resume(join(run, 'checkpoint'));
-    await again.train({ out: run, progress: false, tensorboard: true });
-    again.dispose();
+    const run = await resumedTwice();
     const r = spawnSync(
       python,
       [
