@@ -5,7 +5,8 @@ import { distributedEnv } from '../distributed/process-group';
 export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer (got '${v}')`);
+    // (a safe integer: 1e20 is an integer to JavaScript, and no count or seed)
+    if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer below 2^53 (got '${v}')`);
     return n;
   };
 }
@@ -13,7 +14,7 @@ export function positiveInt(name: string) {
 export function nonNegativeInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer (got '${v}')`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer below 2^53 (got '${v}')`);
     return n;
   };
 }

@@ -1,7 +1,7 @@
 // `staged-lm sample`: text from a checkpoint, printed as it is drawn.
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { decode, encode, EOT, TextStream } from '../data/tokenizer';
+import { decode, encode, EOT, GPT2_VOCAB, TextStream } from '../data/tokenizer';
 import { generateSamples } from '../train/sample';
 import { device, launchedRank, nonNegativeInt, nonNegativeNumber, output, positiveInt } from './common';
 import { loadModel, trainedSeqLen } from './model-io';
@@ -86,6 +86,11 @@ export function registerSample(program: Command): void {
         if (f.context !== undefined && f.context > ctx)
           throw new Error(`--context ${f.context} is longer than the model's context (${ctx} positions)`);
         const trained = f.context === undefined ? trainedSeqLen(f.checkpoint, ctx) : null;
+        const window = f.context ?? trained ?? ctx;
+        if (prompt.length > window)
+          process.stderr.write(
+            `staged-lm: note: the prompt is ${prompt.length} tokens and the model reads ${window}: it continues from the prompt's last ${window} tokens\n`,
+          );
         if (trained !== null && prompt.length + f.tokens > trained)
           process.stderr.write(
             `staged-lm: note: the run trained on sequences of ${trained} tokens (its context is ${ctx}): the window slides at ${trained}, past which positions were never trained (--context ${ctx} reads them)\n`,
@@ -108,8 +113,10 @@ export function registerSample(program: Command): void {
           topK: f.topK,
           topP: f.topP,
           seed: f.seed,
-          context: f.context ?? trained ?? ctx,
+          context: window,
           stopToken: EOT,
+          // (only ids the GPT-2 tokenizer decodes: a Hugging Face config may keep a padded vocabulary)
+          vocab: Math.min(model.config.vocabSize, GPT2_VOCAB),
           autocast: f.precision === 'bf16' ? 'bfloat16' : f.precision === 'fp16' ? 'float16' : null,
           onToken: streaming ? (id) => process.stdout.write(text.push(id)) : undefined,
           signal: closed.signal,

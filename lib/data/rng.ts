@@ -24,7 +24,8 @@ export class Xoshiro128 {
   /** A generator seeded from any non-negative safe integer; equal seeds give equal streams. */
   static fromSeed(seed: number): Xoshiro128 {
     if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`Expected a non-negative safe integer for seed but received ${seed}`);
-    // fold the high bits in, so seeds above 2^32 still differ from their low 32 bits
+    // fold the high bits in, so a seed above 2^32 differs from its own low 32 bits (the state is 32
+    // bits: 2^32 streams, so some pairs of seeds share one, 0 and 6949403057 say)
     let x = (seed >>> 0) ^ Math.imul(Math.floor(seed / TWO_32), 0x9e3779b1);
     const splitmix32 = (): number => {
       x = (x + 0x9e3779b9) | 0;

@@ -26,6 +26,12 @@ export interface SampleOptions {
   seed?: number;
   /** A sample ends after this token (e.g. end-of-text), which it includes. */
   stopToken?: number;
+  /**
+   * Draw only ids below this (default: the model's vocabSize). A model whose vocabulary is wider
+   * than its tokenizer's — a Hugging Face config that keeps nanoGPT's padded 50304 — would
+   * otherwise draw ids no text stands for: give the tokenizer's size (GPT-2's 50257).
+   */
+  vocab?: number;
   autocast?: 'bfloat16' | 'float16' | null;
   /**
    * Reuse each position's keys and values (default true). false recomputes the whole window for
@@ -92,7 +98,9 @@ export function generateSamples(model: GPT, prompt: number[], samples: number, o
   const seed = opts.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER - (samples - 1))
     throw new RangeError(`generate: seed must be an integer ≥ 0 with seed + samples − 1 a safe integer, got ${seed} (${samples} samples)`);
-  const V = model.config.vocabSize;
+  const V = opts.vocab ?? model.config.vocabSize;
+  if (!Number.isSafeInteger(V) || V < 1 || V > model.config.vocabSize)
+    throw new RangeError(`generate: vocab must be an integer from 1 to the model's vocabSize (${model.config.vocabSize}), got ${V}`);
   const bad = prompt.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= V);
   if (bad >= 0)
     throw new RangeError(`generate: prompt token ${bad} is ${prompt[bad]}, not an id of this model's vocabulary (0 … ${V - 1})`);

@@ -191,6 +191,32 @@ describe('generate', () => {
     m.dispose();
   });
 
+  it('vocab: only ids below it are drawn, however likely the ones above (a padded vocabulary no text stands for)', () => {
+    const m = model();
+    // every token's hidden state is LNf's bias (gain 0), so its logits are the embedding rows' sums:
+    // ids 30 … 39 far above the rest
+    noGrad(() => {
+      const ln = m.namedParameters().filter((p) => p.name.startsWith('transformer.ln_f.'));
+      ln.find((p) => p.name.endsWith('weight'))!.tensor.fill_(0);
+      ln.find((p) => p.name.endsWith('bias'))!.tensor.fill_(1);
+      const wte = m.transformer.wte.weight;
+      wte.fill_(0);
+      wte.narrow(0, 30, 10).fill_(1);
+    });
+    const drawn = (vocab?: number) =>
+      generate(m, [1], { maxNewTokens: 30, temperature: 1, topK: 0, ...(vocab === undefined ? {} : { vocab }) });
+    expect(drawn().every((id) => id >= 30)).toBe(true);
+    expect(drawn(30).every((id) => id < 30)).toBe(true);
+    expect(new Set(drawn(30)).size).toBeGreaterThan(5); // (uniform over 0 … 29)
+    expect(() => generate(m, [1], { maxNewTokens: 1, vocab: 41 })).toThrow(
+      /vocab must be an integer from 1 to the model's vocabSize \(40\), got 41/,
+    );
+    expect(() => generate(m, [35], { maxNewTokens: 1, vocab: 30 })).toThrow(
+      /prompt token 0 is 35, not an id of this model's vocabulary \(0 … 29\)/,
+    );
+    m.dispose();
+  });
+
   it('leaves the model in its mode and refuses bad options, naming them', () => {
     const m = model();
     m.train();
