@@ -27,7 +27,8 @@ beforeAll(() => {
   });
   const hf = join(dir, 'hf');
   mkdirSync(hf);
-  const { staged_lm: _own, ...config } = toHfConfig(model.config);
+  const config = toHfConfig(model.config);
+  delete config.staged_lm;
   writeFileSync(join(hf, 'config.json'), JSON.stringify(config));
   saveSafetensors(join(hf, 'model.safetensors'), modelTensors(model));
   model.dispose();
