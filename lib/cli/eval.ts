@@ -51,7 +51,8 @@ export interface EvalReport {
 
 /**
  * Token ids of the file: llm.c shards and .bin token files as they are; any other file is text read
- * and tokenized exactly as `prepare` does (UTF-8 text, documents split at "\n\f\n", or JSON lines;
+ * and tokenized exactly as `prepare` does (UTF-8 text, documents split at "\n\f\n" or
+ * "\r\n\f\r\n", or JSON lines;
  * .gz or .br compressed; EOT after each document), so a text file and the shard prepared from it
  * score the same tokens.
  */

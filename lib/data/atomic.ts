@@ -4,7 +4,7 @@
 // (or a node that crashes) keeps the old file or the new one, not an empty one.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * `mkdir -p`, one level at a time. Node's recursive mkdir says ENOENT ("no such file or
@@ -13,19 +13,29 @@ import { dirname, join, resolve } from 'node:path';
  * fails at once with its own reason. A file in the way is an error (EEXIST or ENOTDIR).
  */
 export function makeDirectory(path: string): void {
+  // (the path as given, level by level: the kernel resolves each `..` after any symlink before
+  // it, as mkdir -p does; resolve() would collapse `link/..` as text)
   const missing: string[] = [];
-  for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
+  for (let p = path; !existsSync(p); p = dirname(p)) {
     missing.push(p);
     if (dirname(p) === p) break;
   }
-  if (missing.length === 0 && !statSync(path).isDirectory()) mkdirSync(path); // (throws EEXIST, naming it)
+  if (missing.length === 0 && !isDirectory(path)) mkdirSync(path); // (throws EEXIST, naming it)
   for (const p of missing.reverse()) {
     try {
       mkdirSync(p);
     } catch (e) {
-      // (another process made it meanwhile)
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(p).isDirectory()) throw e;
+      // (another process made it meanwhile; a dangling symlink is EEXIST too, and stays an error)
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !isDirectory(p)) throw e;
     }
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

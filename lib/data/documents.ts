@@ -101,8 +101,8 @@ export async function* textChunks(file: string, chunkBytes: number): AsyncGenera
 }
 
 /**
- * Documents split off a text that arrives in chunks, as String.split(DOCUMENT_SEPARATOR) would
- * split the whole, empty documents dropped.
+ * Documents split off a text that arrives in chunks, as splitDocuments splits the whole (at
+ * "\n\f\n" or "\r\n\f\r\n"), empty documents dropped.
  */
 export class DocumentSplitter {
   /** The text of the current document not yet given out. */

@@ -26,6 +26,37 @@ function checkTokens(t: unknown, arg: string): number[] {
 }
 
 /** A config made by parseGPTConfig (a hand-built object may lack its defaults and derived sizes). */
+/**
+ * Whether a config is parseGPTConfig's output: every field it fills in is there. (A written one
+ * that gives some of them — mlpWidth, headSize, dropout — still lacks the defaults of the rest.)
+ * A parsed config is taken as it is: checkConfig allows what the schema does not, such as no blocks.
+ */
+function isParsed(c: GPTConfig | GPTConfigInput): c is GPTConfig {
+  if (typeof c !== 'object' || c === null) return false;
+  const d = (c as { dropout?: unknown }).dropout as Record<string, unknown> | undefined;
+  return (
+    PARSED_FIELDS.every((k) => (c as Record<string, unknown>)[k] !== undefined) &&
+    typeof d === 'object' &&
+    d !== null &&
+    ['embedding', 'attention', 'residual'].every((k) => typeof d[k] === 'number')
+  );
+}
+
+const PARSED_FIELDS = [
+  'vocabSize',
+  'vocabMultiple',
+  'contextLength',
+  'nLayer',
+  'nHead',
+  'nEmbd',
+  'mlpWidth',
+  'headSize',
+  'tiedEmbeddings',
+  'bias',
+  'initStd',
+  'layerNormEps',
+];
+
 function checkConfig(c: GPTConfig): void {
   for (const k of ['nLayer', 'nHead', 'nEmbd', 'contextLength', 'vocabSize', 'mlpWidth', 'headSize'] as const) {
     const v: unknown = c?.[k];
@@ -88,11 +119,7 @@ export class GPT extends Module {
    */
   constructor(config: GPTConfig | GPTConfigInput, opts: GPTOptions = {}) {
     super();
-    const c = config as Partial<GPTConfig> | null;
-    this.config =
-      typeof c === 'object' && c !== null && typeof c.dropout === 'object' && c.mlpWidth !== undefined && c.headSize !== undefined
-        ? (config as GPTConfig)
-        : parseGPTConfig(config as GPTConfigInput);
+    this.config = isParsed(config) ? config : parseGPTConfig(config);
     checkConfig(this.config);
     const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' };
     if (!FLOAT_DTYPES.includes(o.dtype))

@@ -239,7 +239,13 @@ export function recoverCheckpoint(dir: string): boolean {
     if (Number.isFinite(step) && (best === null || step > best.step)) best = { path, step };
   }
   if (best === null) return false;
-  renameSync(best.path, dir);
+  try {
+    renameSync(best.path, dir);
+  } catch (e) {
+    // another reader put it back first (the ranks of a data-parallel job all look)
+    if (existsSync(dir)) return true;
+    throw e;
+  }
   process.stderr.write(`staged-lm: ${dir} was missing (a save was cut short): recovered the complete save of step ${best.step}\n`);
   return true;
 }

@@ -5,8 +5,11 @@
 //
 // A resumed run redoes the steps after its checkpoint, which the interrupted session may already
 // have logged: each session's file starts with a SessionLog START at its first new step, on which
-// TensorBoard drops what earlier files hold at that step and after (its "purge" of orphaned data),
-// as tensorboardX's SummaryWriter(purge_step) does. metrics.jsonl drops the same records.
+// TensorBoard's Python loader drops what earlier files hold at that step and after (its "purge" of
+// orphaned data), as tensorboardX's SummaryWriter(purge_step) does; metrics.jsonl drops the same
+// records. (TensorBoard's default Rust loader ignores the START: it drops a tag's points when its
+// steps go back, which the resumed session's first records do — all but a point the interrupted
+// session logged past the last one the resumed session logs under that tag.)
 //
 // Encoding: protobufjs over the few fields used, with their numbers from TensorBoard's event.proto
 // and summary.proto; CRC-32C from @aws-crypto/crc32c. Checked byte for byte against files
@@ -105,9 +108,11 @@ export class TensorBoardLog {
   readonly path: string;
 
   /**
-   * Opens a new event file in `dir`, named as TensorBoard's writers name theirs (the time first, so
-   * that files sort in the order written). `firstStep`: the session's first new step; what earlier
-   * files logged from there on is superseded.
+   * Opens a new event file in `dir`, named as TensorBoard's writers name theirs but for the
+   * milliseconds and a zero-padded count after the seconds: TensorBoard reads a directory's files
+   * in name order, which must be the order written, also for two sessions in one second (a later
+   * file's START would otherwise be read first). `firstStep`: the session's first new step; what
+   * earlier files logged from there on is superseded.
    */
   constructor(
     dir: string,
@@ -116,7 +121,10 @@ export class TensorBoardLog {
   ) {
     makeDirectory(dir);
     const now = this.clock();
-    this.path = join(dir, `events.out.tfevents.${String(Math.floor(now)).padStart(10, '0')}.${hostname()}.${process.pid}.${filesOpened++}`);
+    const seconds = String(Math.floor(now)).padStart(10, '0');
+    const millis = String(Math.floor((now % 1) * 1000)).padStart(3, '0');
+    const count = String(filesOpened++).padStart(6, '0');
+    this.path = join(dir, `events.out.tfevents.${seconds}.${millis}${count}.${hostname()}.${process.pid}`);
     this.write([
       { wallTime: now, step: 0, fileVersion: 'brain.Event:2' },
       { wallTime: now, step: firstStep, sessionStart: true },

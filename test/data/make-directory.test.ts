@@ -1,7 +1,7 @@
 // makeDirectory: `mkdir -p` that fails at once with the reason. Node's recursive mkdir looped for
 // ever (deaf to SIGTERM) on `prepare --out /proc/foo`, and said ENOENT for a read-only parent.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeDirectory } from '../../lib/data/atomic';
@@ -19,6 +19,17 @@ describe('makeDirectory', () => {
     makeDirectory(deep);
     makeDirectory(`${deep}/`);
     expect(statSync(deep).isDirectory()).toBe(true);
+  });
+
+  it('follows a symlink before a `..`, as the kernel (and mkdir -p) do', () => {
+    mkdirSync(join(dir, 'elsewhere', 'deep'), { recursive: true });
+    symlinkSync(join(dir, 'elsewhere', 'deep'), join(dir, 'link'));
+    makeDirectory(`${dir}/link/../made`); // (not join(): it collapses link/.. as text)
+    expect(statSync(join(dir, 'elsewhere', 'made')).isDirectory()).toBe(true);
+    expect(existsSync(join(dir, 'made'))).toBe(false);
+    // a dangling symlink in the way stays an error
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+    expect(() => makeDirectory(join(dir, 'dangling'))).toThrow(/EEXIST/);
   });
 
   it('refuses a file in the way, as mkdir does', () => {

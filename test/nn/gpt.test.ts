@@ -11,12 +11,16 @@ describe('GPT structure', () => {
     const written = new GPT({ nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 16 });
     expect(written.config).toEqual(parseGPTConfig({ nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 16 }));
     written.dispose();
+    // one that gives some of the derived fields is still parsed (its other defaults filled in)
+    const some = { nLayer: 1, nHead: 2, nEmbd: 16, contextLength: 16, mlpWidth: 64, headSize: 8, dropout: { residual: 0.1 } };
+    const partly = new GPT(some);
+    expect(partly.config).toEqual(parseGPTConfig(some));
+    expect(partly.lmHead).toBeNull(); // (tiedEmbeddings' default)
+    partly.dispose();
     expect(() => new GPT({ nLayer: 2, nHead: 3, nEmbd: 32 })).toThrow(/invalid model config: /);
     expect(() => new GPT({ nLayer: 2, nHead: 2, nEmbd: 32, ctx: 8 } as never)).toThrow(/invalid model config: .*Unrecognized key: "ctx"/);
     // a parsed config is taken as it is, with the structural checks
-    expect(() => new GPT({ ...small, contextLength: undefined } as never)).toThrow(
-      /GPT: config\.contextLength is undefined: build the config with parseGPTConfig/,
-    );
+    expect(() => new GPT({ ...small, contextLength: 0 })).toThrow(/GPT: config\.contextLength is 0: build the config with parseGPTConfig/);
     expect(() => new GPT(small, { dtype: 'int64' })).toThrow(/GPT: dtype must be a floating type .*, got 'int64'/);
     manualSeed(0);
     const m = new GPT(small);

@@ -43,6 +43,9 @@ describe('saveCheckpoint', () => {
     expect(() => loadCheckpoint(path)).toThrow(
       /checkpoint.config\.json: n_embd 32 is not its staged_lm block's \(16\): an edited config, which Hugging Face would read as another model/,
     );
+    // the same model said another way is not an edit: n_inner 4·n_embd for null
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...config, n_inner: 64 }));
+    expect(loadCheckpoint(path, 'cpu', { optimizer: false }).config.mlpWidth).toBe(64);
     writeFileSync(join(path, 'config.json'), JSON.stringify({ ...config, staged_lm: { ...(config.staged_lm as object), nHead: 0 } }));
     expect(() => loadCheckpoint(path)).toThrow(/checkpoint.config\.json: invalid model config: staged_lm\.nHead: /);
     // the run directory names its checkpoint/, not itself, as lacking config.json
