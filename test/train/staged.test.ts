@@ -21,6 +21,14 @@ const staged = {
   ],
 } satisfies RunConfigInput;
 
+/** 12 steps evaluated every 3, growing in depth on the slope trigger. */
+const slopeDepth = {
+  ...staged,
+  steps: 12,
+  eval: { interval: 3, batches: 2 },
+  stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
+} satisfies RunConfigInput;
+
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'slm-staged-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -169,13 +177,7 @@ describe('staged runs', () => {
   });
 
   it("a checkpoint keeps the stage's validation curve: a resumed run's slope trigger sees the points before it", async () => {
-    const cfg = {
-      ...staged,
-      steps: 12,
-      eval: { interval: 3, batches: 2 },
-      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
-    } satisfies RunConfigInput;
-    const t = Trainer.create(cfg);
+    const t = Trainer.create(slopeDepth);
     const out = join(dir, 'run');
     await t.train({ out, progress: false, steps: 9 });
     expect(t.valHistory.map((v) => v.step)).toEqual([3, 6, 9]);
@@ -186,13 +188,7 @@ describe('staged runs', () => {
   });
 
   it('a session that ends between eval intervals leaves its last evaluation out of the curve (a resumed trigger sees what an uninterrupted one does)', async () => {
-    const cfg = {
-      ...staged,
-      steps: 12,
-      eval: { interval: 3, batches: 2 },
-      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
-    } satisfies RunConfigInput;
-    const t = Trainer.create(cfg);
+    const t = Trainer.create(slopeDepth);
     const r = await t.train({ out: join(dir, 'short'), progress: false, steps: 8 });
     expect(r.valLoss).not.toBeNull(); // evaluated at its last step all the same
     expect(t.valHistory.map((v) => v.step)).toEqual([3, 6]);
@@ -211,13 +207,7 @@ describe('staged runs', () => {
   });
 
   it('resumes a checkpoint older than the compute counter with its FLOPs scaled to compute, the curve and the counter alike', async () => {
-    const cfg = {
-      ...staged,
-      steps: 12,
-      eval: { interval: 3, batches: 2 },
-      stages: [{ until: { slope: {} }, grow: { op: 'depth' } }],
-    } satisfies RunConfigInput;
-    const t = Trainer.create(cfg);
+    const t = Trainer.create(slopeDepth);
     const out = join(dir, 'run');
     await t.train({ out, progress: false, steps: 9 });
     t.dispose();
