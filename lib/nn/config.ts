@@ -167,13 +167,10 @@ export function fromHfConfig(hf: Record<string, unknown>): GPTConfig {
     // the Hugging Face fields are what transformers builds its model from: an edit of one that the
     // block does not share would load here as one model and there as another
     const own = toHfConfig(c);
-    // (n_inner null is 4·n_embd, as transformers reads it)
-    const inner = (v: unknown) => (v === null ? 4 * c.nEmbd : v);
+    // the value as transformers reads it (n_inner null is 4·n_embd)
+    const read = (key: string, v: unknown) => JSON.stringify(key === 'n_inner' && v === null ? 4 * c.nEmbd : v);
     for (const key of HF_SHAPE_FIELDS)
-      if (
-        key in hf &&
-        JSON.stringify(key === 'n_inner' ? inner(hf[key]) : hf[key]) !== JSON.stringify(key === 'n_inner' ? inner(own[key]) : own[key])
-      )
+      if (key in hf && read(key, hf[key]) !== read(key, own[key]))
         throw new Error(
           `${key} ${JSON.stringify(hf[key])} is not its staged_lm block's (${JSON.stringify(own[key])}): an edited config, which Hugging Face would read as another model`,
         );
