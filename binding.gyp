@@ -8,6 +8,7 @@
       'sources': [
         'native/addon.cc',
         'native/tensor.cc',
+        'native/cpu_allocator.cc',
         'native/creation.cc',
         'native/data.cc',
         'native/shape_ops.cc',

@@ -7,10 +7,11 @@
 //
 // stdout: one JSON line {steps, rssStartMiB, rssEndMiB, growthPct, samples, pass, …}, then `PASS: …` or
 // `FAIL: …`; the exit status is 1 on FAIL. Progress goes to stderr. Not part of `npm test` (minutes).
-// Reading the numbers: with the addon's glibc tuning (no trimming, a 256 MiB top pad) freed heap stays
-// resident, so RSS also rises in one-off steps of a logits buffer (batch·seq·vocab·4 bytes) while the
-// allocator's free lists settle, then stays flat; a leak keeps rising, and shows in secondHalfGrowthPct
-// and in liveTensors (STAGED_LM_DEFAULT_MALLOC=1 runs with glibc's defaults instead).
+// Reading the numbers: the CPU block cache (native/cpu_allocator.cc) keeps freed blocks of 1 MiB and
+// more mapped for reuse, so RSS also rises in one-off steps (an evaluation's blocks, a checkpoint's)
+// until the cache holds what the loop reuses, then stays flat; a leak keeps rising, and shows in
+// secondHalfGrowthPct and in liveTensors (STAGED_LM_DEFAULT_MALLOC=1 runs with libtorch's default
+// allocator, malloc, instead).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,8 +137,7 @@ async function main(): Promise<number> {
   const afterWarmup = samples.filter((s) => s.step >= o.warmup);
   const peakMiB = Math.max(...afterWarmup.map((s) => s.rssMiB));
   // The verdict is on the second half of the run: a leak grows there as it did before, while the
-  // allocator's one-off steps (glibc keeps freed blocks resident under the addon's malloc tuning,
-  // and a 49 MiB logits buffer can land in a fresh heap region once or twice early on) do not.
+  // allocators' one-off steps (the block cache filling, glibc's bins settling) do not.
   // Live tensors must not grow at all.
   const mid = afterWarmup.find((s) => s.step >= (o.warmup + o.steps) / 2) ?? s1;
   const secondHalfGrowthPct = pct(mid, s1);

@@ -9,7 +9,7 @@ export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export * from './runtime';
 export { countOps, type OpCounts } from './op-count';
 export { Profiler, profileToFile, profilerAvailable } from './profile';
-export type { BuildInfo } from './native';
+export type { BuildInfo, CpuBlockStats } from './native';
 export * from './nn';
 export { AdamW, type AdamWOptionsInput, type NamedParameter, type Moments, type ParamKind } from './optim/adamw';
 export { GradScaler, type GradScalerState, type LossScaleOptionsInput } from './optim/grad-scaler';

@@ -24,6 +24,16 @@ export interface NativeMemoryStats {
   liveBytes: number;
   createdTotal: number;
   cuda: { device: number; allocated: number; peakAllocated: number; reserved: number; free?: number; total?: number }[];
+  cpu: CpuBlockStats | null;
+}
+
+/** The CPU block cache's figures (native/cpu_allocator.cc), bytes and counts. */
+export interface CpuBlockStats {
+  allocated: number;
+  peakAllocated: number;
+  reserved: number;
+  hits: number;
+  misses: number;
 }
 
 type T = NativeTensor;

@@ -1,6 +1,6 @@
 // Process-wide runtime: seeds, threads, memory statistics, CUDA housekeeping, build facts.
 import { checkDevice, checkInt, type Device } from './dtype';
-import { native, type BuildInfo } from './native';
+import { native, type BuildInfo, type CpuBlockStats } from './native';
 import { Tensor } from './tensor';
 
 /** Seeds the CPU generator and every CUDA device's: random factories and dropout repeat. */
@@ -55,18 +55,26 @@ export interface MemoryStats {
   rss: number;
   /** Per CUDA device: caching-allocator bytes allocated, its peak, reserved, and free/total. */
   cuda: { device: number; allocated: number; peakAllocated: number; reserved: number; free?: number; total?: number }[];
+  /**
+   * CPU tensor blocks of 1 MiB and more, which staged-lm's allocator maps apart from the malloc heap
+   * and keeps for reuse: bytes in use (`allocated`), their peak, bytes mapped (in use + cached:
+   * `reserved`, never more than the most ever in use at once), and allocations served from the
+   * cache (`hits`) or by a new mapping (`misses`). Null with STAGED_LM_DEFAULT_MALLOC=1 (libtorch's
+   * default allocator: malloc).
+   */
+  cpu: CpuBlockStats | null;
 }
 
 export function memoryStats(): MemoryStats {
   return { ...native.memoryStats(), rss: process.memoryUsage.rss() };
 }
 
-/** Resets the CUDA peak-allocation counters. */
+/** Resets the peak-allocation counters (CUDA's and the CPU block cache's). */
 export function resetPeakMemory(): void {
   native.resetPeakMemory();
 }
 
-/** Returns cached, unused CUDA blocks to the driver (no-op without CUDA). */
+/** Returns cached, unused blocks: CUDA's to the driver, the CPU block cache's to the system. */
 export function emptyCache(): void {
   native.emptyCache();
 }

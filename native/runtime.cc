@@ -25,6 +25,7 @@
 #endif
 
 #include "compat.h"
+#include "cpu_allocator.h"
 #include "tensor.h"
 
 namespace slm {
@@ -106,7 +107,8 @@ Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Live handles and their bytes, plus per-device CUDA caching-allocator figures.
+// Live handles and their bytes, per-device CUDA caching-allocator figures, and the CPU block
+// cache's (null with STAGED_LM_DEFAULT_MALLOC).
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HandleStats s = handleStats();
@@ -134,10 +136,23 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   }
 #endif
   o.Set("cuda", cuda);
+  CpuBlockStats c = cpuBlockStats();
+  if (c.enabled) {
+    Napi::Object cpu = Napi::Object::New(env);
+    cpu.Set("allocated", static_cast<double>(c.allocated));
+    cpu.Set("peakAllocated", static_cast<double>(c.peakAllocated));
+    cpu.Set("reserved", static_cast<double>(c.reserved));
+    cpu.Set("hits", static_cast<double>(c.hits));
+    cpu.Set("misses", static_cast<double>(c.misses));
+    o.Set("cpu", cpu);
+  } else {
+    o.Set("cpu", env.Null());
+  }
   return o;
 }
 
 Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
+  resetCpuBlockPeak();
 #if STAGED_LM_CUDA
   for (int i = 0; i < deviceCount() && cudaAllocatorReady(); i++) {
     c10::cuda::CUDACachingAllocator::resetPeakStats(i);
@@ -147,6 +162,7 @@ Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  emptyCpuBlockCache();
 #if STAGED_LM_CUDA
   if (deviceCount() > 0 && cudaAllocatorReady()) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif

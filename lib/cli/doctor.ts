@@ -13,6 +13,8 @@ export interface DoctorReport {
   libtorch: { version: string; source: string; prefix: string; cudaBuild: boolean; cxx11Abi: boolean };
   buildType: string;
   cpuThreads: number;
+  /** Where CPU tensor blocks of 1 MiB and more come from: staged-lm's block cache, or malloc (STAGED_LM_DEFAULT_MALLOC). */
+  cpuAllocator: 'block-cache' | 'malloc';
   flashAttention: boolean;
   /** Whole-step CUDA-graph capture (bench --cuda-graph): a CUDA libtorch whose graph API compiled. */
   cudaGraphs: boolean;
@@ -60,6 +62,7 @@ export function doctorReport(): DoctorReport {
     },
     buildType: info.buildType,
     cpuThreads: getNumThreads(),
+    cpuAllocator: memoryStats().cpu === null ? 'malloc' : 'block-cache',
     flashAttention: native.hasFlashAttention,
     cudaGraphs: native.hasCudaGraphs,
     lossKernel: kernel(lossKernelInfo()),
@@ -87,7 +90,7 @@ export function formatDoctor(r: DoctorReport): string {
   const lines = [
     `staged-lm ${r.stagedLm} on Node ${r.node}`,
     `libtorch  ${r.libtorch.version} (${r.libtorch.source}: ${r.libtorch.prefix}), ${r.libtorch.cudaBuild ? 'CUDA build' : 'CPU build'}, ${r.buildType}`,
-    `cpu       ${r.cpuThreads} thread(s)`,
+    `cpu       ${r.cpuThreads} thread(s), tensor blocks of 1 MiB+ ${r.cpuAllocator === 'block-cache' ? "from staged-lm's block cache" : 'from malloc (STAGED_LM_DEFAULT_MALLOC)'}`,
     `attention ${r.flashAttention ? 'scaled_dot_product_attention (flash / memory-efficient kernels on CUDA)' : 'math SDPA (libtorch < 2.0: no flash kernels)'}`,
     `parallel  ${
       r.distributed.reason === null

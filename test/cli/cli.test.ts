@@ -294,6 +294,7 @@ describe('--json output and a small run: train → eval, sample → resume', () 
     expect((r.libtorch as { version: string }).version).toMatch(/^\d+\.\d+/);
     expect(typeof (r.cuda as { available: boolean }).available).toBe('boolean');
     expect(r.cpuThreads).toBeGreaterThanOrEqual(1);
+    expect(r.cpuAllocator).toBe(process.env.STAGED_LM_DEFAULT_MALLOC === undefined ? 'block-cache' : 'malloc');
     expect(r.profiler).toBe(profilerAvailable());
   });
 
