@@ -58,7 +58,7 @@ export interface MemoryStats {
   /**
    * CPU tensor blocks of 1 MiB and more, which staged-lm's allocator maps apart from the malloc heap
    * and keeps for reuse: bytes in use (`allocated`), their peak, bytes mapped (in use + cached:
-   * `reserved`, never more than the most ever in use at once), and allocations served from the
+   * `reserved`, never more than twice the most ever in use at once), and allocations served from the
    * cache (`hits`) or by a new mapping (`misses`). Null with STAGED_LM_DEFAULT_MALLOC=1 (libtorch's
    * default allocator: malloc).
    */

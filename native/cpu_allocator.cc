@@ -87,8 +87,10 @@ void unmap(const std::vector<Block>& blocks) {
 }
 
 // Under the lock.
-void markInUse(Cache& c, void* p, size_t size) {
-  c.inUse.emplace(p, size);
+// Under the lock: counts `size` more bytes in use (a block taken from the cache, or one about to
+// be mapped: counted before the lock is released, so that threads missing at once each see the
+// others' blocks when they evict).
+void countInUse(Cache& c, size_t size) {
   c.allocated += size;
   c.highWater = std::max(c.highWater, c.allocated);
   c.peak = std::max(c.peak, c.allocated);
@@ -132,16 +134,21 @@ void freeBlock(void* p) {
   c10::GetDefaultCPUAllocator()->raw_deleter()(p);
 }
 
+// A new block of `size` bytes, already counted in use; nullptr (and uncounted) when the system
+// has no memory for it.
 void* mapBlock(size_t size) {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     emptyCpuBlockCache();  // what the cache holds may be what is missing
     p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
   }
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  markInUse(c, p, size);
+  if (p == MAP_FAILED) {
+    c.allocated -= size;
+    return nullptr;
+  }
+  c.inUse.emplace(p, size);
   return p;
 }
 
@@ -160,11 +167,13 @@ c10::DataPtr allocateBlock(size_t n) {
       c.cached.erase(it);
       c.cachedBytes -= size;
       c.hits++;
-      markInUse(c, p, size);
+      c.inUse.emplace(p, size);
+      countInUse(c, size);
     } else {
       c.misses++;
       // the mark this block may raise included
       evictFor(c, size, kBoundFactor * std::max(c.highWater, c.allocated + size), evicted);
+      countInUse(c, size);  // mapped below, outside the lock
     }
   }
   unmap(evicted);
@@ -201,7 +210,12 @@ void tuneMallocHeap() {
 
 bool installCpuBlockAllocator() {
   static const bool installed = [] {
-    if (std::getenv("STAGED_LM_DEFAULT_MALLOC") != nullptr) return false;
+    const char* off = std::getenv("STAGED_LM_DEFAULT_MALLOC");
+    if (off != nullptr && *off != '\0' && std::strcmp(off, "0") != 0) return false;
+    // Only over libtorch's own: another allocator already installed (a second copy of this addon,
+    // another library's) keeps its place, since blocks it handed out raw are freed through
+    // whichever allocator is current.
+    if (c10::GetCPUAllocator() != c10::GetDefaultCPUAllocator()) return false;
     // never destroyed: every CPU storage keeps a pointer to its allocator
     auto* allocator = new BlockAllocator();
     c10::SetCPUAllocator(allocator, /*priority=*/0);  // replaces the default (also priority 0)
@@ -235,6 +249,9 @@ void emptyCpuBlockCache() {
     blocks = takeAllCached(c);
   }
   unmap(blocks);
+#if defined(__GLIBC__)
+  malloc_trim(0);  // and the free pages of the heap, which is otherwise never trimmed
+#endif
 }
 
 }  // namespace slm

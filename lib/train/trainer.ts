@@ -518,6 +518,9 @@ export class Trainer {
       throw e;
     } finally {
       for (const x of [...Object.values(ck.params), ...Object.values(ck.moments!)]) x.dispose();
+      // the files' blocks were a one-off: back to the system, not kept for reuse (the CPU block
+      // cache would otherwise hold them, up to twice the checkpoint, for the rest of the run)
+      emptyCache();
     }
     return t;
   }
