@@ -45,7 +45,7 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 
 export function doctorReport(): DoctorReport {
   const info = buildInfo();
-  const mem = memoryStats().cuda;
+  const mem = memoryStats();
   const kernel = ({ available, default: d }: { available: boolean; default: 'aten' | 'fused' }) => ({
     fusedAvailable: available,
     default: d,
@@ -62,7 +62,7 @@ export function doctorReport(): DoctorReport {
     },
     buildType: info.buildType,
     cpuThreads: getNumThreads(),
-    cpuAllocator: memoryStats().cpu === null ? 'malloc' : 'block-cache',
+    cpuAllocator: mem.cpu === null ? 'malloc' : 'block-cache',
     flashAttention: native.hasFlashAttention,
     cudaGraphs: native.hasCudaGraphs,
     lossKernel: kernel(lossKernelInfo()),
@@ -72,7 +72,7 @@ export function doctorReport(): DoctorReport {
     cuda: {
       available: info.cudaAvailable,
       devices: info.devices.map((d) => {
-        const free = mem.find((m) => m.device === d.index)?.free;
+        const free = mem.cuda.find((m) => m.device === d.index)?.free;
         return {
           index: d.index,
           name: d.name,
